@@ -1,0 +1,1 @@
+//! Classification of an inbound message.

@@ -1,0 +1,1 @@
+//! Minimum requirements per tema (activity 2).

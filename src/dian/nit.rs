@@ -1,0 +1,1 @@
+//! NIT check digit (DV), DIAN's mod-11 algorithm.

@@ -1,0 +1,23 @@
+//! mesa-fe: the electronic-invoicing support desk of DIAN as one daemon.
+//!
+//! Map of the crate (data flows top to bottom):
+//! - [`config`]: typed configuration (TOML + `MESA_FE__…` environment), defaults and validation.
+//! - [`mail`]: wire format of e-mail: MIME → [`mail::Inbound`] (bodies, own words, attachments,
+//!   ZIPs unpacked under limits). Parsing is total: damage is recorded, never a panic.
+//! - [`dian`]: DIAN XML documents (UBL 2.1 invoices and notes, AttachedDocument,
+//!   ApplicationResponse, nómina) read with a streaming, namespace-tolerant reader.
+//! - [`desk`]: the pure middle: classification, minimum requirements, the known-error base and
+//!   the case state machine (activities 1–12 of the procedure). No I/O.
+//! - [`pipeline`]: bytes of an e-mail → [`pipeline::Analysis`] (what `inspect` prints) → one store
+//!   transaction (what `ingest` and the daemon do).
+//! - [`store`]: every SQL statement of the project (SQLite by default, portable SQL).
+//! - [`text`]: small text helpers shared by the parsers and the classifier.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod desk;
+pub mod dian;
+pub mod mail;
+pub mod pipeline;
+pub mod store;
+pub mod text;

@@ -1,0 +1,102 @@
+//! E-mail as mesa-fe reads it: MIME → [`Inbound`].
+//!
+//! - [`parse`]: mail-parser over the raw bytes; headers, bodies (HTML reduced to text), nested
+//!   forwards, attachments. Only bytes that are not an e-mail at all are refused
+//!   ([`Unreadable`]); everything else becomes an [`Inbound`], damage recorded as
+//!   [`AttachmentProblem`]s.
+//! - [`quote`]: the requester's own words, without quoted history and signatures.
+//! - [`attachments`]: ZIP files unpacked recursively under [`AttachmentLimits`].
+
+pub mod attachments;
+pub mod parse;
+pub mod quote;
+
+use serde::Serialize;
+
+pub use attachments::AttachmentLimits;
+pub use parse::{Unreadable, parse};
+pub use quote::own_words;
+
+/// Header facts that mark a message as written by a machine (RFC 3834 and friends).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AutoHeaders {
+    /// `Auto-Submitted` value, lower-cased, if present.
+    pub auto_submitted: Option<String>,
+    /// `Precedence` value, lower-cased, if present.
+    pub precedence: Option<String>,
+    pub x_autoreply: bool,
+    pub x_autorespond: bool,
+    pub x_auto_response_suppress: bool,
+    pub list_id: bool,
+    /// Top-level `multipart/report` (a DSN or MDN).
+    pub multipart_report: bool,
+    /// `Return-Path: <>`.
+    pub null_return_path: bool,
+}
+
+/// One file taken from the message: a MIME attachment, an inline part, or an entry of a ZIP.
+#[derive(Debug, Clone)]
+pub struct FileEntry {
+    /// Path for people: `factura.zip/ad0800.xml`; a part without a name gets `parte-N`.
+    pub source: String,
+    /// Lower-cased MIME type as declared, or guessed from the name for ZIP entries.
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+impl FileEntry {
+    /// By name or declared type: `.xml`, `text/xml`, `application/xml`.
+    pub fn is_xml(&self) -> bool {
+        let name = self.source.to_ascii_lowercase();
+        name.ends_with(".xml") || self.content_type.ends_with("/xml")
+    }
+
+    /// An image or a PDF: what the procedure calls "evidencia".
+    pub fn is_evidence(&self) -> bool {
+        let name = self.source.to_ascii_lowercase();
+        self.content_type.starts_with("image/")
+            || self.content_type == "application/pdf"
+            || [".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".pdf"]
+                .iter()
+                .any(|ext| name.ends_with(ext))
+    }
+}
+
+/// An attachment that could not be used, and why (Spanish, shown to the requester).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttachmentProblem {
+    pub source: String,
+    pub problem: String,
+}
+
+/// A readable e-mail, everything mesa-fe needs from it, owned.
+#[derive(Debug, Clone, Default)]
+pub struct Inbound {
+    /// Without angle brackets.
+    pub message_id: Option<String>,
+    /// Lower-cased address of `From` (falls back to `Sender`, then `Return-Path`).
+    pub from: String,
+    pub from_name: Option<String>,
+    /// Lower-cased `Reply-To` address, when different from `from`.
+    pub reply_to: Option<String>,
+    /// Lower-cased addresses of `To` and `Cc`.
+    pub recipients: Vec<String>,
+    /// Decoded subject (RFC 2047), trimmed; empty when absent.
+    pub subject: String,
+    pub date: Option<chrono::DateTime<chrono::Utc>>,
+    /// Message-IDs without angle brackets.
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
+    pub auto: AutoHeaders,
+    /// Raw `Authentication-Results` values (for the agent-command checks of a later issue).
+    pub authentication_results: Vec<String>,
+    /// The whole readable text: the first text body (or HTML reduced to text), plus the text of
+    /// forwarded messages.
+    pub body_text: String,
+    /// The requester's own words: `body_text` without quoted history and signature.
+    pub own_words: String,
+    /// Every usable file: attachments, inline images, forwarded messages' attachments, ZIP entries
+    /// (a ZIP itself is replaced by its entries).
+    pub files: Vec<FileEntry>,
+    pub problems: Vec<AttachmentProblem>,
+}
