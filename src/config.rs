@@ -1,1 +1,487 @@
-//! Typed configuration.
+//! Typed configuration: one TOML file over the built-in defaults, then `MESA_FE__SECCION__CLAVE`
+//! environment overrides.
+//!
+//! The built-in defaults ARE `config/mesa-fe.example.toml` (embedded at build time), so the
+//! example always documents what the program does without a file. A user file is laid over it:
+//! keys it does not write keep their default; lists (`[[buzones]]`, `[[temas]]`, `[[grupos]]`,
+//! `[[agentes]]`) are replaced whole when written. Keys and messages are Spanish because operators
+//! edit and read them.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::desk::{Channel, Level, Requirement, Tema};
+use crate::dian::XmlLimits;
+use crate::mail::AttachmentLimits;
+
+/// The example configuration, which is also the built-in default.
+pub const EXAMPLE_TOML: &str = include_str!("../config/mesa-fe.example.toml");
+
+/// Prefix of the environment overrides: `MESA_FE__LIMITES__ZIP_MAX_ENTRADAS=100`.
+pub const ENV_PREFIX: &str = "MESA_FE";
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub general: General,
+    pub buzones: Vec<Buzon>,
+    pub canales: ChannelPatterns,
+    pub temas: Vec<TemaConfig>,
+    pub grupos: Vec<Group>,
+    pub enrutamiento: Routing,
+    pub agentes: Vec<Agent>,
+    pub limites: Limits,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct General {
+    /// Where the SQLite database and other state live.
+    #[serde(rename = "directorio_estado")]
+    pub state_dir: PathBuf,
+    /// Database URL; empty = SQLite file under `state_dir`.
+    #[serde(rename = "base_datos")]
+    pub database_url: String,
+    /// Known-error base file; empty = the base built into the program.
+    #[serde(rename = "base_conocimiento")]
+    pub knowledge_base: String,
+    /// Case numbers read `{case_prefix}-YYYY-NNNNNN`.
+    #[serde(rename = "prefijo_caso")]
+    pub case_prefix: String,
+    /// Offset from UTC in hours (Colombia: -5); decides the year of a case number.
+    #[serde(rename = "zona_horaria_horas")]
+    pub utc_offset_hours: i32,
+}
+
+/// One support mailbox.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Buzon {
+    #[serde(rename = "nombre")]
+    pub name: String,
+    #[serde(rename = "direccion")]
+    pub address: String,
+    #[serde(rename = "canal")]
+    pub channel: Channel,
+}
+
+/// Sender patterns (`*` = any text) that mark a message as coming from Aranda or PQSR.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelPatterns {
+    pub aranda: Vec<String>,
+    pub pqsr: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemaConfig {
+    #[serde(rename = "nombre")]
+    pub tema: Tema,
+    #[serde(rename = "grupo_n2")]
+    pub n2_group: String,
+    /// Explicit topic words: they decide the tema (step 1 of the classification).
+    #[serde(rename = "palabras")]
+    pub keywords: Vec<String>,
+    /// Weak words: they decide only when nothing else did (step 3).
+    #[serde(rename = "palabras_generales")]
+    pub general_keywords: Vec<String>,
+    #[serde(rename = "requisitos")]
+    pub requirements: Vec<Requirement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    #[serde(rename = "nombre")]
+    pub name: String,
+    #[serde(rename = "nivel")]
+    pub level: Level,
+    #[serde(rename = "coordinador")]
+    pub coordinator: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Routing {
+    /// Group that receives security-event reports (categories a–h).
+    #[serde(rename = "grupo_seguridad")]
+    pub security_group: String,
+    #[serde(rename = "grupo_n3")]
+    pub n3_group: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    #[serde(rename = "correo")]
+    pub address: String,
+    #[serde(rename = "nombre")]
+    pub name: String,
+    #[serde(rename = "nivel")]
+    pub level: Level,
+    #[serde(rename = "grupos")]
+    pub groups: Vec<String>,
+    /// `false` while the agent is absent: no new cases.
+    #[serde(rename = "activo")]
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(rename = "mensaje_max_bytes")]
+    pub message_max_bytes: u64,
+    #[serde(rename = "zip_max_entradas")]
+    pub zip_max_entries: u64,
+    #[serde(rename = "zip_max_bytes_descomprimidos")]
+    pub zip_max_uncompressed_bytes: u64,
+    #[serde(rename = "zip_max_razon")]
+    pub zip_max_ratio: u64,
+    #[serde(rename = "zip_max_anidamiento")]
+    pub zip_max_depth: u64,
+    #[serde(rename = "xml_max_bytes")]
+    pub xml_max_bytes: u64,
+}
+
+impl Limits {
+    pub fn attachments(&self) -> AttachmentLimits {
+        AttachmentLimits {
+            zip_max_entries: clamp_usize(self.zip_max_entries),
+            zip_max_uncompressed_bytes: self.zip_max_uncompressed_bytes,
+            zip_max_ratio: self.zip_max_ratio,
+            zip_max_depth: clamp_usize(self.zip_max_depth),
+        }
+    }
+
+    pub fn xml(&self) -> XmlLimits {
+        XmlLimits { max_bytes: clamp_usize(self.xml_max_bytes), ..XmlLimits::default() }
+    }
+}
+
+fn clamp_usize(value: u64) -> usize {
+    usize::try_from(value).unwrap_or(usize::MAX)
+}
+
+/// A configuration that cannot be used. `Display` is Spanish and names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no se pudo leer la configuración de {origin}: {detail}")]
+    Syntax { origin: String, detail: String },
+    #[error("configuración inválida en la clave `{key}`: {problem}")]
+    Invalid { key: String, problem: String },
+}
+
+fn invalid(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), problem: problem.into() }
+}
+
+impl Config {
+    /// The built-in configuration (the example file), with environment overrides.
+    pub fn builtin() -> Result<Config, ConfigError> {
+        Config::load(None)
+    }
+
+    /// Example defaults, then `path` if given, then `MESA_FE__…` environment variables; validated.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(EXAMPLE_TOML, config::FileFormat::Toml));
+        let origin = match path {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(ConfigError::Syntax {
+                        origin: path.display().to_string(),
+                        detail: "el archivo no existe o no es un archivo regular; revise la ruta \
+                                 de --config"
+                            .into(),
+                    });
+                }
+                builder = builder.add_source(
+                    config::File::from(path).format(config::FileFormat::Toml).required(true),
+                );
+                path.display().to_string()
+            }
+            None => "la configuración incluida".to_string(),
+        };
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
+        let syntax = |e: config::ConfigError| ConfigError::Syntax {
+            origin: origin.clone(),
+            detail: spanish_config_error(&e),
+        };
+        let config: Config = builder.build().map_err(syntax)?.try_deserialize().map_err(syntax)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: references between sections, duplicates, sane limits.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_general()?;
+        self.validate_buzones()?;
+        self.validate_groups_and_agents()?;
+        self.validate_temas()?;
+        self.validate_limits()
+    }
+
+    fn validate_general(&self) -> Result<(), ConfigError> {
+        let prefix = &self.general.case_prefix;
+        if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_uppercase()) {
+            return Err(invalid(
+                "general.prefijo_caso",
+                "debe ser una o más letras mayúsculas sin tildes, por ejemplo \"FE\"",
+            ));
+        }
+        if !(-12..=14).contains(&self.general.utc_offset_hours) {
+            return Err(invalid("general.zona_horaria_horas", "debe estar entre -12 y 14"));
+        }
+        Ok(())
+    }
+
+    fn validate_buzones(&self) -> Result<(), ConfigError> {
+        if self.buzones.is_empty() {
+            return Err(invalid("buzones", "configure al menos un buzón ([[buzones]])"));
+        }
+        let mut names = HashSet::new();
+        for (i, buzon) in self.buzones.iter().enumerate() {
+            if buzon.name.trim().is_empty() || buzon.name.contains(char::is_whitespace) {
+                return Err(invalid(
+                    format!("buzones[{i}].nombre"),
+                    "no puede ser vacío ni tener espacios",
+                ));
+            }
+            if !names.insert(buzon.name.as_str()) {
+                return Err(invalid(
+                    format!("buzones[{i}].nombre"),
+                    format!("el buzón \"{}\" está repetido", buzon.name),
+                ));
+            }
+            check_address(&format!("buzones[{i}].direccion"), &buzon.address)?;
+        }
+        Ok(())
+    }
+
+    fn validate_groups_and_agents(&self) -> Result<(), ConfigError> {
+        let mut names = HashSet::new();
+        for (i, group) in self.grupos.iter().enumerate() {
+            if !names.insert(group.name.as_str()) {
+                return Err(invalid(
+                    format!("grupos[{i}].nombre"),
+                    format!("el grupo \"{}\" está repetido", group.name),
+                ));
+            }
+            check_address(&format!("grupos[{i}].coordinador"), &group.coordinator)?;
+        }
+        for (key, group) in [
+            ("enrutamiento.grupo_seguridad", &self.enrutamiento.security_group),
+            ("enrutamiento.grupo_n3", &self.enrutamiento.n3_group),
+        ] {
+            self.check_group_exists(key, group)?;
+        }
+        let mut addresses = HashSet::new();
+        for (i, agent) in self.agentes.iter().enumerate() {
+            check_address(&format!("agentes[{i}].correo"), &agent.address)?;
+            if !addresses.insert(agent.address.to_lowercase()) {
+                return Err(invalid(format!("agentes[{i}].correo"), "el agente está repetido"));
+            }
+            for (j, group) in agent.groups.iter().enumerate() {
+                self.check_group_exists(&format!("agentes[{i}].grupos[{j}]"), group)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_group_exists(&self, key: &str, group: &str) -> Result<(), ConfigError> {
+        if self.group(group).is_none() {
+            return Err(invalid(key, format!("el grupo \"{group}\" no existe en [[grupos]]")));
+        }
+        Ok(())
+    }
+
+    fn validate_temas(&self) -> Result<(), ConfigError> {
+        let mut seen = HashSet::new();
+        for (i, tema) in self.temas.iter().enumerate() {
+            if !seen.insert(tema.tema) {
+                return Err(invalid(
+                    format!("temas[{i}].nombre"),
+                    format!("el tema \"{}\" está repetido", tema.tema.as_str()),
+                ));
+            }
+            self.check_group_exists(&format!("temas[{i}].grupo_n2"), &tema.n2_group)?;
+            for (j, word) in tema.keywords.iter().chain(&tema.general_keywords).enumerate() {
+                if word.trim().is_empty() {
+                    return Err(invalid(
+                        format!("temas[{i}].palabras[{j}]"),
+                        "hay una palabra vacía",
+                    ));
+                }
+            }
+        }
+        if let Some(missing) = Tema::ALL.iter().find(|t| !seen.contains(t)) {
+            return Err(invalid(
+                "temas",
+                format!(
+                    "falta el tema \"{}\": los siete temas deben estar configurados",
+                    missing.as_str()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        let l = &self.limites;
+        for (key, value) in [
+            ("limites.mensaje_max_bytes", l.message_max_bytes),
+            ("limites.zip_max_entradas", l.zip_max_entries),
+            ("limites.zip_max_bytes_descomprimidos", l.zip_max_uncompressed_bytes),
+            ("limites.zip_max_razon", l.zip_max_ratio),
+            ("limites.zip_max_anidamiento", l.zip_max_depth),
+            ("limites.xml_max_bytes", l.xml_max_bytes),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "debe ser mayor que cero"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.grupos.iter().find(|g| g.name == name)
+    }
+
+    pub fn tema(&self, tema: Tema) -> Option<&TemaConfig> {
+        self.temas.iter().find(|t| t.tema == tema)
+    }
+
+    pub fn buzon(&self, name: &str) -> Option<&Buzon> {
+        self.buzones.iter().find(|b| b.name == name)
+    }
+
+    /// Active agents of a group, in configuration order.
+    pub fn active_agents(&self, group: &str) -> impl Iterator<Item = &Agent> {
+        self.agentes.iter().filter(move |a| a.active && a.groups.iter().any(|g| g == group))
+    }
+
+    /// The database URL, defaulting to SQLite under the state directory.
+    pub fn database_url(&self) -> String {
+        if !self.general.database_url.is_empty() {
+            return self.general.database_url.clone();
+        }
+        format!("sqlite://{}", self.state_dir().join("mesa-fe.db").display())
+    }
+
+    /// `directorio_estado`, or systemd's `$STATE_DIRECTORY` when the key kept its default.
+    pub fn state_dir(&self) -> PathBuf {
+        let default = Path::new("/var/lib/mesa-fe");
+        if self.general.state_dir == default
+            && let Some(dir) = std::env::var_os("STATE_DIRECTORY")
+        {
+            return PathBuf::from(dir);
+        }
+        self.general.state_dir.clone()
+    }
+}
+
+fn check_address(key: &str, address: &str) -> Result<(), ConfigError> {
+    let valid = address.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && domain.contains('.') && !address.contains(char::is_whitespace)
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(invalid(key, format!("\"{address}\" no es una dirección de correo válida")))
+    }
+}
+
+/// The `config` crate writes English; operators read Spanish. Keep its key path, translate the
+/// frame.
+fn spanish_config_error(error: &config::ConfigError) -> String {
+    let text = error.to_string();
+    let text = text
+        .replace("unknown field", "clave desconocida")
+        .replace("expected one of", "se esperaba una de")
+        .replace("unknown variant", "valor desconocido")
+        .replace("missing field", "falta la clave")
+        .replace("invalid type", "tipo inválido")
+        .replace("expected", "se esperaba")
+        .replace("for key", "en la clave");
+    format!("{text} (revise el archivo contra config/mesa-fe.example.toml)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp file");
+        std::io::Write::write_all(&mut file, text.as_bytes()).expect("write");
+        file
+    }
+
+    #[test]
+    fn builtin_is_valid_and_complete() {
+        let config = Config::builtin().expect("built-in config");
+        assert_eq!(config.buzones.len(), 2);
+        assert_eq!(config.temas.len(), 7);
+        assert_eq!(config.limites.zip_max_entries, 200);
+        assert!(config.database_url().starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn user_file_overrides_keys_and_keeps_other_defaults() {
+        let file = write("[limites]\nzip_max_entradas = 7\n");
+        let config = Config::load(Some(file.path())).expect("config");
+        assert_eq!(config.limites.zip_max_entries, 7);
+        assert_eq!(config.limites.zip_max_ratio, 100);
+        assert_eq!(config.buzones.len(), 2);
+    }
+
+    #[test]
+    fn unknown_key_is_named_in_spanish() {
+        let file = write("[limites]\nzip_max_entrada = 7\n");
+        let error = Config::load(Some(file.path())).expect_err("typo must fail").to_string();
+        assert!(error.contains("zip_max_entrada"), "{error}");
+        assert!(error.contains("clave desconocida"), "{error}");
+    }
+
+    #[test]
+    fn missing_group_is_named_with_its_key() {
+        let file = write(
+            "[[agentes]]\ncorreo = \"x@dian.gov.co\"\nnombre = \"X\"\nnivel = \"n2\"\n\
+             grupos = [\"no_existe\"]\nactivo = true\n",
+        );
+        let error = Config::load(Some(file.path())).expect_err("bad group").to_string();
+        assert!(error.contains("agentes[0].grupos[0]"), "{error}");
+        assert!(error.contains("no_existe"), "{error}");
+    }
+
+    #[test]
+    fn bad_tema_name_is_refused() {
+        let file = write(
+            "[[temas]]\nnombre = \"facturas\"\ngrupo_n2 = \"n2_factura\"\npalabras = []\n\
+             palabras_generales = []\nrequisitos = []\n",
+        );
+        let error = Config::load(Some(file.path())).expect_err("bad tema").to_string();
+        assert!(error.contains("facturas"), "{error}");
+    }
+
+    #[test]
+    fn zero_limit_is_refused() {
+        let file = write("[limites]\nzip_max_razon = 0\n");
+        let error = Config::load(Some(file.path())).expect_err("zero").to_string();
+        assert!(error.contains("limites.zip_max_razon"), "{error}");
+    }
+
+    #[test]
+    fn missing_file_says_so() {
+        let error =
+            Config::load(Some(Path::new("/no/existe.toml"))).expect_err("missing").to_string();
+        assert!(error.contains("no existe"), "{error}");
+    }
+}

@@ -11,9 +11,29 @@ pub fn fold(text: &str) -> String {
         .collect()
 }
 
+/// Whether `phrase` occurs in `haystack` starting at a word boundary. Both should be [`fold`]ed.
+/// Only the start is anchored so that "factura" also finds "facturas" and "facturación".
+pub fn contains_phrase(haystack: &str, phrase: &str) -> bool {
+    if phrase.is_empty() {
+        return false;
+    }
+    haystack
+        .match_indices(phrase)
+        .any(|(at, _)| haystack[..at].chars().next_back().is_none_or(|c| !c.is_alphanumeric()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phrase_matches_at_word_start_only() {
+        assert!(contains_phrase("la factura rechazada", "factura"));
+        assert!(contains_phrase("facturacion electronica", "factura"));
+        assert!(!contains_phrase("prefactura", "factura"));
+        assert!(contains_phrase("set de pruebas", "set de pruebas"));
+        assert!(!contains_phrase("algo", ""));
+    }
 
     #[test]
     fn fold_strips_accents_and_case() {

@@ -1,1 +1,543 @@
-//! The case state machine.
+//! The case state machine: activities 1–4 of the procedure (intake, minimum requirements,
+//! first-contact solution, assignment to N2) and the information round-trip.
+//!
+//! Pure: the caller gives what the message brought ([`Intake`]) and who can take the case
+//! ([`Staffing`]); the engine returns the new [`Case`], the [`Event`]s to record (the procedure's
+//! log) and the [`Reply`]s to queue. The store writes all of it in one transaction. Later
+//! activities (5–12) are new functions over the same types.
+
+use serde::{Deserialize, Serialize};
+
+use crate::desk::requirements::Evidence;
+use crate::desk::{Channel, Level, Requirement, Tema};
+
+/// Status of a case, as agents and reports name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Nuevo,
+    PendienteInformacion,
+    EnAtencion,
+    Escalado,
+    Solucionado,
+    Cerrado,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Nuevo,
+        Status::PendienteInformacion,
+        Status::EnAtencion,
+        Status::Escalado,
+        Status::Solucionado,
+        Status::Cerrado,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Nuevo => "nuevo",
+            Status::PendienteInformacion => "pendiente_informacion",
+            Status::EnAtencion => "en_atencion",
+            Status::Escalado => "escalado",
+            Status::Solucionado => "solucionado",
+            Status::Cerrado => "cerrado",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Still needs someone's work (counts towards an agent's load).
+    pub fn is_open(self) -> bool {
+        !matches!(self, Status::Solucionado | Status::Cerrado)
+    }
+}
+
+/// The procedure's activities (numbers as in the procedure document).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Activity {
+    RecibirSolicitud = 1,
+    VerificarRequisitos = 2,
+    SolucionPrimerContacto = 3,
+    AsignarNivel2 = 4,
+    DiagnosticoNivel2 = 5,
+    DecisionNivel2 = 6,
+    AsignarNivel3 = 7,
+    AtencionNivel3 = 8,
+    DecisionNivel3 = 9,
+    AsignarAdministracionTecnica = 10,
+    EntregarSolucion = 11,
+    ControlPosterior = 12,
+}
+
+impl Activity {
+    pub fn number(self) -> u8 {
+        self as u8
+    }
+}
+
+/// The engine's view of a case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    pub status: Status,
+    pub level: Level,
+    pub tema: Tema,
+    pub channel: Channel,
+    pub security_category: Option<char>,
+    /// Group that holds the case (set by activity 4).
+    pub group: Option<String>,
+    /// Agent assigned (absent when the group had no active agent: its coordinator is told).
+    pub agent: Option<String>,
+    /// The tema's minimum requirements when the case was opened.
+    pub required: Vec<Requirement>,
+    pub evidence: Evidence,
+    /// Solved at first contact from the known-error base (feeds the CT-CAC-0127 guide).
+    pub first_contact: bool,
+}
+
+impl Case {
+    pub fn missing(&self) -> Vec<Requirement> {
+        self.evidence.missing(&self.required)
+    }
+}
+
+/// What one message brought to the engine, already classified.
+#[derive(Debug, Clone)]
+pub struct Intake {
+    pub tema: Tema,
+    pub channel: Channel,
+    pub security_category: Option<char>,
+    pub auto_generated: bool,
+    /// The tema's requirements (from configuration).
+    pub required: Vec<Requirement>,
+    pub evidence: Evidence,
+    /// Rejection codes found whose known-error entry has a first-contact answer.
+    pub known_errors: Vec<String>,
+}
+
+/// An agent who may take the case, with the open cases they hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentLoad {
+    pub address: String,
+    pub open_cases: i64,
+}
+
+/// Who can take a case at N2: the target group and its active agents.
+#[derive(Debug, Clone)]
+pub struct Staffing {
+    /// The tema's N2 group, or the security group for a security event.
+    pub group: String,
+    pub coordinator: String,
+    /// Active agents of the group in configuration order.
+    pub agents: Vec<AgentLoad>,
+}
+
+impl Staffing {
+    /// Least-loaded active agent; ties go to the first in configuration order.
+    pub fn pick(&self) -> Option<&AgentLoad> {
+        self.agents.iter().min_by_key(|a| a.open_cases)
+    }
+}
+
+/// One row of the procedure's log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub activity: Activity,
+    pub from_status: Option<Status>,
+    pub to_status: Status,
+    pub from_level: Option<Level>,
+    pub to_level: Level,
+    /// Spanish, for the case history.
+    pub detail: String,
+}
+
+/// Kinds of automatic mail a transition queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyKind {
+    AcuseRecibo,
+    SolicitudInformacion,
+    RespuestaErrorConocido,
+    NotificacionAgente,
+}
+
+impl ReplyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplyKind::AcuseRecibo => "acuse_recibo",
+            ReplyKind::SolicitudInformacion => "solicitud_informacion",
+            ReplyKind::RespuestaErrorConocido => "respuesta_error_conocido",
+            ReplyKind::NotificacionAgente => "notificacion_agente",
+        }
+    }
+}
+
+/// Who a reply goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Recipient {
+    Requester,
+    Agent(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reply {
+    pub kind: ReplyKind,
+    pub to: Recipient,
+}
+
+/// What a message did to a case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub case: Case,
+    pub events: Vec<Event>,
+    pub replies: Vec<Reply>,
+}
+
+impl Transition {
+    fn record(&mut self, activity: Activity, to_status: Status, to_level: Level, detail: String) {
+        self.events.push(Event {
+            activity,
+            from_status: Some(self.case.status),
+            to_status,
+            from_level: Some(self.case.level),
+            to_level,
+            detail,
+        });
+        self.case.status = to_status;
+        self.case.level = to_level;
+    }
+
+    fn reply(&mut self, kind: ReplyKind, to: Recipient) {
+        self.replies.push(Reply { kind, to });
+    }
+}
+
+/// Activities 1–4 for a message that opens a case.
+pub fn open(intake: &Intake, staffing: &Staffing) -> Transition {
+    let case = Case {
+        status: Status::Nuevo,
+        level: Level::N1,
+        tema: intake.tema,
+        channel: intake.channel,
+        security_category: intake.security_category,
+        group: None,
+        agent: None,
+        required: intake.required.clone(),
+        evidence: intake.evidence.clone(),
+        first_contact: false,
+    };
+    let mut t = Transition { case, events: Vec::new(), replies: Vec::new() };
+    t.events.push(Event {
+        activity: Activity::RecibirSolicitud,
+        from_status: None,
+        to_status: Status::Nuevo,
+        from_level: None,
+        to_level: Level::N1,
+        detail: format!(
+            "Solicitud recibida por el canal {}; tema {}.",
+            intake.channel.as_str(),
+            intake.tema.as_str()
+        ),
+    });
+    if intake.auto_generated {
+        return t;
+    }
+    check_and_route(&mut t, &intake.known_errors, staffing);
+    t
+}
+
+/// A message on an existing case (matched by thread or subject tag).
+pub fn follow_up(case: &Case, intake: &Intake, staffing: &Staffing) -> Transition {
+    let mut t = Transition { case: case.clone(), events: Vec::new(), replies: Vec::new() };
+    if intake.auto_generated {
+        let (status, level) = (t.case.status, t.case.level);
+        t.record(
+            Activity::RecibirSolicitud,
+            status,
+            level,
+            "Respuesta automática registrada; no se contesta.".into(),
+        );
+        return t;
+    }
+    t.case.evidence.merge(&intake.evidence);
+    match case.status {
+        Status::Nuevo | Status::PendienteInformacion => {
+            check_and_route(&mut t, &intake.known_errors, staffing)
+        }
+        Status::EnAtencion | Status::Escalado => {
+            let (status, level) = (t.case.status, t.case.level);
+            t.record(
+                activity_at(level),
+                status,
+                level,
+                "El solicitante agregó información al caso.".into(),
+            );
+            notify_holder(&mut t, staffing);
+        }
+        Status::Solucionado | Status::Cerrado => reopen(&mut t, staffing),
+    }
+    t
+}
+
+/// Activity 2, then 3 (known error) or 4 (N2), or a request for the missing items.
+fn check_and_route(t: &mut Transition, known_errors: &[String], staffing: &Staffing) {
+    let missing = t.case.missing();
+    let is_security = t.case.security_category.is_some();
+    if !known_errors.is_empty() && !is_security {
+        t.record(
+            Activity::VerificarRequisitos,
+            t.case.status,
+            Level::N1,
+            requirements_detail(&missing),
+        );
+        t.case.first_contact = true;
+        t.record(
+            Activity::SolucionPrimerContacto,
+            Status::Solucionado,
+            Level::N1,
+            format!("Error conocido con solución en primer contacto: {}.", known_errors.join(", ")),
+        );
+        t.record(
+            Activity::EntregarSolucion,
+            Status::Solucionado,
+            Level::N1,
+            "Respuesta de error conocido enviada al solicitante.".into(),
+        );
+        t.reply(ReplyKind::RespuestaErrorConocido, Recipient::Requester);
+        return;
+    }
+    if !missing.is_empty() && !is_security {
+        t.record(
+            Activity::VerificarRequisitos,
+            Status::PendienteInformacion,
+            Level::N1,
+            requirements_detail(&missing),
+        );
+        t.reply(ReplyKind::SolicitudInformacion, Recipient::Requester);
+        return;
+    }
+    t.record(
+        Activity::VerificarRequisitos,
+        t.case.status,
+        Level::N1,
+        requirements_detail(&missing),
+    );
+    t.record(
+        Activity::SolucionPrimerContacto,
+        t.case.status,
+        Level::N1,
+        "Sin error conocido que lo resuelva en primer contacto.".into(),
+    );
+    t.reply(ReplyKind::AcuseRecibo, Recipient::Requester);
+    assign_n2(t, staffing);
+}
+
+fn requirements_detail(missing: &[Requirement]) -> String {
+    if missing.is_empty() {
+        "Requisitos mínimos completos.".into()
+    } else {
+        let names: Vec<&str> = missing.iter().map(|r| r.as_str()).collect();
+        format!("Faltan requisitos mínimos: {}.", names.join(", "))
+    }
+}
+
+/// Activity 4: the group's least-loaded active agent, or the coordinator when nobody is active.
+fn assign_n2(t: &mut Transition, staffing: &Staffing) {
+    t.case.group = Some(staffing.group.clone());
+    t.case.agent = staffing.pick().map(|a| a.address.clone());
+    let detail = match &t.case.agent {
+        Some(_) => {
+            format!("Asignado al grupo {} (agente con menos casos abiertos).", staffing.group)
+        }
+        None => format!(
+            "Asignado al grupo {}; sin agentes activos: se avisa al coordinador.",
+            staffing.group
+        ),
+    };
+    t.record(Activity::AsignarNivel2, Status::EnAtencion, Level::N2, detail);
+    notify_holder(t, staffing);
+}
+
+fn notify_holder(t: &mut Transition, staffing: &Staffing) {
+    let to = t.case.agent.clone().unwrap_or_else(|| staffing.coordinator.clone());
+    t.reply(ReplyKind::NotificacionAgente, Recipient::Agent(to));
+}
+
+/// Activity 12: a requester's reply after the solution reopens the case. A first-contact answer
+/// that did not solve it goes on to N2; otherwise it returns to the level that solved it.
+fn reopen(t: &mut Transition, staffing: &Staffing) {
+    let level = t.case.level;
+    if level == Level::N1 {
+        t.record(
+            Activity::ControlPosterior,
+            Status::Nuevo,
+            Level::N1,
+            "El solicitante respondió a la solución: se reabre.".into(),
+        );
+        t.case.first_contact = false;
+        assign_n2(t, staffing);
+    } else {
+        t.record(
+            Activity::ControlPosterior,
+            Status::EnAtencion,
+            level,
+            "El solicitante respondió a la solución: se reabre.".into(),
+        );
+        notify_holder(t, staffing);
+    }
+}
+
+fn activity_at(level: Level) -> Activity {
+    match level {
+        Level::N1 => Activity::VerificarRequisitos,
+        Level::N2 => Activity::DiagnosticoNivel2,
+        Level::N3 => Activity::AtencionNivel3,
+        Level::AdministracionTecnica => Activity::AsignarAdministracionTecnica,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Requirement::*;
+
+    fn staffing() -> Staffing {
+        Staffing {
+            group: "n2_factura".into(),
+            coordinator: "coord@dian.gov.co".into(),
+            agents: vec![
+                AgentLoad { address: "ana@dian.gov.co".into(), open_cases: 3 },
+                AgentLoad { address: "luis@dian.gov.co".into(), open_cases: 1 },
+                AgentLoad { address: "eva@dian.gov.co".into(), open_cases: 1 },
+            ],
+        }
+    }
+
+    fn intake(supplied: &[Requirement], reports_rejection: bool) -> Intake {
+        Intake {
+            tema: Tema::FacturaElectronica,
+            channel: Channel::Correo,
+            security_category: None,
+            auto_generated: false,
+            required: vec![Descripcion, Nit, Documento, Xml],
+            evidence: Evidence { supplied: supplied.iter().copied().collect(), reports_rejection },
+            known_errors: Vec::new(),
+        }
+    }
+
+    fn activities(t: &Transition) -> Vec<u8> {
+        t.events.iter().map(|e| e.activity.number()).collect()
+    }
+
+    #[test]
+    fn complete_request_goes_to_least_loaded_n2_agent() {
+        let t = open(&intake(&[Descripcion, Nit, Documento], false), &staffing());
+        assert_eq!(activities(&t), vec![1, 2, 3, 4]);
+        assert_eq!(t.case.status, Status::EnAtencion);
+        assert_eq!(t.case.level, Level::N2);
+        assert_eq!(t.case.agent.as_deref(), Some("luis@dian.gov.co"));
+        let kinds: Vec<ReplyKind> = t.replies.iter().map(|r| r.kind).collect();
+        assert_eq!(kinds, vec![ReplyKind::AcuseRecibo, ReplyKind::NotificacionAgente]);
+    }
+
+    #[test]
+    fn missing_items_ask_the_requester_and_wait() {
+        let t = open(&intake(&[Descripcion], true), &staffing());
+        assert_eq!(activities(&t), vec![1, 2]);
+        assert_eq!(t.case.status, Status::PendienteInformacion);
+        assert_eq!(t.case.level, Level::N1);
+        assert_eq!(t.case.missing(), vec![Documento, Nit, Xml]);
+        assert_eq!(
+            t.replies,
+            vec![Reply { kind: ReplyKind::SolicitudInformacion, to: Recipient::Requester }]
+        );
+    }
+
+    #[test]
+    fn information_round_trip_moves_the_case_on() {
+        let waiting = open(&intake(&[Descripcion], true), &staffing()).case;
+        let partial = follow_up(&waiting, &intake(&[Nit], false), &staffing());
+        assert_eq!(partial.case.status, Status::PendienteInformacion);
+        assert_eq!(partial.case.missing(), vec![Documento, Xml]);
+        assert_eq!(partial.replies[0].kind, ReplyKind::SolicitudInformacion);
+        let done = follow_up(&partial.case, &intake(&[Documento, Xml], false), &staffing());
+        assert_eq!(activities(&done), vec![2, 3, 4]);
+        assert_eq!(done.case.status, Status::EnAtencion);
+        assert_eq!(done.case.level, Level::N2);
+    }
+
+    #[test]
+    fn known_error_is_solved_at_first_contact() {
+        let mut input = intake(&[Descripcion, Nit, Documento, Xml], true);
+        input.known_errors = vec!["FAD06".into()];
+        let t = open(&input, &staffing());
+        assert_eq!(activities(&t), vec![1, 2, 3, 11]);
+        assert_eq!(t.case.status, Status::Solucionado);
+        assert!(t.case.first_contact);
+        assert_eq!(
+            t.replies,
+            vec![Reply { kind: ReplyKind::RespuestaErrorConocido, to: Recipient::Requester }]
+        );
+    }
+
+    #[test]
+    fn reply_after_first_contact_answer_reopens_to_n2() {
+        let mut input = intake(&[Descripcion, Nit, Documento, Xml], true);
+        input.known_errors = vec!["FAD06".into()];
+        let solved = open(&input, &staffing()).case;
+        let t = follow_up(&solved, &intake(&[], false), &staffing());
+        assert_eq!(activities(&t), vec![12, 4]);
+        assert_eq!(t.case.status, Status::EnAtencion);
+        assert!(!t.case.first_contact);
+    }
+
+    #[test]
+    fn security_event_skips_requests_and_goes_to_its_group() {
+        let mut input = intake(&[Descripcion], false);
+        input.security_category = Some('h');
+        let mut security = staffing();
+        security.group = "seguridad".into();
+        let t = open(&input, &security);
+        assert_eq!(t.case.status, Status::EnAtencion);
+        assert_eq!(t.case.group.as_deref(), Some("seguridad"));
+    }
+
+    #[test]
+    fn no_active_agent_notifies_the_coordinator() {
+        let mut empty = staffing();
+        empty.agents.clear();
+        let t = open(&intake(&[Descripcion, Nit, Documento], false), &empty);
+        assert_eq!(t.case.agent, None);
+        assert!(t.replies.contains(&Reply {
+            kind: ReplyKind::NotificacionAgente,
+            to: Recipient::Agent("coord@dian.gov.co".into())
+        }));
+    }
+
+    #[test]
+    fn auto_generated_follow_up_changes_nothing_and_answers_nothing() {
+        let case = open(&intake(&[Descripcion, Nit, Documento], false), &staffing()).case;
+        let mut input = intake(&[], false);
+        input.auto_generated = true;
+        let t = follow_up(&case, &input, &staffing());
+        assert!(t.replies.is_empty());
+        assert_eq!(t.case, case);
+        assert_eq!(activities(&t), vec![1]);
+    }
+
+    #[test]
+    fn follow_up_on_assigned_case_notifies_the_agent() {
+        let case = open(&intake(&[Descripcion, Nit, Documento], false), &staffing()).case;
+        let t = follow_up(&case, &intake(&[Xml], false), &staffing());
+        assert_eq!(activities(&t), vec![5]);
+        assert_eq!(
+            t.replies,
+            vec![Reply {
+                kind: ReplyKind::NotificacionAgente,
+                to: Recipient::Agent("luis@dian.gov.co".into())
+            }]
+        );
+        assert!(t.case.evidence.supplied.contains(&Xml));
+    }
+}
