@@ -1,1 +1,104 @@
-fn main() {}
+//! `mesa-fe`: command line of the support desk. Parses arguments, starts tracing, loads the
+//! configuration and calls into the library; the work lives in `mesa_fe`.
+#![forbid(unsafe_code)]
+
+mod cli;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Mesa de ayuda de Facturación Electrónica (DIAN): convierte los correos de los buzones en
+/// casos, lee los XML adjuntos y enruta cada caso por los niveles de soporte.
+#[derive(Debug, Parser)]
+#[command(name = "mesa-fe", version, about, disable_help_subcommand = true)]
+struct Args {
+    /// Archivo de configuración TOML (por defecto, la configuración incluida; ver
+    /// config/mesa-fe.example.toml).
+    #[arg(long, global = true, env = "MESA_FE_CONFIG", value_name = "ARCHIVO")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Valida la configuración y dice qué clave está mal.
+    CheckConfig,
+    /// Crea o actualiza el esquema de la base de datos.
+    Migrate,
+    /// Muestra lo que la mesa haría con un correo (.eml), sin escribir nada.
+    Inspect {
+        /// Salida en JSON (el contrato de `inspect`).
+        #[arg(long)]
+        json: bool,
+        /// Buzón por el que se supone que llegó (por defecto, el primero configurado).
+        #[arg(long, value_name = "NOMBRE")]
+        buzon: Option<String>,
+        /// Archivo .eml.
+        file: PathBuf,
+    },
+    /// Ingresa correos (.eml) por el flujo real: quedan como casos en la base de datos.
+    Ingest {
+        /// Buzón por el que se registran (por defecto, el primero configurado).
+        #[arg(long, value_name = "NOMBRE")]
+        buzon: Option<String>,
+        /// Archivos .eml.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Consulta los casos.
+    #[command(subcommand)]
+    Case(cli::CaseCommand),
+    /// Mensajes que no se pudieron leer como correo y esperan a un operador.
+    #[command(subcommand)]
+    Quarantine(cli::QuarantineCommand),
+    /// Base de errores conocidos (CT-CAC-0127).
+    #[command(subcommand)]
+    Kb(cli::KbCommand),
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("mesa-fe: no se pudo iniciar el runtime: {error}");
+            return ExitCode::from(cli::EX_SOFTWARE);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("mesa-fe: {failure}");
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<ExitCode, cli::Failure> {
+    let config_path = args.config.as_deref();
+    match args.command {
+        Command::CheckConfig => cli::check_config(config_path),
+        Command::Migrate => cli::migrate(config_path).await,
+        Command::Inspect { json, buzon, file } => {
+            cli::inspect(config_path, buzon.as_deref(), &file, json)
+        }
+        Command::Ingest { buzon, files } => {
+            cli::ingest(config_path, buzon.as_deref(), &files).await
+        }
+        Command::Case(command) => cli::case(config_path, command).await,
+        Command::Quarantine(command) => cli::quarantine(config_path, command).await,
+        Command::Kb(command) => cli::kb(config_path, command),
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` overrides the default level (warn for one-shot commands).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

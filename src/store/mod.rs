@@ -1,1 +1,96 @@
-//! All SQL of mesa-fe.
+//! Every SQL statement of mesa-fe lives under this module, in the portable subset of SQL
+//! (PostgreSQL comes later): `$n` placeholders, TEXT timestamps in RFC 3339 UTC, INTEGER flags.
+//!
+//! - [`raw`]: raw messages as received (stored before anything else), dedupe, quarantine.
+//! - [`cases`]: cases with their messages, documents, rejections, events and outbox rows, written
+//!   in one transaction per message.
+//! - [`knowledge`]: the known-error base as loaded.
+
+pub mod cases;
+pub mod knowledge;
+pub mod raw;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// A store failure, shaped for the caller: a busy or unreachable database is worth retrying; a
+/// broken schema or a bad URL is not.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "no se pudo abrir la base de datos {url}: {source}. Revise `general.base_datos` y los permisos de la carpeta"
+    )]
+    Open { url: String, source: sqlx::Error },
+    #[error("no se pudieron aplicar las migraciones de la base de datos: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("error de base de datos: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("dato inválido en la base de datos ({what}): {detail}")]
+    Corrupt { what: &'static str, detail: String },
+}
+
+impl StoreError {
+    /// Transient (locked, pool timeout, I/O): the same operation may succeed later.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            StoreError::Sql(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) => true,
+            StoreError::Sql(sqlx::Error::Database(e)) => {
+                e.message().contains("locked") || e.message().contains("busy")
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The database handle. Cheap to clone (a pool).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` in WAL mode and applies the migrations.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let open_error = |source| StoreError::Open { url: url.to_string(), source };
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(open_error)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        if let Some(parent) = Path::new(options.get_filename()).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| open_error(sqlx::Error::Io(e)))?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(open_error)?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Closes the pool, waiting for connections to return.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Now, as stored: RFC 3339 UTC with seconds.
+pub(crate) fn now_text() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

@@ -1,0 +1,282 @@
+//! The one-shot commands: glue between arguments, the library and the terminal. Output is
+//! Spanish; exit codes follow sysexits so scripts and systemd tell a bad config from a crash.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use mesa_fe::config::{Buzon, Config, ConfigError};
+use mesa_fe::desk::case::Status;
+use mesa_fe::desk::knowledge::KnowledgeBase;
+use mesa_fe::desk::{Level, Tema};
+use mesa_fe::pipeline::{Desk, Outcome};
+use mesa_fe::store::Store;
+use mesa_fe::store::cases::CaseFilter;
+use mesa_fe::store::raw::Origin;
+
+mod show;
+
+pub const EX_DATAERR: u8 = 65;
+pub const EX_NOINPUT: u8 = 66;
+pub const EX_SOFTWARE: u8 = 70;
+pub const EX_IOERR: u8 = 74;
+pub const EX_CONFIG: u8 = 78;
+
+/// A failed command: the message for the operator and its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl Failure {
+    fn new(code: u8, message: impl Into<String>) -> Failure {
+        Failure { message: message.into(), code }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        self.code
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(error: ConfigError) -> Failure {
+        Failure::new(EX_CONFIG, error.to_string())
+    }
+}
+
+impl From<mesa_fe::store::StoreError> for Failure {
+    fn from(error: mesa_fe::store::StoreError) -> Failure {
+        Failure::new(EX_IOERR, error.to_string())
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaseCommand {
+    /// Lista los casos, con filtros opcionales.
+    List {
+        /// n1, n2, n3 o administracion_tecnica.
+        #[arg(long)]
+        nivel: Option<String>,
+        /// nuevo, pendiente_informacion, en_atencion, escalado, solucionado o cerrado.
+        #[arg(long)]
+        estado: Option<String>,
+        /// factura_electronica, documento_soporte, nomina_electronica, radian,
+        /// facturador_gratuito, habilitacion u otro.
+        #[arg(long)]
+        tema: Option<String>,
+        /// Salida en JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Muestra un caso: datos, mensajes, documentos, historial de actividades y correos en cola.
+    Show {
+        /// Número del caso, por ejemplo FE-2026-000001.
+        numero: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// Lista los mensajes en cuarentena.
+    List,
+    /// Muestra un mensaje en cuarentena: la razón y el comienzo de su contenido.
+    Show {
+        /// Identificador del mensaje (columna "id" de `quarantine list`).
+        id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KbCommand {
+    /// Lista los errores conocidos cargados.
+    List,
+}
+
+fn load_config(path: Option<&Path>) -> Result<Config, Failure> {
+    Ok(Config::load(path)?)
+}
+
+fn load_knowledge(config: &Config) -> Result<KnowledgeBase, Failure> {
+    if config.general.knowledge_base.is_empty() {
+        return Ok(KnowledgeBase::builtin());
+    }
+    KnowledgeBase::load(Path::new(&config.general.knowledge_base))
+        .map_err(|e| Failure::new(EX_CONFIG, e.to_string()))
+}
+
+async fn open_store(config: &Config) -> Result<Store, Failure> {
+    Ok(Store::open(&config.database_url()).await?)
+}
+
+fn pick_buzon(config: &Config, name: Option<&str>) -> Result<Buzon, Failure> {
+    match name {
+        Some(name) => config.buzon(name).cloned().ok_or_else(|| {
+            let known: Vec<&str> = config.buzones.iter().map(|b| b.name.as_str()).collect();
+            Failure::new(
+                EX_DATAERR,
+                format!(
+                    "el buzón \"{name}\" no está configurado; los buzones son: {}",
+                    known.join(", ")
+                ),
+            )
+        }),
+        None => config
+            .buzones
+            .first()
+            .cloned()
+            .ok_or_else(|| Failure::new(EX_CONFIG, "no hay buzones configurados")),
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path)
+        .map_err(|e| Failure::new(EX_NOINPUT, format!("no se pudo leer {}: {e}", path.display())))
+}
+
+pub fn check_config(path: Option<&Path>) -> Result<ExitCode, Failure> {
+    let config = load_config(path)?;
+    let knowledge = load_knowledge(&config)?;
+    println!(
+        "Configuración válida: {} buzones, {} temas, {} grupos, {} agentes; {} errores conocidos; base de datos {}.",
+        config.buzones.len(),
+        config.temas.len(),
+        config.grupos.len(),
+        config.agentes.len(),
+        knowledge.len(),
+        config.database_url()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn migrate(path: Option<&Path>) -> Result<ExitCode, Failure> {
+    let config = load_config(path)?;
+    let store = open_store(&config).await?;
+    store.close().await;
+    println!("Base de datos al día: {}", config.database_url());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn inspect(
+    path: Option<&Path>,
+    buzon: Option<&str>,
+    file: &Path,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let config = load_config(path)?;
+    let buzon = pick_buzon(&config, buzon)?;
+    let desk = Desk::new(config.clone(), load_knowledge(&config)?);
+    let raw = read_file(file)?;
+    let analysis = desk.analyze(&raw, &buzon);
+    if json {
+        let text = serde_json::to_string_pretty(&analysis.to_json())
+            .map_err(|e| Failure::new(EX_SOFTWARE, format!("no se pudo escribir el JSON: {e}")))?;
+        println!("{text}");
+    } else {
+        show::analysis(&analysis);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn ingest(
+    path: Option<&Path>,
+    buzon: Option<&str>,
+    files: &[PathBuf],
+) -> Result<ExitCode, Failure> {
+    let config = load_config(path)?;
+    let buzon = pick_buzon(&config, buzon)?;
+    let desk = Desk::new(config.clone(), load_knowledge(&config)?);
+    let store = open_store(&config).await?;
+    store.sync_known_errors(&desk.knowledge).await?;
+    let origin = Origin { buzon: buzon.name.clone(), uidvalidity: None, uid: None };
+    let mut failed = 0;
+    for file in files {
+        let raw = match read_file(file) {
+            Ok(raw) => raw,
+            Err(failure) => {
+                eprintln!("{failure}");
+                failed += 1;
+                continue;
+            }
+        };
+        let outcome = desk.ingest(&store, &origin, &raw).await?;
+        println!("{}: {}", file.display(), show::outcome(&outcome));
+    }
+    store.close().await;
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(EX_NOINPUT) })
+}
+
+fn parse_filter<T>(
+    value: Option<&str>,
+    parse: fn(&str) -> Option<T>,
+    what: &str,
+) -> Result<Option<T>, Failure> {
+    value
+        .map(|v| {
+            parse(v).ok_or_else(|| Failure::new(EX_DATAERR, format!("{what} desconocido: \"{v}\"")))
+        })
+        .transpose()
+}
+
+pub async fn case(path: Option<&Path>, command: CaseCommand) -> Result<ExitCode, Failure> {
+    let config = load_config(path)?;
+    let store = open_store(&config).await?;
+    match command {
+        CaseCommand::List { nivel, estado, tema, json } => {
+            let filter = CaseFilter {
+                level: parse_filter(nivel.as_deref(), Level::parse, "nivel")?,
+                status: parse_filter(estado.as_deref(), Status::parse, "estado")?,
+                tema: parse_filter(tema.as_deref(), Tema::parse, "tema")?,
+            };
+            let cases = store.list_cases(&filter).await?;
+            if json { show::json(&cases)? } else { show::case_list(&cases) }
+        }
+        CaseCommand::Show { numero, json } => {
+            let Some(detail) = store.case_detail(&numero.to_ascii_uppercase()).await? else {
+                return Err(Failure::new(EX_DATAERR, format!("no existe el caso {numero}")));
+            };
+            if json { show::json(&detail)? } else { show::case_detail(&detail) }
+        }
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn quarantine(
+    path: Option<&Path>,
+    command: QuarantineCommand,
+) -> Result<ExitCode, Failure> {
+    let config = load_config(path)?;
+    let store = open_store(&config).await?;
+    match command {
+        QuarantineCommand::List => show::quarantine_list(&store.quarantine_list().await?),
+        QuarantineCommand::Show { id } => match store.quarantine_entry(id).await? {
+            Some((entry, raw)) => show::quarantine_entry(&entry, &raw),
+            None => {
+                return Err(Failure::new(
+                    EX_DATAERR,
+                    format!("no hay un mensaje en cuarentena con id {id}"),
+                ));
+            }
+        },
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn kb(path: Option<&Path>, command: KbCommand) -> Result<ExitCode, Failure> {
+    let config = load_config(path)?;
+    let knowledge = load_knowledge(&config)?;
+    match command {
+        KbCommand::List => show::knowledge(&knowledge),
+    }
+    Ok(ExitCode::SUCCESS)
+}

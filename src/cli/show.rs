@@ -1,0 +1,194 @@
+//! Terminal output of the commands: plain Spanish tables, or JSON with `--json`.
+
+use mesa_fe::desk::knowledge::KnowledgeBase;
+use mesa_fe::pipeline::{Analysis, Outcome};
+use mesa_fe::store::cases::{CaseDetail, CaseSummary};
+use mesa_fe::store::raw::QuarantineEntry;
+
+use super::{EX_SOFTWARE, Failure};
+
+pub fn json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::new(EX_SOFTWARE, format!("no se pudo escribir el JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+pub fn outcome(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Opened { case, decision, .. } => {
+            format!("caso {case} abierto ({})", decision.as_str())
+        }
+        Outcome::Appended { case, .. } => format!("agregado al caso {case}"),
+        Outcome::Duplicate { case: Some(case), .. } => {
+            format!("ya estaba registrado (caso {case}); no se procesa otra vez")
+        }
+        Outcome::Duplicate { of, case: None } => {
+            format!("ya estaba registrado (mensaje {of}); no se procesa otra vez")
+        }
+        Outcome::Quarantined { raw_id, reason } => format!("en cuarentena (id {raw_id}): {reason}"),
+        Outcome::Ignored { raw_id } => {
+            format!("mensaje automático sin caso: guardado (id {raw_id}) y sin respuesta")
+        }
+    }
+}
+
+pub fn analysis(a: &Analysis) {
+    if let Some(reason) = &a.quarantine_reason {
+        println!("Decisión: cuarentena\nRazón: {reason}");
+        return;
+    }
+    let Some(inbound) = &a.inbound else { return };
+    println!("De:        {}", inbound.from);
+    println!("Asunto:    {}", inbound.subject);
+    println!("Decisión:  {}", a.decision.as_str());
+    println!("Tema:      {}", a.tema.as_str());
+    println!("Canal:     {}", a.channel.as_str());
+    if let Some(case) = &a.case_ref {
+        println!("Caso:      {case}");
+    }
+    if a.auto_generated {
+        println!("Automático: sí (no se responde)");
+    }
+    if let Some(category) = a.security_category {
+        println!("Evento de seguridad: categoría {category}");
+    }
+    let missing: Vec<&str> = a.missing().iter().map(|r| r.as_str()).collect();
+    println!(
+        "Faltantes: {}",
+        if missing.is_empty() { "ninguno".to_string() } else { missing.join(", ") }
+    );
+    for d in &a.documents {
+        println!(
+            "Documento: {} {} {} ({})",
+            d.kind.as_str(),
+            d.number.as_deref().unwrap_or("-"),
+            d.response_code.as_deref().map(|c| format!("respuesta {c}")).unwrap_or_default(),
+            d.source
+        );
+    }
+    for r in &a.rejections {
+        println!("Regla:     {} {}", r.code, r.description);
+    }
+    for p in &a.problems {
+        println!("Adjunto con problema: {}: {}", p.source, p.problem);
+    }
+}
+
+pub fn case_list(cases: &[CaseSummary]) {
+    if cases.is_empty() {
+        println!("No hay casos.");
+        return;
+    }
+    println!(
+        "{:<16} {:<22} {:<7} {:<20} {:<8} {}",
+        "CASO", "ESTADO", "NIVEL", "TEMA", "CANAL", "ASUNTO"
+    );
+    for c in cases {
+        println!(
+            "{:<16} {:<22} {:<7} {:<20} {:<8} {}",
+            c.number, c.status, c.level, c.tema, c.channel, c.subject
+        );
+    }
+}
+
+pub fn case_detail(d: &CaseDetail) {
+    let s = &d.summary;
+    println!("Caso {}  [{} · {}]", s.number, s.status, s.level);
+    println!("Asunto:       {}", s.subject);
+    println!("Tema:         {}   Canal: {}   Buzón: {}", s.tema, s.channel, d.buzon);
+    println!("Solicitante:  {} {}", d.requester_name.as_deref().unwrap_or(""), d.requester);
+    println!(
+        "Grupo/agente: {} / {}",
+        d.group.as_deref().unwrap_or("-"),
+        s.agent.as_deref().unwrap_or("-")
+    );
+    if let Some(category) = &d.security_category {
+        println!("Evento de seguridad: categoría {category}");
+    }
+    if !d.missing_requirements.is_empty() {
+        println!("Faltantes:    {}", d.missing_requirements.join(", "));
+    }
+    if d.first_contact {
+        println!("Solucionado en primer contacto (error conocido).");
+    }
+    println!("\nMensajes:");
+    for m in &d.messages {
+        println!("  {} {} {} «{}»", m.created_at, m.direction, m.from_addr, m.subject);
+    }
+    if !d.documents.is_empty() {
+        println!("\nDocumentos:");
+        for doc in &d.documents {
+            println!(
+                "  {} {} {} {}",
+                doc.kind,
+                doc.number.as_deref().unwrap_or("-"),
+                doc.uuid.as_deref().unwrap_or("-"),
+                doc.response_code.as_deref().map(|c| format!("respuesta {c}")).unwrap_or_default()
+            );
+        }
+    }
+    if !d.rejections.is_empty() {
+        println!("\nReglas DIAN:");
+        for r in &d.rejections {
+            println!("  {} {}", r.code, r.description);
+        }
+    }
+    println!("\nHistorial (actividades del procedimiento):");
+    for e in &d.events {
+        println!(
+            "  {} act. {:>2} → {} / {}: {}",
+            e.created_at, e.activity, e.to_status, e.to_level, e.detail
+        );
+    }
+    if !d.outbox.is_empty() {
+        println!("\nCorreos en cola:");
+        for o in &d.outbox {
+            println!("  {} → {} [{}] {}", o.kind, o.to_addr, o.status, o.subject);
+        }
+    }
+}
+
+pub fn quarantine_list(entries: &[QuarantineEntry]) {
+    if entries.is_empty() {
+        println!("No hay mensajes en cuarentena.");
+        return;
+    }
+    println!("{:<6} {:<20} {:<22} {:>9} RAZÓN", "ID", "BUZÓN", "RECIBIDO", "BYTES");
+    for e in entries {
+        println!(
+            "{:<6} {:<20} {:<22} {:>9} {}",
+            e.id, e.buzon, e.received_at, e.size_bytes, e.reason
+        );
+    }
+}
+
+/// The reason and the first bytes, with control characters made visible.
+pub fn quarantine_entry(entry: &QuarantineEntry, raw: &[u8]) {
+    println!(
+        "Mensaje {} del buzón {}, recibido {} ({} bytes)",
+        entry.id, entry.buzon, entry.received_at, entry.size_bytes
+    );
+    println!("Razón: {}\n", entry.reason);
+    let head = &raw[..raw.len().min(2048)];
+    let text: String = String::from_utf8_lossy(head)
+        .chars()
+        .map(|c| if c.is_control() && c != '\n' && c != '\r' && c != '\t' { '·' } else { c })
+        .collect();
+    println!("{text}");
+    if raw.len() > head.len() {
+        println!("… ({} bytes más)", raw.len() - head.len());
+    }
+}
+
+pub fn knowledge(base: &KnowledgeBase) {
+    println!("{} errores conocidos:", base.len());
+    for entry in base.entries() {
+        let answer = if entry.first_contact_answer.is_some() {
+            "primer contacto"
+        } else {
+            "requiere agente"
+        };
+        println!("{:<8} [{}] {}", entry.code, answer, entry.official_message);
+    }
+}

@@ -1,0 +1,620 @@
+//! Cases and everything a message writes with them, one transaction per message: the case row,
+//! the message, its attachments, documents and rejections, the procedure's events and the outbox.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::raw::{sha256_hex, status as raw_status};
+use super::{Store, StoreError, now_text};
+use crate::desk::case::{Case, Event, Status, Transition};
+use crate::desk::{Channel, Level, Tema};
+use crate::pipeline::{Analysis, OutboxDraft};
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+
+/// A stored case the engine can act on.
+#[derive(Debug, Clone)]
+pub struct FoundCase {
+    pub id: i64,
+    pub number: String,
+    pub case: Case,
+    pub requester: String,
+    pub buzon: String,
+}
+
+/// The part of [`Case`] kept as JSON (everything not in its own column).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct EngineState {
+    required: Vec<crate::desk::Requirement>,
+    evidence: crate::desk::requirements::Evidence,
+}
+
+/// Where a new case's rows come from.
+pub struct NewCase<'a> {
+    pub raw_id: i64,
+    pub buzon: &'a str,
+    pub year: i32,
+    pub prefix: &'a str,
+    pub analysis: &'a Analysis,
+    pub transition: &'a Transition,
+}
+
+/// Filters of `case list`.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub level: Option<Level>,
+    pub status: Option<Status>,
+    pub tema: Option<Tema>,
+}
+
+/// One line of `case list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseSummary {
+    pub number: String,
+    pub status: String,
+    pub level: String,
+    pub tema: String,
+    pub channel: String,
+    pub agent: Option<String>,
+    pub subject: String,
+    pub created_at: String,
+}
+
+impl Store {
+    /// Opens a case: number, rows and outbox in one transaction. `drafts` composes the outbox rows
+    /// once the case number is known.
+    pub async fn open_case(
+        &self,
+        new: NewCase<'_>,
+        drafts: impl FnOnce(&str) -> Vec<OutboxDraft>,
+    ) -> Result<String, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO case_counters (year, last) VALUES ($1, 1) \
+             ON CONFLICT (year) DO UPDATE SET last = case_counters.last + 1 RETURNING last",
+        )
+        .bind(new.year)
+        .fetch_one(&mut *tx)
+        .await?;
+        let number = format!("{}-{}-{seq:06}", new.prefix, new.year);
+        let inbound = new.analysis.inbound.as_ref().ok_or(StoreError::Corrupt {
+            what: "mensaje",
+            detail: "un mensaje en cuarentena no abre casos".into(),
+        })?;
+        let case = &new.transition.case;
+        let now = now_text();
+        let case_id: i64 = sqlx::query_scalar(
+            "INSERT INTO cases (number, year, status, level, tema, channel, buzon, requester, requester_name, \
+             subject, security_category, group_name, agent, first_contact, engine_state, missing_requirements, \
+             created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17) RETURNING id",
+        )
+        .bind(&number)
+        .bind(new.year)
+        .bind(case.status.as_str())
+        .bind(case.level.as_str())
+        .bind(case.tema.as_str())
+        .bind(case.channel.as_str())
+        .bind(new.buzon)
+        .bind(inbound.reply_to.as_deref().unwrap_or(&inbound.from))
+        .bind(inbound.from_name.as_deref())
+        .bind(&inbound.subject)
+        .bind(case.security_category.map(String::from))
+        .bind(case.group.as_deref())
+        .bind(case.agent.as_deref())
+        .bind(case.first_contact)
+        .bind(engine_state(case)?)
+        .bind(missing_text(case))
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await?;
+        write_message_and_effects(
+            &mut tx,
+            case_id,
+            new.raw_id,
+            new.analysis,
+            new.transition,
+            drafts(&number),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(number)
+    }
+
+    /// Appends a message to an existing case and applies the engine's transition.
+    pub async fn append_to_case(
+        &self,
+        raw_id: i64,
+        found: &FoundCase,
+        analysis: &Analysis,
+        transition: &Transition,
+        drafts: Vec<OutboxDraft>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let case = &transition.case;
+        sqlx::query(
+            "UPDATE cases SET status = $1, level = $2, group_name = $3, agent = $4, first_contact = $5, \
+             engine_state = $6, missing_requirements = $7, updated_at = $8 WHERE id = $9",
+        )
+        .bind(case.status.as_str())
+        .bind(case.level.as_str())
+        .bind(case.group.as_deref())
+        .bind(case.agent.as_deref())
+        .bind(case.first_contact)
+        .bind(engine_state(case)?)
+        .bind(missing_text(case))
+        .bind(now_text())
+        .bind(found.id)
+        .execute(&mut *tx)
+        .await?;
+        write_message_and_effects(&mut tx, found.id, raw_id, analysis, transition, drafts).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The case a message belongs to: a reply to one of our outbox messages, then the subject
+    /// tag, then a reply to any message stored on a case.
+    pub async fn find_case_for(
+        &self,
+        analysis: &Analysis,
+    ) -> Result<Option<FoundCase>, StoreError> {
+        let Some(inbound) = &analysis.inbound else { return Ok(None) };
+        let thread: Vec<&String> =
+            inbound.in_reply_to.iter().chain(inbound.references.iter()).collect();
+        for id in &thread {
+            let by_outbox: Option<i64> =
+                sqlx::query_scalar("SELECT case_id FROM outbox WHERE message_id = $1")
+                    .bind(id.as_str())
+                    .fetch_optional(self.pool())
+                    .await?;
+            if let Some(case_id) = by_outbox {
+                return self.case_by_id(case_id).await;
+            }
+        }
+        if let Some(number) = &analysis.case_ref {
+            let by_tag: Option<i64> = sqlx::query_scalar("SELECT id FROM cases WHERE number = $1")
+                .bind(number)
+                .fetch_optional(self.pool())
+                .await?;
+            if let Some(case_id) = by_tag {
+                return self.case_by_id(case_id).await;
+            }
+        }
+        for id in &thread {
+            let by_message: Option<i64> = sqlx::query_scalar(
+                "SELECT case_id FROM case_messages WHERE message_id = $1 ORDER BY id LIMIT 1",
+            )
+            .bind(id.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+            if let Some(case_id) = by_message {
+                return self.case_by_id(case_id).await;
+            }
+        }
+        Ok(None)
+    }
+
+    async fn case_by_id(&self, id: i64) -> Result<Option<FoundCase>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, number, status, level, tema, channel, buzon, requester, security_category, group_name, \
+             agent, first_contact, engine_state FROM cases WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|row| found_case(&row)).transpose()
+    }
+
+    /// Open cases held by each of these agents.
+    pub async fn open_case_counts(
+        &self,
+        agents: &[String],
+    ) -> Result<HashMap<String, i64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT agent, COUNT(*) AS open_cases FROM cases \
+             WHERE agent IS NOT NULL AND status NOT IN ('solucionado', 'cerrado') GROUP BY agent",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut counts = HashMap::new();
+        for row in rows {
+            let agent: String = row.try_get("agent")?;
+            if agents.contains(&agent) {
+                counts.insert(agent, row.try_get("open_cases")?);
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The case a stored raw message went to, if any.
+    pub async fn case_of_raw(&self, raw_id: i64) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT c.number FROM case_messages m JOIN cases c ON c.id = m.case_id WHERE m.raw_message_id = $1",
+        )
+        .bind(raw_id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    pub async fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT number, status, level, tema, channel, agent, subject, created_at FROM cases \
+             WHERE ($1 IS NULL OR level = $1) AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR tema = $3) \
+             ORDER BY id",
+        )
+        .bind(filter.level.map(Level::as_str))
+        .bind(filter.status.map(Status::as_str))
+        .bind(filter.tema.map(Tema::as_str))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(case_summary).collect()
+    }
+}
+
+fn case_summary(row: &sqlx::sqlite::SqliteRow) -> Result<CaseSummary, StoreError> {
+    Ok(CaseSummary {
+        number: row.try_get("number")?,
+        status: row.try_get("status")?,
+        level: row.try_get("level")?,
+        tema: row.try_get("tema")?,
+        channel: row.try_get("channel")?,
+        agent: row.try_get("agent")?,
+        subject: row.try_get("subject")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn corrupt(what: &'static str, value: &str) -> StoreError {
+    StoreError::Corrupt { what, detail: format!("valor desconocido \"{value}\"") }
+}
+
+fn found_case(row: &sqlx::sqlite::SqliteRow) -> Result<FoundCase, StoreError> {
+    let text =
+        |column: &str| -> Result<String, StoreError> { Ok(row.try_get::<String, _>(column)?) };
+    let status = text("status")?;
+    let level = text("level")?;
+    let tema = text("tema")?;
+    let channel = text("channel")?;
+    let state: EngineState = serde_json::from_str(&text("engine_state")?)
+        .map_err(|e| StoreError::Corrupt { what: "engine_state", detail: e.to_string() })?;
+    let case = Case {
+        status: Status::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        level: Level::parse(&level).ok_or_else(|| corrupt("level", &level))?,
+        tema: Tema::parse(&tema).ok_or_else(|| corrupt("tema", &tema))?,
+        channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?,
+        security_category: row
+            .try_get::<Option<String>, _>("security_category")?
+            .and_then(|c| c.chars().next()),
+        group: row.try_get("group_name")?,
+        agent: row.try_get("agent")?,
+        required: state.required,
+        evidence: state.evidence,
+        first_contact: row.try_get("first_contact")?,
+    };
+    Ok(FoundCase {
+        id: row.try_get("id")?,
+        number: text("number")?,
+        case,
+        requester: text("requester")?,
+        buzon: text("buzon")?,
+    })
+}
+
+fn engine_state(case: &Case) -> Result<String, StoreError> {
+    serde_json::to_string(&EngineState {
+        required: case.required.clone(),
+        evidence: case.evidence.clone(),
+    })
+    .map_err(|e| StoreError::Corrupt { what: "engine_state", detail: e.to_string() })
+}
+
+fn missing_text(case: &Case) -> String {
+    case.missing().iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+}
+
+/// The message, its attachments, documents, rejections, the events and the outbox rows; then the
+/// raw message is marked processed. Runs inside the caller's transaction.
+async fn write_message_and_effects(
+    tx: &mut Tx<'_>,
+    case_id: i64,
+    raw_id: i64,
+    analysis: &Analysis,
+    transition: &Transition,
+    drafts: Vec<OutboxDraft>,
+) -> Result<(), StoreError> {
+    let message_id = insert_message(tx, case_id, raw_id, analysis).await?;
+    insert_documents(tx, case_id, message_id, analysis).await?;
+    for event in &transition.events {
+        insert_event(tx, case_id, event).await?;
+    }
+    for draft in &drafts {
+        insert_outbox(tx, case_id, draft).await?;
+    }
+    sqlx::query("UPDATE raw_messages SET status = $1, processed_at = $2 WHERE id = $3")
+        .bind(raw_status::PROCESSED)
+        .bind(now_text())
+        .bind(raw_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn insert_message(
+    tx: &mut Tx<'_>,
+    case_id: i64,
+    raw_id: i64,
+    analysis: &Analysis,
+) -> Result<i64, StoreError> {
+    let inbound = analysis
+        .inbound
+        .as_ref()
+        .ok_or(StoreError::Corrupt { what: "mensaje", detail: "sin contenido".into() })?;
+    let problems = serde_json::to_string(&analysis.problems).unwrap_or_else(|_| "[]".into());
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO case_messages (case_id, raw_message_id, direction, message_id, in_reply_to, from_addr, subject, \
+         own_words, auto_generated, attachment_problems, created_at) \
+         VALUES ($1, $2, 'entrante', $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+    )
+    .bind(case_id)
+    .bind(raw_id)
+    .bind(inbound.message_id.as_deref())
+    .bind(inbound.in_reply_to.first().map(String::as_str))
+    .bind(&inbound.from)
+    .bind(&inbound.subject)
+    .bind(&inbound.own_words)
+    .bind(analysis.auto_generated)
+    .bind(problems)
+    .bind(now_text())
+    .fetch_one(&mut **tx)
+    .await?;
+    for file in &inbound.files {
+        sqlx::query(
+            "INSERT INTO attachments (case_message_id, source, content_type, size_bytes, sha256) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(&file.source)
+        .bind(&file.content_type)
+        .bind(i64::try_from(file.bytes.len()).unwrap_or(i64::MAX))
+        .bind(sha256_hex(&file.bytes))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(id)
+}
+
+async fn insert_documents(
+    tx: &mut Tx<'_>,
+    case_id: i64,
+    message_id: i64,
+    analysis: &Analysis,
+) -> Result<(), StoreError> {
+    let now = now_text();
+    for d in &analysis.documents {
+        let document_id: i64 = sqlx::query_scalar(
+            "INSERT INTO documents (case_message_id, case_id, kind, type_code, uuid, uuid_scheme, number, issue_date, \
+             environment, supplier_nit, customer_nit, software_provider_nit, software_id, payable_amount, currency, \
+             response_code, referenced_uuid, source, findings) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id",
+        )
+        .bind(message_id)
+        .bind(case_id)
+        .bind(d.kind.as_str())
+        .bind(d.type_code.as_deref())
+        .bind(d.uuid.as_deref())
+        .bind(d.uuid_scheme.as_deref())
+        .bind(d.number.as_deref())
+        .bind(d.issue_date.as_deref())
+        .bind(d.environment.map(|e| match e {
+            crate::dian::Environment::Produccion => "produccion",
+            crate::dian::Environment::Pruebas => "pruebas",
+        }))
+        .bind(d.supplier_nit.as_deref())
+        .bind(d.customer_nit.as_deref())
+        .bind(d.software_provider_nit.as_deref())
+        .bind(d.software_id.as_deref())
+        .bind(d.payable_amount.as_deref())
+        .bind(d.currency.as_deref())
+        .bind(d.response_code.as_deref())
+        .bind(d.referenced_uuid.as_deref())
+        .bind(&d.source)
+        .bind(serde_json::to_string(&d.findings).unwrap_or_else(|_| "[]".into()))
+        .fetch_one(&mut **tx)
+        .await?;
+        for r in &d.rejections {
+            insert_rejection(tx, case_id, Some(document_id), &r.code, &r.description, &now).await?;
+        }
+    }
+    let in_documents =
+        |code: &str| analysis.documents.iter().flat_map(|d| &d.rejections).any(|r| r.code == code);
+    for r in analysis.rejections.iter().filter(|r| !in_documents(&r.code)) {
+        insert_rejection(tx, case_id, None, &r.code, &r.description, &now).await?;
+    }
+    Ok(())
+}
+
+async fn insert_rejection(
+    tx: &mut Tx<'_>,
+    case_id: i64,
+    document_id: Option<i64>,
+    code: &str,
+    description: &str,
+    now: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO rejections (document_id, case_id, code, description, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(document_id)
+        .bind(case_id)
+        .bind(code)
+        .bind(description)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn insert_event(tx: &mut Tx<'_>, case_id: i64, event: &Event) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO events (case_id, activity, from_status, to_status, from_level, to_level, actor, detail, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'mesa-fe', $7, $8)",
+    )
+    .bind(case_id)
+    .bind(i64::from(event.activity.number()))
+    .bind(event.from_status.map(Status::as_str))
+    .bind(event.to_status.as_str())
+    .bind(event.from_level.map(Level::as_str))
+    .bind(event.to_level.as_str())
+    .bind(&event.detail)
+    .bind(now_text())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_outbox(
+    tx: &mut Tx<'_>,
+    case_id: i64,
+    draft: &OutboxDraft,
+) -> Result<(), StoreError> {
+    let now = now_text();
+    sqlx::query(
+        "INSERT INTO outbox (case_id, kind, buzon, to_addr, subject, message_id, in_reply_to, refs, context, \
+         next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+    )
+    .bind(case_id)
+    .bind(draft.kind.as_str())
+    .bind(&draft.buzon)
+    .bind(&draft.to)
+    .bind(&draft.subject)
+    .bind(&draft.message_id)
+    .bind(draft.in_reply_to.as_deref())
+    .bind(draft.references.join(" "))
+    .bind(draft.context.to_string())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Everything `case show` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseDetail {
+    #[serde(flatten)]
+    pub summary: CaseSummary,
+    pub buzon: String,
+    pub requester: String,
+    pub requester_name: Option<String>,
+    pub security_category: Option<String>,
+    pub group: Option<String>,
+    pub first_contact: bool,
+    pub missing_requirements: Vec<String>,
+    pub messages: Vec<MessageRow>,
+    pub documents: Vec<DocumentRow>,
+    pub rejections: Vec<RejectionRow>,
+    pub events: Vec<EventRow>,
+    pub outbox: Vec<OutboxRow>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct MessageRow {
+    pub direction: String,
+    pub from_addr: String,
+    pub subject: String,
+    pub auto_generated: bool,
+    pub attachment_problems: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct DocumentRow {
+    pub kind: String,
+    pub number: Option<String>,
+    pub uuid: Option<String>,
+    pub environment: Option<String>,
+    pub supplier_nit: Option<String>,
+    pub response_code: Option<String>,
+    pub source: String,
+    pub findings: String,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct RejectionRow {
+    pub code: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct EventRow {
+    pub activity: i64,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub to_level: String,
+    pub actor: String,
+    pub detail: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub kind: String,
+    pub to_addr: String,
+    pub subject: String,
+    pub message_id: String,
+    pub status: String,
+}
+
+impl Store {
+    pub async fn case_detail(&self, number: &str) -> Result<Option<CaseDetail>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, number, status, level, tema, channel, agent, subject, created_at, buzon, requester, \
+             requester_name, security_category, group_name, first_contact, missing_requirements \
+             FROM cases WHERE number = $1",
+        )
+        .bind(number)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let id: i64 = row.try_get("id")?;
+        let missing: String = row.try_get("missing_requirements")?;
+        let pool = self.pool();
+        Ok(Some(CaseDetail {
+            summary: case_summary(&row)?,
+            buzon: row.try_get("buzon")?,
+            requester: row.try_get("requester")?,
+            requester_name: row.try_get("requester_name")?,
+            security_category: row.try_get("security_category")?,
+            group: row.try_get("group_name")?,
+            first_contact: row.try_get("first_contact")?,
+            missing_requirements: missing.split(',').filter(|m| !m.is_empty()).map(String::from).collect(),
+            messages: sqlx::query_as(
+                "SELECT direction, from_addr, subject, auto_generated, attachment_problems, created_at \
+                 FROM case_messages WHERE case_id = $1 ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?,
+            documents: sqlx::query_as(
+                "SELECT kind, number, uuid, environment, supplier_nit, response_code, source, findings \
+                 FROM documents WHERE case_id = $1 ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?,
+            rejections: sqlx::query_as("SELECT code, description FROM rejections WHERE case_id = $1 ORDER BY id")
+                .bind(id)
+                .fetch_all(pool)
+                .await?,
+            events: sqlx::query_as(
+                "SELECT activity, from_status, to_status, to_level, actor, detail, created_at \
+                 FROM events WHERE case_id = $1 ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?,
+            outbox: sqlx::query_as("SELECT kind, to_addr, subject, message_id, status FROM outbox WHERE case_id = $1 ORDER BY id")
+                .bind(id)
+                .fetch_all(pool)
+                .await?,
+        }))
+    }
+}

@@ -1,0 +1,224 @@
+//! Raw messages: stored and committed before anything else happens to them, deduplicated,
+//! quarantined when unreadable.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use super::{Store, StoreError, now_text};
+
+/// Where a raw message came from: the buzón and, for IMAP, its UID coordinates.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub buzon: String,
+    pub uidvalidity: Option<u32>,
+    pub uid: Option<u32>,
+}
+
+/// What storing a raw message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// Stored for processing under this id.
+    New(i64),
+    /// The same message was already stored (same content, same Message-ID, or same IMAP UID):
+    /// kept as a duplicate row when its bytes differ, never processed twice.
+    Duplicate { of: i64 },
+}
+
+/// Lifecycle of a raw message.
+pub mod status {
+    pub const PENDING: &str = "pendiente";
+    pub const PROCESSED: &str = "procesado";
+    pub const QUARANTINED: &str = "cuarentena";
+    pub const DUPLICATE: &str = "duplicado";
+    pub const IGNORED: &str = "ignorado";
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A quarantined message, as operators list it.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuarantineEntry {
+    pub id: i64,
+    pub buzon: String,
+    pub received_at: String,
+    pub size_bytes: i64,
+    pub reason: String,
+}
+
+impl Store {
+    /// Stores the bytes of a message unless it is already known; commits before returning.
+    pub async fn store_raw(
+        &self,
+        origin: &Origin,
+        message_id: Option<&str>,
+        raw: &[u8],
+    ) -> Result<Stored, StoreError> {
+        let sha = sha256_hex(raw);
+        let mut tx = self.pool().begin().await?;
+        if let Some((of, same_bytes)) = find_same(&mut tx, origin, message_id, &sha).await? {
+            // Same Message-ID with other bytes (e.g. the copy sent to the other buzón): keep it.
+            if !same_bytes {
+                insert(&mut tx, origin, message_id, &sha, raw, status::DUPLICATE, Some(of)).await?;
+            }
+            tx.commit().await?;
+            return Ok(Stored::Duplicate { of });
+        }
+        let id = insert(&mut tx, origin, message_id, &sha, raw, status::PENDING, None).await?;
+        tx.commit().await?;
+        Ok(Stored::New(id))
+    }
+
+    /// Raw messages stored but not yet processed (a crash between storing and processing).
+    pub async fn pending_raw(&self) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM raw_messages WHERE status = $1 ORDER BY id")
+            .bind(status::PENDING)
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    /// The bytes and origin of a stored message.
+    pub async fn raw_message(&self, id: i64) -> Result<Option<(Origin, Vec<u8>)>, StoreError> {
+        let row =
+            sqlx::query("SELECT buzon, uidvalidity, uid, raw FROM raw_messages WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+        let Some(row) = row else { return Ok(None) };
+        let origin = Origin {
+            buzon: row.try_get("buzon")?,
+            uidvalidity: row
+                .try_get::<Option<i64>, _>("uidvalidity")?
+                .and_then(|v| u32::try_from(v).ok()),
+            uid: row.try_get::<Option<i64>, _>("uid")?.and_then(|v| u32::try_from(v).ok()),
+        };
+        Ok(Some((origin, row.try_get("raw")?)))
+    }
+
+    /// Marks a raw message quarantined (unreadable) or ignored, with the reason for operators.
+    pub async fn set_raw_status(
+        &self,
+        id: i64,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE raw_messages SET status = $1, status_reason = $2, processed_at = $3 WHERE id = $4")
+            .bind(status)
+            .bind(reason)
+            .bind(now_text())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn quarantine_list(&self) -> Result<Vec<QuarantineEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, buzon, received_at, size_bytes, status_reason FROM raw_messages \
+             WHERE status = $1 ORDER BY id",
+        )
+        .bind(status::QUARANTINED)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(QuarantineEntry {
+                    id: row.try_get("id")?,
+                    buzon: row.try_get("buzon")?,
+                    received_at: row.try_get("received_at")?,
+                    size_bytes: row.try_get("size_bytes")?,
+                    reason: row.try_get::<Option<String>, _>("status_reason")?.unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    /// A quarantined message with its bytes, for `quarantine show`.
+    pub async fn quarantine_entry(
+        &self,
+        id: i64,
+    ) -> Result<Option<(QuarantineEntry, Vec<u8>)>, StoreError> {
+        let entries = self.quarantine_list().await?;
+        let Some(entry) = entries.into_iter().find(|e| e.id == id) else { return Ok(None) };
+        let bytes = self.raw_message(id).await?.map(|(_, raw)| raw).unwrap_or_default();
+        Ok(Some((entry, bytes)))
+    }
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+
+/// The first stored message that is the same one (same IMAP UID, same Message-ID, or same
+/// bytes), and whether nothing new would be kept by storing these bytes again.
+async fn find_same(
+    tx: &mut Tx<'_>,
+    origin: &Origin,
+    message_id: Option<&str>,
+    sha: &str,
+) -> Result<Option<(i64, bool)>, StoreError> {
+    if let (Some(validity), Some(uid)) = (origin.uidvalidity, origin.uid) {
+        let by_uid: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM raw_messages WHERE buzon = $1 AND uidvalidity = $2 AND uid = $3",
+        )
+        .bind(&origin.buzon)
+        .bind(i64::from(validity))
+        .bind(i64::from(uid))
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(id) = by_uid {
+            return Ok(Some((id, true)));
+        }
+    }
+    let by_id: Option<(i64, String)> = match message_id {
+        Some(message_id) => {
+            sqlx::query_as(
+                "SELECT id, content_sha256 FROM raw_messages WHERE message_id = $1 \
+                 AND duplicate_of IS NULL ORDER BY id LIMIT 1",
+            )
+            .bind(message_id)
+            .fetch_optional(&mut **tx)
+            .await?
+        }
+        None => None,
+    };
+    if let Some((id, stored_sha)) = by_id {
+        return Ok(Some((id, stored_sha == sha)));
+    }
+    let by_content: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM raw_messages WHERE content_sha256 = $1 AND duplicate_of IS NULL ORDER BY id LIMIT 1",
+    )
+    .bind(sha)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(by_content.map(|id| (id, true)))
+}
+
+async fn insert(
+    tx: &mut Tx<'_>,
+    origin: &Origin,
+    message_id: Option<&str>,
+    sha: &str,
+    raw: &[u8],
+    status: &str,
+    duplicate_of: Option<i64>,
+) -> Result<i64, StoreError> {
+    let id = sqlx::query_scalar(
+        "INSERT INTO raw_messages (buzon, uidvalidity, uid, message_id, content_sha256, size_bytes, raw, \
+         received_at, status, duplicate_of) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+    )
+    .bind(&origin.buzon)
+    .bind(origin.uidvalidity.map(i64::from))
+    .bind(origin.uid.map(i64::from))
+    .bind(message_id)
+    .bind(sha)
+    .bind(i64::try_from(raw.len()).unwrap_or(i64::MAX))
+    .bind(raw)
+    .bind(now_text())
+    .bind(status)
+    .bind(duplicate_of)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(id)
+}
