@@ -192,7 +192,7 @@ impl Desk {
         let required = self.config.tema(tema).map(|t| t.requirements.clone()).unwrap_or_default();
         let evidence =
             Evidence::of_message(&inbound.subject, &inbound.own_words, &documents, &inbound.files);
-        let rejections = collect_rejections(&documents, &inbound.body_text);
+        let rejections = collect_rejections(&documents, &inbound.body_text, &self.knowledge);
         let known_errors = self.first_contact_codes(&rejections);
         let mut analysis = Analysis {
             auto_generated: classify::is_auto_generated(&inbound.auto, &inbound.from),
@@ -215,17 +215,8 @@ impl Desk {
     }
 
     fn first_contact_codes(&self, rejections: &[Rejection]) -> Vec<String> {
-        rejections
-            .iter()
-            .filter_map(|r| self.knowledge.get(&r.code))
-            .filter(|known| known.first_contact_answer.is_some())
-            .map(|known| known.code.clone())
-            .fold(Vec::new(), |mut codes, code| {
-                if !codes.contains(&code) {
-                    codes.push(code);
-                }
-                codes
-            })
+        let codes = rejections.iter().map(|r| r.code.as_str());
+        self.knowledge.first_contact(codes).into_iter().map(|known| known.code.clone()).collect()
     }
 }
 
@@ -287,16 +278,36 @@ fn read_attached_documents(
     (documents, problems)
 }
 
-/// Rules from the documents, then rules pasted in the text; one entry per code.
-fn collect_rejections(documents: &[Document], body_text: &str) -> Vec<Rejection> {
+/// Rules from the documents, then rules pasted in the text ("Regla: FAD06, Rechazo: …"), then
+/// known codes a person names in prose ("rechazada con la regla FAD06"); one entry per code.
+fn collect_rejections(documents: &[Document], body_text: &str, knowledge: &KnowledgeBase) -> Vec<Rejection> {
     let mut all: Vec<Rejection> = Vec::new();
-    let from_text = dian::rejections_in_text(body_text);
-    for rejection in documents.iter().flat_map(|d| d.rejections.iter()).chain(from_text.iter()) {
+    let pasted = dian::rejections_in_text(body_text);
+    let named = named_rule_codes(body_text, knowledge);
+    for rejection in documents.iter().flat_map(|d| d.rejections.iter()).chain(&pasted).chain(&named) {
         if !all.iter().any(|r| r.code.eq_ignore_ascii_case(&rejection.code)) {
             all.push(rejection.clone());
         }
     }
     all
+}
+
+/// Codes of the known-error base named in the text, when the text speaks of rules or
+/// rejections. Only codes with letters and digits count ("FAD06"), not bare numbers.
+fn named_rule_codes(text: &str, knowledge: &KnowledgeBase) -> Vec<Rejection> {
+    let folded = fold(text);
+    if !folded.contains("regla") && !folded.contains("rechaz") {
+        return Vec::new();
+    }
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|t| t.len() >= 4 && t.chars().any(|c| c.is_ascii_digit()) && t.chars().any(|c| c.is_ascii_uppercase()))
+        .filter_map(|token| knowledge.get(token))
+        .map(|known| Rejection {
+            code: known.code.clone(),
+            description: known.official_message.clone(),
+            notification: false,
+        })
+        .collect()
 }
 
 /// What ingesting one message did, for the CLI and the daemon's logs.

@@ -161,6 +161,8 @@ CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
 CREATE TABLE known_errors (
     code                   TEXT PRIMARY KEY,
     equivalents            TEXT NOT NULL,
+    -- rechazo | notificacion (the usual severity; each DIAN message states its own)
+    severity               TEXT NOT NULL,
     official_message       TEXT NOT NULL,
     meaning                TEXT NOT NULL,
     first_contact_answer   TEXT,

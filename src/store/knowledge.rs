@@ -11,11 +11,12 @@ impl Store {
         let now = now_text();
         for entry in base.entries() {
             sqlx::query(
-                "INSERT INTO known_errors (code, equivalents, official_message, meaning, first_contact_answer, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO known_errors (code, equivalents, severity, official_message, meaning, first_contact_answer, \
+                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&entry.code)
             .bind(entry.equivalents.join(","))
+            .bind(entry.severity.as_str())
             .bind(&entry.official_message)
             .bind(&entry.meaning)
             .bind(entry.first_contact_answer.as_deref())
