@@ -70,7 +70,8 @@ fn check_documents(file: &str, want: &Value, actual: &Value) -> Vec<String> {
     let actual = actual.as_array().cloned().unwrap_or_default();
     for doc in want.as_array().into_iter().flatten() {
         let key = if doc.get("uuid").is_some() { "uuid" } else { "number" };
-        let Some(found) = actual.iter().find(|a| a[key] == doc[key]) else {
+        let same_kind = |a: &Value| doc.get("kind").is_none_or(|kind| &a["kind"] == kind);
+        let Some(found) = actual.iter().find(|a| a[key] == doc[key] && same_kind(a)) else {
             errors.push(format!("{file}: no document with {key} {}", doc[key]));
             continue;
         };

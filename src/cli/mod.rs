@@ -9,7 +9,7 @@ use mesa_fe::config::{Buzon, Config, ConfigError};
 use mesa_fe::desk::case::Status;
 use mesa_fe::desk::knowledge::KnowledgeBase;
 use mesa_fe::desk::{Level, Tema};
-use mesa_fe::pipeline::{Desk, Outcome};
+use mesa_fe::pipeline::Desk;
 use mesa_fe::store::Store;
 use mesa_fe::store::cases::CaseFilter;
 use mesa_fe::store::raw::Origin;

@@ -1,0 +1,190 @@
+//! `ingest` through the real pipeline into a real SQLite store: cases, the procedure's log, the
+//! outbox, dedupe, quarantine and the information round-trip.
+
+use std::path::Path;
+
+use mesa_fe::config::Config;
+use mesa_fe::desk::knowledge::KnowledgeBase;
+use mesa_fe::pipeline::{Decision, Desk, Outcome};
+use mesa_fe::store::Store;
+use mesa_fe::store::cases::CaseFilter;
+use mesa_fe::store::raw::Origin;
+
+struct Fixture {
+    desk: Desk,
+    store: Store,
+    origin: Origin,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::builtin().expect("config");
+    config.general.database_url = format!("sqlite://{}", dir.path().join("mesa-fe.db").display());
+    let store = Store::open(&config.database_url()).await.expect("open store");
+    let origin = Origin { buzon: "facturaelectronica".into(), uidvalidity: None, uid: None };
+    Fixture { desk: Desk::new(config, KnowledgeBase::builtin()), store, origin, _dir: dir }
+}
+
+fn sample(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn year() -> i32 {
+    chrono::Datelike::year(&chrono::Utc::now().with_timezone(&chrono::FixedOffset::west_opt(5 * 3600).expect("offset")))
+}
+
+impl Fixture {
+    async fn ingest(&self, raw: &[u8]) -> Outcome {
+        self.desk.ingest(&self.store, &self.origin, raw).await.expect("ingest")
+    }
+}
+
+#[tokio::test]
+async fn the_same_file_twice_makes_one_case() {
+    let f = fixture().await;
+    let raw = sample("mail/01_proveedor_zip_attacheddocument.eml");
+    let first = f.ingest(&raw).await;
+    let number = format!("FE-{}-000001", year());
+    assert_eq!(first, Outcome::Opened { raw_id: 1, case: number.clone(), decision: Decision::NewCase });
+    let second = f.ingest(&raw).await;
+    assert_eq!(second, Outcome::Duplicate { of: 1, case: Some(number) });
+    assert_eq!(f.store.list_cases(&CaseFilter::default()).await.expect("list").len(), 1);
+}
+
+#[tokio::test]
+async fn same_message_id_with_other_headers_is_one_case_and_both_copies_are_kept() {
+    let f = fixture().await;
+    let raw = sample("mail/06_iso8859_qp_nota_credito.eml");
+    let mut relayed = b"Received: from relay.example by mx2.example; Thu, 26 Nov 2026 10:00:00 -0500\r\n".to_vec();
+    relayed.extend_from_slice(&raw);
+    assert!(matches!(f.ingest(&raw).await, Outcome::Opened { .. }));
+    assert!(matches!(f.ingest(&relayed).await, Outcome::Duplicate { of: 1, .. }));
+    assert_eq!(f.store.list_cases(&CaseFilter::default()).await.expect("list").len(), 1);
+    assert!(f.store.raw_message(2).await.expect("raw").is_some(), "the second copy is kept, not dropped");
+}
+
+#[tokio::test]
+async fn a_new_case_is_assigned_and_its_first_answers_are_queued() {
+    let f = fixture().await;
+    let Outcome::Opened { case, .. } = f.ingest(&sample("mail/01_proveedor_zip_attacheddocument.eml")).await else {
+        panic!("expected a new case");
+    };
+    let detail = f.store.case_detail(&case).await.expect("detail").expect("case exists");
+    assert_eq!(detail.summary.status, "en_atencion");
+    assert_eq!(detail.summary.level, "n2");
+    assert_eq!(detail.group.as_deref(), Some("n2_factura"));
+    assert!(detail.summary.agent.is_some());
+    let activities: Vec<i64> = detail.events.iter().map(|e| e.activity).collect();
+    assert_eq!(activities, vec![1, 2, 3, 4]);
+    assert!(detail.documents.iter().any(|d| d.number.as_deref() == Some("LCE4821")));
+    let kinds: Vec<&str> = detail.outbox.iter().map(|o| o.kind.as_str()).collect();
+    assert_eq!(kinds, vec!["acuse_recibo", "notificacion_agente"]);
+    let ack = &detail.outbox[0];
+    assert_eq!(ack.to_addr, "jpardo@andinas-contables.example");
+    assert!(ack.subject.starts_with(&format!("[{case}] ")), "{}", ack.subject);
+}
+
+#[tokio::test]
+async fn information_round_trip_moves_the_case_to_n2() {
+    let f = fixture().await;
+    let Outcome::Opened { case, decision, .. } = f.ingest(&sample("mail/02_contribuyente_texto_sin_requisitos.eml")).await
+    else {
+        panic!("expected a new case");
+    };
+    assert_eq!(decision, Decision::RequestInformation);
+    let waiting = f.store.case_detail(&case).await.expect("detail").expect("case");
+    assert_eq!(waiting.summary.status, "pendiente_informacion");
+    assert_eq!(waiting.missing_requirements, vec!["documento", "nit", "xml"]);
+    let request = &waiting.outbox[0];
+    assert_eq!(request.kind, "solicitud_informacion");
+    assert_eq!(request.to_addr, "rosa.cardenas.contable@correo.example");
+
+    let reply = follow_up_with_xml(&request.message_id, &request.subject);
+    assert_eq!(f.ingest(&reply).await, Outcome::Appended { raw_id: 2, case: case.clone() });
+    let moved = f.store.case_detail(&case).await.expect("detail").expect("case");
+    assert_eq!(moved.summary.status, "en_atencion");
+    assert_eq!(moved.summary.level, "n2");
+    assert!(moved.missing_requirements.is_empty());
+    assert_eq!(moved.messages.len(), 2);
+    let activities: Vec<i64> = moved.events.iter().map(|e| e.activity).collect();
+    assert_eq!(activities, vec![1, 2, 2, 3, 4]);
+    let queued: Vec<&str> = moved.outbox.iter().map(|o| o.kind.as_str()).collect();
+    assert_eq!(queued, vec!["solicitud_informacion", "acuse_recibo", "notificacion_agente"]);
+}
+
+/// Rosa answers on the thread (In-Reply-To our request) with the AttachedDocument.
+fn follow_up_with_xml(in_reply_to: &str, subject: &str) -> Vec<u8> {
+    let xml = sample("dian/ad_factura_validada_02.xml");
+    let encoded = base64_lines(&xml);
+    format!(
+        "From: Rosa Elvira Cardenas <rosa.cardenas.contable@correo.example>\r\n\
+         To: sd_facturaelectronica@dian.gov.co\r\nSubject: RE: {subject}\r\n\
+         Message-ID: <respuesta.rosa.1@correo.example>\r\nIn-Reply-To: {in_reply_to}\r\n\
+         References: {in_reply_to}\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\nAdjunto el XML de la factura.\r\n--b\r\n\
+         Content-Type: text/xml; name=\"ad0900481236.xml\"\r\nContent-Transfer-Encoding: base64\r\n\
+         Content-Disposition: attachment; filename=\"ad0900481236.xml\"\r\n\r\n{encoded}\r\n--b--\r\n"
+    )
+    .into_bytes()
+}
+
+fn base64_lines(bytes: &[u8]) -> String {
+    use base64::Engine;
+    let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let lines: Vec<&str> = text.as_bytes().chunks(76).filter_map(|c| std::str::from_utf8(c).ok()).collect();
+    lines.join("\r\n")
+}
+
+#[tokio::test]
+async fn unreadable_bytes_are_quarantined_with_a_reason_and_kept() {
+    let f = fixture().await;
+    let outcome = f.ingest(&sample("pipeline/20_basura_binaria.eml")).await;
+    assert!(matches!(outcome, Outcome::Quarantined { raw_id: 1, .. }), "{outcome:?}");
+    let listed = f.store.quarantine_list().await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert!(!listed[0].reason.is_empty());
+    let (_, raw) = f.store.quarantine_entry(1).await.expect("entry").expect("kept");
+    assert_eq!(raw, sample("pipeline/20_basura_binaria.eml"));
+}
+
+#[tokio::test]
+async fn machine_mail_without_a_case_is_kept_and_not_answered() {
+    let f = fixture().await;
+    let outcome = f.ingest(&sample("mail/05_rebote_dsn.eml")).await;
+    assert_eq!(outcome, Outcome::Ignored { raw_id: 1 });
+    assert!(f.store.list_cases(&CaseFilter::default()).await.expect("list").is_empty());
+}
+
+#[tokio::test]
+async fn a_tag_for_an_unknown_case_opens_a_new_one() {
+    let f = fixture().await;
+    let outcome = f.ingest(&sample("mail/03_respuesta_outlook_FE-2026-000042.eml")).await;
+    let Outcome::Opened { case, decision, .. } = outcome else { panic!("expected a new case: {outcome:?}") };
+    assert_eq!(decision, Decision::NewCase);
+    assert_ne!(case, "FE-2026-000042");
+}
+
+#[tokio::test]
+async fn case_numbers_have_no_gaps_across_all_samples() {
+    let f = fixture().await;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mail");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    names.sort();
+    for path in &names {
+        f.ingest(&std::fs::read(path).expect("read")).await;
+    }
+    let cases = f.store.list_cases(&CaseFilter::default()).await.expect("list");
+    assert!(cases.len() >= 10, "only {} cases", cases.len());
+    for (i, case) in cases.iter().enumerate() {
+        assert_eq!(case.number, format!("FE-{}-{:06}", year(), i + 1));
+    }
+    let known = f.store.list_cases(&CaseFilter { status: mesa_fe::desk::case::Status::parse("solucionado"), ..CaseFilter::default() }).await.expect("list");
+    assert!(!known.is_empty(), "the FAD06 sample is solved at first contact");
+}
