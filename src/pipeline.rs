@@ -280,11 +280,16 @@ fn read_attached_documents(
 
 /// Rules from the documents, then rules pasted in the text ("Regla: FAD06, Rechazo: …"), then
 /// known codes a person names in prose ("rechazada con la regla FAD06"); one entry per code.
-fn collect_rejections(documents: &[Document], body_text: &str, knowledge: &KnowledgeBase) -> Vec<Rejection> {
+fn collect_rejections(
+    documents: &[Document],
+    body_text: &str,
+    knowledge: &KnowledgeBase,
+) -> Vec<Rejection> {
     let mut all: Vec<Rejection> = Vec::new();
     let pasted = dian::rejections_in_text(body_text);
     let named = named_rule_codes(body_text, knowledge);
-    for rejection in documents.iter().flat_map(|d| d.rejections.iter()).chain(&pasted).chain(&named) {
+    for rejection in documents.iter().flat_map(|d| d.rejections.iter()).chain(&pasted).chain(&named)
+    {
         if !all.iter().any(|r| r.code.eq_ignore_ascii_case(&rejection.code)) {
             all.push(rejection.clone());
         }
@@ -300,7 +305,11 @@ fn named_rule_codes(text: &str, knowledge: &KnowledgeBase) -> Vec<Rejection> {
         return Vec::new();
     }
     text.split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|t| t.len() >= 4 && t.chars().any(|c| c.is_ascii_digit()) && t.chars().any(|c| c.is_ascii_uppercase()))
+        .filter(|t| {
+            t.len() >= 4
+                && t.chars().any(|c| c.is_ascii_digit())
+                && t.chars().any(|c| c.is_ascii_uppercase())
+        })
         .filter_map(|token| knowledge.get(token))
         .map(|known| Rejection {
             code: known.code.clone(),

@@ -32,7 +32,10 @@ fn sample(name: &str) -> Vec<u8> {
 }
 
 fn year() -> i32 {
-    chrono::Datelike::year(&chrono::Utc::now().with_timezone(&chrono::FixedOffset::west_opt(5 * 3600).expect("offset")))
+    chrono::Datelike::year(
+        &chrono::Utc::now()
+            .with_timezone(&chrono::FixedOffset::west_opt(5 * 3600).expect("offset")),
+    )
 }
 
 impl Fixture {
@@ -47,7 +50,10 @@ async fn the_same_file_twice_makes_one_case() {
     let raw = sample("mail/01_proveedor_zip_attacheddocument.eml");
     let first = f.ingest(&raw).await;
     let number = format!("FE-{}-000001", year());
-    assert_eq!(first, Outcome::Opened { raw_id: 1, case: number.clone(), decision: Decision::NewCase });
+    assert_eq!(
+        first,
+        Outcome::Opened { raw_id: 1, case: number.clone(), decision: Decision::NewCase }
+    );
     let second = f.ingest(&raw).await;
     assert_eq!(second, Outcome::Duplicate { of: 1, case: Some(number) });
     assert_eq!(f.store.list_cases(&CaseFilter::default()).await.expect("list").len(), 1);
@@ -57,18 +63,25 @@ async fn the_same_file_twice_makes_one_case() {
 async fn same_message_id_with_other_headers_is_one_case_and_both_copies_are_kept() {
     let f = fixture().await;
     let raw = sample("mail/06_iso8859_qp_nota_credito.eml");
-    let mut relayed = b"Received: from relay.example by mx2.example; Thu, 26 Nov 2026 10:00:00 -0500\r\n".to_vec();
+    let mut relayed =
+        b"Received: from relay.example by mx2.example; Thu, 26 Nov 2026 10:00:00 -0500\r\n"
+            .to_vec();
     relayed.extend_from_slice(&raw);
     assert!(matches!(f.ingest(&raw).await, Outcome::Opened { .. }));
     assert!(matches!(f.ingest(&relayed).await, Outcome::Duplicate { of: 1, .. }));
     assert_eq!(f.store.list_cases(&CaseFilter::default()).await.expect("list").len(), 1);
-    assert!(f.store.raw_message(2).await.expect("raw").is_some(), "the second copy is kept, not dropped");
+    assert!(
+        f.store.raw_message(2).await.expect("raw").is_some(),
+        "the second copy is kept, not dropped"
+    );
 }
 
 #[tokio::test]
 async fn a_new_case_is_assigned_and_its_first_answers_are_queued() {
     let f = fixture().await;
-    let Outcome::Opened { case, .. } = f.ingest(&sample("mail/01_proveedor_zip_attacheddocument.eml")).await else {
+    let Outcome::Opened { case, .. } =
+        f.ingest(&sample("mail/01_proveedor_zip_attacheddocument.eml")).await
+    else {
         panic!("expected a new case");
     };
     let detail = f.store.case_detail(&case).await.expect("detail").expect("case exists");
@@ -89,7 +102,8 @@ async fn a_new_case_is_assigned_and_its_first_answers_are_queued() {
 #[tokio::test]
 async fn information_round_trip_moves_the_case_to_n2() {
     let f = fixture().await;
-    let Outcome::Opened { case, decision, .. } = f.ingest(&sample("mail/02_contribuyente_texto_sin_requisitos.eml")).await
+    let Outcome::Opened { case, decision, .. } =
+        f.ingest(&sample("mail/02_contribuyente_texto_sin_requisitos.eml")).await
     else {
         panic!("expected a new case");
     };
@@ -134,7 +148,8 @@ fn follow_up_with_xml(in_reply_to: &str, subject: &str) -> Vec<u8> {
 fn base64_lines(bytes: &[u8]) -> String {
     use base64::Engine;
     let text = base64::engine::general_purpose::STANDARD.encode(bytes);
-    let lines: Vec<&str> = text.as_bytes().chunks(76).filter_map(|c| std::str::from_utf8(c).ok()).collect();
+    let lines: Vec<&str> =
+        text.as_bytes().chunks(76).filter_map(|c| std::str::from_utf8(c).ok()).collect();
     lines.join("\r\n")
 }
 
@@ -162,7 +177,9 @@ async fn machine_mail_without_a_case_is_kept_and_not_answered() {
 async fn a_tag_for_an_unknown_case_opens_a_new_one() {
     let f = fixture().await;
     let outcome = f.ingest(&sample("mail/03_respuesta_outlook_FE-2026-000042.eml")).await;
-    let Outcome::Opened { case, decision, .. } = outcome else { panic!("expected a new case: {outcome:?}") };
+    let Outcome::Opened { case, decision, .. } = outcome else {
+        panic!("expected a new case: {outcome:?}")
+    };
     assert_eq!(decision, Decision::NewCase);
     assert_ne!(case, "FE-2026-000042");
 }
@@ -185,6 +202,13 @@ async fn case_numbers_have_no_gaps_across_all_samples() {
     for (i, case) in cases.iter().enumerate() {
         assert_eq!(case.number, format!("FE-{}-{:06}", year(), i + 1));
     }
-    let known = f.store.list_cases(&CaseFilter { status: mesa_fe::desk::case::Status::parse("solucionado"), ..CaseFilter::default() }).await.expect("list");
+    let known = f
+        .store
+        .list_cases(&CaseFilter {
+            status: mesa_fe::desk::case::Status::parse("solucionado"),
+            ..CaseFilter::default()
+        })
+        .await
+        .expect("list");
     assert!(!known.is_empty(), "the FAD06 sample is solved at first contact");
 }

@@ -36,7 +36,9 @@ fn expectations(dir: &str) -> serde_json::Map<String, Value> {
 /// compared on the keys given; rejections compare as sets of codes.
 fn check(file: &str, expected: &Value, actual: &Value) -> Vec<String> {
     let mut errors = Vec::new();
-    let Value::Object(expected) = expected else { return vec![format!("{file}: expectation is not an object")] };
+    let Value::Object(expected) = expected else {
+        return vec![format!("{file}: expectation is not an object")];
+    };
     for (key, want) in expected {
         match key.as_str() {
             "notes" => {}
@@ -45,19 +47,26 @@ fn check(file: &str, expected: &Value, actual: &Value) -> Vec<String> {
                 let found = actual["attachment_problems"].as_array().map_or(0, Vec::len);
                 let min = want.as_u64().unwrap_or(1) as usize;
                 if found < min {
-                    errors.push(format!("{file}: attachment_problems has {found} entries, expected at least {min}"));
+                    errors.push(format!(
+                        "{file}: attachment_problems has {found} entries, expected at least {min}"
+                    ));
                 }
             }
             "attachment_problem_mentions" => {
                 let text = actual["attachment_problems"].to_string().to_lowercase();
                 for word in want.as_array().into_iter().flatten().filter_map(Value::as_str) {
                     if !text.contains(&word.to_lowercase()) {
-                        errors.push(format!("{file}: attachment_problems do not mention {word:?}: {text}"));
+                        errors.push(format!(
+                            "{file}: attachment_problems do not mention {word:?}: {text}"
+                        ));
                     }
                 }
             }
             _ if actual.get(key) != Some(want) => {
-                errors.push(format!("{file}: {key} = {}, expected {want}", actual.get(key).unwrap_or(&Value::Null)));
+                errors.push(format!(
+                    "{file}: {key} = {}, expected {want}",
+                    actual.get(key).unwrap_or(&Value::Null)
+                ));
             }
             _ => {}
         }
@@ -77,16 +86,27 @@ fn check_documents(file: &str, want: &Value, actual: &Value) -> Vec<String> {
         };
         for (field, value) in doc.as_object().into_iter().flatten() {
             if field == "rejections" {
-                let mut want_codes: Vec<&str> = value.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-                let mut got: Vec<&str> =
-                    found["rejections"].as_array().into_iter().flatten().filter_map(|r| r["code"].as_str()).collect();
+                let mut want_codes: Vec<&str> =
+                    value.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                let mut got: Vec<&str> = found["rejections"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r["code"].as_str())
+                    .collect();
                 want_codes.sort_unstable();
                 got.sort_unstable();
                 if want_codes != got {
-                    errors.push(format!("{file}: document {} rejections {got:?}, expected {want_codes:?}", doc[key]));
+                    errors.push(format!(
+                        "{file}: document {} rejections {got:?}, expected {want_codes:?}",
+                        doc[key]
+                    ));
                 }
             } else if &found[field] != value {
-                errors.push(format!("{file}: document {} {field} = {}, expected {value}", doc[key], found[field]));
+                errors.push(format!(
+                    "{file}: document {} {field} = {}, expected {value}",
+                    doc[key], found[field]
+                ));
             }
         }
     }

@@ -80,10 +80,7 @@ pub fn case_list(cases: &[CaseSummary]) {
         println!("No hay casos.");
         return;
     }
-    println!(
-        "{:<16} {:<22} {:<7} {:<20} {:<8} {}",
-        "CASO", "ESTADO", "NIVEL", "TEMA", "CANAL", "ASUNTO"
-    );
+    println!("{:<16} {:<22} {:<7} {:<20} {:<8} ASUNTO", "CASO", "ESTADO", "NIVEL", "TEMA", "CANAL");
     for c in cases {
         println!(
             "{:<16} {:<22} {:<7} {:<20} {:<8} {}",

@@ -4,7 +4,8 @@
 //! an `AttachedDocument` yields its own entry plus the invoice/note and the DIAN
 //! `ApplicationResponse` carried inside it as text. Reading is streaming (quick-xml),
 //! namespace-tolerant (elements are matched on local names) and refuses DOCTYPE/entity
-//! declarations, so entity-expansion bombs cannot run.
+//! declarations, so entity-expansion bombs cannot run. [`cross_check`] then compares the
+//! documents of one message with each other (the same CUFE everywhere in a container).
 
 pub mod checks;
 pub mod nit;
@@ -13,7 +14,7 @@ pub mod xml;
 
 use serde::Serialize;
 
-pub use checks::{Finding, cross_check};
+pub use checks::{Finding, cross_check, expected_uuid_scheme};
 pub use rules::rejections_in_text;
 pub use xml::{XmlLimits, XmlProblem, read_documents};
 
@@ -67,12 +68,27 @@ pub enum Environment {
     Pruebas,
 }
 
+/// Where an embedded document sat inside the document that carried it as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Embedding {
+    /// AttachedDocument `cac:Attachment/cac:ExternalReference/cbc:Description`: the invoice or
+    /// note the container carries.
+    Attachment,
+    /// AttachedDocument `cac:ParentDocumentLineReference/…/cbc:Description`: DIAN's
+    /// ApplicationResponse validating it.
+    DianValidation,
+    /// SOAP `DianResponse/b:XmlBase64Bytes`: DIAN's ApplicationResponse, base64-encoded.
+    SoapPayload,
+}
+
 /// One DIAN validation rule reported against a document ("Regla: FAD06, Rechazo: …").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rejection {
     pub code: String,
     pub description: String,
-    /// `true` for a notification (`Notificación`, the document is still valid), `false` for a
+    /// `true` for a notification (`Notificación`, the document is still valid; also every rule
+    /// line of an ApplicationResponse that validated the document, code 02), `false` for a
     /// rejection or when the source does not say.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub notification: bool,
@@ -123,6 +139,9 @@ pub struct Document {
     pub source: String,
     /// Integrity problems found without any secret key (bad UUID, wrong DV…).
     pub findings: Vec<Finding>,
+    /// `Some` for a document read out of another one's text; `None` for a file's own document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedded: Option<Embedding>,
 }
 
 impl Document {
@@ -149,6 +168,7 @@ impl Document {
             referenced_uuid: None,
             source: source.into(),
             findings: Vec::new(),
+            embedded: None,
         }
     }
 

@@ -1,6 +1,45 @@
 //! MIME → [`Inbound`] with mail-parser.
+//!
+//! Parsing is total: only bytes that are not an e-mail at all become [`Unreadable`] (no header
+//! block, binary garbage in the header area, or nobody to answer). Everything else becomes an
+//! [`Inbound`]; damaged attachments and a broken MIME structure are recorded as
+//! [`AttachmentProblem`]s so the reply can ask for them again, and whatever text is readable is
+//! still used.
+//!
+//! The walk, in order: envelope headers → structure checks (a declared boundary that never
+//! appears is recovered by re-parsing with the boundary the parts really use) → body text (HTML
+//! reduced to text when there is no plain part) → attachments, where forwarded
+//! `message/rfc822` parts contribute their text and, under `reenviado/`, their files, and ZIPs
+//! are replaced by their entries ([`super::attachments`]).
 
-use super::{AttachmentLimits, Inbound};
+use mail_parser::{
+    Address, Encoding, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders,
+    PartType,
+};
+
+use super::attachments::{self, ZipBudget};
+use super::{AttachmentLimits, AttachmentProblem, AutoHeaders, FileEntry, Inbound, quote};
+
+/// Forwards nested deeper than this are not walked: mail-parser nests un-encoded
+/// `message/rfc822` parts without limit, and this walk is recursive.
+pub const MAX_FORWARD_DEPTH: usize = 8;
+
+/// Bytes at the start of a message inspected for binary garbage and a header line.
+const HEADER_SCAN_BYTES: usize = 64 * 1024;
+
+/// Source of the problem recorded when the MIME structure itself is damaged.
+pub const STRUCTURE_SOURCE: &str = "estructura MIME";
+
+/// Source of the problem recorded when the text body itself could not be decoded.
+pub const BODY_SOURCE: &str = "texto del mensaje";
+
+/// Path prefix of the files of a forwarded message: `reenviado/factura.xml`.
+pub const FORWARD_PREFIX: &str = "reenviado/";
+
+/// File extensions taken from a message whatever their declared type (`application/octet-stream`
+/// is what many clients declare for an XML or a ZIP).
+const WANTED_EXTENSIONS: [&str; 11] =
+    ["xml", "zip", "pdf", "png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"];
 
 /// The bytes are not an e-mail at all (no header block, binary garbage, no sender to answer).
 /// Such a message is quarantined for an operator, never dropped.
@@ -11,7 +50,713 @@ pub struct Unreadable {
     pub reason: String,
 }
 
-/// Parses one raw message. Stub: the mail helper fills this in.
-pub fn parse(_raw: &[u8], _limits: &AttachmentLimits) -> Result<Inbound, Unreadable> {
-    Err(Unreadable { reason: "sin implementar".into() })
+/// Parses one raw message into everything mesa-fe needs from it. Never panics.
+pub fn parse(raw: &[u8], limits: &AttachmentLimits) -> Result<Inbound, Unreadable> {
+    check_looks_like_mail(raw)?;
+    let message = MessageParser::default().parse(raw).ok_or_else(|| unreadable(NO_HEADERS))?;
+    let (from, from_name) = sender(&message).ok_or_else(|| unreadable(NO_SENDER))?;
+    let mut inbound = envelope(&message, from, from_name);
+    let content = Content::read(&message, limits);
+    inbound.body_text = content.body_text();
+    inbound.own_words = content.own_words();
+    inbound.files = content.files;
+    inbound.problems = content.problems;
+    Ok(inbound)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Is it an e-mail at all?
+
+const EMPTY: &str = "El mensaje está vacío: no hay nada que leer.";
+const BINARY: &str = "No es un correo electrónico: el bloque de cabeceras contiene datos \
+                      binarios (bytes nulos o de control).";
+const NO_HEADER_BLOCK: &str = "No es un correo electrónico: la primera línea no es una \
+                               cabecera («Nombre: valor»), así que no hay bloque de cabeceras.";
+const NO_HEADERS: &str = "No es un correo electrónico: no se encontró ninguna cabecera.";
+const NO_SENDER: &str = "El correo no tiene dirección de remitente: From, Sender y Return-Path \
+                         faltan o no traen una dirección, así que no hay a quién responder.";
+
+fn unreadable(reason: &str) -> Unreadable {
+    Unreadable { reason: reason.to_string() }
+}
+
+/// Refuses what mail-parser would still turn into a "message": it skips lines that are not
+/// headers and accepts any bytes, so a PNG or a plain note would come back as `Some`.
+fn check_looks_like_mail(raw: &[u8]) -> Result<(), Unreadable> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Err(unreadable(EMPTY));
+    }
+    let head = header_area(raw);
+    if looks_binary(head) {
+        return Err(unreadable(BINARY));
+    }
+    if !first_line_is_header(head) {
+        return Err(unreadable(NO_HEADER_BLOCK));
+    }
+    Ok(())
+}
+
+/// The header block (up to the first empty line), at most [`HEADER_SCAN_BYTES`].
+fn header_area(raw: &[u8]) -> &[u8] {
+    let scan = &raw[..raw.len().min(HEADER_SCAN_BYTES)];
+    let end = (1..scan.len())
+        .find(|&i| scan[i - 1] == b'\n' && (scan[i] == b'\n' || scan[i..].starts_with(b"\r\n")));
+    &scan[..end.unwrap_or(scan.len())]
+}
+
+/// NUL bytes, more than 1 % control characters, or more than 30 % non-ASCII bytes. UTF-8
+/// headers (RFC 6532) and stray Latin-1 names stay well under that; random bytes do not.
+fn looks_binary(head: &[u8]) -> bool {
+    let control = |b: &&u8| (**b < 0x20 && !matches!(**b, b'\t' | b'\r' | b'\n')) || **b == 0x7f;
+    let controls = head.iter().filter(control).count();
+    let high = head.iter().filter(|b| **b >= 0x80).count();
+    head.contains(&0) || controls * 100 > head.len() || high * 100 > head.len() * 30
+}
+
+/// The first line is `Name: value` with an RFC 5322 field name (printable ASCII, no colon).
+fn first_line_is_header(head: &[u8]) -> bool {
+    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    let Some(colon) = line.iter().position(|b| *b == b':') else {
+        return false;
+    };
+    let name = line[..colon].trim_ascii_end();
+    !name.is_empty() && name.iter().all(|b| (33..=126).contains(b))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Envelope
+
+/// From, else Sender, else Return-Path: the first that holds a usable address, lower-cased.
+fn sender(message: &Message<'_>) -> Option<(String, Option<String>)> {
+    [message.from(), message.sender()].into_iter().flatten().find_map(first_usable).or_else(|| {
+        ids(message.return_path())
+            .into_iter()
+            .find(|a| is_address(a))
+            .map(|a| (a.to_lowercase(), None))
+    })
+}
+
+/// The first address of a list (or of its groups) that looks like `local@domain`, with its name.
+fn first_usable(address: &Address<'_>) -> Option<(String, Option<String>)> {
+    address.iter().find_map(|addr| {
+        let email = addr.address()?.trim();
+        let name = addr.name().map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);
+        is_address(email).then(|| (email.to_lowercase(), name))
+    })
+}
+
+/// A bare local part ("MAILER-DAEMON") cannot be answered, so a domain is required.
+fn is_address(text: &str) -> bool {
+    text.rsplit_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && !domain.is_empty() && !text.contains(char::is_whitespace)
+    })
+}
+
+fn envelope(message: &Message<'_>, from: String, from_name: Option<String>) -> Inbound {
+    let reply_to = message.reply_to().and_then(first_usable).map(|(a, _)| a);
+    Inbound {
+        message_id: message.message_id().map(clean_id).filter(|id| !id.is_empty()),
+        reply_to: reply_to.filter(|a| *a != from),
+        recipients: recipients(message),
+        subject: message.subject().unwrap_or_default().trim().to_string(),
+        date: message
+            .date()
+            .filter(|d| d.is_valid())
+            .and_then(|d| chrono::DateTime::from_timestamp(d.to_timestamp(), 0)),
+        in_reply_to: ids(message.in_reply_to()),
+        references: ids(message.references()),
+        auto: auto_headers(message),
+        authentication_results: raw_values(message, "Authentication-Results"),
+        from,
+        from_name,
+        ..Inbound::default()
+    }
+}
+
+fn clean_id(id: &str) -> String {
+    id.trim().trim_start_matches('<').trim_end_matches('>').trim().to_string()
+}
+
+/// Message-IDs of an id header, without brackets, empty ones dropped.
+fn ids(value: &HeaderValue<'_>) -> Vec<String> {
+    let list: Vec<&str> = match value {
+        HeaderValue::Text(id) => vec![id.as_ref()],
+        HeaderValue::TextList(ids) => ids.iter().map(|id| id.as_ref()).collect(),
+        _ => Vec::new(),
+    };
+    list.into_iter().map(clean_id).filter(|id| !id.is_empty()).collect()
+}
+
+/// Lower-cased addresses of every `To` and `Cc` header, without repeats.
+fn recipients(message: &Message<'_>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let headers =
+        message.header_values(HeaderName::To).chain(message.header_values(HeaderName::Cc));
+    for address in headers.filter_map(HeaderValue::as_address) {
+        for addr in address.iter().filter_map(|a| a.address()) {
+            let addr = addr.trim().to_lowercase();
+            if !addr.is_empty() && !out.contains(&addr) {
+                out.push(addr);
+            }
+        }
+    }
+    out
+}
+
+fn auto_headers(message: &Message<'_>) -> AutoHeaders {
+    let first = |name: &str| raw_values(message, name).into_iter().next();
+    let has = |name: &str| !raw_values(message, name).is_empty();
+    AutoHeaders {
+        // RFC 3834 allows parameters ("auto-replied; owner-email=…"): the keyword is what counts.
+        auto_submitted: first("Auto-Submitted")
+            .map(|v| v.split(';').next().unwrap_or_default().trim().to_lowercase()),
+        precedence: first("Precedence").map(|v| v.trim().to_lowercase()),
+        x_autoreply: has("X-Autoreply"),
+        x_autorespond: has("X-Autorespond"),
+        x_auto_response_suppress: has("X-Auto-Response-Suppress"),
+        list_id: has("List-Id"),
+        multipart_report: message.root_part().is_content_type("multipart", "report"),
+        null_return_path: raw_values(message, "Return-Path")
+            .iter()
+            .any(|v| v.chars().filter(|c| !c.is_whitespace()).eq("<>".chars())),
+    }
+}
+
+/// Every value of a top-level header as written (unfolded, trimmed), in order.
+fn raw_values(message: &Message<'_>, name: &str) -> Vec<String> {
+    let raw = message.raw_message();
+    message
+        .root_part()
+        .headers()
+        .iter()
+        .filter(|h| h.name().eq_ignore_ascii_case(name))
+        .filter_map(|h| raw.get(h.offset_start() as usize..h.offset_end() as usize))
+        .map(|bytes| String::from_utf8_lossy(bytes).replace(['\r', '\n'], "").trim().to_string())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Content: body, forwards, files
+
+const BOUNDARY_MISSING: &str = "El correo llegó con la estructura MIME dañada: el separador de \
+                                partes que declara no aparece en el mensaje. Se leyó lo que fue \
+                                posible, pero pueden faltar el texto o los adjuntos. Por favor \
+                                envíe el correo de nuevo.";
+const UNCLOSED: &str = "El correo llegó incompleto: sus partes MIME no terminan como deben (falta \
+                        el separador de cierre), así que el último adjunto puede estar cortado. \
+                        Por favor envíe el correo de nuevo.";
+const BODY_DAMAGED: &str = "El texto del correo llegó dañado (su codificación está incompleta) y \
+                            puede leerse incompleto. Por favor envíe el correo de nuevo.";
+const ATTACHMENT_DAMAGED: &str = "El adjunto llegó dañado: su codificación dentro del correo está \
+                                  incompleta o corrupta y no se pudo leer. Por favor adjúntelo \
+                                  de nuevo.";
+const ATTACHMENT_EMPTY: &str = "El adjunto llegó vacío (0 bytes). Por favor adjúntelo de nuevo.";
+const FORWARD_DAMAGED: &str = "El mensaje reenviado como adjunto está dañado y no se pudo leer. \
+                               Por favor reenvíelo o adjunte directamente sus archivos.";
+
+fn too_many_forwards() -> String {
+    format!(
+        "El correo trae mensajes reenviados unos dentro de otros más allá del límite de \
+         {MAX_FORWARD_DEPTH} niveles; no se leyeron los más internos. Por favor reenvíe \
+         directamente el mensaje original."
+    )
+}
+
+/// A message forwarded as an attachment: its text, with and without a header block.
+struct Forward {
+    /// "---------- Mensaje reenviado ----------", De/Fecha/Asunto, then the body.
+    full: String,
+    body: String,
+}
+
+/// What the walk over the MIME tree collects.
+struct Content<'l> {
+    limits: &'l AttachmentLimits,
+    budget: ZipBudget,
+    body: String,
+    forwards: Vec<Forward>,
+    files: Vec<FileEntry>,
+    problems: Vec<AttachmentProblem>,
+    structure_noted: bool,
+}
+
+impl<'l> Content<'l> {
+    /// Reads the body and the attachments, recovering a missing boundary first.
+    fn read(message: &Message<'_>, limits: &'l AttachmentLimits) -> Self {
+        let mut content = Content {
+            limits,
+            budget: ZipBudget::new(limits),
+            body: String::new(),
+            forwards: Vec::new(),
+            files: Vec::new(),
+            problems: Vec::new(),
+            structure_noted: false,
+        };
+        let rebuilt = missing_boundary(message).then(|| rebuild_with_found_boundary(message));
+        let recovered = rebuilt
+            .as_ref()
+            .and_then(|raw| raw.as_deref())
+            .and_then(|raw| MessageParser::default().parse(raw));
+        if rebuilt.is_some() {
+            content.structure_problem(BOUNDARY_MISSING);
+        }
+        let tree = recovered.as_ref().unwrap_or(message);
+        content.body = content.body_of(tree);
+        content.walk(tree, "", 0);
+        content
+    }
+
+    /// The whole readable text: the body, then each forwarded message.
+    fn body_text(&self) -> String {
+        let mut text = self.body.clone();
+        for forward in &self.forwards {
+            push_paragraph(&mut text, &forward.full);
+        }
+        text
+    }
+
+    /// The own words of the body; when the body has none (a bare forward), the forwarded
+    /// message's own words, since that forward *is* the request.
+    fn own_words(&self) -> String {
+        let own = quote::own_words(&self.body);
+        match self.forwards.first() {
+            Some(forward) if own.is_empty() => quote::own_words(&forward.body),
+            _ => own,
+        }
+    }
+
+    /// The text bodies of one message joined; a broken multipart with nothing parsed inside
+    /// still yields its raw text, which is better than nothing.
+    fn body_of(&mut self, message: &Message<'_>) -> String {
+        let mut text = String::new();
+        for part in message.text_body.iter().filter_map(|id| message.part(*id)) {
+            let piece = match &part.body {
+                PartType::Text(plain) => plain.to_string(),
+                PartType::Html(html) => html_to_text(html),
+                _ => continue,
+            };
+            if part.is_encoding_problem {
+                self.problem(BODY_SOURCE, BODY_DAMAGED.to_string());
+            }
+            push_paragraph(&mut text, &tidy(&piece));
+        }
+        if text.is_empty()
+            && let PartType::Text(raw) = &message.root_part().body
+            && missing_boundary(message)
+        {
+            text = tidy(raw);
+        }
+        text
+    }
+
+    /// Takes every attachment of `message`; `prefix` is `reenviado/` per forward level.
+    fn walk(&mut self, message: &Message<'_>, prefix: &str, depth: usize) {
+        if has_unclosed_multipart(message) {
+            self.structure_problem(UNCLOSED);
+        }
+        for (index, id) in message.attachments.iter().enumerate() {
+            if let Some(part) = message.part(*id) {
+                self.attachment(message, part, index + 1, prefix, depth);
+            }
+        }
+    }
+
+    fn attachment(
+        &mut self,
+        message: &Message<'_>,
+        part: &MessagePart<'_>,
+        number: usize,
+        prefix: &str,
+        depth: usize,
+    ) {
+        let name = file_name(part);
+        let label = name.clone().unwrap_or_else(|| format!("parte-{number}"));
+        let source = format!("{prefix}{label}");
+        let content_type = declared_type(part);
+        match &part.body {
+            PartType::Message(nested) => self.forward(nested, &source, prefix, depth),
+            // mail-parser hands back a forward it could not parse as raw bytes or text.
+            _ if is_forward_type(content_type.as_deref()) && part.is_encoding_problem => {
+                self.problem(&source, FORWARD_DAMAGED.to_string());
+            }
+            _ if is_wanted(content_type.as_deref(), name.as_deref()) => {
+                let content_type = content_type
+                    .unwrap_or_else(|| attachments::guess_content_type(&label).to_string());
+                self.file(message, part, source, content_type);
+            }
+            _ => {}
+        }
+    }
+
+    /// A forwarded message: its text joins the body text, its files come under `reenviado/`.
+    fn forward(&mut self, nested: &Message<'_>, source: &str, prefix: &str, depth: usize) {
+        if depth >= MAX_FORWARD_DEPTH {
+            return self.problem(source, too_many_forwards());
+        }
+        let body = self.body_of(nested);
+        self.forwards.push(Forward { full: forward_text(nested, &body), body });
+        self.walk(nested, &format!("{prefix}{FORWARD_PREFIX}"), depth + 1);
+    }
+
+    /// One wanted file: damaged or empty ones become problems, ZIPs become their entries.
+    fn file(
+        &mut self,
+        message: &Message<'_>,
+        part: &MessagePart<'_>,
+        source: String,
+        ctype: String,
+    ) {
+        if part.is_encoding_problem {
+            return self.problem(&source, ATTACHMENT_DAMAGED.to_string());
+        }
+        let bytes = original_bytes(message, part);
+        if bytes.is_empty() {
+            return self.problem(&source, ATTACHMENT_EMPTY.to_string());
+        }
+        if attachments::is_zip(&ctype, &source) {
+            let (files, problems) =
+                attachments::unpack_zip(&source, &bytes, self.limits, &mut self.budget);
+            self.files.extend(files);
+            self.problems.extend(problems);
+        } else {
+            self.files.push(FileEntry { source, content_type: ctype, bytes });
+        }
+    }
+
+    /// One structure problem per message is enough for the requester.
+    fn structure_problem(&mut self, problem: &str) {
+        if !self.structure_noted {
+            self.structure_noted = true;
+            self.problem(STRUCTURE_SOURCE, problem.to_string());
+        }
+    }
+
+    fn problem(&mut self, source: &str, problem: String) {
+        let problem = AttachmentProblem { source: source.to_string(), problem };
+        if !self.problems.contains(&problem) {
+            self.problems.push(problem);
+        }
+    }
+}
+
+fn push_paragraph(text: &mut String, piece: &str) {
+    if piece.is_empty() {
+        return;
+    }
+    if !text.is_empty() {
+        text.push_str("\n\n");
+    }
+    text.push_str(piece);
+}
+
+/// The text a forwarded message adds to `body_text`, marked so that [`quote::own_words`] treats
+/// it as history when the requester wrote something above it.
+fn forward_text(nested: &Message<'_>, body: &str) -> String {
+    let mut text = String::from("---------- Mensaje reenviado ----------\n");
+    if let Some((from, name)) =
+        [nested.from(), nested.sender()].into_iter().flatten().find_map(first_usable)
+    {
+        let shown = name.map_or_else(|| from.clone(), |n| format!("{n} <{from}>"));
+        text.push_str(&format!("De: {shown}\n"));
+    }
+    if let Some(date) = nested.date() {
+        text.push_str(&format!("Fecha: {}\n", date.to_rfc822()));
+    }
+    if let Some(subject) = nested.subject() {
+        text.push_str(&format!("Asunto: {}\n", subject.trim()));
+    }
+    text.push('\n');
+    text.push_str(body);
+    text.trim_end().to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parts
+
+/// The attachment's name for people: the last path component, control characters dropped.
+fn file_name(part: &MessagePart<'_>) -> Option<String> {
+    let raw = part.attachment_name()?;
+    let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String = last.chars().filter(|c| !c.is_control()).take(200).collect();
+    let clean = clean.trim().to_string();
+    (!clean.is_empty()).then_some(clean)
+}
+
+/// Declared `type/subtype`, lower-cased.
+fn declared_type(part: &MessagePart<'_>) -> Option<String> {
+    let ct = part.content_type()?;
+    let full = match ct.subtype() {
+        Some(sub) => format!("{}/{}", ct.ctype(), sub),
+        None => ct.ctype().to_string(),
+    };
+    Some(full.to_ascii_lowercase())
+}
+
+fn is_forward_type(content_type: Option<&str>) -> bool {
+    matches!(content_type, Some("message/rfc822" | "message/global"))
+}
+
+/// Images, PDFs, XML and ZIPs by declared type, or by name whatever the type says.
+fn is_wanted(content_type: Option<&str>, name: Option<&str>) -> bool {
+    let by_type = content_type.is_some_and(|ct| {
+        ct.starts_with("image/")
+            || ct == "application/pdf"
+            || ct.ends_with("/xml")
+            || attachments::is_zip(ct, "")
+    });
+    let by_name = name.is_some_and(|n| {
+        let lower = n.to_ascii_lowercase();
+        lower.rsplit_once('.').is_some_and(|(_, ext)| WANTED_EXTENSIONS.contains(&ext))
+    });
+    by_type || by_name
+}
+
+/// The bytes as the sender attached them. mail-parser turns every `text/*` part (`text/xml`
+/// included) into UTF-8, lossily when no charset is declared, which would alter an XML's bytes
+/// and contradict its own `encoding=` declaration; so for text parts only the transfer encoding
+/// is undone again, by re-parsing the raw body as `application/octet-stream`.
+fn original_bytes(message: &Message<'_>, part: &MessagePart<'_>) -> Vec<u8> {
+    match &part.body {
+        PartType::Binary(bytes) | PartType::InlineBinary(bytes) => bytes.to_vec(),
+        PartType::Text(_) | PartType::Html(_) => {
+            undecoded_text(message, part).unwrap_or_else(|| part.contents().to_vec())
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn undecoded_text(message: &Message<'_>, part: &MessagePart<'_>) -> Option<Vec<u8>> {
+    let range = part.raw_body_offset() as usize..part.raw_end_offset() as usize;
+    let body = message.raw_message().get(range)?;
+    let encoding = match part.encoding {
+        Encoding::Base64 => "base64",
+        Encoding::QuotedPrintable => "quoted-printable",
+        Encoding::None => return Some(body.to_vec()),
+    };
+    let mut raw = format!(
+        "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n"
+    )
+    .into_bytes();
+    raw.extend_from_slice(body);
+    let parsed = MessageParser::default().parse(&raw)?;
+    match &parsed.part(0)?.body {
+        PartType::Binary(bytes) => Some(bytes.to_vec()),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// MIME structure
+
+/// The root declares a multipart but mail-parser found none of its boundaries.
+fn missing_boundary(message: &Message<'_>) -> bool {
+    let root = message.root_part();
+    root.content_type().is_some_and(|ct| ct.ctype().eq_ignore_ascii_case("multipart"))
+        && !matches!(root.body, PartType::Multipart(_))
+}
+
+/// A multipart whose closing delimiter `--boundary--` never appears: the message was cut.
+fn has_unclosed_multipart(message: &Message<'_>) -> bool {
+    let raw = message.raw_message();
+    message.parts.iter().filter(|p| matches!(p.body, PartType::Multipart(_))).any(|part| {
+        part.content_type().and_then(|ct| ct.attribute("boundary")).is_some_and(|boundary| {
+            let closing = format!("--{boundary}--");
+            !raw.windows(closing.len()).any(|w| w == closing.as_bytes())
+        })
+    })
+}
+
+/// When the declared boundary never appears but the body is visibly made of parts
+/// (`--something` followed by `Content-…` headers), a copy of the body under a header that
+/// declares the boundary really used. `None` when no such boundary can be found.
+fn rebuild_with_found_boundary(message: &Message<'_>) -> Option<Vec<u8>> {
+    let root = message.root_part();
+    let body = message.raw_message().get(root.raw_body_offset() as usize..)?;
+    let boundary = find_boundary(body)?;
+    let subtype = root.content_type().and_then(|ct| ct.subtype()).unwrap_or("mixed");
+    let header = format!("Content-Type: multipart/{subtype}; boundary=\"{boundary}\"\r\n\r\n");
+    let mut raw = header.into_bytes();
+    raw.extend_from_slice(body);
+    Some(raw)
+}
+
+fn find_boundary(body: &[u8]) -> Option<String> {
+    let scan = String::from_utf8_lossy(&body[..body.len().min(HEADER_SCAN_BYTES)]);
+    let lines: Vec<&str> = scan.lines().collect();
+    lines.windows(2).find_map(|pair| {
+        let token = pair[0].strip_prefix("--")?.trim_end();
+        let valid = (1..=70).contains(&token.len())
+            && !token.contains(|c: char| c.is_whitespace() || c == '"');
+        let followed_by_header = pair[1].to_ascii_lowercase().starts_with("content-");
+        (valid && followed_by_header).then(|| token.to_string())
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text
+
+/// Tags after which a reader expects a new line. mail-parser's `html_to_text` only breaks on
+/// `<br>` and `</p>`, which glues an Outlook "De: … Enviado: …" block to the text above it and
+/// defeats [`quote::own_words`]; a `<br>` is inserted before each of these opening tags first.
+const BLOCK_TAGS: [&str; 16] = [
+    "div",
+    "p",
+    "tr",
+    "li",
+    "hr",
+    "blockquote",
+    "table",
+    "ul",
+    "ol",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "pre",
+];
+
+/// How far past a `<` the look-ahead of [`space_lost_after`] goes: tags are short, and a bound
+/// keeps a page of unclosed `<` linear.
+const TAG_LOOKAHEAD_BYTES: usize = 1024;
+
+/// HTML reduced to readable text (tags dropped, entities decoded, blocks on their own lines).
+fn html_to_text(html: &str) -> String {
+    mail_parser::decoders::html::html_to_text(&prepare_html(html))
+}
+
+/// Works around two habits of mail-parser's converter: blocks do not start new lines, and the
+/// first word of a line followed by tags and a space (`<b>De:</b> Mesa`) loses that space
+/// ("De:Mesa"). A `<br>` goes before block tags; a space goes between such a word and its tags.
+fn prepare_html(html: &str) -> String {
+    let mut out = String::with_capacity(html.len() + html.len() / 8);
+    let mut rest = html;
+    while let Some(pos) = rest.find('<') {
+        out.push_str(&rest[..pos]);
+        rest = &rest[pos + 1..];
+        let after_word = out.chars().next_back().is_some_and(|c| !c.is_whitespace() && c != '>');
+        if starts_block_tag(rest) {
+            out.push_str("<br>");
+        } else if after_word && space_lost_after(rest.as_bytes()) {
+            out.push(' ');
+        }
+        out.push('<');
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether the run of tags starting here (just after its `<`) is followed by whitespace.
+fn space_lost_after(tag: &[u8]) -> bool {
+    let mut tail = &tag[..tag.len().min(TAG_LOOKAHEAD_BYTES)];
+    loop {
+        let Some(end) = tail.iter().position(|b| *b == b'>') else {
+            return false;
+        };
+        tail = &tail[end + 1..];
+        match tail.split_first() {
+            Some((b'<', next)) => tail = next,
+            Some((first, _)) => return first.is_ascii_whitespace(),
+            None => return false,
+        }
+    }
+}
+
+/// Opening tags only: `</p>` already breaks, and breaking on both ends would double every line.
+fn starts_block_tag(name: &str) -> bool {
+    let end = name.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(name.len());
+    BLOCK_TAGS.iter().any(|block| name[..end].eq_ignore_ascii_case(block))
+}
+
+/// LF line ends, no trailing spaces, no-break spaces as spaces, at most one blank line in a row.
+fn tidy(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank_run = 0;
+    for line in text.replace('\u{a0}', " ").lines() {
+        let line = line.trim_end();
+        blank_run = if line.is_empty() { blank_run + 1 } else { 0 };
+        if blank_run < 2 {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_area_stops_at_the_blank_line() {
+        assert_eq!(header_area(b"A: 1\r\nB: 2\r\n\r\nbody"), b"A: 1\r\nB: 2\r\n");
+        assert_eq!(header_area(b"A: 1\n\nbody"), b"A: 1\n");
+        assert_eq!(header_area(b"A: 1"), b"A: 1");
+    }
+
+    #[test]
+    fn first_line_must_be_a_field() {
+        assert!(first_line_is_header(b"From: a@b.example"));
+        assert!(first_line_is_header(b"Subject : obsolete spacing"));
+        assert!(!first_line_is_header(b"Hola, necesito ayuda"));
+        assert!(!first_line_is_header(b"Nota importante: hola"));
+        assert!(!first_line_is_header(b": x"));
+    }
+
+    #[test]
+    fn binary_detection_tolerates_utf8_headers() {
+        assert!(!looks_binary("Subject: Facturación electrónica ñandú\r\n".as_bytes()));
+        assert!(looks_binary(b"Subject: a\0b"));
+        assert!(looks_binary(&[0x1b; 10]));
+        assert!(looks_binary(&[0xff; 100]));
+    }
+
+    #[test]
+    fn html_blocks_get_their_own_lines() {
+        let html = "<div>Hola</div><div><b>De:</b> Mesa</div><p>Texto&nbsp;final</p>";
+        assert_eq!(tidy(&html_to_text(html)), "Hola\nDe: Mesa\nTexto final");
+    }
+
+    #[test]
+    fn html_inline_tags_keep_word_spacing() {
+        let html = "<div><b>De:</b> Mesa <i>de</i> Servicio</div><div>R<b>í</b>os</div>";
+        assert_eq!(tidy(&html_to_text(html)), "De: Mesa de Servicio\nRíos");
+    }
+
+    #[test]
+    fn html_mid_word_tags_are_left_alone() {
+        assert_eq!(prepare_html("a<b>c</b>d"), "a<b>c</b>d");
+        assert_eq!(prepare_html("sin etiquetas"), "sin etiquetas");
+    }
+
+    #[test]
+    fn tidy_collapses_blank_runs() {
+        assert_eq!(tidy("a  \r\n\r\n\r\n\r\nb\n"), "a\n\nb");
+    }
+
+    #[test]
+    fn boundary_found_only_before_headers() {
+        let body = b"preamble\r\n--xyz\r\nContent-Type: text/plain\r\n\r\nhola\r\n";
+        assert_eq!(find_boundary(body).as_deref(), Some("xyz"));
+        assert_eq!(find_boundary(b"--no es\r\nseparador\r\n"), None);
+    }
+
+    #[test]
+    fn wanted_files() {
+        assert!(is_wanted(Some("application/octet-stream"), Some("Factura.XML")));
+        assert!(is_wanted(Some("text/xml"), None));
+        assert!(is_wanted(Some("image/png"), None));
+        assert!(is_wanted(Some("application/x-zip-compressed"), None));
+        assert!(!is_wanted(Some("application/msword"), Some("carta.docx")));
+        assert!(!is_wanted(Some("text/plain"), Some("notas.txt")));
+    }
+
+    #[test]
+    fn addresses_need_a_domain() {
+        assert!(is_address("a@b.example"));
+        assert!(!is_address("MAILER-DAEMON"));
+        assert!(!is_address("@b"));
+        assert!(!is_address("a b@c"));
+    }
 }

@@ -207,23 +207,21 @@ impl Store {
         row.map(|row| found_case(&row)).transpose()
     }
 
-    /// Open cases held by each of these agents.
+    /// Open cases held by each of these agents (an index range per agent, not a table scan).
     pub async fn open_case_counts(
         &self,
         agents: &[String],
     ) -> Result<HashMap<String, i64>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT agent, COUNT(*) AS open_cases FROM cases \
-             WHERE agent IS NOT NULL AND status NOT IN ('solucionado', 'cerrado') GROUP BY agent",
-        )
-        .fetch_all(self.pool())
-        .await?;
         let mut counts = HashMap::new();
-        for row in rows {
-            let agent: String = row.try_get("agent")?;
-            if agents.contains(&agent) {
-                counts.insert(agent, row.try_get("open_cases")?);
-            }
+        for agent in agents {
+            let open: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM cases WHERE agent = $1 \
+                 AND status IN ('nuevo', 'pendiente_informacion', 'en_atencion', 'escalado')",
+            )
+            .bind(agent)
+            .fetch_one(self.pool())
+            .await?;
+            counts.insert(agent.clone(), open);
         }
         Ok(counts)
     }
