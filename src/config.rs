@@ -203,7 +203,7 @@ impl Config {
                 );
                 path.display().to_string()
             }
-            None => "la configuración incluida".to_string(),
+            None => "config/mesa-fe.example.toml (incluida en el programa)".to_string(),
         };
         builder = builder.add_source(
             config::Environment::with_prefix(ENV_PREFIX)
@@ -410,7 +410,12 @@ fn spanish_config_error(error: &config::ConfigError) -> String {
         .replace("missing field", "falta la clave")
         .replace("invalid type", "tipo inválido")
         .replace("expected", "se esperaba")
-        .replace("for key", "en la clave");
+        .replace("for key", "en la clave")
+        .replace("an integer", "un número entero")
+        .replace("a boolean", "true o false")
+        .replace("a string", "un texto entre comillas")
+        .replace("a sequence", "una lista [ … ]")
+        .replace(" in the environment", " (variable de entorno MESA_FE__…)");
     format!("{text} (revise el archivo contra config/mesa-fe.example.toml)")
 }
 

@@ -1,0 +1,120 @@
+//! The command line as an operator uses it: exit codes, Spanish messages, environment overrides.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn mesa_fe(state: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mesa-fe"));
+    command.env_remove("MESA_FE_CONFIG").env("MESA_FE__GENERAL__DIRECTORIO_ESTADO", state);
+    command
+}
+
+fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn environment_overrides_reach_the_configuration() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = mesa_fe(dir.path()).arg("check-config").output().expect("run");
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains(&dir.path().join("mesa-fe.db").display().to_string()),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn a_bad_value_in_the_environment_is_a_configuration_error_naming_the_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = mesa_fe(dir.path())
+        .env("MESA_FE__LIMITES__ZIP_MAX_ENTRADAS", "muchas")
+        .arg("check-config")
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(78), "sysexits EX_CONFIG");
+    assert!(text(&output).contains("limites.zip_max_entradas"), "{}", text(&output));
+}
+
+#[test]
+fn a_config_file_with_a_typo_is_refused_in_spanish() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("mesa-fe.toml");
+    std::fs::write(&file, "[general]\nprefijo_casos = \"FE\"\n").expect("write");
+    let output =
+        mesa_fe(dir.path()).arg("check-config").arg("--config").arg(&file).output().expect("run");
+    assert_eq!(output.status.code(), Some(78));
+    let message = text(&output);
+    assert!(
+        message.contains("prefijo_casos") && message.contains("clave desconocida"),
+        "{message}"
+    );
+}
+
+#[test]
+fn ingest_then_list_and_show_the_cases() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = mesa_fe(dir.path())
+        .arg("ingest")
+        .arg(fixture("mail/02_contribuyente_texto_sin_requisitos.eml"))
+        .arg(fixture("mail/02_contribuyente_texto_sin_requisitos.eml"))
+        .arg(fixture("pipeline/20_basura_binaria.eml"))
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{}", text(&output));
+    let log = text(&output);
+    assert!(log.contains("abierto (request_information)"), "{log}");
+    assert!(log.contains("ya estaba registrado"), "{log}");
+    assert!(log.contains("en cuarentena"), "{log}");
+
+    let list = mesa_fe(dir.path())
+        .args(["case", "list", "--estado", "pendiente_informacion", "--json"])
+        .output()
+        .expect("run");
+    let cases: serde_json::Value = serde_json::from_slice(&list.stdout).expect("JSON");
+    let cases = cases.as_array().expect("array");
+    assert_eq!(cases.len(), 1, "the same file twice is one case");
+    let number = cases[0]["number"].as_str().expect("number");
+
+    let show = mesa_fe(dir.path()).args(["case", "show", number]).output().expect("run");
+    let shown = text(&show);
+    assert!(
+        shown.contains("solicitud_informacion → rosa.cardenas.contable@correo.example"),
+        "{shown}"
+    );
+    assert!(shown.contains("Faltantes:    documento, nit, xml"), "{shown}");
+
+    let quarantine = mesa_fe(dir.path()).args(["quarantine", "list"]).output().expect("run");
+    assert!(text(&quarantine).contains("datos binarios"), "{}", text(&quarantine));
+}
+
+#[test]
+fn unknown_case_and_missing_file_have_clear_errors() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let show = mesa_fe(dir.path()).args(["case", "show", "FE-2026-999999"]).output().expect("run");
+    assert_eq!(show.status.code(), Some(65));
+    assert!(text(&show).contains("no existe el caso FE-2026-999999"));
+    let inspect = mesa_fe(dir.path()).args(["inspect", "/no/existe.eml"]).output().expect("run");
+    assert_eq!(inspect.status.code(), Some(66));
+    assert!(text(&inspect).contains("no se pudo leer /no/existe.eml"));
+}
+
+#[test]
+fn kb_list_shows_the_known_errors() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = mesa_fe(dir.path()).args(["kb", "list"]).output().expect("run");
+    assert!(output.status.success());
+    let listing = text(&output);
+    assert!(listing.contains("FAD06") && listing.contains("primer contacto"), "{listing}");
+    let entries = listing.lines().filter(|l| l.contains('[')).count();
+    assert!(entries >= 30, "only {entries} known errors");
+}
