@@ -145,14 +145,23 @@ fn main() {
                 opened += 1;
             }
         }
-        report(
-            "ingest completo a SQLite (1 núcleo)",
-            count,
-            bytes,
-            started.elapsed().as_secs_f64(),
-        );
+        let seconds = started.elapsed().as_secs_f64();
+        report("ingest completo, de a un mensaje", count, bytes, seconds);
         assert_eq!(opened, count);
         store.close().await;
+
+        let batch_url = format!("sqlite://{}", dir.path().join("batch.db").display());
+        let batched = Store::open(&batch_url).await.expect("store");
+        let started = Instant::now();
+        let mut opened = 0;
+        for chunk in corpus.chunks(64) {
+            let raws: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+            let outcomes = desk.ingest_batch(&batched, &origin, &raws).await.expect("ingest");
+            opened += outcomes.iter().filter(|o| matches!(o, Outcome::Opened { .. })).count();
+        }
+        report("ingest completo, lotes de 64", count, bytes, started.elapsed().as_secs_f64());
+        assert_eq!(opened, count);
+        batched.close().await;
 
         // The same work split as the daemon does it: store raw first, process afterwards.
         let split = Store::open(&format!("sqlite://{}", dir.path().join("split.db").display()))
@@ -171,6 +180,15 @@ fn main() {
             desk.process(&split, id, &origin, raw).await.expect("process");
         }
         report("  procesar lo guardado", count, bytes, started.elapsed().as_secs_f64());
+        let rounds = 2000;
+        let started = Instant::now();
+        for _ in 0..rounds {
+            split.case_of_raw(1).await.expect("query");
+        }
+        println!(
+            "  ida y vuelta de una consulta sqlx: {:.0} µs",
+            started.elapsed().as_secs_f64() * 1e6 / rounds as f64
+        );
         split.close().await;
     });
     let db_size = std::fs::metadata(dir.path().join("bench.db")).map(|m| m.len()).unwrap_or(0);

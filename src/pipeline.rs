@@ -14,7 +14,7 @@ use crate::desk::{Channel, Requirement, Tema};
 use crate::dian::{self, Document, Rejection};
 use crate::mail::{self, AttachmentProblem, Inbound};
 use crate::store::cases::NewCase;
-use crate::store::raw::{Origin, Stored, status};
+use crate::store::raw::{IncomingRaw, Origin, Stored, status};
 use crate::store::{Store, StoreError};
 use crate::text::fold;
 pub use compose::{OutboxDraft, ReplyContext};
@@ -342,13 +342,35 @@ impl Desk {
         origin: &Origin,
         raw: &[u8],
     ) -> Result<Outcome, StoreError> {
-        let message_id = message_id_of(raw);
-        match store.store_raw(origin, message_id.as_deref(), raw).await? {
-            Stored::Duplicate { of } => {
-                Ok(Outcome::Duplicate { of, case: store.case_of_raw(of).await? })
-            }
-            Stored::New(raw_id) => self.process(store, raw_id, origin, raw).await,
+        let mut outcomes = self.ingest_batch(store, origin, &[raw]).await?;
+        outcomes.pop().ok_or(StoreError::Corrupt { what: "lote", detail: "sin resultado".into() })
+    }
+
+    /// Stores a batch of raw messages in one committed transaction, then processes each one.
+    /// A crash after the commit leaves them `pendiente`, to be processed at the next start.
+    pub async fn ingest_batch(
+        &self,
+        store: &Store,
+        origin: &Origin,
+        raws: &[&[u8]],
+    ) -> Result<Vec<Outcome>, StoreError> {
+        let message_ids: Vec<Option<String>> = raws.iter().map(|raw| message_id_of(raw)).collect();
+        let batch: Vec<IncomingRaw<'_>> = raws
+            .iter()
+            .zip(&message_ids)
+            .map(|(raw, message_id)| IncomingRaw { origin, message_id: message_id.as_deref(), raw })
+            .collect();
+        let stored = store.store_raw_batch(&batch).await?;
+        let mut outcomes = Vec::with_capacity(raws.len());
+        for (stored, raw) in stored.into_iter().zip(raws) {
+            outcomes.push(match stored {
+                Stored::Duplicate { of } => {
+                    Outcome::Duplicate { of, case: store.case_of_raw(of).await? }
+                }
+                Stored::New(raw_id) => self.process(store, raw_id, origin, raw).await?,
+            });
         }
+        Ok(outcomes)
     }
 
     /// Processes a stored raw message: one transaction writes everything it causes.

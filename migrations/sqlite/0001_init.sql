@@ -10,7 +10,6 @@ CREATE TABLE raw_messages (
     message_id        TEXT,
     content_sha256    TEXT NOT NULL,
     size_bytes        INTEGER NOT NULL,
-    raw               BLOB NOT NULL,
     received_at       TEXT NOT NULL,
     -- pendiente | procesado | cuarentena | duplicado | ignorado
     status            TEXT NOT NULL DEFAULT 'pendiente',
@@ -22,6 +21,12 @@ CREATE TABLE raw_messages (
 CREATE INDEX raw_messages_message_id ON raw_messages (message_id);
 CREATE INDEX raw_messages_sha ON raw_messages (content_sha256);
 CREATE INDEX raw_messages_status ON raw_messages (status);
+
+-- The bytes, apart: a status change must not rewrite a 50 KB row (SQLite rewrites whole rows).
+CREATE TABLE raw_bodies (
+    raw_message_id  INTEGER PRIMARY KEY REFERENCES raw_messages(id),
+    raw             BLOB NOT NULL
+);
 
 -- Gap-free case numbers per year: incremented inside the transaction that opens the case.
 CREATE TABLE case_counters (

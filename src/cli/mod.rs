@@ -16,6 +16,9 @@ use mesa_fe::store::raw::Origin;
 
 mod show;
 
+/// Files stored per transaction by `ingest`.
+const INGEST_BATCH: usize = 64;
+
 pub const EX_DATAERR: u8 = 65;
 pub const EX_NOINPUT: u8 = 66;
 pub const EX_SOFTWARE: u8 = 70;
@@ -198,17 +201,23 @@ pub async fn ingest(
     store.sync_known_errors(&desk.knowledge).await?;
     let origin = Origin { buzon: buzon.name.clone(), uidvalidity: None, uid: None };
     let mut failed = 0;
-    for file in files {
-        let raw = match read_file(file) {
-            Ok(raw) => raw,
-            Err(failure) => {
-                eprintln!("{failure}");
-                failed += 1;
-                continue;
+    // Files are read and stored a batch at a time: one commit per batch, memory bounded.
+    for chunk in files.chunks(INGEST_BATCH) {
+        let mut read = Vec::with_capacity(chunk.len());
+        for file in chunk {
+            match read_file(file) {
+                Ok(raw) => read.push((file, raw)),
+                Err(failure) => {
+                    eprintln!("{failure}");
+                    failed += 1;
+                }
             }
-        };
-        let outcome = desk.ingest(&store, &origin, &raw).await?;
-        println!("{}: {}", file.display(), show::outcome(&outcome));
+        }
+        let raws: Vec<&[u8]> = read.iter().map(|(_, raw)| raw.as_slice()).collect();
+        let outcomes = desk.ingest_batch(&store, &origin, &raws).await?;
+        for ((file, _), outcome) in read.iter().zip(&outcomes) {
+            println!("{}: {}", file.display(), show::outcome(outcome));
+        }
     }
     store.close().await;
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(EX_NOINPUT) })

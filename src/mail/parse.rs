@@ -561,7 +561,8 @@ fn has_unclosed_multipart(message: &Message<'_>) -> bool {
     message.parts.iter().filter(|p| matches!(p.body, PartType::Multipart(_))).any(|part| {
         part.content_type().and_then(|ct| ct.attribute("boundary")).is_some_and(|boundary| {
             let closing = format!("--{boundary}--");
-            !raw.windows(closing.len()).any(|w| w == closing.as_bytes())
+            // The closing delimiter ends the message: search from the end.
+            !raw.windows(closing.len()).rev().any(|w| w == closing.as_bytes())
         })
     })
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::raw::{sha256_hex, status as raw_status};
 use super::{Store, StoreError, now_text};
@@ -207,22 +207,24 @@ impl Store {
         row.map(|row| found_case(&row)).transpose()
     }
 
-    /// Open cases held by each of these agents (an index range per agent, not a table scan).
+    /// Open cases held by each of these agents, in one indexed query.
     pub async fn open_case_counts(
         &self,
         agents: &[String],
     ) -> Result<HashMap<String, i64>, StoreError> {
-        let mut counts = HashMap::new();
-        for agent in agents {
-            let open: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM cases WHERE agent = $1 \
-                 AND status IN ('nuevo', 'pendiente_informacion', 'en_atencion', 'escalado')",
-            )
-            .bind(agent)
-            .fetch_one(self.pool())
-            .await?;
-            counts.insert(agent.clone(), open);
+        let mut counts: HashMap<String, i64> = agents.iter().map(|a| (a.clone(), 0)).collect();
+        if agents.is_empty() {
+            return Ok(counts);
         }
+        let mut query =
+            QueryBuilder::<Sqlite>::new("SELECT agent, COUNT(*) FROM cases WHERE agent IN (");
+        let mut list = query.separated(", ");
+        for agent in agents {
+            list.push_bind(agent);
+        }
+        query.push(") AND status IN ('nuevo', 'pendiente_informacion', 'en_atencion', 'escalado') GROUP BY agent");
+        let rows: Vec<(String, i64)> = query.build_query_as().fetch_all(self.pool()).await?;
+        counts.extend(rows);
         Ok(counts)
     }
 
@@ -324,12 +326,8 @@ async fn write_message_and_effects(
 ) -> Result<(), StoreError> {
     let message_id = insert_message(tx, case_id, raw_id, analysis).await?;
     insert_documents(tx, case_id, message_id, analysis).await?;
-    for event in &transition.events {
-        insert_event(tx, case_id, event).await?;
-    }
-    for draft in &drafts {
-        insert_outbox(tx, case_id, draft).await?;
-    }
+    insert_events(tx, case_id, &transition.events).await?;
+    insert_outbox(tx, case_id, &drafts).await?;
     sqlx::query("UPDATE raw_messages SET status = $1, processed_at = $2 WHERE id = $3")
         .bind(raw_status::PROCESSED)
         .bind(now_text())
@@ -367,17 +365,18 @@ async fn insert_message(
     .bind(now_text())
     .fetch_one(&mut **tx)
     .await?;
-    for file in &inbound.files {
-        sqlx::query(
-            "INSERT INTO attachments (case_message_id, source, content_type, size_bytes, sha256) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(id)
-        .bind(&file.source)
-        .bind(&file.content_type)
-        .bind(i64::try_from(file.bytes.len()).unwrap_or(i64::MAX))
-        .bind(sha256_hex(&file.bytes))
-        .execute(&mut **tx)
-        .await?;
+    if !inbound.files.is_empty() {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO attachments (case_message_id, source, content_type, size_bytes, sha256) ",
+        );
+        insert.push_values(&inbound.files, |mut row, file| {
+            row.push_bind(id)
+                .push_bind(&file.source)
+                .push_bind(&file.content_type)
+                .push_bind(i64::try_from(file.bytes.len()).unwrap_or(i64::MAX))
+                .push_bind(sha256_hex(&file.bytes));
+        });
+        insert.build().execute(&mut **tx).await?;
     }
     Ok(id)
 }
@@ -451,46 +450,58 @@ async fn insert_rejection(
     Ok(())
 }
 
-async fn insert_event(tx: &mut Tx<'_>, case_id: i64, event: &Event) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO events (case_id, activity, from_status, to_status, from_level, to_level, actor, detail, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'mesa-fe', $7, $8)",
-    )
-    .bind(case_id)
-    .bind(i64::from(event.activity.number()))
-    .bind(event.from_status.map(Status::as_str))
-    .bind(event.to_status.as_str())
-    .bind(event.from_level.map(Level::as_str))
-    .bind(event.to_level.as_str())
-    .bind(&event.detail)
-    .bind(now_text())
-    .execute(&mut **tx)
-    .await?;
+/// All events of a transition in one statement.
+async fn insert_events(tx: &mut Tx<'_>, case_id: i64, events: &[Event]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let now = now_text();
+    let mut insert = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO events (case_id, activity, from_status, to_status, from_level, to_level, actor, detail, created_at) ",
+    );
+    insert.push_values(events, |mut row, event| {
+        row.push_bind(case_id)
+            .push_bind(i64::from(event.activity.number()))
+            .push_bind(event.from_status.map(Status::as_str))
+            .push_bind(event.to_status.as_str())
+            .push_bind(event.from_level.map(Level::as_str))
+            .push_bind(event.to_level.as_str())
+            .push_bind("mesa-fe")
+            .push_bind(&event.detail)
+            .push_bind(&now);
+    });
+    insert.build().execute(&mut **tx).await?;
     Ok(())
 }
 
+/// All outbox rows of a transition in one statement, due now.
 async fn insert_outbox(
     tx: &mut Tx<'_>,
     case_id: i64,
-    draft: &OutboxDraft,
+    drafts: &[OutboxDraft],
 ) -> Result<(), StoreError> {
+    if drafts.is_empty() {
+        return Ok(());
+    }
     let now = now_text();
-    sqlx::query(
+    let mut insert = QueryBuilder::<Sqlite>::new(
         "INSERT INTO outbox (case_id, kind, buzon, to_addr, subject, message_id, in_reply_to, refs, context, \
-         next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
-    )
-    .bind(case_id)
-    .bind(draft.kind.as_str())
-    .bind(&draft.buzon)
-    .bind(&draft.to)
-    .bind(&draft.subject)
-    .bind(&draft.message_id)
-    .bind(draft.in_reply_to.as_deref())
-    .bind(draft.references.join(" "))
-    .bind(draft.context.to_string())
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+         next_attempt_at, created_at) ",
+    );
+    insert.push_values(drafts, |mut row, draft| {
+        row.push_bind(case_id)
+            .push_bind(draft.kind.as_str())
+            .push_bind(&draft.buzon)
+            .push_bind(&draft.to)
+            .push_bind(&draft.subject)
+            .push_bind(&draft.message_id)
+            .push_bind(draft.in_reply_to.as_deref())
+            .push_bind(draft.references.join(" "))
+            .push_bind(draft.context.to_string())
+            .push_bind(&now)
+            .push_bind(&now);
+    });
+    insert.build().execute(&mut **tx).await?;
     Ok(())
 }
 

@@ -63,7 +63,7 @@ impl Store {
             .map_err(open_error)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         if let Some(parent) = Path::new(options.get_filename()).parent()
@@ -71,8 +71,10 @@ impl Store {
         {
             std::fs::create_dir_all(parent).map_err(|e| open_error(sqlx::Error::Io(e)))?;
         }
+        // A local file needs no liveness ping before every query (sqlx's default).
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(open_error)?;

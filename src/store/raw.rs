@@ -57,19 +57,26 @@ impl Store {
         message_id: Option<&str>,
         raw: &[u8],
     ) -> Result<Stored, StoreError> {
-        let sha = sha256_hex(raw);
+        let stored = self.store_raw_batch(&[IncomingRaw { origin, message_id, raw }]).await?;
+        stored
+            .into_iter()
+            .next()
+            .ok_or(StoreError::Corrupt { what: "raw_messages", detail: "lote vacío".into() })
+    }
+
+    /// Stores a batch of messages (an IMAP fetch, a list of files) in one transaction: one
+    /// commit, one sync to disk. A message repeated inside the batch is a duplicate of the first.
+    pub async fn store_raw_batch(
+        &self,
+        batch: &[IncomingRaw<'_>],
+    ) -> Result<Vec<Stored>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        if let Some((of, same_bytes)) = find_same(&mut tx, origin, message_id, &sha).await? {
-            // Same Message-ID with other bytes (e.g. the copy sent to the other buzón): keep it.
-            if !same_bytes {
-                insert(&mut tx, origin, message_id, &sha, raw, status::DUPLICATE, Some(of)).await?;
-            }
-            tx.commit().await?;
-            return Ok(Stored::Duplicate { of });
+        let mut stored = Vec::with_capacity(batch.len());
+        for incoming in batch {
+            stored.push(store_one(&mut tx, incoming).await?);
         }
-        let id = insert(&mut tx, origin, message_id, &sha, raw, status::PENDING, None).await?;
         tx.commit().await?;
-        Ok(Stored::New(id))
+        Ok(stored)
     }
 
     /// Raw messages stored but not yet processed (a crash between storing and processing).
@@ -82,11 +89,13 @@ impl Store {
 
     /// The bytes and origin of a stored message.
     pub async fn raw_message(&self, id: i64) -> Result<Option<(Origin, Vec<u8>)>, StoreError> {
-        let row =
-            sqlx::query("SELECT buzon, uidvalidity, uid, raw FROM raw_messages WHERE id = $1")
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?;
+        let row = sqlx::query(
+            "SELECT m.buzon, m.uidvalidity, m.uid, b.raw FROM raw_messages m \
+                 JOIN raw_bodies b ON b.raw_message_id = m.id WHERE m.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let origin = Origin {
             buzon: row.try_get("buzon")?,
@@ -150,6 +159,28 @@ impl Store {
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
 
+/// One message to store.
+#[derive(Debug, Clone, Copy)]
+pub struct IncomingRaw<'a> {
+    pub origin: &'a Origin,
+    pub message_id: Option<&'a str>,
+    pub raw: &'a [u8],
+}
+
+async fn store_one(tx: &mut Tx<'_>, incoming: &IncomingRaw<'_>) -> Result<Stored, StoreError> {
+    let IncomingRaw { origin, message_id, raw } = *incoming;
+    let sha = sha256_hex(raw);
+    if let Some((of, same_bytes)) = find_same(tx, origin, message_id, &sha).await? {
+        // Same Message-ID with other bytes (e.g. the copy sent to the other buzón): keep it.
+        if !same_bytes {
+            insert(tx, origin, message_id, &sha, raw, status::DUPLICATE, Some(of)).await?;
+        }
+        return Ok(Stored::Duplicate { of });
+    }
+    let id = insert(tx, origin, message_id, &sha, raw, status::PENDING, None).await?;
+    Ok(Stored::New(id))
+}
+
 /// The first stored message that is the same one (same IMAP UID, same Message-ID, or same
 /// bytes), and whether nothing new would be kept by storing these bytes again.
 async fn find_same(
@@ -171,28 +202,17 @@ async fn find_same(
             return Ok(Some((id, true)));
         }
     }
-    let by_id: Option<(i64, String)> = match message_id {
-        Some(message_id) => {
-            sqlx::query_as(
-                "SELECT id, content_sha256 FROM raw_messages WHERE message_id = $1 \
-                 AND duplicate_of IS NULL ORDER BY id LIMIT 1",
-            )
-            .bind(message_id)
-            .fetch_optional(&mut **tx)
-            .await?
-        }
-        None => None,
-    };
-    if let Some((id, stored_sha)) = by_id {
-        return Ok(Some((id, stored_sha == sha)));
-    }
-    let by_content: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM raw_messages WHERE content_sha256 = $1 AND duplicate_of IS NULL ORDER BY id LIMIT 1",
+    // One lookup for both keys; a Message-ID match wins over a content match.
+    let found: Option<(i64, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, content_sha256, message_id FROM raw_messages \
+         WHERE (message_id = $1 OR content_sha256 = $2) AND duplicate_of IS NULL \
+         ORDER BY CASE WHEN message_id = $1 THEN 0 ELSE 1 END, id LIMIT 1",
     )
+    .bind(message_id)
     .bind(sha)
     .fetch_optional(&mut **tx)
     .await?;
-    Ok(by_content.map(|id| (id, true)))
+    Ok(found.map(|(id, stored_sha, _)| (id, stored_sha == sha)))
 }
 
 async fn insert(
@@ -205,8 +225,8 @@ async fn insert(
     duplicate_of: Option<i64>,
 ) -> Result<i64, StoreError> {
     let id = sqlx::query_scalar(
-        "INSERT INTO raw_messages (buzon, uidvalidity, uid, message_id, content_sha256, size_bytes, raw, \
-         received_at, status, duplicate_of) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+        "INSERT INTO raw_messages (buzon, uidvalidity, uid, message_id, content_sha256, size_bytes, \
+         received_at, status, duplicate_of) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
     )
     .bind(&origin.buzon)
     .bind(origin.uidvalidity.map(i64::from))
@@ -214,11 +234,15 @@ async fn insert(
     .bind(message_id)
     .bind(sha)
     .bind(i64::try_from(raw.len()).unwrap_or(i64::MAX))
-    .bind(raw)
     .bind(now_text())
     .bind(status)
     .bind(duplicate_of)
     .fetch_one(&mut **tx)
     .await?;
+    sqlx::query("INSERT INTO raw_bodies (raw_message_id, raw) VALUES ($1, $2)")
+        .bind(id)
+        .bind(raw)
+        .execute(&mut **tx)
+        .await?;
     Ok(id)
 }
