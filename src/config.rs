@@ -237,6 +237,15 @@ impl Config {
                 "debe ser una o más letras mayúsculas sin tildes, por ejemplo \"FE\"",
             ));
         }
+        let url = &self.general.database_url;
+        if !url.is_empty() && !url.starts_with("sqlite:") {
+            return Err(invalid(
+                "general.base_datos",
+                format!(
+                    "\"{url}\" no está soportada todavía: deje la clave vacía o use sqlite://RUTA"
+                ),
+            ));
+        }
         if !(-12..=14).contains(&self.general.utc_offset_hours) {
             return Err(invalid("general.zona_horaria_horas", "debe estar entre -12 y 14"));
         }

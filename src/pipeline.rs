@@ -9,11 +9,11 @@ use crate::config::{Buzon, Config};
 use crate::desk::case::{self, AgentLoad, Intake, Staffing};
 use crate::desk::classify;
 use crate::desk::knowledge::KnowledgeBase;
-use crate::desk::requirements::Evidence;
+use crate::desk::requirements::{Evidence, MessageText};
 use crate::desk::{Channel, Requirement, Tema};
 use crate::dian::{self, Document, Rejection};
 use crate::mail::{self, AttachmentProblem, Inbound};
-use crate::store::cases::NewCase;
+use crate::store::cases::{FoundCase, NewCase};
 use crate::store::raw::{IncomingRaw, Origin, Stored, status};
 use crate::store::{Store, StoreError};
 use crate::text::fold;
@@ -190,14 +190,25 @@ impl Desk {
         let folded = fold(&format!("{}\n{}", inbound.subject, inbound.own_words));
         let tema = classify::tema(&self.config, &folded, &documents);
         let required = self.config.tema(tema).map(|t| t.requirements.clone()).unwrap_or_default();
-        let evidence =
-            Evidence::of_message(&inbound.subject, &inbound.own_words, &documents, &inbound.files);
+        let text = MessageText {
+            subject: &inbound.subject,
+            own_words: &inbound.own_words,
+            body: &inbound.body_text,
+        };
+        let mut evidence = Evidence::of_message(&text, &documents, &inbound.files);
         let rejections = collect_rejections(&documents, &inbound.body_text, &self.knowledge);
+        // Rules the requester quotes without attaching the XML: the XML is needed.
+        evidence.reports_rejection |= rejections.iter().any(|r| !r.notification);
         let known_errors = self.first_contact_codes(&rejections);
+        let channel = classify::channel(&self.config, buzon.channel, &inbound.from);
+        // Aranda and PQSR write as machines but carry people's requests, and their mail readers
+        // append our answers to their tickets.
+        let auto_generated =
+            channel == Channel::Correo && classify::is_auto_generated(&inbound.auto, &inbound.from);
         let mut analysis = Analysis {
-            auto_generated: classify::is_auto_generated(&inbound.auto, &inbound.from),
+            auto_generated,
             security_category: classify::security_category(&folded),
-            channel: classify::channel(&self.config, buzon.channel, &inbound.from),
+            channel,
             case_ref: classify::case_ref(&inbound.subject, &self.config.general.case_prefix),
             inbound: Some(inbound),
             quarantine_reason: None,
@@ -214,8 +225,10 @@ impl Desk {
         analysis
     }
 
+    /// Known errors with a first-contact answer among the rejections. A DIAN notification
+    /// leaves the document valid: it is not a failure to answer.
     fn first_contact_codes(&self, rejections: &[Rejection]) -> Vec<String> {
-        let codes = rejections.iter().map(|r| r.code.as_str());
+        let codes = rejections.iter().filter(|r| !r.notification).map(|r| r.code.as_str());
         self.knowledge.first_contact(codes).into_iter().map(|known| known.code.clone()).collect()
     }
 }
@@ -301,7 +314,9 @@ fn collect_rejections(
 /// rejections. Only codes with letters and digits count ("FAD06"), not bare numbers.
 fn named_rule_codes(text: &str, knowledge: &KnowledgeBase) -> Vec<Rejection> {
     let folded = fold(text);
-    if !folded.contains("regla") && !folded.contains("rechaz") {
+    let speaks_of_rules =
+        ["regla", "rechaz", "error", "validaci", "devolvi"].iter().any(|w| folded.contains(w));
+    if !speaks_of_rules {
         return Vec::new();
     }
     text.split(|c: char| !c.is_ascii_alphanumeric())
@@ -387,20 +402,16 @@ impl Desk {
             store.set_raw_status(raw_id, status::QUARANTINED, Some(reason)).await?;
             return Ok(Outcome::Quarantined { raw_id, reason: reason.clone() });
         }
-        match store.find_case_for(&analysis).await? {
-            Some(found) => {
-                let staffing = self.staffing(&found.case).await_loads(store).await?;
-                let transition = case::follow_up(&found.case, &analysis.intake(), &staffing);
-                let ctx = ReplyContext {
-                    raw_id,
-                    number: &found.number,
-                    buzon: &buzon,
-                    requester: &found.requester,
-                };
-                let drafts = compose::drafts(&ctx, &analysis, &transition);
-                store.append_to_case(raw_id, &found, &analysis, &transition, drafts).await?;
-                Ok(Outcome::Appended { raw_id, case: found.number })
+        // A concurrent message on the same case makes the update fail: read again, once.
+        for _ in 0..2 {
+            let Some(found) = store.find_case_for(&analysis).await? else { break };
+            match self.append(store, raw_id, &found, &analysis).await {
+                Err(StoreError::Conflict) => continue,
+                other => return other,
             }
+        }
+        match store.find_case_for(&analysis).await? {
+            Some(_) => Err(StoreError::Conflict),
             None if analysis.auto_generated => {
                 store
                     .set_raw_status(
@@ -413,6 +424,42 @@ impl Desk {
             }
             None => self.open_case(store, raw_id, &buzon, &analysis).await,
         }
+    }
+
+    /// A message on an existing case; answers go out from the buzón the case came in on.
+    async fn append(
+        &self,
+        store: &Store,
+        raw_id: i64,
+        found: &FoundCase,
+        analysis: &Analysis,
+    ) -> Result<Outcome, StoreError> {
+        let intake = analysis.intake();
+        let refined = case::refine_tema(&found.case, &intake);
+        let staffing = self.staffing(&refined).await_loads(store).await?;
+        let transition = case::follow_up(&found.case, &intake, &staffing);
+        let buzon = self.buzon_for(&found.buzon);
+        let ctx = ReplyContext {
+            raw_id,
+            number: &found.number,
+            buzon: &buzon,
+            requester: &found.requester,
+        };
+        let drafts = compose::drafts(&ctx, analysis, &transition);
+        store.append_to_case(raw_id, found, analysis, &transition, drafts).await?;
+        Ok(Outcome::Appended { raw_id, case: found.number.clone() })
+    }
+
+    /// Processes raw messages stored but never processed (a crash or an error after the commit
+    /// of the raw bytes). The daemon runs this at start-up; `ingest` before each run.
+    pub async fn process_pending(&self, store: &Store) -> Result<Vec<Outcome>, StoreError> {
+        let mut outcomes = Vec::new();
+        for raw_id in store.pending_raw().await? {
+            if let Some((origin, raw)) = store.raw_message(raw_id).await? {
+                outcomes.push(self.process(store, raw_id, &origin, &raw).await?);
+            }
+        }
+        Ok(outcomes)
     }
 
     async fn open_case(

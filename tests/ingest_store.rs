@@ -212,3 +212,37 @@ async fn case_numbers_have_no_gaps_across_all_samples() {
         .expect("list");
     assert!(!known.is_empty(), "the FAD06 sample is solved at first contact");
 }
+
+#[tokio::test]
+async fn a_message_stored_but_not_processed_is_processed_at_the_next_start() {
+    let f = fixture().await;
+    let raw = sample("mail/06_iso8859_qp_nota_credito.eml");
+    // The crash window: the raw bytes are committed, processing never ran.
+    let stored = f.store.store_raw(&f.origin, Some("x@y"), &raw).await.expect("store");
+    assert_eq!(stored, mesa_fe::store::raw::Stored::New(1));
+    assert!(f.store.list_cases(&CaseFilter::default()).await.expect("list").is_empty());
+    let replayed = f.desk.process_pending(&f.store).await.expect("replay");
+    assert!(matches!(replayed.as_slice(), [Outcome::Opened { raw_id: 1, .. }]), "{replayed:?}");
+    assert!(
+        f.desk.process_pending(&f.store).await.expect("again").is_empty(),
+        "processed once only"
+    );
+    assert_eq!(f.store.list_cases(&CaseFilter::default()).await.expect("list").len(), 1);
+}
+
+#[tokio::test]
+async fn answers_to_a_follow_up_leave_from_the_buzon_the_case_came_in_on() {
+    let f = fixture().await;
+    let Outcome::Opened { case, .. } =
+        f.ingest(&sample("mail/02_contribuyente_texto_sin_requisitos.eml")).await
+    else {
+        panic!("expected a new case");
+    };
+    let request = f.store.case_detail(&case).await.expect("detail").expect("case").outbox.remove(0);
+    let other_buzon = Origin { buzon: "aliados".into(), uidvalidity: None, uid: None };
+    let reply = follow_up_with_xml(&request.message_id, &request.subject);
+    f.desk.ingest(&f.store, &other_buzon, &reply).await.expect("ingest");
+    let detail = f.store.case_detail(&case).await.expect("detail").expect("case");
+    assert!(detail.outbox.len() > 1);
+    assert!(detail.outbox.iter().all(|o| o.buzon == "facturaelectronica"), "{:?}", detail.outbox);
+}

@@ -55,6 +55,8 @@ CREATE TABLE cases (
     -- the engine's accumulated state (requirements supplied, required, rejection reported)
     engine_state           TEXT NOT NULL,
     missing_requirements   TEXT NOT NULL DEFAULT '',
+    -- optimistic concurrency: every update checks and bumps it
+    version                INTEGER NOT NULL DEFAULT 0,
     created_at             TEXT NOT NULL,
     updated_at             TEXT NOT NULL
 );
@@ -78,6 +80,7 @@ CREATE TABLE case_messages (
 );
 CREATE INDEX case_messages_case ON case_messages (case_id);
 CREATE INDEX case_messages_message_id ON case_messages (message_id);
+CREATE INDEX case_messages_raw ON case_messages (raw_message_id);
 
 -- Attachment metadata; the bytes stay in raw_messages (no second copy).
 CREATE TABLE attachments (
@@ -124,6 +127,7 @@ CREATE TABLE rejections (
     created_at   TEXT NOT NULL
 );
 CREATE INDEX rejections_code ON rejections (code, created_at);
+CREATE INDEX rejections_case ON rejections (case_id);
 
 -- The procedure's record: one row per activity (1-12) a case goes through.
 CREATE TABLE events (
@@ -161,6 +165,7 @@ CREATE TABLE outbox (
     sent_at          TEXT
 );
 CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+CREATE INDEX outbox_case ON outbox (case_id);
 
 -- The known-error base as loaded (synced from the TOML file at start).
 CREATE TABLE known_errors (

@@ -200,6 +200,9 @@ pub async fn ingest(
     let store = open_store(&config).await?;
     store.sync_known_errors(&desk.knowledge).await?;
     let origin = Origin { buzon: buzon.name.clone(), uidvalidity: None, uid: None };
+    for outcome in desk.process_pending(&store).await? {
+        println!("pendiente de una ejecución anterior: {}", show::outcome(&outcome));
+    }
     let mut failed = 0;
     // Files are read and stored a batch at a time: one commit per batch, memory bounded.
     for chunk in files.chunks(INGEST_BATCH) {

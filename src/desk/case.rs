@@ -247,9 +247,30 @@ pub fn open(intake: &Intake, staffing: &Staffing) -> Transition {
     t
 }
 
+/// The case as a follow-up leaves its tema: while the case is still at intake (nuevo or waiting
+/// for information) and was typed `otro`, a follow-up that names a topic re-types it, with that
+/// tema's requirements. Later, the tema is the agents' to change.
+pub fn refine_tema(case: &Case, intake: &Intake) -> Case {
+    let mut refined = case.clone();
+    let at_intake = matches!(case.status, Status::Nuevo | Status::PendienteInformacion);
+    if at_intake && case.tema == Tema::Otro && intake.tema != Tema::Otro && !intake.auto_generated {
+        refined.tema = intake.tema;
+        refined.required = intake.required.clone();
+    }
+    refined
+}
+
 /// A message on an existing case (matched by thread or subject tag).
 pub fn follow_up(case: &Case, intake: &Intake, staffing: &Staffing) -> Transition {
+    let refined = refine_tema(case, intake);
     let mut t = Transition { case: case.clone(), events: Vec::new(), replies: Vec::new() };
+    if refined.tema != case.tema {
+        let detail =
+            format!("Tema reclasificado: {} → {}.", case.tema.as_str(), refined.tema.as_str());
+        t.case = refined;
+        let (status, level) = (t.case.status, t.case.level);
+        t.record(Activity::VerificarRequisitos, status, level, detail);
+    }
     if intake.auto_generated {
         let (status, level) = (t.case.status, t.case.level);
         t.record(
@@ -524,6 +545,30 @@ mod tests {
         assert!(t.replies.is_empty());
         assert_eq!(t.case, case);
         assert_eq!(activities(&t), vec![1]);
+    }
+
+    #[test]
+    fn a_follow_up_naming_the_topic_retypes_an_otro_case() {
+        let mut vague = intake(&[Descripcion], false);
+        vague.tema = Tema::Otro;
+        vague.required = vec![Descripcion, Nit];
+        let waiting = open(&vague, &staffing()).case;
+        assert_eq!(waiting.status, Status::PendienteInformacion);
+        let mut payroll = intake(&[Nit, Documento, Xml], false);
+        payroll.tema = Tema::NominaElectronica;
+        let t = follow_up(&waiting, &payroll, &staffing());
+        assert_eq!(t.case.tema, Tema::NominaElectronica);
+        assert_eq!(t.case.required, payroll.required);
+        assert!(t.events[0].detail.contains("otro → nomina_electronica"), "{:?}", t.events);
+        assert_eq!(t.case.status, Status::EnAtencion);
+    }
+
+    #[test]
+    fn an_assigned_case_keeps_its_tema() {
+        let case = open(&intake(&[Descripcion, Nit, Documento], false), &staffing()).case;
+        let mut other = intake(&[], false);
+        other.tema = Tema::Radian;
+        assert_eq!(follow_up(&case, &other, &staffing()).case.tema, Tema::FacturaElectronica);
     }
 
     #[test]

@@ -18,6 +18,9 @@ type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
 #[derive(Debug, Clone)]
 pub struct FoundCase {
     pub id: i64,
+    /// Row version read with the case; the update fails with [`StoreError::Conflict`] if another
+    /// message changed the case meanwhile.
+    pub version: i64,
     pub number: String,
     pub case: Case,
     pub requester: String,
@@ -70,7 +73,7 @@ impl Store {
         new: NewCase<'_>,
         drafts: impl FnOnce(&str) -> Vec<OutboxDraft>,
     ) -> Result<String, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let seq: i64 = sqlx::query_scalar(
             "INSERT INTO case_counters (year, last) VALUES ($1, 1) \
              ON CONFLICT (year) DO UPDATE SET last = case_counters.last + 1 RETURNING last",
@@ -104,7 +107,7 @@ impl Store {
         .bind(case.security_category.map(String::from))
         .bind(case.group.as_deref())
         .bind(case.agent.as_deref())
-        .bind(case.first_contact)
+        .bind(i64::from(case.first_contact))
         .bind(engine_state(case)?)
         .bind(missing_text(case))
         .bind(&now)
@@ -132,23 +135,29 @@ impl Store {
         transition: &Transition,
         drafts: Vec<OutboxDraft>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let case = &transition.case;
-        sqlx::query(
-            "UPDATE cases SET status = $1, level = $2, group_name = $3, agent = $4, first_contact = $5, \
-             engine_state = $6, missing_requirements = $7, updated_at = $8 WHERE id = $9",
+        let updated = sqlx::query(
+            "UPDATE cases SET status = $1, level = $2, tema = $3, group_name = $4, agent = $5, first_contact = $6, \
+             engine_state = $7, missing_requirements = $8, updated_at = $9, version = version + 1 \
+             WHERE id = $10 AND version = $11",
         )
         .bind(case.status.as_str())
         .bind(case.level.as_str())
+        .bind(case.tema.as_str())
         .bind(case.group.as_deref())
         .bind(case.agent.as_deref())
-        .bind(case.first_contact)
+        .bind(i64::from(case.first_contact))
         .bind(engine_state(case)?)
         .bind(missing_text(case))
         .bind(now_text())
         .bind(found.id)
+        .bind(found.version)
         .execute(&mut *tx)
         .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::Conflict);
+        }
         write_message_and_effects(&mut tx, found.id, raw_id, analysis, transition, drafts).await?;
         tx.commit().await?;
         Ok(())
@@ -199,7 +208,7 @@ impl Store {
     async fn case_by_id(&self, id: i64) -> Result<Option<FoundCase>, StoreError> {
         let row = sqlx::query(
             "SELECT id, number, status, level, tema, channel, buzon, requester, security_category, group_name, \
-             agent, first_contact, engine_state FROM cases WHERE id = $1",
+             agent, first_contact, engine_state, version FROM cases WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(self.pool())
@@ -291,10 +300,11 @@ fn found_case(row: &sqlx::sqlite::SqliteRow) -> Result<FoundCase, StoreError> {
         agent: row.try_get("agent")?,
         required: state.required,
         evidence: state.evidence,
-        first_contact: row.try_get("first_contact")?,
+        first_contact: row.try_get::<i64, _>("first_contact")? != 0,
     };
     Ok(FoundCase {
         id: row.try_get("id")?,
+        version: row.try_get("version")?,
         number: text("number")?,
         case,
         requester: text("requester")?,
@@ -360,7 +370,7 @@ async fn insert_message(
     .bind(&inbound.from)
     .bind(&inbound.subject)
     .bind(&inbound.own_words)
-    .bind(analysis.auto_generated)
+    .bind(i64::from(analysis.auto_generated))
     .bind(problems)
     .bind(now_text())
     .fetch_one(&mut **tx)
@@ -529,7 +539,8 @@ pub struct MessageRow {
     pub direction: String,
     pub from_addr: String,
     pub subject: String,
-    pub auto_generated: bool,
+    /// 1 when the message was machine-written (INTEGER, portable).
+    pub auto_generated: i64,
     pub attachment_problems: String,
     pub created_at: String,
 }
@@ -566,6 +577,7 @@ pub struct EventRow {
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct OutboxRow {
     pub kind: String,
+    pub buzon: String,
     pub to_addr: String,
     pub subject: String,
     pub message_id: String,
@@ -593,7 +605,7 @@ impl Store {
             requester_name: row.try_get("requester_name")?,
             security_category: row.try_get("security_category")?,
             group: row.try_get("group_name")?,
-            first_contact: row.try_get("first_contact")?,
+            first_contact: row.try_get::<i64, _>("first_contact")? != 0,
             missing_requirements: missing.split(',').filter(|m| !m.is_empty()).map(String::from).collect(),
             messages: sqlx::query_as(
                 "SELECT direction, from_addr, subject, auto_generated, attachment_problems, created_at \
@@ -620,7 +632,7 @@ impl Store {
             .bind(id)
             .fetch_all(pool)
             .await?,
-            outbox: sqlx::query_as("SELECT kind, to_addr, subject, message_id, status FROM outbox WHERE case_id = $1 ORDER BY id")
+            outbox: sqlx::query_as("SELECT kind, buzon, to_addr, subject, message_id, status FROM outbox WHERE case_id = $1 ORDER BY id")
                 .bind(id)
                 .fetch_all(pool)
                 .await?,

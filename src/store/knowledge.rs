@@ -6,7 +6,7 @@ use crate::desk::knowledge::KnowledgeBase;
 impl Store {
     /// Replaces the stored known-error base with `base`, in one transaction.
     pub async fn sync_known_errors(&self, base: &KnowledgeBase) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM known_errors").execute(&mut *tx).await?;
         let now = now_text();
         for entry in base.entries() {

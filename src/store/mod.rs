@@ -28,6 +28,13 @@ pub enum StoreError {
         "no se pudo abrir la base de datos {url}: {source}. Revise `general.base_datos` y los permisos de la carpeta"
     )]
     Open { url: String, source: sqlx::Error },
+    #[error(
+        "la base de datos {url} no está soportada todavía: use una URL sqlite:// (PostgreSQL llegará \
+         en una versión posterior)"
+    )]
+    UnsupportedUrl { url: String },
+    #[error("el caso cambió mientras se procesaba el mensaje; se vuelve a intentar")]
+    Conflict,
     #[error("no se pudieron aplicar las migraciones de la base de datos: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("error de base de datos: {0}")]
@@ -40,6 +47,7 @@ impl StoreError {
     /// Transient (locked, pool timeout, I/O): the same operation may succeed later.
     pub fn is_retriable(&self) -> bool {
         match self {
+            StoreError::Conflict => true,
             StoreError::Sql(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) => true,
             StoreError::Sql(sqlx::Error::Database(e)) => {
                 e.message().contains("locked") || e.message().contains("busy")
@@ -59,6 +67,9 @@ impl Store {
     /// Opens (creating if needed) the database at `url` in WAL mode and applies the migrations.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         let open_error = |source| StoreError::Open { url: url.to_string(), source };
+        if !url.starts_with("sqlite:") {
+            return Err(StoreError::UnsupportedUrl { url: url.to_string() });
+        }
         let options = SqliteConnectOptions::from_str(url)
             .map_err(open_error)?
             .create_if_missing(true)
@@ -84,6 +95,14 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// A write transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`), so a
+    /// second writer waits for the busy timeout instead of failing on its first write.
+    pub(crate) async fn write_tx(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Closes the pool, waiting for connections to return.

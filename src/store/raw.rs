@@ -70,7 +70,7 @@ impl Store {
         &self,
         batch: &[IncomingRaw<'_>],
     ) -> Result<Vec<Stored>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut stored = Vec::with_capacity(batch.len());
         for incoming in batch {
             stored.push(store_one(&mut tx, incoming).await?);
