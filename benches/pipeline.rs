@@ -118,7 +118,7 @@ fn main() {
     let mut config = Config::builtin().expect("config");
     config.general.database_url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let desk = Desk::new(config, KnowledgeBase::builtin());
-    let buzon = desk.config.buzones[0].clone();
+    let buzon = desk.config.buzon("aliados").expect("buzón").clone();
 
     let started = Instant::now();
     let mut documents = 0;

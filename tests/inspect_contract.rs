@@ -19,7 +19,7 @@ fn desk() -> Desk {
 
 fn inspect(desk: &Desk, dir: &str, file: &str) -> Value {
     let raw = std::fs::read(fixtures(dir).join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-    let buzon = desk.config.buzones[1].clone();
+    let buzon = desk.config.buzon("facturaelectronica").expect("buzón").clone();
     desk.analyze(&raw, &buzon).to_json()
 }
 

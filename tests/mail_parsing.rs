@@ -573,12 +573,17 @@ fn inline_images_of_an_html_body_are_files() {
          Content-Type: text/html; charset=utf-8\r\n\r\n<p>Mire el error:</p><img src=\"cid:img1\">\r\n\
          --r\r\nContent-Type: image/png\r\nContent-ID: <img1>\r\nContent-Disposition: inline\r\n\
          Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--r--\r\n",
-        base64(b"\x89PNG\r\n\x1a\nresto")
+        base64(&[b"\x89PNG\r\n\x1a\n".as_slice(), &[7u8; 40 * 1024]].concat())
     );
     let inbound = parse_ok(raw.as_bytes());
     assert_eq!(inbound.body_text, "Mire el error:");
     assert_eq!(sources(&inbound), ["parte-1"]);
-    assert!(inbound.files[0].is_evidence() && inbound.files[0].bytes.starts_with(b"\x89PNG"));
+    let screenshot = &inbound.files[0];
+    assert!(screenshot.inline, "Content-Disposition: inline");
+    assert!(
+        screenshot.is_evidence() && screenshot.bytes.starts_with(b"\x89PNG"),
+        "a pasted screenshot is evidence"
+    );
 }
 
 /// mail-parser parses base64-encoded forwards only 3 levels deep and hands back the rest as

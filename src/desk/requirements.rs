@@ -340,15 +340,24 @@ mod tests {
         assert!(case.missing(&ALL_FE).is_empty());
     }
 
-    #[test]
-    fn evidence_is_an_image_or_pdf() {
-        let png = FileEntry {
-            source: "pantallazo.png".into(),
+    fn png(inline: bool, size: usize) -> FileEntry {
+        FileEntry {
+            source: "image001.png".into(),
             content_type: "image/png".into(),
-            bytes: vec![1],
-        };
-        let evidence = of("", "", &[], &[png]);
-        assert!(evidence.supplied.contains(&Evidencia));
+            bytes: vec![1; size],
+            inline,
+        }
+    }
+
+    #[test]
+    fn evidence_is_an_attached_image_or_pdf() {
+        assert!(of("", "", &[], &[png(false, 1)]).supplied.contains(&Evidencia));
+    }
+
+    #[test]
+    fn a_signature_logo_is_no_evidence_but_a_pasted_screenshot_is() {
+        assert!(!of("", "", &[], &[png(true, 4 * 1024)]).supplied.contains(&Evidencia));
+        assert!(of("", "", &[], &[png(true, 120 * 1024)]).supplied.contains(&Evidencia));
     }
 
     #[test]

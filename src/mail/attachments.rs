@@ -170,7 +170,12 @@ impl Unpacker<'_> {
             self.nested(&plan.source, &data, depth);
         } else {
             let content_type = guess_content_type(&plan.name).to_string();
-            self.files.push(FileEntry { source: plan.source, content_type, bytes: data });
+            self.files.push(FileEntry {
+                source: plan.source,
+                content_type,
+                bytes: data,
+                inline: false,
+            });
         }
     }
 

@@ -42,7 +42,13 @@ pub struct FileEntry {
     /// Lower-cased MIME type as declared, or guessed from the name for ZIP entries.
     pub content_type: String,
     pub bytes: Vec<u8>,
+    /// Shown inside the message body (`Content-Disposition: inline` or referenced by
+    /// Content-ID): signature logos live here, and so do screenshots pasted into Outlook.
+    pub inline: bool,
 }
+
+/// An inline image smaller than this is taken for a logo, not for a screenshot.
+pub const MIN_INLINE_EVIDENCE_BYTES: usize = 15 * 1024;
 
 impl FileEntry {
     /// By name or declared type: `.xml`, `text/xml`, `application/xml`.
@@ -51,8 +57,12 @@ impl FileEntry {
         name.ends_with(".xml") || self.content_type.ends_with("/xml")
     }
 
-    /// An image or a PDF: what the procedure calls "evidencia".
+    /// An image or a PDF: what the procedure calls "evidencia". A small inline image (a
+    /// signature logo) is not.
     pub fn is_evidence(&self) -> bool {
+        if self.inline && self.bytes.len() < MIN_INLINE_EVIDENCE_BYTES {
+            return false;
+        }
         let name = self.source.to_ascii_lowercase();
         self.content_type.starts_with("image/")
             || self.content_type == "application/pdf"

@@ -419,7 +419,11 @@ impl<'l> Content<'l> {
             self.files.extend(files);
             self.problems.extend(problems);
         } else {
-            self.files.push(FileEntry { source, content_type: ctype, bytes });
+            let inline = part
+                .content_disposition()
+                .is_some_and(|d| d.ctype().eq_ignore_ascii_case("inline"))
+                || (part.content_id().is_some() && part.content_disposition().is_none());
+            self.files.push(FileEntry { source, content_type: ctype, bytes, inline });
         }
     }
 
