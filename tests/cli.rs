@@ -98,6 +98,21 @@ fn ingest_then_list_and_show_the_cases() {
 }
 
 #[test]
+fn ignored_machine_mail_is_listed_on_request() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bounce = fixture("mail/05_rebote_dsn.eml");
+    let output = mesa_fe(dir.path()).arg("ingest").arg(&bounce).output().expect("run");
+    assert!(text(&output).contains("mensaje automático sin caso"), "{}", text(&output));
+    let plain = mesa_fe(dir.path()).args(["quarantine", "list"]).output().expect("run");
+    assert!(text(&plain).contains("No hay mensajes"), "{}", text(&plain));
+    let all =
+        mesa_fe(dir.path()).args(["quarantine", "list", "--ignorados"]).output().expect("run");
+    assert!(text(&all).contains("ignorado"), "{}", text(&all));
+    let show = mesa_fe(dir.path()).args(["quarantine", "show", "1"]).output().expect("run");
+    assert!(text(&show).contains("Undelivered Mail Returned to Sender"), "{}", text(&show));
+}
+
+#[test]
 fn unknown_case_and_missing_file_have_clear_errors() {
     let dir = tempfile::tempdir().expect("temp dir");
     let show = mesa_fe(dir.path()).args(["case", "show", "FE-2026-999999"]).output().expect("run");

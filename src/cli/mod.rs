@@ -90,7 +90,12 @@ pub enum CaseCommand {
 #[derive(Debug, Subcommand)]
 pub enum QuarantineCommand {
     /// Lista los mensajes en cuarentena.
-    List,
+    List {
+        /// Incluye también los mensajes automáticos que no pertenecían a ningún caso (rebotes,
+        /// respuestas automáticas): se guardan sin responderlos.
+        #[arg(long)]
+        ignorados: bool,
+    },
     /// Muestra un mensaje en cuarentena: la razón y el comienzo de su contenido.
     Show {
         /// Identificador del mensaje (columna "id" de `quarantine list`).
@@ -269,7 +274,9 @@ pub async fn quarantine(
     let config = load_config(path)?;
     let store = open_store(&config).await?;
     match command {
-        QuarantineCommand::List => show::quarantine_list(&store.quarantine_list().await?),
+        QuarantineCommand::List { ignorados } => {
+            show::quarantine_list(&store.held_messages(ignorados).await?)
+        }
         QuarantineCommand::Show { id } => match store.quarantine_entry(id).await? {
             Some((entry, raw)) => show::quarantine_entry(&entry, &raw),
             None => {

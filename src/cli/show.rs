@@ -151,11 +151,14 @@ pub fn quarantine_list(entries: &[QuarantineEntry]) {
         println!("No hay mensajes en cuarentena.");
         return;
     }
-    println!("{:<6} {:<20} {:<22} {:>9} RAZÓN", "ID", "BUZÓN", "RECIBIDO", "BYTES");
+    println!(
+        "{:<6} {:<11} {:<20} {:<22} {:>9} RAZÓN",
+        "ID", "ESTADO", "BUZÓN", "RECIBIDO", "BYTES"
+    );
     for e in entries {
         println!(
-            "{:<6} {:<20} {:<22} {:>9} {}",
-            e.id, e.buzon, e.received_at, e.size_bytes, e.reason
+            "{:<6} {:<11} {:<20} {:<22} {:>9} {}",
+            e.id, e.status, e.buzon, e.received_at, e.size_bytes, e.reason
         );
     }
 }

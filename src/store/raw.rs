@@ -39,13 +39,15 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A quarantined message, as operators list it.
+/// A message held out of the case flow (quarantined or ignored), as operators list it.
 #[derive(Debug, Clone, Serialize)]
 pub struct QuarantineEntry {
     pub id: i64,
     pub buzon: String,
     pub received_at: String,
     pub size_bytes: i64,
+    /// `cuarentena` or `ignorado`.
+    pub status: String,
     pub reason: String,
 }
 
@@ -124,12 +126,18 @@ impl Store {
         Ok(())
     }
 
-    pub async fn quarantine_list(&self) -> Result<Vec<QuarantineEntry>, StoreError> {
+    /// Quarantined messages; with `include_ignored`, also machine mail that belonged to no case.
+    pub async fn held_messages(
+        &self,
+        include_ignored: bool,
+    ) -> Result<Vec<QuarantineEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, buzon, received_at, size_bytes, status_reason FROM raw_messages \
-             WHERE status = $1 ORDER BY id",
+            "SELECT id, buzon, received_at, size_bytes, status, status_reason FROM raw_messages \
+             WHERE status = $1 OR ($2 = 1 AND status = $3) ORDER BY id",
         )
         .bind(status::QUARANTINED)
+        .bind(i64::from(include_ignored))
+        .bind(status::IGNORED)
         .fetch_all(self.pool())
         .await?;
         rows.iter()
@@ -139,18 +147,23 @@ impl Store {
                     buzon: row.try_get("buzon")?,
                     received_at: row.try_get("received_at")?,
                     size_bytes: row.try_get("size_bytes")?,
+                    status: row.try_get("status")?,
                     reason: row.try_get::<Option<String>, _>("status_reason")?.unwrap_or_default(),
                 })
             })
             .collect()
     }
 
-    /// A quarantined message with its bytes, for `quarantine show`.
+    pub async fn quarantine_list(&self) -> Result<Vec<QuarantineEntry>, StoreError> {
+        self.held_messages(false).await
+    }
+
+    /// A held message with its bytes, for `quarantine show`.
     pub async fn quarantine_entry(
         &self,
         id: i64,
     ) -> Result<Option<(QuarantineEntry, Vec<u8>)>, StoreError> {
-        let entries = self.quarantine_list().await?;
+        let entries = self.held_messages(true).await?;
         let Some(entry) = entries.into_iter().find(|e| e.id == id) else { return Ok(None) };
         let bytes = self.raw_message(id).await?.map(|(_, raw)| raw).unwrap_or_default();
         Ok(Some((entry, bytes)))
