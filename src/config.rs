@@ -65,6 +65,133 @@ pub struct Buzon {
     pub address: String,
     #[serde(rename = "canal")]
     pub channel: Channel,
+    /// How the daemon reads this buzón; absent = only `mesa-fe ingest` feeds it.
+    #[serde(default)]
+    pub imap: Option<ImapSettings>,
+}
+
+/// How the connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsMode {
+    /// TLS from the first byte (IMAPS, port 993).
+    Implicito,
+    /// Plain connection upgraded with STARTTLS before login (port 143).
+    Starttls,
+    /// No TLS at all: only for loopback test servers.
+    Ninguno,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// LOGIN with a password.
+    Contrasena,
+    /// SASL XOAUTH2 with a token from the OAuth2 client-credentials grant.
+    Xoauth2,
+}
+
+/// What the daemon does on the server once a message is safely stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterProcessing {
+    /// Move it to `carpeta_procesados` (MOVE, or COPY + \Deleted + UID EXPUNGE).
+    Mover,
+    /// Leave it in place, flagged \Seen.
+    MarcarLeido,
+}
+
+/// Where a secret comes from: exactly one of a file, an environment variable or a systemd
+/// credential (`$CREDENTIALS_DIRECTORY/<name>`). Never the secret itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    #[serde(rename = "archivo", default)]
+    pub file: Option<PathBuf>,
+    #[serde(rename = "variable", default)]
+    pub env: Option<String>,
+    #[serde(rename = "credencial", default)]
+    pub credential: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapSettings {
+    #[serde(rename = "servidor")]
+    pub host: String,
+    #[serde(rename = "puerto")]
+    pub port: u16,
+    pub tls: TlsMode,
+    /// PEM file with extra trusted CA certificates; empty = the bundled public roots only.
+    #[serde(rename = "ca", default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(rename = "usuario")]
+    pub user: String,
+    #[serde(rename = "autenticacion")]
+    pub auth: AuthMethod,
+    #[serde(rename = "contrasena", default)]
+    pub password: Option<SecretRef>,
+    #[serde(default)]
+    pub oauth2: Option<OAuth2Settings>,
+    #[serde(rename = "carpeta", default = "default_folder")]
+    pub folder: String,
+    #[serde(rename = "carpeta_procesados", default = "default_processed_folder")]
+    pub processed_folder: String,
+    #[serde(rename = "al_procesar", default = "default_after")]
+    pub after_processing: AfterProcessing,
+    /// Messages fetched and stored per transaction.
+    #[serde(rename = "lote", default = "default_batch")]
+    pub batch: u32,
+    /// Poll interval when the server has no IDLE, and the safety net when it has.
+    #[serde(rename = "intervalo_sondeo_segundos", default = "default_poll_seconds")]
+    pub poll_seconds: u64,
+    #[serde(default = "default_true")]
+    pub idle: bool,
+    /// IDLE is re-issued after this long (RFC 2177 asks for less than 29 minutes).
+    #[serde(rename = "idle_renovar_minutos", default = "default_idle_minutes")]
+    pub idle_renew_minutes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Settings {
+    /// Token endpoint of the client-credentials grant.
+    #[serde(rename = "url_token")]
+    pub token_url: String,
+    pub client_id: String,
+    #[serde(rename = "secreto")]
+    pub client_secret: SecretRef,
+    /// e.g. `https://outlook.office365.com/.default`.
+    #[serde(rename = "alcance", default)]
+    pub scope: String,
+}
+
+fn default_folder() -> String {
+    "INBOX".into()
+}
+
+fn default_processed_folder() -> String {
+    "Procesados".into()
+}
+
+fn default_after() -> AfterProcessing {
+    AfterProcessing::Mover
+}
+
+fn default_batch() -> u32 {
+    50
+}
+
+fn default_poll_seconds() -> u64 {
+    60
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_idle_minutes() -> u64 {
+    25
 }
 
 /// Sender patterns (`*` = any text) that mark a message as coming from Aranda or PQSR.
@@ -271,6 +398,9 @@ impl Config {
                 ));
             }
             check_address(&format!("buzones[{i}].direccion"), &buzon.address)?;
+            if let Some(imap) = &buzon.imap {
+                validate_imap(&format!("buzones[{i}].imap"), imap)?;
+            }
         }
         Ok(())
     }
@@ -395,6 +525,85 @@ impl Config {
         }
         self.general.state_dir.clone()
     }
+}
+
+fn validate_imap(key: &str, imap: &ImapSettings) -> Result<(), ConfigError> {
+    if imap.host.trim().is_empty() {
+        return Err(invalid(
+            format!("{key}.servidor"),
+            "falta el nombre o la dirección del servidor IMAP",
+        ));
+    }
+    if imap.tls == TlsMode::Ninguno && !is_loopback(&imap.host) {
+        return Err(invalid(
+            format!("{key}.tls"),
+            format!(
+                "\"ninguno\" (sin cifrado) solo se permite con un servidor local (127.0.0.1 o localhost), \
+                 no con \"{}\": use \"implicito\" (puerto 993) o \"starttls\" (puerto 143)",
+                imap.host
+            ),
+        ));
+    }
+    match imap.auth {
+        AuthMethod::Contrasena => match &imap.password {
+            Some(secret) => validate_secret(&format!("{key}.contrasena"), secret)?,
+            None => {
+                return Err(invalid(
+                    format!("{key}.contrasena"),
+                    "con autenticacion = \"contrasena\" indique de dónde leerla: archivo, variable o credencial",
+                ));
+            }
+        },
+        AuthMethod::Xoauth2 => match &imap.oauth2 {
+            Some(oauth) => {
+                if !oauth.token_url.starts_with("https://")
+                    && !oauth.token_url.starts_with("http://127.0.0.1")
+                {
+                    return Err(invalid(
+                        format!("{key}.oauth2.url_token"),
+                        "debe ser una URL https://",
+                    ));
+                }
+                validate_secret(&format!("{key}.oauth2.secreto"), &oauth.client_secret)?;
+            }
+            None => {
+                return Err(invalid(
+                    format!("{key}.oauth2"),
+                    "con autenticacion = \"xoauth2\" falta la sección oauth2",
+                ));
+            }
+        },
+    }
+    for (name, value) in
+        [("lote", u64::from(imap.batch)), ("intervalo_sondeo_segundos", imap.poll_seconds)]
+    {
+        if value == 0 {
+            return Err(invalid(format!("{key}.{name}"), "debe ser mayor que cero"));
+        }
+    }
+    if !(1..=28).contains(&imap.idle_renew_minutes) {
+        return Err(invalid(
+            format!("{key}.idle_renovar_minutos"),
+            "debe estar entre 1 y 28 (RFC 2177)",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_secret(key: &str, secret: &SecretRef) -> Result<(), ConfigError> {
+    let given = [secret.file.is_some(), secret.env.is_some(), secret.credential.is_some()];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(invalid(
+            key,
+            "indique exactamente una fuente: archivo, variable o credencial (de systemd)",
+        ));
+    }
+    Ok(())
+}
+
+/// Loopback names only: plaintext never leaves the machine.
+pub fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn check_address(key: &str, address: &str) -> Result<(), ConfigError> {

@@ -11,6 +11,8 @@
 //! - [`pipeline`]: bytes of an e-mail → [`pipeline::Analysis`] (what `inspect` prints) → one store
 //!   transaction (what `ingest` and the daemon do).
 //! - [`store`]: every SQL statement of the project (SQLite by default, portable SQL).
+//! - [`secrets`]: passwords and client secrets from files, variables or systemd credentials.
+//! - [`daemon`]: `mesa-fe run`: one watcher per buzón, start-up replay, graceful shutdown.
 //! - [`text`]: small text helpers shared by the parsers and the classifier.
 #![forbid(unsafe_code)]
 
@@ -19,5 +21,6 @@ pub mod desk;
 pub mod dian;
 pub mod mail;
 pub mod pipeline;
+pub mod secrets;
 pub mod store;
 pub mod text;

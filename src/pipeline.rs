@@ -511,6 +511,7 @@ impl Desk {
             name: name.to_string(),
             address: self.config.buzones.first().map(|b| b.address.clone()).unwrap_or_default(),
             channel: Channel::Correo,
+            imap: None,
         })
     }
 

@@ -6,8 +6,12 @@
 //!   [`AttachmentProblem`]s.
 //! - [`quote`]: the requester's own words, without quoted history and signatures.
 //! - [`attachments`]: ZIP files unpacked recursively under [`AttachmentLimits`].
+//! - [`imap`]: sessions to a buzón (TLS, LOGIN/XOAUTH2, fetch, move, IDLE).
+//! - [`oauth`]: OAuth2 client-credentials tokens for XOAUTH2, cached and refreshed.
 
 pub mod attachments;
+pub mod imap;
+pub mod oauth;
 pub mod parse;
 pub mod quote;
 
