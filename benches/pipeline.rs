@@ -159,7 +159,7 @@ fn main() {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
-        let origin = Origin { buzon: buzon.name.clone(), uidvalidity: None, uid: None };
+        let origin = Origin::local(buzon.name.clone());
         let store = Store::open(&desk.config.database_url()).await.expect("store");
         let started = Instant::now();
         let mut opened = 0;

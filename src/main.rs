@@ -25,6 +25,9 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Ejecuta el servicio: vigila los buzones por IMAP y convierte cada correo en un caso.
+    /// Se detiene con SIGTERM o Ctrl+C después de terminar el mensaje en curso.
+    Run,
     /// Valida la configuración y dice qué clave está mal.
     CheckConfig,
     /// Crea o actualiza el esquema de la base de datos.
@@ -62,8 +65,15 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    init_tracing();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let daemon = matches!(args.command, Command::Run);
+    init_tracing(if daemon { "info" } else { "warn" });
+    // The daemon runs one task per buzón; one-shot commands need a single thread.
+    let mut builder = if daemon {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("mesa-fe: no se pudo iniciar el runtime: {error}");
@@ -82,6 +92,7 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> Result<ExitCode, cli::Failure> {
     let config_path = args.config.as_deref();
     match args.command {
+        Command::Run => cli::run(config_path).await,
         Command::CheckConfig => cli::check_config(config_path),
         Command::Migrate => cli::migrate(config_path).await,
         Command::Inspect { json, buzon, file } => {
@@ -96,9 +107,10 @@ async fn run(args: Args) -> Result<ExitCode, cli::Failure> {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` overrides the default level (warn for one-shot commands).
-fn init_tracing() {
+/// Logs go to stderr; `RUST_LOG` overrides the default level (info for the daemon, warn for
+/// one-shot commands).
+fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

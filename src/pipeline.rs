@@ -142,19 +142,25 @@ impl Desk {
 
     /// Reads and classifies one message. Total: never fails, never panics on input.
     pub fn analyze(&self, raw: &[u8], buzon: &Buzon) -> Analysis {
+        self.analyze_sized(raw, buzon, raw.len() as u64)
+    }
+
+    /// As [`Desk::analyze`], for a message whose real size is `size` (the server's
+    /// RFC822.SIZE): over the limit, only its headers are read (they may be all that was kept).
+    pub fn analyze_sized(&self, raw: &[u8], buzon: &Buzon, size: u64) -> Analysis {
         let limits = &self.config.limites;
-        let readable =
-            if raw.len() as u64 > limits.message_max_bytes { header_block(raw) } else { raw };
+        let oversized = size > limits.message_max_bytes;
+        let readable = if oversized { header_block(raw) } else { raw };
         match mail::parse(readable, &limits.attachments()) {
             Ok(mut inbound) => {
-                if readable.len() < raw.len() {
+                if oversized {
                     inbound.problems.push(AttachmentProblem {
                         source: "mensaje completo".into(),
                         problem: format!(
                             "el mensaje mide {} bytes y supera el máximo de {} bytes; solo se leyeron \
                              sus encabezados. Envíe los adjuntos en un mensaje más pequeño (por \
                              ejemplo, solo el XML comprimido en ZIP).",
-                            raw.len(),
+                            size,
                             limits.message_max_bytes
                         ),
                     });
@@ -397,7 +403,8 @@ impl Desk {
         raw: &[u8],
     ) -> Result<Outcome, StoreError> {
         let buzon = self.buzon_for(&origin.buzon);
-        let analysis = self.analyze(raw, &buzon);
+        let size = origin.declared_size.unwrap_or(raw.len() as u64).max(raw.len() as u64);
+        let analysis = self.analyze_sized(raw, &buzon, size);
         if let Some(reason) = &analysis.quarantine_reason {
             store.set_raw_status(raw_id, status::QUARANTINED, Some(reason)).await?;
             return Ok(Outcome::Quarantined { raw_id, reason: reason.clone() });

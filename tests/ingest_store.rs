@@ -22,7 +22,7 @@ async fn fixture() -> Fixture {
     let mut config = Config::builtin().expect("config");
     config.general.database_url = format!("sqlite://{}", dir.path().join("mesa-fe.db").display());
     let store = Store::open(&config.database_url()).await.expect("open store");
-    let origin = Origin { buzon: "facturaelectronica".into(), uidvalidity: None, uid: None };
+    let origin = Origin::local("facturaelectronica");
     Fixture { desk: Desk::new(config, KnowledgeBase::builtin()), store, origin, _dir: dir }
 }
 
@@ -239,7 +239,7 @@ async fn answers_to_a_follow_up_leave_from_the_buzon_the_case_came_in_on() {
         panic!("expected a new case");
     };
     let request = f.store.case_detail(&case).await.expect("detail").expect("case").outbox.remove(0);
-    let other_buzon = Origin { buzon: "aliados".into(), uidvalidity: None, uid: None };
+    let other_buzon = Origin::local("aliados");
     let reply = follow_up_with_xml(&request.message_id, &request.subject);
     f.desk.ingest(&f.store, &other_buzon, &reply).await.expect("ingest");
     let detail = f.store.case_detail(&case).await.expect("detail").expect("case");

@@ -10,6 +10,8 @@ CREATE TABLE raw_messages (
     message_id        TEXT,
     content_sha256    TEXT NOT NULL,
     size_bytes        INTEGER NOT NULL,
+    -- RFC822.SIZE declared by the server when only the headers were kept (over the size limit)
+    declared_size     INTEGER,
     received_at       TEXT NOT NULL,
     -- pendiente | procesado | cuarentena | duplicado | ignorado
     status            TEXT NOT NULL DEFAULT 'pendiente',
@@ -26,6 +28,14 @@ CREATE INDEX raw_messages_status ON raw_messages (status);
 CREATE TABLE raw_bodies (
     raw_message_id  INTEGER PRIMARY KEY REFERENCES raw_messages(id),
     raw             BLOB NOT NULL
+);
+
+-- Where each buzón's reading stands: the server's UIDVALIDITY and the highest UID stored.
+CREATE TABLE buzon_state (
+    buzon        TEXT PRIMARY KEY,
+    uidvalidity  INTEGER NOT NULL,
+    last_uid     INTEGER NOT NULL,
+    updated_at   TEXT NOT NULL
 );
 
 -- Gap-free case numbers per year: incremented inside the transaction that opens the case.

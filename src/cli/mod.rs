@@ -150,6 +150,41 @@ fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
         .map_err(|e| Failure::new(EX_NOINPUT, format!("no se pudo leer {}: {e}", path.display())))
 }
 
+/// The daemon, until SIGTERM or SIGINT.
+pub async fn run(path: Option<&Path>) -> Result<ExitCode, Failure> {
+    let config = load_config(path)?;
+    let knowledge = load_knowledge(&config)?;
+    let store = open_store(&config).await?;
+    store.sync_known_errors(&knowledge).await?;
+    let desk = std::sync::Arc::new(Desk::new(config, knowledge));
+    let result = mesa_fe::daemon::run(desk, store.clone(), stop_signal()).await;
+    store.close().await;
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(mesa_fe::daemon::DaemonError::Store(e)) => Err(e.into()),
+        Err(other) => Err(Failure::new(EX_CONFIG, other.to_string())),
+    }
+}
+
+/// Completes on SIGTERM (systemd) or SIGINT (Ctrl+C).
+async fn stop_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "no se pudo escuchar SIGTERM; solo Ctrl+C detiene el servicio");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
 pub fn check_config(path: Option<&Path>) -> Result<ExitCode, Failure> {
     let config = load_config(path)?;
     let knowledge = load_knowledge(&config)?;
@@ -204,7 +239,7 @@ pub async fn ingest(
     let desk = Desk::new(config.clone(), load_knowledge(&config)?);
     let store = open_store(&config).await?;
     store.sync_known_errors(&desk.knowledge).await?;
-    let origin = Origin { buzon: buzon.name.clone(), uidvalidity: None, uid: None };
+    let origin = Origin::local(buzon.name.clone());
     for outcome in desk.process_pending(&store).await? {
         println!("pendiente de una ejecución anterior: {}", show::outcome(&outcome));
     }

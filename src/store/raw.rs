@@ -13,6 +13,24 @@ pub struct Origin {
     pub buzon: String,
     pub uidvalidity: Option<u32>,
     pub uid: Option<u32>,
+    /// The size the server declared, when it is larger than the bytes kept: a message over the
+    /// size limit is stored with its headers only.
+    pub declared_size: Option<u64>,
+}
+
+impl Origin {
+    /// A message handed over by hand (`mesa-fe ingest`), registered under a buzón.
+    pub fn local(buzon: impl Into<String>) -> Origin {
+        Origin { buzon: buzon.into(), ..Origin::default() }
+    }
+}
+
+/// How far a buzón's reading has gone, written with the raw messages it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuzonProgress<'a> {
+    pub buzon: &'a str,
+    pub uidvalidity: u32,
+    pub last_uid: u32,
 }
 
 /// What storing a raw message did.
@@ -72,13 +90,76 @@ impl Store {
         &self,
         batch: &[IncomingRaw<'_>],
     ) -> Result<Vec<Stored>, StoreError> {
+        self.store_fetched(batch, None).await
+    }
+
+    /// Stores a batch fetched from a buzón and, in the same transaction, how far the reading has
+    /// gone: after the commit the server may be told, and a crash loses nothing.
+    pub async fn store_fetched(
+        &self,
+        batch: &[IncomingRaw<'_>],
+        progress: Option<BuzonProgress<'_>>,
+    ) -> Result<Vec<Stored>, StoreError> {
         let mut tx = self.write_tx().await?;
         let mut stored = Vec::with_capacity(batch.len());
         for incoming in batch {
             stored.push(store_one(&mut tx, incoming).await?);
         }
+        if let Some(progress) = progress {
+            save_progress(&mut tx, progress).await?;
+        }
         tx.commit().await?;
         Ok(stored)
+    }
+
+    /// UIDVALIDITY and last UID stored for a buzón.
+    pub async fn buzon_progress(&self, buzon: &str) -> Result<Option<(u32, u32)>, StoreError> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT uidvalidity, last_uid FROM buzon_state WHERE buzon = $1")
+                .bind(buzon)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.map(|(validity, uid)| {
+            (u32::try_from(validity).unwrap_or(0), u32::try_from(uid).unwrap_or(0))
+        }))
+    }
+
+    /// Records a new UIDVALIDITY (the mailbox was recreated): reading starts over from UID 0 and
+    /// Message-ID + content dedupe keeps what was already stored from being stored twice.
+    pub async fn reset_progress(&self, buzon: &str, uidvalidity: u32) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        save_progress(&mut tx, BuzonProgress { buzon, uidvalidity, last_uid: 0 }).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Which of these UIDs of a buzón (under this UIDVALIDITY) are already stored.
+    pub async fn stored_uids(
+        &self,
+        buzon: &str,
+        uidvalidity: u32,
+        uids: &[u32],
+    ) -> Result<Vec<u32>, StoreError> {
+        let mut known = Vec::new();
+        for chunk in uids.chunks(500) {
+            let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "SELECT uid FROM raw_messages WHERE buzon = ",
+            );
+            query
+                .push_bind(buzon)
+                .push(" AND uidvalidity = ")
+                .push_bind(i64::from(uidvalidity))
+                .push(" AND uid IN (");
+            let mut list = query.separated(", ");
+            for uid in chunk {
+                list.push_bind(i64::from(*uid));
+            }
+            query.push(")");
+            let rows: Vec<(i64,)> = query.build_query_as().fetch_all(self.pool()).await?;
+            known.extend(rows.into_iter().filter_map(|(uid,)| u32::try_from(uid).ok()));
+        }
+        known.sort_unstable();
+        Ok(known)
     }
 
     /// Raw messages stored but not yet processed (a crash between storing and processing).
@@ -92,7 +173,7 @@ impl Store {
     /// The bytes and origin of a stored message.
     pub async fn raw_message(&self, id: i64) -> Result<Option<(Origin, Vec<u8>)>, StoreError> {
         let row = sqlx::query(
-            "SELECT m.buzon, m.uidvalidity, m.uid, b.raw FROM raw_messages m \
+            "SELECT m.buzon, m.uidvalidity, m.uid, m.declared_size, b.raw FROM raw_messages m \
                  JOIN raw_bodies b ON b.raw_message_id = m.id WHERE m.id = $1",
         )
         .bind(id)
@@ -105,6 +186,9 @@ impl Store {
                 .try_get::<Option<i64>, _>("uidvalidity")?
                 .and_then(|v| u32::try_from(v).ok()),
             uid: row.try_get::<Option<i64>, _>("uid")?.and_then(|v| u32::try_from(v).ok()),
+            declared_size: row
+                .try_get::<Option<i64>, _>("declared_size")?
+                .and_then(|v| u64::try_from(v).ok()),
         };
         Ok(Some((origin, row.try_get("raw")?)))
     }
@@ -180,6 +264,23 @@ pub struct IncomingRaw<'a> {
     pub raw: &'a [u8],
 }
 
+async fn save_progress(tx: &mut Tx<'_>, progress: BuzonProgress<'_>) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO buzon_state (buzon, uidvalidity, last_uid, updated_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (buzon) DO UPDATE SET uidvalidity = excluded.uidvalidity, \
+         last_uid = CASE WHEN buzon_state.uidvalidity = excluded.uidvalidity \
+                         THEN MAX(buzon_state.last_uid, excluded.last_uid) ELSE excluded.last_uid END, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(progress.buzon)
+    .bind(i64::from(progress.uidvalidity))
+    .bind(i64::from(progress.last_uid))
+    .bind(now_text())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 async fn store_one(tx: &mut Tx<'_>, incoming: &IncomingRaw<'_>) -> Result<Stored, StoreError> {
     let IncomingRaw { origin, message_id, raw } = *incoming;
     let sha = sha256_hex(raw);
@@ -239,7 +340,8 @@ async fn insert(
 ) -> Result<i64, StoreError> {
     let id = sqlx::query_scalar(
         "INSERT INTO raw_messages (buzon, uidvalidity, uid, message_id, content_sha256, size_bytes, \
-         received_at, status, duplicate_of) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+         declared_size, received_at, status, duplicate_of) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
     )
     .bind(&origin.buzon)
     .bind(origin.uidvalidity.map(i64::from))
@@ -247,6 +349,7 @@ async fn insert(
     .bind(message_id)
     .bind(sha)
     .bind(i64::try_from(raw.len()).unwrap_or(i64::MAX))
+    .bind(origin.declared_size.and_then(|s| i64::try_from(s).ok()))
     .bind(now_text())
     .bind(status)
     .bind(duplicate_of)

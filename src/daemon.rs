@@ -1,0 +1,386 @@
+//! `mesa-fe run`: one watcher per buzón, each with its own IMAP session, feeding the pipeline.
+//!
+//! The order of every batch is the promise "nothing lost, nothing twice": fetch with
+//! `BODY.PEEK[]`, store and commit (with the buzón's progress), only then tell the server
+//! (move or \Seen), then process. A crash anywhere replays from the store: stored-but-unprocessed
+//! messages at start-up, stored-but-unmarked ones at the next sync. Shutdown is asked through a
+//! watch channel; each watcher finishes the message in hand, logs out and returns.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{error, info, warn};
+
+use crate::config::{Buzon, ImapSettings};
+use crate::mail::imap::{Connector, IdleOutcome, ImapError, Mailbox};
+use crate::pipeline::{Desk, Outcome};
+use crate::store::raw::{BuzonProgress, IncomingRaw, Origin, Stored, status};
+use crate::store::{Store, StoreError};
+
+/// First wait after a failed connection; doubles up to [`BACKOFF_MAX`], with ±25 % jitter.
+const BACKOFF_START: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// How long watchers get to finish the message in hand after shutdown is asked.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Why the daemon could not start or stopped badly.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(
+        "ningún buzón tiene configurada la conexión IMAP ([buzones.imap]); no hay nada que vigilar"
+    )]
+    NothingToWatch,
+    #[error("el buzón {buzon}: {source}")]
+    Buzon { buzon: String, source: ImapError },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Shutdown signal shared by the watchers: `true` once stopping was asked.
+#[derive(Clone)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    pub fn new() -> (watch::Sender<bool>, Shutdown) {
+        let (sender, receiver) = watch::channel(false);
+        (sender, Shutdown(receiver))
+    }
+
+    pub fn requested(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Completes when stopping is asked (or the sender is gone).
+    pub async fn wait(&self) {
+        let mut receiver = self.0.clone();
+        let _ = receiver.wait_for(|stop| *stop).await;
+    }
+}
+
+/// Runs the daemon until `stop` completes: replays pending messages, then watches every buzón
+/// that has IMAP settings.
+pub async fn run(
+    desk: Arc<Desk>,
+    store: Store,
+    stop: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let watched: Vec<(Buzon, ImapSettings)> = desk
+        .config
+        .buzones
+        .iter()
+        .filter_map(|b| b.imap.clone().map(|imap| (b.clone(), imap)))
+        .collect();
+    if watched.is_empty() {
+        return Err(DaemonError::NothingToWatch);
+    }
+    let mut connectors = Vec::new();
+    for (buzon, imap) in watched {
+        let connector = Connector::new(&imap)
+            .map_err(|source| DaemonError::Buzon { buzon: buzon.name.clone(), source })?;
+        connectors.push((buzon, imap, connector));
+    }
+    let replayed = desk.process_pending(&store).await?;
+    info!(messages = replayed.len(), "mensajes pendientes de una ejecución anterior procesados");
+
+    let (stop_sender, shutdown) = Shutdown::new();
+    let mut watchers = JoinSet::new();
+    for (buzon, imap, connector) in connectors {
+        let watcher = Watcher {
+            desk: desk.clone(),
+            store: store.clone(),
+            buzon,
+            imap,
+            connector,
+            shutdown: shutdown.clone(),
+        };
+        watchers.spawn(watcher.run());
+    }
+    stop.await;
+    info!("deteniendo: se termina el mensaje en curso de cada buzón");
+    let _ = stop_sender.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while watchers.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        warn!(
+            grace_seconds = SHUTDOWN_GRACE.as_secs(),
+            "algún buzón no terminó a tiempo; se cancela"
+        );
+        watchers.abort_all();
+    }
+    Ok(())
+}
+
+/// One buzón: connect, sync, wait (IDLE or poll), again; reconnect with backoff on errors.
+struct Watcher {
+    desk: Arc<Desk>,
+    store: Store,
+    buzon: Buzon,
+    imap: ImapSettings,
+    connector: Connector,
+    shutdown: Shutdown,
+}
+
+impl Watcher {
+    async fn run(self) {
+        let mut backoff = BACKOFF_START;
+        while !self.shutdown.requested() {
+            match self.session().await {
+                Ok(()) => break,
+                Err(failure) => {
+                    let wait = jittered(backoff);
+                    log_failure(&self.buzon.name, &failure, wait);
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = self.shutdown.wait() => break,
+                    }
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+        info!(buzon = %self.buzon.name, "buzón detenido");
+    }
+
+    /// One IMAP session, until shutdown (Ok) or an error (the caller reconnects).
+    async fn session(&self) -> Result<(), WatchError> {
+        let mut mailbox = self.connector.connect().await?;
+        info!(buzon = %self.buzon.name, idle = mailbox.has_idle(), "conectado al buzón");
+        loop {
+            self.sync(&mut mailbox).await?;
+            if self.shutdown.requested() {
+                mailbox.logout().await;
+                return Ok(());
+            }
+            if self.imap.idle && mailbox.has_idle() {
+                let renew = Duration::from_secs(self.imap.idle_renew_minutes * 60);
+                let (back, outcome) = mailbox.idle(renew, self.shutdown.wait()).await?;
+                mailbox = back;
+                if outcome == IdleOutcome::Shutdown {
+                    mailbox.logout().await;
+                    return Ok(());
+                }
+            } else {
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(self.imap.poll_seconds)) => {}
+                    () = self.shutdown.wait() => {
+                        mailbox.logout().await;
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Everything the folder holds that needs work: leftovers stored but not yet marked on the
+    /// server, then new messages a batch at a time.
+    async fn sync(&self, mailbox: &mut Mailbox) -> Result<(), WatchError> {
+        let name = self.buzon.name.as_str();
+        let uidvalidity = mailbox.uidvalidity();
+        let last_uid = match self.store.buzon_progress(name).await? {
+            Some((stored_validity, last)) if stored_validity == uidvalidity => last,
+            Some(_) => {
+                warn!(buzon = %name, uidvalidity, "UIDVALIDITY cambió: se relee el buzón y se evitan duplicados por Message-ID");
+                self.store.reset_progress(name, uidvalidity).await?;
+                0
+            }
+            None => 0,
+        };
+        let candidates = mailbox.candidates(last_uid).await?;
+        let stored = self.store.stored_uids(name, uidvalidity, &candidates).await?;
+        if !stored.is_empty() {
+            // A crash between the commit and the server's move: finish the move now.
+            mailbox.mark_processed(&stored).await?;
+        }
+        let new: Vec<u32> =
+            candidates.into_iter().filter(|uid| stored.binary_search(uid).is_err()).collect();
+        let batch = usize::try_from(self.imap.batch).unwrap_or(50).max(1);
+        for chunk in new.chunks(batch) {
+            self.take_batch(mailbox, uidvalidity, chunk).await?;
+            if self.shutdown.requested() {
+                break;
+            }
+        }
+        // Messages left pending by a transient store error get another chance.
+        if !self.shutdown.requested() {
+            for outcome in self.desk.process_pending(&self.store).await? {
+                log_outcome(name, &outcome);
+            }
+        }
+        Ok(())
+    }
+
+    /// Fetch, store + progress (one commit), tell the server, process.
+    async fn take_batch(
+        &self,
+        mailbox: &mut Mailbox,
+        uidvalidity: u32,
+        uids: &[u32],
+    ) -> Result<(), WatchError> {
+        let fetched = self.fetch_batch(mailbox, uids).await?;
+        let origins: Vec<Origin> = fetched
+            .iter()
+            .map(|f| Origin {
+                buzon: self.buzon.name.clone(),
+                uidvalidity: Some(uidvalidity),
+                uid: Some(f.uid),
+                declared_size: f.declared_size,
+            })
+            .collect();
+        let message_ids: Vec<Option<String>> =
+            fetched.iter().map(|f| crate::pipeline::message_id_of(&f.raw)).collect();
+        let incoming: Vec<IncomingRaw<'_>> = fetched
+            .iter()
+            .zip(&origins)
+            .zip(&message_ids)
+            .map(|((f, origin), message_id)| IncomingRaw {
+                origin,
+                message_id: message_id.as_deref(),
+                raw: &f.raw,
+            })
+            .collect();
+        let last_uid = uids.iter().copied().max().unwrap_or(0);
+        let progress = BuzonProgress { buzon: &self.buzon.name, uidvalidity, last_uid };
+        let stored = self.store.store_fetched(&incoming, Some(progress)).await?;
+        // Committed: now the server may forget them.
+        let on_server: Vec<u32> = fetched.iter().map(|f| f.uid).collect();
+        mailbox.mark_processed(&on_server).await?;
+        for ((stored, f), origin) in stored.into_iter().zip(&fetched).zip(&origins) {
+            if let Stored::New(raw_id) = stored {
+                self.process(raw_id, origin, &f.raw).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The batch's bytes: whole messages, and only the headers of those over the size limit.
+    async fn fetch_batch(
+        &self,
+        mailbox: &mut Mailbox,
+        uids: &[u32],
+    ) -> Result<Vec<Fetched>, WatchError> {
+        let max_bytes = self.desk.config.limites.message_max_bytes;
+        let sizes = mailbox.sizes(uids).await?;
+        let whole: Vec<u32> =
+            sizes.iter().filter(|(_, size)| *size <= max_bytes).map(|(uid, _)| *uid).collect();
+        let oversized: Vec<(u32, u64)> =
+            sizes.into_iter().filter(|(_, size)| *size > max_bytes).collect();
+        let mut fetched: Vec<Fetched> = mailbox
+            .fetch(&whole)
+            .await?
+            .into_iter()
+            .map(|(uid, raw)| Fetched { uid, raw, declared_size: None })
+            .collect();
+        let big: Vec<u32> = oversized.iter().map(|(uid, _)| *uid).collect();
+        for (uid, headers) in mailbox.fetch_headers(&big).await? {
+            let size = oversized.iter().find(|(u, _)| *u == uid).map(|(_, s)| *s);
+            warn!(buzon = %self.buzon.name, uid, size, "mensaje sobre el tamaño máximo: se guardan solo sus encabezados");
+            fetched.push(Fetched { uid, raw: headers, declared_size: size });
+        }
+        fetched.sort_by_key(|f| f.uid);
+        Ok(fetched)
+    }
+
+    /// One message through the pipeline. A transient store error leaves it pending (retried at
+    /// the next sync); any other failure quarantines it so the buzón goes on.
+    async fn process(&self, raw_id: i64, origin: &Origin, raw: &[u8]) -> Result<(), WatchError> {
+        match self.desk.process(&self.store, raw_id, origin, raw).await {
+            Ok(outcome) => {
+                log_outcome(&self.buzon.name, &outcome);
+                Ok(())
+            }
+            Err(failure) if failure.is_retriable() => {
+                warn!(buzon = %self.buzon.name, raw_id, error = %failure, "no se pudo procesar ahora; queda pendiente");
+                Ok(())
+            }
+            Err(failure) => {
+                error!(buzon = %self.buzon.name, raw_id, error = %failure, "mensaje en cuarentena por un error al procesarlo");
+                let reason = format!("error al procesar el mensaje: {failure}");
+                self.store.set_raw_status(raw_id, status::QUARANTINED, Some(&reason)).await?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// One message as fetched from the server.
+struct Fetched {
+    uid: u32,
+    raw: Vec<u8>,
+    /// RFC822.SIZE when only the headers were fetched.
+    declared_size: Option<u64>,
+}
+
+/// Either side of a session can fail; both mean "reconnect later".
+#[derive(Debug, thiserror::Error)]
+enum WatchError {
+    #[error(transparent)]
+    Imap(#[from] ImapError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn log_failure(buzon: &str, failure: &WatchError, wait: Duration) {
+    let retry_in_seconds = wait.as_secs_f32();
+    match failure {
+        WatchError::Imap(e @ (ImapError::Auth { .. } | ImapError::Config(_))) => {
+            error!(buzon = %buzon, error = %e, retry_in_seconds, "el buzón no puede autenticarse; revise credenciales y configuración")
+        }
+        other => {
+            warn!(buzon = %buzon, error = %other, retry_in_seconds, "se perdió la conexión con el buzón; se reintenta")
+        }
+    }
+}
+
+fn log_outcome(buzon: &str, outcome: &Outcome) {
+    match outcome {
+        Outcome::Opened { case, decision, .. } => {
+            info!(buzon = %buzon, case = %case, decision = decision.as_str(), "caso abierto")
+        }
+        Outcome::Appended { case, .. } => {
+            info!(buzon = %buzon, case = %case, "mensaje agregado a un caso")
+        }
+        Outcome::Duplicate { of, .. } => {
+            info!(buzon = %buzon, original = of, "mensaje repetido; no se procesa otra vez")
+        }
+        Outcome::Quarantined { raw_id, .. } => {
+            warn!(buzon = %buzon, raw_id, "mensaje ilegible en cuarentena")
+        }
+        Outcome::Ignored { raw_id } => {
+            info!(buzon = %buzon, raw_id, "mensaje automático sin caso; guardado sin respuesta")
+        }
+    }
+}
+
+/// `base` ±25 %, so many daemons (or buzones) do not reconnect in lockstep.
+fn jittered(base: Duration) -> Duration {
+    base.mul_f64(0.75 + fastrand::f64() * 0.5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_a_quarter() {
+        for _ in 0..1000 {
+            let wait = jittered(Duration::from_secs(8));
+            assert!(wait >= Duration::from_secs(6) && wait <= Duration::from_secs(10), "{wait:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn shutdown_wait_completes_once_asked() {
+        let (sender, shutdown) = Shutdown::new();
+        assert!(!shutdown.requested());
+        let waiter = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move { shutdown.wait().await }
+        });
+        sender.send(true).expect("send");
+        tokio::time::timeout(Duration::from_secs(1), waiter).await.expect("in time").expect("join");
+        assert!(shutdown.requested());
+    }
+}
