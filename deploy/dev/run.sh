@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# mesa-fe de punta a punta en esta máquina: levanta la pila de correo local (Dovecot + Postfix),
+# arranca el servicio sobre SQLite, envía por SMTP unos correos de ejemplo a los buzones y muestra
+# los casos que resultan. Luego sigue mostrando el registro del servicio hasta Ctrl+C.
+# Uso: bash deploy/dev/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+bash deploy/dev/mailstack.sh start
+eval "$(bash deploy/dev/mailstack.sh env)"
+cargo build --release --quiet
+bin=target/release/mesa-fe
+config=deploy/dev/mesa-fe.dev.toml
+rm -rf estado-dev
+mkdir -p estado-dev
+"$bin" check-config --config "$config"
+
+"$bin" run --config "$config" 2>estado-dev/mesa-fe.log &
+daemon=$!
+trap 'kill -TERM "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null || true' EXIT
+
+echo "== Enviando correos de ejemplo por SMTP (127.0.0.1:$MESA_FE_MAILSTACK_SMTP_PORT) =="
+python3 - "$MESA_FE_MAILSTACK_SMTP_PORT" tests/fixtures/mail/01_proveedor_zip_attacheddocument.eml \
+    tests/fixtures/mail/02_contribuyente_texto_sin_requisitos.eml \
+    tests/fixtures/mail/16_respuesta_dian_rechazo_independiente.eml <<'PY'
+import email, email.policy, smtplib, sys
+port = int(sys.argv[1])
+with smtplib.SMTP("127.0.0.1", port) as smtp:
+    for path in sys.argv[2:]:
+        with open(path, "rb") as f:
+            raw = f.read()
+        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+        rcpt = "sd_fistrib_fe_aliados@dian.gov.co" if "01_" in path else "sd_facturaelectronica@dian.gov.co"
+        smtp.sendmail(msg.get("Return-Path", "x@pt.example").strip("<>") or "x@pt.example", [rcpt], raw)
+        print(f"  enviado {path} → {rcpt}")
+PY
+
+echo "== Esperando los casos =="
+for _ in $(seq 1 100); do
+    count=$("$bin" case list --config "$config" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+    [ "$count" -ge 3 ] && break
+    sleep 0.2
+done
+"$bin" case list --config "$config"
+echo
+echo "Registro del servicio (Ctrl+C para detenerlo):"
+tail -n +1 -f estado-dev/mesa-fe.log

@@ -1,0 +1,227 @@
+//! Shared harness of the daemon tests: the project's real mail stack (deploy/dev/mailstack.sh),
+//! an IMAP client to put mail in and look at folders, and the `mesa-fe run` process itself.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use mesa_fe::store::Store;
+use mesa_fe::store::cases::{CaseFilter, CaseSummary};
+use tokio::net::TcpStream;
+
+pub type Session = async_imap::Session<TcpStream>;
+
+/// Ports and password of the running stack, from `eval "$(bash deploy/dev/mailstack.sh env)"`.
+pub struct Stack {
+    pub host: String,
+    pub imap_port: u16,
+    pub imaps_port: u16,
+    pub password: String,
+    pub ca: PathBuf,
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: start the mail stack and export its settings first:\n  \
+             bash deploy/dev/mailstack.sh start && eval \"$(bash deploy/dev/mailstack.sh env)\"\n\
+             (bash deploy/dev/test.sh does both)"
+        )
+    })
+}
+
+impl Stack {
+    pub fn from_env() -> Stack {
+        Stack {
+            host: env("MESA_FE_MAILSTACK_HOST"),
+            imap_port: env("MESA_FE_MAILSTACK_IMAP_PORT").parse().expect("IMAP port"),
+            imaps_port: env("MESA_FE_MAILSTACK_IMAPS_PORT").parse().expect("IMAPS port"),
+            password: env("MESA_FE_MAILSTACK_PASSWORD"),
+            ca: PathBuf::from(env("MESA_FE_MAILSTACK_CA")),
+        }
+    }
+
+    /// A plaintext session on loopback (the test's own hands, not the daemon's).
+    pub async fn login(&self, user: &str) -> Session {
+        let tcp = TcpStream::connect((self.host.as_str(), self.imap_port))
+            .await
+            .expect("connect to Dovecot");
+        let mut client = async_imap::Client::new(tcp);
+        client.read_response().await.expect("greeting").expect("greeting line");
+        client.login(user, &self.password).await.map_err(|(e, _)| e).expect("login")
+    }
+
+    /// A fresh, empty folder pair for one test (deleted first if a previous run left it).
+    pub async fn fresh_folders(&self, user: &str, folders: &[&str]) {
+        let mut session = self.login(user).await;
+        for folder in folders {
+            let _ = session.delete(folder).await;
+            session.create(folder).await.expect("create folder");
+        }
+        session.logout().await.expect("logout");
+    }
+
+    pub async fn append(&self, user: &str, folder: &str, messages: &[Vec<u8>]) {
+        let mut session = self.login(user).await;
+        for raw in messages {
+            session.append(folder, None, None, raw).await.expect("APPEND");
+        }
+        session.logout().await.expect("logout");
+    }
+
+    /// Messages in a folder, and how many of them are \Seen.
+    pub async fn count(&self, user: &str, folder: &str) -> (u32, u32) {
+        let mut session = self.login(user).await;
+        let mailbox = session.examine(folder).await.expect("EXAMINE");
+        let seen = session.search("SEEN").await.expect("SEARCH").len() as u32;
+        session.logout().await.expect("logout");
+        (mailbox.exists, seen)
+    }
+
+    /// Subjects of the messages in a folder.
+    pub async fn subjects(&self, user: &str, folder: &str) -> Vec<String> {
+        let mut session = self.login(user).await;
+        session.examine(folder).await.expect("EXAMINE");
+        let fetches: Vec<_> = session
+            .fetch("1:*", "BODY.PEEK[HEADER.FIELDS (SUBJECT)]")
+            .await
+            .expect("FETCH")
+            .try_collect()
+            .await
+            .unwrap_or_default();
+        let subjects = fetches
+            .iter()
+            .filter_map(|f| f.header().map(|h| String::from_utf8_lossy(h).trim().to_string()))
+            .collect();
+        session.logout().await.expect("logout");
+        subjects
+    }
+}
+
+/// A support request as a provider would write it, unique by `n`.
+pub fn request(n: usize, tag: &str) -> Vec<u8> {
+    format!(
+        "From: Proveedor {n} <proveedor{n}@pt.example>\r\nTo: sd_facturaelectronica@dian.gov.co\r\n\
+         Subject: Factura SETT{n:07} rechazada ({tag})\r\nDate: Thu, 26 Nov 2026 10:00:00 -0500\r\n\
+         Message-ID: <{tag}.{n}@pt.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         Buenos días. La factura SETT{n:07} del NIT 900481236 no fue aceptada por el adquiriente y \
+         queremos saber qué revisar antes de volver a enviarla.\r\n"
+    )
+    .into_bytes()
+}
+
+/// The daemon under test: its own state directory and configuration file.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    /// Writes `config` to the state directory; `start` runs it.
+    pub fn new(config: &str) -> Daemon {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("mesa-fe.toml"), config).expect("write config");
+        Daemon { dir, child: None }
+    }
+
+    pub fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("daemon.log"))
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_mesa-fe"))
+            .arg("run")
+            .arg("--config")
+            .arg(self.dir.path().join("mesa-fe.toml"))
+            .env("MESA_FE__GENERAL__DIRECTORIO_ESTADO", self.dir.path())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start mesa-fe run");
+        self.child = Some(child);
+    }
+
+    /// `kill -9`: no chance to finish anything.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reap");
+        }
+    }
+
+    /// SIGTERM and the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running daemon");
+        let pid = child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the daemon did not stop within 20 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    pub fn database_url(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("mesa-fe.db").display())
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub async fn cases(&self) -> Vec<CaseSummary> {
+        if !self.dir.path().join("mesa-fe.db").exists() {
+            return Vec::new();
+        }
+        // The daemon may be creating the schema right now: an error means "not yet".
+        let Ok(store) = Store::open(&self.database_url()).await else { return Vec::new() };
+        let cases = store.list_cases(&CaseFilter::default()).await.unwrap_or_default();
+        store.close().await;
+        cases
+    }
+
+    /// Waits until `done` holds for the case list, up to `limit`; returns the last list.
+    pub async fn wait_for_cases(
+        &self,
+        limit: Duration,
+        done: impl Fn(&[CaseSummary]) -> bool,
+    ) -> Vec<CaseSummary> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let cases = self.cases().await;
+            if done(&cases) || Instant::now() > deadline {
+                return cases;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One `[[buzones]]` entry pointing at the stack over plaintext loopback IMAP.
+pub fn buzon_toml(stack: &Stack, name: &str, address: &str, folder: &str, extra: &str) -> String {
+    format!(
+        "[[buzones]]\nnombre = \"{name}\"\ndireccion = \"{address}\"\ncanal = \"correo\"\n\
+         [buzones.imap]\nservidor = \"{host}\"\npuerto = {port}\ntls = \"ninguno\"\nusuario = \"{address}\"\n\
+         autenticacion = \"contrasena\"\ncontrasena = {{ variable = \"MESA_FE_MAILSTACK_PASSWORD\" }}\n\
+         carpeta = \"{folder}\"\ncarpeta_procesados = \"{folder}-ok\"\nintervalo_sondeo_segundos = 2\n{extra}\n",
+        host = stack.host,
+        port = stack.imap_port,
+    )
+}
