@@ -3,7 +3,8 @@
 //!
 //! Fixtures: `tests/fixtures/mail/01…16` are the shared samples (with `EXPECTED.json`);
 //! `20…28` were written for these tests (HTML only, Windows-1252, forwarded message/rfc822,
-//! octet-stream XML, empty and damaged attachments, and three things that are not e-mails).
+//! octet-stream XML, empty and damaged attachments, and three things that are not e-mails);
+//! `40…` carry 8-bit Latin-1 that declares no charset (body, Subject, From name).
 
 use std::io::{Cursor, Write};
 use std::path::PathBuf;
@@ -359,6 +360,119 @@ fn null_return_path_alone_is_no_sender() {
 }
 
 // ------------------------------------------------------------------------------------------
+// 8-bit Latin-1 without a declared charset
+
+const REPLACEMENT: char = '\u{fffd}';
+
+#[test]
+fn latin1_body_without_charset_is_read_as_windows_1252() {
+    let inbound = parse_fixture("40_latin1_sin_charset.eml");
+    let body = &inbound.body_text;
+    assert!(body.contains("habilitación"), "{body}");
+    for word in ["Buenos días", "electrónico", "¿Qué debemos revisar?", "María Peña"] {
+        assert!(body.contains(word), "missing {word:?} in {body}");
+    }
+    assert!(!body.contains(REPLACEMENT), "{body}");
+    assert!(inbound.own_words.contains("habilitación"), "{}", inbound.own_words);
+}
+
+#[test]
+fn raw_8bit_subject_and_from_name_are_read_as_windows_1252() {
+    let inbound = parse_fixture("41_asunto_8bit.eml");
+    assert_eq!(inbound.subject, "Habilitación como facturador electrónico");
+    assert!(inbound.subject.contains("Habilitación"));
+    assert_eq!(inbound.from, "gerencia@panaderia-elsol.example");
+    assert_eq!(inbound.from_name.as_deref(), Some("José Muñoz"));
+    // No Content-Type at all: text/plain without a charset.
+    assert!(inbound.body_text.contains("¿cómo termino la habilitación?"), "{}", inbound.body_text);
+    assert!(!inbound.body_text.contains(REPLACEMENT));
+}
+
+/// A multipart/mixed message whose parts are `(headers, body)` as written.
+fn multipart(subject: &[u8], parts: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut raw = b"From: a@b.example\r\nSubject: ".to_vec();
+    raw.extend_from_slice(subject);
+    raw.extend_from_slice(
+        b"\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n",
+    );
+    for (headers, body) in parts {
+        raw.extend_from_slice(format!("--b\r\n{headers}\r\n\r\n").as_bytes());
+        raw.extend_from_slice(body);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"--b--\r\n");
+    raw
+}
+
+#[test]
+fn latin1_without_charset_in_quoted_printable_base64_and_html() {
+    for (headers, body) in [
+        (
+            "Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable",
+            &b"habilitaci=F3n"[..],
+        ),
+        ("Content-Type: text/plain\r\nContent-Transfer-Encoding: base64", b"aGFiaWxpdGFjafNu"),
+        ("Content-Type: text/html\r\nContent-Transfer-Encoding: 8bit", b"<p>habilitaci\xf3n</p>"),
+    ] {
+        let inbound = parse_ok(&multipart(b"x", &[(headers, body)]));
+        assert_eq!(inbound.body_text, "habilitación", "{headers}");
+    }
+}
+
+#[test]
+fn utf8_without_charset_is_left_as_it_is() {
+    let raw = multipart(
+        "Habilitación ✓".as_bytes(),
+        &[("Content-Type: text/plain", "habilitación ✓ €".as_bytes())],
+    );
+    let inbound = parse_ok(&raw);
+    assert_eq!(inbound.subject, "Habilitación ✓");
+    assert_eq!(inbound.body_text, "habilitación ✓ €");
+}
+
+#[test]
+fn utf8_text_with_a_stray_latin1_line_keeps_both() {
+    let raw = multipart(b"x", &[("Content-Type: text/plain", b"habilitaci\xc3\xb3n\r\nJos\xe9")]);
+    assert_eq!(parse_ok(&raw).body_text, "habilitación\nJosé");
+}
+
+#[test]
+fn a_declared_charset_is_still_honoured() {
+    // 0xA4 is "€" in ISO-8859-15 and "¤" in Windows-1252.
+    let raw = multipart(
+        b"x",
+        &[("Content-Type: text/plain; charset=iso-8859-15", b"habilitaci\xf3n 10 \xa4")],
+    );
+    assert_eq!(parse_ok(&raw).body_text, "habilitación 10 €");
+    // A wrong declaration is not second-guessed: declared UTF-8 stays UTF-8.
+    let raw = multipart(b"x", &[("Content-Type: text/plain; charset=utf-8", b"habilitaci\xf3n")]);
+    assert_eq!(parse_ok(&raw).body_text, "habilitaci\u{fffd}n");
+}
+
+#[test]
+fn rfc2047_subject_is_decoded_by_its_own_charset() {
+    let raw =
+        multipart(b"=?iso-8859-15?q?Habilitaci=F3n_=A4?=", &[("Content-Type: text/plain", b"x")]);
+    assert_eq!(parse_ok(&raw).subject, "Habilitación €");
+}
+
+#[test]
+fn forwarded_message_with_8bit_headers_and_body() {
+    let mut raw = b"From: a@b.example\r\nSubject: Fwd\r\nMIME-Version: 1.0\r\n\
+        Content-Type: message/rfc822\r\n\r\n"
+        .to_vec();
+    raw.extend_from_slice(
+        b"From: Jos\xe9 Mu\xf1oz <jose@c.example>\r\nSubject: Habilitaci\xf3n\r\n\r\n\
+          \xbfY la habilitaci\xf3n?\r\n",
+    );
+    let body = parse_ok(&raw).body_text;
+    for line in ["De: José Muñoz <jose@c.example>", "Asunto: Habilitación", "¿Y la habilitación?"]
+    {
+        assert!(body.contains(line), "missing {line:?} in {body}");
+    }
+}
+
+// ------------------------------------------------------------------------------------------
 // Hostile messages built here
 
 fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
@@ -584,6 +698,48 @@ fn inline_images_of_an_html_body_are_files() {
         screenshot.is_evidence() && screenshot.bytes.starts_with(b"\x89PNG"),
         "a pasted screenshot is evidence"
     );
+}
+
+/// A `text/xml` file inside a forward that is not transfer-encoded: mail-parser counts that
+/// forward's offsets from the start of the outer message, yet hands over only the forward's
+/// own bytes. The file must still be exactly the bytes attached, wherever it sits.
+#[test]
+fn text_xml_inside_an_unencoded_forward_keeps_its_bytes() {
+    let xml: &[u8] = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>Facturaci\xf3n</a>";
+    let mut inner = b"From: b@c.example\r\nSubject: Habilitaci\xf3n\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/mixed; boundary=\"in\"\r\n\r\n--in\r\n\
+        Content-Type: text/plain\r\n\r\nVa la factura.\r\n--in\r\n\
+        Content-Type: text/xml; charset=iso-8859-1; name=\"f.xml\"\r\n\r\n"
+        .to_vec();
+    inner.extend_from_slice(xml);
+    inner.extend_from_slice(b"\r\n--in\r\nContent-Type: text/plain\r\n\r\n");
+    inner.extend_from_slice("relleno ".repeat(200).as_bytes());
+    inner.extend_from_slice(b"\r\n--in--\r\n");
+    let mut raw = b"From: a@b.example\r\nSubject: Fwd\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/mixed; boundary=\"out\"\r\n\r\n--out\r\n\
+        Content-Type: text/plain\r\n\r\nReenv\xedo.\r\n--out\r\nContent-Type: message/rfc822\r\n\r\n"
+        .to_vec();
+    raw.extend_from_slice(&inner);
+    raw.extend_from_slice(b"\r\n--out--\r\n");
+    let inbound = parse_ok(&raw);
+    assert_eq!(sources(&inbound), ["reenviado/f.xml"]);
+    assert_eq!(
+        inbound.files[0].bytes,
+        xml,
+        "{:?}",
+        String::from_utf8_lossy(&inbound.files[0].bytes)
+    );
+    assert!(inbound.body_text.starts_with("Reenvío."), "{}", inbound.body_text);
+    assert!(inbound.body_text.contains("Asunto: Habilitación"), "{}", inbound.body_text);
+    // The same forward inside a base64 forward: offsets count from the decoded bytes.
+    let outer = format!(
+        "From: c@d.example\r\nSubject: Fwd2\r\nMIME-Version: 1.0\r\n\
+         Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+        base64(&raw)
+    );
+    let inbound = parse_ok(outer.as_bytes());
+    assert_eq!(sources(&inbound), ["reenviado/reenviado/f.xml"]);
+    assert_eq!(inbound.files[0].bytes, xml);
 }
 
 /// mail-parser parses base64-encoded forwards only 3 levels deep and hands back the rest as

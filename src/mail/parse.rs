@@ -11,6 +11,13 @@
 //! reduced to text when there is no plain part) → attachments, where forwarded
 //! `message/rfc822` parts contribute their text and, under `reenviado/`, their files, and ZIPs
 //! are replaced by their entries ([`super::attachments`]).
+//!
+//! Old clients still send 8-bit Latin-1 without saying so: a text part with no `charset`, or a
+//! raw 8-bit Subject or From name. mail-parser reads those as lossy UTF-8 ("habilitaci�n"), so
+//! such text is read again with the bytes that are not UTF-8 taken as Windows-1252
+//! ([`utf8_or_cp1252`]). A declared charset and an RFC 2047 encoded word are always honoured.
+
+use std::borrow::Cow;
 
 use mail_parser::{
     Address, Encoding, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders,
@@ -40,6 +47,10 @@ pub const FORWARD_PREFIX: &str = "reenviado/";
 /// is what many clients declare for an XML or a ZIP).
 const WANTED_EXTENSIONS: [&str; 11] =
     ["xml", "zip", "pdf", "png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"];
+
+/// What `String::from_utf8_lossy` puts where bytes were not UTF-8: the mark of text that
+/// mail-parser could not decode.
+const REPLACEMENT: char = '\u{fffd}';
 
 /// The bytes are not an e-mail at all (no header block, binary garbage, no sender to answer).
 /// Such a message is quarantined for an operator, never dropped.
@@ -128,12 +139,64 @@ fn first_line_is_header(head: &[u8]) -> bool {
 
 /// From, else Sender, else Return-Path: the first that holds a usable address, lower-cased.
 fn sender(message: &Message<'_>) -> Option<(String, Option<String>)> {
-    [message.from(), message.sender()].into_iter().flatten().find_map(first_usable).or_else(|| {
+    named_sender(message).or_else(|| {
         ids(message.return_path())
             .into_iter()
             .find(|a| is_address(a))
             .map(|a| (a.to_lowercase(), None))
     })
+}
+
+/// From, else Sender: the first usable address with its display name, a raw 8-bit name read
+/// as Windows-1252.
+fn named_sender(message: &Message<'_>) -> Option<(String, Option<String>)> {
+    let (from, name) =
+        [message.from(), message.sender()].into_iter().flatten().find_map(first_usable)?;
+    let name = match name {
+        Some(name) if name.contains(REPLACEMENT) => {
+            Some(eight_bit_name(message, &from).unwrap_or(name))
+        }
+        name => name,
+    };
+    Some((from, name))
+}
+
+/// The display name of `from` in a From or Sender header written in raw 8-bit bytes.
+fn eight_bit_name(message: &Message<'_>, from: &str) -> Option<String> {
+    ["From", "Sender"].into_iter().find_map(|name| {
+        let header = eight_bit_header(message, name)?;
+        let reread = MessageParser::default().parse(header.as_bytes())?;
+        let (address, name) =
+            [reread.from(), reread.sender()].into_iter().flatten().find_map(first_usable)?;
+        (address == from).then_some(name).flatten()
+    })
+}
+
+/// The decoded subject, trimmed; a raw 8-bit subject read as Windows-1252.
+fn subject(message: &Message<'_>) -> String {
+    let subject = message.subject().unwrap_or_default();
+    let repaired = subject
+        .contains(REPLACEMENT)
+        .then(|| eight_bit_header(message, "Subject"))
+        .flatten()
+        .and_then(|header| {
+            let reread = MessageParser::default().parse(header.as_bytes())?;
+            reread.subject().map(str::to_string)
+        });
+    repaired.as_deref().unwrap_or(subject).trim().to_string()
+}
+
+/// The top-level header `name` (the last one, as mail-parser reads it) rewritten as a one-header
+/// message for mail-parser to parse again, when its raw bytes are not UTF-8 and carry no RFC 2047
+/// encoded word (whose own charset governs): the bytes that are not UTF-8 become Windows-1252.
+fn eight_bit_header(message: &Message<'_>, name: &str) -> Option<String> {
+    let header =
+        message.root_part().headers().iter().rev().find(|h| h.name().eq_ignore_ascii_case(name))?;
+    let value = raw_slice(message, header.offset_start(), header.offset_end())?;
+    if std::str::from_utf8(value).is_ok() || value.windows(2).any(|w| w == b"=?") {
+        return None;
+    }
+    Some(format!("{name}: {}\r\n\r\n", utf8_or_cp1252(value).trim()))
 }
 
 /// The first address of a list (or of its groups) that looks like `local@domain`, with its name.
@@ -158,7 +221,7 @@ fn envelope(message: &Message<'_>, from: String, from_name: Option<String>) -> I
         message_id: message.message_id().map(clean_id).filter(|id| !id.is_empty()),
         reply_to: reply_to.filter(|a| *a != from),
         recipients: recipients(message),
-        subject: message.subject().unwrap_or_default().trim().to_string(),
+        subject: subject(message),
         date: message
             .date()
             .filter(|d| d.is_valid())
@@ -224,13 +287,12 @@ fn auto_headers(message: &Message<'_>) -> AutoHeaders {
 
 /// Every value of a top-level header as written (unfolded, trimmed), in order.
 fn raw_values(message: &Message<'_>, name: &str) -> Vec<String> {
-    let raw = message.raw_message();
     message
         .root_part()
         .headers()
         .iter()
         .filter(|h| h.name().eq_ignore_ascii_case(name))
-        .filter_map(|h| raw.get(h.offset_start() as usize..h.offset_end() as usize))
+        .filter_map(|h| raw_slice(message, h.offset_start(), h.offset_end()))
         .map(|bytes| String::from_utf8_lossy(bytes).replace(['\r', '\n'], "").trim().to_string())
         .collect()
 }
@@ -331,8 +393,8 @@ impl<'l> Content<'l> {
         let mut text = String::new();
         for part in message.text_body.iter().filter_map(|id| message.part(*id)) {
             let piece = match &part.body {
-                PartType::Text(plain) => plain.to_string(),
-                PartType::Html(html) => html_to_text(html),
+                PartType::Text(plain) => undeclared_8bit(message, part, plain).into_owned(),
+                PartType::Html(html) => html_to_text(&undeclared_8bit(message, part, html)),
                 _ => continue,
             };
             if part.is_encoding_problem {
@@ -344,7 +406,7 @@ impl<'l> Content<'l> {
             && let PartType::Text(raw) = &message.root_part().body
             && missing_boundary(message)
         {
-            text = tidy(raw);
+            text = tidy(&undeclared_8bit(message, message.root_part(), raw));
         }
         text
     }
@@ -457,17 +519,15 @@ fn push_paragraph(text: &mut String, piece: &str) {
 /// it as history when the requester wrote something above it.
 fn forward_text(nested: &Message<'_>, body: &str) -> String {
     let mut text = String::from("---------- Mensaje reenviado ----------\n");
-    if let Some((from, name)) =
-        [nested.from(), nested.sender()].into_iter().flatten().find_map(first_usable)
-    {
+    if let Some((from, name)) = named_sender(nested) {
         let shown = name.map_or_else(|| from.clone(), |n| format!("{n} <{from}>"));
         text.push_str(&format!("De: {shown}\n"));
     }
     if let Some(date) = nested.date() {
         text.push_str(&format!("Fecha: {}\n", date.to_rfc822()));
     }
-    if let Some(subject) = nested.subject() {
-        text.push_str(&format!("Asunto: {}\n", subject.trim()));
+    if nested.subject().is_some() {
+        text.push_str(&format!("Asunto: {}\n", subject(nested)));
     }
     text.push('\n');
     text.push_str(body);
@@ -530,8 +590,7 @@ fn original_bytes(message: &Message<'_>, part: &MessagePart<'_>) -> Vec<u8> {
 }
 
 fn undecoded_text(message: &Message<'_>, part: &MessagePart<'_>) -> Option<Vec<u8>> {
-    let range = part.raw_body_offset() as usize..part.raw_end_offset() as usize;
-    let body = message.raw_message().get(range)?;
+    let body = raw_slice(message, part.raw_body_offset(), part.raw_end_offset())?;
     let encoding = match part.encoding {
         Encoding::Base64 => "base64",
         Encoding::QuotedPrintable => "quoted-printable",
@@ -547,6 +606,24 @@ fn undecoded_text(message: &Message<'_>, part: &MessagePart<'_>) -> Option<Vec<u
         PartType::Binary(bytes) => Some(bytes.to_vec()),
         _ => None,
     }
+}
+
+/// The bytes between two offsets of `message` (a header's or a part's). mail-parser is not
+/// consistent here: a forward it had to decode (base64) counts offsets in its own
+/// `raw_message()`, but a forward that was not transfer-encoded gets only its own slice of the
+/// enclosing bytes as `raw_message()` while its offsets still count from the start of the
+/// enclosing message. Such a forward ends past its own bytes, and its offsets are shifted back
+/// by where its headers start.
+fn raw_slice<'m>(message: &'m Message<'_>, start: u32, end: u32) -> Option<&'m [u8]> {
+    let raw = message.raw_message();
+    let root = message.root_part();
+    let base = match root.raw_end_offset() as usize > raw.len() {
+        true => root.raw_header_offset() as usize,
+        false => 0,
+    };
+    let start = (start as usize).checked_sub(base)?;
+    let end = (end as usize).checked_sub(base)?;
+    raw.get(start..end)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -674,6 +751,56 @@ fn starts_block_tag(name: &str) -> bool {
     BLOCK_TAGS.iter().any(|block| name[..end].eq_ignore_ascii_case(block))
 }
 
+/// `decoded`, the text mail-parser made of a text part, read again when it could not be: the
+/// part declares no charset and its transfer-decoded bytes are not UTF-8 (8-bit Latin-1 from an
+/// old client). Valid UTF-8 and declared charsets are left as mail-parser decoded them.
+fn undeclared_8bit<'t>(
+    message: &Message<'_>,
+    part: &MessagePart<'_>,
+    decoded: &'t str,
+) -> Cow<'t, str> {
+    let declares_charset = part.content_type().is_some_and(|ct| ct.attribute("charset").is_some());
+    if declares_charset || !decoded.contains(REPLACEMENT) {
+        return Cow::Borrowed(decoded);
+    }
+    match undecoded_text(message, part) {
+        Some(bytes) if std::str::from_utf8(&bytes).is_err() => Cow::Owned(utf8_or_cp1252(&bytes)),
+        _ => Cow::Borrowed(decoded),
+    }
+}
+
+/// Bytes as text: UTF-8 where they are valid UTF-8, every other byte as Windows-1252. Text in
+/// Latin-1 or Windows-1252 is almost never valid UTF-8 (an accented letter is followed by an
+/// ASCII one), so such text comes out whole, and a UTF-8 text with a stray Latin-1 line keeps
+/// both.
+fn utf8_or_cp1252(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len() + bytes.len() / 4);
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        text.extend(chunk.invalid().iter().map(|b| cp1252(*b)));
+    }
+    text
+}
+
+/// Windows-1252 code points of the bytes 0x80–0x9F, where it differs from Latin-1 (which has
+/// invisible C1 controls there). The five unassigned bytes keep their C1 control, as the WHATWG
+/// Encoding Standard decodes them.
+#[rustfmt::skip]
+const CP1252_80_9F: [char; 32] = [
+    '\u{20ac}', '\u{0081}', '\u{201a}', '\u{0192}', '\u{201e}', '\u{2026}', '\u{2020}', '\u{2021}',
+    '\u{02c6}', '\u{2030}', '\u{0160}', '\u{2039}', '\u{0152}', '\u{008d}', '\u{017d}', '\u{008f}',
+    '\u{0090}', '\u{2018}', '\u{2019}', '\u{201c}', '\u{201d}', '\u{2022}', '\u{2013}', '\u{2014}',
+    '\u{02dc}', '\u{2122}', '\u{0161}', '\u{203a}', '\u{0153}', '\u{009d}', '\u{017e}', '\u{0178}',
+];
+
+/// One Windows-1252 byte: Latin-1 except 0x80–0x9F.
+fn cp1252(byte: u8) -> char {
+    match byte {
+        0x80..=0x9f => CP1252_80_9F[usize::from(byte - 0x80)],
+        _ => char::from(byte),
+    }
+}
+
 /// LF line ends, no trailing spaces, no-break spaces as spaces, at most one blank line in a row.
 fn tidy(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -755,6 +882,29 @@ mod tests {
         assert!(is_wanted(Some("application/x-zip-compressed"), None));
         assert!(!is_wanted(Some("application/msword"), Some("carta.docx")));
         assert!(!is_wanted(Some("text/plain"), Some("notas.txt")));
+    }
+
+    /// The table agrees with the decoder mail-parser applies to a declared `windows-1252`,
+    /// except on the five unassigned bytes, which mail-parser turns into U+FFFD.
+    #[test]
+    fn cp1252_agrees_with_mail_parser_on_assigned_bytes() {
+        let declared = mail_parser::decoders::charsets::map::charset_decoder(b"windows-1252")
+            .expect("mail-parser knows windows-1252");
+        for byte in 0..=u8::MAX {
+            let expected = match declared(&[byte]) {
+                theirs if theirs == REPLACEMENT.to_string() => char::from(byte).to_string(),
+                theirs => theirs,
+            };
+            assert_eq!(cp1252(byte).to_string(), expected, "byte {byte:#04x}");
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_read_as_cp1252_and_valid_utf8_is_kept() {
+        assert_eq!(utf8_or_cp1252(b"habilitaci\xf3n"), "habilitación");
+        assert_eq!(utf8_or_cp1252(b"\x93urgente\x94 \x80"), "“urgente” €");
+        assert_eq!(utf8_or_cp1252("ya válido".as_bytes()), "ya válido");
+        assert_eq!(utf8_or_cp1252(b"mezcla \xc3\xb1 y \xf1"), "mezcla ñ y ñ");
     }
 
     #[test]
