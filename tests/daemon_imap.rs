@@ -197,3 +197,34 @@ async fn a_wrong_password_is_an_error_the_operator_sees_and_the_daemon_keeps_try
     let status = daemon.terminate();
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn an_oversized_message_is_kept_with_its_headers_and_never_loops_on_the_server() {
+    let stack = Stack::from_env();
+    stack.fresh_folders(FACTURA, &["t-grande", "t-grande-ok"]).await;
+    let attachment = "QUJD".repeat(100_000); // 400 KB of base64
+    let big = format!(
+        "From: Lina Rojas <lrojas@pt.example>\r\nTo: {FACTURA}\r\nSubject: Factura FG99812 con soportes\r\n\
+         Message-ID: <grande.1@pt.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nAdjunto los soportes de la factura FG99812, NIT 900481236.\r\n\
+         --b\r\nContent-Type: application/pdf; name=\"soportes.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{attachment}\r\n--b--\r\n"
+    );
+    stack.append(FACTURA, "t-grande", &[big.into_bytes()]).await;
+    let config = one_buzon(&stack, "t-grande", "") + "\n[limites]\nmensaje_max_bytes = 100000\n";
+    let mut daemon = Daemon::new(&config);
+    daemon.start();
+    let cases = daemon.wait_for_cases(Duration::from_secs(20), |c| !c.is_empty()).await;
+    assert_eq!(cases.len(), 1, "log:\n{}", daemon.log());
+    let store = mesa_fe::store::Store::open(&daemon.database_url()).await.expect("store");
+    let detail = store.case_detail(&cases[0].number).await.expect("detail").expect("case");
+    let problems = &detail.messages[0].attachment_problems;
+    assert!(problems.contains("supera el máximo"), "the requester is told why: {problems}");
+    let (_, kept) = store.raw_message(1).await.expect("raw").expect("kept");
+    assert!(kept.len() < 2_000, "only the headers are kept ({} bytes)", kept.len());
+    assert!(String::from_utf8_lossy(&kept).contains("grande.1@pt.example"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stack.count(FACTURA, "t-grande").await.0 > 0 {
+        assert!(Instant::now() < deadline, "the big message must leave the watched folder");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-bash deploy/dev/mailstack.sh start
+bash deploy/dev/mailstack.sh start --fresh
 eval "$(bash deploy/dev/mailstack.sh env)"
 cargo build --release --quiet
 bin=target/release/mesa-fe
