@@ -53,6 +53,29 @@ pub struct General {
     /// Offset from UTC in hours (Colombia: -5); decides the year of a case number.
     #[serde(rename = "zona_horaria_horas")]
     pub utc_offset_hours: i32,
+    /// Domain of the Message-IDs we write; empty = the domain of each buzón's address.
+    #[serde(rename = "dominio_mensajes", default)]
+    pub message_domain: String,
+    /// Key that signs our Message-IDs (HMAC); absent = generated once into the state directory.
+    #[serde(rename = "firma_mensajes", default)]
+    pub message_key: Option<SecretRef>,
+    /// Folder of the e-mail templates; empty = the templates built into the program.
+    #[serde(rename = "plantillas", default)]
+    pub templates: String,
+    /// Most automatic answers one sender gets per hour (mail-loop brake).
+    #[serde(rename = "respuestas_automaticas_por_hora", default = "default_replies_per_hour")]
+    pub auto_replies_per_hour: u32,
+    /// How long a transient SMTP failure is retried before the row is marked failed.
+    #[serde(rename = "reintentos_horas", default = "default_retry_hours")]
+    pub retry_hours: u64,
+}
+
+fn default_replies_per_hour() -> u32 {
+    10
+}
+
+fn default_retry_hours() -> u64 {
+    48
 }
 
 /// One support mailbox.
@@ -68,6 +91,44 @@ pub struct Buzon {
     /// How the daemon reads this buzón; absent = only `mesa-fe ingest` feeds it.
     #[serde(default)]
     pub imap: Option<ImapSettings>,
+    /// How answers leave from this buzón; absent = its outbox rows wait (visible in
+    /// `mesa-fe outbox list`).
+    #[serde(default)]
+    pub smtp: Option<SmtpSettings>,
+}
+
+/// SMTP submission of one buzón: answers leave from the buzón the case came in on.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    #[serde(rename = "servidor")]
+    pub host: String,
+    #[serde(rename = "puerto")]
+    pub port: u16,
+    /// `implicito` (465), `starttls` (587) or `ninguno` (loopback tests only).
+    pub tls: TlsMode,
+    #[serde(rename = "ca", default)]
+    pub ca_file: Option<PathBuf>,
+    /// Login; absent = no AUTH (a relay that trusts the sender's address, like loopback).
+    #[serde(rename = "usuario", default)]
+    pub user: Option<String>,
+    #[serde(rename = "autenticacion", default = "default_auth")]
+    pub auth: AuthMethod,
+    #[serde(rename = "contrasena", default)]
+    pub password: Option<SecretRef>,
+    #[serde(default)]
+    pub oauth2: Option<OAuth2Settings>,
+    /// Display name of the From header.
+    #[serde(rename = "nombre_remitente", default = "default_sender_name")]
+    pub sender_name: String,
+}
+
+fn default_auth() -> AuthMethod {
+    AuthMethod::Contrasena
+}
+
+fn default_sender_name() -> String {
+    "Mesa de Servicio Facturación Electrónica".into()
 }
 
 /// How the connection is protected.
@@ -401,6 +462,9 @@ impl Config {
             if let Some(imap) = &buzon.imap {
                 validate_imap(&format!("buzones[{i}].imap"), imap)?;
             }
+            if let Some(smtp) = &buzon.smtp {
+                validate_smtp(&format!("buzones[{i}].smtp"), smtp)?;
+            }
         }
         Ok(())
     }
@@ -586,6 +650,44 @@ fn validate_imap(key: &str, imap: &ImapSettings) -> Result<(), ConfigError> {
             format!("{key}.idle_renovar_minutos"),
             "debe estar entre 1 y 28 (RFC 2177)",
         ));
+    }
+    Ok(())
+}
+
+fn validate_smtp(key: &str, smtp: &SmtpSettings) -> Result<(), ConfigError> {
+    if smtp.host.trim().is_empty() {
+        return Err(invalid(
+            format!("{key}.servidor"),
+            "falta el nombre o la dirección del servidor SMTP",
+        ));
+    }
+    if smtp.tls == TlsMode::Ninguno && !is_loopback(&smtp.host) {
+        return Err(invalid(
+            format!("{key}.tls"),
+            format!("\"ninguno\" solo se permite con un servidor local, no con \"{}\"", smtp.host),
+        ));
+    }
+    if smtp.user.is_some() {
+        match (smtp.auth, &smtp.password, &smtp.oauth2) {
+            (AuthMethod::Contrasena, Some(secret), _) => {
+                validate_secret(&format!("{key}.contrasena"), secret)?
+            }
+            (AuthMethod::Xoauth2, _, Some(oauth)) => {
+                validate_secret(&format!("{key}.oauth2.secreto"), &oauth.client_secret)?
+            }
+            (AuthMethod::Contrasena, None, _) => {
+                return Err(invalid(
+                    format!("{key}.contrasena"),
+                    "con usuario indique de dónde leer la contraseña",
+                ));
+            }
+            (AuthMethod::Xoauth2, _, None) => {
+                return Err(invalid(
+                    format!("{key}.oauth2"),
+                    "con autenticacion = \"xoauth2\" falta la sección oauth2",
+                ));
+            }
+        }
     }
     Ok(())
 }

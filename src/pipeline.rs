@@ -519,6 +519,7 @@ impl Desk {
             address: self.config.buzones.first().map(|b| b.address.clone()).unwrap_or_default(),
             channel: Channel::Correo,
             imap: None,
+            smtp: None,
         })
     }
 

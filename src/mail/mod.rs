@@ -8,12 +8,16 @@
 //! - [`attachments`]: ZIP files unpacked recursively under [`AttachmentLimits`].
 //! - [`imap`]: sessions to a buzón (TLS, LOGIN/XOAUTH2, fetch, move, IDLE).
 //! - [`oauth`]: OAuth2 client-credentials tokens for XOAUTH2, cached and refreshed.
+//! - [`outgoing`]: answers rendered from templates into RFC 5322 messages with threading headers.
+//! - [`smtp`]: submission of those messages through each buzón's SMTP server.
 
 pub mod attachments;
 pub mod imap;
 pub mod oauth;
+pub mod outgoing;
 pub mod parse;
 pub mod quote;
+pub mod smtp;
 
 use serde::Serialize;
 
