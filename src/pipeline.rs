@@ -12,8 +12,9 @@ use crate::desk::knowledge::KnowledgeBase;
 use crate::desk::requirements::{Evidence, MessageText};
 use crate::desk::{Channel, Requirement, Tema};
 use crate::dian::{self, Document, Rejection};
+use crate::mail::thread::MessageIds;
 use crate::mail::{self, AttachmentProblem, Inbound};
-use crate::store::cases::{FoundCase, NewCase};
+use crate::store::cases::{FoundCase, NewCase, ThreadMatch};
 use crate::store::raw::{IncomingRaw, Origin, Stored, status};
 use crate::store::{Store, StoreError};
 use crate::text::fold;
@@ -133,11 +134,20 @@ fn document_json(d: &Document) -> Value {
 pub struct Desk {
     pub config: Config,
     pub knowledge: KnowledgeBase,
+    /// Signs our Message-IDs and recognises them in replies.
+    pub ids: MessageIds,
 }
 
 impl Desk {
+    /// A desk with a throw-away signing key: enough for `inspect` and tests. Anything that
+    /// sends or matches replies across runs uses [`Desk::with_message_ids`].
     pub fn new(config: Config, knowledge: KnowledgeBase) -> Desk {
-        Desk { config, knowledge }
+        Desk { config, knowledge, ids: MessageIds::ephemeral() }
+    }
+
+    pub fn with_message_ids(mut self, ids: MessageIds) -> Desk {
+        self.ids = ids;
+        self
     }
 
     /// Reads and classifies one message. Total: never fails, never panics on input.
@@ -409,28 +419,63 @@ impl Desk {
             store.set_raw_status(raw_id, status::QUARANTINED, Some(reason)).await?;
             return Ok(Outcome::Quarantined { raw_id, reason: reason.clone() });
         }
+        if self.is_our_own(&analysis) {
+            let reason = "correo enviado por la propia mesa que volvió al buzón";
+            store.set_raw_status(raw_id, status::IGNORED, Some(reason)).await?;
+            return Ok(Outcome::Ignored { raw_id });
+        }
         // A concurrent message on the same case makes the update fail: read again, once.
-        for _ in 0..2 {
-            let Some(found) = store.find_case_for(&analysis).await? else { break };
-            match self.append(store, raw_id, &found, &analysis).await {
-                Err(StoreError::Conflict) => continue,
-                other => return other,
+        for attempt in 0..3 {
+            match self.case_of(store, &analysis).await? {
+                Some(found) if attempt < 2 => {
+                    match self.append(store, raw_id, &found, &analysis).await {
+                        Err(StoreError::Conflict) => continue,
+                        other => return other,
+                    }
+                }
+                Some(_) => return Err(StoreError::Conflict),
+                None => break,
             }
         }
-        match store.find_case_for(&analysis).await? {
-            Some(_) => Err(StoreError::Conflict),
-            None if analysis.auto_generated => {
-                store
-                    .set_raw_status(
-                        raw_id,
-                        status::IGNORED,
-                        Some("mensaje automático que no pertenece a ningún caso"),
-                    )
-                    .await?;
-                Ok(Outcome::Ignored { raw_id })
-            }
-            None => self.open_case(store, raw_id, &buzon, &analysis).await,
+        if analysis.auto_generated {
+            let reason = "mensaje automático que no pertenece a ningún caso";
+            store.set_raw_status(raw_id, status::IGNORED, Some(reason)).await?;
+            return Ok(Outcome::Ignored { raw_id });
         }
+        self.open_case(store, raw_id, &buzon, &analysis).await
+    }
+
+    /// Our own mail coming back (a copy, a forward to the buzón): its Message-ID is signed by us.
+    fn is_our_own(&self, analysis: &Analysis) -> bool {
+        let id = analysis.inbound.as_ref().and_then(|m| m.message_id.as_deref());
+        id.is_some_and(|id| self.ids.verify(id).is_some())
+    }
+
+    /// The case a message belongs to. A subject tag alone, from someone who is neither the
+    /// case's requester nor an agent, is not trusted: a guessed tag must not reach a stranger's
+    /// case, so such a message opens a case of its own.
+    async fn case_of(
+        &self,
+        store: &Store,
+        analysis: &Analysis,
+    ) -> Result<Option<FoundCase>, StoreError> {
+        let Some(inbound) = &analysis.inbound else { return Ok(None) };
+        let signed = inbound
+            .in_reply_to
+            .iter()
+            .chain(&inbound.references)
+            .find_map(|id| self.ids.verify(id));
+        let Some((found, how)) = store.find_case_for(analysis, signed.as_deref()).await? else {
+            return Ok(None);
+        };
+        let sender = inbound.from.as_str();
+        let related = found.requester.eq_ignore_ascii_case(sender)
+            || inbound.reply_to.as_deref().is_some_and(|r| found.requester.eq_ignore_ascii_case(r))
+            || self.config.agentes.iter().any(|a| a.address.eq_ignore_ascii_case(sender));
+        if how == ThreadMatch::SubjectTag && !related {
+            return Ok(None);
+        }
+        Ok(Some(found))
     }
 
     /// A message on an existing case; answers go out from the buzón the case came in on.
@@ -451,6 +496,8 @@ impl Desk {
             number: &found.number,
             buzon: &buzon,
             requester: &found.requester,
+            ids: &self.ids,
+            message_domain: &self.config.general.message_domain,
         };
         let drafts = compose::drafts(&ctx, analysis, &transition);
         store.append_to_case(raw_id, found, analysis, &transition, drafts).await?;
@@ -491,7 +538,14 @@ impl Desk {
         };
         let number = store
             .open_case(new, |number| {
-                let ctx = ReplyContext { raw_id, number, buzon, requester: &requester };
+                let ctx = ReplyContext {
+                    raw_id,
+                    number,
+                    buzon,
+                    requester: &requester,
+                    ids: &self.ids,
+                    message_domain: &self.config.general.message_domain,
+                };
                 compose::drafts(&ctx, analysis, &transition)
             })
             .await?;

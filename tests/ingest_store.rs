@@ -246,3 +246,105 @@ async fn answers_to_a_follow_up_leave_from_the_buzon_the_case_came_in_on() {
     assert!(detail.outbox.len() > 1);
     assert!(detail.outbox.iter().all(|o| o.buzon == "facturaelectronica"), "{:?}", detail.outbox);
 }
+
+fn plain_mail(
+    from: &str,
+    subject: &str,
+    message_id: &str,
+    in_reply_to: Option<&str>,
+    body: &str,
+) -> Vec<u8> {
+    let thread = in_reply_to
+        .map(|id| format!("In-Reply-To: {id}\r\nReferences: {id}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "From: {from}\r\nTo: sd_facturaelectronica@dian.gov.co\r\nSubject: {subject}\r\nMessage-ID: {message_id}\r\n\
+         {thread}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_reply_quoting_our_signed_message_id_joins_the_case_even_without_the_tag() {
+    let f = fixture().await;
+    let Outcome::Opened { case, .. } =
+        f.ingest(&sample("mail/02_contribuyente_texto_sin_requisitos.eml")).await
+    else {
+        panic!("expected a new case");
+    };
+    let ours = f
+        .store
+        .case_detail(&case)
+        .await
+        .expect("detail")
+        .expect("case")
+        .outbox
+        .remove(0)
+        .message_id;
+    assert_eq!(
+        f.desk.ids.verify(&ours).as_deref(),
+        Some(case.as_str()),
+        "our Message-IDs are signed: {ours}"
+    );
+    let reply = plain_mail(
+        "Rosa <rosa.cardenas.contable@correo.example>",
+        "Re: la ayuda que pedí",
+        "<sin.etiqueta@correo.example>",
+        Some(&ours),
+        "Les comparto el NIT 900.123.456-7 y la factura FE4410.",
+    );
+    assert_eq!(f.ingest(&reply).await, Outcome::Appended { raw_id: 2, case });
+}
+
+#[tokio::test]
+async fn a_stranger_with_a_guessed_tag_gets_a_case_of_their_own() {
+    let f = fixture().await;
+    let Outcome::Opened { case, .. } =
+        f.ingest(&sample("mail/02_contribuyente_texto_sin_requisitos.eml")).await
+    else {
+        panic!("expected a new case");
+    };
+    let guess = plain_mail(
+        "Curioso <curioso@otro.example>",
+        &format!("RE: [{case}] Ayuda con factura rechazada"),
+        "<adivina@otro.example>",
+        None,
+        "Quiero saber el estado de este caso. NIT 800.111.222-3, factura FV1002.",
+    );
+    let outcome = f.ingest(&guess).await;
+    let Outcome::Opened { case: other, .. } = outcome else {
+        panic!("expected its own case: {outcome:?}")
+    };
+    assert_ne!(other, case, "a guessed tag must not reach someone else's case");
+    let original = f.store.case_detail(&case).await.expect("detail").expect("case");
+    assert_eq!(original.messages.len(), 1, "nothing was added to the original case");
+}
+
+#[tokio::test]
+async fn our_own_mail_coming_back_is_ignored() {
+    let f = fixture().await;
+    let Outcome::Opened { case, .. } =
+        f.ingest(&sample("mail/02_contribuyente_texto_sin_requisitos.eml")).await
+    else {
+        panic!("expected a new case");
+    };
+    let ours = f
+        .store
+        .case_detail(&case)
+        .await
+        .expect("detail")
+        .expect("case")
+        .outbox
+        .remove(0)
+        .message_id;
+    let echo = plain_mail(
+        "Mesa <sd_facturaelectronica@dian.gov.co>",
+        &format!("[{case}] Ayuda con factura rechazada"),
+        &ours,
+        None,
+        "Para atender su solicitud necesitamos el NIT y el XML.",
+    );
+    assert_eq!(f.ingest(&echo).await, Outcome::Ignored { raw_id: 2 });
+    let detail = f.store.case_detail(&case).await.expect("detail").expect("case");
+    assert_eq!(detail.outbox.len(), 1, "no answer to our own mail");
+}

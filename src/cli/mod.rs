@@ -9,6 +9,7 @@ use mesa_fe::config::{Buzon, Config, ConfigError};
 use mesa_fe::desk::case::Status;
 use mesa_fe::desk::knowledge::KnowledgeBase;
 use mesa_fe::desk::{Level, Tema};
+use mesa_fe::mail::thread::MessageIds;
 use mesa_fe::pipeline::Desk;
 use mesa_fe::store::Store;
 use mesa_fe::store::cases::CaseFilter;
@@ -121,6 +122,19 @@ fn load_knowledge(config: &Config) -> Result<KnowledgeBase, Failure> {
         .map_err(|e| Failure::new(EX_CONFIG, e.to_string()))
 }
 
+/// The key that signs our Message-IDs: configured, or generated once into the state directory.
+fn load_message_ids(config: &Config) -> Result<MessageIds, Failure> {
+    match &config.general.message_key {
+        Some(source) => {
+            let secret = mesa_fe::secrets::load(source)
+                .map_err(|e| Failure::new(EX_CONFIG, e.to_string()))?;
+            Ok(MessageIds::new(secret.expose().as_bytes().to_vec()))
+        }
+        None => MessageIds::from_file(&config.state_dir().join("firma-mensajes.key"))
+            .map_err(|e| Failure::new(EX_IOERR, e.to_string())),
+    }
+}
+
 async fn open_store(config: &Config) -> Result<Store, Failure> {
     Ok(Store::open(&config.database_url()).await?)
 }
@@ -156,7 +170,8 @@ pub async fn run(path: Option<&Path>) -> Result<ExitCode, Failure> {
     let knowledge = load_knowledge(&config)?;
     let store = open_store(&config).await?;
     store.sync_known_errors(&knowledge).await?;
-    let desk = std::sync::Arc::new(Desk::new(config, knowledge));
+    let ids = load_message_ids(&config)?;
+    let desk = std::sync::Arc::new(Desk::new(config, knowledge).with_message_ids(ids));
     let result = mesa_fe::daemon::run(desk, store.clone(), stop_signal()).await;
     store.close().await;
     match result {
@@ -236,7 +251,8 @@ pub async fn ingest(
 ) -> Result<ExitCode, Failure> {
     let config = load_config(path)?;
     let buzon = pick_buzon(&config, buzon)?;
-    let desk = Desk::new(config.clone(), load_knowledge(&config)?);
+    let ids = load_message_ids(&config)?;
+    let desk = Desk::new(config.clone(), load_knowledge(&config)?).with_message_ids(ids);
     let store = open_store(&config).await?;
     store.sync_known_errors(&desk.knowledge).await?;
     let origin = Origin::local(buzon.name.clone());

@@ -10,6 +10,7 @@
 //! - [`oauth`]: OAuth2 client-credentials tokens for XOAUTH2, cached and refreshed.
 //! - [`outgoing`]: answers rendered from templates into RFC 5322 messages with threading headers.
 //! - [`smtp`]: submission of those messages through each buzón's SMTP server.
+//! - [`thread`]: our signed Message-IDs, so replies are matched to their case beyond doubt.
 
 pub mod attachments;
 pub mod imap;
@@ -18,6 +19,7 @@ pub mod outgoing;
 pub mod parse;
 pub mod quote;
 pub mod smtp;
+pub mod thread;
 
 use serde::Serialize;
 

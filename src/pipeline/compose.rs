@@ -11,6 +11,7 @@ use crate::desk::Requirement;
 use crate::desk::case::{Recipient, ReplyKind, Transition};
 use crate::desk::requirements::MIN_DESCRIPTION_CHARS;
 use crate::mail::Inbound;
+use crate::mail::thread::MessageIds;
 
 /// One automatic mail to queue.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,7 +21,7 @@ pub struct OutboxDraft {
     pub buzon: String,
     pub to: String,
     pub subject: String,
-    /// With angle brackets, on the buzón's domain.
+    /// With angle brackets, signed ([`MessageIds::sign`]), on the message domain.
     pub message_id: String,
     pub in_reply_to: Option<String>,
     pub references: Vec<String>,
@@ -34,6 +35,10 @@ pub struct ReplyContext<'a> {
     pub buzon: &'a Buzon,
     /// Where requester-facing mail goes (Reply-To, else From; for Aranda/PQSR, that system).
     pub requester: &'a str,
+    /// Signs the Message-IDs, so replies are matched to the case beyond doubt.
+    pub ids: &'a MessageIds,
+    /// `general.dominio_mensajes`; empty = the buzón's domain.
+    pub message_domain: &'a str,
 }
 
 /// The address answers go to: Reply-To when given, else From.
@@ -51,7 +56,11 @@ pub fn drafts(
 ) -> Vec<OutboxDraft> {
     let inbound = analysis.inbound.as_ref();
     let subject = tagged_subject(ctx.number, inbound.map_or("", |m| m.subject.as_str()));
-    let domain = ctx.buzon.address.rsplit_once('@').map_or("mesa-fe.invalid", |(_, d)| d);
+    let domain = if ctx.message_domain.is_empty() {
+        ctx.buzon.address.rsplit_once('@').map_or("mesa-fe.invalid", |(_, d)| d)
+    } else {
+        ctx.message_domain
+    };
     let in_reply_to = inbound.and_then(|m| m.message_id.as_ref()).map(|id| format!("<{id}>"));
     let mut references: Vec<String> = inbound
         .map(|m| m.references.iter().map(|id| format!("<{id}>")).collect())
@@ -74,12 +83,10 @@ pub fn drafts(
                 buzon: ctx.buzon.name.clone(),
                 to,
                 subject: subject.clone(),
-                message_id: format!(
-                    "<{}.{}.{}.{}@{domain}>",
+                message_id: ctx.ids.sign(
                     ctx.number,
-                    ctx.raw_id,
-                    index,
-                    reply.kind.as_str()
+                    &format!("r{}.{}.{}", ctx.raw_id, index, reply.kind.as_str()),
+                    domain,
                 ),
                 in_reply_to: if threaded { in_reply_to.clone() } else { None },
                 references: if threaded { references.clone() } else { Vec::new() },

@@ -34,6 +34,19 @@ struct EngineState {
     evidence: crate::desk::requirements::Evidence,
 }
 
+/// How a message was tied to its case, strongest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadMatch {
+    /// It quotes one of our signed Message-IDs.
+    Signed,
+    /// It quotes the Message-ID of a mail in our outbox.
+    OurMessage,
+    /// Only the `[FE-…]` tag of its subject: anyone can type it.
+    SubjectTag,
+    /// It quotes the Message-ID of a message already on the case.
+    TheirMessage,
+}
+
 /// Where a new case's rows come from.
 pub struct NewCase<'a> {
     pub raw_id: i64,
@@ -168,28 +181,31 @@ impl Store {
     pub async fn find_case_for(
         &self,
         analysis: &Analysis,
-    ) -> Result<Option<FoundCase>, StoreError> {
+        signed_case: Option<&str>,
+    ) -> Result<Option<(FoundCase, ThreadMatch)>, StoreError> {
         let Some(inbound) = &analysis.inbound else { return Ok(None) };
+        if let Some(number) = signed_case
+            && let Some(found) = self.case_by_number(number).await?
+        {
+            return Ok(Some((found, ThreadMatch::Signed)));
+        }
         let thread: Vec<&String> =
             inbound.in_reply_to.iter().chain(inbound.references.iter()).collect();
         for id in &thread {
+            // Our outbox keeps the angle brackets; parsed headers do not.
             let by_outbox: Option<i64> =
                 sqlx::query_scalar("SELECT case_id FROM outbox WHERE message_id = $1")
-                    .bind(id.as_str())
+                    .bind(format!("<{id}>"))
                     .fetch_optional(self.pool())
                     .await?;
             if let Some(case_id) = by_outbox {
-                return self.case_by_id(case_id).await;
+                return Ok(self.case_by_id(case_id).await?.map(|f| (f, ThreadMatch::OurMessage)));
             }
         }
-        if let Some(number) = &analysis.case_ref {
-            let by_tag: Option<i64> = sqlx::query_scalar("SELECT id FROM cases WHERE number = $1")
-                .bind(number)
-                .fetch_optional(self.pool())
-                .await?;
-            if let Some(case_id) = by_tag {
-                return self.case_by_id(case_id).await;
-            }
+        if let Some(number) = &analysis.case_ref
+            && let Some(found) = self.case_by_number(number).await?
+        {
+            return Ok(Some((found, ThreadMatch::SubjectTag)));
         }
         for id in &thread {
             let by_message: Option<i64> = sqlx::query_scalar(
@@ -199,10 +215,21 @@ impl Store {
             .fetch_optional(self.pool())
             .await?;
             if let Some(case_id) = by_message {
-                return self.case_by_id(case_id).await;
+                return Ok(self.case_by_id(case_id).await?.map(|f| (f, ThreadMatch::TheirMessage)));
             }
         }
         Ok(None)
+    }
+
+    async fn case_by_number(&self, number: &str) -> Result<Option<FoundCase>, StoreError> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM cases WHERE number = $1")
+            .bind(number)
+            .fetch_optional(self.pool())
+            .await?;
+        match id {
+            Some(id) => self.case_by_id(id).await,
+            None => Ok(None),
+        }
     }
 
     async fn case_by_id(&self, id: i64) -> Result<Option<FoundCase>, StoreError> {
