@@ -500,7 +500,8 @@ impl Desk {
             message_domain: &self.config.general.message_domain,
         };
         let drafts = compose::drafts(&ctx, analysis, &transition);
-        store.append_to_case(raw_id, found, analysis, &transition, drafts).await?;
+        let cap = self.config.general.auto_replies_per_hour;
+        store.append_to_case(raw_id, found, analysis, &transition, drafts, cap).await?;
         Ok(Outcome::Appended { raw_id, case: found.number.clone() })
     }
 
@@ -535,6 +536,7 @@ impl Desk {
             prefix: &self.config.general.case_prefix,
             analysis,
             transition: &transition,
+            reply_cap: self.config.general.auto_replies_per_hour,
         };
         let number = store
             .open_case(new, |number| {

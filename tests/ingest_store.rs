@@ -348,3 +348,31 @@ async fn our_own_mail_coming_back_is_ignored() {
     let detail = f.store.case_detail(&case).await.expect("detail").expect("case");
     assert_eq!(detail.outbox.len(), 1, "no answer to our own mail");
 }
+
+#[tokio::test]
+async fn one_sender_gets_at_most_the_hourly_cap_of_automatic_answers() {
+    let f = fixture().await;
+    let cap = f.desk.config.general.auto_replies_per_hour as usize;
+    let mut cases = Vec::new();
+    for n in 0..cap + 3 {
+        let mail = plain_mail(
+            "Bot Ruidoso <bot@ruidoso.example>",
+            &format!("Consulta {n}"),
+            &format!("<ruido.{n}@ruidoso.example>"),
+            None,
+            "Necesito ayuda con la factura FV2001 del NIT 900.123.456-7, por favor.",
+        );
+        let Outcome::Opened { case, .. } = f.ingest(&mail).await else { panic!("expected a case") };
+        cases.push(case);
+    }
+    let mut to_requester = 0;
+    for case in &cases {
+        let detail = f.store.case_detail(case).await.expect("detail").expect("case");
+        to_requester += detail.outbox.iter().filter(|o| o.to_addr == "bot@ruidoso.example").count();
+    }
+    assert_eq!(to_requester, cap, "the brake holds the answers past the cap");
+    let last =
+        f.store.case_detail(cases.last().expect("case")).await.expect("detail").expect("case");
+    assert!(last.events.iter().any(|e| e.detail.contains("Tope de")), "{:?}", last.events);
+    assert!(last.outbox.iter().any(|o| o.kind == "notificacion_agente"), "agents are still told");
+}

@@ -176,6 +176,7 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
 CREATE INDEX outbox_case ON outbox (case_id);
+CREATE INDEX outbox_recipient ON outbox (to_addr, created_at);
 
 -- The known-error base as loaded (synced from the TOML file at start).
 CREATE TABLE known_errors (

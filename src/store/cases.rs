@@ -55,6 +55,8 @@ pub struct NewCase<'a> {
     pub prefix: &'a str,
     pub analysis: &'a Analysis,
     pub transition: &'a Transition,
+    /// `general.respuestas_automaticas_por_hora`.
+    pub reply_cap: u32,
 }
 
 /// Filters of `case list`.
@@ -133,6 +135,7 @@ impl Store {
             new.analysis,
             new.transition,
             drafts(&number),
+            new.reply_cap,
         )
         .await?;
         tx.commit().await?;
@@ -147,6 +150,7 @@ impl Store {
         analysis: &Analysis,
         transition: &Transition,
         drafts: Vec<OutboxDraft>,
+        reply_cap: u32,
     ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         let case = &transition.case;
@@ -171,7 +175,10 @@ impl Store {
         if updated.rows_affected() == 0 {
             return Err(StoreError::Conflict);
         }
-        write_message_and_effects(&mut tx, found.id, raw_id, analysis, transition, drafts).await?;
+        write_message_and_effects(
+            &mut tx, found.id, raw_id, analysis, transition, drafts, reply_cap,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -360,10 +367,26 @@ async fn write_message_and_effects(
     analysis: &Analysis,
     transition: &Transition,
     drafts: Vec<OutboxDraft>,
+    reply_cap: u32,
 ) -> Result<(), StoreError> {
     let message_id = insert_message(tx, case_id, raw_id, analysis).await?;
     insert_documents(tx, case_id, message_id, analysis).await?;
-    insert_events(tx, case_id, &transition.events).await?;
+    let (drafts, held) = cap_automatic_replies(tx, drafts, reply_cap).await?;
+    let mut events = transition.events.clone();
+    if held > 0 {
+        let case = &transition.case;
+        events.push(Event {
+            activity: crate::desk::case::Activity::RecibirSolicitud,
+            from_status: Some(case.status),
+            to_status: case.status,
+            from_level: Some(case.level),
+            to_level: case.level,
+            detail: format!(
+                "Tope de {reply_cap} respuestas automáticas por hora a este remitente: {held} respuesta(s) no se envían."
+            ),
+        });
+    }
+    insert_events(tx, case_id, &events).await?;
     insert_outbox(tx, case_id, &drafts).await?;
     sqlx::query("UPDATE raw_messages SET status = $1, processed_at = $2 WHERE id = $3")
         .bind(raw_status::PROCESSED)
@@ -372,6 +395,37 @@ async fn write_message_and_effects(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// The mail-loop brake: requester-facing drafts to an address that already got `cap` automatic
+/// answers in the last hour are held back (agent notifications always go). Returns the drafts
+/// kept and how many were held.
+async fn cap_automatic_replies(
+    tx: &mut Tx<'_>,
+    drafts: Vec<OutboxDraft>,
+    cap: u32,
+) -> Result<(Vec<OutboxDraft>, usize), StoreError> {
+    let since = super::outbox::timestamp(chrono::Utc::now() - chrono::Duration::hours(1));
+    let mut kept = Vec::with_capacity(drafts.len());
+    let mut held = 0;
+    for draft in drafts {
+        let to_agent = draft.kind == crate::desk::case::ReplyKind::NotificacionAgente;
+        let queued_now = kept
+            .iter()
+            .filter(|d: &&OutboxDraft| {
+                d.to == draft.to && d.kind != crate::desk::case::ReplyKind::NotificacionAgente
+            })
+            .count() as i64;
+        if !to_agent
+            && super::outbox::automatic_replies_since(tx, &draft.to, &since).await? + queued_now
+                >= i64::from(cap)
+        {
+            held += 1;
+        } else {
+            kept.push(draft);
+        }
+    }
+    Ok((kept, held))
 }
 
 async fn insert_message(

@@ -5,9 +5,11 @@
 //! - [`cases`]: cases with their messages, documents, rejections, events and outbox rows, written
 //!   in one transaction per message.
 //! - [`knowledge`]: the known-error base as loaded.
+//! - [`outbox`]: mail to send, its schedule and its fate.
 
 pub mod cases;
 pub mod knowledge;
+pub mod outbox;
 pub mod raw;
 
 use std::path::Path;

@@ -1,0 +1,183 @@
+//! The outbox: mail to send, written with the state change it reports, sent by one scheduler.
+//! Statuses: `pendiente` → `enviado`, or `fallo_temporal` (retried at `next_attempt_at`) →
+//! `fallo_permanente` (the server's reply kept). The Message-ID is fixed at write time, so a
+//! crash between sending and marking can resend the same message at most once, with the same
+//! Message-ID, which mail clients show once.
+
+use serde::Serialize;
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::{Store, StoreError, now_text};
+
+/// Outbox statuses as stored.
+pub mod status {
+    pub const PENDING: &str = "pendiente";
+    pub const SENT: &str = "enviado";
+    pub const RETRY: &str = "fallo_temporal";
+    pub const FAILED: &str = "fallo_permanente";
+}
+
+/// One outbox row, as the sender and `outbox show` need it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub case_number: String,
+    pub kind: String,
+    pub buzon: String,
+    pub to_addr: String,
+    pub subject: String,
+    pub message_id: String,
+    pub in_reply_to: Option<String>,
+    pub refs: Option<String>,
+    pub context: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: String,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+}
+
+const ITEM_COLUMNS: &str = "o.id, c.number AS case_number, o.kind, o.buzon, o.to_addr, o.subject, o.message_id, \
+     o.in_reply_to, o.refs, o.context, o.status, o.attempts, o.next_attempt_at, o.last_error, o.created_at, o.sent_at";
+
+/// RFC 3339 UTC with seconds, the form every stored timestamp has (so text order is time order).
+pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl Store {
+    /// Rows due now for these buzones, oldest first.
+    pub async fn due_outbox(
+        &self,
+        buzones: &[String],
+        limit: i64,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        if buzones.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {ITEM_COLUMNS} FROM outbox o JOIN cases c ON c.id = o.case_id \
+             WHERE o.status IN ('pendiente', 'fallo_temporal') AND o.next_attempt_at <= "
+        ));
+        query.push_bind(now_text()).push(" AND o.buzon IN (");
+        let mut list = query.separated(", ");
+        for buzon in buzones {
+            list.push_bind(buzon);
+        }
+        query.push(") ORDER BY o.next_attempt_at, o.id LIMIT ").push_bind(limit);
+        Ok(query.build_query_as().fetch_all(self.pool()).await?)
+    }
+
+    /// When the next row of these buzones falls due, if any waits.
+    pub async fn next_outbox_due(&self, buzones: &[String]) -> Result<Option<String>, StoreError> {
+        if buzones.is_empty() {
+            return Ok(None);
+        }
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE status IN ('pendiente', 'fallo_temporal') AND buzon IN (",
+        );
+        let mut list = query.separated(", ");
+        for buzon in buzones {
+            list.push_bind(buzon);
+        }
+        query.push(")");
+        let next: (Option<String>,) = query.build_query_as().fetch_one(self.pool()).await?;
+        Ok(next.0)
+    }
+
+    pub async fn mark_sent(&self, id: i64, server_reply: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET status = $1, sent_at = $2, attempts = attempts + 1, last_error = $3 WHERE id = $4",
+        )
+        .bind(status::SENT)
+        .bind(now_text())
+        .bind(server_reply)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// A transient failure: try again at `next_attempt_at`.
+    pub async fn mark_retry(
+        &self,
+        id: i64,
+        next_attempt_at: &str,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET status = $1, next_attempt_at = $2, attempts = attempts + 1, last_error = $3 WHERE id = $4",
+        )
+        .bind(status::RETRY)
+        .bind(next_attempt_at)
+        .bind(error)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// A permanent failure (5xx, a broken template) or a transient one past the retry horizon.
+    pub async fn mark_failed(&self, id: i64, error: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET status = $1, attempts = attempts + 1, last_error = $2 WHERE id = $3",
+        )
+        .bind(status::FAILED)
+        .bind(error)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// `outbox list`: every row, or those with one status, newest last.
+    pub async fn list_outbox(&self, wanted: Option<&str>) -> Result<Vec<OutboxItem>, StoreError> {
+        // The only interpolation is the constant column list.
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {ITEM_COLUMNS} FROM outbox o JOIN cases c ON c.id = o.case_id \
+             WHERE ($1 IS NULL OR o.status = $1) ORDER BY o.id"
+        )))
+        .bind(wanted)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    pub async fn outbox_item(&self, id: i64) -> Result<Option<OutboxItem>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {ITEM_COLUMNS} FROM outbox o JOIN cases c ON c.id = o.case_id WHERE o.id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// `outbox retry`: a failed (or waiting) row is due again now. `false` when it was sent.
+    pub async fn retry_outbox(&self, id: i64) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE outbox SET status = $1, next_attempt_at = $2 WHERE id = $3 AND status <> $4",
+        )
+        .bind(status::PENDING)
+        .bind(now_text())
+        .bind(id)
+        .bind(status::SENT)
+        .execute(self.pool())
+        .await?;
+        Ok(updated.rows_affected() > 0)
+    }
+}
+
+/// Automatic answers queued for one address since `since` (agent notifications do not count).
+pub(crate) async fn automatic_replies_since(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    to_addr: &str,
+    since: &str,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE to_addr = $1 AND created_at >= $2 AND kind <> 'notificacion_agente'",
+    )
+    .bind(to_addr)
+    .bind(since)
+    .fetch_one(&mut **tx)
+    .await?)
+}
