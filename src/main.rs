@@ -61,6 +61,9 @@ enum Command {
     /// Base de errores conocidos (CT-CAC-0127).
     #[command(subcommand)]
     Kb(cli::KbCommand),
+    /// Cola de correos de salida: respuestas y notificaciones.
+    #[command(subcommand)]
+    Outbox(cli::OutboxCommand),
 }
 
 fn main() -> ExitCode {
@@ -104,6 +107,7 @@ async fn run(args: Args) -> Result<ExitCode, cli::Failure> {
         Command::Case(command) => cli::case(config_path, command).await,
         Command::Quarantine(command) => cli::quarantine(config_path, command).await,
         Command::Kb(command) => cli::kb(config_path, command),
+        Command::Outbox(command) => cli::outbox(config_path, command).await,
     }
 }
 

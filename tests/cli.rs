@@ -133,3 +133,31 @@ fn kb_list_shows_the_known_errors() {
     let entries = listing.lines().filter(|l| l.contains('[')).count();
     assert!(entries >= 30, "only {entries} known errors");
 }
+
+#[test]
+fn the_outbox_can_be_listed_shown_and_retried() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ingest = mesa_fe(dir.path())
+        .arg("ingest")
+        .arg(fixture("mail/01_proveedor_zip_attacheddocument.eml"))
+        .output()
+        .expect("run");
+    assert!(ingest.status.success(), "{}", text(&ingest));
+    let list = mesa_fe(dir.path())
+        .args(["outbox", "list", "--estado", "pendiente", "--json"])
+        .output()
+        .expect("run");
+    let items: serde_json::Value = serde_json::from_slice(&list.stdout).expect("JSON");
+    let items = items.as_array().expect("array");
+    assert_eq!(items.len(), 2, "acknowledgement and agent notification");
+    assert_eq!(items[0]["kind"], "acuse_recibo");
+    assert_eq!(items[0]["to_addr"], "jpardo@andinas-contables.example");
+    let show = mesa_fe(dir.path()).args(["outbox", "show", "1"]).output().expect("run");
+    let shown = text(&show);
+    assert!(shown.contains("In-Reply-To: <") && shown.contains("Message-ID:  <FE-"), "{shown}");
+    let retry = mesa_fe(dir.path()).args(["outbox", "retry", "1"]).output().expect("run");
+    assert!(retry.status.success(), "{}", text(&retry));
+    let bad =
+        mesa_fe(dir.path()).args(["outbox", "list", "--estado", "perdido"]).output().expect("run");
+    assert_eq!(bad.status.code(), Some(65));
+}

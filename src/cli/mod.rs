@@ -105,6 +105,22 @@ pub enum QuarantineCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// Lista los correos de la cola, con su estado.
+    List {
+        /// pendiente, enviado, fallo_temporal o fallo_permanente.
+        #[arg(long)]
+        estado: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Muestra un correo de la cola: destinatario, encabezados de hilo, intentos y último error.
+    Show { id: i64 },
+    /// Vuelve a poner en cola un correo fallido (se envía en el próximo ciclo).
+    Retry { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum KbCommand {
     /// Lista los errores conocidos cargados.
     List,
@@ -337,6 +353,50 @@ pub async fn quarantine(
                 ));
             }
         },
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn outbox(path: Option<&Path>, command: OutboxCommand) -> Result<ExitCode, Failure> {
+    let config = load_config(path)?;
+    let store = open_store(&config).await?;
+    match command {
+        OutboxCommand::List { estado, json } => {
+            const STATUSES: [&str; 4] =
+                ["pendiente", "enviado", "fallo_temporal", "fallo_permanente"];
+            if let Some(wanted) = estado.as_deref()
+                && !STATUSES.contains(&wanted)
+            {
+                return Err(Failure::new(
+                    EX_DATAERR,
+                    format!("estado desconocido: \"{wanted}\"; use uno de {}", STATUSES.join(", ")),
+                ));
+            }
+            let items = store.list_outbox(estado.as_deref()).await?;
+            if json { show::json(&items)? } else { show::outbox_list(&items) }
+        }
+        OutboxCommand::Show { id } => match store.outbox_item(id).await? {
+            Some(item) => show::outbox_item(&item),
+            None => {
+                return Err(Failure::new(
+                    EX_DATAERR,
+                    format!("no hay un correo con id {id} en la cola"),
+                ));
+            }
+        },
+        OutboxCommand::Retry { id } => {
+            if store.retry_outbox(id).await? {
+                println!(
+                    "El correo {id} vuelve a la cola; el servicio lo enviará en su próximo ciclo."
+                );
+            } else {
+                return Err(Failure::new(
+                    EX_DATAERR,
+                    format!("el correo {id} no existe o ya fue enviado"),
+                ));
+            }
+        }
     }
     store.close().await;
     Ok(ExitCode::SUCCESS)

@@ -3,6 +3,7 @@
 use mesa_fe::desk::knowledge::KnowledgeBase;
 use mesa_fe::pipeline::{Analysis, Outcome};
 use mesa_fe::store::cases::{CaseDetail, CaseSummary};
+use mesa_fe::store::outbox::OutboxItem;
 use mesa_fe::store::raw::QuarantineEntry;
 
 use super::{EX_SOFTWARE, Failure};
@@ -190,5 +191,44 @@ pub fn knowledge(base: &KnowledgeBase) {
             "requiere agente"
         };
         println!("{:<8} [{}] {}", entry.code, answer, entry.official_message);
+    }
+}
+
+pub fn outbox_list(items: &[OutboxItem]) {
+    if items.is_empty() {
+        println!("La cola de salida está vacía.");
+        return;
+    }
+    println!("{:<6} {:<17} {:<16} {:<25} {:<8} PARA", "ID", "ESTADO", "CASO", "TIPO", "INTENTOS");
+    for i in items {
+        println!(
+            "{:<6} {:<17} {:<16} {:<25} {:<8} {}",
+            i.id, i.status, i.case_number, i.kind, i.attempts, i.to_addr
+        );
+    }
+}
+
+pub fn outbox_item(i: &OutboxItem) {
+    println!("Correo {} del caso {} [{}]", i.id, i.case_number, i.status);
+    println!("Tipo:        {}", i.kind);
+    println!("Desde buzón: {}", i.buzon);
+    println!("Para:        {}", i.to_addr);
+    println!("Asunto:      {}", i.subject);
+    println!("Message-ID:  {}", i.message_id);
+    if let Some(reply_to) = &i.in_reply_to {
+        println!("In-Reply-To: {reply_to}");
+    }
+    if let Some(refs) = i.refs.as_deref().filter(|r| !r.is_empty()) {
+        println!("References:  {refs}");
+    }
+    println!(
+        "Creado:      {}   Intentos: {}   Próximo intento: {}",
+        i.created_at, i.attempts, i.next_attempt_at
+    );
+    if let Some(sent) = &i.sent_at {
+        println!("Enviado:     {sent}");
+    }
+    if let Some(error) = &i.last_error {
+        println!("Última respuesta del servidor: {error}");
     }
 }
