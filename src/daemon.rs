@@ -205,7 +205,7 @@ impl Watcher {
         }
         // Messages left pending by a transient store error get another chance.
         if !self.shutdown.requested() {
-            for outcome in self.desk.process_pending(&self.store).await? {
+            for outcome in self.desk.process_pending_of(&self.store, name).await? {
                 log_outcome(name, &outcome);
             }
         }

@@ -404,8 +404,25 @@ impl Desk {
         Ok(outcomes)
     }
 
-    /// Processes a stored raw message: one transaction writes everything it causes.
+    /// Processes a stored raw message: one transaction writes everything it causes. Exactly
+    /// once: if another worker got to it first, the transaction rolls back and this reports a
+    /// duplicate.
     pub async fn process(
+        &self,
+        store: &Store,
+        raw_id: i64,
+        origin: &Origin,
+        raw: &[u8],
+    ) -> Result<Outcome, StoreError> {
+        match self.process_once(store, raw_id, origin, raw).await {
+            Err(StoreError::AlreadyProcessed) => {
+                Ok(Outcome::Duplicate { of: raw_id, case: store.case_of_raw(raw_id).await? })
+            }
+            other => other,
+        }
+    }
+
+    async fn process_once(
         &self,
         store: &Store,
         raw_id: i64,
@@ -508,8 +525,21 @@ impl Desk {
     /// Processes raw messages stored but never processed (a crash or an error after the commit
     /// of the raw bytes). The daemon runs this at start-up; `ingest` before each run.
     pub async fn process_pending(&self, store: &Store) -> Result<Vec<Outcome>, StoreError> {
+        self.process_ids(store, store.pending_raw().await?).await
+    }
+
+    /// As [`Desk::process_pending`], for one buzón only (a watcher's retry of its own messages).
+    pub async fn process_pending_of(
+        &self,
+        store: &Store,
+        buzon: &str,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        self.process_ids(store, store.pending_raw_of(buzon).await?).await
+    }
+
+    async fn process_ids(&self, store: &Store, ids: Vec<i64>) -> Result<Vec<Outcome>, StoreError> {
         let mut outcomes = Vec::new();
-        for raw_id in store.pending_raw().await? {
+        for raw_id in ids {
             if let Some((origin, raw)) = store.raw_message(raw_id).await? {
                 outcomes.push(self.process(store, raw_id, &origin, &raw).await?);
             }

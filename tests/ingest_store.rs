@@ -376,3 +376,20 @@ async fn one_sender_gets_at_most_the_hourly_cap_of_automatic_answers() {
     assert!(last.events.iter().any(|e| e.detail.contains("Tope de")), "{:?}", last.events);
     assert!(last.outbox.iter().any(|o| o.kind == "notificacion_agente"), "agents are still told");
 }
+
+#[tokio::test]
+async fn two_workers_processing_the_same_message_make_one_case() {
+    let f = fixture().await;
+    let raw = sample("mail/06_iso8859_qp_nota_credito.eml");
+    let stored = f.store.store_raw(&f.origin, None, &raw).await.expect("store");
+    assert_eq!(stored, mesa_fe::store::raw::Stored::New(1));
+    let (first, second) = tokio::join!(
+        f.desk.process(&f.store, 1, &f.origin, &raw),
+        f.desk.process(&f.store, 1, &f.origin, &raw)
+    );
+    let outcomes = [first.expect("first"), second.expect("second")];
+    let opened = outcomes.iter().filter(|o| matches!(o, Outcome::Opened { .. })).count();
+    assert_eq!(opened, 1, "{outcomes:?}");
+    assert!(outcomes.iter().any(|o| matches!(o, Outcome::Duplicate { of: 1, .. })), "{outcomes:?}");
+    assert_eq!(f.store.list_cases(&CaseFilter::default()).await.expect("list").len(), 1);
+}

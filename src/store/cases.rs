@@ -388,12 +388,19 @@ async fn write_message_and_effects(
     }
     insert_events(tx, case_id, &events).await?;
     insert_outbox(tx, case_id, &drafts).await?;
-    sqlx::query("UPDATE raw_messages SET status = $1, processed_at = $2 WHERE id = $3")
-        .bind(raw_status::PROCESSED)
-        .bind(now_text())
-        .bind(raw_id)
-        .execute(&mut **tx)
-        .await?;
+    // Claim the raw message: if another worker processed it meanwhile, all of this rolls back.
+    let claimed = sqlx::query(
+        "UPDATE raw_messages SET status = $1, processed_at = $2 WHERE id = $3 AND status = $4",
+    )
+    .bind(raw_status::PROCESSED)
+    .bind(now_text())
+    .bind(raw_id)
+    .bind(raw_status::PENDING)
+    .execute(&mut **tx)
+    .await?;
+    if claimed.rows_affected() == 0 {
+        return Err(StoreError::AlreadyProcessed);
+    }
     Ok(())
 }
 

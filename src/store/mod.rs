@@ -37,6 +37,8 @@ pub enum StoreError {
     UnsupportedUrl { url: String },
     #[error("el caso cambió mientras se procesaba el mensaje; se vuelve a intentar")]
     Conflict,
+    #[error("el mensaje ya fue procesado por otro proceso")]
+    AlreadyProcessed,
     #[error("no se pudieron aplicar las migraciones de la base de datos: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("error de base de datos: {0}")]

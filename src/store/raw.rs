@@ -170,6 +170,17 @@ impl Store {
             .await?)
     }
 
+    /// Pending raw messages of one buzón (each watcher retries only its own).
+    pub async fn pending_raw_of(&self, buzon: &str) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM raw_messages WHERE status = $1 AND buzon = $2 ORDER BY id",
+        )
+        .bind(status::PENDING)
+        .bind(buzon)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// The bytes and origin of a stored message.
     pub async fn raw_message(&self, id: i64) -> Result<Option<(Origin, Vec<u8>)>, StoreError> {
         let row = sqlx::query(
@@ -200,13 +211,18 @@ impl Store {
         status: &str,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE raw_messages SET status = $1, status_reason = $2, processed_at = $3 WHERE id = $4")
-            .bind(status)
-            .bind(reason)
-            .bind(now_text())
-            .bind(id)
-            .execute(self.pool())
-            .await?;
+        // Only a message still waiting changes fate: one processed meanwhile keeps its result.
+        sqlx::query(
+            "UPDATE raw_messages SET status = $1, status_reason = $2, processed_at = $3 \
+             WHERE id = $4 AND status = $5",
+        )
+        .bind(status)
+        .bind(reason)
+        .bind(now_text())
+        .bind(id)
+        .bind(status::PENDING)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
