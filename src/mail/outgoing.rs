@@ -1,7 +1,25 @@
-//! Outgoing mail: templates rendered with minijinja and the RFC 5322 message built with lettre,
-//! with every threading and anti-loop header. Stub: the templates helper fills this in.
+//! Outgoing mail: the Spanish templates of `config/templates/` rendered with minijinja, and the
+//! RFC 5322 message built with lettre, with every threading and anti-loop header.
+//!
+//! - [`Templates`]: the four kinds of answer, each a text and an HTML template, built into the
+//!   program and optionally replaced by an operator's copies ([`Templates::load`]).
+//! - [`build`]: From, To, Subject, Message-ID, In-Reply-To, References, Thread-Topic,
+//!   Thread-Index, `Auto-Submitted: auto-replied`, `X-Auto-Response-Suppress: All`, and a
+//!   multipart/alternative body.
+//! - [`thread_index`] and [`thread_topic`]: Outlook's conversation headers.
 
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, Utc};
+use lettre::Message;
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 /// One automatic mail, ready to be formatted.
 #[derive(Debug, Clone, Default)]
@@ -31,28 +49,984 @@ pub enum OutgoingError {
     MissingTemplate { name: String },
     #[error("la plantilla {name} tiene un error: {detail}")]
     Template { name: String, detail: String },
+    #[error("no se pudo leer {path}: {detail}")]
+    Read { path: String, detail: String },
     #[error("no se pudo armar el correo: {0}")]
     Build(String),
 }
 
+/// The kinds of automatic mail; each has `KIND.txt.j2` and `KIND.html.j2`.
+pub const KINDS: [&str; 4] =
+    ["acuse_recibo", "solicitud_informacion", "respuesta_error_conocido", "notificacion_agente"];
+
+/// The shipped templates, by file name.
+const BUILTIN: [(&str, &str); 8] = [
+    ("acuse_recibo.txt.j2", include_str!("../../config/templates/acuse_recibo.txt.j2")),
+    ("acuse_recibo.html.j2", include_str!("../../config/templates/acuse_recibo.html.j2")),
+    (
+        "solicitud_informacion.txt.j2",
+        include_str!("../../config/templates/solicitud_informacion.txt.j2"),
+    ),
+    (
+        "solicitud_informacion.html.j2",
+        include_str!("../../config/templates/solicitud_informacion.html.j2"),
+    ),
+    (
+        "respuesta_error_conocido.txt.j2",
+        include_str!("../../config/templates/respuesta_error_conocido.txt.j2"),
+    ),
+    (
+        "respuesta_error_conocido.html.j2",
+        include_str!("../../config/templates/respuesta_error_conocido.html.j2"),
+    ),
+    (
+        "notificacion_agente.txt.j2",
+        include_str!("../../config/templates/notificacion_agente.txt.j2"),
+    ),
+    (
+        "notificacion_agente.html.j2",
+        include_str!("../../config/templates/notificacion_agente.html.j2"),
+    ),
+];
+
 /// The e-mail templates, loaded once (built-in, or from the configured folder).
-#[derive(Debug, Clone, Default)]
-pub struct Templates {}
+#[derive(Debug, Clone)]
+pub struct Templates {
+    env: Environment<'static>,
+    /// Where each template came from, for error messages: the operator's file or "incorporada".
+    origins: BTreeMap<&'static str, String>,
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Templates::builtin()
+    }
+}
 
 impl Templates {
     /// The templates shipped in config/templates/.
     pub fn builtin() -> Templates {
-        Templates {}
+        let mut env = environment();
+        let mut origins = BTreeMap::new();
+        for (name, source) in BUILTIN {
+            // Every built-in template is compiled by the tests; a failure here is a build defect.
+            if let Err(e) = env.add_template(name, source) {
+                panic!("built-in template {name} does not compile: {e:#}");
+            }
+            origins.insert(name, format!("incorporada {name}"));
+        }
+        Templates { env, origins }
+    }
+
+    /// The operator's templates in `dir`; a file that is not there falls back to the built-in
+    /// one. A template with a syntax error is refused, naming the file and the line.
+    pub fn load(dir: &Path) -> Result<Templates, OutgoingError> {
+        if !dir.is_dir() {
+            return Err(OutgoingError::Read {
+                path: dir.display().to_string(),
+                detail: "no es una carpeta (revise [general] plantillas, o déjela vacía para \
+                         usar las plantillas incorporadas)"
+                    .into(),
+            });
+        }
+        warn_unknown_files(dir);
+        let mut env = environment();
+        let mut origins = BTreeMap::new();
+        for (name, builtin) in BUILTIN {
+            let path = dir.join(name);
+            let (source, origin) = match std::fs::read_to_string(&path) {
+                Ok(text) => (text, path.display().to_string()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    (builtin.to_string(), format!("incorporada {name}"))
+                }
+                Err(e) => {
+                    return Err(OutgoingError::Read {
+                        path: path.display().to_string(),
+                        detail: format!("{e} (guárdela en UTF-8 y con permiso de lectura)"),
+                    });
+                }
+            };
+            env.add_template_owned(name, source).map_err(|e| OutgoingError::Template {
+                name: origin.clone(),
+                detail: format!(
+                    "{} (corrija el archivo o bórrelo para usar la plantilla incorporada)",
+                    describe(&e)
+                ),
+            })?;
+            origins.insert(name, origin);
+        }
+        Ok(Templates { env, origins })
     }
 
     /// Text and HTML bodies of `kind` (e.g. `acuse_recibo`) for this context.
-    pub fn render(&self, kind: &str, _context: &Value) -> Result<(String, String), OutgoingError> {
-        Err(OutgoingError::MissingTemplate { name: kind.to_string() })
+    pub fn render(&self, kind: &str, context: &Value) -> Result<(String, String), OutgoingError> {
+        let text = self.render_one(&format!("{kind}.txt.j2"), context)?;
+        let html = self.render_one(&format!("{kind}.html.j2"), context)?;
+        Ok((tidy_text(&text), tidy_html(&html)))
     }
+
+    fn render_one(&self, name: &str, context: &Value) -> Result<String, OutgoingError> {
+        let template = self
+            .env
+            .get_template(name)
+            .map_err(|_| OutgoingError::MissingTemplate { name: name.to_string() })?;
+        template.render(template_value(context)).map_err(|e| OutgoingError::Template {
+            name: self.origins.get(name).cloned().unwrap_or_else(|| name.to_string()),
+            detail: describe(&e),
+        })
+    }
+}
+
+/// The stored JSON context as a template value (minijinja's serde support is not enabled).
+fn template_value(value: &Value) -> minijinja::Value {
+    match value {
+        Value::Null => minijinja::Value::from(()),
+        Value::Bool(b) => minijinja::Value::from(*b),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                minijinja::Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                minijinja::Value::from(u)
+            } else {
+                minijinja::Value::from(n.as_f64().unwrap_or_default())
+            }
+        }
+        Value::String(s) => minijinja::Value::from(s.as_str()),
+        Value::Array(items) => items.iter().map(template_value).collect(),
+        Value::Object(map) => {
+            minijinja::Value::from_pairs(map.iter().map(|(k, v)| (k.as_str(), template_value(v))))
+        }
+    }
+}
+
+/// One environment for every template: HTML escaping for `.html.j2` only, undefined values
+/// printed as nothing (also `a.b` of an undefined `a`), block tags that own their line leave no
+/// blank line, and the Spanish filters.
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Chainable);
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".html.j2") || name.ends_with(".html") {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
+    let syntax =
+        minijinja::syntax::SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).build();
+    if let Ok(syntax) = syntax {
+        env.set_syntax(syntax);
+    }
+    env.add_filter("tipo_documento", document_kind_label);
+    env.add_filter("nombre_codigo", unique_code_name);
+    env.add_filter("estado_dian", dian_status);
+    env.add_filter("ambiente", environment_label);
+    env.add_filter("nivel", level_label);
+    env.add_filter("estado_caso", status_label);
+    env.add_filter("categoria_seguridad", security_category_label);
+    env
+}
+
+/// `línea 3: syntax error: unexpected end of input`.
+fn describe(error: &minijinja::Error) -> String {
+    let line = error.line().map(|l| format!("línea {l}: ")).unwrap_or_default();
+    match error.detail() {
+        Some(detail) => format!("{line}{}: {detail}", error.kind()),
+        None => format!("{line}{}", error.kind()),
+    }
+}
+
+/// A `*.j2` in the folder that is none of ours is most likely a misspelt name: say so.
+fn warn_unknown_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".j2") && !BUILTIN.iter().any(|(known, _)| *known == name) {
+            tracing::warn!(
+                plantilla = %name,
+                "plantilla desconocida en la carpeta de plantillas; se ignora (revise el nombre)"
+            );
+        }
+    }
+}
+
+/// Trailing spaces removed, runs of blank lines reduced to one, one final newline.
+fn tidy_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank = false;
+    for line in text.trim().lines() {
+        let line = line.trim_end();
+        if line.is_empty() {
+            if !blank {
+                out.push('\n');
+            }
+            blank = true;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+            blank = false;
+        }
+    }
+    out
+}
+
+fn tidy_html(html: &str) -> String {
+    let mut out = html.trim().to_string();
+    out.push('\n');
+    out
+}
+
+fn as_text(value: &minijinja::Value) -> Option<String> {
+    if value.is_undefined() || value.is_none() {
+        return None;
+    }
+    let text = value.to_string();
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+/// `invoice` → `Factura electrónica de venta`.
+fn document_kind_label(kind: minijinja::Value) -> String {
+    let Some(kind) = as_text(&kind) else { return "Documento".into() };
+    match kind.as_str() {
+        "invoice" => "Factura electrónica de venta",
+        "credit_note" => "Nota crédito",
+        "debit_note" => "Nota débito",
+        "documento_soporte" => "Documento soporte",
+        "nota_ajuste_documento_soporte" => "Nota de ajuste del documento soporte",
+        "attached_document" => "Contenedor electrónico (AttachedDocument)",
+        "application_response" => "Respuesta de la DIAN (ApplicationResponse)",
+        "nomina_individual" => "Nómina individual electrónica",
+        "nomina_individual_ajuste" => "Nota de ajuste de nómina individual",
+        "unknown_xml" => "Archivo XML no reconocido",
+        other => return other.to_string(),
+    }
+    .into()
+}
+
+/// The name of the document's unique code: CUFE for invoices, CUDS for documento soporte,
+/// CUNE for nómina, CUDE for notes and events.
+fn unique_code_name(kind: minijinja::Value) -> String {
+    match as_text(&kind).as_deref() {
+        Some("invoice" | "attached_document") => "CUFE",
+        Some("credit_note" | "debit_note" | "application_response") => "CUDE",
+        Some("documento_soporte" | "nota_ajuste_documento_soporte") => "CUDS",
+        Some("nomina_individual" | "nomina_individual_ajuste") => "CUNE",
+        _ => "CUFE/CUDE",
+    }
+    .into()
+}
+
+/// The DIAN `ResponseCode`: 02 validated, 04 rejected.
+fn dian_status(code: minijinja::Value) -> String {
+    match as_text(&code).as_deref() {
+        Some("02") => "validado".into(),
+        Some("04") => "rechazado".into(),
+        Some(other) => format!("respuesta con código {other}"),
+        None => "sin respuesta de la DIAN entre los adjuntos".into(),
+    }
+}
+
+fn environment_label(environment: minijinja::Value) -> String {
+    match as_text(&environment).as_deref() {
+        Some("produccion") => "producción".into(),
+        Some("pruebas") => "pruebas (habilitación)".into(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
+fn level_label(level: minijinja::Value) -> String {
+    match as_text(&level).as_deref() {
+        Some("n1") => "nivel 1".into(),
+        Some("n2") => "nivel 2".into(),
+        Some("n3") => "nivel 3".into(),
+        Some("administracion_tecnica") => "Administración Técnica".into(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
+fn status_label(status: minijinja::Value) -> String {
+    match as_text(&status).as_deref() {
+        Some("nuevo") => "nuevo".into(),
+        Some("pendiente_informacion") => "pendiente de información".into(),
+        Some("en_atencion") => "en atención".into(),
+        Some("escalado") => "escalado".into(),
+        Some("solucionado") => "solucionado".into(),
+        Some("cerrado") => "cerrado".into(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
+/// The procedure's security-event categories a–h.
+fn security_category_label(category: minijinja::Value) -> String {
+    let category = as_text(&category).map(|c| c.to_lowercase());
+    match category.as_deref() {
+        Some("a") => "control ineficaz",
+        Some("b") => "violación de la integridad, confidencialidad o disponibilidad",
+        Some("c") => "error humano",
+        Some("d") => "incumplimiento de políticas",
+        Some("e") => "violación de la seguridad física",
+        Some("f") => "cambio no controlado",
+        Some("g") => "mal funcionamiento del software o del hardware",
+        Some("h") => "violación de acceso",
+        Some(_) => "categoría no reconocida",
+        None => "",
+    }
+    .into()
 }
 
 /// RFC 5322 bytes with Message-ID, In-Reply-To, References, Thread-Topic, Thread-Index,
 /// Auto-Submitted: auto-replied and X-Auto-Response-Suppress: All, text + HTML alternative.
 pub fn build(outgoing: &Outgoing) -> Result<Vec<u8>, OutgoingError> {
-    Err(OutgoingError::Build(format!("sin implementar ({})", outgoing.subject)))
+    let message_id = bracketed(&outgoing.message_id)
+        .ok_or_else(|| OutgoingError::Build("falta el Message-ID".into()))?;
+    let from_address = outgoing.from_address.trim().parse().map_err(|e| {
+        OutgoingError::Build(format!("dirección de remitente {:?}: {e}", outgoing.from_address))
+    })?;
+    let from_name = Some(outgoing.from_name.trim().to_string()).filter(|n| !n.is_empty());
+    let mut builder = Message::builder()
+        .from(Mailbox::new(from_name, from_address))
+        .subject(outgoing.subject.clone())
+        .message_id(Some(message_id))
+        .date_now();
+    if outgoing.to.is_empty() {
+        return Err(OutgoingError::Build("no hay destinatarios".into()));
+    }
+    for to in &outgoing.to {
+        let mailbox: Mailbox = to
+            .trim()
+            .parse()
+            .map_err(|e| OutgoingError::Build(format!("destinatario {to:?}: {e}")))?;
+        builder = builder.to(mailbox);
+    }
+    if let Some(parent) = outgoing.in_reply_to.as_deref().and_then(bracketed) {
+        builder = builder.in_reply_to(parent);
+    }
+    let references: Vec<String> = outgoing.references.iter().filter_map(|r| bracketed(r)).collect();
+    if !references.is_empty() {
+        // lettre replaces the header on each call: the whole chain goes in at once.
+        builder = builder.references(references.join(" "));
+    }
+    builder = builder
+        .raw_header(raw_header("Auto-Submitted", "auto-replied"))
+        .raw_header(raw_header("X-Auto-Response-Suppress", "All"));
+    if !outgoing.thread_topic.trim().is_empty() {
+        builder = builder.raw_header(raw_header("Thread-Topic", outgoing.thread_topic.trim()));
+    }
+    if !outgoing.thread_index.trim().is_empty() {
+        builder = builder.raw_header(raw_header("Thread-Index", outgoing.thread_index.trim()));
+    }
+    let message = match &outgoing.html {
+        Some(html) => builder
+            .multipart(MultiPart::alternative_plain_html(outgoing.text.clone(), html.clone())),
+        None => builder.singlepart(SinglePart::plain(outgoing.text.clone())),
+    }
+    .map_err(|e| OutgoingError::Build(e.to_string()))?;
+    Ok(message.formatted())
+}
+
+fn raw_header(name: &'static str, value: &str) -> HeaderValue {
+    HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_string())
+}
+
+/// `<id>` for `id` or `<id>`; `None` for an empty one.
+fn bracketed(id: &str) -> Option<String> {
+    let bare = id.trim().trim_start_matches('<').trim_end_matches('>').trim();
+    (!bare.is_empty()).then(|| format!("<{bare}>"))
+}
+
+/// 100-ns ticks between 1601-01-01 (FILETIME epoch) and 1970-01-01.
+const FILETIME_UNIX_OFFSET_SECS: i64 = 11_644_473_600;
+/// Header block: 1 reserved byte, 5 bytes of FILETIME, 16 bytes of GUID.
+const THREAD_INDEX_HEADER_LEN: usize = 22;
+const THREAD_INDEX_CHILD_LEN: usize = 5;
+/// Longest index taken from a parent (Outlook keeps well under this).
+const THREAD_INDEX_MAX_LEN: usize = THREAD_INDEX_HEADER_LEN + 100 * THREAD_INDEX_CHILD_LEN;
+
+/// Outlook's `Thread-Index` ([MS-OXOMSG] 2.2.1.3, PidTagConversationIndex), base64.
+///
+/// Without a usable `parent`, a header block of 22 bytes: 0x01, the 40 most significant bits
+/// of `now` as a FILETIME (big-endian), and a conversation GUID derived from
+/// `conversation_seed` (the first 16 bytes of its SHA-256), so every message of one case lands
+/// in one Outlook conversation. With a parent, the parent's bytes plus a 5-byte child block: the
+/// time since the parent's header (delta code and 31 bits of it) and a byte derived from the
+/// seed and the depth. Deterministic for the same inputs.
+pub fn thread_index(parent: Option<&str>, now: DateTime<Utc>, conversation_seed: &[u8]) -> String {
+    let ticks = filetime(now);
+    let parent = parent.and_then(decode_thread_index);
+    let bytes = match parent {
+        Some(mut bytes) => {
+            let child = child_block(&bytes, ticks, conversation_seed);
+            bytes.extend_from_slice(&child);
+            bytes
+        }
+        None => header_block(ticks, conversation_seed),
+    };
+    BASE64.encode(bytes)
+}
+
+/// 100-ns ticks since 1601-01-01 UTC; 0 before that.
+fn filetime(now: DateTime<Utc>) -> u64 {
+    let secs = i128::from(now.timestamp()) + i128::from(FILETIME_UNIX_OFFSET_SECS);
+    let ticks = secs * 10_000_000 + i128::from(now.timestamp_subsec_nanos() / 100);
+    u64::try_from(ticks.max(0)).unwrap_or(u64::MAX)
+}
+
+fn header_block(ticks: u64, seed: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(THREAD_INDEX_HEADER_LEN);
+    bytes.push(0x01);
+    bytes.extend_from_slice(&ticks.to_be_bytes()[..5]);
+    bytes.extend_from_slice(&Sha256::digest(seed)[..16]);
+    bytes
+}
+
+/// A parent index we can extend: base64 of a 22-byte header plus whole 5-byte child blocks,
+/// starting with the reserved 0x01.
+fn decode_thread_index(parent: &str) -> Option<Vec<u8>> {
+    let compact: String = parent.chars().filter(|c| !c.is_whitespace()).collect();
+    let bytes = BASE64.decode(compact).ok()?;
+    let well_formed = bytes.len() >= THREAD_INDEX_HEADER_LEN
+        && bytes.len() <= THREAD_INDEX_MAX_LEN
+        && (bytes.len() - THREAD_INDEX_HEADER_LEN).is_multiple_of(THREAD_INDEX_CHILD_LEN)
+        && bytes[0] == 0x01;
+    well_formed.then_some(bytes)
+}
+
+/// Delta code 0: bits 18..49 of the time since the header; delta code 1 (the difference does
+/// not fit, about 1.7 years or more): bits 23..54. The last byte tells siblings apart.
+fn child_block(parent: &[u8], ticks: u64, seed: &[u8]) -> [u8; 5] {
+    let mut header_time = [0u8; 8];
+    header_time[..5].copy_from_slice(&parent[1..6]);
+    let diff = ticks.saturating_sub(u64::from_be_bytes(header_time));
+    let field = if diff >> 49 == 0 {
+        u32::try_from((diff >> 18) & 0x7FFF_FFFF).unwrap_or(0)
+    } else {
+        0x8000_0000 | u32::try_from((diff >> 23) & 0x7FFF_FFFF).unwrap_or(0x7FFF_FFFF)
+    };
+    let depth = (parent.len() - THREAD_INDEX_HEADER_LEN) / THREAD_INDEX_CHILD_LEN;
+    let mut hasher = Sha256::new();
+    hasher.update(seed);
+    hasher.update(depth.to_be_bytes());
+    let tail = hasher.finalize()[0];
+    let [a, b, c, d] = field.to_be_bytes();
+    [a, b, c, d, tail]
+}
+
+/// Reply prefixes Outlook, Gmail and Thunderbird add in the languages our requesters use.
+const REPLY_PREFIXES: [&str; 13] = [
+    "re:",
+    "rv:",
+    "fw:",
+    "fwd:",
+    "tr:",
+    "aw:",
+    "wg:",
+    "res:",
+    "enc:",
+    "rif:",
+    "auto:",
+    "respuesta automática:",
+    "respuesta automatica:",
+];
+
+/// Outlook's `Thread-Topic`: the subject without reply prefixes (RE:, RV:, FW:, Fwd:, TR:,
+/// AW:, "Respuesta automática:" …) and without our `[FE-…]` tags, wherever they are.
+pub fn thread_topic(subject: &str) -> String {
+    let untagged = strip_case_tags(subject);
+    let mut rest = untagged.trim();
+    loop {
+        let before = rest;
+        for prefix in REPLY_PREFIXES {
+            if let Some(head) = rest.get(..prefix.len())
+                && head.to_lowercase() == prefix
+            {
+                rest = rest[prefix.len()..].trim_start();
+            }
+        }
+        if rest == before {
+            break;
+        }
+    }
+    rest.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The subject without any `[FE-…]` tag (case-insensitive).
+fn strip_case_tags(subject: &str) -> String {
+    let mut out = String::with_capacity(subject.len());
+    let mut rest = subject;
+    while let Some(start) = rest.find('[') {
+        let after = &rest[start + 1..];
+        let is_tag = after.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("fe-"));
+        match after.find(']') {
+            Some(end) if is_tag => {
+                out.push_str(&rest[..start]);
+                out.push(' ');
+                rest = &after[end + 1..];
+            }
+            _ => {
+                out.push_str(&rest[..=start]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mail_parser::MimeHeaders;
+    use serde_json::json;
+
+    fn acuse_context() -> Value {
+        json!({
+            "case": "FE-2026-000123",
+            "tema": "factura_electronica",
+            "tema_label": "Factura electrónica de venta",
+            "status": "en_atencion",
+            "level": "n2",
+            "requester_name": "Facturación Ñandú S.A.S.",
+            "documents": [
+                {"kind": "invoice", "number": "SETP990000123",
+                 "uuid": "8bb918b19ba22a694f1da11c643b5e9de39adf60311cf179179e9b33381030bcd4c3c3f156c506ed5908f9276f5bd9b4",
+                 "response_code": "04", "environment": "pruebas"},
+                {"kind": "credit_note", "number": "NC-77", "uuid": "c0ffee", "response_code": "02",
+                 "environment": "produccion"}
+            ],
+            "rejections": [
+                {"code": "FAD06", "description": "Valor del CUFE no está calculado correctamente."},
+                {"code": "RUT01", "description": "La validación del estado del RUT próximamente estará disponible.", "notification": true}
+            ],
+            "known_errors": [],
+            "missing": [],
+            "attachment_problems": [
+                {"source": "factura.zip/anexo.pdf", "problem": "el archivo está dañado"}
+            ],
+            "group": "n2_factura",
+            "agent": "ana@mesa.example.co",
+            "known_error_answers": [],
+            "buzon_address": "aliados@mesa.example.co",
+            "desk_name": "Mesa de Ayuda FE",
+        })
+    }
+
+    fn agent_context() -> Value {
+        let mut context = acuse_context();
+        context["requester"] = json!("soporte@nandu.example.co");
+        context["own_words"] = json!(
+            "Buen día, la factura fue rechazada <script>alert('x')</script> & no sabemos por qué."
+        );
+        context["security_category"] = json!("h");
+        context["missing"] = json!([{"item": "evidencia", "description": "un pantallazo o PDF que muestre el error"}]);
+        context
+    }
+
+    #[test]
+    fn acuse_recibo_lists_documents_status_and_bad_attachments() {
+        let (text, html) = Templates::builtin().render("acuse_recibo", &acuse_context()).unwrap();
+        for part in [&text, &html] {
+            assert!(part.contains("FE-2026-000123"), "{part}");
+            assert!(part.contains("Factura electrónica de venta"), "{part}");
+            assert!(part.contains("SETP990000123"), "{part}");
+            assert!(part.contains("8bb918b19ba22a694f1da11c643b5e9de39adf60311cf179"), "{part}");
+            assert!(part.contains("rechazado"), "{part}");
+            assert!(part.contains("validado"), "{part}");
+            assert!(part.contains("CUDE"), "{part}");
+            assert!(part.contains("anexo.pdf: el archivo está dañado"), "{part}");
+            assert!(part.contains("envíelos de nuevo"), "{part}");
+            assert!(part.contains("nivel 2"), "{part}");
+            assert!(part.contains("[FE-2026-000123]"), "{part}");
+            assert!(part.contains("FAD06"), "{part}");
+        }
+        assert!(
+            text.starts_with("Estimado(a) Facturación Ñandú S.A.S.:\n\nCordial saludo."),
+            "{text}"
+        );
+        assert!(text.contains("factura.zip/anexo.pdf"), "{text}");
+        assert!(!text.contains("\n\n\n"), "{text}");
+        assert!(html.contains("<table"), "{html}");
+    }
+
+    #[test]
+    fn acuse_recibo_of_a_security_event_says_only_the_case_number() {
+        let mut context = acuse_context();
+        context["security_category"] = json!("b");
+        let (text, html) = Templates::builtin().render("acuse_recibo", &context).unwrap();
+        for part in [&text, &html] {
+            assert!(part.contains("FE-2026-000123"), "{part}");
+            assert!(!part.contains("SETP990000123"), "{part}");
+            assert!(!part.contains("FAD06"), "{part}");
+        }
+    }
+
+    #[test]
+    fn solicitud_informacion_lists_each_missing_item() {
+        let mut context = acuse_context();
+        context["missing"] = json!([
+            {"item": "nit", "description": "el NIT del facturador o de la empresa (por ejemplo, NIT 900.123.456-7)"},
+            {"item": "xml", "description": "el archivo XML del documento (AttachedDocument o la respuesta de la DIAN)"}
+        ]);
+        let (text, html) = Templates::builtin().render("solicitud_informacion", &context).unwrap();
+        assert!(text.contains("FE-2026-000123"));
+        assert!(text.contains(
+            "- el NIT del facturador o de la empresa (por ejemplo, NIT 900.123.456-7)\n"
+        ));
+        assert!(text.contains(
+            "- el archivo XML del documento (AttachedDocument o la respuesta de la DIAN)\n"
+        ));
+        assert!(text.contains("factura.zip/anexo.pdf: el archivo está dañado"));
+        assert!(text.contains("Responda a este mismo mensaje"));
+        assert!(html.contains(
+            "<li>el NIT del facturador o de la empresa (por ejemplo, NIT 900.123.456-7)</li>"
+        ));
+        assert!(html.contains("FE-2026-000123"));
+    }
+
+    #[test]
+    fn respuesta_error_conocido_carries_each_answer() {
+        let mut context = acuse_context();
+        context["known_errors"] = json!(["FAD06"]);
+        context["known_error_answers"] = json!([{
+            "code": "FAD06",
+            "official_message": "Valor del CUFE no está calculado correctamente.",
+            "meaning": "El hash que la DIAN recalcula no coincide con cbc:UUID.",
+            "answer": "Verifique la clave técnica del rango de numeración.\nVuelva a generar el CUFE y reenvíe.",
+        }]);
+        let (text, html) =
+            Templates::builtin().render("respuesta_error_conocido", &context).unwrap();
+        for part in [&text, &html] {
+            assert!(part.contains("FE-2026-000123"), "{part}");
+            assert!(part.contains("FAD06"), "{part}");
+            assert!(part.contains("Valor del CUFE no está calculado correctamente."), "{part}");
+            assert!(part.contains("El hash que la DIAN recalcula"), "{part}");
+            assert!(part.contains("Verifique la clave técnica del rango de numeración."), "{part}");
+            assert!(part.contains("especialista"), "{part}");
+        }
+        assert!(text.contains("Si esto no lo resuelve, responda a este correo"));
+    }
+
+    #[test]
+    fn notificacion_agente_shows_summary_words_and_commands_with_html_escaped() {
+        let (text, html) =
+            Templates::builtin().render("notificacion_agente", &agent_context()).unwrap();
+        for part in [&text, &html] {
+            assert!(part.contains("FE-2026-000123"), "{part}");
+            assert!(part.contains("EVENTO DE SEGURIDAD"), "{part}");
+            assert!(part.contains("violación de acceso"), "{part}");
+            assert!(part.contains("n2_factura"), "{part}");
+            assert!(part.contains("nivel 2"), "{part}");
+            assert!(part.contains("soporte@nandu.example.co"), "{part}");
+            assert!(part.contains("SETP990000123"), "{part}");
+            assert!(part.contains("FAD06"), "{part}");
+            assert!(part.contains("un pantallazo o PDF que muestre el error"), "{part}");
+            for command in [
+                "#nota",
+                "#solucion",
+                "#escalar",
+                "#info",
+                "#asignar",
+                "#padre",
+                "#cerrar",
+                "#reabrir",
+            ] {
+                assert!(part.contains(command), "{command} in {part}");
+            }
+        }
+        assert!(text.contains("<script>alert('x')</script> & no sabemos"), "{text}");
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(html.contains("&amp; no sabemos"), "{html}");
+        assert!(
+            html.contains("Facturación Ñandú S.A.S. &lt;soporte@nandu.example.co&gt;"),
+            "{html}"
+        );
+        // The security banner comes first.
+        assert!(text.starts_with("*** EVENTO DE SEGURIDAD"), "{text}");
+    }
+
+    #[test]
+    fn undefined_values_render_empty() {
+        let templates = Templates::builtin();
+        for kind in KINDS {
+            let (text, html) = templates.render(kind, &json!({"case": "FE-2026-000009"})).unwrap();
+            assert!(text.contains("FE-2026-000009"), "{kind}: {text}");
+            assert!(html.contains("FE-2026-000009"), "{kind}: {html}");
+            assert!(!text.contains("none") && !text.contains("undefined"), "{kind}: {text}");
+        }
+        let (text, _) = templates.render("acuse_recibo", &json!({})).unwrap();
+        assert!(text.contains("Recibimos su solicitud"));
+    }
+
+    #[test]
+    fn templates_can_be_shared_between_tasks() {
+        fn shareable<T: Send + Sync + Clone + 'static>(_: &T) {}
+        shareable(&Templates::builtin());
+    }
+
+    #[test]
+    fn unknown_kind_is_missing_template() {
+        let err = Templates::builtin().render("despedida", &json!({})).unwrap_err();
+        assert!(matches!(err, OutgoingError::MissingTemplate { .. }), "{err}");
+    }
+
+    #[test]
+    fn operator_copies_replace_builtin_ones_and_the_rest_fall_back() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("acuse_recibo.txt.j2"),
+            "Caso {{ case }} recibido. {{ no_existe.tampoco }}Gracias.",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("acuse_recibo.html.j2"), "<p>{{ own_words }}</p>").unwrap();
+        let templates = Templates::load(dir.path()).unwrap();
+        let mut context = acuse_context();
+        context["own_words"] = json!("<b>");
+        let (text, html) = templates.render("acuse_recibo", &context).unwrap();
+        assert_eq!(text, "Caso FE-2026-000123 recibido. Gracias.\n");
+        assert_eq!(html, "<p>&lt;b&gt;</p>\n");
+        let (text, _) = templates.render("solicitud_informacion", &context).unwrap();
+        assert!(text.contains("Cómo responder"));
+    }
+
+    #[test]
+    fn a_syntax_error_fails_at_load_naming_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("solicitud_informacion.txt.j2"),
+            "Hola\n\n{% for m in missing %}\n- {{ m.description }\n{% endfor %}\n",
+        )
+        .unwrap();
+        let err = Templates::load(dir.path()).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, OutgoingError::Template { .. }), "{message}");
+        assert!(message.contains("solicitud_informacion.txt.j2"), "{message}");
+        assert!(message.contains("línea 4"), "{message}");
+    }
+
+    #[test]
+    fn a_missing_folder_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Templates::load(&dir.path().join("no-existe")).unwrap_err();
+        assert!(matches!(err, OutgoingError::Read { .. }), "{err}");
+    }
+
+    fn sample_outgoing() -> Outgoing {
+        Outgoing {
+            from_name: "Mesa de Ayuda Facturación Electrónica".into(),
+            from_address: "aliados@mesa.example.co".into(),
+            to: vec!["Proveedor Ñandú <soporte@nandu.example.co>".into(), "otro@example.co".into()],
+            subject: "[FE-2026-000123] Factura rechazada: validación del CUFE — ¿qué hago?".into(),
+            message_id: "<FE-2026-000123.r1.0.acuse_recibo.abcd@mesa.example.co>".into(),
+            in_reply_to: Some("<CAF=original@mail.nandu.example.co>".into()),
+            references: vec![
+                "<first@mail.nandu.example.co>".into(),
+                "<CAF=original@mail.nandu.example.co>".into(),
+            ],
+            thread_topic: "Factura rechazada: validación del CUFE — ¿qué hago?".into(),
+            thread_index: thread_index(None, Utc::now(), b"FE-2026-000123"),
+            text: "Cordial saludo.\nSu caso es FE-2026-000123.\n".into(),
+            html: Some(
+                "<p>Cordial saludo.</p><p>Su caso es <strong>FE-2026-000123</strong>.</p>".into(),
+            ),
+        }
+    }
+
+    /// Message-IDs of an In-Reply-To or References header, however mail-parser stored them.
+    fn ids(value: &mail_parser::HeaderValue<'_>) -> Vec<String> {
+        match (value.as_text_list(), value.as_text()) {
+            (Some(list), _) => list.iter().map(|id| id.to_string()).collect(),
+            (None, Some(one)) => vec![one.to_string()],
+            (None, None) => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn built_message_has_threading_and_anti_loop_headers() {
+        let outgoing = sample_outgoing();
+        let bytes = build(&outgoing).unwrap();
+        let raw = String::from_utf8(bytes.clone()).unwrap();
+        assert!(raw.is_ascii(), "headers and bodies are encoded: {raw}");
+        let subject_line = raw.lines().find(|l| l.starts_with("Subject: ")).unwrap();
+        assert!(subject_line.contains("=?utf-8?b?"), "RFC 2047 encoded: {raw}");
+        let message = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+        assert_eq!(message.subject(), Some(outgoing.subject.as_str()));
+        assert_eq!(
+            message.message_id(),
+            Some("FE-2026-000123.r1.0.acuse_recibo.abcd@mesa.example.co")
+        );
+        assert_eq!(ids(message.in_reply_to()), ["CAF=original@mail.nandu.example.co"]);
+        assert_eq!(
+            ids(message.references()),
+            ["first@mail.nandu.example.co", "CAF=original@mail.nandu.example.co"]
+        );
+        let from = message.from().and_then(|a| a.first()).unwrap();
+        assert_eq!(from.address(), Some("aliados@mesa.example.co"));
+        assert_eq!(from.name(), Some("Mesa de Ayuda Facturación Electrónica"));
+        let to: Vec<&str> = message.to().unwrap().iter().filter_map(|a| a.address()).collect();
+        assert_eq!(to, ["soporte@nandu.example.co", "otro@example.co"]);
+        assert_eq!(message.to().unwrap().first().unwrap().name(), Some("Proveedor Ñandú"));
+        assert!(message.date().is_some());
+        let header = |name: &str| message.header_raw(name).map(str::trim).map(str::to_string);
+        assert_eq!(header("Auto-Submitted").as_deref(), Some("auto-replied"));
+        assert_eq!(header("X-Auto-Response-Suppress").as_deref(), Some("All"));
+        assert_eq!(header("Thread-Index").as_deref(), Some(outgoing.thread_index.as_str()));
+        // Thread-Topic is RFC 2047 encoded too: parsed as text, it decodes to the topic.
+        let as_text = mail_parser::MessageParser::default().header_text("Thread-Topic");
+        let reparsed = as_text.parse(&bytes).unwrap();
+        let topic = reparsed.header("Thread-Topic").and_then(|v| v.as_text()).unwrap();
+        assert_eq!(topic, outgoing.thread_topic);
+        assert_eq!(
+            message.header_raw("In-Reply-To").map(str::trim),
+            Some("<CAF=original@mail.nandu.example.co>")
+        );
+
+        let root = message.root_part().content_type().unwrap();
+        assert_eq!((root.ctype(), root.subtype()), ("multipart", Some("alternative")));
+        let types: Vec<(String, String, Option<String>)> = message
+            .parts
+            .iter()
+            .filter_map(|p| p.content_type())
+            .map(|c| {
+                (
+                    c.ctype().to_string(),
+                    c.subtype().unwrap_or_default().to_string(),
+                    c.attribute("charset").map(str::to_lowercase),
+                )
+            })
+            .collect();
+        assert!(
+            types.contains(&("text".into(), "plain".into(), Some("utf-8".into()))),
+            "{types:?}"
+        );
+        assert!(types.iter().any(|(t, s, _)| t == "text" && s == "html"), "{types:?}");
+        let body = message.body_text(0).unwrap().replace("\r\n", "\n");
+        assert_eq!(body.trim_end(), outgoing.text.trim_end());
+        assert!(message.body_html(0).unwrap().contains("<strong>FE-2026-000123</strong>"));
+    }
+
+    #[test]
+    fn text_only_message_without_html() {
+        let mut outgoing = sample_outgoing();
+        outgoing.html = None;
+        outgoing.in_reply_to = None;
+        outgoing.references.clear();
+        let bytes = build(&outgoing).unwrap();
+        let message = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+        let root = message.root_part().content_type().unwrap();
+        assert_eq!((root.ctype(), root.subtype()), ("text", Some("plain")));
+        assert_eq!(message.html_body_count(), 1); // mail-parser offers the text as HTML too
+        assert!(message.header("In-Reply-To").is_none());
+        assert!(message.header("References").is_none());
+        let body = message.body_text(0).unwrap().replace("\r\n", "\n");
+        assert_eq!(body.trim_end(), outgoing.text.trim_end());
+    }
+
+    #[test]
+    fn bad_addresses_and_empty_ids_are_build_errors() {
+        let mut outgoing = sample_outgoing();
+        outgoing.to = vec!["no es un correo".into()];
+        assert!(matches!(build(&outgoing), Err(OutgoingError::Build(_))));
+        let mut outgoing = sample_outgoing();
+        outgoing.message_id = String::new();
+        assert!(matches!(build(&outgoing), Err(OutgoingError::Build(_))));
+        let mut outgoing = sample_outgoing();
+        outgoing.to.clear();
+        assert!(matches!(build(&outgoing), Err(OutgoingError::Build(_))));
+    }
+
+    #[test]
+    fn rendered_templates_build_into_a_message() {
+        let (text, html) =
+            Templates::builtin().render("notificacion_agente", &agent_context()).unwrap();
+        let outgoing = Outgoing { text, html: Some(html), ..sample_outgoing() };
+        let bytes = build(&outgoing).unwrap();
+        let message = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+        assert!(message.body_text(0).unwrap().contains("Palabras del solicitante"));
+        assert!(message.body_html(0).unwrap().contains("&lt;script&gt;"));
+    }
+
+    fn decode(index: &str) -> Vec<u8> {
+        BASE64.decode(index).unwrap()
+    }
+
+    #[test]
+    fn thread_index_root_is_22_bytes_with_time_and_seeded_guid() {
+        let now = DateTime::parse_from_rfc3339("2026-03-02T15:04:05Z").unwrap().with_timezone(&Utc);
+        let root = decode(&thread_index(None, now, b"FE-2026-000123"));
+        assert_eq!(root.len(), 22);
+        assert_eq!(root[0], 0x01);
+        let ticks = filetime(now);
+        assert_eq!(&root[1..6], &ticks.to_be_bytes()[..5]);
+        assert_eq!(&root[6..], &Sha256::digest(b"FE-2026-000123")[..16]);
+        // Deterministic; another case is another conversation.
+        assert_eq!(
+            thread_index(None, now, b"FE-2026-000123"),
+            thread_index(None, now, b"FE-2026-000123")
+        );
+        assert_ne!(decode(&thread_index(None, now, b"FE-2026-000124"))[6..], root[6..]);
+    }
+
+    #[test]
+    fn thread_index_child_extends_the_parent() {
+        let start =
+            DateTime::parse_from_rfc3339("2026-03-02T15:04:05Z").unwrap().with_timezone(&Utc);
+        let parent = thread_index(None, start, b"FE-2026-000123");
+        let later = start + chrono::Duration::minutes(90);
+        let child = thread_index(Some(&parent), later, b"FE-2026-000123");
+        let (parent_bytes, child_bytes) = (decode(&parent), decode(&child));
+        assert_eq!(child_bytes.len(), 27);
+        assert!(child_bytes.starts_with(&parent_bytes));
+        assert_eq!(child, thread_index(Some(&parent), later, b"FE-2026-000123"));
+        // Delta code 0, and the 31 bits hold the time since the header in units of 2^18 ticks.
+        let field = u32::from_be_bytes(child_bytes[22..26].try_into().unwrap());
+        assert_eq!(field & 0x8000_0000, 0);
+        let header_ticks = u64::from_be_bytes([
+            parent_bytes[1],
+            parent_bytes[2],
+            parent_bytes[3],
+            parent_bytes[4],
+            parent_bytes[5],
+            0,
+            0,
+            0,
+        ]);
+        assert_eq!(u64::from(field), (filetime(later) - header_ticks) >> 18);
+        // A grandchild appends another block.
+        let grandchild = decode(&thread_index(Some(&child), later, b"FE-2026-000123"));
+        assert_eq!(grandchild.len(), 32);
+        assert!(grandchild.starts_with(&child_bytes));
+        // Years later: delta code 1.
+        let far = decode(&thread_index(Some(&parent), start + chrono::Duration::days(800), b"x"));
+        assert_eq!(far[22] & 0x80, 0x80);
+    }
+
+    #[test]
+    fn unusable_parent_starts_a_new_index() {
+        let now = Utc::now();
+        let fresh = thread_index(None, now, b"seed");
+        for parent in
+            ["", "no es base64 !!", "AQID", &BASE64.encode([0x02; 22]), &BASE64.encode([0x01; 24])]
+        {
+            assert_eq!(thread_index(Some(parent), now, b"seed"), fresh, "{parent:?}");
+        }
+    }
+
+    #[test]
+    fn thread_topic_strips_prefixes_and_case_tags() {
+        assert_eq!(thread_topic("RE: RV: [FE-2026-000123] Factura rechazada"), "Factura rechazada");
+        assert_eq!(thread_topic("[FE-2026-000123] Factura rechazada"), "Factura rechazada");
+        assert_eq!(thread_topic("Fwd: FW: TR: AW: re: Nota crédito"), "Nota crédito");
+        assert_eq!(
+            thread_topic("Respuesta automática: [fe-2026-000001] Consulta RADIAN"),
+            "Consulta RADIAN"
+        );
+        assert_eq!(thread_topic("Re: Factura [FE-2026-000123] rechazada"), "Factura rechazada");
+        assert_eq!(thread_topic("[Aranda #4455] Re: Soporte"), "[Aranda #4455] Re: Soporte");
+        assert_eq!(thread_topic("Regla FAD06"), "Regla FAD06");
+        assert_eq!(thread_topic("RE: "), "");
+    }
 }
