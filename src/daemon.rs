@@ -9,12 +9,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
 use crate::config::{Buzon, ImapSettings};
 use crate::mail::imap::{Connector, IdleOutcome, ImapError, Mailbox};
+use crate::mail::outgoing::Templates;
+use crate::outbox::OutboxWorker;
 use crate::pipeline::{Desk, Outcome};
 use crate::store::raw::{BuzonProgress, IncomingRaw, Origin, Stored, status};
 use crate::store::{Store, StoreError};
@@ -36,6 +38,20 @@ pub enum DaemonError {
     Buzon { buzon: String, source: ImapError },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("el buzón {buzon} no puede enviar: {source}")]
+    Smtp { buzon: String, source: crate::mail::smtp::SmtpError },
+    #[error(transparent)]
+    Templates(#[from] crate::mail::outgoing::OutgoingError),
+}
+
+/// The configured templates folder, or the built-in templates.
+fn load_templates(desk: &Desk) -> Result<Templates, DaemonError> {
+    let folder = &desk.config.general.templates;
+    if folder.is_empty() {
+        Ok(Templates::builtin())
+    } else {
+        Ok(Templates::load(std::path::Path::new(folder))?)
+    }
 }
 
 /// Shutdown signal shared by the watchers: `true` once stopping was asked.
@@ -85,7 +101,19 @@ pub async fn run(
     info!(messages = replayed.len(), "mensajes pendientes de una ejecución anterior procesados");
 
     let (stop_sender, shutdown) = Shutdown::new();
+    let wake = Arc::new(Notify::new());
+    let templates = load_templates(&desk)?;
     let mut watchers = JoinSet::new();
+    match OutboxWorker::new(desk.clone(), store.clone(), templates, wake.clone(), shutdown.clone())
+    {
+        Ok(Some(worker)) => {
+            watchers.spawn(worker.run());
+        }
+        Ok(None) => warn!(
+            "ningún buzón tiene [buzones.smtp]: las respuestas esperan en la cola (mesa-fe outbox list)"
+        ),
+        Err((buzon, source)) => return Err(DaemonError::Smtp { buzon, source }),
+    }
     for (buzon, imap, connector) in connectors {
         let watcher = Watcher {
             desk: desk.clone(),
@@ -94,6 +122,7 @@ pub async fn run(
             imap,
             connector,
             shutdown: shutdown.clone(),
+            outbox: wake.clone(),
         };
         watchers.spawn(watcher.run());
     }
@@ -122,6 +151,8 @@ struct Watcher {
     imap: ImapSettings,
     connector: Connector,
     shutdown: Shutdown,
+    /// Told after each batch, so answers leave at once instead of at the worker's next round.
+    outbox: Arc<Notify>,
 }
 
 impl Watcher {
@@ -203,6 +234,7 @@ impl Watcher {
                 break;
             }
         }
+        self.outbox.notify_one();
         // Messages left pending by a transient store error get another chance.
         if !self.shutdown.requested() {
             for outcome in self.desk.process_pending_of(&self.store, name).await? {

@@ -13,6 +13,7 @@
 //! - [`store`]: every SQL statement of the project (SQLite by default, portable SQL).
 //! - [`secrets`]: passwords and client secrets from files, variables or systemd credentials.
 //! - [`daemon`]: `mesa-fe run`: one watcher per buzón, start-up replay, graceful shutdown.
+//! - [`outbox`]: the worker that renders and sends queued answers, with retries.
 //! - [`text`]: small text helpers shared by the parsers and the classifier.
 #![forbid(unsafe_code)]
 
@@ -21,6 +22,7 @@ pub mod daemon;
 pub mod desk;
 pub mod dian;
 pub mod mail;
+pub mod outbox;
 pub mod pipeline;
 pub mod secrets;
 pub mod store;

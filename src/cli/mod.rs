@@ -193,6 +193,9 @@ pub async fn run(path: Option<&Path>) -> Result<ExitCode, Failure> {
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(mesa_fe::daemon::DaemonError::Store(e)) => Err(e.into()),
+        Err(other @ mesa_fe::daemon::DaemonError::Smtp { .. }) => {
+            Err(Failure::new(EX_CONFIG, other.to_string()))
+        }
         Err(other) => Err(Failure::new(EX_CONFIG, other.to_string())),
     }
 }
@@ -219,6 +222,10 @@ async fn stop_signal() {
 pub fn check_config(path: Option<&Path>) -> Result<ExitCode, Failure> {
     let config = load_config(path)?;
     let knowledge = load_knowledge(&config)?;
+    if !config.general.templates.is_empty() {
+        mesa_fe::mail::outgoing::Templates::load(Path::new(&config.general.templates))
+            .map_err(|e| Failure::new(EX_CONFIG, e.to_string()))?;
+    }
     println!(
         "Configuración válida: {} buzones, {} temas, {} grupos, {} agentes; {} errores conocidos; base de datos {}.",
         config.buzones.len(),

@@ -1,0 +1,232 @@
+//! The outbox worker: one scheduler that owns the sending. It waits until the next row is due or
+//! the watchers say new rows were written, renders each row from its template, sends it from
+//! the buzón the case came in on, and records `enviado`, `fallo_temporal` (retried with backoff
+//! up to `general.reintentos_horas`) or `fallo_permanente` with the server's reply.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use tracing::{error, info, warn};
+
+use crate::daemon::Shutdown;
+use crate::mail::outgoing::{self, Outgoing, OutgoingError, Templates};
+use crate::mail::smtp::{Sender, SmtpError};
+use crate::pipeline::Desk;
+use crate::store::Store;
+use crate::store::outbox::{OutboxItem, timestamp};
+
+/// Rows taken per round.
+const ROUND: i64 = 32;
+/// Longest sleep when nothing is due (the watchers wake the worker earlier).
+const IDLE_WAIT: Duration = Duration::from_secs(60);
+/// First retry after a transient failure; doubles per attempt up to [`RETRY_MAX`].
+const RETRY_START: Duration = Duration::from_secs(5);
+const RETRY_MAX: Duration = Duration::from_secs(30 * 60);
+
+/// One buzón's way out.
+struct Way {
+    address: String,
+    name: String,
+    sender: Sender,
+}
+
+pub struct OutboxWorker {
+    desk: Arc<Desk>,
+    store: Store,
+    templates: Templates,
+    ways: HashMap<String, Way>,
+    wake: Arc<Notify>,
+    shutdown: Shutdown,
+}
+
+impl OutboxWorker {
+    /// A worker for every buzón with SMTP settings; `None` when no buzón has them.
+    pub fn new(
+        desk: Arc<Desk>,
+        store: Store,
+        templates: Templates,
+        wake: Arc<Notify>,
+        shutdown: Shutdown,
+    ) -> Result<Option<OutboxWorker>, (String, SmtpError)> {
+        let mut ways = HashMap::new();
+        for buzon in &desk.config.buzones {
+            if let Some(smtp) = &buzon.smtp {
+                let sender = Sender::new(smtp).map_err(|e| (buzon.name.clone(), e))?;
+                let way =
+                    Way { address: buzon.address.clone(), name: smtp.sender_name.clone(), sender };
+                ways.insert(buzon.name.clone(), way);
+            }
+        }
+        if ways.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(OutboxWorker { desk, store, templates, ways, wake, shutdown }))
+    }
+
+    pub async fn run(self) {
+        let buzones: Vec<String> = self.ways.keys().cloned().collect();
+        while !self.shutdown.requested() {
+            let due = match self.store.due_outbox(&buzones, ROUND).await {
+                Ok(due) => due,
+                Err(e) => {
+                    warn!(error = %e, "no se pudo leer la cola de salida; se reintenta");
+                    Vec::new()
+                }
+            };
+            for item in &due {
+                if self.shutdown.requested() {
+                    break;
+                }
+                self.dispatch(item).await;
+            }
+            if due.len() as i64 == ROUND {
+                continue;
+            }
+            let wait = self.until_next_due(&buzones).await;
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.wake.notified() => {}
+                () = self.shutdown.wait() => break,
+            }
+        }
+        info!("cola de salida detenida");
+    }
+
+    async fn until_next_due(&self, buzones: &[String]) -> Duration {
+        let Ok(Some(next)) = self.store.next_outbox_due(buzones).await else { return IDLE_WAIT };
+        let Ok(next) = chrono::DateTime::parse_from_rfc3339(&next) else { return IDLE_WAIT };
+        let until = next.with_timezone(&chrono::Utc) - chrono::Utc::now();
+        until.to_std().unwrap_or(Duration::ZERO).min(IDLE_WAIT)
+    }
+
+    /// Render, send, record. Store errors are logged: the row stays due and is tried again.
+    async fn dispatch(&self, item: &OutboxItem) {
+        let Some(way) = self.ways.get(&item.buzon) else { return };
+        let message = match self.compose(item, way) {
+            Ok(message) => message,
+            Err(e) => {
+                error!(outbox = item.id, case = %item.case_number, error = %e, "no se pudo armar el correo");
+                self.record(item, self.store.mark_failed(item.id, &e.to_string()).await);
+                return;
+            }
+        };
+        let recipients = [item.to_addr.clone()];
+        match way.sender.send(&way.address, &recipients, &message).await {
+            Ok(reply) => {
+                info!(outbox = item.id, case = %item.case_number, kind = %item.kind, "correo enviado");
+                self.record(item, self.store.mark_sent(item.id, &reply).await);
+            }
+            Err(e) if e.is_transient() && !self.past_horizon(item) => {
+                let next = chrono::Utc::now() + retry_delay(item.attempts);
+                warn!(outbox = item.id, attempts = item.attempts + 1, error = %e, "envío aplazado; se reintenta");
+                self.record(
+                    item,
+                    self.store.mark_retry(item.id, &timestamp(next), &e.to_string()).await,
+                );
+            }
+            Err(e) => {
+                error!(outbox = item.id, case = %item.case_number, error = %e, "envío fallido definitivamente");
+                self.record(item, self.store.mark_failed(item.id, &e.to_string()).await);
+            }
+        }
+    }
+
+    fn record(&self, item: &OutboxItem, result: Result<(), crate::store::StoreError>) {
+        if let Err(e) = result {
+            // Sent but not marked: at worst the same Message-ID goes out once more.
+            warn!(outbox = item.id, error = %e, "no se pudo registrar el resultado del envío");
+        }
+    }
+
+    fn past_horizon(&self, item: &OutboxItem) -> bool {
+        let horizon = chrono::Duration::hours(
+            i64::try_from(self.desk.config.general.retry_hours).unwrap_or(48),
+        );
+        chrono::DateTime::parse_from_rfc3339(&item.created_at)
+            .is_ok_and(|created| chrono::Utc::now() - created.with_timezone(&chrono::Utc) > horizon)
+    }
+
+    /// The row's template rendered with its context, as RFC 5322 bytes.
+    fn compose(&self, item: &OutboxItem, way: &Way) -> Result<Vec<u8>, OutgoingError> {
+        let context = self.render_context(item, way);
+        let (text, html) = self.templates.render(&item.kind, &context)?;
+        let references: Vec<String> = item
+            .refs
+            .as_deref()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        let created = chrono::DateTime::parse_from_rfc3339(&item.created_at)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_else(|_| chrono::Utc::now());
+        let outgoing = Outgoing {
+            from_name: way.name.clone(),
+            from_address: way.address.clone(),
+            to: vec![item.to_addr.clone()],
+            subject: item.subject.clone(),
+            message_id: item.message_id.clone(),
+            in_reply_to: item.in_reply_to.clone(),
+            references,
+            thread_topic: outgoing::thread_topic(&item.subject),
+            thread_index: outgoing::thread_index(None, created, item.case_number.as_bytes()),
+            text,
+            html: Some(html),
+        };
+        outgoing::build(&outgoing)
+    }
+
+    /// The stored context plus what is looked up at send time: the known-error answers, the
+    /// buzón's address and the desk's name.
+    fn render_context(&self, item: &OutboxItem, way: &Way) -> Value {
+        let mut context: Value = serde_json::from_str(&item.context).unwrap_or_else(|_| json!({}));
+        let answers: Vec<Value> = context["known_errors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter_map(|code| self.desk.knowledge.get(code))
+            .map(|known| {
+                json!({
+                    "code": known.code,
+                    "official_message": known.official_message,
+                    "meaning": known.meaning,
+                    "answer": known.first_contact_answer,
+                })
+            })
+            .collect();
+        if let Value::Object(map) = &mut context {
+            map.insert("known_error_answers".into(), Value::Array(answers));
+            map.insert("buzon_address".into(), json!(way.address));
+            map.insert("desk_name".into(), json!(way.name));
+            map.entry("case").or_insert_with(|| json!(item.case_number));
+        }
+        context
+    }
+}
+
+/// 5 s, 10 s, 20 s … up to 30 min, ±25 %.
+fn retry_delay(attempts: i64) -> chrono::Duration {
+    let exponent = u32::try_from(attempts.clamp(0, 20)).unwrap_or(20);
+    let base = RETRY_START.saturating_mul(2u32.saturating_pow(exponent)).min(RETRY_MAX);
+    let jittered = base.mul_f64(0.75 + fastrand::f64() * 0.5);
+    chrono::Duration::from_std(jittered).unwrap_or_else(|_| chrono::Duration::minutes(30))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_to_half_an_hour() {
+        let first = retry_delay(0).num_milliseconds();
+        assert!((3_750..=6_250).contains(&first), "{first}");
+        let later = retry_delay(3).num_seconds();
+        assert!((30..=50).contains(&later), "{later}");
+        let capped = retry_delay(40).num_seconds();
+        assert!((1350..=2250).contains(&capped), "{capped}");
+    }
+}
