@@ -4,111 +4,25 @@
 //!
 //! Run: `cargo bench --bench pipeline` (optional: `MESA_FE_BENCH_MESSAGES=5000`).
 
-use std::io::Write;
+mod common;
+
 use std::time::Instant;
 
-use base64::Engine;
+use common::{Noise, SEED, message, report, status_mib};
 use mesa_fe::config::Config;
 use mesa_fe::desk::knowledge::KnowledgeBase;
 use mesa_fe::pipeline::{Desk, Outcome};
 use mesa_fe::store::Store;
 use mesa_fe::store::raw::Origin;
 
-const TEMPLATE_AD: &str = include_str!("../tests/fixtures/dian/ad_factura_validada_02.xml");
-const TEMPLATE_NUMBER: &str = "LCE4821";
-const TEMPLATE_CUFE: &str = "d96f1533f0df6342ecdf29ead89c6039705250d2a5275e9799dc23df09a363e3fb5dcf4824c516402f73531dcba0d496";
-
-const BODIES: [&str; 4] = [
-    "Buenas tardes. Adjunto el contenedor de la factura {n}; el cliente dice que no la recibió. NIT 900.481.236-1.",
-    "Cordial saludo. La factura {n} aparece validada pero el adquiriente no la ve en su buzón. ¿Pueden revisar?",
-    "Buenos días, solicitamos confirmar el estado de la factura {n} de Distribuidora La Ceiba (NIT 900481236).",
-    "Hola, reenvío el XML de la factura {n} porque el portal muestra un error al consultarla por CUFE.",
-];
-
-/// Deterministic pseudo-random bytes (xorshift), so every run measures the same corpus.
-struct Noise(u64);
-
-impl Noise {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn hex(&mut self, len: usize) -> String {
-        (0..len).map(|_| char::from_digit((self.next() % 16) as u32, 16).unwrap_or('0')).collect()
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| (self.next() >> 24) as u8).collect()
-    }
-}
-
-fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
-    for (name, bytes) in entries {
-        writer.start_file(*name, options).expect("zip entry");
-        writer.write_all(bytes).expect("zip write");
-    }
-    writer.finish().expect("zip finish").into_inner()
-}
-
-fn message(i: usize, noise: &mut Noise) -> Vec<u8> {
-    let number = format!("LCE{:06}", 100_000 + i);
-    let ad = TEMPLATE_AD.replace(TEMPLATE_NUMBER, &number).replace(TEMPLATE_CUFE, &noise.hex(96));
-    // A PDF's streams are compressed: random bytes are the honest stand-in.
-    let mut pdf = b"%PDF-1.4\n".to_vec();
-    pdf.extend(noise.bytes(28_000));
-    let name = format!("ad0900481236{:08x}.xml", i);
-    let zip = zip_of(&[(name.as_str(), ad.as_bytes()), ("representacion.pdf", &pdf)]);
-    let encoded = base64::engine::general_purpose::STANDARD.encode(&zip);
-    let lines: Vec<&str> =
-        encoded.as_bytes().chunks(76).filter_map(|c| std::str::from_utf8(c).ok()).collect();
-    let body = BODIES[i % BODIES.len()].replace("{n}", &number);
-    format!(
-        "Return-Path: <proveedor{p}@andinas-contables.example>\r\nFrom: Soporte {p} <proveedor{p}@andinas-contables.example>\r\n\
-         To: sd_fistrib_fe_aliados@dian.gov.co\r\nSubject: 900481236;Distribuidora La Ceiba;{number};01;La Ceiba\r\n\
-         Date: Thu, 26 Nov 2026 10:00:00 -0500\r\nMessage-ID: <bench.{i}@andinas-contables.example>\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/mixed; boundary=\"limite\"\r\n\r\n--limite\r\nContent-Type: text/plain; charset=utf-8\r\n\
-         Content-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n\r\nAtentamente,\r\nMesa de soporte del proveedor\r\n--limite\r\n\
-         Content-Type: application/zip; name=\"z0900481236.zip\"\r\nContent-Transfer-Encoding: base64\r\n\
-         Content-Disposition: attachment; filename=\"z0900481236.zip\"\r\n\r\n{zip}\r\n--limite--\r\n",
-        p = i % 37,
-        zip = lines.join("\r\n"),
-    )
-    .into_bytes()
-}
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
-}
-
-fn report(label: &str, count: usize, bytes: usize, seconds: f64) {
-    println!(
-        "{label:<34} {count:>6} mensajes  {:>9.1} mensajes/s  {:>7.1} MB/s  ({seconds:.2} s)",
-        count as f64 / seconds,
-        bytes as f64 / 1e6 / seconds
-    );
-}
-
 /// The corpus lives on disk, as mail does; it is read a batch at a time, so the peak RSS
 /// printed at the end is the pipeline's, not the corpus's.
 fn write_corpus(dir: &std::path::Path, count: usize) -> (Vec<std::path::PathBuf>, usize) {
-    let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
+    let mut noise = Noise(SEED);
     let mut bytes = 0;
     let paths = (0..count)
         .map(|i| {
-            let raw = message(i, &mut noise);
+            let raw = message(i, "bench", &mut noise);
             bytes += raw.len();
             let path = dir.join(format!("{i:06}.eml"));
             std::fs::write(&path, raw).expect("write corpus");
@@ -203,5 +117,5 @@ fn main() {
     });
     let db_size = std::fs::metadata(dir.path().join("bench.db")).map(|m| m.len()).unwrap_or(0);
     println!("Base SQLite: {:.1} MB para {count} casos", db_size as f64 / 1e6);
-    println!("RSS máximo del proceso: {:.1} MiB", peak_rss_mib());
+    println!("RSS máximo del proceso: {:.1} MiB", status_mib(None, "VmHWM").unwrap_or(0.0));
 }
