@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # mesa-fe de punta a punta en esta máquina: levanta la pila de correo local (Dovecot + Postfix),
 # arranca el servicio sobre SQLite, envía por SMTP unos correos de ejemplo a los buzones y muestra
-# los casos que resultan. Luego sigue mostrando el registro del servicio hasta Ctrl+C.
+# los casos que resultan y las respuestas que salen por SMTP. Luego sigue mostrando el registro del
+# servicio hasta Ctrl+C.
 # Uso: bash deploy/dev/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -42,6 +43,15 @@ for _ in $(seq 1 100); do
     sleep 0.2
 done
 "$bin" case list --config "$config"
+echo
+echo "== Respuestas enviadas por SMTP desde el mismo buzón =="
+for _ in $(seq 1 50); do
+    pending=$("$bin" outbox list --config "$config" --estado pendiente --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+    [ "$pending" -eq 0 ] && break
+    sleep 0.2
+done
+"$bin" outbox list --config "$config"
+echo "(las de remitentes externos llegan al buzón comodín catchall@fe.test de la pila)"
 echo
 echo "Registro del servicio (Ctrl+C para detenerlo):"
 tail -n +1 -f estado-dev/mesa-fe.log
