@@ -12,12 +12,14 @@ use tokio::sync::Notify;
 use tracing::{error, info, warn};
 
 use crate::daemon::Shutdown;
-use crate::mail::outgoing::{self, Outgoing, OutgoingError, Templates};
+use crate::mail::outgoing::{self, Outgoing, OutgoingError, OutgoingFile, Templates};
 use crate::mail::smtp::{Sender, SmtpError};
 use crate::pipeline::Desk;
 use crate::store::Store;
 use crate::store::outbox::{OutboxItem, timestamp};
 
+/// Most bytes of the requester's files forwarded with one agent notification.
+const FORWARD_MAX_BYTES: usize = 10 * 1024 * 1024;
 /// Rows taken per round.
 const ROUND: i64 = 32;
 /// Longest sleep when nothing is due (the watchers wake the worker earlier).
@@ -105,7 +107,12 @@ impl OutboxWorker {
     /// Render, send, record. Store errors are logged: the row stays due and is tried again.
     async fn dispatch(&self, item: &OutboxItem) {
         let Some(way) = self.ways.get(&item.buzon) else { return };
-        let message = match self.compose(item, way) {
+        let files = if item.kind == "notificacion_agente" {
+            self.original_files(item).await
+        } else {
+            Vec::new()
+        };
+        let message = match self.compose(item, way, files) {
             Ok(message) => message,
             Err(e) => {
                 error!(outbox = item.id, case = %item.case_number, error = %e, "no se pudo armar el correo");
@@ -150,7 +157,12 @@ impl OutboxWorker {
     }
 
     /// The row's template rendered with its context, as RFC 5322 bytes.
-    fn compose(&self, item: &OutboxItem, way: &Way) -> Result<Vec<u8>, OutgoingError> {
+    fn compose(
+        &self,
+        item: &OutboxItem,
+        way: &Way,
+        attachments: Vec<OutgoingFile>,
+    ) -> Result<Vec<u8>, OutgoingError> {
         let context = self.render_context(item, way);
         let (text, html) = self.templates.render(&item.kind, &context)?;
         let references: Vec<String> = item
@@ -175,8 +187,30 @@ impl OutboxWorker {
             thread_index: outgoing::thread_index(None, created, item.case_number.as_bytes()),
             text,
             html: Some(html),
+            attachments,
         };
         outgoing::build(&outgoing)
+    }
+
+    /// The XML and evidence the requester sent, re-read from the stored raw message (no second
+    /// copy is kept), for the agent's notification; at most [`FORWARD_MAX_BYTES`] in all.
+    async fn original_files(&self, item: &OutboxItem) -> Vec<OutgoingFile> {
+        let context: Value = serde_json::from_str(&item.context).unwrap_or_default();
+        let Some(raw_id) = context["raw_message_id"].as_i64() else { return Vec::new() };
+        let Ok(Some((_, raw))) = self.store.raw_message(raw_id).await else { return Vec::new() };
+        let limits = self.desk.config.limites.attachments();
+        let Ok(inbound) = crate::mail::parse(&raw, &limits) else { return Vec::new() };
+        let mut total = 0;
+        inbound
+            .files
+            .into_iter()
+            .filter(|f| f.is_xml() || f.is_evidence())
+            .take_while(|f| {
+                total += f.bytes.len();
+                total <= FORWARD_MAX_BYTES
+            })
+            .map(|f| OutgoingFile { name: f.source, content_type: f.content_type, bytes: f.bytes })
+            .collect()
     }
 
     /// The stored context plus what is looked up at send time: the known-error answers, the

@@ -53,6 +53,29 @@ async fn headers(stack: &Stack, user: &str, folder: &str) -> Vec<String> {
     found
 }
 
+/// Every message of a folder, whole.
+async fn whole_messages(stack: &Stack, user: &str, folder: &str) -> Vec<String> {
+    let mut session = stack.login(user).await;
+    let Ok(mailbox) = session.examine(folder).await else { return Vec::new() };
+    if mailbox.exists == 0 {
+        let _ = session.logout().await;
+        return Vec::new();
+    }
+    let fetches: Vec<_> = session
+        .fetch("1:*", "BODY.PEEK[]")
+        .await
+        .expect("FETCH")
+        .try_collect()
+        .await
+        .unwrap_or_default();
+    let found = fetches
+        .iter()
+        .filter_map(|f| f.body().map(|b| String::from_utf8_lossy(b).into_owned()))
+        .collect();
+    let _ = session.logout().await;
+    found
+}
+
 async fn wait_for_mail(
     stack: &Stack,
     user: &str,
@@ -424,6 +447,8 @@ async fn the_information_round_trip_reaches_the_n2_agent() {
     smtp_send(&stack, PROVIDER, ALIADOS, &reply).await;
     let note = wait_for_mail(&stack, AGENT, "INBOX", |h| h.contains(&cases[0].number)).await;
     assert!(header_value(&note, "Subject").is_some_and(|s| s.contains(&cases[0].number)), "{note}");
+    let whole = whole_messages(&stack, AGENT, "INBOX").await.join("\n");
+    assert!(whole.contains("ad0900481236.xml"), "the agent gets the requester's XML attached");
     let moved = daemon
         .wait_for_cases(Duration::from_secs(10), |c| c.first().is_some_and(|c| c.level == "n2"))
         .await;

@@ -40,6 +40,16 @@ pub struct Outgoing {
     pub thread_index: String,
     pub text: String,
     pub html: Option<String>,
+    /// Files sent along (the requester's evidence and XML, for agents).
+    pub attachments: Vec<OutgoingFile>,
+}
+
+/// One attached file.
+#[derive(Debug, Clone, Default)]
+pub struct OutgoingFile {
+    pub name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
 }
 
 /// Why an outgoing mail could not be produced.
@@ -419,13 +429,36 @@ pub fn build(outgoing: &Outgoing) -> Result<Vec<u8>, OutgoingError> {
     if !outgoing.thread_index.trim().is_empty() {
         builder = builder.raw_header(raw_header("Thread-Index", outgoing.thread_index.trim()));
     }
-    let message = match &outgoing.html {
-        Some(html) => builder
-            .multipart(MultiPart::alternative_plain_html(outgoing.text.clone(), html.clone())),
-        None => builder.singlepart(SinglePart::plain(outgoing.text.clone())),
+    let message = if outgoing.attachments.is_empty() {
+        match &outgoing.html {
+            Some(html) => builder
+                .multipart(MultiPart::alternative_plain_html(outgoing.text.clone(), html.clone())),
+            None => builder.singlepart(SinglePart::plain(outgoing.text.clone())),
+        }
+    } else {
+        builder.multipart(with_attachments(outgoing)?)
     }
     .map_err(|e| OutgoingError::Build(e.to_string()))?;
     Ok(message.formatted())
+}
+
+/// multipart/mixed: the body (alternative text + HTML, or text), then each attached file.
+fn with_attachments(outgoing: &Outgoing) -> Result<MultiPart, OutgoingError> {
+    let mut mixed = match &outgoing.html {
+        Some(html) => MultiPart::mixed()
+            .multipart(MultiPart::alternative_plain_html(outgoing.text.clone(), html.clone())),
+        None => MultiPart::mixed().singlepart(SinglePart::plain(outgoing.text.clone())),
+    };
+    for file in &outgoing.attachments {
+        let content_type = lettre::message::header::ContentType::parse(&file.content_type)
+            .or_else(|_| lettre::message::header::ContentType::parse("application/octet-stream"))
+            .map_err(|e| OutgoingError::Build(e.to_string()))?;
+        let name = file.name.rsplit('/').next().unwrap_or(&file.name).to_string();
+        mixed = mixed.singlepart(
+            lettre::message::Attachment::new(name).body(file.bytes.clone(), content_type),
+        );
+    }
+    Ok(mixed)
 }
 
 fn raw_header(name: &'static str, value: &str) -> HeaderValue {
@@ -832,6 +865,7 @@ mod tests {
             html: Some(
                 "<p>Cordial saludo.</p><p>Su caso es <strong>FE-2026-000123</strong>.</p>".into(),
             ),
+            attachments: Vec::new(),
         }
     }
 
@@ -1028,5 +1062,36 @@ mod tests {
         assert_eq!(thread_topic("[Aranda #4455] Re: Soporte"), "[Aranda #4455] Re: Soporte");
         assert_eq!(thread_topic("Regla FAD06"), "Regla FAD06");
         assert_eq!(thread_topic("RE: "), "");
+    }
+}
+
+#[cfg(test)]
+mod attachment_tests {
+    use super::*;
+
+    #[test]
+    fn attached_files_travel_after_the_body() {
+        let outgoing = Outgoing {
+            from_name: "Mesa".into(),
+            from_address: "aliados@mesa.example".into(),
+            to: vec!["agente@mesa.example".into()],
+            subject: "[FE-2026-000001] Factura".into(),
+            message_id: "<FE-2026-000001.x@mesa.example>".into(),
+            text: "texto".into(),
+            html: Some("<p>html</p>".into()),
+            attachments: vec![OutgoingFile {
+                name: "z0900.zip/ad0900481236.xml".into(),
+                content_type: "text/xml".into(),
+                bytes: b"<AttachedDocument/>".to_vec(),
+            }],
+            ..Outgoing::default()
+        };
+        let raw = build(&outgoing).expect("build");
+        let parsed = mail_parser::MessageParser::default().parse(&raw).expect("parse");
+        assert_eq!(parsed.attachment_count(), 1);
+        let file = parsed.attachment(0).expect("attachment");
+        assert_eq!(mail_parser::MimeHeaders::attachment_name(file), Some("ad0900481236.xml"));
+        assert_eq!(file.contents(), b"<AttachedDocument/>");
+        assert_eq!(parsed.body_text(0).as_deref(), Some("texto"));
     }
 }

@@ -1,25 +1,90 @@
-//! SMTP submission with lettre (tokio, rustls + ring): one [`Sender`] per buzón, answering from
-//! the buzón the case came in on. TLS verification is always on; a configured `ca` adds roots.
+//! SMTP submission with lettre (tokio, rustls + ring): one [`Sender`] per buzón.
+//!
+//! - `tls = "implicito"`: TLS from the first byte (465, lettre's `relay` / [`Tls::Wrapper`]);
+//!   `"starttls"`: STARTTLS required before anything else ([`Tls::Required`], 587);
+//!   `"ninguno"`: plaintext, loopback only (lettre's `builder_dangerous`).
+//! - Certificates are always verified, against the same roots as the IMAP connection: the
+//!   bundled public roots plus the PEM certificates of `ca`. lettre 0.11 cannot take a rustls
+//!   `ClientConfig`, so the roots are handed over with [`TlsParametersBuilder`]
+//!   ([`CertificateStore::WebpkiRoots`] + [`TlsParametersBuilder::add_root_certificate`]);
+//!   [`imap::tls_config`] still checks the CA file first, for the same Spanish errors.
+//! - AUTH PLAIN (or LOGIN) with the password, or XOAUTH2 with a token of the buzón's
+//!   [`TokenSource`]; no AUTH without `usuario`. The token is asked for on every send (the source
+//!   caches it); when it changes the transport is rebuilt, so new connections log in with the new
+//!   one. A refused token is invalidated, so the next send asks for another.
+//! - One pooled transport per sender (up to [`POOL_MAX`] connections, closed after
+//!   [`POOL_IDLE`] unused). lettre tests a pooled connection with NOOP before reusing it, so a
+//!   server that was stopped and restarted meanwhile costs one failed NOOP and a new connection.
+//!   lettre times out only the TCP connect ([`CONNECT_TIMEOUT`]); the whole send is bounded here
+//!   ([`SEND_TIMEOUT`] plus the time the message needs at [`MIN_THROUGHPUT`]), and a send that
+//!   times out discards the pool, since its connection is mid-command.
+//!
+//! Failures, as the outbox needs them (never a secret in the text):
+//!
+//! | what happened                                          | [`SmtpError`]           |
+//! |--------------------------------------------------------|-------------------------|
+//! | connection refused, reset, DNS, timeout                | `Transient`, no code    |
+//! | TLS handshake, certificate not verified                | `Transient`, no code    |
+//! | 4xx reply (421, 450, 451, 452, 454…)                   | `Transient`, the code   |
+//! | 530, 534, 535, 538 (AUTH refused or required)          | `Transient`, the code   |
+//! | XOAUTH2 token refused (challenge instead of 235)       | `Transient`, no code    |
+//! | no usable AUTH mechanism, no STARTTLS offered          | `Transient`, no code    |
+//! | other 5xx reply (550, 551, 552, 553, 554…)             | `Permanent`, the code   |
+//! | invalid recipient, no recipient, 8-bit not accepted    | `Permanent`, no code    |
+//! | invalid envelope sender; bad settings at start-up      | `Config`                |
+//!
+//! Refused credentials are transient on purpose: the message is fine, every message of the
+//! buzón fails the same way until an operator fixes the password or the application's
+//! permissions, and a permanent failure would drop them all. The outbox keeps retrying with
+//! backoff up to its horizon; the error names the user and says what to check.
+//!
+//! lettre aborts the whole transaction when one recipient is refused: a message to several
+//! recipients fails as a whole (the outbox sends one recipient per row).
 
+use std::error::Error as _;
+use std::io;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use lettre::address::Envelope;
+use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::transport::smtp::client::{
+    Certificate, CertificateStore, Tls, TlsParameters, TlsParametersBuilder,
+};
+use lettre::transport::smtp::response::Response;
+use lettre::transport::smtp::{AsyncSmtpTransport, AsyncSmtpTransportBuilder, PoolConfig};
+use lettre::{AsyncTransport, Tokio1Executor};
+use rustls::pki_types::ServerName;
+use tracing::{debug, warn};
 
-use crate::config::{AuthMethod, SmtpSettings, TlsMode};
-use crate::mail::oauth::TokenSource;
-use crate::secrets;
+use crate::config::{AuthMethod, SmtpSettings, TlsMode, is_loopback};
+use crate::mail::imap::{self, ImapError};
+use crate::mail::oauth::{OAuthError, TokenSource};
+use crate::secrets::{self, Secret};
 
-/// How long one SMTP exchange may take before it counts as a (transient) failure.
-const SMTP_TIMEOUT: Duration = Duration::from_secs(60);
+/// TCP connect; the only step lettre itself times out.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+/// One whole send (connect, TLS, AUTH, MAIL, RCPT, DATA and the final reply), besides the time
+/// the message needs on the wire at [`MIN_THROUGHPUT`].
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(120);
+/// Slowest upload assumed, in bytes per second: a 25 MB message gets 120 s + 381 s.
+pub const MIN_THROUGHPUT: u64 = 64 * 1024;
+/// Pooled connections per sender. The outbox sends one message at a time per buzón.
+pub const POOL_MAX: u32 = 4;
+/// A pooled connection unused this long is closed (lettre looks every interval, so it can live
+/// up to twice this); far below servers' idle limits (Postfix: 300 s).
+pub const POOL_IDLE: Duration = Duration::from_secs(30);
+/// Longest wait for a discarded pool to say QUIT on its idle connections.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A failed send, shaped for the outbox: transient ones are retried with backoff, permanent ones
 /// mark the row failed with the server's reply.
 #[derive(Debug, thiserror::Error)]
 pub enum SmtpError {
-    /// Connection refused/lost, timeout, TLS trouble, a 4xx reply: try again later.
+    /// Connection refused/lost, timeout, TLS trouble, a 4xx reply, refused credentials: try
+    /// again later.
     #[error("envío SMTP aplazado ({server}): {detail}")]
     Transient { server: String, code: Option<u16>, detail: String },
     /// A 5xx reply: this message will never be accepted as it is.
@@ -34,68 +99,158 @@ impl SmtpError {
     pub fn is_transient(&self) -> bool {
         matches!(self, SmtpError::Transient { .. })
     }
+
+    /// The server's reply code, when the failure was a reply (for metrics: `ReplyFailed`).
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            SmtpError::Transient { code, .. } | SmtpError::Permanent { code, .. } => *code,
+            SmtpError::Config(_) => None,
+        }
+    }
 }
 
 /// How the sender logs in.
-enum Login {
+enum Credential {
+    /// No `usuario`: no AUTH.
     None,
-    /// PLAIN/LOGIN: the transport is built once, with the password, and pooled.
-    Password,
-    /// XOAUTH2: the token changes, so a transport is built per send with the current one.
-    Token {
+    Password {
         user: String,
-        tokens: Box<TokenSource>,
+        password: Secret,
     },
+    OAuth {
+        user: String,
+        tokens: Arc<TokenSource>,
+    },
+}
+
+/// The pooled transport in use, and the token its connections log in with.
+struct Current {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    token: Option<Secret>,
+    /// Tells this pool from a later one.
+    generation: u64,
 }
 
 /// Sends already-formatted messages through one buzón's submission server.
 pub struct Sender {
-    settings: SmtpSettings,
+    host: String,
+    port: u16,
+    mode: TlsMode,
     tls: Tls,
-    login: Login,
-    pooled: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    credential: Credential,
+    /// `host:port`, for messages.
+    server: String,
+    send_timeout: Duration,
+    /// Built on the first send (lettre's pool spawns a task, which needs the runtime). Never
+    /// locked across an `.await`.
+    current: Mutex<Option<Current>>,
+    generations: AtomicU64,
 }
 
 impl Sender {
     /// Loads the CA file and secrets now, so a bad configuration fails at start-up.
     pub fn new(settings: &SmtpSettings) -> Result<Sender, SmtpError> {
-        let tls = tls(settings)?;
-        let (login, credentials) = match (&settings.user, settings.auth) {
-            (None, _) => (Login::None, None),
+        Sender::build(settings, None)
+    }
+
+    /// Like [`Sender::new`] for an XOAUTH2 buzón, with a token source shared with its IMAP
+    /// connection (one cached token for both).
+    pub fn with_token_source(
+        settings: &SmtpSettings,
+        tokens: Arc<TokenSource>,
+    ) -> Result<Sender, SmtpError> {
+        Sender::build(settings, Some(tokens))
+    }
+
+    /// Bounds each send to `base` plus the message's time at [`MIN_THROUGHPUT`] (default
+    /// [`SEND_TIMEOUT`]).
+    pub fn with_send_timeout(mut self, base: Duration) -> Sender {
+        self.send_timeout = base;
+        self
+    }
+
+    /// `host:port` of the submission server.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    fn build(
+        settings: &SmtpSettings,
+        tokens: Option<Arc<TokenSource>>,
+    ) -> Result<Sender, SmtpError> {
+        let host = settings.host.trim();
+        if host.is_empty() {
+            return Err(SmtpError::Config("falta `servidor`".into()));
+        }
+        // Checks the CA file (readable, PEM, certificates) with the IMAP side's messages; the
+        // OAuth2 token endpoint trusts the same roots.
+        let roots = imap::tls_config(settings.ca_file.as_deref()).map_err(|e| match e {
+            ImapError::Config(detail) => SmtpError::Config(detail),
+            other => SmtpError::Config(other.to_string()),
+        })?;
+        let tls = match settings.tls {
+            TlsMode::Ninguno if !is_loopback(host) => {
+                return Err(SmtpError::Config(format!(
+                    "tls = \"ninguno\" solo se permite hacia 127.0.0.1/localhost, no hacia {host}"
+                )));
+            }
+            TlsMode::Ninguno => Tls::None,
+            TlsMode::Implicito => Tls::Wrapper(tls_parameters(host, settings)?),
+            TlsMode::Starttls => Tls::Required(tls_parameters(host, settings)?),
+        };
+        let credential = match (&settings.user, settings.auth) {
+            (None, _) => Credential::None,
             (Some(user), AuthMethod::Contrasena) => {
-                let source = settings
-                    .password
-                    .as_ref()
-                    .ok_or_else(|| SmtpError::Config("falta contrasena".into()))?;
-                let secret = secrets::load(source).map_err(|e| SmtpError::Config(e.to_string()))?;
-                (Login::Password, Some(Credentials::new(user.clone(), secret.expose().to_string())))
+                let reference = settings.password.as_ref().ok_or_else(|| {
+                    SmtpError::Config(
+                        "autenticacion = \"contrasena\" sin `contrasena` (archivo, variable o \
+                         credencial)"
+                            .into(),
+                    )
+                })?;
+                let password = secrets::load(reference)
+                    .map_err(|e| SmtpError::Config(format!("contraseña SMTP: {e}")))?;
+                Credential::Password { user: user.clone(), password }
             }
             (Some(user), AuthMethod::Xoauth2) => {
-                let oauth = settings
-                    .oauth2
-                    .as_ref()
-                    .ok_or_else(|| SmtpError::Config("falta la sección oauth2".into()))?;
-                let root = crate::mail::imap::tls_config(settings.ca_file.as_deref())
-                    .map_err(|e| SmtpError::Config(e.to_string()))?;
-                let tokens = TokenSource::with_tls(oauth, root)
-                    .map_err(|e| SmtpError::Config(e.to_string()))?;
-                (Login::Token { user: user.clone(), tokens: Box::new(tokens) }, None)
+                let tokens = match tokens {
+                    Some(tokens) => tokens,
+                    None => {
+                        let oauth = settings.oauth2.as_ref().ok_or_else(|| {
+                            SmtpError::Config(
+                                "autenticacion = \"xoauth2\" sin la sección oauth2".into(),
+                            )
+                        })?;
+                        let source = TokenSource::with_tls(oauth, roots).map_err(|e| match e {
+                            OAuthError::Config(detail) => SmtpError::Config(detail),
+                            other => SmtpError::Config(other.to_string()),
+                        })?;
+                        Arc::new(source)
+                    }
+                };
+                Credential::OAuth { user: user.clone(), tokens }
             }
         };
-        let pooled = match login {
-            Login::Token { .. } => None,
-            _ => Some(transport(
-                settings,
-                tls.clone(),
-                credentials,
-                &[Mechanism::Plain, Mechanism::Login],
-            )),
-        };
-        Ok(Sender { settings: settings.clone(), tls, login, pooled })
+        Ok(Sender {
+            host: host.to_string(),
+            port: settings.port,
+            mode: settings.tls,
+            tls,
+            credential,
+            server: format!("{host}:{}", settings.port),
+            send_timeout: SEND_TIMEOUT,
+            current: Mutex::new(None),
+            generations: AtomicU64::new(0),
+        })
     }
 
     /// Sends `message` (RFC 5322 bytes) from `envelope_from` to `recipients`. Returns the
-    /// server's final reply text (for the record).
+    /// server's final reply text (for the record), e.g. `250 2.0.0 Ok: queued as 4dXk…`.
+    /// An empty `envelope_from` sends with the null reverse-path (`MAIL FROM:<>`).
+    ///
+    /// Dropping the future before it completes is safe: the pool of an unfinished send is
+    /// discarded, since its connection is mid-command (the server may still have taken the
+    /// message).
     pub async fn send(
         &self,
         envelope_from: &str,
@@ -103,148 +258,666 @@ impl Sender {
         message: &[u8],
     ) -> Result<String, SmtpError> {
         let envelope = self.envelope(envelope_from, recipients)?;
-        let result = match (&self.login, &self.pooled) {
-            (_, Some(pooled)) => pooled.send_raw(&envelope, message).await,
-            (Login::Token { user, tokens }, None) => {
-                let token =
-                    tokens.token().await.map_err(|e| self.transient(None, e.to_string()))?;
-                let credentials = Credentials::new(user.clone(), token.expose().to_string());
-                let once = transport(
-                    &self.settings,
-                    self.tls.clone(),
-                    Some(credentials),
-                    &[Mechanism::Xoauth2],
-                );
-                let result = once.send_raw(&envelope, message).await;
-                if result
-                    .as_ref()
-                    .is_err_and(|e| e.status().is_some_and(|c| c.to_string().starts_with('5')))
-                {
-                    // A rejected token: the next attempt fetches a fresh one.
-                    tokens.invalidate().await;
-                }
-                result
+        let (transport, generation) = self.transport().await?;
+        let limit = self.deadline(message.len());
+        let in_flight = InFlight { sender: self, generation, transport: Some(transport.clone()) };
+        let outcome = tokio::time::timeout(limit, transport.send_raw(&envelope, message)).await;
+        let result = match outcome {
+            Ok(Ok(response)) => Ok(reply_text(&response)),
+            Ok(Err(e)) => Err(self.failed(&e).await),
+            Err(_) => {
+                // `in_flight` stays armed: its drop discards the pool.
+                warn!(server = %self.server, limit = ?limit, "envío SMTP sin respuesta; se descartan sus conexiones");
+                return Err(self.transient(
+                    None,
+                    format!(
+                        "sin respuesta del servidor en {}; revise que el puerto corresponda a \
+                         `tls` (465 = implicito, 587 = starttls)",
+                        human(limit)
+                    ),
+                ));
             }
-            (_, None) => return Err(SmtpError::Config("transporte SMTP sin construir".into())),
         };
-        match result {
-            Ok(response) => Ok(format!(
-                "{} {}",
-                response.code(),
-                response.message().collect::<Vec<_>>().join(" ")
-            )),
-            Err(error) => Err(self.classify(&error)),
+        in_flight.finished();
+        // lettre puts the connection back in the pool from a spawned task: let it run, so a
+        // send right after this one reuses the connection instead of opening another.
+        tokio::task::yield_now().await;
+        result
+    }
+
+    /// Closes the pooled connections (QUIT); a later send opens new ones.
+    pub async fn close(&self) {
+        let current = self.current.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(current) = current {
+            let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, current.transport.shutdown()).await;
         }
+    }
+
+    fn deadline(&self, bytes: usize) -> Duration {
+        self.send_timeout + Duration::from_secs(bytes as u64 / MIN_THROUGHPUT)
     }
 
     fn envelope(&self, from: &str, recipients: &[String]) -> Result<Envelope, SmtpError> {
-        let parse = |address: &str| {
-            address.parse::<Address>().map_err(|e| SmtpError::Permanent {
-                server: self.settings.host.clone(),
-                code: None,
-                detail: format!("la dirección «{address}» no es válida: {e}"),
-            })
+        let from = match from.trim() {
+            "" => None,
+            address => Some(Address::from_str(address).map_err(|_| {
+                SmtpError::Config(format!("la dirección del remitente \"{address}\" no es válida"))
+            })?),
         };
-        let to = recipients.iter().map(|r| parse(r)).collect::<Result<Vec<_>, _>>()?;
-        Envelope::new(Some(parse(from)?), to).map_err(|e| SmtpError::Permanent {
-            server: self.settings.host.clone(),
-            code: None,
-            detail: format!("sobre SMTP inválido: {e}"),
+        if recipients.is_empty() {
+            return Err(self.permanent(None, "el mensaje no tiene destinatarios".into()));
+        }
+        let to = recipients
+            .iter()
+            .map(|r| {
+                Address::from_str(r.trim()).map_err(|_| {
+                    self.permanent(None, format!("la dirección de destino \"{r}\" no es válida"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Envelope::new(from, to)
+            .map_err(|_| self.permanent(None, "el sobre del mensaje no es válido".into()))
+    }
+
+    /// The pooled transport and its generation, rebuilt when the OAuth2 token changed.
+    async fn transport(&self) -> Result<(AsyncSmtpTransport<Tokio1Executor>, u64), SmtpError> {
+        let token = match &self.credential {
+            Credential::OAuth { tokens, .. } => Some(tokens.token().await.map_err(|e| {
+                self.transient(None, format!("no se obtuvo el token OAuth2 para AUTH: {e}"))
+            })?),
+            Credential::None | Credential::Password { .. } => None,
+        };
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = current.as_ref().filter(|c| c.token == token) {
+            return Ok((c.transport.clone(), c.generation));
+        }
+        if current.is_some() {
+            debug!(server = %self.server, "token OAuth2 nuevo: conexiones SMTP nuevas");
+        }
+        // The replaced pool closes its idle connections when its last clone is dropped.
+        let transport = self.builder(token.as_ref())?.build();
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
+        *current = Some(Current { transport: transport.clone(), token, generation });
+        Ok((transport, generation))
+    }
+
+    fn builder(&self, token: Option<&Secret>) -> Result<AsyncSmtpTransportBuilder, SmtpError> {
+        let builder = match self.mode {
+            TlsMode::Implicito => AsyncSmtpTransport::<Tokio1Executor>::relay(&self.host),
+            TlsMode::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&self.host),
+            TlsMode::Ninguno => {
+                Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(self.host.as_str()))
+            }
+        }
+        .map_err(|e| SmtpError::Config(format!("TLS: {e}")))?
+        .port(self.port)
+        // Our roots (public + `ca`) instead of the preset's; the mode stays the preset's.
+        .tls(self.tls.clone())
+        .timeout(Some(CONNECT_TIMEOUT))
+        .pool_config(PoolConfig::new().max_size(POOL_MAX).idle_timeout(POOL_IDLE));
+        Ok(match (&self.credential, token) {
+            (Credential::Password { user, password }, _) => builder
+                .credentials(Credentials::new(user.clone(), password.expose().to_string()))
+                .authentication(vec![Mechanism::Plain, Mechanism::Login]),
+            (Credential::OAuth { user, .. }, Some(token)) => builder
+                .credentials(Credentials::new(user.clone(), token.expose().to_string()))
+                .authentication(vec![Mechanism::Xoauth2]),
+            _ => builder,
         })
     }
 
-    fn transient(&self, code: Option<u16>, detail: String) -> SmtpError {
-        SmtpError::Transient {
-            server: format!("{}:{}", self.settings.host, self.settings.port),
-            code,
-            detail,
+    /// A lettre error as the outbox needs it; a refused token is forgotten.
+    async fn failed(&self, e: &lettre::transport::smtp::Error) -> SmtpError {
+        let (error, refused) = self.classify(e);
+        if refused && let Credential::OAuth { tokens, .. } = &self.credential {
+            tokens.invalidate().await;
         }
+        error
     }
 
-    /// 5xx → permanent; 4xx, connection, TLS and timeouts → transient.
-    fn classify(&self, error: &lettre::transport::smtp::Error) -> SmtpError {
-        let code = error.status().and_then(|c| c.to_string().parse::<u16>().ok());
-        let server = format!("{}:{}", self.settings.host, self.settings.port);
-        let detail = if error.is_tls() {
-            format!(
-                "{error}. No se pudo establecer TLS o verificar el certificado del servidor: revise `ca` y `servidor`"
-            )
-        } else {
-            error.to_string()
+    /// The error, and whether the server refused the credentials.
+    fn classify(&self, e: &lettre::transport::smtp::Error) -> (SmtpError, bool) {
+        let text = e.source().map(|s| s.to_string()).unwrap_or_default();
+        if let Some(code) = e.status() {
+            let code = u16::from(code);
+            let reply = format!("{code} {text}").trim_end().to_string();
+            return match code {
+                530 | 534 | 535 | 538 => (self.auth_refused(Some(code), &reply), code == 535),
+                _ if e.is_transient() => (
+                    self.transient(Some(code), format!("el servidor pidió reintentar: {reply}")),
+                    false,
+                ),
+                _ => (
+                    self.permanent(Some(code), format!("el servidor rechazó el envío: {reply}")),
+                    false,
+                ),
+            };
+        }
+        if let Some(tls) = find_tls(e) {
+            return (self.transient(None, tls_text(tls, &self.host)), false);
+        }
+        if e.is_timeout() {
+            let detail = format!(
+                "no se pudo conectar: sin respuesta en {} s (¿servidor o puerto equivocado, o un \
+                 cortafuegos?)",
+                CONNECT_TIMEOUT.as_secs()
+            );
+            return (self.transient(None, detail), false);
+        }
+        if let Some(io) = find_io(e) {
+            return (self.transient(None, io_text(io)), false);
+        }
+        if e.is_client() {
+            return self.client_error(&text);
+        }
+        if e.is_response() {
+            let detail = if text == "incomplete response" {
+                "el servidor cerró la conexión sin responder".to_string()
+            } else {
+                format!("respuesta ilegible del servidor ({text})")
+            };
+            return (self.transient(None, detail), false);
+        }
+        (self.transient(None, e.to_string()), false)
+    }
+
+    /// lettre's own refusals, told apart by their (stable, English) text.
+    fn client_error(&self, text: &str) -> (SmtpError, bool) {
+        if text.contains("non-ascii") {
+            let detail = if text.contains("SMTPUTF8") {
+                "el servidor no acepta direcciones con caracteres no ASCII (sin SMTPUTF8)"
+            } else {
+                "el servidor no acepta mensajes de 8 bits (sin 8BITMIME)"
+            };
+            return (self.permanent(None, detail.into()), false);
+        }
+        if text.contains("does not expect a challenge") || text.contains("Unrecognized challenge") {
+            // XOAUTH2: a refused token comes back as a 334 with a JSON error.
+            return (self.auth_refused(None, "el servidor rechazó el inicio de sesión"), true);
+        }
+        if text.contains("No compatible authentication mechanism") {
+            let offered = match self.credential {
+                Credential::OAuth { .. } => "XOAUTH2",
+                _ => "PLAIN ni LOGIN",
+            };
+            let detail = format!(
+                "el servidor no ofrece AUTH {offered}; revise `autenticacion` y que el puerto sea \
+                 el de envío autenticado (587 o 465)"
+            );
+            return (self.transient(None, detail), false);
+        }
+        if text.contains("STARTTLS is not supported") {
+            let detail = "el servidor no ofrece STARTTLS: use tls = \"implicito\" (puerto 465) si \
+                          el servidor lo admite";
+            return (self.transient(None, detail.into()), false);
+        }
+        (self.transient(None, format!("error del cliente SMTP: {text}")), false)
+    }
+
+    fn auth_refused(&self, code: Option<u16>, reply: &str) -> SmtpError {
+        let detail = match &self.credential {
+            Credential::Password { user, .. } => format!(
+                "el servidor no aceptó la autenticación de {user} ({reply}); revise `usuario` y la \
+                 contraseña configurada. Los correos siguen en cola"
+            ),
+            Credential::OAuth { user, .. } => format!(
+                "el servidor no aceptó el token OAuth2 de {user} ({reply}); se pedirá otro en el \
+                 próximo intento. Si se repite, revise los permisos de la aplicación sobre el \
+                 buzón (envío SMTP autenticado). Los correos siguen en cola"
+            ),
+            Credential::None => format!(
+                "el servidor exige autenticación ({reply}); configure `usuario` y la contraseña \
+                 o el token. Los correos siguen en cola"
+            ),
         };
-        if error.is_permanent() {
-            SmtpError::Permanent { server, code, detail }
-        } else {
-            SmtpError::Transient { server, code, detail }
+        self.transient(code, detail)
+    }
+
+    fn transient(&self, code: Option<u16>, detail: String) -> SmtpError {
+        SmtpError::Transient { server: self.server.clone(), code, detail }
+    }
+
+    fn permanent(&self, code: Option<u16>, detail: String) -> SmtpError {
+        SmtpError::Permanent { server: self.server.clone(), code, detail }
+    }
+}
+
+/// Armed while a send runs. Dropped armed (timeout, or the caller dropped the send), it
+/// discards that send's pool: its connection is mid-command and must not be reused. The QUITs
+/// happen in the background.
+struct InFlight<'a> {
+    sender: &'a Sender,
+    generation: u64,
+    transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
+}
+
+impl InFlight<'_> {
+    fn finished(mut self) {
+        self.transport = None;
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let Some(transport) = self.transport.take() else { return };
+        {
+            let mut current = self.sender.current.lock().unwrap_or_else(PoisonError::into_inner);
+            if current.as_ref().is_some_and(|c| c.generation == self.generation) {
+                current.take();
+            }
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, transport.shutdown()).await;
+            });
         }
     }
 }
 
-fn transport(
-    settings: &SmtpSettings,
-    tls: Tls,
-    credentials: Option<Credentials>,
-    mechanisms: &[Mechanism],
-) -> AsyncSmtpTransport<Tokio1Executor> {
-    let mut builder =
-        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.clone())
-            .port(settings.port)
-            .timeout(Some(SMTP_TIMEOUT))
-            .tls(tls);
-    if let Some(credentials) = credentials {
-        builder = builder.credentials(credentials).authentication(mechanisms.to_vec());
+/// `120 s`, `300 ms`.
+fn human(d: Duration) -> String {
+    if d >= Duration::from_secs(1) {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
     }
-    builder.build()
 }
 
-/// The TLS mode with lettre's rustls backend: bundled public roots plus the configured CA.
-fn tls(settings: &SmtpSettings) -> Result<Tls, SmtpError> {
-    if settings.tls == TlsMode::Ninguno {
-        return Ok(Tls::None);
-    }
-    let mut builder = TlsParameters::builder(settings.host.clone());
+/// lettre's TLS settings with our roots: the bundled public ones plus `ca`. Verification on.
+fn tls_parameters(host: &str, settings: &SmtpSettings) -> Result<TlsParameters, SmtpError> {
+    ServerName::try_from(host)
+        .map_err(|_| SmtpError::Config(format!("`servidor` \"{host}\" no es un nombre válido")))?;
+    let mut builder = TlsParametersBuilder::new(host.to_string())
+        .certificate_store(CertificateStore::WebpkiRoots);
     if let Some(path) = &settings.ca_file {
+        // Already read and checked by `imap::tls_config`.
+        let shown = path.display();
         let pem = std::fs::read(path).map_err(|e| {
-            SmtpError::Config(format!("no se pudo leer la CA {}: {e}", path.display()))
+            SmtpError::Config(format!("no se pudo leer el archivo de CA `ca` ({shown}): {e}"))
         })?;
-        for block in pem_certificates(&pem) {
-            let certificate = Certificate::from_pem(&block).map_err(|e| {
-                SmtpError::Config(format!(
-                    "la CA {} no es un certificado PEM válido: {e}",
-                    path.display()
-                ))
-            })?;
-            builder = builder.add_root_certificate(certificate);
-        }
+        let certificates = Certificate::from_pem(&pem).map_err(|_| {
+            SmtpError::Config(format!("el archivo de CA `ca` ({shown}) no es PEM válido"))
+        })?;
+        builder = builder.add_root_certificate(certificates);
     }
-    let parameters = builder.build_rustls().map_err(|e| {
-        SmtpError::Config(format!("no se pudo preparar TLS para {}: {e}", settings.host))
-    })?;
-    Ok(match settings.tls {
-        TlsMode::Implicito => Tls::Wrapper(parameters),
-        _ => Tls::Required(parameters),
+    builder.build_rustls().map_err(|e| SmtpError::Config(format!("TLS: {e}")))
+}
+
+/// `250 2.0.0 Ok: queued as …`: the code and the reply's lines joined.
+fn reply_text(response: &Response) -> String {
+    let lines: Vec<&str> = response.message().collect();
+    format!("{} {}", u16::from(response.code()), lines.join(" ")).trim_end().to_string()
+}
+
+/// Every error under `e`, looking inside `io::Error`s (whose `source()` skips the wrapped one).
+fn causes<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    let mut next = Some(e);
+    std::iter::from_fn(move || {
+        let current = next?;
+        next = match current.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
+        Some(current)
     })
 }
 
-/// Each `-----BEGIN CERTIFICATE-----` block of a PEM bundle.
-fn pem_certificates(pem: &[u8]) -> Vec<Vec<u8>> {
-    const END: &str = "-----END CERTIFICATE-----";
-    let text = String::from_utf8_lossy(pem);
-    text.split_inclusive(END)
-        .filter(|block| block.contains("-----BEGIN CERTIFICATE-----"))
-        .map(|block| block.trim().as_bytes().to_vec())
-        .collect()
+fn find_tls(e: &lettre::transport::smtp::Error) -> Option<&rustls::Error> {
+    causes(e).find_map(|c| c.downcast_ref::<rustls::Error>())
+}
+
+fn find_io(e: &lettre::transport::smtp::Error) -> Option<&io::Error> {
+    causes(e).find_map(|c| c.downcast_ref::<io::Error>())
+}
+
+/// I/O errors in Spanish; the OS text is kept for the details.
+fn io_text(e: &io::Error) -> String {
+    let what = match e.kind() {
+        io::ErrorKind::ConnectionRefused => {
+            "no se pudo conectar: conexión rechazada (¿el servidor está en marcha y escucha en \
+             ese puerto?)"
+        }
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+            "el servidor cortó la conexión"
+        }
+        io::ErrorKind::BrokenPipe | io::ErrorKind::UnexpectedEof => "el servidor cerró la conexión",
+        io::ErrorKind::TimedOut => "tiempo de espera agotado",
+        _ => "error de red",
+    };
+    format!("{what} ({e})")
+}
+
+/// A failed TLS handshake, with what to check.
+fn tls_text(tls: &rustls::Error, host: &str) -> String {
+    use rustls::CertificateError as C;
+    match tls {
+        rustls::Error::InvalidCertificate(cert) => {
+            let why = match cert {
+                C::NotValidForName | C::NotValidForNameContext { .. } => format!(
+                    "no corresponde al nombre \"{host}\"; revise `servidor` (debe ser un nombre \
+                     o IP del certificado)"
+                ),
+                C::Expired | C::ExpiredContext { .. } => "venció".into(),
+                C::NotValidYet | C::NotValidYetContext { .. } => {
+                    "aún no es válido (¿el reloj de esta máquina está bien?)".into()
+                }
+                _ => format!(
+                    "no lo firmó una autoridad de confianza ({cert:?}); revise `ca` (archivo PEM \
+                     de la autoridad que firmó el certificado del servidor)"
+                ),
+            };
+            format!("no se pudo verificar el certificado del servidor: {why}")
+        }
+        other => format!(
+            "falló la negociación TLS: {other} (¿el puerto corresponde a `tls`? 465 = implicito, \
+             587 = starttls)"
+        ),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    //! Against a scripted SMTP server on loopback (plaintext): reply codes, the pool across a
+    //! server restart, a server that stops answering.
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::task::{JoinHandle, JoinSet};
+
     use super::*;
+    use crate::config::SecretRef;
+
+    /// What the scripted server answers; by recipient for RCPT.
+    #[derive(Clone, Default)]
+    struct Script {
+        /// Never answer anything after the greeting.
+        mute: bool,
+        /// Reply to AUTH (default `235 2.7.0 Authentication successful`).
+        auth: Option<&'static str>,
+    }
+
+    struct Fake {
+        port: u16,
+        connections: Arc<AtomicUsize>,
+        messages: Arc<AtomicUsize>,
+        task: JoinHandle<()>,
+    }
+
+    impl Fake {
+        async fn start(script: Script) -> Fake {
+            Fake::on(0, script, Arc::default(), Arc::default()).await
+        }
+
+        async fn on(
+            port: u16,
+            script: Script,
+            connections: Arc<AtomicUsize>,
+            messages: Arc<AtomicUsize>,
+        ) -> Fake {
+            let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let (c, m) = (connections.clone(), messages.clone());
+            let task = tokio::spawn(async move {
+                // Aborting this task drops the set, which aborts (and closes) every session.
+                let mut sessions = JoinSet::new();
+                while let Ok((socket, _)) = listener.accept().await {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    let (script, m) = (script.clone(), m.clone());
+                    sessions.spawn(async move {
+                        let _ = session(socket, script, m).await;
+                    });
+                }
+            });
+            Fake { port, connections, messages, task }
+        }
+
+        /// Stops listening and cuts every open session.
+        async fn stop(self) -> (u16, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+            self.task.abort();
+            let _ = self.task.await;
+            (self.port, self.connections, self.messages)
+        }
+    }
+
+    async fn session(
+        socket: TcpStream,
+        script: Script,
+        messages: Arc<AtomicUsize>,
+    ) -> io::Result<()> {
+        let (read, mut write) = socket.into_split();
+        let mut lines = BufReader::new(read);
+        write.write_all(b"220 fake ESMTP\r\n").await?;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if lines.read_line(&mut line).await? == 0 {
+                return Ok(());
+            }
+            if script.mute {
+                continue;
+            }
+            let upper = line.to_ascii_uppercase();
+            let reply: String = if upper.starts_with("EHLO") {
+                "250-fake\r\n250-AUTH PLAIN LOGIN\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n".into()
+            } else if upper.starts_with("AUTH") {
+                format!("{}\r\n", script.auth.unwrap_or("235 2.7.0 Authentication successful"))
+            } else if upper.starts_with("MAIL") || upper.starts_with("NOOP") {
+                "250 2.0.0 Ok\r\n".into()
+            } else if upper.starts_with("RCPT") {
+                rcpt_reply(&line).into()
+            } else if upper.starts_with("DATA") {
+                write.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
+                let mut data = String::new();
+                loop {
+                    line.clear();
+                    if lines.read_line(&mut line).await? == 0 {
+                        return Ok(());
+                    }
+                    if line == ".\r\n" {
+                        break;
+                    }
+                    data.push_str(&line);
+                }
+                if data.contains("X-Fake: reject") {
+                    "554 5.7.1 Message rejected by policy\r\n".into()
+                } else {
+                    let n = messages.fetch_add(1, Ordering::SeqCst) + 1;
+                    format!("250 2.0.0 Ok: queued as FAKE{n}\r\n")
+                }
+            } else if upper.starts_with("QUIT") {
+                write.write_all(b"221 2.0.0 Bye\r\n").await?;
+                return Ok(());
+            } else {
+                "500 5.5.2 Error: command not recognized\r\n".into()
+            };
+            write.write_all(reply.as_bytes()).await?;
+        }
+    }
+
+    fn rcpt_reply(line: &str) -> &'static str {
+        let local = line.split('<').nth(1).and_then(|r| r.split('@').next()).unwrap_or("");
+        match local {
+            "cerrando" => "421 4.4.2 fake Error: timeout exceeded",
+            "lleno" => "452 4.2.2 Mailbox full",
+            "temporal" => "451 4.3.0 Temporary lookup failure",
+            "gris" => "450 4.2.0 Greylisted, try again later",
+            "nadie" => "550 5.1.1 <nadie@fe.test>: Recipient address rejected: User unknown",
+            "malo" => "553 5.1.3 Bad recipient address syntax",
+            _ => "250 2.1.5 Ok",
+        }
+    }
+
+    fn settings(port: u16) -> SmtpSettings {
+        SmtpSettings {
+            host: "127.0.0.1".into(),
+            port,
+            tls: TlsMode::Ninguno,
+            ca_file: None,
+            user: None,
+            auth: AuthMethod::Contrasena,
+            password: None,
+            oauth2: None,
+            sender_name: "Mesa".into(),
+        }
+    }
+
+    const MESSAGE: &[u8] = b"From: a@fe.test\r\nTo: b@correo.example\r\nSubject: x\r\n\r\nhola\r\n";
+
+    async fn send_to(sender: &Sender, to: &str, message: &[u8]) -> Result<String, SmtpError> {
+        sender.send("sd_facturaelectronica@dian.gov.co", &[to.to_string()], message).await
+    }
+
+    #[tokio::test]
+    async fn reply_codes_map_to_transient_and_permanent() {
+        let fake = Fake::start(Script::default()).await;
+        let sender = Sender::new(&settings(fake.port)).unwrap();
+        let reply = send_to(&sender, "rosa@correo.example", MESSAGE).await.unwrap();
+        assert_eq!(reply, "250 2.0.0 Ok: queued as FAKE1");
+        for (local, code) in [("cerrando", 421), ("gris", 450), ("temporal", 451), ("lleno", 452)] {
+            let err =
+                send_to(&sender, &format!("{local}@correo.example"), MESSAGE).await.unwrap_err();
+            assert!(err.is_transient(), "{code}: {err:?}");
+            assert_eq!(err.code(), Some(code));
+            assert!(err.to_string().contains(&format!("{code} 4.")), "{err}");
+        }
+        for (local, code) in [("nadie", 550), ("malo", 553)] {
+            let err = send_to(&sender, &format!("{local}@fe.test"), MESSAGE).await.unwrap_err();
+            assert!(matches!(err, SmtpError::Permanent { .. }), "{code}: {err:?}");
+            assert_eq!(err.code(), Some(code));
+        }
+        let nadie = send_to(&sender, "nadie@fe.test", MESSAGE).await.unwrap_err().to_string();
+        assert_eq!(
+            nadie,
+            "envío SMTP rechazado (127.0.0.1:".to_string()
+                + &fake.port.to_string()
+                + "): el servidor rechazó el envío: 550 5.1.1 <nadie@fe.test>: Recipient address \
+                   rejected: User unknown"
+        );
+        let rejected = b"X-Fake: reject\r\nSubject: x\r\n\r\nhola\r\n";
+        let err = send_to(&sender, "rosa@correo.example", rejected).await.unwrap_err();
+        assert!(matches!(err, SmtpError::Permanent { code: Some(554), .. }), "{err:?}");
+        // After all those aborted transactions the sender still works.
+        assert!(send_to(&sender, "rosa@correo.example", MESSAGE).await.is_ok());
+        fake.stop().await;
+    }
+
+    #[tokio::test]
+    async fn bad_envelopes_fail_before_connecting() {
+        let sender = Sender::new(&settings(9)).unwrap();
+        let err = sender.send("a@fe.test", &[], MESSAGE).await.unwrap_err();
+        assert!(matches!(err, SmtpError::Permanent { code: None, .. }), "{err:?}");
+        let err = send_to(&sender, "sin arroba", MESSAGE).await.unwrap_err();
+        assert!(err.to_string().contains("\"sin arroba\" no es válida"), "{err}");
+        let err = sender.send("no es", &["b@fe.test".into()], MESSAGE).await.unwrap_err();
+        assert!(matches!(err, SmtpError::Config(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn the_pool_reuses_connections_and_survives_a_server_restart() {
+        let fake = Fake::start(Script::default()).await;
+        let sender = Sender::new(&settings(fake.port)).unwrap();
+        for _ in 0..3 {
+            send_to(&sender, "rosa@correo.example", MESSAGE).await.unwrap();
+        }
+        assert_eq!(fake.connections.load(Ordering::SeqCst), 1, "one pooled connection");
+
+        // Stopped: the pooled connection is dead and nothing listens.
+        let (port, connections, messages) = fake.stop().await;
+        let err = send_to(&sender, "rosa@correo.example", MESSAGE).await.unwrap_err();
+        assert!(err.is_transient() && err.code().is_none(), "{err:?}");
+        assert!(err.to_string().contains("conexión rechazada"), "{err}");
+
+        // Back on the same port: the next send connects again.
+        let fake = Fake::on(port, Script::default(), connections, messages).await;
+        send_to(&sender, "rosa@correo.example", MESSAGE).await.unwrap();
+        assert_eq!(fake.connections.load(Ordering::SeqCst), 2);
+
+        // Restarted between two sends (no failed send in between): the stale pooled connection
+        // fails its NOOP and is replaced.
+        let (port, connections, messages) = fake.stop().await;
+        let fake = Fake::on(port, Script::default(), connections, messages).await;
+        let reply = send_to(&sender, "rosa@correo.example", MESSAGE).await.unwrap();
+        assert_eq!(reply, "250 2.0.0 Ok: queued as FAKE5");
+        assert_eq!(fake.connections.load(Ordering::SeqCst), 3);
+        fake.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_server_that_stops_answering_is_transient_and_the_pool_is_discarded() {
+        let fake = Fake::start(Script { mute: true, ..Script::default() }).await;
+        let sender = Sender::new(&settings(fake.port))
+            .unwrap()
+            .with_send_timeout(Duration::from_millis(300));
+        let started = Instant::now();
+        let err = send_to(&sender, "rosa@correo.example", MESSAGE).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(err.is_transient(), "{err:?}");
+        assert!(err.to_string().contains("sin respuesta del servidor en 300 ms"), "{err}");
+        assert!(sender.current.lock().unwrap().is_none(), "pool discarded");
+        fake.stop().await;
+    }
+
+    #[tokio::test]
+    async fn refused_credentials_are_transient_and_say_what_to_check() {
+        let fake = Fake::start(Script {
+            auth: Some("535 5.7.8 Error: authentication failed"),
+            mute: false,
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("clave");
+        std::fs::write(&file, "clave-que-no-va-71\n").unwrap();
+        let mut smtp = settings(fake.port);
+        smtp.user = Some("sd_facturaelectronica@dian.gov.co".into());
+        smtp.password = Some(SecretRef { file: Some(file), ..SecretRef::default() });
+        let sender = Sender::new(&smtp).unwrap();
+        let err = send_to(&sender, "rosa@correo.example", MESSAGE).await.unwrap_err();
+        let text = err.to_string();
+        assert!(err.is_transient(), "{err:?}");
+        assert_eq!(err.code(), Some(535));
+        assert!(text.contains("sd_facturaelectronica@dian.gov.co"), "{text}");
+        assert!(text.contains("535 5.7.8 Error: authentication failed"), "{text}");
+        assert!(text.contains("revise `usuario` y la contraseña"), "{text}");
+        assert!(!text.contains("clave-que-no-va-71"), "{text}");
+        fake.stop().await;
+    }
 
     #[test]
-    fn a_bundle_yields_each_certificate() {
-        let one = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-        let bundle = format!("# comentario\n{one}{one}");
-        assert_eq!(pem_certificates(bundle.as_bytes()).len(), 2);
-        assert!(pem_certificates(b"nada").is_empty());
+    fn bad_settings_fail_at_start_up() {
+        let mut smtp = settings(25);
+        smtp.host = "smtp.office365.com".into();
+        assert!(matches!(Sender::new(&smtp), Err(SmtpError::Config(_))), "plaintext off loopback");
+
+        let mut smtp = settings(465);
+        smtp.tls = TlsMode::Implicito;
+        smtp.ca_file = Some("/no/existe/ca.pem".into());
+        let err = Sender::new(&smtp).err().unwrap().to_string();
+        assert!(
+            err.starts_with("configuración SMTP inválida: no se pudo leer el archivo de CA"),
+            "{err}"
+        );
+
+        let mut smtp = settings(587);
+        smtp.tls = TlsMode::Starttls;
+        smtp.user = Some("u@fe.test".into());
+        let err = Sender::new(&smtp).err().unwrap().to_string();
+        assert!(err.contains("sin `contrasena`"), "{err}");
+
+        let mut smtp = settings(587);
+        smtp.user = Some("u@fe.test".into());
+        smtp.auth = AuthMethod::Xoauth2;
+        assert!(Sender::new(&smtp).err().unwrap().to_string().contains("oauth2"));
+    }
+
+    #[test]
+    fn timeouts_grow_with_the_message() {
+        let sender = Sender::new(&settings(25)).unwrap();
+        assert_eq!(sender.deadline(1000), SEND_TIMEOUT);
+        assert_eq!(sender.deadline(25 * 1024 * 1024), SEND_TIMEOUT + Duration::from_secs(400));
     }
 }

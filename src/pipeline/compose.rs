@@ -159,6 +159,7 @@ fn context(
         .collect();
     let mut value = json!({
         "case": ctx.number,
+        "raw_message_id": ctx.raw_id,
         "tema": case.tema.as_str(),
         "tema_label": case.tema.label(),
         "status": case.status.as_str(),
