@@ -172,12 +172,13 @@ fn context(
         "attachment_problems": analysis.problems,
         "group": case.group,
         "agent": case.agent,
+        // A security report's acknowledgement says no more than the case number.
+        "security_category": case.security_category.map(String::from),
     });
     if kind == ReplyKind::NotificacionAgente {
         // Agents see the requester's words; requesters never get their own text echoed back.
         value["requester"] = json!(ctx.requester);
         value["own_words"] = json!(inbound.map(|m| m.own_words.clone()));
-        value["security_category"] = json!(case.security_category.map(String::from));
     }
     value
 }
