@@ -862,30 +862,32 @@ fn io_text(e: &io::Error) -> String {
 
 /// A failed TLS handshake, with what to check for certificate problems.
 fn tls_text(e: &io::Error, host: &str) -> String {
-    use rustls::CertificateError as C;
     let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) else {
         return format!("falló la negociación TLS: {}", io_text(e));
     };
-    match tls {
-        rustls::Error::InvalidCertificate(cert) => {
-            let why = match cert {
-                C::NotValidForName | C::NotValidForNameContext { .. } => format!(
-                    "no corresponde al nombre \"{host}\"; revise `servidor` (debe ser un nombre \
-                     o IP del certificado)"
-                ),
-                C::Expired | C::ExpiredContext { .. } => "venció".into(),
-                C::NotValidYet | C::NotValidYetContext { .. } => {
-                    "aún no es válido (¿el reloj de esta máquina está bien?)".into()
-                }
-                _ => format!(
-                    "no lo firmó una autoridad de confianza ({cert:?}); revise `ca` (archivo PEM \
-                     de la autoridad que firmó el certificado del servidor)"
-                ),
-            };
-            format!("no se pudo verificar el certificado del servidor: {why}")
+    certificate_problem(tls, host).unwrap_or_else(|| format!("falló la negociación TLS: {tls}"))
+}
+
+/// What is wrong with the server's certificate and what to check, for any mail protocol;
+/// `None` when the TLS failure is not about the certificate.
+pub(crate) fn certificate_problem(tls: &rustls::Error, host: &str) -> Option<String> {
+    use rustls::CertificateError as C;
+    let rustls::Error::InvalidCertificate(cert) = tls else { return None };
+    let why = match cert {
+        C::NotValidForName | C::NotValidForNameContext { .. } => format!(
+            "no corresponde al nombre \"{host}\"; revise `servidor` (debe ser un nombre o IP del \
+             certificado)"
+        ),
+        C::Expired | C::ExpiredContext { .. } => "venció".into(),
+        C::NotValidYet | C::NotValidYetContext { .. } => {
+            "aún no es válido (¿el reloj de esta máquina está bien?)".into()
         }
-        other => format!("falló la negociación TLS: {other}"),
-    }
+        _ => format!(
+            "no lo firmó una autoridad de confianza ({cert:?}); revise `ca` (archivo PEM de la \
+             autoridad que firmó el certificado del servidor)"
+        ),
+    };
+    Some(format!("no se pudo verificar el certificado del servidor: {why}"))
 }
 
 /// `"…"` with `\` and `"` escaped (RFC 3501 quoted string), for LIST patterns.

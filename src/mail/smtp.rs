@@ -596,30 +596,12 @@ fn io_text(e: &io::Error) -> String {
 
 /// A failed TLS handshake, with what to check.
 fn tls_text(tls: &rustls::Error, host: &str) -> String {
-    use rustls::CertificateError as C;
-    match tls {
-        rustls::Error::InvalidCertificate(cert) => {
-            let why = match cert {
-                C::NotValidForName | C::NotValidForNameContext { .. } => format!(
-                    "no corresponde al nombre \"{host}\"; revise `servidor` (debe ser un nombre \
-                     o IP del certificado)"
-                ),
-                C::Expired | C::ExpiredContext { .. } => "venció".into(),
-                C::NotValidYet | C::NotValidYetContext { .. } => {
-                    "aún no es válido (¿el reloj de esta máquina está bien?)".into()
-                }
-                _ => format!(
-                    "no lo firmó una autoridad de confianza ({cert:?}); revise `ca` (archivo PEM \
-                     de la autoridad que firmó el certificado del servidor)"
-                ),
-            };
-            format!("no se pudo verificar el certificado del servidor: {why}")
-        }
-        other => format!(
-            "falló la negociación TLS: {other} (¿el puerto corresponde a `tls`? 465 = implicito, \
+    crate::mail::imap::certificate_problem(tls, host).unwrap_or_else(|| {
+        format!(
+            "falló la negociación TLS: {tls} (¿el puerto corresponde a `tls`? 465 = implicito, \
              587 = starttls)"
-        ),
-    }
+        )
+    })
 }
 
 #[cfg(test)]
