@@ -592,52 +592,8 @@ impl Config {
 }
 
 fn validate_imap(key: &str, imap: &ImapSettings) -> Result<(), ConfigError> {
-    if imap.host.trim().is_empty() {
-        return Err(invalid(
-            format!("{key}.servidor"),
-            "falta el nombre o la dirección del servidor IMAP",
-        ));
-    }
-    if imap.tls == TlsMode::Ninguno && !is_loopback(&imap.host) {
-        return Err(invalid(
-            format!("{key}.tls"),
-            format!(
-                "\"ninguno\" (sin cifrado) solo se permite con un servidor local (127.0.0.1 o localhost), \
-                 no con \"{}\": use \"implicito\" (puerto 993) o \"starttls\" (puerto 143)",
-                imap.host
-            ),
-        ));
-    }
-    match imap.auth {
-        AuthMethod::Contrasena => match &imap.password {
-            Some(secret) => validate_secret(&format!("{key}.contrasena"), secret)?,
-            None => {
-                return Err(invalid(
-                    format!("{key}.contrasena"),
-                    "con autenticacion = \"contrasena\" indique de dónde leerla: archivo, variable o credencial",
-                ));
-            }
-        },
-        AuthMethod::Xoauth2 => match &imap.oauth2 {
-            Some(oauth) => {
-                if !oauth.token_url.starts_with("https://")
-                    && !oauth.token_url.starts_with("http://127.0.0.1")
-                {
-                    return Err(invalid(
-                        format!("{key}.oauth2.url_token"),
-                        "debe ser una URL https://",
-                    ));
-                }
-                validate_secret(&format!("{key}.oauth2.secreto"), &oauth.client_secret)?;
-            }
-            None => {
-                return Err(invalid(
-                    format!("{key}.oauth2"),
-                    "con autenticacion = \"xoauth2\" falta la sección oauth2",
-                ));
-            }
-        },
-    }
+    validate_server(key, "IMAP", &imap.host, imap.tls)?;
+    validate_login(key, imap.auth, imap.password.as_ref(), imap.oauth2.as_ref())?;
     for (name, value) in
         [("lote", u64::from(imap.batch)), ("intervalo_sondeo_segundos", imap.poll_seconds)]
     {
@@ -655,41 +611,66 @@ fn validate_imap(key: &str, imap: &ImapSettings) -> Result<(), ConfigError> {
 }
 
 fn validate_smtp(key: &str, smtp: &SmtpSettings) -> Result<(), ConfigError> {
-    if smtp.host.trim().is_empty() {
-        return Err(invalid(
-            format!("{key}.servidor"),
-            "falta el nombre o la dirección del servidor SMTP",
-        ));
-    }
-    if smtp.tls == TlsMode::Ninguno && !is_loopback(&smtp.host) {
-        return Err(invalid(
-            format!("{key}.tls"),
-            format!("\"ninguno\" solo se permite con un servidor local, no con \"{}\"", smtp.host),
-        ));
-    }
+    validate_server(key, "SMTP", &smtp.host, smtp.tls)?;
+    // Without a user the relay trusts the connection (loopback): nothing to log in with.
     if smtp.user.is_some() {
-        match (smtp.auth, &smtp.password, &smtp.oauth2) {
-            (AuthMethod::Contrasena, Some(secret), _) => {
-                validate_secret(&format!("{key}.contrasena"), secret)?
-            }
-            (AuthMethod::Xoauth2, _, Some(oauth)) => {
-                validate_secret(&format!("{key}.oauth2.secreto"), &oauth.client_secret)?
-            }
-            (AuthMethod::Contrasena, None, _) => {
-                return Err(invalid(
-                    format!("{key}.contrasena"),
-                    "con usuario indique de dónde leer la contraseña",
-                ));
-            }
-            (AuthMethod::Xoauth2, _, None) => {
-                return Err(invalid(
-                    format!("{key}.oauth2"),
-                    "con autenticacion = \"xoauth2\" falta la sección oauth2",
-                ));
-            }
-        }
+        validate_login(key, smtp.auth, smtp.password.as_ref(), smtp.oauth2.as_ref())?;
     }
     Ok(())
+}
+
+/// A server name, and plaintext only towards this machine.
+fn validate_server(key: &str, protocol: &str, host: &str, tls: TlsMode) -> Result<(), ConfigError> {
+    if host.trim().is_empty() {
+        return Err(invalid(
+            format!("{key}.servidor"),
+            format!("falta el nombre o la dirección del servidor {protocol}"),
+        ));
+    }
+    if tls == TlsMode::Ninguno && !is_loopback(host) {
+        return Err(invalid(
+            format!("{key}.tls"),
+            format!(
+                "\"ninguno\" (sin cifrado) solo se permite con un servidor local (127.0.0.1 o \
+                 localhost), no con \"{host}\": use \"implicito\" o \"starttls\""
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The credentials the chosen method needs: a password source, or an OAuth2 section with an
+/// https token endpoint (plain http only to this machine) and a client-secret source.
+fn validate_login(
+    key: &str,
+    auth: AuthMethod,
+    password: Option<&SecretRef>,
+    oauth2: Option<&OAuth2Settings>,
+) -> Result<(), ConfigError> {
+    match (auth, password, oauth2) {
+        (AuthMethod::Contrasena, Some(secret), _) => {
+            validate_secret(&format!("{key}.contrasena"), secret)
+        }
+        (AuthMethod::Contrasena, None, _) => Err(invalid(
+            format!("{key}.contrasena"),
+            "con autenticacion = \"contrasena\" indique de dónde leerla: archivo, variable o credencial",
+        )),
+        (AuthMethod::Xoauth2, _, Some(oauth)) => {
+            if !oauth.token_url.starts_with("https://")
+                && !oauth.token_url.starts_with("http://127.0.0.1")
+            {
+                return Err(invalid(
+                    format!("{key}.oauth2.url_token"),
+                    "debe ser una URL https://",
+                ));
+            }
+            validate_secret(&format!("{key}.oauth2.secreto"), &oauth.client_secret)
+        }
+        (AuthMethod::Xoauth2, _, None) => Err(invalid(
+            format!("{key}.oauth2"),
+            "con autenticacion = \"xoauth2\" falta la sección oauth2",
+        )),
+    }
 }
 
 fn validate_secret(key: &str, secret: &SecretRef) -> Result<(), ConfigError> {
@@ -801,6 +782,26 @@ mod tests {
         let file = write("[limites]\nzip_max_razon = 0\n");
         let error = Config::load(Some(file.path())).expect_err("zero").to_string();
         assert!(error.contains("limites.zip_max_razon"), "{error}");
+    }
+
+    #[test]
+    fn smtp_and_imap_logins_follow_the_same_rules() {
+        let file = write(
+            "[[buzones]]\nnombre = \"b\"\ndireccion = \"b@dian.gov.co\"\ncanal = \"correo\"\n\
+             [buzones.smtp]\nservidor = \"smtp.example.co\"\npuerto = 587\ntls = \"starttls\"\n\
+             usuario = \"b@dian.gov.co\"\nautenticacion = \"xoauth2\"\n\
+             [buzones.smtp.oauth2]\nurl_token = \"http://login.example.co/token\"\nclient_id = \"x\"\n\
+             secreto = { variable = \"S\" }\n",
+        );
+        let error =
+            Config::load(Some(file.path())).expect_err("plain http token endpoint").to_string();
+        assert!(error.contains("buzones[0].smtp.oauth2.url_token"), "{error}");
+        let plain = write(
+            "[[buzones]]\nnombre = \"b\"\ndireccion = \"b@dian.gov.co\"\ncanal = \"correo\"\n\
+             [buzones.smtp]\nservidor = \"smtp.example.co\"\npuerto = 25\ntls = \"ninguno\"\n",
+        );
+        let error = Config::load(Some(plain.path())).expect_err("plaintext off-host").to_string();
+        assert!(error.contains("buzones[0].smtp.tls"), "{error}");
     }
 
     #[test]
