@@ -30,27 +30,16 @@ fn config(stack: &Stack, smtp_port: u16, processed: &str) -> String {
     )
 }
 
-/// What a provider's mail client shows: headers of the messages in a folder.
+/// What a provider's mail client shows: the header block of each message in a folder.
 async fn headers(stack: &Stack, user: &str, folder: &str) -> Vec<String> {
-    let mut session = stack.login(user).await;
-    let Ok(mailbox) = session.examine(folder).await else { return Vec::new() };
-    if mailbox.exists == 0 {
-        let _ = session.logout().await;
-        return Vec::new();
-    }
-    let fetches: Vec<_> = session
-        .fetch("1:*", "BODY.PEEK[HEADER]")
+    whole_messages(stack, user, folder)
         .await
-        .expect("FETCH")
-        .try_collect()
-        .await
-        .unwrap_or_default();
-    let found = fetches
-        .iter()
-        .filter_map(|f| f.header().map(|h| String::from_utf8_lossy(h).into_owned()))
-        .collect();
-    let _ = session.logout().await;
-    found
+        .into_iter()
+        .map(|message| match message.split_once("\r\n\r\n") {
+            Some((head, _)) => head.to_string(),
+            None => message,
+        })
+        .collect()
 }
 
 /// Every message of a folder, whole.
