@@ -8,6 +8,9 @@
 //! Every test works in folders of its own (unique names, deleted at the end), so tests run in
 //! parallel and beside other suites using the same users.
 
+mod common;
+
+use common::http::{bind_introspection, form_value, serve_http};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,7 +23,6 @@ use mesa_fe::config::{
 };
 use mesa_fe::mail::imap::{Connector, IdleOutcome, ImapError, Mailbox};
 use mesa_fe::mail::oauth::TokenSource;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// The mail stack as `mailstack.sh env` describes it.
@@ -374,116 +376,6 @@ async fn a_wrong_password_is_an_auth_error_that_does_not_show_it() {
 
 /// Tokens the test's token endpoint issued, by token: (user, still active).
 type Issued = Arc<Mutex<HashMap<String, (String, bool)>>>;
-
-/// A tiny HTTP/1.1 server on `listener`: `answer(path, body)` gives (status, JSON).
-fn serve_http(
-    listener: TcpListener,
-    answer: impl Fn(&str, &str) -> (u16, String) + Send + Sync + 'static,
-) {
-    let answer = Arc::new(answer);
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            let answer = answer.clone();
-            tokio::spawn(async move {
-                let _ = http_connection(socket, answer.as_ref()).await;
-            });
-        }
-    });
-}
-
-async fn http_connection(
-    mut socket: TcpStream,
-    answer: &(dyn Fn(&str, &str) -> (u16, String) + Send + Sync),
-) -> std::io::Result<()> {
-    let mut buf = Vec::new();
-    loop {
-        // One request: head, then Content-Length bytes of body.
-        let (head, body_start) = loop {
-            if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break (String::from_utf8_lossy(&buf[..at]).to_string(), at + 4);
-            }
-            let mut chunk = [0u8; 4096];
-            let n = socket.read(&mut chunk).await?;
-            if n == 0 {
-                return Ok(());
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        let length = head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
-            })
-            .unwrap_or(0usize);
-        while buf.len() < body_start + length {
-            let mut chunk = [0u8; 4096];
-            let n = socket.read(&mut chunk).await?;
-            if n == 0 {
-                return Ok(());
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        }
-        let body = String::from_utf8_lossy(&buf[body_start..body_start + length]).to_string();
-        buf.drain(..body_start + length);
-        let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-        let (status, json) = answer(&path, &body);
-        let response = format!(
-            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
-            json.len()
-        );
-        socket.write_all(response.as_bytes()).await?;
-    }
-}
-
-fn form_value(body: &str, key: &str) -> Option<String> {
-    url_decode_pairs(body).into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
-}
-
-fn url_decode_pairs(body: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        let bytes = s.replace('+', " ").into_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'%' && i + 2 < bytes.len() {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-                if let Ok(b) = u8::from_str_radix(hex, 16) {
-                    out.push(b);
-                    i += 3;
-                    continue;
-                }
-            }
-            out.push(bytes[i]);
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).to_string()
-    };
-    body.split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (decode(k), decode(v)))
-        .collect()
-}
-
-/// Binds the introspection address Dovecot was configured with; waits if another suite holds it.
-async fn bind_introspection(url: &str) -> TcpListener {
-    let address = url
-        .strip_prefix("http://")
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_else(|| panic!("URL de introspección inesperada: {url}"))
-        .to_string();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match TcpListener::bind(&address).await {
-            Ok(listener) => return listener,
-            Err(e) if Instant::now() < deadline => {
-                eprintln!("introspección {address} ocupada ({e}); reintento");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(e) => panic!("no se pudo escuchar en {address}: {e}"),
-        }
-    }
-}
 
 #[tokio::test]
 async fn xoauth2_login_and_a_revoked_token() {

@@ -12,6 +12,9 @@
 //! `.config/nextest.toml`). They never stop or restart the stack's services; each removes the
 //! messages it delivered.
 
+mod common;
+
+use common::http::{bind_introspection, form_value, serve_http};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,7 +24,6 @@ use std::time::{Duration, Instant};
 use futures::TryStreamExt;
 use mesa_fe::config::{AuthMethod, OAuth2Settings, SecretRef, SmtpSettings, TlsMode};
 use mesa_fe::mail::smtp::{Sender, SmtpError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// The buzón the tests send from (a local user: AUTH as it works).
@@ -338,7 +340,7 @@ async fn xoauth2_with_the_token_source_and_a_revoked_token() {
     let token_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let token_url = format!("http://{}/token", token_listener.local_addr().unwrap());
     let (tokens_map, count) = (issued.clone(), token_requests.clone());
-    serve_http(token_listener, move |body| {
+    serve_http(token_listener, move |_path, body| {
         if form_value(body, "client_secret").as_deref() != Some("secreto-del-cliente") {
             return (401, r#"{"error":"invalid_client"}"#.into());
         }
@@ -349,7 +351,7 @@ async fn xoauth2_with_the_token_source_and_a_revoked_token() {
     });
     // Introspection endpoint (RFC 7662) where Dovecot, behind Postfix's SASL, checks tokens.
     let tokens_map = issued.clone();
-    serve_http(bind_introspection(&stack.introspection).await, move |body| {
+    serve_http(bind_introspection(&stack.introspection).await, move |_path, body| {
         let token = form_value(body, "token").unwrap_or_default();
         match tokens_map.lock().unwrap().get(&token) {
             Some((user, true)) => (200, format!(r#"{{"active":true,"username":"{user}"}}"#)),
@@ -389,112 +391,4 @@ async fn xoauth2_with_the_token_source_and_a_revoked_token() {
     // The next send asks for a new token and goes through.
     send_and_check(&stack, &sender, "xoauth2-nuevo", 1).await;
     assert_eq!(token_requests.load(Ordering::SeqCst), 2);
-}
-
-/// A tiny HTTP/1.1 server on `listener`: `answer(body)` gives (status, JSON).
-fn serve_http(
-    listener: TcpListener,
-    answer: impl Fn(&str) -> (u16, String) + Send + Sync + 'static,
-) {
-    let answer = Arc::new(answer);
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            let answer = answer.clone();
-            tokio::spawn(async move {
-                let _ = http_connection(socket, answer.as_ref()).await;
-            });
-        }
-    });
-}
-
-async fn http_connection(
-    mut socket: TcpStream,
-    answer: &(dyn Fn(&str) -> (u16, String) + Send + Sync),
-) -> std::io::Result<()> {
-    let mut buf = Vec::new();
-    loop {
-        // One request: head, then Content-Length bytes of body.
-        let (head, body_start) = loop {
-            if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break (String::from_utf8_lossy(&buf[..at]).to_string(), at + 4);
-            }
-            let mut chunk = [0u8; 4096];
-            let n = socket.read(&mut chunk).await?;
-            if n == 0 {
-                return Ok(());
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        let length = head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
-            })
-            .unwrap_or(0usize);
-        while buf.len() < body_start + length {
-            let mut chunk = [0u8; 4096];
-            let n = socket.read(&mut chunk).await?;
-            if n == 0 {
-                return Ok(());
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        }
-        let body = String::from_utf8_lossy(&buf[body_start..body_start + length]).to_string();
-        buf.drain(..body_start + length);
-        let (status, json) = answer(&body);
-        let response = format!(
-            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
-            json.len()
-        );
-        socket.write_all(response.as_bytes()).await?;
-    }
-}
-
-/// One field of an `application/x-www-form-urlencoded` body.
-fn form_value(body: &str, key: &str) -> Option<String> {
-    body.split('&').filter_map(|pair| pair.split_once('=')).find(|(k, _)| *k == key).map(
-        |(_, v)| {
-            let bytes = v.replace('+', " ").into_bytes();
-            let mut out = Vec::new();
-            let mut i = 0;
-            while i < bytes.len() {
-                let hex = (bytes[i] == b'%' && i + 2 < bytes.len())
-                    .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok())
-                    .flatten()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                    }
-                    None => {
-                        out.push(bytes[i]);
-                        i += 1;
-                    }
-                }
-            }
-            String::from_utf8_lossy(&out).to_string()
-        },
-    )
-}
-
-/// Binds the introspection address Dovecot was configured with; waits if another suite holds it.
-async fn bind_introspection(url: &str) -> TcpListener {
-    let address = url
-        .strip_prefix("http://")
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_else(|| panic!("URL de introspección inesperada: {url}"))
-        .to_string();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match TcpListener::bind(&address).await {
-            Ok(listener) => return listener,
-            Err(e) if Instant::now() < deadline => {
-                eprintln!("introspección {address} ocupada ({e}); reintento");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(e) => panic!("no se pudo escuchar en {address}: {e}"),
-        }
-    }
 }

@@ -2,6 +2,8 @@
 //! an IMAP client to put mail in and look at folders, and the `mesa-fe run` process itself.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
