@@ -32,7 +32,35 @@ pub struct Config {
     pub grupos: Vec<Group>,
     pub enrutamiento: Routing,
     pub agentes: Vec<Agent>,
+    pub control_posterior: FollowUp,
+    pub masiva: MassIncidents,
     pub limites: Limits,
+}
+
+/// Activity 12: how long the requester has to say the solution did not work.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUp {
+    /// Business days (Monday to Friday) after the solution; fractions allowed.
+    #[serde(rename = "dias_habiles")]
+    pub business_days: f64,
+    /// How often the daemon closes the cases whose window passed.
+    #[serde(rename = "revision_segundos")]
+    pub sweep_seconds: u64,
+}
+
+/// Afectación masiva: suggestions to coordinators and the validation sample.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MassIncidents {
+    /// Cases with the same DIAN rule code within the window that make a suggestion.
+    #[serde(rename = "casos_para_sugerir")]
+    pub cases_to_suggest: u32,
+    #[serde(rename = "ventana_minutos")]
+    pub window_minutes: u32,
+    /// Children of a solved parent that get the "¿se resolvió?" message.
+    #[serde(rename = "muestra_validacion")]
+    pub validation_sample: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -299,6 +327,15 @@ pub struct Routing {
     pub security_group: String,
     #[serde(rename = "grupo_n3")]
     pub n3_group: String,
+    /// Group whose coordinator hears at N1 about solutions (empty = nobody at N1).
+    #[serde(rename = "grupo_n1", default)]
+    pub n1_group: String,
+    /// Address of Administración Técnica (CSAT): receives the escalation packages.
+    #[serde(rename = "administracion_tecnica")]
+    pub csat_address: String,
+    /// How CSAT's own ticket numbers start in their subjects ("CSAT-12345"); empty = not read.
+    #[serde(rename = "prefijo_ticket_administracion_tecnica", default)]
+    pub csat_ticket_prefix: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -486,6 +523,23 @@ impl Config {
         ] {
             self.check_group_exists(key, group)?;
         }
+        if !self.enrutamiento.n1_group.is_empty() {
+            self.check_group_exists("enrutamiento.grupo_n1", &self.enrutamiento.n1_group)?;
+        }
+        check_address("enrutamiento.administracion_tecnica", &self.enrutamiento.csat_address)?;
+        let days = self.control_posterior.business_days;
+        if !(0.0..=60.0).contains(&days) {
+            return Err(invalid("control_posterior.dias_habiles", "debe estar entre 0 y 60"));
+        }
+        if self.control_posterior.sweep_seconds == 0 {
+            return Err(invalid("control_posterior.revision_segundos", "debe ser mayor que cero"));
+        }
+        if self.masiva.cases_to_suggest < 2 || self.masiva.window_minutes == 0 {
+            return Err(invalid(
+                "masiva.casos_para_sugerir",
+                "una sugerencia necesita al menos 2 casos y una ventana de al menos 1 minuto",
+            ));
+        }
         let mut addresses = HashSet::new();
         for (i, agent) in self.agentes.iter().enumerate() {
             check_address(&format!("agentes[{i}].correo"), &agent.address)?;
@@ -564,6 +618,17 @@ impl Config {
 
     pub fn buzon(&self, name: &str) -> Option<&Buzon> {
         self.buzones.iter().find(|b| b.name == name)
+    }
+
+    /// The agent with this address (any case), if configured.
+    pub fn agent(&self, address: &str) -> Option<&Agent> {
+        self.agentes.iter().find(|a| a.address.eq_ignore_ascii_case(address))
+    }
+
+    /// Members of a group (active or not) and its coordinator: who may read a security case.
+    pub fn in_group(&self, group: &str, address: &str) -> bool {
+        self.group(group).is_some_and(|g| g.coordinator.eq_ignore_ascii_case(address))
+            || self.agent(address).is_some_and(|a| a.groups.iter().any(|g| g == group))
     }
 
     /// Active agents of a group, in configuration order.

@@ -94,6 +94,27 @@ pub struct Case {
     pub evidence: Evidence,
     /// Solved at first contact from the known-error base (feeds the CT-CAC-0127 guide).
     pub first_contact: bool,
+    /// The levels the case went through and who held it at each, in order: the solution notice
+    /// goes back along this path.
+    pub path: Vec<Hop>,
+    /// An N2 specialist wrote a diagnosis (`#nota` at N2): required to reach Administración
+    /// Técnica.
+    pub diagnosed: bool,
+    /// Where the solution came from: a reply in the control window reopens the case there.
+    pub solved_level: Option<Level>,
+    /// Parent case number (mass incident).
+    pub parent: Option<String>,
+    /// Ticket number of another system (Administración Técnica, Aranda, PQSR).
+    pub external_ref: Option<String>,
+}
+
+/// One level a case passed through and who was told to work it there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hop {
+    pub level: Level,
+    pub group: Option<String>,
+    /// The agent, or the group's coordinator when nobody was active, or Administración Técnica.
+    pub holder: String,
 }
 
 impl Case {
@@ -152,7 +173,8 @@ pub struct Event {
     pub detail: String,
 }
 
-/// Kinds of automatic mail a transition queues.
+/// Kinds of automatic mail a transition queues; each has its templates `KIND.txt.j2` and
+/// `KIND.html.j2` (see config/templates/LEEME.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReplyKind {
@@ -160,16 +182,73 @@ pub enum ReplyKind {
     SolicitudInformacion,
     RespuestaErrorConocido,
     NotificacionAgente,
+    /// The solution, to the requester on the case's own thread (activity 11).
+    Solucion,
+    /// An agent's question (`#info`), to the requester.
+    PreguntaSolicitante,
+    /// "The case was solved", to every level the case passed through, down to N1.
+    AvisoSolucion,
+    /// The package for Administración Técnica (PR-IIT-0458), with the XML and evidence.
+    PaqueteAdministracionTecnica,
+    /// To an agent whose command was refused or not understood.
+    RespuestaComando,
+    /// "¿Se resolvió?", to a sample of the children of a mass incident.
+    ValidacionMasiva,
+    /// To an N2 coordinator: many cases with the same rejection in a short time.
+    SugerenciaMasiva,
 }
 
 impl ReplyKind {
+    pub const ALL: [ReplyKind; 11] = [
+        ReplyKind::AcuseRecibo,
+        ReplyKind::SolicitudInformacion,
+        ReplyKind::RespuestaErrorConocido,
+        ReplyKind::NotificacionAgente,
+        ReplyKind::Solucion,
+        ReplyKind::PreguntaSolicitante,
+        ReplyKind::AvisoSolucion,
+        ReplyKind::PaqueteAdministracionTecnica,
+        ReplyKind::RespuestaComando,
+        ReplyKind::ValidacionMasiva,
+        ReplyKind::SugerenciaMasiva,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ReplyKind::AcuseRecibo => "acuse_recibo",
             ReplyKind::SolicitudInformacion => "solicitud_informacion",
             ReplyKind::RespuestaErrorConocido => "respuesta_error_conocido",
             ReplyKind::NotificacionAgente => "notificacion_agente",
+            ReplyKind::Solucion => "solucion",
+            ReplyKind::PreguntaSolicitante => "pregunta_solicitante",
+            ReplyKind::AvisoSolucion => "aviso_solucion",
+            ReplyKind::PaqueteAdministracionTecnica => "paquete_administracion_tecnica",
+            ReplyKind::RespuestaComando => "respuesta_comando",
+            ReplyKind::ValidacionMasiva => "validacion_masiva",
+            ReplyKind::SugerenciaMasiva => "sugerencia_masiva",
         }
+    }
+
+    pub fn parse(name: &str) -> Option<ReplyKind> {
+        ReplyKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Mail to the requester (counts towards the per-sender cap of automatic answers).
+    pub fn to_requester(self) -> bool {
+        matches!(
+            self,
+            ReplyKind::AcuseRecibo
+                | ReplyKind::SolicitudInformacion
+                | ReplyKind::RespuestaErrorConocido
+                | ReplyKind::Solucion
+                | ReplyKind::PreguntaSolicitante
+                | ReplyKind::ValidacionMasiva
+        )
+    }
+
+    /// Mail that carries the requester's XML and evidence as attachments.
+    pub fn forwards_files(self) -> bool {
+        matches!(self, ReplyKind::NotificacionAgente | ReplyKind::PaqueteAdministracionTecnica)
     }
 }
 
@@ -184,18 +263,34 @@ pub enum Recipient {
 pub struct Reply {
     pub kind: ReplyKind,
     pub to: Recipient,
+    /// What this mail says beyond the case's data: a solution, a question, an escalation reason,
+    /// why a command was refused.
+    pub text: Option<String>,
 }
 
-/// What a message did to a case.
+/// What a message (or an agent's action) did to a case.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transition {
     pub case: Case,
     pub events: Vec<Event>,
     pub replies: Vec<Reply>,
+    /// Why the engine refused an agent's command (the case is unchanged).
+    pub refusal: Option<String>,
 }
 
 impl Transition {
-    fn record(&mut self, activity: Activity, to_status: Status, to_level: Level, detail: String) {
+    /// No change yet.
+    pub fn of(case: &Case) -> Transition {
+        Transition { case: case.clone(), events: Vec::new(), replies: Vec::new(), refusal: None }
+    }
+
+    pub(crate) fn record(
+        &mut self,
+        activity: Activity,
+        to_status: Status,
+        to_level: Level,
+        detail: String,
+    ) {
         self.events.push(Event {
             activity,
             from_status: Some(self.case.status),
@@ -208,8 +303,18 @@ impl Transition {
         self.case.level = to_level;
     }
 
-    fn reply(&mut self, kind: ReplyKind, to: Recipient) {
-        self.replies.push(Reply { kind, to });
+    pub(crate) fn reply(&mut self, kind: ReplyKind, to: Recipient) {
+        self.replies.push(Reply { kind, to, text: None });
+    }
+
+    pub(crate) fn reply_with(&mut self, kind: ReplyKind, to: Recipient, text: &str) {
+        self.replies.push(Reply { kind, to, text: Some(text.to_string()) });
+    }
+
+    /// The same status and level, one more event.
+    pub(crate) fn note(&mut self, activity: Activity, detail: String) {
+        let (status, level) = (self.case.status, self.case.level);
+        self.record(activity, status, level, detail);
     }
 }
 
@@ -226,8 +331,13 @@ pub fn open(intake: &Intake, staffing: &Staffing) -> Transition {
         required: intake.required.clone(),
         evidence: intake.evidence.clone(),
         first_contact: false,
+        path: Vec::new(),
+        diagnosed: false,
+        solved_level: None,
+        parent: None,
+        external_ref: None,
     };
-    let mut t = Transition { case, events: Vec::new(), replies: Vec::new() };
+    let mut t = Transition::of(&case);
     t.events.push(Event {
         activity: Activity::RecibirSolicitud,
         from_status: None,
@@ -263,7 +373,7 @@ pub fn refine_tema(case: &Case, intake: &Intake) -> Case {
 /// A message on an existing case (matched by thread or subject tag).
 pub fn follow_up(case: &Case, intake: &Intake, staffing: &Staffing) -> Transition {
     let refined = refine_tema(case, intake);
-    let mut t = Transition { case: case.clone(), events: Vec::new(), replies: Vec::new() };
+    let mut t = Transition::of(case);
     if refined.tema != case.tema {
         let detail =
             format!("Tema reclasificado: {} → {}.", case.tema.as_str(), refined.tema.as_str());
@@ -283,8 +393,19 @@ pub fn follow_up(case: &Case, intake: &Intake, staffing: &Staffing) -> Transitio
     }
     t.case.evidence.merge(&intake.evidence);
     match case.status {
-        Status::Nuevo | Status::PendienteInformacion => {
+        Status::Nuevo => check_and_route(&mut t, &intake.known_errors, staffing),
+        Status::PendienteInformacion if case.level == Level::N1 => {
             check_and_route(&mut t, &intake.known_errors, staffing)
+        }
+        Status::PendienteInformacion => {
+            let level = t.case.level;
+            t.record(
+                activity_at(level),
+                working_status(level),
+                level,
+                "El solicitante respondió a la pregunta del especialista.".into(),
+            );
+            notify_holder(&mut t, staffing);
         }
         Status::EnAtencion | Status::Escalado => {
             let (status, level) = (t.case.status, t.case.level);
@@ -313,6 +434,7 @@ fn check_and_route(t: &mut Transition, known_errors: &[String], staffing: &Staff
             requirements_detail(&missing),
         );
         t.case.first_contact = true;
+        t.case.solved_level = Some(Level::N1);
         t.record(
             Activity::SolucionPrimerContacto,
             Status::Solucionado,
@@ -377,12 +499,32 @@ fn assign_n2(t: &mut Transition, staffing: &Staffing) {
         ),
     };
     t.record(Activity::AsignarNivel2, Status::EnAtencion, Level::N2, detail);
+    let holder = t.case.agent.clone().unwrap_or_else(|| staffing.coordinator.clone());
+    t.case.path.push(Hop { level: Level::N2, group: Some(staffing.group.clone()), holder });
     notify_holder(t, staffing);
 }
 
+/// Whoever holds the case now: its agent, else the holder recorded for its level, else the
+/// group's coordinator.
+pub(crate) fn holder(case: &Case, staffing: &Staffing) -> String {
+    case.agent
+        .clone()
+        .or_else(|| case.path.iter().rev().find(|h| h.level == case.level).map(|h| h.holder.clone()))
+        .unwrap_or_else(|| staffing.coordinator.clone())
+}
+
 fn notify_holder(t: &mut Transition, staffing: &Staffing) {
-    let to = t.case.agent.clone().unwrap_or_else(|| staffing.coordinator.clone());
+    let to = holder(&t.case, staffing);
     t.reply(ReplyKind::NotificacionAgente, Recipient::Agent(to));
+}
+
+/// The status of a case being worked at `level`.
+pub(crate) fn working_status(level: Level) -> Status {
+    match level {
+        Level::N1 => Status::Nuevo,
+        Level::N2 => Status::EnAtencion,
+        Level::N3 | Level::AdministracionTecnica => Status::Escalado,
+    }
 }
 
 /// Activity 12: a requester's reply after the solution reopens the case. A first-contact answer
@@ -397,19 +539,21 @@ fn reopen(t: &mut Transition, staffing: &Staffing) {
             "El solicitante respondió a la solución: se reabre.".into(),
         );
         t.case.first_contact = false;
+        t.case.solved_level = None;
         assign_n2(t, staffing);
     } else {
         t.record(
             Activity::ControlPosterior,
-            Status::EnAtencion,
+            working_status(level),
             level,
-            "El solicitante respondió a la solución: se reabre.".into(),
+            "El solicitante respondió a la solución: se reabre en el nivel que la dio.".into(),
         );
+        t.case.solved_level = None;
         notify_holder(t, staffing);
     }
 }
 
-fn activity_at(level: Level) -> Activity {
+pub(crate) fn activity_at(level: Level) -> Activity {
     match level {
         Level::N1 => Activity::VerificarRequisitos,
         Level::N2 => Activity::DiagnosticoNivel2,
@@ -471,7 +615,7 @@ mod tests {
         assert_eq!(t.case.missing(), vec![Documento, Nit, Xml]);
         assert_eq!(
             t.replies,
-            vec![Reply { kind: ReplyKind::SolicitudInformacion, to: Recipient::Requester }]
+            vec![Reply { kind: ReplyKind::SolicitudInformacion, to: Recipient::Requester, text: None }]
         );
     }
 
@@ -498,7 +642,7 @@ mod tests {
         assert!(t.case.first_contact);
         assert_eq!(
             t.replies,
-            vec![Reply { kind: ReplyKind::RespuestaErrorConocido, to: Recipient::Requester }]
+            vec![Reply { kind: ReplyKind::RespuestaErrorConocido, to: Recipient::Requester, text: None }]
         );
     }
 
@@ -532,7 +676,8 @@ mod tests {
         assert_eq!(t.case.agent, None);
         assert!(t.replies.contains(&Reply {
             kind: ReplyKind::NotificacionAgente,
-            to: Recipient::Agent("coord@dian.gov.co".into())
+            to: Recipient::Agent("coord@dian.gov.co".into()),
+            text: None
         }));
     }
 
@@ -580,7 +725,8 @@ mod tests {
             t.replies,
             vec![Reply {
                 kind: ReplyKind::NotificacionAgente,
-                to: Recipient::Agent("luis@dian.gov.co".into())
+                to: Recipient::Agent("luis@dian.gov.co".into()),
+                text: None
             }]
         );
         assert!(t.case.evidence.supplied.contains(&Xml));

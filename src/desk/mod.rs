@@ -3,7 +3,9 @@
 
 pub mod case;
 pub mod classify;
+pub mod command;
 pub mod knowledge;
+pub mod levels;
 pub mod requirements;
 
 use serde::{Deserialize, Serialize};

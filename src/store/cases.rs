@@ -32,6 +32,12 @@ pub struct FoundCase {
 struct EngineState {
     required: Vec<crate::desk::Requirement>,
     evidence: crate::desk::requirements::Evidence,
+    #[serde(default)]
+    path: Vec<crate::desk::case::Hop>,
+    #[serde(default)]
+    diagnosed: bool,
+    #[serde(default)]
+    solved_level: Option<Level>,
 }
 
 /// How a message was tied to its case, strongest first.
@@ -241,8 +247,9 @@ impl Store {
 
     async fn case_by_id(&self, id: i64) -> Result<Option<FoundCase>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, number, status, level, tema, channel, buzon, requester, security_category, group_name, \
-             agent, first_contact, engine_state, version FROM cases WHERE id = $1",
+            "SELECT c.id, c.number, c.status, c.level, c.tema, c.channel, c.buzon, c.requester, c.security_category, \
+             c.group_name, c.agent, c.first_contact, c.engine_state, c.version, c.external_ref, \
+             p.number AS parent_number FROM cases c LEFT JOIN cases p ON p.id = c.parent_id WHERE c.id = $1",
         )
         .bind(id)
         .fetch_optional(self.pool())
@@ -335,6 +342,11 @@ fn found_case(row: &sqlx::sqlite::SqliteRow) -> Result<FoundCase, StoreError> {
         required: state.required,
         evidence: state.evidence,
         first_contact: row.try_get::<i64, _>("first_contact")? != 0,
+        path: state.path,
+        diagnosed: state.diagnosed,
+        solved_level: state.solved_level,
+        parent: row.try_get("parent_number")?,
+        external_ref: row.try_get("external_ref")?,
     };
     Ok(FoundCase {
         id: row.try_get("id")?,
@@ -350,6 +362,9 @@ fn engine_state(case: &Case) -> Result<String, StoreError> {
     serde_json::to_string(&EngineState {
         required: case.required.clone(),
         evidence: case.evidence.clone(),
+        path: case.path.clone(),
+        diagnosed: case.diagnosed,
+        solved_level: case.solved_level,
     })
     .map_err(|e| StoreError::Corrupt { what: "engine_state", detail: e.to_string() })
 }

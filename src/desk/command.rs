@@ -1,0 +1,211 @@
+//! What an agent's e-mail asks for: a command on its first line (`#solucion`, `#escalar`…) and
+//! free text below. Pure: the text given is already without quoted history and signature.
+
+use serde::Serialize;
+
+/// One of the commands agents write on the first line of a reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Command {
+    /// Internal note; at N2 it is the diagnosis.
+    Nota,
+    /// The solution, sent to the requester. `first_contact`: it goes into the CT-CAC-0127 guide.
+    Solucion { first_contact: bool },
+    /// To the next level, with the reason.
+    Escalar,
+    /// A question for the requester.
+    Info,
+    /// To another agent (an address).
+    Asignar(String),
+    /// Child of a parent case (a case number).
+    Padre(String),
+    Cerrar,
+    Reabrir,
+}
+
+/// The commands and what they do, for the help an agent gets back (Spanish).
+pub const HELP: [(&str, &str); 9] = [
+    ("#nota", "nota interna (en nivel 2 es el diagnóstico)"),
+    ("#solucion", "la solución: el texto le llega al solicitante y el caso queda solucionado"),
+    ("#solucion primer-contacto", "igual, y la solución entra a la guía de errores conocidos"),
+    ("#escalar", "pasa el caso al siguiente nivel; escriba el motivo"),
+    ("#info", "pregunta que le llega al solicitante; el caso queda pendiente de información"),
+    ("#asignar correo@dominio", "asigna el caso a otro agente"),
+    ("#padre FE-AAAA-NNNNNN", "vincula este caso como hijo de un caso padre (afectación masiva)"),
+    ("#cerrar", "cierra el caso"),
+    ("#reabrir", "reabre el caso"),
+];
+
+impl Command {
+    /// Its name as stored and shown (`solucion`, `escalar`…).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Nota => "nota",
+            Command::Solucion { .. } => "solucion",
+            Command::Escalar => "escalar",
+            Command::Info => "info",
+            Command::Asignar(_) => "asignar",
+            Command::Padre(_) => "padre",
+            Command::Cerrar => "cerrar",
+            Command::Reabrir => "reabrir",
+        }
+    }
+
+    /// The argument written after the command, if it takes one.
+    pub fn argument(&self) -> Option<&str> {
+        match self {
+            Command::Asignar(a) | Command::Padre(a) => Some(a),
+            Command::Solucion { first_contact: true } => Some("primer-contacto"),
+            _ => None,
+        }
+    }
+}
+
+/// A command and the text that goes with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Action {
+    pub command: Command,
+    pub text: String,
+}
+
+/// How an agent's message reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    Action(Action),
+    /// The first line starts with `#` but is not a command this desk knows (or lacks its argument).
+    Unknown { first_line: String, problem: String },
+}
+
+/// Reads an agent's own words. Without a command on the first line, the whole text is a note.
+pub fn parse(own_words: &str) -> Parsed {
+    let trimmed = own_words.trim_start();
+    let (first_line, rest) = trimmed.split_once('\n').unwrap_or((trimmed, ""));
+    let first_line = first_line.trim();
+    let Some(written) = first_line.strip_prefix('#') else {
+        return Parsed::Action(Action { command: Command::Nota, text: own_words.trim().into() });
+    };
+    let mut words = written.split_whitespace();
+    let name = crate::text::fold(words.next().unwrap_or_default());
+    let argument = words.next();
+    // Text may follow the command on its own line ("#nota el XML llegó mal firmado").
+    let inline: String = words.collect::<Vec<_>>().join(" ");
+    let unknown = |problem: &str| Parsed::Unknown {
+        first_line: first_line.to_string(),
+        problem: problem.to_string(),
+    };
+    let command = match name.as_str() {
+        "nota" => Command::Nota,
+        "solucion" => match argument.map(crate::text::fold).as_deref() {
+            Some("primer-contacto" | "primer_contacto" | "primercontacto") => {
+                Command::Solucion { first_contact: true }
+            }
+            _ => Command::Solucion { first_contact: false },
+        },
+        "escalar" => Command::Escalar,
+        "info" => Command::Info,
+        "asignar" => match argument.filter(|a| a.contains('@')) {
+            Some(address) => Command::Asignar(address.trim_matches(['<', '>']).to_lowercase()),
+            None => return unknown("#asignar necesita el correo del agente: #asignar correo@dominio"),
+        },
+        "padre" => match argument {
+            Some(number) => Command::Padre(number.trim_matches(['[', ']']).to_uppercase()),
+            None => return unknown("#padre necesita el número del caso padre: #padre FE-AAAA-NNNNNN"),
+        },
+        "cerrar" => Command::Cerrar,
+        "reabrir" => Command::Reabrir,
+        _ => return unknown(&format!("el comando «#{name}» no existe")),
+    };
+    let takes_argument = matches!(
+        command,
+        Command::Asignar(_) | Command::Padre(_) | Command::Solucion { first_contact: true }
+    );
+    let mut head: Vec<&str> = Vec::new();
+    if !takes_argument && let Some(argument) = argument {
+        head.push(argument);
+    }
+    if !inline.is_empty() {
+        head.push(&inline);
+    }
+    let text = [head.join(" "), rest.trim().to_string()]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    Parsed::Action(Action { command, text })
+}
+
+/// `Authentication-Results` says SPF or DKIM failed (`spf=fail`, `dkim=fail`, `spf=softfail`
+/// counts as a failure too): the sender address cannot be trusted to command a case.
+pub fn authentication_failed(results: &[String]) -> bool {
+    results.iter().any(|header| {
+        let lower = header.to_ascii_lowercase();
+        lower.split(|c: char| c == ';' || c.is_whitespace()).any(|token| {
+            matches!(
+                token,
+                "spf=fail" | "spf=softfail" | "dkim=fail" | "dmarc=fail" | "spf=permerror"
+            )
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn action(text: &str) -> Action {
+        match parse(text) {
+            Parsed::Action(action) => action,
+            other => panic!("not an action: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn text_without_a_command_is_a_note() {
+        let a = action("Revisé el XML: falta la firma.\nSigo revisando.");
+        assert_eq!(a.command, Command::Nota);
+        assert_eq!(a.text, "Revisé el XML: falta la firma.\nSigo revisando.");
+    }
+
+    #[test]
+    fn command_on_the_first_line_and_text_below() {
+        let a = action("#escalar\nEl servicio de validación devuelve 500 con este XML.");
+        assert_eq!(a.command, Command::Escalar);
+        assert_eq!(a.text, "El servicio de validación devuelve 500 con este XML.");
+        let inline = action("#Solución  Reenvíe la factura con la fecha corregida.");
+        assert_eq!(inline.command, Command::Solucion { first_contact: false });
+        assert_eq!(inline.text, "Reenvíe la factura con la fecha corregida.");
+    }
+
+    #[test]
+    fn first_contact_solutions_and_arguments() {
+        let a = action("#solucion primer-contacto\nCorrija el campo.");
+        assert_eq!(a.command, Command::Solucion { first_contact: true });
+        assert_eq!(a.text, "Corrija el campo.");
+        assert_eq!(
+            action("#asignar <Luis.Mejia@dian.gov.co>").command,
+            Command::Asignar("luis.mejia@dian.gov.co".into())
+        );
+        assert_eq!(
+            action("#padre [fe-2026-000007]").command,
+            Command::Padre("FE-2026-000007".into())
+        );
+    }
+
+    #[test]
+    fn unknown_or_incomplete_commands_are_reported() {
+        assert!(matches!(parse("#resolver ya quedó"), Parsed::Unknown { .. }));
+        let Parsed::Unknown { problem, .. } = parse("#asignar a Luis") else {
+            panic!("#asignar without an address must be refused")
+        };
+        assert!(problem.contains("correo"), "{problem}");
+        assert!(matches!(parse("#padre"), Parsed::Unknown { .. }));
+    }
+
+    #[test]
+    fn failed_spf_or_dkim_is_recognised() {
+        let pass = vec!["mx.dian.gov.co; dkim=pass header.d=dian.gov.co; spf=pass".to_string()];
+        assert!(!authentication_failed(&pass));
+        let fail = vec!["mx.dian.gov.co;\r\n dkim=fail (bad signature); spf=fail smtp.mailfrom=x".into()];
+        assert!(authentication_failed(&fail));
+        assert!(!authentication_failed(&[]));
+    }
+}

@@ -1,0 +1,595 @@
+//! Activities 5–12: what the people at each level do to a case (by e-mail command or CLI), the
+//! solution going back along the case's path, control posterior and mass incidents.
+//!
+//! Pure, like [`crate::desk::case`]: the caller says who acts ([`Actor`]), what they asked
+//! ([`Action`]) and who could take the case next ([`Roster`]); the engine returns the
+//! [`Transition`]. A command the procedure does not allow becomes a refusal: the case is
+//! unchanged, an event says why, and the agent gets that explanation back.
+
+use crate::desk::Level;
+use crate::desk::case::{
+    Activity, Case, Hop, Recipient, ReplyKind, Staffing, Status, Transition, activity_at, holder,
+    working_status,
+};
+use crate::desk::command::{Action, Command};
+
+/// Who gives a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub address: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A configured agent, at their level.
+    Agent(Level),
+    /// The Administración Técnica (CSAT) address: acts on the cases escalated to it.
+    AdministracionTecnica,
+}
+
+/// What the engine needs to know beyond the case itself.
+#[derive(Debug, Clone)]
+pub struct Roster {
+    /// The N3 group and its active agents, with their loads.
+    pub n3: Staffing,
+    /// The Administración Técnica (CSAT) address.
+    pub csat: String,
+    /// Who hears about solutions at N1 (the N1 group's coordinator).
+    pub n1: String,
+    /// Every configured agent (for `#asignar`).
+    pub agents: Vec<String>,
+    /// For `#padre`: whether the named parent case exists (looked up by the caller).
+    pub parent_exists: bool,
+}
+
+/// Applies an agent's action. `staffing` is the case's current group (for N1 → N2 and reopening).
+pub fn act(
+    case: &Case,
+    number: &str,
+    actor: &Actor,
+    action: &Action,
+    staffing: &Staffing,
+    roster: &Roster,
+) -> Transition {
+    let mut t = Transition::of(case);
+    if let Some(why) = not_allowed(case, actor, &action.command) {
+        refuse(&mut t, actor, &action.command, why);
+        return t;
+    }
+    match &action.command {
+        Command::Nota => note(&mut t, actor),
+        Command::Solucion { .. } => solve(&mut t, actor, &action.text, roster),
+        Command::Escalar => escalate(&mut t, &action.text, staffing, roster),
+        Command::Info => {
+            let level = t.case.level;
+            t.record(
+                activity_at(level),
+                Status::PendienteInformacion,
+                level,
+                "Pregunta del especialista enviada al solicitante.".into(),
+            );
+            t.reply_with(ReplyKind::PreguntaSolicitante, Recipient::Requester, &action.text);
+        }
+        Command::Asignar(address) => assign(&mut t, actor, address, roster),
+        Command::Padre(parent) => link(&mut t, actor, number, parent, roster),
+        Command::Cerrar => {
+            let level = t.case.level;
+            t.record(
+                Activity::ControlPosterior,
+                Status::Cerrado,
+                level,
+                "Cerrado por un agente.".into(),
+            );
+        }
+        Command::Reabrir => {
+            let level = t.case.level;
+            t.case.solved_level = None;
+            t.record(
+                Activity::ControlPosterior,
+                working_status(level),
+                level,
+                "Reabierto por un agente.".into(),
+            );
+            let to = holder(&t.case, staffing);
+            if to != actor.address {
+                t.reply(ReplyKind::NotificacionAgente, Recipient::Agent(to));
+            }
+        }
+    }
+    t
+}
+
+/// Why the procedure does not allow this command now, if it does not.
+fn not_allowed(case: &Case, actor: &Actor, command: &Command) -> Option<String> {
+    let level = case.level;
+    if actor.role == Role::AdministracionTecnica
+        && (level != Level::AdministracionTecnica
+            || !matches!(command, Command::Nota | Command::Solucion { .. } | Command::Info))
+    {
+        return Some(
+            "Administración Técnica responde con #solucion, #nota o #info sobre los casos que se le \
+             escalaron; este caso no está en ese nivel o el comando no le corresponde."
+                .into(),
+        );
+    }
+    let open = case.status.is_open();
+    match command {
+        Command::Reabrir if open => Some("el caso ya está abierto.".into()),
+        Command::Nota | Command::Reabrir | Command::Padre(_) => None,
+        Command::Cerrar if case.status == Status::Cerrado => Some("el caso ya está cerrado.".into()),
+        Command::Cerrar => None,
+        _ if !open => Some(format!(
+            "el caso está {}; escriba #reabrir en la primera línea si hay que trabajarlo de nuevo.",
+            if case.status == Status::Cerrado { "cerrado" } else { "solucionado" }
+        )),
+        Command::Escalar if level == Level::AdministracionTecnica => Some(
+            "el caso ya está en Administración Técnica, el último nivel: no se puede escalar más."
+                .into(),
+        ),
+        Command::Escalar if level == Level::N3 && !case.diagnosed => Some(
+            "para escalar a Administración Técnica el caso necesita el diagnóstico de nivel 2 \
+             (PR-IIT-0458). Pida al especialista de nivel 2 que lo escriba con #nota en la primera \
+             línea de su respuesta, o devuélvale el caso con #asignar."
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
+fn refuse(t: &mut Transition, actor: &Actor, command: &Command, why: String) {
+    let activity = activity_at(t.case.level);
+    t.note(activity, format!("Comando #{} rechazado: {why}", command.name()));
+    t.reply_with(
+        ReplyKind::RespuestaComando,
+        Recipient::Agent(actor.address.clone()),
+        &format!("No se aplicó #{}: {why}", command.name()),
+    );
+    t.refusal = Some(why);
+}
+
+/// A note; at N2 it is the diagnosis (activity 5).
+fn note(t: &mut Transition, actor: &Actor) {
+    let level = t.case.level;
+    let detail = match (level, actor.role) {
+        (Level::N2, _) => {
+            t.case.diagnosed = true;
+            "Diagnóstico de nivel 2 registrado.".to_string()
+        }
+        (Level::AdministracionTecnica, Role::AdministracionTecnica) => {
+            "Nota de Administración Técnica registrada.".into()
+        }
+        _ => format!("Nota interna registrada en {}.", level_name(level)),
+    };
+    t.note(activity_at(level), detail);
+}
+
+/// The decision at the case's level (activity 3, 6, 9 or 10), then activity 11: the solution to
+/// the requester and a notice to every level the case passed through, down to N1.
+fn solve(t: &mut Transition, actor: &Actor, text: &str, roster: &Roster) {
+    let level = t.case.level;
+    let decision = match level {
+        Level::N1 => Activity::SolucionPrimerContacto,
+        Level::N2 => Activity::DecisionNivel2,
+        Level::N3 => Activity::DecisionNivel3,
+        Level::AdministracionTecnica => Activity::AsignarAdministracionTecnica,
+    };
+    t.note(decision, format!("Solución dada en {}.", level_name(level)));
+    t.case.solved_level = Some(level);
+    t.record(
+        Activity::EntregarSolucion,
+        Status::Solucionado,
+        level,
+        "Solución enviada al solicitante por su mismo hilo; se avisa a los niveles por los que pasó."
+            .into(),
+    );
+    t.reply_with(ReplyKind::Solucion, Recipient::Requester, text);
+    let mut told: Vec<String> = vec![actor.address.clone()];
+    let holders: Vec<String> = t.case.path.iter().rev().map(|hop| hop.holder.clone()).collect();
+    for to in holders.into_iter().chain(std::iter::once(roster.n1.clone())) {
+        if !to.is_empty() && !told.iter().any(|t| t.eq_ignore_ascii_case(&to)) {
+            t.reply_with(ReplyKind::AvisoSolucion, Recipient::Agent(to.clone()), text);
+            told.push(to);
+        }
+    }
+}
+
+/// N1 → N2 (activity 4), N2 → N3 (6, 7), N3 → Administración Técnica (8, 9, 10).
+fn escalate(t: &mut Transition, reason: &str, staffing: &Staffing, roster: &Roster) {
+    match t.case.level {
+        Level::N1 => {
+            let holder = staffing.pick().map(|a| a.address.clone());
+            let to = holder.clone().unwrap_or_else(|| staffing.coordinator.clone());
+            t.case.group = Some(staffing.group.clone());
+            t.case.agent = holder;
+            t.record(
+                Activity::AsignarNivel2,
+                Status::EnAtencion,
+                Level::N2,
+                format!("Escalado a nivel 2, grupo {}.", staffing.group),
+            );
+            hand_over(t, Level::N2, Some(staffing.group.clone()), to, reason);
+        }
+        Level::N2 => {
+            t.note(Activity::DecisionNivel2, "Nivel 2 decide escalar a nivel 3.".into());
+            let agent = roster.n3.pick().map(|a| a.address.clone());
+            let to = agent.clone().unwrap_or_else(|| roster.n3.coordinator.clone());
+            t.case.group = Some(roster.n3.group.clone());
+            t.case.agent = agent;
+            let detail = match &t.case.agent {
+                Some(_) => format!("Asignado al grupo {} de nivel 3.", roster.n3.group),
+                None => format!(
+                    "Asignado al grupo {} de nivel 3; sin agentes activos: se avisa al coordinador.",
+                    roster.n3.group
+                ),
+            };
+            t.record(Activity::AsignarNivel3, Status::Escalado, Level::N3, detail);
+            hand_over(t, Level::N3, Some(roster.n3.group.clone()), to, reason);
+        }
+        Level::N3 => {
+            t.note(Activity::AtencionNivel3, "Análisis de nivel 3 registrado.".into());
+            t.note(
+                Activity::DecisionNivel3,
+                "Nivel 3 decide escalar a Administración Técnica.".into(),
+            );
+            t.case.group = None;
+            t.case.agent = Some(roster.csat.clone());
+            t.record(
+                Activity::AsignarAdministracionTecnica,
+                Status::Escalado,
+                Level::AdministracionTecnica,
+                "Paquete enviado a Administración Técnica (PR-IIT-0458) con el diagnóstico de nivel 2, \
+                 las validaciones, la evidencia y el XML."
+                    .into(),
+            );
+            t.case.path.push(Hop {
+                level: Level::AdministracionTecnica,
+                group: None,
+                holder: roster.csat.clone(),
+            });
+            t.reply_with(
+                ReplyKind::PaqueteAdministracionTecnica,
+                Recipient::Agent(roster.csat.clone()),
+                reason,
+            );
+        }
+        // Refused in `not_allowed`.
+        Level::AdministracionTecnica => {}
+    }
+}
+
+fn hand_over(t: &mut Transition, level: Level, group: Option<String>, to: String, reason: &str) {
+    t.case.path.push(Hop { level, group, holder: to.clone() });
+    t.reply_with(ReplyKind::NotificacionAgente, Recipient::Agent(to), reason);
+}
+
+fn assign(t: &mut Transition, actor: &Actor, address: &str, roster: &Roster) {
+    if !roster.agents.iter().any(|a| a.eq_ignore_ascii_case(address)) {
+        let why = format!(
+            "{address} no es un agente configurado; use el correo de un agente de la lista de agentes."
+        );
+        refuse(t, actor, &Command::Asignar(address.into()), why);
+        return;
+    }
+    let level = t.case.level;
+    t.case.agent = Some(address.to_string());
+    t.case.path.push(Hop { level, group: t.case.group.clone(), holder: address.to_string() });
+    t.note(activity_at(level), "Reasignado por un agente a otro agente del nivel.".into());
+    t.reply_with(
+        ReplyKind::NotificacionAgente,
+        Recipient::Agent(address.to_string()),
+        &format!("Caso asignado por {}.", actor.address),
+    );
+}
+
+fn link(t: &mut Transition, actor: &Actor, number: &str, parent: &str, roster: &Roster) {
+    let why = if parent.eq_ignore_ascii_case(number) {
+        Some("un caso no puede ser padre de sí mismo.".to_string())
+    } else if !roster.parent_exists {
+        Some(format!("el caso {parent} no existe; revise el número (FE-AAAA-NNNNNN)."))
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        refuse(t, actor, &Command::Padre(parent.into()), why);
+        return;
+    }
+    t.case.parent = Some(parent.to_string());
+    t.note(
+        activity_at(t.case.level),
+        format!("Vinculado como hijo del caso {parent} (afectación masiva)."),
+    );
+}
+
+/// Activity 12: the control window passed without an answer from the requester.
+pub fn close_after_follow_up(case: &Case) -> Transition {
+    let mut t = Transition::of(case);
+    let level = t.case.level;
+    t.record(
+        Activity::ControlPosterior,
+        Status::Cerrado,
+        level,
+        "Control posterior: el solicitante no respondió dentro del plazo; el caso se cierra.".into(),
+    );
+    t
+}
+
+/// A child of a mass incident gets its parent's solution on its own thread; `validate` adds the
+/// "¿se resolvió?" message of the sample.
+pub fn solve_as_child(child: &Case, parent: &str, text: &str, validate: bool) -> Transition {
+    let mut t = Transition::of(child);
+    let level = t.case.level;
+    t.case.solved_level = Some(level);
+    t.record(
+        Activity::EntregarSolucion,
+        Status::Solucionado,
+        level,
+        format!("Solución del caso padre {parent} enviada al solicitante por su mismo hilo."),
+    );
+    t.reply_with(ReplyKind::Solucion, Recipient::Requester, text);
+    if validate {
+        t.note(
+            Activity::ControlPosterior,
+            format!("Incluido en la muestra de validación del caso padre {parent}."),
+        );
+        t.reply(ReplyKind::ValidacionMasiva, Recipient::Requester);
+    }
+    t
+}
+
+/// A requester's answer to the validation message, recorded on the case (no reopening: it is
+/// an answer to a survey, read by the parent's agents).
+pub fn validation_answer(case: &Case, verdict: Verdict) -> Transition {
+    let mut t = Transition::of(case);
+    t.note(
+        Activity::ControlPosterior,
+        format!("Respuesta a la validación de la solución masiva: {}.", verdict.as_str()),
+    );
+    t
+}
+
+/// How a requester answered "¿se resolvió?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Resuelto,
+    NoResuelto,
+    SinRespuestaClara,
+}
+
+impl Verdict {
+    /// From the first words of the answer ("Sí, gracias", "No, sigue el rechazo").
+    pub fn of(answer: &str) -> Verdict {
+        let folded = crate::text::fold(answer);
+        let first = folded.split(|c: char| !c.is_alphanumeric()).find(|w| !w.is_empty());
+        match first {
+            Some("si" | "resuelto" | "solucionado" | "ok" | "listo") => Verdict::Resuelto,
+            Some("no") => Verdict::NoResuelto,
+            _ => Verdict::SinRespuestaClara,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Resuelto => "resuelto",
+            Verdict::NoResuelto => "no resuelto",
+            Verdict::SinRespuestaClara => "sin respuesta clara",
+        }
+    }
+}
+
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::N1 => "nivel 1",
+        Level::N2 => "nivel 2",
+        Level::N3 => "nivel 3",
+        Level::AdministracionTecnica => "Administración Técnica",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desk::case::{AgentLoad, Intake, open};
+    use crate::desk::requirements::Evidence;
+    use crate::desk::{Channel, Requirement, Tema};
+
+    fn staffing(group: &str, coordinator: &str, agents: &[&str]) -> Staffing {
+        Staffing {
+            group: group.into(),
+            coordinator: coordinator.into(),
+            agents: agents
+                .iter()
+                .map(|a| AgentLoad { address: (*a).into(), open_cases: 0 })
+                .collect(),
+        }
+    }
+
+    fn n2() -> Staffing {
+        staffing("n2_factura", "coord.n2@dian.gov.co", &["ana@dian.gov.co"])
+    }
+
+    fn roster() -> Roster {
+        Roster {
+            n3: staffing("n3", "coord.n3@dian.gov.co", &["jorge@dian.gov.co"]),
+            csat: "csat@dian.gov.co".into(),
+            n1: "n1@dian.gov.co".into(),
+            agents: vec!["ana@dian.gov.co".into(), "jorge@dian.gov.co".into()],
+            parent_exists: true,
+        }
+    }
+
+    fn at_n2() -> Case {
+        let intake = Intake {
+            tema: Tema::FacturaElectronica,
+            channel: Channel::Correo,
+            security_category: None,
+            auto_generated: false,
+            required: vec![Requirement::Descripcion],
+            evidence: Evidence {
+                supplied: [Requirement::Descripcion].into_iter().collect(),
+                reports_rejection: false,
+            },
+            known_errors: Vec::new(),
+        };
+        open(&intake, &n2()).case
+    }
+
+    fn agent(address: &str, level: Level) -> Actor {
+        Actor { address: address.into(), role: Role::Agent(level) }
+    }
+
+    fn csat() -> Actor {
+        Actor { address: "csat@dian.gov.co".into(), role: Role::AdministracionTecnica }
+    }
+
+    fn run(case: &Case, actor: &Actor, command: Command, text: &str) -> Transition {
+        let action = Action { command, text: text.into() };
+        act(case, "FE-2026-000001", actor, &action, &n2(), &roster())
+    }
+
+    fn activities(t: &Transition) -> Vec<u8> {
+        t.events.iter().map(|e| e.activity.number()).collect()
+    }
+
+    fn kinds_to(t: &Transition) -> Vec<(ReplyKind, String)> {
+        t.replies
+            .iter()
+            .map(|r| {
+                let to = match &r.to {
+                    Recipient::Requester => "solicitante".to_string(),
+                    Recipient::Agent(a) => a.clone(),
+                };
+                (r.kind, to)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_whole_path_n2_n3_csat_and_back() {
+        let ana = agent("ana@dian.gov.co", Level::N2);
+        let diagnosed = run(&at_n2(), &ana, Command::Nota, "Falla en el servicio").case;
+        assert!(diagnosed.diagnosed);
+        let to_n3 = run(&diagnosed, &ana, Command::Escalar, "Necesita revisión técnica");
+        assert_eq!(activities(&to_n3), vec![6, 7]);
+        assert_eq!((to_n3.case.level, to_n3.case.status), (Level::N3, Status::Escalado));
+        assert_eq!(
+            kinds_to(&to_n3),
+            vec![(ReplyKind::NotificacionAgente, "jorge@dian.gov.co".into())]
+        );
+        let jorge = agent("jorge@dian.gov.co", Level::N3);
+        let to_csat = run(&to_n3.case, &jorge, Command::Escalar, "Error del servicio web");
+        assert_eq!(activities(&to_csat), vec![8, 9, 10]);
+        assert_eq!(to_csat.case.level, Level::AdministracionTecnica);
+        assert_eq!(
+            kinds_to(&to_csat),
+            vec![(ReplyKind::PaqueteAdministracionTecnica, "csat@dian.gov.co".into())]
+        );
+        assert_eq!(to_csat.replies[0].text.as_deref(), Some("Error del servicio web"));
+        let solved = run(&to_csat.case, &csat(), Command::Solucion { first_contact: false }, "Listo");
+        assert_eq!(activities(&solved), vec![10, 11]);
+        assert_eq!(solved.case.status, Status::Solucionado);
+        assert_eq!(solved.case.solved_level, Some(Level::AdministracionTecnica));
+        assert_eq!(
+            kinds_to(&solved),
+            vec![
+                (ReplyKind::Solucion, "solicitante".into()),
+                (ReplyKind::AvisoSolucion, "jorge@dian.gov.co".into()),
+                (ReplyKind::AvisoSolucion, "ana@dian.gov.co".into()),
+                (ReplyKind::AvisoSolucion, "n1@dian.gov.co".into()),
+            ]
+        );
+        let closed = close_after_follow_up(&solved.case);
+        assert_eq!((activities(&closed), closed.case.status), (vec![12], Status::Cerrado));
+    }
+
+    #[test]
+    fn administracion_tecnica_needs_an_n2_diagnosis() {
+        let ana = agent("ana@dian.gov.co", Level::N2);
+        let at_n3 = run(&at_n2(), &ana, Command::Escalar, "").case;
+        let jorge = agent("jorge@dian.gov.co", Level::N3);
+        let refused = run(&at_n3, &jorge, Command::Escalar, "Pasa a CSAT");
+        assert_eq!(refused.case.level, Level::N3);
+        assert!(refused.refusal.as_deref().is_some_and(|w| w.contains("diagnóstico de nivel 2")));
+        assert_eq!(
+            kinds_to(&refused),
+            vec![(ReplyKind::RespuestaComando, "jorge@dian.gov.co".into())]
+        );
+    }
+
+    #[test]
+    fn csat_acts_only_on_cases_escalated_to_it() {
+        let refused = run(&at_n2(), &csat(), Command::Solucion { first_contact: false }, "x");
+        assert!(refused.refusal.is_some());
+        assert_eq!(refused.case.status, Status::EnAtencion);
+    }
+
+    #[test]
+    fn a_question_waits_for_the_requester_and_the_answer_returns_to_the_agent() {
+        let ana = agent("ana@dian.gov.co", Level::N2);
+        let asked = run(&at_n2(), &ana, Command::Info, "¿Qué software usa?");
+        assert_eq!(asked.case.status, Status::PendienteInformacion);
+        assert_eq!(asked.case.level, Level::N2);
+        assert_eq!(kinds_to(&asked), vec![(ReplyKind::PreguntaSolicitante, "solicitante".into())]);
+        let intake = Intake {
+            tema: Tema::FacturaElectronica,
+            channel: Channel::Correo,
+            security_category: None,
+            auto_generated: false,
+            required: Vec::new(),
+            evidence: Evidence::default(),
+            known_errors: Vec::new(),
+        };
+        let answered = crate::desk::case::follow_up(&asked.case, &intake, &n2());
+        assert_eq!(answered.case.status, Status::EnAtencion);
+        assert_eq!(
+            kinds_to(&answered),
+            vec![(ReplyKind::NotificacionAgente, "ana@dian.gov.co".into())]
+        );
+    }
+
+    #[test]
+    fn closed_cases_take_only_notes_and_reopening() {
+        let ana = agent("ana@dian.gov.co", Level::N2);
+        let closed = run(&at_n2(), &ana, Command::Cerrar, "").case;
+        assert_eq!(closed.status, Status::Cerrado);
+        assert!(run(&closed, &ana, Command::Escalar, "").refusal.is_some());
+        let reopened = run(&closed, &ana, Command::Reabrir, "");
+        assert_eq!(reopened.case.status, Status::EnAtencion);
+        assert!(run(&reopened.case, &ana, Command::Reabrir, "").refusal.is_some());
+    }
+
+    #[test]
+    fn assignment_only_to_configured_agents() {
+        let ana = agent("ana@dian.gov.co", Level::N2);
+        let moved = run(&at_n2(), &ana, Command::Asignar("jorge@dian.gov.co".into()), "");
+        assert_eq!(moved.case.agent.as_deref(), Some("jorge@dian.gov.co"));
+        let refused = run(&at_n2(), &ana, Command::Asignar("x@otro.com".into()), "");
+        assert!(refused.refusal.is_some());
+        assert_eq!(refused.case.agent.as_deref(), Some("ana@dian.gov.co"));
+    }
+
+    #[test]
+    fn linking_to_a_parent() {
+        let ana = agent("ana@dian.gov.co", Level::N2);
+        let linked = run(&at_n2(), &ana, Command::Padre("FE-2026-000009".into()), "");
+        assert_eq!(linked.case.parent.as_deref(), Some("FE-2026-000009"));
+        let own = run(&at_n2(), &ana, Command::Padre("FE-2026-000001".into()), "");
+        assert!(own.refusal.is_some());
+    }
+
+    #[test]
+    fn a_child_gets_the_solution_and_maybe_the_validation() {
+        let t = solve_as_child(&at_n2(), "FE-2026-000009", "Corregido", true);
+        assert_eq!(t.case.status, Status::Solucionado);
+        assert_eq!(
+            kinds_to(&t),
+            vec![
+                (ReplyKind::Solucion, "solicitante".into()),
+                (ReplyKind::ValidacionMasiva, "solicitante".into())
+            ]
+        );
+        assert_eq!(Verdict::of("Sí, ya quedó. Gracias"), Verdict::Resuelto);
+        assert_eq!(Verdict::of("no, sigue igual"), Verdict::NoResuelto);
+        assert_eq!(Verdict::of("Buenas tardes"), Verdict::SinRespuestaClara);
+    }
+}
