@@ -1,6 +1,7 @@
 //! Bytes of an e-mail → [`Analysis`] (pure: what `inspect` prints) → the store (what `ingest`
 //! and the daemon do: [`Desk::ingest`]).
 
+mod act;
 mod compose;
 
 use serde_json::{Value, json};
@@ -14,11 +15,14 @@ use crate::desk::{Channel, Requirement, Tema};
 use crate::dian::{self, Document, Rejection};
 use crate::mail::thread::MessageIds;
 use crate::mail::{self, AttachmentProblem, Inbound};
-use crate::store::cases::{FoundCase, NewCase, ThreadMatch};
+use crate::store::cases::{CaseChange, FoundCase, NewCase, ThreadMatch};
 use crate::store::raw::{IncomingRaw, Origin, Stored, status};
 use crate::store::{Store, StoreError};
 use crate::text::fold;
+pub use act::{ActError, ActionOutcome, Via};
 pub use compose::{OutboxDraft, ReplyContext};
+
+use act::OnCase;
 
 /// What the desk decides to do with a message (the `inspect` contract's `decision`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -445,7 +449,16 @@ impl Desk {
         for attempt in 0..3 {
             match self.case_of(store, &analysis).await? {
                 Some(found) if attempt < 2 => {
-                    match self.append(store, raw_id, &found, &analysis).await {
+                    let done = match self.on_case(&analysis) {
+                        OnCase::Command(actor) => {
+                            self.act_by_mail(store, raw_id, &found, &analysis, &actor).await
+                        }
+                        OnCase::ValidationAnswer => {
+                            self.validation_answer(store, raw_id, &found, &analysis).await
+                        }
+                        OnCase::FollowUp => self.append(store, raw_id, &found, &analysis).await,
+                    };
+                    match done {
                         Err(StoreError::Conflict) => continue,
                         other => return other,
                     }
@@ -483,12 +496,19 @@ impl Desk {
             .chain(&inbound.references)
             .find_map(|id| self.ids.verify(id));
         let Some((found, how)) = store.find_case_for(analysis, signed.as_deref()).await? else {
+            // Administración Técnica may answer from its own ticket, without our thread or tag.
+            if self.is_csat(&inbound.from)
+                && let Some(ticket) = self.csat_ticket(&inbound.subject)
+            {
+                return store.case_by_external_ref(&ticket).await;
+            }
             return Ok(None);
         };
         let sender = inbound.from.as_str();
         let related = found.requester.eq_ignore_ascii_case(sender)
             || inbound.reply_to.as_deref().is_some_and(|r| found.requester.eq_ignore_ascii_case(r))
-            || self.config.agentes.iter().any(|a| a.address.eq_ignore_ascii_case(sender));
+            || self.config.agent(sender).is_some()
+            || self.is_csat(sender);
         if how == ThreadMatch::SubjectTag && !related {
             return Ok(None);
         }
@@ -515,10 +535,15 @@ impl Desk {
             requester: &found.requester,
             ids: &self.ids,
             message_domain: &self.config.general.message_domain,
+            config: &self.config,
         };
-        let drafts = compose::drafts(&ctx, analysis, &transition);
+        let change = CaseChange {
+            drafts: compose::drafts(&ctx, analysis, &transition),
+            follow_up_until: self.follow_up_until(Some(&found.case), &transition.case),
+            transition: &transition,
+        };
         let cap = self.config.general.auto_replies_per_hour;
-        store.append_to_case(raw_id, found, analysis, &transition, drafts, cap).await?;
+        store.append_to_case(raw_id, found, analysis, &change, cap).await?;
         Ok(Outcome::Appended { raw_id, case: found.number.clone() })
     }
 
@@ -567,6 +592,7 @@ impl Desk {
             analysis,
             transition: &transition,
             reply_cap: self.config.general.auto_replies_per_hour,
+            follow_up_until: self.follow_up_until(None, &transition.case),
         };
         let number = store
             .open_case(new, |number| {
@@ -577,10 +603,12 @@ impl Desk {
                     requester: &requester,
                     ids: &self.ids,
                     message_domain: &self.config.general.message_domain,
+                    config: &self.config,
                 };
                 compose::drafts(&ctx, analysis, &transition)
             })
             .await?;
+        self.suggest_mass_incident(store, &number, buzon, analysis).await?;
         // A tag naming a case this desk does not have opens a new case.
         let decision = if analysis.decision == Decision::FollowUp {
             Decision::NewCase

@@ -509,7 +509,9 @@ fn assign_n2(t: &mut Transition, staffing: &Staffing) {
 pub(crate) fn holder(case: &Case, staffing: &Staffing) -> String {
     case.agent
         .clone()
-        .or_else(|| case.path.iter().rev().find(|h| h.level == case.level).map(|h| h.holder.clone()))
+        .or_else(|| {
+            case.path.iter().rev().find(|h| h.level == case.level).map(|h| h.holder.clone())
+        })
         .unwrap_or_else(|| staffing.coordinator.clone())
 }
 
@@ -615,7 +617,11 @@ mod tests {
         assert_eq!(t.case.missing(), vec![Documento, Nit, Xml]);
         assert_eq!(
             t.replies,
-            vec![Reply { kind: ReplyKind::SolicitudInformacion, to: Recipient::Requester, text: None }]
+            vec![Reply {
+                kind: ReplyKind::SolicitudInformacion,
+                to: Recipient::Requester,
+                text: None
+            }]
         );
     }
 
@@ -642,7 +648,11 @@ mod tests {
         assert!(t.case.first_contact);
         assert_eq!(
             t.replies,
-            vec![Reply { kind: ReplyKind::RespuestaErrorConocido, to: Recipient::Requester, text: None }]
+            vec![Reply {
+                kind: ReplyKind::RespuestaErrorConocido,
+                to: Recipient::Requester,
+                text: None
+            }]
         );
     }
 

@@ -9,7 +9,9 @@ pub enum Command {
     /// Internal note; at N2 it is the diagnosis.
     Nota,
     /// The solution, sent to the requester. `first_contact`: it goes into the CT-CAC-0127 guide.
-    Solucion { first_contact: bool },
+    Solucion {
+        first_contact: bool,
+    },
     /// To the next level, with the reason.
     Escalar,
     /// A question for the requester.
@@ -72,7 +74,10 @@ pub struct Action {
 pub enum Parsed {
     Action(Action),
     /// The first line starts with `#` but is not a command this desk knows (or lacks its argument).
-    Unknown { first_line: String, problem: String },
+    Unknown {
+        first_line: String,
+        problem: String,
+    },
 }
 
 /// Reads an agent's own words. Without a command on the first line, the whole text is a note.
@@ -104,11 +109,15 @@ pub fn parse(own_words: &str) -> Parsed {
         "info" => Command::Info,
         "asignar" => match argument.filter(|a| a.contains('@')) {
             Some(address) => Command::Asignar(address.trim_matches(['<', '>']).to_lowercase()),
-            None => return unknown("#asignar necesita el correo del agente: #asignar correo@dominio"),
+            None => {
+                return unknown("#asignar necesita el correo del agente: #asignar correo@dominio");
+            }
         },
         "padre" => match argument {
             Some(number) => Command::Padre(number.trim_matches(['[', ']']).to_uppercase()),
-            None => return unknown("#padre necesita el número del caso padre: #padre FE-AAAA-NNNNNN"),
+            None => {
+                return unknown("#padre necesita el número del caso padre: #padre FE-AAAA-NNNNNN");
+            }
         },
         "cerrar" => Command::Cerrar,
         "reabrir" => Command::Reabrir,
@@ -204,7 +213,8 @@ mod tests {
     fn failed_spf_or_dkim_is_recognised() {
         let pass = vec!["mx.dian.gov.co; dkim=pass header.d=dian.gov.co; spf=pass".to_string()];
         assert!(!authentication_failed(&pass));
-        let fail = vec!["mx.dian.gov.co;\r\n dkim=fail (bad signature); spf=fail smtp.mailfrom=x".into()];
+        let fail =
+            vec!["mx.dian.gov.co;\r\n dkim=fail (bad signature); spf=fail smtp.mailfrom=x".into()];
         assert!(authentication_failed(&fail));
         assert!(!authentication_failed(&[]));
     }

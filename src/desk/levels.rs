@@ -117,7 +117,9 @@ fn not_allowed(case: &Case, actor: &Actor, command: &Command) -> Option<String> 
     match command {
         Command::Reabrir if open => Some("el caso ya está abierto.".into()),
         Command::Nota | Command::Reabrir | Command::Padre(_) => None,
-        Command::Cerrar if case.status == Status::Cerrado => Some("el caso ya está cerrado.".into()),
+        Command::Cerrar if case.status == Status::Cerrado => {
+            Some("el caso ya está cerrado.".into())
+        }
         Command::Cerrar => None,
         _ if !open => Some(format!(
             "el caso está {}; escriba #reabrir en la primera línea si hay que trabajarlo de nuevo.",
@@ -301,6 +303,20 @@ fn link(t: &mut Transition, actor: &Actor, number: &str, parent: &str, roster: &
     );
 }
 
+/// An agent's message whose first line is not a command this desk knows: nothing changes, the
+/// agent gets the list of valid commands.
+pub fn not_understood(case: &Case, actor: &Actor, problem: &str) -> Transition {
+    let mut t = Transition::of(case);
+    t.note(activity_at(t.case.level), format!("Comando no reconocido: {problem}"));
+    t.reply_with(
+        ReplyKind::RespuestaComando,
+        Recipient::Agent(actor.address.clone()),
+        &format!("No se entendió el comando: {problem}."),
+    );
+    t.refusal = Some(problem.to_string());
+    t
+}
+
 /// Activity 12: the control window passed without an answer from the requester.
 pub fn close_after_follow_up(case: &Case) -> Transition {
     let mut t = Transition::of(case);
@@ -309,7 +325,8 @@ pub fn close_after_follow_up(case: &Case) -> Transition {
         Activity::ControlPosterior,
         Status::Cerrado,
         level,
-        "Control posterior: el solicitante no respondió dentro del plazo; el caso se cierra.".into(),
+        "Control posterior: el solicitante no respondió dentro del plazo; el caso se cierra."
+            .into(),
     );
     t
 }
@@ -485,7 +502,8 @@ mod tests {
             vec![(ReplyKind::PaqueteAdministracionTecnica, "csat@dian.gov.co".into())]
         );
         assert_eq!(to_csat.replies[0].text.as_deref(), Some("Error del servicio web"));
-        let solved = run(&to_csat.case, &csat(), Command::Solucion { first_contact: false }, "Listo");
+        let solved =
+            run(&to_csat.case, &csat(), Command::Solucion { first_contact: false }, "Listo");
         assert_eq!(activities(&solved), vec![10, 11]);
         assert_eq!(solved.case.status, Status::Solucionado);
         assert_eq!(solved.case.solved_level, Some(Level::AdministracionTecnica));

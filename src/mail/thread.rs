@@ -89,6 +89,11 @@ impl MessageIds {
     /// The case number a Message-ID of ours names, if its signature holds. Accepts it with or
     /// without angle brackets.
     pub fn verify(&self, message_id: &str) -> Option<String> {
+        self.verify_detail(message_id).map(|(case, _)| case)
+    }
+
+    /// The case number and the detail a Message-ID of ours was signed with (which mail it was).
+    pub fn verify_detail(&self, message_id: &str) -> Option<(String, String)> {
         let id = message_id.trim().trim_start_matches('<').trim_end_matches('>');
         let (local, _domain) = id.rsplit_once('@')?;
         let (body, signature) = local.rsplit_once('.')?;
@@ -97,7 +102,8 @@ impl MessageIds {
         {
             return None;
         }
-        body.split('.').next().map(str::to_string)
+        let (case, detail) = body.split_once('.').unwrap_or((body, ""));
+        Some((case.to_string(), detail.to_string()))
     }
 }
 

@@ -6,12 +6,15 @@
 use serde_json::{Value, json};
 
 use super::Analysis;
-use crate::config::Buzon;
+use crate::config::{Buzon, Config};
 use crate::desk::Requirement;
-use crate::desk::case::{Recipient, ReplyKind, Transition};
+use crate::desk::case::{Case, Recipient, Reply, ReplyKind, Transition};
+use crate::desk::command::HELP;
+use crate::desk::levels::Actor;
 use crate::desk::requirements::MIN_DESCRIPTION_CHARS;
 use crate::mail::Inbound;
 use crate::mail::thread::MessageIds;
+use crate::store::actions::{CaseBrief, RequesterThread};
 
 /// One automatic mail to queue.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +42,8 @@ pub struct ReplyContext<'a> {
     pub ids: &'a MessageIds,
     /// `general.dominio_mensajes`; empty = the buzón's domain.
     pub message_domain: &'a str,
+    /// Who may read a security case (the security group).
+    pub config: &'a Config,
 }
 
 /// The address answers go to: Reply-To when given, else From.
@@ -56,11 +61,7 @@ pub fn drafts(
 ) -> Vec<OutboxDraft> {
     let inbound = analysis.inbound.as_ref();
     let subject = tagged_subject(ctx.number, inbound.map_or("", |m| m.subject.as_str()));
-    let domain = if ctx.message_domain.is_empty() {
-        ctx.buzon.address.rsplit_once('@').map_or("mesa-fe.invalid", |(_, d)| d)
-    } else {
-        ctx.message_domain
-    };
+    let domain = message_domain(ctx.message_domain, ctx.buzon);
     let in_reply_to = inbound.and_then(|m| m.message_id.as_ref()).map(|id| format!("<{id}>"));
     let mut references: Vec<String> = inbound
         .map(|m| m.references.iter().map(|id| format!("<{id}>")).collect())
@@ -78,6 +79,10 @@ pub fn drafts(
                 Recipient::Requester => (ctx.requester.to_string(), true),
                 Recipient::Agent(address) => (address.clone(), false),
             };
+            let mut context = context(ctx, analysis, transition, reply.kind);
+            if must_redact(ctx.config, &transition.case, reply, &to) {
+                context = redacted(ctx.number, &transition.case);
+            }
             OutboxDraft {
                 kind: reply.kind,
                 buzon: ctx.buzon.name.clone(),
@@ -90,10 +95,191 @@ pub fn drafts(
                 ),
                 in_reply_to: if threaded { in_reply_to.clone() } else { None },
                 references: if threaded { references.clone() } else { Vec::new() },
-                context: context(ctx, analysis, transition, reply.kind),
+                context,
             }
         })
         .collect()
+}
+
+fn message_domain<'a>(configured: &'a str, buzon: &'a Buzon) -> &'a str {
+    if configured.is_empty() {
+        buzon.address.rsplit_once('@').map_or("mesa-fe.invalid", |(_, d)| d)
+    } else {
+        configured
+    }
+}
+
+/// A security case's details go to nobody outside the security group (the requester's own mail
+/// says only the case number, by its templates).
+fn must_redact(config: &Config, case: &Case, reply: &Reply, to: &str) -> bool {
+    case.security_category.is_some()
+        && reply.to != Recipient::Requester
+        && !config.in_group(&config.enrutamiento.security_group, to)
+}
+
+/// All that mail about a security case may say to someone outside the security group.
+fn redacted(number: &str, case: &Case) -> Value {
+    json!({
+        "case": number,
+        "status": case.status.as_str(),
+        "level": case.level.as_str(),
+        "security_category": case.security_category.map(String::from),
+        "redacted": true,
+    })
+}
+
+/// What every draft of one agent action shares.
+pub struct ActionContext<'a> {
+    /// Makes the Message-IDs of this action unique: `r57` (the e-mail that carried it), or a
+    /// random token for the CLI.
+    pub nonce: &'a str,
+    pub number: &'a str,
+    pub buzon: &'a Buzon,
+    pub requester: &'a str,
+    pub ids: &'a MessageIds,
+    pub config: &'a Config,
+    pub actor: &'a Actor,
+    /// The command as written (for the help sent back when it was not understood).
+    pub received: Option<&'a str>,
+    /// For a child of a mass incident: its parent's number.
+    pub parent: Option<&'a str>,
+}
+
+/// Outbox rows for what an agent's action caused. Requester-facing mail threads on the
+/// requester's own conversation; internal notes never reach the requester.
+pub fn action_drafts(
+    ctx: &ActionContext<'_>,
+    brief: &CaseBrief,
+    thread: &RequesterThread,
+    transition: &Transition,
+) -> Vec<OutboxDraft> {
+    let subject = tagged_subject(ctx.number, &brief.subject);
+    let domain = message_domain(&ctx.config.general.message_domain, ctx.buzon);
+    transition
+        .replies
+        .iter()
+        .enumerate()
+        .map(|(index, reply)| {
+            let (to, threaded) = match &reply.to {
+                Recipient::Requester => (ctx.requester.to_string(), true),
+                Recipient::Agent(address) => (address.clone(), false),
+            };
+            let context = if must_redact(ctx.config, &transition.case, reply, &to) {
+                redacted(ctx.number, &transition.case)
+            } else {
+                action_context(ctx, brief, transition, reply)
+            };
+            OutboxDraft {
+                kind: reply.kind,
+                buzon: ctx.buzon.name.clone(),
+                to,
+                subject: subject.clone(),
+                message_id: ctx.ids.sign(
+                    ctx.number,
+                    &format!("{}.{}.{}", ctx.nonce, index, reply.kind.as_str()),
+                    domain,
+                ),
+                in_reply_to: if threaded { thread.in_reply_to.clone() } else { None },
+                references: if threaded { thread.references.clone() } else { Vec::new() },
+                context,
+            }
+        })
+        .collect()
+}
+
+fn action_context(
+    ctx: &ActionContext<'_>,
+    brief: &CaseBrief,
+    transition: &Transition,
+    reply: &Reply,
+) -> Value {
+    let case = &transition.case;
+    let actor_name = ctx.config.agent(&ctx.actor.address).map(|a| a.name.clone());
+    let mut value = json!({
+        "case": ctx.number,
+        "tema": case.tema.as_str(),
+        "tema_label": case.tema.label(),
+        "status": case.status.as_str(),
+        "level": case.level.as_str(),
+        "group": case.group,
+        "agent": case.agent,
+        "requester_name": brief.requester_name,
+        "security_category": case.security_category.map(String::from),
+        "external_ref": case.external_ref,
+        "documents": brief.documents,
+        "rejections": brief.rejections,
+        "text": reply.text,
+        "follow_up_days": ctx.config.control_posterior.business_days,
+        "parent_case": ctx.parent.or(case.parent.as_deref()),
+    });
+    if reply.to == Recipient::Requester {
+        return value;
+    }
+    let diagnosis: Vec<&crate::store::actions::BriefAction> = brief
+        .actions
+        .iter()
+        .filter(|a| a.level == "n2" && a.command == "nota" && a.refused == 0)
+        .collect();
+    let extra = json!({
+        "subject": brief.subject,
+        "requester": ctx.requester,
+        "description": brief.description,
+        "own_words": brief.description,
+        "notes": brief.actions.iter().filter(|a| a.refused == 0).collect::<Vec<_>>(),
+        "diagnosis": diagnosis,
+        "actor": ctx.actor.address,
+        "actor_name": actor_name,
+        "reason": reply.text,
+        "solved_level": case.solved_level.map(|l| l.as_str()),
+        "path": case.path,
+        "raw_message_ids": brief.requester_raw_ids,
+        "commands": HELP.iter().map(|(command, description)| json!({"command": command, "description": description})).collect::<Vec<_>>(),
+        "received": ctx.received,
+    });
+    if let (Value::Object(map), Value::Object(more)) = (&mut value, extra) {
+        map.extend(more);
+    }
+    value
+}
+
+/// A mass-incident suggestion for an N2 coordinator.
+pub struct Suggestion<'a> {
+    /// The case whose arrival made the count (the row hangs on it).
+    pub number: &'a str,
+    pub buzon: &'a Buzon,
+    pub ids: &'a MessageIds,
+    pub config: &'a Config,
+    pub coordinator: &'a str,
+    pub code: &'a str,
+    pub description: &'a str,
+    pub cases: &'a [crate::store::actions::SuggestedCase],
+}
+
+pub fn suggestion_draft(s: &Suggestion<'_>) -> OutboxDraft {
+    let domain = message_domain(&s.config.general.message_domain, s.buzon);
+    let masiva = &s.config.masiva;
+    OutboxDraft {
+        kind: ReplyKind::SugerenciaMasiva,
+        buzon: s.buzon.name.clone(),
+        to: s.coordinator.to_string(),
+        subject: format!(
+            "[{}] Posible afectación masiva: {} casos con la regla {}",
+            s.number,
+            s.cases.len(),
+            s.code
+        ),
+        message_id: s.ids.sign(s.number, &format!("m{}.sugerencia_masiva", s.code), domain),
+        in_reply_to: None,
+        references: Vec::new(),
+        context: json!({
+            "case": s.number,
+            "code": s.code,
+            "description": s.description,
+            "cases": s.cases,
+            "window_minutes": masiva.window_minutes,
+            "threshold": masiva.cases_to_suggest,
+        }),
+    }
 }
 
 /// `[FE-2026-000123] Original subject`, without "RE: RV: FW:" piles or an older tag.

@@ -12,7 +12,7 @@ use crate::desk::case::{Case, Event, Status, Transition};
 use crate::desk::{Channel, Level, Tema};
 use crate::pipeline::{Analysis, OutboxDraft};
 
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+pub(super) type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
 
 /// A stored case the engine can act on.
 #[derive(Debug, Clone)]
@@ -63,6 +63,8 @@ pub struct NewCase<'a> {
     pub transition: &'a Transition,
     /// `general.respuestas_automaticas_por_hora`.
     pub reply_cap: u32,
+    /// End of the control window when the case opens already solved (a known error).
+    pub follow_up_until: Option<String>,
 }
 
 /// Filters of `case list`.
@@ -112,8 +114,9 @@ impl Store {
         let case_id: i64 = sqlx::query_scalar(
             "INSERT INTO cases (number, year, status, level, tema, channel, buzon, requester, requester_name, \
              subject, security_category, group_name, agent, first_contact, engine_state, missing_requirements, \
-             created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17) RETURNING id",
+             created_at, updated_at, solved_at, follow_up_until) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, \
+             CASE WHEN $18 IS NULL THEN NULL ELSE $17 END, $18) RETURNING id",
         )
         .bind(&number)
         .bind(new.year)
@@ -132,6 +135,7 @@ impl Store {
         .bind(engine_state(case)?)
         .bind(missing_text(case))
         .bind(&now)
+        .bind(new.follow_up_until.as_deref())
         .fetch_one(&mut *tx)
         .await?;
         write_message_and_effects(
@@ -154,35 +158,19 @@ impl Store {
         raw_id: i64,
         found: &FoundCase,
         analysis: &Analysis,
-        transition: &Transition,
-        drafts: Vec<OutboxDraft>,
+        change: &CaseChange<'_>,
         reply_cap: u32,
     ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        let case = &transition.case;
-        let updated = sqlx::query(
-            "UPDATE cases SET status = $1, level = $2, tema = $3, group_name = $4, agent = $5, first_contact = $6, \
-             engine_state = $7, missing_requirements = $8, updated_at = $9, version = version + 1 \
-             WHERE id = $10 AND version = $11",
-        )
-        .bind(case.status.as_str())
-        .bind(case.level.as_str())
-        .bind(case.tema.as_str())
-        .bind(case.group.as_deref())
-        .bind(case.agent.as_deref())
-        .bind(i64::from(case.first_contact))
-        .bind(engine_state(case)?)
-        .bind(missing_text(case))
-        .bind(now_text())
-        .bind(found.id)
-        .bind(found.version)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::Conflict);
-        }
+        update_case(&mut tx, found, change).await?;
         write_message_and_effects(
-            &mut tx, found.id, raw_id, analysis, transition, drafts, reply_cap,
+            &mut tx,
+            found.id,
+            raw_id,
+            analysis,
+            change.transition,
+            change.drafts.clone(),
+            reply_cap,
         )
         .await?;
         tx.commit().await?;
@@ -234,7 +222,7 @@ impl Store {
         Ok(None)
     }
 
-    async fn case_by_number(&self, number: &str) -> Result<Option<FoundCase>, StoreError> {
+    pub async fn case_by_number(&self, number: &str) -> Result<Option<FoundCase>, StoreError> {
         let id: Option<i64> = sqlx::query_scalar("SELECT id FROM cases WHERE number = $1")
             .bind(number)
             .fetch_optional(self.pool())
@@ -245,7 +233,7 @@ impl Store {
         }
     }
 
-    async fn case_by_id(&self, id: i64) -> Result<Option<FoundCase>, StoreError> {
+    pub async fn case_by_id(&self, id: i64) -> Result<Option<FoundCase>, StoreError> {
         let row = sqlx::query(
             "SELECT c.id, c.number, c.status, c.level, c.tema, c.channel, c.buzon, c.requester, c.security_category, \
              c.group_name, c.agent, c.first_contact, c.engine_state, c.version, c.external_ref, \
@@ -358,6 +346,54 @@ fn found_case(row: &sqlx::sqlite::SqliteRow) -> Result<FoundCase, StoreError> {
     })
 }
 
+/// What one case gets from a transition: its new state and the mail to send.
+#[derive(Debug, Clone)]
+pub struct CaseChange<'a> {
+    pub transition: &'a Transition,
+    pub drafts: Vec<OutboxDraft>,
+    /// End of the control window when this change solves the case (activity 12).
+    pub follow_up_until: Option<String>,
+}
+
+/// Writes the case's new state, if nobody changed it since it was read ([`StoreError::Conflict`]
+/// otherwise). The control window is kept while the case stays solved and cleared when not.
+pub(super) async fn update_case(
+    tx: &mut Tx<'_>,
+    found: &FoundCase,
+    change: &CaseChange<'_>,
+) -> Result<(), StoreError> {
+    let case = &change.transition.case;
+    let now = now_text();
+    let updated = sqlx::query(
+        "UPDATE cases SET status = $1, level = $2, tema = $3, group_name = $4, agent = $5, first_contact = $6, \
+         engine_state = $7, missing_requirements = $8, updated_at = $9, version = version + 1, \
+         parent_id = (SELECT p.id FROM cases p WHERE p.number = $12), external_ref = $13, \
+         solved_at = CASE WHEN $1 <> 'solucionado' THEN NULL WHEN $14 IS NULL THEN solved_at ELSE $9 END, \
+         follow_up_until = CASE WHEN $1 <> 'solucionado' THEN NULL ELSE COALESCE($14, follow_up_until) END \
+         WHERE id = $10 AND version = $11",
+    )
+    .bind(case.status.as_str())
+    .bind(case.level.as_str())
+    .bind(case.tema.as_str())
+    .bind(case.group.as_deref())
+    .bind(case.agent.as_deref())
+    .bind(i64::from(case.first_contact))
+    .bind(engine_state(case)?)
+    .bind(missing_text(case))
+    .bind(&now)
+    .bind(found.id)
+    .bind(found.version)
+    .bind(case.parent.as_deref())
+    .bind(case.external_ref.as_deref())
+    .bind(change.follow_up_until.as_deref())
+    .execute(&mut **tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(StoreError::Conflict);
+    }
+    Ok(())
+}
+
 fn engine_state(case: &Case) -> Result<String, StoreError> {
     serde_json::to_string(&EngineState {
         required: case.required.clone(),
@@ -384,7 +420,7 @@ async fn write_message_and_effects(
     drafts: Vec<OutboxDraft>,
     reply_cap: u32,
 ) -> Result<(), StoreError> {
-    let message_id = insert_message(tx, case_id, raw_id, analysis).await?;
+    let message_id = insert_message(tx, case_id, raw_id, analysis, "entrante").await?;
     insert_documents(tx, case_id, message_id, analysis).await?;
     let (drafts, held) = cap_automatic_replies(tx, drafts, reply_cap).await?;
     let mut events = transition.events.clone();
@@ -401,9 +437,14 @@ async fn write_message_and_effects(
             ),
         });
     }
-    insert_events(tx, case_id, &events).await?;
+    insert_events(tx, case_id, &events, SYSTEM_ACTOR).await?;
     insert_outbox(tx, case_id, &drafts).await?;
-    // Claim the raw message: if another worker processed it meanwhile, all of this rolls back.
+    claim_raw(tx, raw_id).await
+}
+
+/// Claims the raw message: if another worker processed it meanwhile, the whole transaction
+/// rolls back ([`StoreError::AlreadyProcessed`]).
+pub(super) async fn claim_raw(tx: &mut Tx<'_>, raw_id: i64) -> Result<(), StoreError> {
     let claimed = sqlx::query(
         "UPDATE raw_messages SET status = $1, processed_at = $2 WHERE id = $3 AND status = $4",
     )
@@ -450,11 +491,13 @@ async fn cap_automatic_replies(
     Ok((kept, held))
 }
 
-async fn insert_message(
+/// `direction`: `entrante` (requester and others) or `agente` (an agent's or CSAT's command).
+pub(super) async fn insert_message(
     tx: &mut Tx<'_>,
     case_id: i64,
     raw_id: i64,
     analysis: &Analysis,
+    direction: &str,
 ) -> Result<i64, StoreError> {
     let inbound = analysis
         .inbound
@@ -464,7 +507,7 @@ async fn insert_message(
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO case_messages (case_id, raw_message_id, direction, message_id, in_reply_to, from_addr, subject, \
          own_words, auto_generated, attachment_problems, created_at) \
-         VALUES ($1, $2, 'entrante', $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+         VALUES ($1, $2, $11, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
     )
     .bind(case_id)
     .bind(raw_id)
@@ -476,6 +519,7 @@ async fn insert_message(
     .bind(i64::from(analysis.auto_generated))
     .bind(problems)
     .bind(now_text())
+    .bind(direction)
     .fetch_one(&mut **tx)
     .await?;
     if !inbound.files.is_empty() {
@@ -563,8 +607,16 @@ async fn insert_rejection(
     Ok(())
 }
 
+/// The actor of the events the desk records on its own.
+pub(super) const SYSTEM_ACTOR: &str = "mesa-fe";
+
 /// All events of a transition in one statement.
-async fn insert_events(tx: &mut Tx<'_>, case_id: i64, events: &[Event]) -> Result<(), StoreError> {
+pub(super) async fn insert_events(
+    tx: &mut Tx<'_>,
+    case_id: i64,
+    events: &[Event],
+    actor: &str,
+) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
@@ -579,7 +631,7 @@ async fn insert_events(tx: &mut Tx<'_>, case_id: i64, events: &[Event]) -> Resul
             .push_bind(event.to_status.as_str())
             .push_bind(event.from_level.map(Level::as_str))
             .push_bind(event.to_level.as_str())
-            .push_bind("mesa-fe")
+            .push_bind(actor)
             .push_bind(&event.detail)
             .push_bind(&now);
     });
@@ -588,7 +640,7 @@ async fn insert_events(tx: &mut Tx<'_>, case_id: i64, events: &[Event]) -> Resul
 }
 
 /// All outbox rows of a transition in one statement, due now.
-async fn insert_outbox(
+pub(super) async fn insert_outbox(
     tx: &mut Tx<'_>,
     case_id: i64,
     drafts: &[OutboxDraft],

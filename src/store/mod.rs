@@ -7,6 +7,7 @@
 //! - [`knowledge`]: the known-error base as loaded.
 //! - [`outbox`]: mail to send, its schedule and its fate.
 
+pub mod actions;
 pub mod cases;
 pub mod knowledge;
 pub mod outbox;

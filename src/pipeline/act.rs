@@ -1,0 +1,472 @@
+//! Agents' actions on cases (activities 5–12), by e-mail command or CLI, and what the desk does
+//! on its own afterwards: control posterior, mass-incident suggestions and validations.
+
+use chrono::Utc;
+
+use super::compose::{self, ActionContext};
+use super::{Analysis, Desk, Outcome};
+use crate::desk::Level;
+use crate::desk::case::{Case, Status, Transition};
+use crate::desk::command::{self, Action, Command, Parsed};
+use crate::desk::levels::{self, Actor, Role, Roster, Verdict};
+use crate::desk::{calendar, case};
+use crate::store::actions::{ActionRecord, AgentMessage, GuideEntry};
+use crate::store::cases::{CaseChange, FoundCase};
+use crate::store::outbox::timestamp;
+use crate::store::{Store, StoreError};
+
+/// How an action reached the desk.
+pub enum Via<'a> {
+    /// A reply to a case's mail: the stored raw message and what it said.
+    Mail { raw_id: i64, analysis: &'a Analysis },
+    /// `mesa-fe case …` by an operator.
+    Cli,
+}
+
+/// What an action did, for the CLI and the logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionOutcome {
+    pub case: String,
+    pub status: Status,
+    pub level: Level,
+    /// Why the engine refused it (nothing changed).
+    pub refusal: Option<String>,
+    /// Children of a mass incident that got the solution.
+    pub children_solved: usize,
+}
+
+/// Why a CLI action could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ActError {
+    #[error("el caso {0} no existe")]
+    NoCase(String),
+    #[error(
+        "{0} no es un agente configurado ni la dirección de Administración Técnica: use --agente con el correo de un agente de [[agentes]]"
+    )]
+    NotAnAgent(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a message on an existing case is.
+pub(super) enum OnCase {
+    Command(Actor),
+    ValidationAnswer,
+    FollowUp,
+}
+
+impl Desk {
+    /// A configured agent or Administración Técnica, unless `Authentication-Results` says the
+    /// sender address was forged (then it is an ordinary message).
+    pub fn actor(&self, address: &str) -> Option<Actor> {
+        let address = address.to_lowercase();
+        if let Some(agent) = self.config.agent(&address) {
+            return Some(Actor { address, role: Role::Agent(agent.level) });
+        }
+        self.is_csat(&address).then_some(Actor { address, role: Role::AdministracionTecnica })
+    }
+
+    pub(super) fn is_csat(&self, address: &str) -> bool {
+        self.config.enrutamiento.csat_address.eq_ignore_ascii_case(address)
+    }
+
+    /// Administración Técnica's own ticket number in a subject ("CSAT-4711").
+    pub(super) fn csat_ticket(&self, subject: &str) -> Option<String> {
+        let prefix = &self.config.enrutamiento.csat_ticket_prefix;
+        if prefix.is_empty() {
+            return None;
+        }
+        subject
+            .split(|c: char| c.is_whitespace() || matches!(c, '[' | ']' | '(' | ')' | ':' | ','))
+            .find(|token| {
+                token.len() > prefix.len()
+                    && token.is_char_boundary(prefix.len())
+                    && token[..prefix.len()].eq_ignore_ascii_case(prefix)
+                    && token[prefix.len()..].chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            })
+            .map(str::to_uppercase)
+    }
+
+    pub(super) fn on_case(&self, analysis: &Analysis) -> OnCase {
+        let Some(inbound) = &analysis.inbound else { return OnCase::FollowUp };
+        if analysis.auto_generated {
+            return OnCase::FollowUp;
+        }
+        if !command::authentication_failed(&inbound.authentication_results)
+            && let Some(actor) = self.actor(&inbound.from)
+        {
+            return OnCase::Command(actor);
+        }
+        let answers_validation = inbound
+            .in_reply_to
+            .iter()
+            .chain(&inbound.references)
+            .filter_map(|id| self.ids.verify_detail(id))
+            .any(|(_, detail)| detail.ends_with(".validacion_masiva"));
+        if answers_validation { OnCase::ValidationAnswer } else { OnCase::FollowUp }
+    }
+
+    /// An agent's (or CSAT's) reply on a case: its first line says what to do.
+    pub(super) async fn act_by_mail(
+        &self,
+        store: &Store,
+        raw_id: i64,
+        found: &FoundCase,
+        analysis: &Analysis,
+        actor: &Actor,
+    ) -> Result<Outcome, StoreError> {
+        let own_words = analysis.inbound.as_ref().map_or("", |m| m.own_words.as_str());
+        let via = Via::Mail { raw_id, analysis };
+        match command::parse(own_words) {
+            Parsed::Action(action) => {
+                self.apply_action(store, found, actor, &action, via).await?;
+            }
+            Parsed::Unknown { first_line, problem } => {
+                let t = levels::not_understood(&found.case, actor, &problem);
+                let record = ActionRecord {
+                    actor: &actor.address,
+                    via: "correo",
+                    level: found.case.level,
+                    command: "desconocido",
+                    argument: Some(&first_line),
+                    text: own_words,
+                    refused: true,
+                };
+                let drafts = self
+                    .action_drafts(store, found, actor, &t, via_nonce(&via), Some(&first_line))
+                    .await?;
+                let change = CaseChange { transition: &t, drafts, follow_up_until: None };
+                let message = Some(AgentMessage { raw_id, analysis });
+                store.record_action(message, &record, &[(found, change)], None).await?;
+            }
+        }
+        Ok(Outcome::Appended { raw_id, case: found.number.clone() })
+    }
+
+    /// `mesa-fe case solve|escalate|… FE-…`: the same actions as by e-mail.
+    pub async fn act_by_cli(
+        &self,
+        store: &Store,
+        number: &str,
+        agent: &str,
+        action: &Action,
+    ) -> Result<ActionOutcome, ActError> {
+        let actor = self.actor(agent).ok_or_else(|| ActError::NotAnAgent(agent.to_string()))?;
+        let found = store
+            .case_by_number(&number.to_uppercase())
+            .await?
+            .ok_or_else(|| ActError::NoCase(number.to_string()))?;
+        Ok(self.apply_action(store, &found, &actor, action, Via::Cli).await?)
+    }
+
+    /// The engine's transition for the action, its mail, the children of a solved parent, the
+    /// guide entry of a first-contact solution: all written in one transaction.
+    pub async fn apply_action(
+        &self,
+        store: &Store,
+        found: &FoundCase,
+        actor: &Actor,
+        action: &Action,
+        via: Via<'_>,
+    ) -> Result<ActionOutcome, StoreError> {
+        let parent_exists = match &action.command {
+            Command::Padre(parent) => store.case_by_number(parent).await?.is_some(),
+            _ => false,
+        };
+        let staffing = self.staffing(&found.case).await_loads(store).await?;
+        let n3 = self.plan(self.config.enrutamiento.n3_group.clone()).await_loads(store).await?;
+        let roster = Roster {
+            n3,
+            csat: self.config.enrutamiento.csat_address.clone(),
+            n1: self.n1_address(),
+            agents: self.config.agentes.iter().map(|a| a.address.to_lowercase()).collect(),
+            parent_exists,
+        };
+        let mut t = levels::act(&found.case, &found.number, actor, action, &staffing, &roster);
+        if let Via::Mail { analysis, .. } = &via
+            && actor.role == Role::AdministracionTecnica
+            && t.refusal.is_none()
+            && let Some(ticket) =
+                analysis.inbound.as_ref().and_then(|m| self.csat_ticket(&m.subject))
+        {
+            t.case.external_ref = Some(ticket);
+        }
+        let solved = t.refusal.is_none() && matches!(action.command, Command::Solucion { .. });
+        let children = if solved { store.children_of(found.id).await? } else { Vec::new() };
+        let child_transitions = self.solve_children(&mut t, &found.number, &children, &action.text);
+        let nonce = via_nonce(&via);
+        let drafts = self.action_drafts(store, found, actor, &t, nonce.clone(), None).await?;
+        let mut changes = vec![(
+            found,
+            CaseChange {
+                follow_up_until: self.follow_up_until(Some(&found.case), &t.case),
+                transition: &t,
+                drafts,
+            },
+        )];
+        for (index, (child, child_t)) in children.iter().zip(&child_transitions).enumerate() {
+            let nonce = format!("{nonce}h{index}");
+            let drafts = self.action_drafts(store, child, actor, child_t, nonce, None).await?;
+            let follow_up_until = self.follow_up_until(Some(&child.case), &child_t.case);
+            changes.push((child, CaseChange { transition: child_t, drafts, follow_up_until }));
+        }
+        let brief = store.case_brief(found.id).await?;
+        let guide = match action.command {
+            Command::Solucion { first_contact: true } if t.refusal.is_none() => Some(GuideEntry {
+                tema: found.case.tema.as_str(),
+                codes: brief.codes.join(","),
+                question: &brief.subject,
+                answer: &action.text,
+                author: &actor.address,
+            }),
+            _ => None,
+        };
+        let record = ActionRecord {
+            actor: &actor.address,
+            via: if matches!(via, Via::Cli) { "cli" } else { "correo" },
+            level: found.case.level,
+            command: action.command.name(),
+            argument: action.command.argument(),
+            text: &action.text,
+            refused: t.refusal.is_some(),
+        };
+        let message = match via {
+            Via::Mail { raw_id, analysis } => Some(AgentMessage { raw_id, analysis }),
+            Via::Cli => None,
+        };
+        store.record_action(message, &record, &changes, guide.as_ref()).await?;
+        Ok(ActionOutcome {
+            case: found.number.clone(),
+            status: t.case.status,
+            level: t.case.level,
+            refusal: t.refusal.clone(),
+            children_solved: child_transitions.len(),
+        })
+    }
+
+    /// Each child gets the parent's solution; a random sample also gets "¿se resolvió?". The
+    /// parent's log records the children, the sample and the seed that drew it.
+    fn solve_children(
+        &self,
+        parent: &mut Transition,
+        parent_number: &str,
+        children: &[FoundCase],
+        text: &str,
+    ) -> Vec<Transition> {
+        if children.is_empty() {
+            return Vec::new();
+        }
+        let seed = fastrand::u64(..);
+        let size = self.config.masiva.validation_sample as usize;
+        let sample = sample_indices(children.len(), size, seed);
+        let sampled: Vec<&str> = sample.iter().map(|&i| children[i].number.as_str()).collect();
+        parent.note(
+            case::Activity::EntregarSolucion,
+            format!(
+                "Afectación masiva: solución entregada a {} casos hijos; muestra de validación de {} \
+                 casos (semilla {seed}): {}.",
+                children.len(),
+                sampled.len(),
+                sampled.join(", ")
+            ),
+        );
+        children
+            .iter()
+            .enumerate()
+            .map(|(i, child)| {
+                levels::solve_as_child(&child.case, parent_number, text, sample.contains(&i))
+            })
+            .collect()
+    }
+
+    /// The outbox rows of a transition made by an action on `found`.
+    async fn action_drafts(
+        &self,
+        store: &Store,
+        found: &FoundCase,
+        actor: &Actor,
+        t: &Transition,
+        nonce: String,
+        received: Option<&str>,
+    ) -> Result<Vec<crate::pipeline::OutboxDraft>, StoreError> {
+        if t.replies.is_empty() {
+            return Ok(Vec::new());
+        }
+        let brief = store.case_brief(found.id).await?;
+        let thread = store.requester_thread(found.id).await?;
+        let buzon = self.buzon_for(&found.buzon);
+        let ctx = ActionContext {
+            nonce: &nonce,
+            number: &found.number,
+            buzon: &buzon,
+            requester: &found.requester,
+            ids: &self.ids,
+            config: &self.config,
+            actor,
+            received,
+            parent: None,
+        };
+        Ok(compose::action_drafts(&ctx, &brief, &thread, t))
+    }
+
+    /// A requester's answer to "¿se resolvió?": recorded on the child and on its parent.
+    pub(super) async fn validation_answer(
+        &self,
+        store: &Store,
+        raw_id: i64,
+        found: &FoundCase,
+        analysis: &Analysis,
+    ) -> Result<Outcome, StoreError> {
+        let own_words = analysis.inbound.as_ref().map_or("", |m| m.own_words.as_str());
+        let verdict = Verdict::of(own_words);
+        let child_t = levels::validation_answer(&found.case, verdict);
+        let parent = match &found.case.parent {
+            Some(number) => store.case_by_number(number).await?,
+            None => None,
+        };
+        let mut parent_t = parent.as_ref().map(|p| Transition::of(&p.case));
+        if let Some(t) = parent_t.as_mut() {
+            t.note(
+                case::Activity::ControlPosterior,
+                format!("Validación del caso hijo {}: {}.", found.number, verdict.as_str()),
+            );
+        }
+        let mut changes = vec![(
+            found,
+            CaseChange { transition: &child_t, drafts: Vec::new(), follow_up_until: None },
+        )];
+        if let (Some(parent), Some(t)) = (&parent, &parent_t) {
+            changes.push((
+                parent,
+                CaseChange { transition: t, drafts: Vec::new(), follow_up_until: None },
+            ));
+        }
+        let sender = analysis.inbound.as_ref().map_or("", |m| m.from.as_str());
+        let record = ActionRecord {
+            actor: sender,
+            via: "correo",
+            level: found.case.level,
+            command: "validacion",
+            argument: Some(verdict.as_str()),
+            text: own_words,
+            refused: false,
+        };
+        let message = Some(AgentMessage { raw_id, analysis });
+        store.record_action(message, &record, &changes, None).await?;
+        Ok(Outcome::Appended { raw_id, case: found.number.clone() })
+    }
+
+    /// Activity 12: closes the solved cases whose control window passed. Returns how many.
+    pub async fn close_expired_follow_ups(&self, store: &Store) -> Result<usize, StoreError> {
+        let expired = store.expired_follow_ups(&timestamp(Utc::now())).await?;
+        let mut closed = 0;
+        for found in &expired {
+            let t = levels::close_after_follow_up(&found.case);
+            let change = CaseChange { transition: &t, drafts: Vec::new(), follow_up_until: None };
+            match store.apply_changes(&[(found, change)]).await {
+                Ok(()) => closed += 1,
+                // Someone acted on it meanwhile: the next sweep sees its new state.
+                Err(StoreError::Conflict) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(closed)
+    }
+
+    /// After a case opens: enough recent cases with the same rejection make a suggestion to the
+    /// N2 coordinator (not a merge).
+    pub(super) async fn suggest_mass_incident(
+        &self,
+        store: &Store,
+        number: &str,
+        buzon: &crate::config::Buzon,
+        analysis: &Analysis,
+    ) -> Result<(), StoreError> {
+        if analysis.security_category.is_some() {
+            return Ok(());
+        }
+        let masiva = &self.config.masiva;
+        let since =
+            timestamp(Utc::now() - chrono::Duration::minutes(i64::from(masiva.window_minutes)));
+        let group = self.config.tema(analysis.tema).map(|t| t.n2_group.clone()).unwrap_or_default();
+        let Some(coordinator) = self.config.group(&group).map(|g| g.coordinator.clone()) else {
+            return Ok(());
+        };
+        for rejection in analysis.rejections.iter().filter(|r| !r.notification) {
+            let draft = |cases: &[crate::store::actions::SuggestedCase]| {
+                compose::suggestion_draft(&compose::Suggestion {
+                    number,
+                    buzon,
+                    ids: &self.ids,
+                    config: &self.config,
+                    coordinator: &coordinator,
+                    code: &rejection.code,
+                    description: &rejection.description,
+                    cases,
+                })
+            };
+            store
+                .suggest_mass_incident(
+                    &rejection.code,
+                    &since,
+                    masiva.cases_to_suggest,
+                    number,
+                    draft,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The end of the control window when `after` is a newly solved case.
+    pub(super) fn follow_up_until(&self, before: Option<&Case>, after: &Case) -> Option<String> {
+        let was_solved = before.is_some_and(|b| b.status == Status::Solucionado);
+        if after.status != Status::Solucionado || was_solved {
+            return None;
+        }
+        let offset = chrono::FixedOffset::east_opt(self.config.general.utc_offset_hours * 3600)?;
+        let end = calendar::add_business_days(
+            Utc::now().with_timezone(&offset),
+            self.config.control_posterior.business_days,
+        );
+        Some(timestamp(end.with_timezone(&Utc)))
+    }
+
+    /// Who hears at N1: the N1 group's coordinator.
+    fn n1_address(&self) -> String {
+        let group = &self.config.enrutamiento.n1_group;
+        self.config.group(group).map(|g| g.coordinator.clone()).unwrap_or_default()
+    }
+}
+
+fn via_nonce(via: &Via<'_>) -> String {
+    match via {
+        Via::Mail { raw_id, .. } => format!("r{raw_id}"),
+        Via::Cli => format!("cli{:x}{:04x}", Utc::now().timestamp_millis(), fastrand::u16(..)),
+    }
+}
+
+/// `size` distinct indices out of `0..len`, chosen by a generator seeded with `seed` (recorded,
+/// so the sample can be reproduced), in ascending order.
+pub fn sample_indices(len: usize, size: usize, seed: u64) -> Vec<usize> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut all: Vec<usize> = (0..len).collect();
+    rng.shuffle(&mut all);
+    let mut chosen: Vec<usize> = all.into_iter().take(size.min(len)).collect();
+    chosen.sort_unstable();
+    chosen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_is_reproducible_from_its_seed() {
+        let first = sample_indices(20, 3, 42);
+        assert_eq!(first.len(), 3);
+        assert_eq!(first, sample_indices(20, 3, 42));
+        assert!(first.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(sample_indices(2, 5, 1), vec![0, 1]);
+    }
+}
