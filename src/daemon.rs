@@ -114,6 +114,7 @@ pub async fn run(
         ),
         Err((buzon, source)) => return Err(DaemonError::Smtp { buzon, source }),
     }
+    watchers.spawn(control_posterior(desk.clone(), store.clone(), shutdown.clone()));
     for (buzon, imap, connector) in connectors {
         let watcher = Watcher {
             desk: desk.clone(),
@@ -141,6 +142,24 @@ pub async fn run(
         watchers.abort_all();
     }
     Ok(())
+}
+
+/// Activity 12 on a timer: closes the solved cases whose control window passed.
+async fn control_posterior(desk: Arc<Desk>, store: Store, shutdown: Shutdown) {
+    let every = Duration::from_secs(desk.config.control_posterior.sweep_seconds);
+    while !shutdown.requested() {
+        match desk.close_expired_follow_ups(&store).await {
+            Ok(0) => {}
+            Ok(closed) => {
+                info!(closed, "control posterior: casos cerrados sin respuesta del solicitante")
+            }
+            Err(e) => warn!(error = %e, "control posterior: no se pudo revisar; se reintenta"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = shutdown.wait() => break,
+        }
+    }
 }
 
 /// One buzón: connect, sync, wait (IDLE or poll), again; reconnect with backoff on errors.

@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use tracing::{error, info, warn};
 
 use crate::daemon::Shutdown;
+use crate::desk::case::ReplyKind;
 use crate::mail::outgoing::{self, Outgoing, OutgoingError, OutgoingFile, Templates};
 use crate::mail::smtp::{Sender, SmtpError};
 use crate::pipeline::Desk;
@@ -107,11 +108,8 @@ impl OutboxWorker {
     /// Render, send, record. Store errors are logged: the row stays due and is tried again.
     async fn dispatch(&self, item: &OutboxItem) {
         let Some(way) = self.ways.get(&item.buzon) else { return };
-        let files = if item.kind == "notificacion_agente" {
-            self.original_files(item).await
-        } else {
-            Vec::new()
-        };
+        let forwards = ReplyKind::parse(&item.kind).is_some_and(ReplyKind::forwards_files);
+        let files = if forwards { self.original_files(item).await } else { Vec::new() };
         let message = match self.compose(item, way, files) {
             Ok(message) => message,
             Err(e) => {
@@ -192,25 +190,37 @@ impl OutboxWorker {
         outgoing::build(&outgoing)
     }
 
-    /// The XML and evidence the requester sent, re-read from the stored raw message (no second
-    /// copy is kept), for the agent's notification; at most [`FORWARD_MAX_BYTES`] in all.
+    /// The XML and evidence the requester sent, re-read from the stored raw messages (no second
+    /// copy is kept), for an agent's notification or the CSAT package; at most
+    /// [`FORWARD_MAX_BYTES`] in all. A redacted (security) mail carries none.
     async fn original_files(&self, item: &OutboxItem) -> Vec<OutgoingFile> {
         let context: Value = serde_json::from_str(&item.context).unwrap_or_default();
-        let Some(raw_id) = context["raw_message_id"].as_i64() else { return Vec::new() };
-        let Ok(Some((_, raw))) = self.store.raw_message(raw_id).await else { return Vec::new() };
+        if context["redacted"].as_bool() == Some(true) {
+            return Vec::new();
+        }
+        let raw_ids: Vec<i64> = match context["raw_message_ids"].as_array() {
+            Some(ids) => ids.iter().filter_map(Value::as_i64).collect(),
+            None => context["raw_message_id"].as_i64().into_iter().collect(),
+        };
         let limits = self.desk.config.limites.attachments();
-        let Ok(inbound) = crate::mail::parse(&raw, &limits) else { return Vec::new() };
+        let mut files = Vec::new();
         let mut total = 0;
-        inbound
-            .files
-            .into_iter()
-            .filter(|f| f.is_xml() || f.is_evidence())
-            .take_while(|f| {
-                total += f.bytes.len();
-                total <= FORWARD_MAX_BYTES
-            })
-            .map(|f| OutgoingFile { name: f.source, content_type: f.content_type, bytes: f.bytes })
-            .collect()
+        for raw_id in raw_ids {
+            let Ok(Some((_, raw))) = self.store.raw_message(raw_id).await else { continue };
+            let Ok(inbound) = crate::mail::parse(&raw, &limits) else { continue };
+            for file in inbound.files.into_iter().filter(|f| f.is_xml() || f.is_evidence()) {
+                total += file.bytes.len();
+                if total > FORWARD_MAX_BYTES {
+                    return files;
+                }
+                files.push(OutgoingFile {
+                    name: file.source,
+                    content_type: file.content_type,
+                    bytes: file.bytes,
+                });
+            }
+        }
+        files
     }
 
     /// The stored context plus what is looked up at send time: the known-error answers, the

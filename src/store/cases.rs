@@ -472,12 +472,10 @@ async fn cap_automatic_replies(
     let mut kept = Vec::with_capacity(drafts.len());
     let mut held = 0;
     for draft in drafts {
-        let to_agent = draft.kind == crate::desk::case::ReplyKind::NotificacionAgente;
+        let to_agent = !draft.kind.to_requester();
         let queued_now = kept
             .iter()
-            .filter(|d: &&OutboxDraft| {
-                d.to == draft.to && d.kind != crate::desk::case::ReplyKind::NotificacionAgente
-            })
+            .filter(|d: &&OutboxDraft| d.to == draft.to && d.kind.to_requester())
             .count() as i64;
         if !to_agent
             && super::outbox::automatic_replies_since(tx, &draft.to, &since).await? + queued_now

@@ -8,6 +8,7 @@ use serde::Serialize;
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::{Store, StoreError, now_text};
+use crate::desk::case::ReplyKind;
 
 /// Outbox statuses as stored.
 pub mod status {
@@ -167,17 +168,25 @@ impl Store {
     }
 }
 
-/// Automatic answers queued for one address since `since` (agent notifications do not count).
+/// Answers to requesters queued for one address since `since` (internal mail does not count).
 pub(crate) async fn automatic_replies_since(
     tx: &mut sqlx::Transaction<'_, Sqlite>,
     to_addr: &str,
     since: &str,
 ) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM outbox WHERE to_addr = $1 AND created_at >= $2 AND kind <> 'notificacion_agente'",
-    )
-    .bind(to_addr)
-    .bind(since)
-    .fetch_one(&mut **tx)
-    .await?)
+    let kinds: Vec<String> = ReplyKind::ALL
+        .into_iter()
+        .filter(|k| k.to_requester())
+        .map(|k| format!("'{}'", k.as_str()))
+        .collect();
+    let sql = format!(
+        "SELECT COUNT(*) FROM outbox WHERE to_addr = $1 AND created_at >= $2 AND kind IN ({})",
+        kinds.join(", ")
+    );
+    // The list is made of our own constant kind names, not of input.
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(to_addr)
+        .bind(since)
+        .fetch_one(&mut **tx)
+        .await?)
 }
