@@ -246,6 +246,10 @@ impl OutboxWorker {
             map.insert("known_error_answers".into(), Value::Array(answers));
             map.insert("buzon_address".into(), json!(way.address));
             map.insert("desk_name".into(), json!(way.name));
+            map.insert(
+                "zona_horaria_horas".into(),
+                json!(self.desk.config.general.utc_offset_hours),
+            );
             map.entry("case").or_insert_with(|| json!(item.case_number));
         }
         context

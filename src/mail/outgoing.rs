@@ -1,7 +1,8 @@
 //! Outgoing mail: the Spanish templates of `config/templates/` rendered with minijinja, and the
 //! RFC 5322 message built with lettre, with every threading and anti-loop header.
 //!
-//! - [`Templates`]: the four kinds of answer, each a text and an HTML template, built into the
+//! - [`Templates`]: the kinds of mail ([`KINDS`]: answers to the requester and messages for
+//!   agents and Administración Técnica), each a text and an HTML template, built into the
 //!   program and optionally replaced by an operator's copies ([`Templates::load`]).
 //! - [`build`]: From, To, Subject, Message-ID, In-Reply-To, References, Thread-Topic,
 //!   Thread-Index, `Auto-Submitted: auto-replied`, `X-Auto-Response-Suppress: All`, and a
@@ -66,11 +67,22 @@ pub enum OutgoingError {
 }
 
 /// The kinds of automatic mail; each has `KIND.txt.j2` and `KIND.html.j2`.
-pub const KINDS: [&str; 4] =
-    ["acuse_recibo", "solicitud_informacion", "respuesta_error_conocido", "notificacion_agente"];
+pub const KINDS: [&str; 11] = [
+    "acuse_recibo",
+    "solicitud_informacion",
+    "respuesta_error_conocido",
+    "notificacion_agente",
+    "solucion",
+    "pregunta_solicitante",
+    "aviso_solucion",
+    "paquete_administracion_tecnica",
+    "respuesta_comando",
+    "validacion_masiva",
+    "sugerencia_masiva",
+];
 
 /// The shipped templates, by file name.
-const BUILTIN: [(&str, &str); 8] = [
+const BUILTIN: [(&str, &str); 22] = [
     ("acuse_recibo.txt.j2", include_str!("../../config/templates/acuse_recibo.txt.j2")),
     ("acuse_recibo.html.j2", include_str!("../../config/templates/acuse_recibo.html.j2")),
     (
@@ -97,6 +109,32 @@ const BUILTIN: [(&str, &str); 8] = [
         "notificacion_agente.html.j2",
         include_str!("../../config/templates/notificacion_agente.html.j2"),
     ),
+    ("solucion.txt.j2", include_str!("../../config/templates/solucion.txt.j2")),
+    ("solucion.html.j2", include_str!("../../config/templates/solucion.html.j2")),
+    (
+        "pregunta_solicitante.txt.j2",
+        include_str!("../../config/templates/pregunta_solicitante.txt.j2"),
+    ),
+    (
+        "pregunta_solicitante.html.j2",
+        include_str!("../../config/templates/pregunta_solicitante.html.j2"),
+    ),
+    ("aviso_solucion.txt.j2", include_str!("../../config/templates/aviso_solucion.txt.j2")),
+    ("aviso_solucion.html.j2", include_str!("../../config/templates/aviso_solucion.html.j2")),
+    (
+        "paquete_administracion_tecnica.txt.j2",
+        include_str!("../../config/templates/paquete_administracion_tecnica.txt.j2"),
+    ),
+    (
+        "paquete_administracion_tecnica.html.j2",
+        include_str!("../../config/templates/paquete_administracion_tecnica.html.j2"),
+    ),
+    ("respuesta_comando.txt.j2", include_str!("../../config/templates/respuesta_comando.txt.j2")),
+    ("respuesta_comando.html.j2", include_str!("../../config/templates/respuesta_comando.html.j2")),
+    ("validacion_masiva.txt.j2", include_str!("../../config/templates/validacion_masiva.txt.j2")),
+    ("validacion_masiva.html.j2", include_str!("../../config/templates/validacion_masiva.html.j2")),
+    ("sugerencia_masiva.txt.j2", include_str!("../../config/templates/sugerencia_masiva.txt.j2")),
+    ("sugerencia_masiva.html.j2", include_str!("../../config/templates/sugerencia_masiva.html.j2")),
 ];
 
 /// The e-mail templates, loaded once (built-in, or from the configured folder).
@@ -234,6 +272,8 @@ fn environment() -> Environment<'static> {
     env.add_filter("nivel", level_label);
     env.add_filter("estado_caso", status_label);
     env.add_filter("categoria_seguridad", security_category_label);
+    env.add_filter("fecha", date_label);
+    env.add_filter("accion", action_label);
     env
 }
 
@@ -384,6 +424,55 @@ fn security_category_label(category: minijinja::Value) -> String {
         Some("h") => "violación de acceso",
         Some(_) => "categoría no reconocida",
         None => "",
+    }
+    .into()
+}
+
+/// The desk's offset from UTC when the context does not carry `zona_horaria_horas`: Colombia.
+const DEFAULT_UTC_OFFSET_HOURS: i64 = -5;
+
+/// `2026-03-02T15:04:05Z` → `2026-03-02 10:04`: a stored timestamp (RFC 3339, or
+/// `AAAA-MM-DD HH:MM:SS` in UTC) in the desk's time zone, `zona_horaria_horas` of the context
+/// (Colombia's −5 without it). Any other text is shown as it came.
+fn date_label(state: &minijinja::State<'_, '_>, value: minijinja::Value) -> String {
+    let Some(text) = as_text(&value) else { return "(sin fecha)".into() };
+    let hours = state
+        .lookup("zona_horaria_horas")
+        .and_then(|v| i64::try_from(v).ok())
+        .filter(|h| (-12..=14).contains(h))
+        .unwrap_or(DEFAULT_UTC_OFFSET_HOURS);
+    let Some(offset) = i32::try_from(hours * 3600).ok().and_then(chrono::FixedOffset::east_opt)
+    else {
+        return text;
+    };
+    let utc = DateTime::parse_from_rfc3339(&text).map(|t| t.with_timezone(&Utc)).or_else(|_| {
+        ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+            .iter()
+            .find_map(|format| chrono::NaiveDateTime::parse_from_str(&text, format).ok())
+            .map(|naive| naive.and_utc())
+            .ok_or(())
+    });
+    match utc {
+        Ok(at) => at.with_timezone(&offset).format("%Y-%m-%d %H:%M").to_string(),
+        Err(()) => text,
+    }
+}
+
+/// What an action on a case is called: `escalar` → `escalamiento` (the `command` of a note).
+fn action_label(command: minijinja::Value) -> String {
+    let Some(command) = as_text(&command) else { return "acción".into() };
+    match command.trim_start_matches('#') {
+        "nota" => "nota",
+        "solucion" => "solución",
+        "escalar" => "escalamiento",
+        "info" => "pregunta al solicitante",
+        "asignar" => "asignación",
+        "padre" => "vínculo con un caso padre",
+        "cerrar" => "cierre",
+        "reabrir" => "reapertura",
+        "validacion" => "validación",
+        "desconocido" => "comando no reconocido",
+        other => return other.to_string(),
     }
     .into()
 }
@@ -779,6 +868,518 @@ mod tests {
         );
         // The security banner comes first.
         assert!(text.starts_with("*** EVENTO DE SEGURIDAD"), "{text}");
+    }
+
+    /// The text with every run of whitespace as one space: phrases that the templates wrap
+    /// across lines are found whole.
+    fn flat(text: &str) -> String {
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    /// A solution with more than one line, a character HTML must escape and another system's ticket.
+    fn solucion_context() -> Value {
+        let mut context = acuse_context();
+        context["status"] = json!("solucionado");
+        context["text"] = json!(
+            "Regenere el CUFE con la clave técnica del rango SETP.\n\
+             Luego reenvíe la factura SETP990000123 y verifique que el estado sea <02>."
+        );
+        context["external_ref"] = json!("CSAT-88412");
+        context["follow_up_days"] = json!(5);
+        context
+    }
+
+    #[test]
+    fn solucion_carries_the_text_and_how_to_reopen() {
+        let (text, html) = Templates::builtin().render("solucion", &solucion_context()).unwrap();
+        for part in [&flat(&text), &flat(&html)] {
+            assert!(part.contains("FE-2026-000123"), "{part}");
+            assert!(part.contains("[FE-2026-000123]"), "{part}");
+            assert!(
+                part.contains("Regenere el CUFE con la clave técnica del rango SETP."),
+                "{part}"
+            );
+            assert!(part.contains("dentro de los 5 días hábiles siguientes"), "{part}");
+            assert!(part.contains("reabriremos su caso"), "{part}");
+            assert!(part.contains("el caso se cerrará"), "{part}");
+            assert!(part.contains("CSAT-88412"), "{part}");
+            assert!(part.contains("Factura electrónica de venta SETP990000123"), "{part}");
+            assert!(part.contains("responda a este mismo correo"), "{part}");
+        }
+        // Both lines of the solution, as written; escaped in HTML.
+        assert!(
+            text.contains(
+                "Regenere el CUFE con la clave técnica del rango SETP.\n\
+                 Luego reenvíe la factura SETP990000123 y verifique que el estado sea <02>.\n"
+            ),
+            "{text}"
+        );
+        assert!(html.contains("el estado sea &lt;02&gt;."), "{html}");
+        assert!(text.starts_with("Estimado(a) Facturación Ñandú S.A.S.:\n\nCordial saludo."));
+        assert!(!text.contains("\n\n\n"), "{text}");
+        // The requester's own words are never echoed back.
+        assert!(!text.contains("own_words"), "{text}");
+    }
+
+    #[test]
+    fn solucion_says_one_business_day_or_no_term_at_all() {
+        let templates = Templates::builtin();
+        let mut context = solucion_context();
+        context["follow_up_days"] = json!(1);
+        let (text, html) = templates.render("solucion", &context).unwrap();
+        assert!(text.contains("dentro del día hábil siguiente"), "{text}");
+        assert!(html.contains("dentro del día hábil siguiente"), "{html}");
+        context.as_object_mut().unwrap().remove("follow_up_days");
+        let (text, html) = templates.render("solucion", &context).unwrap();
+        for part in [&flat(&text), &flat(&html)] {
+            assert!(!part.contains("hábil"), "{part}");
+            assert!(part.contains("reabriremos su caso"), "{part}");
+            assert!(part.contains("el caso se cerrará"), "{part}");
+        }
+    }
+
+    #[test]
+    fn solucion_of_a_security_event_shows_the_text_and_no_other_detail() {
+        let mut context = solucion_context();
+        context["security_category"] = json!("b");
+        let (text, html) = Templates::builtin().render("solucion", &context).unwrap();
+        for part in [&flat(&text), &flat(&html)] {
+            assert!(part.contains("FE-2026-000123"), "{part}");
+            assert!(
+                part.contains("Regenere el CUFE con la clave técnica del rango SETP."),
+                "{part}"
+            );
+            assert!(part.contains("5 días hábiles"), "{part}");
+            assert!(!part.contains("Factura electrónica de venta"), "{part}");
+            assert!(!part.contains("Documentos del caso"), "{part}");
+            assert!(!part.contains("CSAT-88412"), "{part}");
+            assert!(!part.contains("FAD06"), "{part}");
+            assert!(!part.contains("categoría"), "{part}");
+        }
+    }
+
+    #[test]
+    fn pregunta_solicitante_asks_to_reply_keeping_the_case_tag() {
+        let mut context = acuse_context();
+        context["status"] = json!("pendiente_informacion");
+        context["text"] = json!(
+            "¿Con qué software generó la factura?\nAdjunte también el XML de la nota crédito NC-77."
+        );
+        let (text, html) = Templates::builtin().render("pregunta_solicitante", &context).unwrap();
+        for part in [&flat(&text), &flat(&html)] {
+            assert!(part.contains("FE-2026-000123"), "{part}");
+            assert!(part.contains("¿Con qué software generó la factura?"), "{part}");
+            assert!(part.contains("Adjunte también el XML de la nota crédito NC-77."), "{part}");
+            assert!(part.contains("Responda a este mismo correo"), "{part}");
+            assert!(part.contains("[FE-2026-000123]"), "{part}");
+            assert!(part.contains("No cambie el asunto"), "{part}");
+        }
+        assert!(
+            text.contains(
+                "¿Con qué software generó la factura?\n\
+                 Adjunte también el XML de la nota crédito NC-77.\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("\n\n\n"), "{text}");
+    }
+
+    fn aviso_context() -> Value {
+        let mut context = solucion_context();
+        context["level"] = json!("n3");
+        context["solved_level"] = json!("n3");
+        context["actor"] = json!("luis.perez@mesa.example.co");
+        context["actor_name"] = json!("Luis Pérez");
+        context["path"] = json!([
+            {"level": "n1", "group": "n1_contact_center", "agent": null},
+            {"level": "n2", "group": "n2_factura", "agent": "ana@mesa.example.co"},
+            {"level": "n3", "group": "n3_validacion", "agent": "luis.perez@mesa.example.co"}
+        ]);
+        context["redacted"] = json!(false);
+        context
+    }
+
+    #[test]
+    fn aviso_solucion_names_who_solved_it_the_path_and_the_solution() {
+        let (text, html) = Templates::builtin().render("aviso_solucion", &aviso_context()).unwrap();
+        for part in [&flat(&text), &flat(&html)] {
+            assert!(part.contains("FE-2026-000123"), "{part}");
+            assert!(part.contains("solucionado"), "{part}");
+            assert!(part.contains("nivel 3"), "{part}");
+            assert!(
+                part.contains("Regenere el CUFE con la clave técnica del rango SETP."),
+                "{part}"
+            );
+            assert!(part.contains("n1_contact_center"), "{part}");
+            assert!(part.contains("n2_factura"), "{part}");
+            assert!(part.contains("n3_validacion"), "{part}");
+            assert!(part.contains("ana@mesa.example.co"), "{part}");
+            assert!(part.contains("FAD06"), "{part}");
+        }
+        assert!(text.contains("- Solucionado por: Luis Pérez <luis.perez@mesa.example.co>"));
+        assert!(text.contains("- nivel 1: n1_contact_center\n"), "{text}");
+        assert!(text.contains("- nivel 2: n2_factura, ana@mesa.example.co\n"), "{text}");
+        assert!(html.contains("Luis Pérez &lt;luis.perez@mesa.example.co&gt;"), "{html}");
+        assert!(html.contains("&lt;02&gt;"), "{html}");
+        // The path comes in the order the case went.
+        let (n1, n3) =
+            (text.find("n1_contact_center").unwrap(), text.find("n3_validacion").unwrap());
+        assert!(n1 < n3, "{text}");
+    }
+
+    #[test]
+    fn aviso_solucion_redacted_says_only_the_case_number() {
+        let mut context = aviso_context();
+        context["security_category"] = json!("h");
+        context["redacted"] = json!(true);
+        let (text, html) = Templates::builtin().render("aviso_solucion", &context).unwrap();
+        for part in [&flat(&text), &flat(&html)] {
+            assert!(part.contains("FE-2026-000123"), "{part}");
+            assert!(part.contains("EVENTO DE SEGURIDAD"), "{part}");
+            assert!(part.contains("grupo de seguridad"), "{part}");
+            assert!(part.contains("no incluye detalles"), "{part}");
+            for secret in [
+                "Regenere el CUFE",
+                "n2_factura",
+                "ana@mesa.example.co",
+                "luis.perez",
+                "SETP990000123",
+                "FAD06",
+                "Factura electrónica de venta",
+                "violación de acceso",
+                "Facturación Ñandú",
+            ] {
+                assert!(!part.contains(secret), "{secret} in {part}");
+            }
+        }
+    }
+
+    fn paquete_context() -> Value {
+        let mut context = acuse_context();
+        context["level"] = json!("administracion_tecnica");
+        context["status"] = json!("escalado");
+        context["subject"] = json!("Factura SETP990000123 rechazada por FAD06");
+        context["description"] = json!(
+            "Buenas tardes, desde ayer todas nuestras facturas salen rechazadas con FAD06 & no \
+             cambiamos nada en el software."
+        );
+        context["requester"] = json!("soporte@nandu.example.co");
+        context["diagnosis"] = json!([{
+            "author": "ana@mesa.example.co",
+            "text": "El CUFE del XML no coincide con el recalculado.\nLa clave técnica es la del rango vigente.",
+            "created_at": "2026-03-02T15:04:05Z",
+        }]);
+        context["notes"] = json!([
+            {"author": "ana@mesa.example.co", "level": "n2", "command": "nota",
+             "text": "El CUFE del XML no coincide con el recalculado.", "created_at": "2026-03-02T15:04:05Z"},
+            {"author": "ana@mesa.example.co", "level": "n2", "command": "escalar",
+             "text": "Necesita revisión del validador.", "created_at": "2026-03-02T16:30:00Z"},
+            {"author": "luis.perez@mesa.example.co", "level": "n3", "command": "escalar",
+             "text": "El validador recalcula con otra versión del anexo técnico.", "created_at": "2026-03-03T14:00:00Z"}
+        ]);
+        context["text"] = json!("El validador recalcula con otra versión del anexo técnico.");
+        context["actor"] = json!("luis.perez@mesa.example.co");
+        context["redacted"] = json!(false);
+        context
+    }
+
+    #[test]
+    fn paquete_administracion_tecnica_carries_what_csat_needs_and_how_to_answer() {
+        let (text, html) = Templates::builtin()
+            .render("paquete_administracion_tecnica", &paquete_context())
+            .unwrap();
+        for part in [&flat(&text), &flat(&html)] {
+            assert!(part.contains("FE-2026-000123"), "{part}");
+            assert!(part.contains("PR-IIT-0458"), "{part}");
+            assert!(part.contains("Administración Técnica"), "{part}");
+            assert!(part.contains("Factura SETP990000123 rechazada por FAD06"), "{part}");
+            assert!(part.contains("desde ayer todas nuestras facturas salen rechazadas"), "{part}");
+            assert!(part.contains("Facturación Ñandú S.A.S."), "{part}");
+            assert!(part.contains("soporte@nandu.example.co"), "{part}");
+            assert!(part.contains("Factura electrónica de venta"), "{part}");
+            assert!(part.contains("8bb918b19ba22a694f1da11c643b5e9de39adf60311cf179"), "{part}");
+            assert!(part.contains("FAD06"), "{part}");
+            assert!(part.contains("La clave técnica es la del rango vigente."), "{part}");
+            assert!(part.contains("Necesita revisión del validador."), "{part}");
+            assert!(part.contains("El validador recalcula con otra versión"), "{part}");
+            assert!(part.contains("luis.perez@mesa.example.co"), "{part}");
+            assert!(part.contains("adjuntos a este correo"), "{part}");
+            // Dates in the desk's time zone (Colombia, UTC−5).
+            assert!(part.contains("2026-03-02 10:04"), "{part}");
+            assert!(part.contains("2026-03-03 09:00"), "{part}");
+            assert!(part.contains("escalamiento"), "{part}");
+            for command in ["#solucion", "#nota", "#info"] {
+                assert!(part.contains(command), "{command} in {part}");
+            }
+            assert!(part.contains("[FE-2026-000123]"), "{part}");
+            assert!(part.contains("su propio ticket"), "{part}");
+        }
+        // The history in the order it happened; multi-line notes stay indented under their entry.
+        let first = text.find("Necesita revisión del validador.").unwrap();
+        let second = text.find("- 2026-03-03 09:00, nivel 3, luis.perez@mesa.example.co").unwrap();
+        assert!(first < second, "{text}");
+        assert!(
+            text.contains(
+                "  El CUFE del XML no coincide con el recalculado.\n  La clave técnica es la del rango vigente.\n"
+            ),
+            "{text}"
+        );
+        assert!(html.contains("&amp; no cambiamos nada"), "{html}");
+        assert!(!text.contains("\n\n\n"), "{text}");
+    }
+
+    #[test]
+    fn paquete_administracion_tecnica_redacted_says_only_the_case_number() {
+        let mut context = paquete_context();
+        context["security_category"] = json!("e");
+        context["redacted"] = json!(true);
+        let (text, html) =
+            Templates::builtin().render("paquete_administracion_tecnica", &context).unwrap();
+        for part in [&flat(&text), &flat(&html)] {
+            assert!(part.contains("FE-2026-000123"), "{part}");
+            assert!(part.contains("EVENTO DE SEGURIDAD"), "{part}");
+            assert!(part.contains("no incluye detalles"), "{part}");
+            for secret in [
+                "desde ayer",
+                "Factura SETP990000123 rechazada",
+                "SETP990000123",
+                "FAD06",
+                "El CUFE del XML",
+                "Necesita revisión",
+                "El validador recalcula",
+                "soporte@nandu.example.co",
+                "Facturación Ñandú",
+                "adjuntos",
+                "violación de la seguridad física",
+            ] {
+                assert!(!part.contains(secret), "{secret} in {part}");
+            }
+        }
+    }
+
+    #[test]
+    fn respuesta_comando_explains_first_then_lists_the_valid_commands() {
+        let mut context = acuse_context();
+        context["text"] = json!("El comando «#escalr» no existe.");
+        context["received"] = json!("#escalr <urgente>");
+        context["commands"] = json!([
+            {"command": "#nota", "description": "nota interna (en nivel 2 es el diagnóstico)"},
+            {"command": "#escalar", "description": "pasa el caso al siguiente nivel; escriba el motivo"},
+            {"command": "#cerrar", "description": "cierra el caso."}
+        ]);
+        let (text, html) = Templates::builtin().render("respuesta_comando", &context).unwrap();
+        for part in [&flat(&text), &flat(&html)] {
+            assert!(part.contains("FE-2026-000123"), "{part}");
+            assert!(part.contains("no se aplicó"), "{part}");
+            assert!(part.contains("El comando «#escalr» no existe."), "{part}");
+            assert!(part.contains("pasa el caso al siguiente nivel; escriba el motivo."), "{part}");
+            assert!(part.contains("cierra el caso."), "{part}");
+            assert!(!part.contains("cierra el caso.."), "{part}");
+            assert!(!part.contains("#reabrir"), "only the commands given: {part}");
+            let explanation = part.find("«#escalr» no existe").unwrap();
+            let commands = part.find("Comandos válidos").unwrap();
+            assert!(explanation < commands, "{part}");
+        }
+        assert!(text.contains("- #escalar: pasa el caso al siguiente nivel; escriba el motivo.\n"));
+        assert!(text.contains("  #escalr <urgente>\n"), "{text}");
+        assert!(html.contains("#escalr &lt;urgente&gt;"), "{html}");
+        // Without a list, the usual commands.
+        context.as_object_mut().unwrap().remove("commands");
+        let (text, _) = Templates::builtin().render("respuesta_comando", &context).unwrap();
+        for command in ["#nota", "#solucion", "#escalar", "#info", "#asignar", "#padre", "#cerrar"]
+        {
+            assert!(text.contains(command), "{command} in {text}");
+        }
+    }
+
+    #[test]
+    fn validacion_masiva_is_a_short_yes_or_no_question() {
+        let mut context = acuse_context();
+        context["case"] = json!("FE-2026-000131");
+        context["parent_case"] = json!("FE-2026-000120");
+        context["status"] = json!("solucionado");
+        let (text, html) = Templates::builtin().render("validacion_masiva", &context).unwrap();
+        for part in [&flat(&text), &flat(&html)] {
+            assert!(part.contains("FE-2026-000131"), "{part}");
+            assert!(part.contains("[FE-2026-000131]"), "{part}");
+            assert!(part.contains("FE-2026-000120"), "{part}");
+            assert!(part.contains("¿Se resolvió su caso?"), "{part}");
+            assert!(part.contains("«sí» o «no»"), "{part}");
+            assert!(part.contains("Responda a este mismo correo"), "{part}");
+            assert!(!part.contains("SETP990000123"), "{part}");
+        }
+        assert!(text.lines().count() <= 20, "short: {text}");
+    }
+
+    #[test]
+    fn sugerencia_masiva_lists_the_cases_and_how_to_link_them() {
+        let mut context = acuse_context();
+        context["case"] = json!("FE-2026-000131");
+        context["code"] = json!("FAD06");
+        context["description"] = json!("Valor del CUFE no está calculado correctamente.");
+        context["window_minutes"] = json!(60);
+        context["threshold"] = json!(3);
+        context["cases"] = json!([
+            {"number": "FE-2026-000120", "subject": "Factura rechazada FAD06", "created_at": "2026-03-02T14:10:00Z"},
+            {"number": "FE-2026-000127", "subject": "Rechazo <urgente>", "created_at": "2026-03-02T14:35:00Z"},
+            {"number": "FE-2026-000131", "subject": "", "created_at": "2026-03-02T15:01:00Z"}
+        ]);
+        let (text, html) = Templates::builtin().render("sugerencia_masiva", &context).unwrap();
+        for part in [&flat(&text), &flat(&html)] {
+            assert!(part.contains("afectación masiva"), "{part}");
+            assert!(part.contains("FAD06"), "{part}");
+            assert!(part.contains("Valor del CUFE no está calculado correctamente."), "{part}");
+            assert!(part.contains("60 minutos"), "{part}");
+            assert!(part.contains("desde 3 casos"), "{part}");
+            for number in ["FE-2026-000120", "FE-2026-000127", "FE-2026-000131"] {
+                assert!(part.contains(number), "{number} in {part}");
+            }
+            assert!(part.contains("Factura rechazada FAD06"), "{part}");
+            assert!(part.contains("2026-03-02 09:10"), "{part}");
+            assert!(part.contains("#padre FE-AAAA-NNNNNN"), "{part}");
+            assert!(part.contains("#padre FE-2026-000120"), "{part}");
+            assert!(part.contains("mesa-fe case link FE-2026-000127 FE-2026-000120"), "{part}");
+            assert!(part.contains("solo una sugerencia"), "{part}");
+            assert!(part.contains("no vinculó ni unió ningún caso"), "{part}");
+        }
+        assert!(text.contains("mesa-fe case link <hijo> <padre> --agente correo"), "{text}");
+        assert!(html.contains("Rechazo &lt;urgente&gt;"), "{html}");
+        assert!(text.contains("- FE-2026-000131 (2026-03-02 10:01): (sin asunto)\n"), "{text}");
+    }
+
+    #[test]
+    fn notificacion_agente_shows_reason_origin_and_history() {
+        let mut context = agent_context();
+        context["security_category"] = Value::Null;
+        context["level"] = json!("n3");
+        context["reason"] =
+            json!("El CUFE recalculado no coincide; necesita revisión del validador.");
+        context["from_level"] = json!("n2");
+        context["notes"] = json!([
+            {"author": "ana@mesa.example.co", "level": "n2", "command": "nota",
+             "text": "Revisé la clave técnica.\nEs la del rango vigente.", "created_at": "2026-03-02T15:04:05Z"},
+            {"author": "ana@mesa.example.co", "level": "n2", "command": "escalar",
+             "text": "El CUFE recalculado no coincide; necesita revisión del validador.",
+             "created_at": "2026-03-02T16:30:00Z"}
+        ]);
+        let (text, html) = Templates::builtin().render("notificacion_agente", &context).unwrap();
+        for part in [&flat(&text), &flat(&html)] {
+            assert!(part.contains("Por qué le llega este caso"), "{part}");
+            assert!(part.contains("necesita revisión del validador"), "{part}");
+            assert!(part.contains("Viene de"), "{part}");
+            assert!(part.contains("nivel 2"), "{part}");
+            assert!(part.contains("nivel 3"), "{part}");
+            assert!(part.contains("Historial"), "{part}");
+            assert!(
+                part.contains("2026-03-02 10:04, nivel 2, ana@mesa.example.co: nota"),
+                "{part}"
+            );
+            assert!(part.contains("2026-03-02 11:30, nivel 2, ana@mesa.example.co: escalamiento"));
+            assert!(part.contains("Es la del rango vigente."), "{part}");
+            assert!(part.contains("#escalar"), "{part}");
+            assert!(!part.contains("#tipo"), "{part}");
+        }
+        // The reason comes before the summary; the history after the requester's words.
+        let reason = text.find("Por qué le llega este caso").unwrap();
+        assert!(reason < text.find("Resumen").unwrap(), "{text}");
+        assert!(text.find("Palabras del solicitante").unwrap() < text.find("Historial").unwrap());
+        assert!(text.contains("- Viene de: nivel 2\n"), "{text}");
+        assert!(
+            text.contains("  Revisé la clave técnica.\n  Es la del rango vigente.\n"),
+            "{text}"
+        );
+        // Without the new variables nothing of it shows.
+        let (text, html) =
+            Templates::builtin().render("notificacion_agente", &agent_context()).unwrap();
+        for part in [&flat(&text), &flat(&html)] {
+            assert!(!part.contains("Por qué le llega"), "{part}");
+            assert!(!part.contains("Viene de"), "{part}");
+            assert!(!part.contains("Historial"), "{part}");
+        }
+    }
+
+    #[test]
+    fn notificacion_agente_redacted_says_case_level_and_security_only() {
+        let mut context = agent_context();
+        context["redacted"] = json!(true);
+        context["level"] = json!("n3");
+        context["reason"] = json!("Acceso indebido al portal de facturación.");
+        context["notes"] = json!([{"author": "ana@mesa.example.co", "level": "n2", "command": "nota", "text": "Claves expuestas."}]);
+        let (text, html) = Templates::builtin().render("notificacion_agente", &context).unwrap();
+        for part in [&flat(&text), &flat(&html)] {
+            assert!(part.contains("FE-2026-000123"), "{part}");
+            assert!(part.contains("nivel 3"), "{part}");
+            assert!(part.contains("EVENTO DE SEGURIDAD"), "{part}");
+            assert!(part.contains("grupo de seguridad"), "{part}");
+            for secret in [
+                "no sabemos",
+                "script",
+                "soporte@nandu.example.co",
+                "Facturación Ñandú",
+                "SETP990000123",
+                "FAD06",
+                "Acceso indebido",
+                "Claves expuestas",
+                "pantallazo",
+                "violación de acceso",
+                "Factura electrónica de venta",
+            ] {
+                assert!(!part.contains(secret), "{secret} in {part}");
+            }
+        }
+    }
+
+    #[test]
+    fn fecha_shows_stored_timestamps_in_the_desk_time_zone() {
+        let mut env = environment();
+        env.add_template("f.txt.j2", "{{ at | fecha }}").unwrap();
+        let template = env.get_template("f.txt.j2").unwrap();
+        let render = |context: Value| template.render(template_value(&context)).unwrap();
+        assert_eq!(render(json!({"at": "2026-03-02T15:04:05Z"})), "2026-03-02 10:04");
+        assert_eq!(render(json!({"at": "2026-01-01T02:00:00Z"})), "2025-12-31 21:00");
+        assert_eq!(render(json!({"at": "2026-03-02 15:04:05"})), "2026-03-02 10:04");
+        assert_eq!(render(json!({"at": "2026-03-02T10:04:05-05:00"})), "2026-03-02 10:04");
+        assert_eq!(
+            render(json!({"at": "2026-03-02T15:04:05Z", "zona_horaria_horas": 0})),
+            "2026-03-02 15:04"
+        );
+        assert_eq!(render(json!({"at": "ayer por la tarde"})), "ayer por la tarde");
+        assert_eq!(render(json!({})), "(sin fecha)");
+    }
+
+    #[test]
+    fn accion_names_each_command() {
+        let mut env = environment();
+        env.add_template("a.txt.j2", "{{ c | accion }}").unwrap();
+        let template = env.get_template("a.txt.j2").unwrap();
+        let render = |c: Value| template.render(template_value(&json!({ "c": c }))).unwrap();
+        assert_eq!(render(json!("escalar")), "escalamiento");
+        assert_eq!(render(json!("#solucion")), "solución");
+        assert_eq!(render(json!("info")), "pregunta al solicitante");
+        assert_eq!(render(json!("padre")), "vínculo con un caso padre");
+        assert_eq!(render(json!("otra_cosa")), "otra_cosa");
+        assert_eq!(render(Value::Null), "acción");
+    }
+
+    #[test]
+    fn every_kind_has_both_parts_and_escapes_html() {
+        let templates = Templates::builtin();
+        for kind in KINDS {
+            let mut context = paquete_context();
+            context["text"] = json!("<b>texto</b> & más");
+            context["reason"] = json!("<b>texto</b> & más");
+            let (text, html) = templates.render(kind, &context).unwrap();
+            assert!(html.starts_with("<!DOCTYPE html>"), "{kind}: {html}");
+            assert!(!html.contains("<b>"), "{kind}: {html}");
+            assert!(!text.contains("\n\n\n"), "{kind}: {text}");
+            if text.contains("<b>texto</b> & más") {
+                assert!(html.contains("&lt;b&gt;texto&lt;&#x2f;b&gt; &amp; más"), "{kind}: {html}");
+            }
+        }
+        for name in BUILTIN.map(|(name, _)| name) {
+            let kind = name.trim_end_matches(".txt.j2").trim_end_matches(".html.j2");
+            assert!(KINDS.contains(&kind), "{name}");
+        }
     }
 
     #[test]
