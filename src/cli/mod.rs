@@ -15,6 +15,7 @@ use mesa_fe::store::Store;
 use mesa_fe::store::cases::CaseFilter;
 use mesa_fe::store::raw::Origin;
 
+mod act;
 mod show;
 
 /// Files stored per transaction by `ingest`.
@@ -75,6 +76,9 @@ pub enum CaseCommand {
         /// facturador_gratuito, habilitacion u otro.
         #[arg(long)]
         tema: Option<String>,
+        /// Solo los hijos de este caso padre (afectación masiva).
+        #[arg(long)]
+        padre: Option<String>,
         /// Salida en JSON.
         #[arg(long)]
         json: bool,
@@ -86,6 +90,8 @@ pub enum CaseCommand {
         #[arg(long)]
         json: bool,
     },
+    #[command(flatten)]
+    Act(act::ActCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -318,14 +324,18 @@ fn parse_filter<T>(
 }
 
 pub async fn case(path: Option<&Path>, command: CaseCommand) -> Result<ExitCode, Failure> {
+    if let CaseCommand::Act(action) = command {
+        return act::act(path, action).await;
+    }
     let config = load_config(path)?;
     let store = open_store(&config).await?;
     match command {
-        CaseCommand::List { nivel, estado, tema, json } => {
+        CaseCommand::List { nivel, estado, tema, padre, json } => {
             let filter = CaseFilter {
                 level: parse_filter(nivel.as_deref(), Level::parse, "nivel")?,
                 status: parse_filter(estado.as_deref(), Status::parse, "estado")?,
                 tema: parse_filter(tema.as_deref(), Tema::parse, "tema")?,
+                parent: padre.map(|p| p.to_ascii_uppercase()),
             };
             let cases = store.list_cases(&filter).await?;
             if json { show::json(&cases)? } else { show::case_list(&cases) }
@@ -336,6 +346,7 @@ pub async fn case(path: Option<&Path>, command: CaseCommand) -> Result<ExitCode,
             };
             if json { show::json(&detail)? } else { show::case_detail(&detail) }
         }
+        CaseCommand::Act(_) => {}
     }
     store.close().await;
     Ok(ExitCode::SUCCESS)

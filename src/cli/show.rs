@@ -110,6 +110,18 @@ pub fn case_detail(d: &CaseDetail) {
     if d.first_contact {
         println!("Solucionado en primer contacto (error conocido).");
     }
+    if let Some(reference) = &d.external_ref {
+        println!("Ref. externa: {reference}");
+    }
+    if let Some(until) = &d.follow_up_until {
+        println!("Control posterior hasta: {until}");
+    }
+    if let Some(parent) = &d.parent {
+        println!("Caso padre:   {parent}");
+    }
+    if !d.children.is_empty() {
+        println!("Casos hijos ({}): {}", d.children.len(), d.children.join(", "));
+    }
     println!("\nMensajes:");
     for m in &d.messages {
         println!("  {} {} {} «{}»", m.created_at, m.direction, m.from_addr, m.subject);
@@ -130,6 +142,16 @@ pub fn case_detail(d: &CaseDetail) {
         println!("\nReglas DIAN:");
         for r in &d.rejections {
             println!("  {} {}", r.code, r.description);
+        }
+    }
+    if !d.actions.is_empty() {
+        println!("\nAcciones de los agentes:");
+        for a in &d.actions {
+            let refused = if a.refused != 0 { " (rechazada)" } else { "" };
+            println!("  {} {} #{}{} en {}:", a.created_at, a.actor, a.command, refused, a.level);
+            for line in a.text.lines() {
+                println!("      {line}");
+            }
         }
     }
     println!("\nHistorial (actividades del procedimiento):");

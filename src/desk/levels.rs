@@ -153,8 +153,9 @@ fn refuse(t: &mut Transition, actor: &Actor, command: &Command, why: String) {
 /// A note; at N2 it is the diagnosis (activity 5).
 fn note(t: &mut Transition, actor: &Actor) {
     let level = t.case.level;
+    // An N2 specialist's note is the N2 diagnosis, also when written after the case moved on.
     let detail = match (level, actor.role) {
-        (Level::N2, _) => {
+        (Level::N2, _) | (_, Role::Agent(Level::N2)) => {
             t.case.diagnosed = true;
             "Diagnóstico de nivel 2 registrado.".to_string()
         }

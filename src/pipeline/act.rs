@@ -6,7 +6,7 @@ use chrono::Utc;
 use super::compose::{self, ActionContext};
 use super::{Analysis, Desk, Outcome};
 use crate::desk::Level;
-use crate::desk::case::{Case, Status, Transition};
+use crate::desk::case::{Case, ReplyKind, Status, Transition};
 use crate::desk::command::{self, Action, Command, Parsed};
 use crate::desk::levels::{self, Actor, Role, Roster, Verdict};
 use crate::desk::{calendar, case};
@@ -190,6 +190,10 @@ impl Desk {
                 analysis.inbound.as_ref().and_then(|m| self.csat_ticket(&m.subject))
         {
             t.case.external_ref = Some(ticket);
+        }
+        if matches!(via, Via::Cli) {
+            // The operator reads the refusal on the terminal: no mail about it.
+            t.replies.retain(|r| r.kind != ReplyKind::RespuestaComando);
         }
         let solved = t.refusal.is_none() && matches!(action.command, Command::Solucion { .. });
         let children = if solved { store.children_of(found.id).await? } else { Vec::new() };

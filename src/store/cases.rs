@@ -73,6 +73,8 @@ pub struct CaseFilter {
     pub level: Option<Level>,
     pub status: Option<Status>,
     pub tema: Option<Tema>,
+    /// Children of this case number.
+    pub parent: Option<String>,
 }
 
 /// One line of `case list`.
@@ -280,11 +282,13 @@ impl Store {
         let rows = sqlx::query(
             "SELECT number, status, level, tema, channel, agent, subject, created_at FROM cases \
              WHERE ($1 IS NULL OR level = $1) AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR tema = $3) \
+             AND ($4 IS NULL OR parent_id = (SELECT p.id FROM cases p WHERE p.number = $4)) \
              ORDER BY id",
         )
         .bind(filter.level.map(Level::as_str))
         .bind(filter.status.map(Status::as_str))
         .bind(filter.tema.map(Tema::as_str))
+        .bind(filter.parent.as_deref())
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(case_summary).collect()
@@ -680,10 +684,19 @@ pub struct CaseDetail {
     pub group: Option<String>,
     pub first_contact: bool,
     pub missing_requirements: Vec<String>,
+    /// Parent case (mass incident) and children, by number.
+    pub parent: Option<String>,
+    pub children: Vec<String>,
+    /// Ticket of another system (Administración Técnica).
+    pub external_ref: Option<String>,
+    /// End of the control window while the case is solucionado.
+    pub follow_up_until: Option<String>,
     pub messages: Vec<MessageRow>,
     pub documents: Vec<DocumentRow>,
     pub rejections: Vec<RejectionRow>,
     pub events: Vec<EventRow>,
+    /// What agents did (notes, solutions, escalations…), by e-mail or CLI.
+    pub actions: Vec<super::actions::BriefAction>,
     pub outbox: Vec<OutboxRow>,
 }
 
@@ -740,9 +753,10 @@ pub struct OutboxRow {
 impl Store {
     pub async fn case_detail(&self, number: &str) -> Result<Option<CaseDetail>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, number, status, level, tema, channel, agent, subject, created_at, buzon, requester, \
-             requester_name, security_category, group_name, first_contact, missing_requirements \
-             FROM cases WHERE number = $1",
+            "SELECT c.id, c.number, c.status, c.level, c.tema, c.channel, c.agent, c.subject, c.created_at, c.buzon, \
+             c.requester, c.requester_name, c.security_category, c.group_name, c.first_contact, \
+             c.missing_requirements, c.external_ref, c.follow_up_until, p.number AS parent_number \
+             FROM cases c LEFT JOIN cases p ON p.id = c.parent_id WHERE c.number = $1",
         )
         .bind(number)
         .fetch_optional(self.pool())
@@ -760,6 +774,13 @@ impl Store {
             group: row.try_get("group_name")?,
             first_contact: row.try_get::<i64, _>("first_contact")? != 0,
             missing_requirements: missing.split(',').filter(|m| !m.is_empty()).map(String::from).collect(),
+            parent: row.try_get("parent_number")?,
+            children: sqlx::query_scalar("SELECT number FROM cases WHERE parent_id = $1 ORDER BY id")
+                .bind(id)
+                .fetch_all(pool)
+                .await?,
+            external_ref: row.try_get("external_ref")?,
+            follow_up_until: row.try_get("follow_up_until")?,
             messages: sqlx::query_as(
                 "SELECT direction, from_addr, subject, auto_generated, attachment_problems, created_at \
                  FROM case_messages WHERE case_id = $1 ORDER BY id",
@@ -781,6 +802,12 @@ impl Store {
             events: sqlx::query_as(
                 "SELECT activity, from_status, to_status, to_level, actor, detail, created_at \
                  FROM events WHERE case_id = $1 ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?,
+            actions: sqlx::query_as(
+                "SELECT actor, level, command, text, refused, created_at FROM case_actions WHERE case_id = $1 ORDER BY id",
             )
             .bind(id)
             .fetch_all(pool)

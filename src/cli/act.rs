@@ -1,0 +1,135 @@
+//! `mesa-fe case note|solve|escalate|info|assign|link|close|reopen`: an operator acts on a case
+//! without e-mail, as the agent named by `--agente`. The same engine as the e-mail commands;
+//! the mail it causes waits in the outbox for the running service.
+
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use mesa_fe::desk::command::{Action, Command};
+use mesa_fe::pipeline::{ActError, Desk};
+
+use super::{
+    EX_DATAERR, EX_IOERR, Failure, load_config, load_knowledge, load_message_ids, open_store,
+};
+
+/// What every action takes.
+#[derive(Debug, Args)]
+pub struct ActArgs {
+    /// Número del caso, por ejemplo FE-2026-000001.
+    numero: String,
+    /// Correo del agente que actúa (de [[agentes]], o el de Administración Técnica).
+    #[arg(long)]
+    agente: String,
+    /// Texto de la acción. Sin esta opción se lee de la entrada estándar (si no es una terminal).
+    #[arg(long)]
+    texto: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ActCommand {
+    /// Nota interna (en nivel 2 es el diagnóstico).
+    Note(ActArgs),
+    /// Solución: el texto le llega al solicitante y el caso queda solucionado (y sus hijos).
+    Solve {
+        #[command(flatten)]
+        args: ActArgs,
+        /// La solución entra a la guía de primer contacto (mesa-fe kb export).
+        #[arg(long)]
+        primer_contacto: bool,
+    },
+    /// Escala al siguiente nivel (N2 → N3 → Administración Técnica); el texto es el motivo.
+    Escalate(ActArgs),
+    /// Pregunta al solicitante; el caso queda pendiente de información.
+    Info(ActArgs),
+    /// Asigna el caso a otro agente.
+    Assign {
+        #[command(flatten)]
+        args: ActArgs,
+        /// Correo del agente que recibe el caso.
+        destino: String,
+    },
+    /// Vincula el caso como hijo de un caso padre (afectación masiva).
+    Link {
+        #[command(flatten)]
+        args: ActArgs,
+        /// Número del caso padre.
+        padre: String,
+    },
+    /// Cierra el caso.
+    Close(ActArgs),
+    /// Reabre el caso.
+    Reopen(ActArgs),
+}
+
+impl ActCommand {
+    fn split(self) -> (ActArgs, Command, bool) {
+        match self {
+            ActCommand::Note(args) => (args, Command::Nota, true),
+            ActCommand::Solve { args, primer_contacto } => {
+                (args, Command::Solucion { first_contact: primer_contacto }, true)
+            }
+            ActCommand::Escalate(args) => (args, Command::Escalar, false),
+            ActCommand::Info(args) => (args, Command::Info, true),
+            ActCommand::Assign { args, destino } => {
+                (args, Command::Asignar(destino.to_lowercase()), false)
+            }
+            ActCommand::Link { args, padre } => (args, Command::Padre(padre.to_uppercase()), false),
+            ActCommand::Close(args) => (args, Command::Cerrar, false),
+            ActCommand::Reopen(args) => (args, Command::Reabrir, false),
+        }
+    }
+}
+
+pub async fn act(path: Option<&Path>, command: ActCommand) -> Result<ExitCode, Failure> {
+    let (args, command, needs_text) = command.split();
+    let text = match args.texto {
+        Some(text) => text,
+        None if !std::io::stdin().is_terminal() => {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).map_err(|e| {
+                Failure::new(
+                    EX_IOERR,
+                    format!("no se pudo leer el texto de la entrada estándar: {e}"),
+                )
+            })?;
+            text
+        }
+        None => String::new(),
+    };
+    if needs_text && text.trim().is_empty() {
+        return Err(Failure::new(
+            EX_DATAERR,
+            format!(
+                "#{} necesita un texto: use --texto \"…\" o páselo por la entrada estándar",
+                command.name()
+            ),
+        ));
+    }
+    let config = load_config(path)?;
+    let ids = load_message_ids(&config)?;
+    let desk = Desk::new(config.clone(), load_knowledge(&config)?).with_message_ids(ids);
+    let store = open_store(&config).await?;
+    let action = Action { command, text: text.trim().to_string() };
+    let outcome = desk.act_by_cli(&store, &args.numero, &args.agente, &action).await;
+    store.close().await;
+    let outcome = outcome.map_err(|e| match e {
+        ActError::Store(e) => Failure::from(e),
+        other => Failure::new(EX_DATAERR, other.to_string()),
+    })?;
+    if let Some(why) = &outcome.refusal {
+        return Err(Failure::new(EX_DATAERR, format!("{}: no se aplicó: {why}", outcome.case)));
+    }
+    println!(
+        "{}: {} · {}{}",
+        outcome.case,
+        outcome.status.as_str(),
+        outcome.level.as_str(),
+        match outcome.children_solved {
+            0 => String::new(),
+            n => format!(" · solución enviada a {n} casos hijos"),
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
