@@ -1,0 +1,275 @@
+//! Agents' actions through the real pipeline into a real SQLite store, without a mail server:
+//! commands in replies, forged senders, Administración Técnica's own tickets, control posterior,
+//! mass-incident suggestions, and what internal and security details may reach whom.
+//! (The same journeys over real IMAP and SMTP: tests/levels_e2e.rs.)
+
+use std::path::Path;
+
+use mesa_fe::config::Config;
+use mesa_fe::desk::command::{Action, Command};
+use mesa_fe::desk::knowledge::KnowledgeBase;
+use mesa_fe::pipeline::{Desk, Outcome};
+use mesa_fe::store::Store;
+use mesa_fe::store::cases::CaseDetail;
+use mesa_fe::store::outbox::OutboxItem;
+use mesa_fe::store::raw::Origin;
+use serde_json::Value;
+
+const N2: &str = "ana.rojas@dian.gov.co";
+const N3: &str = "jorge.salazar@dian.gov.co";
+const CSAT: &str = "csat@dian.gov.co";
+const REQUESTER: &str = "jpardo@andinas-contables.example";
+const REQUEST_ID: &str = "<20261126091502.4821.soporte@andinas-contables.example>";
+
+struct Fixture {
+    desk: Desk,
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture(adjust: impl FnOnce(&mut Config)) -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::builtin().expect("config");
+    config.general.database_url = format!("sqlite://{}", dir.path().join("mesa-fe.db").display());
+    adjust(&mut config);
+    let store = Store::open(&config.database_url()).await.expect("open store");
+    Fixture { desk: Desk::new(config, KnowledgeBase::builtin()), store, _dir: dir }
+}
+
+fn sample(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mail").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A plain-text e-mail; `headers` are extra header lines.
+fn mail(
+    from: &str,
+    subject: &str,
+    in_reply_to: Option<&str>,
+    headers: &str,
+    body: &str,
+) -> Vec<u8> {
+    let id = format!("<{}.{}@test.example>", fastrand::u64(..), fastrand::u32(..));
+    let thread = in_reply_to
+        .map(|id| format!("In-Reply-To: {id}\r\nReferences: {id}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "From: {from}\r\nTo: sd_facturaelectronica@dian.gov.co\r\nSubject: {subject}\r\n\
+         Message-ID: {id}\r\nDate: Thu, 26 Nov 2026 10:00:00 -0500\r\n{thread}{headers}\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+impl Fixture {
+    async fn ingest(&self, raw: &[u8]) -> Outcome {
+        let origin = Origin::local("facturaelectronica");
+        self.desk.ingest(&self.store, &origin, raw).await.expect("ingest")
+    }
+
+    /// The provider's complete request (fixture 01): a case at N2 held by Ana.
+    async fn open_request(&self) -> String {
+        match self.ingest(&sample("01_proveedor_zip_attacheddocument.eml")).await {
+            Outcome::Opened { case, .. } => case,
+            other => panic!("expected a new case, got {other:?}"),
+        }
+    }
+
+    async fn detail(&self, number: &str) -> CaseDetail {
+        self.store.case_detail(number).await.expect("detail").expect("case exists")
+    }
+
+    async fn outbox(&self, kind: &str) -> Vec<OutboxItem> {
+        let all = self.store.list_outbox(None).await.expect("outbox");
+        all.into_iter().filter(|o| o.kind == kind).collect()
+    }
+
+    async fn cli(&self, number: &str, agent: &str, command: Command, text: &str) {
+        let action = Action { command, text: text.into() };
+        let outcome = self.desk.act_by_cli(&self.store, number, agent, &action).await.expect("act");
+        assert_eq!(outcome.refusal, None, "{action:?} by {agent} was refused");
+    }
+
+    /// The Message-ID of the latest mail of `kind` to `to`, to reply to.
+    async fn last_id(&self, kind: &str, to: &str) -> String {
+        let rows = self.outbox(kind).await;
+        let row = rows.iter().rev().find(|o| o.to_addr == to);
+        row.unwrap_or_else(|| panic!("no {kind} to {to}")).message_id.clone()
+    }
+}
+
+fn context(item: &OutboxItem) -> Value {
+    serde_json::from_str(&item.context).expect("context is JSON")
+}
+
+#[tokio::test]
+async fn a_command_in_an_agents_reply_acts_and_a_forged_one_does_not() {
+    let f = fixture(|_| {}).await;
+    let number = f.open_request().await;
+    let notice = f.last_id("notificacion_agente", N2).await;
+    let reply = mail(
+        N2,
+        &format!("RE: [{number}] Consulta"),
+        Some(&notice),
+        "",
+        "#nota\r\nLa firma del XML no corresponde al certificado.\r\n\r\n> texto citado",
+    );
+    assert!(matches!(f.ingest(&reply).await, Outcome::Appended { .. }));
+    let forged = mail(
+        N2,
+        &format!("RE: [{number}] Consulta"),
+        Some(&notice),
+        "Authentication-Results: mx.dian.gov.co; dkim=fail header.d=dian.gov.co; spf=fail\r\n",
+        "#cerrar",
+    );
+    f.ingest(&forged).await;
+    let detail = f.detail(&number).await;
+    assert_eq!(detail.summary.status, "en_atencion", "a forged #cerrar must not close the case");
+    let actions: Vec<(&str, &str)> =
+        detail.actions.iter().map(|a| (a.command.as_str(), a.text.as_str())).collect();
+    assert_eq!(actions, vec![("nota", "La firma del XML no corresponde al certificado.")]);
+    assert!(detail.events.iter().any(|e| e.activity == 5 && e.detail.contains("Diagnóstico")));
+    assert_eq!(detail.messages.iter().filter(|m| m.direction == "agente").count(), 1);
+}
+
+#[tokio::test]
+async fn csat_answers_on_its_own_ticket_and_the_solution_goes_back_on_the_requesters_thread() {
+    let f = fixture(|_| {}).await;
+    let number = f.open_request().await;
+    f.cli(&number, N2, Command::Nota, "Diagnóstico: el servicio responde 500").await;
+    f.cli(&number, N2, Command::Escalar, "Revisión técnica").await;
+    f.cli(&number, N3, Command::Escalar, "Falla del servicio de recepción").await;
+    let package = f.outbox("paquete_administracion_tecnica").await;
+    assert_eq!(package.len(), 1);
+    let package_context = context(&package[0]);
+    assert_eq!(package_context["diagnosis"][0]["text"], "Diagnóstico: el servicio responde 500");
+    assert!(!package_context["raw_message_ids"].as_array().expect("ids").is_empty());
+    let ack = mail(
+        CSAT,
+        &format!("RE: [{number}] Consulta [CSAT-4711]"),
+        Some(&package[0].message_id),
+        "",
+        "#nota\r\nRecibido, lo revisamos.",
+    );
+    f.ingest(&ack).await;
+    assert_eq!(f.detail(&number).await.external_ref.as_deref(), Some("CSAT-4711"));
+    // Later, CSAT writes from its own tool: no thread, no tag, only its ticket.
+    let solution = mail(
+        CSAT,
+        "Ticket CSAT-4711 resuelto",
+        None,
+        "",
+        "#solucion\r\nSe corrigió el certificado del servicio; reenvíe la factura.",
+    );
+    f.ingest(&solution).await;
+    let detail = f.detail(&number).await;
+    assert_eq!(detail.summary.status, "solucionado");
+    let sent = f.outbox("solucion").await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to_addr, REQUESTER);
+    assert_eq!(sent[0].in_reply_to.as_deref(), Some(REQUEST_ID));
+    assert_eq!(
+        context(&sent[0])["text"],
+        "Se corrigió el certificado del servicio; reenvíe la factura."
+    );
+    let notified: Vec<String> =
+        f.outbox("aviso_solucion").await.into_iter().map(|o| o.to_addr).collect();
+    assert_eq!(notified, vec![N3.to_string(), N2.to_string(), "mesa.n1@dian.gov.co".to_string()]);
+}
+
+#[tokio::test]
+async fn internal_notes_never_reach_the_requester() {
+    let f = fixture(|_| {}).await;
+    let number = f.open_request().await;
+    f.cli(&number, N2, Command::Nota, "Sospecho de un error del proveedor tecnológico").await;
+    f.cli(&number, N2, Command::Info, "¿Con qué software generó la factura?").await;
+    let question = f.outbox("pregunta_solicitante").await;
+    assert_eq!(question.len(), 1);
+    assert!(!question[0].context.contains("Sospecho"), "{}", question[0].context);
+    assert_eq!(context(&question[0])["text"], "¿Con qué software generó la factura?");
+    assert_eq!(f.detail(&number).await.summary.status, "pendiente_informacion");
+    let answer = mail(
+        REQUESTER,
+        &format!("RE: [{number}] Consulta"),
+        Some(&question[0].message_id),
+        "",
+        "Usamos FacturaYa 3.2",
+    );
+    f.ingest(&answer).await;
+    assert_eq!(f.detail(&number).await.summary.status, "en_atencion");
+}
+
+#[tokio::test]
+async fn silence_closes_after_the_window_and_a_reply_within_it_reopens_where_it_was_solved() {
+    let f = fixture(|c| c.control_posterior.business_days = 0.0).await;
+    let number = f.open_request().await;
+    f.cli(&number, N2, Command::Solucion { first_contact: false }, "Corrija la fecha").await;
+    assert_eq!(f.desk.close_expired_follow_ups(&f.store).await.expect("sweep"), 1);
+    let closed = f.detail(&number).await;
+    assert_eq!(closed.summary.status, "cerrado");
+    let last = closed.events.last().expect("events");
+    assert_eq!(last.activity, 12);
+    assert!(last.detail.contains("no respondió"), "{}", last.detail);
+
+    let g = fixture(|c| c.control_posterior.business_days = 3.0).await;
+    let number = g.open_request().await;
+    g.cli(&number, N2, Command::Escalar, "Revisión técnica").await;
+    g.cli(&number, N3, Command::Solucion { first_contact: false }, "Corregido").await;
+    assert_eq!(g.desk.close_expired_follow_ups(&g.store).await.expect("sweep"), 0);
+    let solution = g.last_id("solucion", REQUESTER).await;
+    let reply = mail(
+        REQUESTER,
+        &format!("RE: [{number}] Consulta"),
+        Some(&solution),
+        "",
+        "Sigue el mismo rechazo.",
+    );
+    g.ingest(&reply).await;
+    let reopened = g.detail(&number).await;
+    assert_eq!(
+        (reopened.summary.status.as_str(), reopened.summary.level.as_str()),
+        ("escalado", "n3")
+    );
+    assert_eq!(reopened.follow_up_until, None);
+    assert_eq!(
+        g.outbox("notificacion_agente").await.last().map(|o| o.to_addr.clone()),
+        Some(N3.into())
+    );
+}
+
+#[tokio::test]
+async fn five_cases_with_the_same_rule_in_an_hour_make_one_suggestion_to_the_coordinator() {
+    let f = fixture(|_| {}).await;
+    for i in 0..7 {
+        let body = format!(
+            "Buenos días, nuestra factura SETP99000{i} fue rechazada por la DIAN con la regla \
+             Regla: FAK24, Rechazo: No fue informado el NIT del adquirente. NIT 900.123.456-7."
+        );
+        f.ingest(&mail(&format!("cliente{i}@pt.example"), "Factura rechazada", None, "", &body))
+            .await;
+    }
+    let suggestions = f.outbox("sugerencia_masiva").await;
+    assert_eq!(suggestions.len(), 1, "one suggestion per rule and window, not one per case");
+    assert_eq!(suggestions[0].to_addr, "coord.factura@dian.gov.co");
+    let listed = context(&suggestions[0])["cases"].as_array().expect("cases").len();
+    assert_eq!(listed, 5);
+}
+
+#[tokio::test]
+async fn a_security_case_shows_its_details_to_nobody_outside_the_security_group() {
+    let f = fixture(|_| {}).await;
+    let number = match f.ingest(&sample("08_evento_seguridad_acceso_no_autorizado.eml")).await {
+        Outcome::Opened { case, .. } => case,
+        other => panic!("expected a case, got {other:?}"),
+    };
+    let inside = f.outbox("notificacion_agente").await;
+    assert_eq!(inside.len(), 1);
+    assert_eq!(inside[0].to_addr, "marta.quintero@dian.gov.co");
+    assert!(context(&inside[0])["own_words"].is_string(), "the security group sees the report");
+    f.cli(&number, "marta.quintero@dian.gov.co", Command::Escalar, "Revisar accesos").await;
+    let outside = f.outbox("notificacion_agente").await;
+    let to_n3 = outside.iter().find(|o| o.to_addr == N3).expect("N3 is told");
+    let ctx = context(to_n3);
+    assert_eq!(ctx["redacted"], true);
+    assert!(ctx.get("own_words").is_none() && ctx.get("documents").is_none(), "{ctx}");
+}
