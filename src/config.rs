@@ -814,6 +814,19 @@ mod tests {
     }
 
     #[test]
+    fn level_settings_are_checked_by_key() {
+        let bad_csat = write("[enrutamiento]\nadministracion_tecnica = \"csat\"\n");
+        let error = Config::load(Some(bad_csat.path())).expect_err("not an address").to_string();
+        assert!(error.contains("enrutamiento.administracion_tecnica"), "{error}");
+        let bad_n1 = write("[enrutamiento]\ngrupo_n1 = \"mesa\"\n");
+        let error = Config::load(Some(bad_n1.path())).expect_err("no such group").to_string();
+        assert!(error.contains("enrutamiento.grupo_n1"), "{error}");
+        let bad_window = write("[control_posterior]\ndias_habiles = -1\n");
+        let error = Config::load(Some(bad_window.path())).expect_err("negative").to_string();
+        assert!(error.contains("control_posterior.dias_habiles"), "{error}");
+    }
+
+    #[test]
     fn unknown_key_is_named_in_spanish() {
         let file = write("[limites]\nzip_max_entrada = 7\n");
         let error = Config::load(Some(file.path())).expect_err("typo must fail").to_string();

@@ -152,11 +152,18 @@ impl Desk {
         action: &Action,
     ) -> Result<ActionOutcome, ActError> {
         let actor = self.actor(agent).ok_or_else(|| ActError::NotAnAgent(agent.to_string()))?;
-        let found = store
-            .case_by_number(&number.to_uppercase())
-            .await?
-            .ok_or_else(|| ActError::NoCase(number.to_string()))?;
-        Ok(self.apply_action(store, &found, &actor, action, Via::Cli).await?)
+        // The service may change the case meanwhile (a reply arriving): read it again and retry.
+        let mut attempts = 0;
+        loop {
+            let found = store
+                .case_by_number(&number.to_uppercase())
+                .await?
+                .ok_or_else(|| ActError::NoCase(number.to_string()))?;
+            match self.apply_action(store, &found, &actor, action, Via::Cli).await {
+                Err(StoreError::Conflict) if attempts < 3 => attempts += 1,
+                other => return Ok(other?),
+            }
+        }
     }
 
     /// The engine's transition for the action, its mail, the children of a solved parent, the
