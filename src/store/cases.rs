@@ -116,9 +116,9 @@ impl Store {
         let case_id: i64 = sqlx::query_scalar(
             "INSERT INTO cases (number, year, status, level, tema, channel, buzon, requester, requester_name, \
              subject, security_category, group_name, agent, first_contact, engine_state, missing_requirements, \
-             created_at, updated_at, solved_at, follow_up_until) \
+             created_at, updated_at, solved_at, follow_up_until, level_since) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, \
-             CASE WHEN $18 IS NULL THEN NULL ELSE $17 END, $18) RETURNING id",
+             CASE WHEN $18 IS NULL THEN NULL ELSE $17 END, $18, $17) RETURNING id",
         )
         .bind(&number)
         .bind(new.year)
@@ -371,6 +371,7 @@ pub(super) async fn update_case(
     let updated = sqlx::query(
         "UPDATE cases SET status = $1, level = $2, tema = $3, group_name = $4, agent = $5, first_contact = $6, \
          engine_state = $7, missing_requirements = $8, updated_at = $9, version = version + 1, \
+         level_since = CASE WHEN level <> $2 THEN $9 ELSE level_since END, \
          parent_id = (SELECT p.id FROM cases p WHERE p.number = $12), external_ref = $13, \
          solved_at = CASE WHEN $1 <> 'solucionado' THEN NULL WHEN $14 IS NULL THEN solved_at ELSE $9 END, \
          follow_up_until = CASE WHEN $1 <> 'solucionado' THEN NULL ELSE COALESCE($14, follow_up_until) END \
