@@ -34,7 +34,17 @@ pub struct Config {
     pub agentes: Vec<Agent>,
     pub control_posterior: FollowUp,
     pub masiva: MassIncidents,
+    pub privacidad: Privacy,
     pub limites: Limits,
+}
+
+/// Personal data: how long bodies and attachments of closed cases are kept.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Privacy {
+    /// Days after a case is closed before `mesa-fe purge` removes its bodies and attachments.
+    #[serde(rename = "retencion_dias")]
+    pub retention_days: u32,
 }
 
 /// Activity 12: how long the requester has to say the solution did not work.
