@@ -35,7 +35,50 @@ pub struct Config {
     pub control_posterior: FollowUp,
     pub masiva: MassIncidents,
     pub privacidad: Privacy,
+    pub horario: WorkingHours,
+    pub sla: SlaSettings,
     pub limites: Limits,
+}
+
+/// When the desk works: business days for control posterior, business hours for SLA targets.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkingHours {
+    /// Working weekdays, Spanish names ("lunes" … "domingo").
+    #[serde(rename = "dias")]
+    pub weekdays: Vec<String>,
+    /// "08:00".
+    #[serde(rename = "hora_inicio")]
+    pub opens: String,
+    /// "17:00"; "24:00" = until midnight.
+    #[serde(rename = "hora_fin")]
+    pub closes: String,
+    /// Holidays, "AAAA-MM-DD".
+    #[serde(rename = "festivos")]
+    pub holidays: Vec<String>,
+}
+
+/// Service-level targets per level, in business hours.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaSettings {
+    /// How often the daemon looks for targets that passed.
+    #[serde(rename = "revision_segundos")]
+    pub sweep_seconds: u64,
+    pub n2: SlaTarget,
+    pub n3: SlaTarget,
+    pub administracion_tecnica: SlaTarget,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaTarget {
+    /// From reaching the level to the first action of an agent there.
+    #[serde(rename = "primera_respuesta_horas")]
+    pub first_response_hours: f64,
+    /// From reaching the level to the solution (or the hand-over to the next level).
+    #[serde(rename = "solucion_horas")]
+    pub resolution_hours: f64,
 }
 
 /// Personal data: how long bodies and attachments of closed cases are kept.
@@ -461,6 +504,7 @@ impl Config {
         self.validate_buzones()?;
         self.validate_groups_and_agents()?;
         self.validate_temas()?;
+        self.validate_calendar()?;
         self.validate_limits()
     }
 
@@ -563,6 +607,55 @@ impl Config {
         Ok(())
     }
 
+    fn validate_calendar(&self) -> Result<(), ConfigError> {
+        use crate::desk::calendar::{parse_clock, parse_weekday};
+        let hours = &self.horario;
+        if hours.weekdays.is_empty() {
+            return Err(invalid("horario.dias", "indique al menos un día hábil"));
+        }
+        for (i, day) in hours.weekdays.iter().enumerate() {
+            if parse_weekday(day).is_none() {
+                return Err(invalid(
+                    format!("horario.dias[{i}]"),
+                    format!(
+                        "\"{day}\" no es un día: use lunes, martes, miercoles, jueves, viernes, sabado o domingo"
+                    ),
+                ));
+            }
+        }
+        let clock = |key: &str, text: &str| {
+            parse_clock(text).ok_or_else(|| {
+                invalid(key, format!("\"{text}\" no es una hora HH:MM entre 00:00 y 24:00"))
+            })
+        };
+        let opens = clock("horario.hora_inicio", &hours.opens)?;
+        let closes = clock("horario.hora_fin", &hours.closes)?;
+        if opens >= closes {
+            return Err(invalid("horario.hora_fin", "debe ser posterior a horario.hora_inicio"));
+        }
+        for (i, day) in hours.holidays.iter().enumerate() {
+            if day.parse::<chrono::NaiveDate>().is_err() {
+                return Err(invalid(
+                    format!("horario.festivos[{i}]"),
+                    format!("\"{day}\" no es una fecha AAAA-MM-DD"),
+                ));
+            }
+        }
+        if self.sla.sweep_seconds == 0 {
+            return Err(invalid("sla.revision_segundos", "debe ser mayor que cero"));
+        }
+        for (key, target) in [
+            ("sla.n2", &self.sla.n2),
+            ("sla.n3", &self.sla.n3),
+            ("sla.administracion_tecnica", &self.sla.administracion_tecnica),
+        ] {
+            if !(target.first_response_hours > 0.0 && target.resolution_hours > 0.0) {
+                return Err(invalid(key, "los objetivos deben ser mayores que cero horas"));
+            }
+        }
+        Ok(())
+    }
+
     fn check_group_exists(&self, key: &str, group: &str) -> Result<(), ConfigError> {
         if self.group(group).is_none() {
             return Err(invalid(key, format!("el grupo \"{group}\" no existe en [[grupos]]")));
@@ -628,6 +721,28 @@ impl Config {
 
     pub fn buzon(&self, name: &str) -> Option<&Buzon> {
         self.buzones.iter().find(|b| b.name == name)
+    }
+
+    /// The desk's working calendar (validated by [`Config::validate`]).
+    pub fn calendar(&self) -> crate::desk::calendar::Calendar {
+        use crate::desk::calendar::{parse_clock, parse_weekday};
+        let hours = &self.horario;
+        crate::desk::calendar::Calendar {
+            weekdays: hours.weekdays.iter().filter_map(|d| parse_weekday(d)).collect(),
+            opens: parse_clock(&hours.opens).unwrap_or(0),
+            closes: parse_clock(&hours.closes).unwrap_or(24 * 60),
+            holidays: hours.holidays.iter().filter_map(|d| d.parse().ok()).collect(),
+        }
+    }
+
+    /// The SLA target of a level (N1 has none: it answers at once).
+    pub fn sla_target(&self, level: Level) -> Option<&SlaTarget> {
+        match level {
+            Level::N1 => None,
+            Level::N2 => Some(&self.sla.n2),
+            Level::N3 => Some(&self.sla.n3),
+            Level::AdministracionTecnica => Some(&self.sla.administracion_tecnica),
+        }
     }
 
     /// The agent with this address (any case), if configured.

@@ -6,10 +6,10 @@ use chrono::Utc;
 use super::compose::{self, ActionContext};
 use super::{Analysis, Desk, Outcome};
 use crate::desk::Level;
+use crate::desk::case;
 use crate::desk::case::{Case, ReplyKind, Status, Transition};
 use crate::desk::command::{self, Action, Command, Parsed};
 use crate::desk::levels::{self, Actor, Role, Roster, Verdict};
-use crate::desk::{calendar, case};
 use crate::store::actions::{ActionRecord, AgentMessage, GuideEntry};
 use crate::store::cases::{CaseChange, FoundCase};
 use crate::store::outbox::timestamp;
@@ -436,7 +436,7 @@ impl Desk {
             return None;
         }
         let offset = chrono::FixedOffset::east_opt(self.config.general.utc_offset_hours * 3600)?;
-        let end = calendar::add_business_days(
+        let end = self.config.calendar().add_business_days(
             Utc::now().with_timezone(&offset),
             self.config.control_posterior.business_days,
         );
