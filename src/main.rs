@@ -106,7 +106,7 @@ async fn run(args: Args) -> Result<ExitCode, cli::Failure> {
         }
         Command::Case(command) => cli::case(config_path, command).await,
         Command::Quarantine(command) => cli::quarantine(config_path, command).await,
-        Command::Kb(command) => cli::kb(config_path, command),
+        Command::Kb(command) => cli::kb(config_path, command).await,
         Command::Outbox(command) => cli::outbox(config_path, command).await,
     }
 }

@@ -16,6 +16,7 @@ use mesa_fe::store::cases::CaseFilter;
 use mesa_fe::store::raw::Origin;
 
 mod act;
+mod kb;
 mod show;
 
 /// Files stored per transaction by `ingest`.
@@ -130,6 +131,17 @@ pub enum OutboxCommand {
 pub enum KbCommand {
     /// Lista los errores conocidos cargados.
     List,
+    /// Escribe la guía de primer contacto del Contact Center (CT-CAC-0127): los errores
+    /// conocidos con respuesta de primer contacto y las soluciones que los agentes marcaron
+    /// como primer contacto.
+    Export {
+        /// md (Markdown, para leer) o csv (para una hoja de cálculo).
+        #[arg(long, default_value = "md")]
+        formato: String,
+        /// Archivo donde se escribe la guía (por defecto, la salida estándar).
+        #[arg(long, value_name = "ARCHIVO")]
+        salida: Option<PathBuf>,
+    },
 }
 
 fn load_config(path: Option<&Path>) -> Result<Config, Failure> {
@@ -420,11 +432,15 @@ pub async fn outbox(path: Option<&Path>, command: OutboxCommand) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn kb(path: Option<&Path>, command: KbCommand) -> Result<ExitCode, Failure> {
+pub async fn kb(path: Option<&Path>, command: KbCommand) -> Result<ExitCode, Failure> {
+    if let KbCommand::Export { formato, salida } = command {
+        return kb::export(path, &formato, salida.as_deref()).await;
+    }
     let config = load_config(path)?;
     let knowledge = load_knowledge(&config)?;
     match command {
         KbCommand::List => show::knowledge(&knowledge),
+        KbCommand::Export { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
 }

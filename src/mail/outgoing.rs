@@ -67,7 +67,7 @@ pub enum OutgoingError {
 }
 
 /// The kinds of automatic mail; each has `KIND.txt.j2` and `KIND.html.j2`.
-pub const KINDS: [&str; 11] = [
+pub const KINDS: [&str; 12] = [
     "acuse_recibo",
     "solicitud_informacion",
     "respuesta_error_conocido",
@@ -79,10 +79,11 @@ pub const KINDS: [&str; 11] = [
     "respuesta_comando",
     "validacion_masiva",
     "sugerencia_masiva",
+    "aviso_sla",
 ];
 
 /// The shipped templates, by file name.
-const BUILTIN: [(&str, &str); 22] = [
+const BUILTIN: [(&str, &str); 24] = [
     ("acuse_recibo.txt.j2", include_str!("../../config/templates/acuse_recibo.txt.j2")),
     ("acuse_recibo.html.j2", include_str!("../../config/templates/acuse_recibo.html.j2")),
     (
@@ -135,6 +136,8 @@ const BUILTIN: [(&str, &str); 22] = [
     ("validacion_masiva.html.j2", include_str!("../../config/templates/validacion_masiva.html.j2")),
     ("sugerencia_masiva.txt.j2", include_str!("../../config/templates/sugerencia_masiva.txt.j2")),
     ("sugerencia_masiva.html.j2", include_str!("../../config/templates/sugerencia_masiva.html.j2")),
+    ("aviso_sla.txt.j2", include_str!("../../config/templates/aviso_sla.txt.j2")),
+    ("aviso_sla.html.j2", include_str!("../../config/templates/aviso_sla.html.j2")),
 ];
 
 /// The e-mail templates, loaded once (built-in, or from the configured folder).
@@ -1379,6 +1382,9 @@ mod tests {
         for name in BUILTIN.map(|(name, _)| name) {
             let kind = name.trim_end_matches(".txt.j2").trim_end_matches(".html.j2");
             assert!(KINDS.contains(&kind), "{name}");
+        }
+        for kind in crate::desk::case::ReplyKind::ALL {
+            assert!(KINDS.contains(&kind.as_str()), "no template for {}", kind.as_str());
         }
     }
 

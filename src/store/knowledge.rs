@@ -1,7 +1,25 @@
-//! The known-error base as loaded, mirrored in the database so reports can join on it.
+//! The known-error base as loaded, mirrored in the database so reports can join on it, and the
+//! solutions agents marked for first contact: together, the CT-CAC-0127 guide of `kb export`.
+
+use serde::Serialize;
 
 use super::{Store, StoreError, now_text};
 use crate::desk::knowledge::KnowledgeBase;
+
+/// A solution an agent marked for first contact (`#solucion primer-contacto`), with its case.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct GuideSolution {
+    pub case_number: String,
+    pub tema: String,
+    /// DIAN rule codes seen on the case, comma-separated; may be empty.
+    pub codes: String,
+    /// The case subject.
+    pub question: String,
+    pub answer: String,
+    pub author: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+}
 
 impl Store {
     /// Replaces the stored known-error base with `base`, in one transaction.
@@ -26,5 +44,19 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Every solution marked for first contact, oldest first (by id), with its case number.
+    pub async fn first_contact_solutions(&self) -> Result<Vec<GuideSolution>, StoreError> {
+        Ok(sqlx::query_as(
+            // The latest solution of each case, while the case stays solved: a case reopened
+            // because the answer did not work takes it out of the guide.
+            "SELECT c.number AS case_number, s.tema, s.codes, s.question, s.answer, s.author, \
+             s.created_at FROM first_contact_solutions s JOIN cases c ON c.id = s.case_id \
+             WHERE s.id IN (SELECT MAX(id) FROM first_contact_solutions GROUP BY case_id) \
+             AND c.status IN ('solucionado', 'cerrado') ORDER BY s.id",
+        )
+        .fetch_all(self.pool())
+        .await?)
     }
 }
