@@ -196,10 +196,12 @@ pub enum ReplyKind {
     ValidacionMasiva,
     /// To an N2 coordinator: many cases with the same rejection in a short time.
     SugerenciaMasiva,
+    /// To a group's coordinator: a service-level target of a case passed.
+    AvisoSla,
 }
 
 impl ReplyKind {
-    pub const ALL: [ReplyKind; 11] = [
+    pub const ALL: [ReplyKind; 12] = [
         ReplyKind::AcuseRecibo,
         ReplyKind::SolicitudInformacion,
         ReplyKind::RespuestaErrorConocido,
@@ -211,6 +213,7 @@ impl ReplyKind {
         ReplyKind::RespuestaComando,
         ReplyKind::ValidacionMasiva,
         ReplyKind::SugerenciaMasiva,
+        ReplyKind::AvisoSla,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -226,6 +229,7 @@ impl ReplyKind {
             ReplyKind::RespuestaComando => "respuesta_comando",
             ReplyKind::ValidacionMasiva => "validacion_masiva",
             ReplyKind::SugerenciaMasiva => "sugerencia_masiva",
+            ReplyKind::AvisoSla => "aviso_sla",
         }
     }
 

@@ -395,7 +395,7 @@ impl Verdict {
     }
 }
 
-fn level_name(level: Level) -> &'static str {
+pub(crate) fn level_name(level: Level) -> &'static str {
     match level {
         Level::N1 => "nivel 1",
         Level::N2 => "nivel 2",

@@ -5,9 +5,11 @@ pub mod calendar;
 pub mod case;
 pub mod classify;
 pub mod command;
+pub mod guide;
 pub mod knowledge;
 pub mod levels;
 pub mod requirements;
+pub mod sla;
 
 use serde::{Deserialize, Serialize};
 

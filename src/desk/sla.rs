@@ -1,0 +1,170 @@
+//! Service-level targets (SLA): for the level a case is at, the first response and the solution
+//! are due a number of business hours after the case reached that level. Pure: the caller gives
+//! the case's clock and the time; the engine says which targets passed and writes the event and
+//! the coordinator's notice.
+
+use chrono::{DateTime, FixedOffset};
+
+use crate::desk::Level;
+use crate::desk::calendar::Calendar;
+use crate::desk::case::{Case, Recipient, ReplyKind, Status, Transition, activity_at};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The first action of an agent at the level (note, question, escalation, solution).
+    PrimeraRespuesta,
+    /// The solution, or the hand-over to the next level.
+    Solucion,
+}
+
+impl Target {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::PrimeraRespuesta => "primera_respuesta",
+            Target::Solucion => "solucion",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Target::PrimeraRespuesta => "primera respuesta",
+            Target::Solucion => "solución",
+        }
+    }
+}
+
+/// Where a case's clock stands at its current level.
+#[derive(Debug, Clone)]
+pub struct Clock {
+    pub level: Level,
+    pub status: Status,
+    pub level_since: DateTime<FixedOffset>,
+    /// The first action of an agent at this level, if any.
+    pub first_action_at: Option<DateTime<FixedOffset>>,
+    /// Targets of this level already recorded as breached.
+    pub recorded: Vec<Target>,
+}
+
+/// The targets of one level, in business hours.
+#[derive(Debug, Clone, Copy)]
+pub struct Targets {
+    pub first_response_hours: f64,
+    pub resolution_hours: f64,
+}
+
+/// A target that passed: when it was due.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Breach {
+    pub target: Target,
+    pub due: DateTime<FixedOffset>,
+}
+
+/// Targets that passed and are not yet recorded. Waiting for the requester's information does
+/// not count against the solution target.
+pub fn breaches(
+    clock: &Clock,
+    targets: Targets,
+    calendar: &Calendar,
+    now: DateTime<FixedOffset>,
+) -> Vec<Breach> {
+    let mut found = Vec::new();
+    if !clock.status.is_open() {
+        return found;
+    }
+    let first_due = calendar.add_business_hours(clock.level_since, targets.first_response_hours);
+    let answered_in_time = clock.first_action_at.is_some_and(|at| at <= first_due);
+    if now > first_due && !answered_in_time && !clock.recorded.contains(&Target::PrimeraRespuesta) {
+        found.push(Breach { target: Target::PrimeraRespuesta, due: first_due });
+    }
+    let solution_due = calendar.add_business_hours(clock.level_since, targets.resolution_hours);
+    if now > solution_due
+        && clock.status != Status::PendienteInformacion
+        && !clock.recorded.contains(&Target::Solucion)
+    {
+        found.push(Breach { target: Target::Solucion, due: solution_due });
+    }
+    found
+}
+
+/// The event of a breach and the notice to the coordinator of the group that holds the case
+/// (hierarchical escalation).
+pub fn breach_transition(
+    case: &Case,
+    breach: &Breach,
+    hours: f64,
+    coordinator: &str,
+) -> Transition {
+    let mut t = Transition::of(case);
+    let detail = format!(
+        "Objetivo de servicio vencido: {} en {} ({} horas hábiles; vencía {}). Se avisa al coordinador.",
+        breach.target.label(),
+        crate::desk::levels::level_name(case.level),
+        hours,
+        breach.due.format("%Y-%m-%d %H:%M"),
+    );
+    t.note(activity_at(case.level), detail.clone());
+    if !coordinator.is_empty() {
+        t.reply_with(ReplyKind::AvisoSla, Recipient::Agent(coordinator.to_string()), &detail);
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339(text).expect("valid timestamp")
+    }
+
+    fn office() -> Calendar {
+        let mut calendar = Calendar::weekdays_only();
+        calendar.opens = 8 * 60;
+        calendar.closes = 17 * 60;
+        calendar
+    }
+
+    fn clock(first_action_at: Option<&str>) -> Clock {
+        Clock {
+            level: Level::N2,
+            status: Status::EnAtencion,
+            level_since: at("2026-11-27T15:00:00-05:00"),
+            first_action_at: first_action_at.map(at),
+            recorded: Vec::new(),
+        }
+    }
+
+    const N2: Targets = Targets { first_response_hours: 4.0, resolution_hours: 16.0 };
+
+    #[test]
+    fn targets_count_business_hours_only() {
+        // Friday 15:00 + 4 business hours = Monday 10:00.
+        assert!(breaches(&clock(None), N2, &office(), at("2026-11-30T09:59:00-05:00")).is_empty());
+        let late = breaches(&clock(None), N2, &office(), at("2026-11-30T10:01:00-05:00"));
+        assert_eq!(
+            late,
+            vec![Breach { target: Target::PrimeraRespuesta, due: at("2026-11-30T10:00:00-05:00") }]
+        );
+    }
+
+    #[test]
+    fn an_answer_in_time_stops_the_first_response_clock_not_the_solution_clock() {
+        let answered = clock(Some("2026-11-30T09:00:00-05:00"));
+        let later = at("2026-12-02T09:00:00-05:00");
+        let found: Vec<Target> =
+            breaches(&answered, N2, &office(), later).iter().map(|b| b.target).collect();
+        assert_eq!(found, vec![Target::Solucion]);
+        let mut recorded = answered.clone();
+        recorded.recorded = vec![Target::Solucion];
+        assert!(breaches(&recorded, N2, &office(), later).is_empty(), "recorded once");
+    }
+
+    #[test]
+    fn waiting_for_the_requester_or_solved_cases_do_not_breach_the_solution() {
+        let mut waiting = clock(Some("2026-11-30T09:00:00-05:00"));
+        waiting.status = Status::PendienteInformacion;
+        assert!(breaches(&waiting, N2, &office(), at("2026-12-10T09:00:00-05:00")).is_empty());
+        waiting.status = Status::Solucionado;
+        assert!(breaches(&waiting, N2, &office(), at("2026-12-10T09:00:00-05:00")).is_empty());
+    }
+}
