@@ -115,6 +115,7 @@ pub async fn run(
         Err((buzon, source)) => return Err(DaemonError::Smtp { buzon, source }),
     }
     watchers.spawn(control_posterior(desk.clone(), store.clone(), shutdown.clone()));
+    watchers.spawn(sla_sweep(desk.clone(), store.clone(), shutdown.clone(), wake.clone()));
     for (buzon, imap, connector) in connectors {
         let watcher = Watcher {
             desk: desk.clone(),
@@ -154,6 +155,25 @@ async fn control_posterior(desk: Arc<Desk>, store: Store, shutdown: Shutdown) {
                 info!(closed, "control posterior: casos cerrados sin respuesta del solicitante")
             }
             Err(e) => warn!(error = %e, "control posterior: no se pudo revisar; se reintenta"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = shutdown.wait() => break,
+        }
+    }
+}
+
+/// SLA targets on a timer: breaches become events and notices to coordinators.
+async fn sla_sweep(desk: Arc<Desk>, store: Store, shutdown: Shutdown, outbox: Arc<Notify>) {
+    let every = Duration::from_secs(desk.config.sla.sweep_seconds);
+    while !shutdown.requested() {
+        match desk.check_sla(&store).await {
+            Ok(0) => {}
+            Ok(breaches) => {
+                info!(breaches, "objetivos de servicio vencidos: se avisa a los coordinadores");
+                outbox.notify_one();
+            }
+            Err(e) => warn!(error = %e, "SLA: no se pudo revisar; se reintenta"),
         }
         tokio::select! {
             () = tokio::time::sleep(every) => {}

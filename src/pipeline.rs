@@ -3,6 +3,7 @@
 
 mod act;
 mod compose;
+mod sla;
 
 use serde_json::{Value, json};
 

@@ -273,3 +273,43 @@ async fn a_security_case_shows_its_details_to_nobody_outside_the_security_group(
     assert_eq!(ctx["redacted"], true);
     assert!(ctx.get("own_words").is_none() && ctx.get("documents").is_none(), "{ctx}");
 }
+
+#[tokio::test]
+async fn a_passed_target_is_recorded_once_and_the_coordinator_is_told() {
+    let f = fixture(|c| {
+        // Every hour of every day is working time: the test does not depend on when it runs.
+        c.horario.weekdays =
+            ["lunes", "martes", "miercoles", "jueves", "viernes", "sabado", "domingo"]
+                .map(String::from)
+                .to_vec();
+        c.horario.opens = "00:00".into();
+        c.horario.closes = "24:00".into();
+        c.horario.holidays.clear();
+        c.sla.n2.first_response_hours = 0.0001;
+        c.sla.n2.resolution_hours = 100.0;
+    })
+    .await;
+    let answered = f.open_request().await;
+    let silent = match f.ingest(&sample("10_nomina_con_xml.eml")).await {
+        Outcome::Opened { case, .. } => case,
+        other => panic!("expected a case, got {other:?}"),
+    };
+    f.cli(&answered, N2, Command::Nota, "Revisando la firma").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    assert_eq!(f.desk.check_sla(&f.store).await.expect("sweep"), 1, "only the silent case");
+    assert_eq!(f.desk.check_sla(&f.store).await.expect("sweep"), 0, "recorded once");
+    let notices = f.outbox("aviso_sla").await;
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].case_number, silent);
+    assert_eq!(notices[0].to_addr, "coord.nomina@dian.gov.co");
+    let detail = f.detail(&silent).await;
+    assert!(
+        detail.events.iter().any(|e| e.detail.contains("primera respuesta")),
+        "{:?}",
+        detail.events
+    );
+    let filter = mesa_fe::store::cases::CaseFilter { overdue: true, ..Default::default() };
+    let overdue: Vec<String> =
+        f.store.list_cases(&filter).await.expect("list").into_iter().map(|c| c.number).collect();
+    assert_eq!(overdue, vec![silent]);
+}

@@ -17,6 +17,7 @@ use mesa_fe::store::raw::Origin;
 
 mod act;
 mod kb;
+pub mod purge;
 mod show;
 
 /// Files stored per transaction by `ingest`.
@@ -80,6 +81,9 @@ pub enum CaseCommand {
         /// Solo los hijos de este caso padre (afectación masiva).
         #[arg(long)]
         padre: Option<String>,
+        /// Solo los casos abiertos con un objetivo de servicio (SLA) vencido en su nivel actual.
+        #[arg(long)]
+        vencidos: bool,
         /// Salida en JSON.
         #[arg(long)]
         json: bool,
@@ -342,12 +346,13 @@ pub async fn case(path: Option<&Path>, command: CaseCommand) -> Result<ExitCode,
     let config = load_config(path)?;
     let store = open_store(&config).await?;
     match command {
-        CaseCommand::List { nivel, estado, tema, padre, json } => {
+        CaseCommand::List { nivel, estado, tema, padre, vencidos, json } => {
             let filter = CaseFilter {
                 level: parse_filter(nivel.as_deref(), Level::parse, "nivel")?,
                 status: parse_filter(estado.as_deref(), Status::parse, "estado")?,
                 tema: parse_filter(tema.as_deref(), Tema::parse, "tema")?,
                 parent: padre.map(|p| p.to_ascii_uppercase()),
+                overdue: vencidos,
             };
             let cases = store.list_cases(&filter).await?;
             if json { show::json(&cases)? } else { show::case_list(&cases) }

@@ -75,6 +75,8 @@ pub struct CaseFilter {
     pub tema: Option<Tema>,
     /// Children of this case number.
     pub parent: Option<String>,
+    /// Only open cases with a service-level target passed at their current level.
+    pub overdue: bool,
 }
 
 /// One line of `case list`.
@@ -283,12 +285,15 @@ impl Store {
             "SELECT number, status, level, tema, channel, agent, subject, created_at FROM cases \
              WHERE ($1 IS NULL OR level = $1) AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR tema = $3) \
              AND ($4 IS NULL OR parent_id = (SELECT p.id FROM cases p WHERE p.number = $4)) \
+             AND ($5 = 0 OR (status NOT IN ('solucionado', 'cerrado') AND EXISTS \
+                 (SELECT 1 FROM sla_breaches b WHERE b.case_id = cases.id AND b.level = cases.level))) \
              ORDER BY id",
         )
         .bind(filter.level.map(Level::as_str))
         .bind(filter.status.map(Status::as_str))
         .bind(filter.tema.map(Tema::as_str))
         .bind(filter.parent.as_deref())
+        .bind(i64::from(filter.overdue))
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(case_summary).collect()

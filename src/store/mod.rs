@@ -6,12 +6,15 @@
 //!   in one transaction per message.
 //! - [`knowledge`]: the known-error base as loaded.
 //! - [`outbox`]: mail to send, its schedule and its fate.
+//! - [`actions`]: what agents do to cases, control posterior, mass-incident suggestions.
+//! - [`sla`]: service-level clocks of open cases and their breaches.
 
 pub mod actions;
 pub mod cases;
 pub mod knowledge;
 pub mod outbox;
 pub mod raw;
+pub mod sla;
 
 use std::path::Path;
 use std::str::FromStr;
