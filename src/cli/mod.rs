@@ -17,7 +17,6 @@ use mesa_fe::store::raw::Origin;
 
 mod act;
 mod kb;
-pub mod purge;
 mod show;
 
 /// Files stored per transaction by `ingest`.
