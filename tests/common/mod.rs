@@ -227,3 +227,31 @@ pub fn buzon_toml(stack: &Stack, name: &str, address: &str, folder: &str, extra:
         port = stack.imap_port,
     )
 }
+
+impl Daemon {
+    /// What `mesa-fe case show FE-… --json` prints, as JSON (read through the library); `None`
+    /// while the base or the case does not exist yet.
+    pub async fn case_json(&self, number: &str) -> Option<serde_json::Value> {
+        if !self.dir.path().join("mesa-fe.db").exists() {
+            return None;
+        }
+        // The daemon may be creating the schema right now: an error means "not yet".
+        let Ok(store) = Store::open(&self.database_url()).await else { return None };
+        let detail = store.case_detail(number).await.ok().flatten();
+        store.close().await;
+        detail.and_then(|d| serde_json::to_value(d).ok())
+    }
+
+    /// A one-shot `mesa-fe` command (`case link …`, `outbox list`…) on this daemon's
+    /// configuration and state directory, as an operator would run it next to the service.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_mesa-fe"))
+            .args(args)
+            .arg("--config")
+            .arg(self.dir.path().join("mesa-fe.toml"))
+            .env("MESA_FE__GENERAL__DIRECTORIO_ESTADO", self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run mesa-fe")
+    }
+}
