@@ -271,6 +271,7 @@ async fn a_security_case_shows_its_details_to_nobody_outside_the_security_group(
     let to_n3 = outside.iter().find(|o| o.to_addr == N3).expect("N3 is told");
     let ctx = context(to_n3);
     assert_eq!(ctx["redacted"], true);
+    assert!(!to_n3.subject.contains("Acceso"), "the subject says nothing: {}", to_n3.subject);
     assert!(ctx.get("own_words").is_none() && ctx.get("documents").is_none(), "{ctx}");
 }
 

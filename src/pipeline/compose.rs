@@ -80,14 +80,16 @@ pub fn drafts(
                 Recipient::Agent(address) => (address.clone(), false),
             };
             let mut context = context(ctx, analysis, transition, reply.kind);
+            let mut subject = subject.clone();
             if must_redact(ctx.config, &transition.case, reply, &to) {
                 context = redacted(ctx.number, &transition.case);
+                subject = redacted_subject(ctx.number);
             }
             OutboxDraft {
                 kind: reply.kind,
                 buzon: ctx.buzon.name.clone(),
                 to,
-                subject: subject.clone(),
+                subject,
                 message_id: ctx.ids.sign(
                     ctx.number,
                     &format!("r{}.{}.{}", ctx.raw_id, index, reply.kind.as_str()),
@@ -128,6 +130,12 @@ fn redacted(number: &str, case: &Case) -> Value {
     })
 }
 
+/// The subject of mail about a security case to someone outside the security group: the
+/// reporter's own subject may say what happened.
+fn redacted_subject(number: &str) -> String {
+    format!("[{number}] Caso reservado: evento de seguridad")
+}
+
 /// What every draft of one agent action shares.
 pub struct ActionContext<'a> {
     /// Makes the Message-IDs of this action unique: `r57` (the e-mail that carried it), or a
@@ -164,16 +172,16 @@ pub fn action_drafts(
                 Recipient::Requester => (ctx.requester.to_string(), true),
                 Recipient::Agent(address) => (address.clone(), false),
             };
-            let context = if must_redact(ctx.config, &transition.case, reply, &to) {
-                redacted(ctx.number, &transition.case)
+            let (context, subject) = if must_redact(ctx.config, &transition.case, reply, &to) {
+                (redacted(ctx.number, &transition.case), redacted_subject(ctx.number))
             } else {
-                action_context(ctx, brief, transition, reply)
+                (action_context(ctx, brief, transition, reply), subject.clone())
             };
             OutboxDraft {
                 kind: reply.kind,
                 buzon: ctx.buzon.name.clone(),
                 to,
-                subject: subject.clone(),
+                subject,
                 message_id: ctx.ids.sign(
                     ctx.number,
                     &format!("{}.{}.{}", ctx.nonce, index, reply.kind.as_str()),
