@@ -286,7 +286,8 @@ async fn a_passed_target_is_recorded_once_and_the_coordinator_is_told() {
         c.horario.opens = "00:00".into();
         c.horario.closes = "24:00".into();
         c.horario.holidays.clear();
-        c.sla.n2.first_response_hours = 0.0001;
+        // 1.8 s: stored times have whole seconds, the note comes within one.
+        c.sla.n2.first_response_hours = 0.0005;
         c.sla.n2.resolution_hours = 100.0;
     })
     .await;
@@ -296,7 +297,7 @@ async fn a_passed_target_is_recorded_once_and_the_coordinator_is_told() {
         other => panic!("expected a case, got {other:?}"),
     };
     f.cli(&answered, N2, Command::Nota, "Revisando la firma").await;
-    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
     assert_eq!(f.desk.check_sla(&f.store).await.expect("sweep"), 1, "only the silent case");
     assert_eq!(f.desk.check_sla(&f.store).await.expect("sweep"), 0, "recorded once");
     let notices = f.outbox("aviso_sla").await;
