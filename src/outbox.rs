@@ -206,7 +206,14 @@ impl OutboxWorker {
         let mut files = Vec::new();
         let mut total = 0;
         for raw_id in raw_ids {
-            let Ok(Some((_, raw))) = self.store.raw_message(raw_id).await else { continue };
+            let Ok(Some((_, raw))) = self.store.raw_message(raw_id).await else {
+                warn!(
+                    outbox = item.id,
+                    raw = raw_id,
+                    "el mensaje original ya no está (retención): el correo sale sin sus adjuntos"
+                );
+                continue;
+            };
             let Ok(inbound) = crate::mail::parse(&raw, &limits) else { continue };
             for file in inbound.files.into_iter().filter(|f| f.is_xml() || f.is_evidence()) {
                 total += file.bytes.len();

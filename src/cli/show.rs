@@ -116,6 +116,11 @@ pub fn case_detail(d: &CaseDetail) {
     if let Some(until) = &d.follow_up_until {
         println!("Control posterior hasta: {until}");
     }
+    if let Some(purged) = &d.purged_at {
+        println!(
+            "Datos eliminados por retención: {purged} (se conservan el registro y el historial)"
+        );
+    }
     if let Some(parent) = &d.parent {
         println!("Caso padre:   {parent}");
     }

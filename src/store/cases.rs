@@ -697,6 +697,8 @@ pub struct CaseDetail {
     pub external_ref: Option<String>,
     /// End of the control window while the case is solucionado.
     pub follow_up_until: Option<String>,
+    /// When its bodies and attachments were removed (retention).
+    pub purged_at: Option<String>,
     pub messages: Vec<MessageRow>,
     pub documents: Vec<DocumentRow>,
     pub rejections: Vec<RejectionRow>,
@@ -761,7 +763,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT c.id, c.number, c.status, c.level, c.tema, c.channel, c.agent, c.subject, c.created_at, c.buzon, \
              c.requester, c.requester_name, c.security_category, c.group_name, c.first_contact, \
-             c.missing_requirements, c.external_ref, c.follow_up_until, p.number AS parent_number \
+             c.missing_requirements, c.external_ref, c.follow_up_until, c.purged_at, p.number AS parent_number \
              FROM cases c LEFT JOIN cases p ON p.id = c.parent_id WHERE c.number = $1",
         )
         .bind(number)
@@ -787,6 +789,7 @@ impl Store {
                 .await?,
             external_ref: row.try_get("external_ref")?,
             follow_up_until: row.try_get("follow_up_until")?,
+            purged_at: row.try_get("purged_at")?,
             messages: sqlx::query_as(
                 "SELECT direction, from_addr, subject, auto_generated, attachment_problems, created_at \
                  FROM case_messages WHERE case_id = $1 ORDER BY id",

@@ -155,8 +155,11 @@ impl Store {
 
     /// `outbox retry`: a failed (or waiting) row is due again now. `false` when it was sent.
     pub async fn retry_outbox(&self, id: i64) -> Result<bool, StoreError> {
+        // A purged case's mail lost its context (the requester's words): resending it would
+        // send an empty message.
         let updated = sqlx::query(
-            "UPDATE outbox SET status = $1, next_attempt_at = $2 WHERE id = $3 AND status <> $4",
+            "UPDATE outbox SET status = $1, next_attempt_at = $2 WHERE id = $3 AND status <> $4 \
+             AND context <> '{}' AND case_id NOT IN (SELECT id FROM cases WHERE purged_at IS NOT NULL)",
         )
         .bind(status::PENDING)
         .bind(now_text())
