@@ -64,6 +64,38 @@ enum Command {
     /// Cola de correos de salida: respuestas y notificaciones.
     #[command(subcommand)]
     Outbox(cli::OutboxCommand),
+    /// Informe de niveles de servicio de la Subdirección: casos creados en el período por tema,
+    /// canal, estado y nivel máximo alcanzado; solución en primer contacto; mediana de horas hasta
+    /// la solución por nivel; y cumplimiento de los ANS por nivel.
+    Reporte {
+        /// Primer día del período, AAAA-MM-DD, en la hora de la mesa (por defecto, el primer día
+        /// del mes de --hasta).
+        #[arg(long, value_name = "AAAA-MM-DD")]
+        desde: Option<String>,
+        /// Último día del período, incluido, AAAA-MM-DD (por defecto, hoy).
+        #[arg(long, value_name = "AAAA-MM-DD")]
+        hasta: Option<String>,
+        /// md (Markdown, para leer), csv (una fila por indicador: seccion,clave,valor) o json.
+        #[arg(long, default_value = "md")]
+        formato: String,
+        /// Archivo donde se escribe el informe (por defecto, la salida estándar).
+        #[arg(long, value_name = "ARCHIVO")]
+        salida: Option<PathBuf>,
+    },
+    /// Retención de datos personales: elimina los cuerpos y adjuntos de los casos cerrados
+    /// antes del límite y conserva el registro de cada caso y su historial.
+    Purge {
+        /// Antigüedad del cierre: 365d, 12h, 90m o 30s (días, horas, minutos, segundos). Por
+        /// defecto, `privacidad.retencion_dias` de la configuración.
+        #[arg(long, value_name = "DURACION", num_args = 1..)]
+        anteriores_a: Vec<String>,
+        /// Solo lista lo que se eliminaría (caso, cierre, mensajes, bytes); no cambia nada.
+        #[arg(long)]
+        simular: bool,
+        /// Salida en JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -108,6 +140,19 @@ async fn run(args: Args) -> Result<ExitCode, cli::Failure> {
         Command::Quarantine(command) => cli::quarantine(config_path, command).await,
         Command::Kb(command) => cli::kb(config_path, command).await,
         Command::Outbox(command) => cli::outbox(config_path, command).await,
+        Command::Reporte { desde, hasta, formato, salida } => {
+            cli::report::run(
+                config_path,
+                desde.as_deref(),
+                hasta.as_deref(),
+                &formato,
+                salida.as_deref(),
+            )
+            .await
+        }
+        Command::Purge { anteriores_a, simular, json } => {
+            cli::purge::purge(config_path, &anteriores_a, simular, json).await
+        }
     }
 }
 

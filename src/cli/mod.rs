@@ -17,6 +17,8 @@ use mesa_fe::store::raw::Origin;
 
 mod act;
 mod kb;
+pub mod purge;
+pub mod report;
 mod show;
 
 /// Files stored per transaction by `ingest`.
@@ -427,7 +429,10 @@ pub async fn outbox(path: Option<&Path>, command: OutboxCommand) -> Result<ExitC
             } else {
                 return Err(Failure::new(
                     EX_DATAERR,
-                    format!("el correo {id} no existe o ya fue enviado"),
+                    format!(
+                        "el correo {id} no existe, ya fue enviado o es de un caso cuyos datos se \
+                         eliminaron por retención (mesa-fe purge)"
+                    ),
                 ));
             }
         }

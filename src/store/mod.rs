@@ -13,7 +13,9 @@ pub mod actions;
 pub mod cases;
 pub mod knowledge;
 pub mod outbox;
+pub mod purge;
 pub mod raw;
+pub mod report;
 pub mod sla;
 
 use std::path::Path;

@@ -1,0 +1,184 @@
+//! The rows of the service-level report (`mesa-fe reporte`): the cases created in a period, the
+//! levels each one reached, the solutions delivered (activity 11) and the SLA breaches recorded.
+//! Only reads, in one transaction so the four queries see the same snapshot; every count, median
+//! and percentage is computed by [`crate::desk::report`] from these rows.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{Store, StoreError};
+use crate::desk::case::{Activity, Status};
+use crate::desk::{Channel, Level, Tema};
+
+/// A case created in the period, as the report reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportCase {
+    pub id: i64,
+    pub number: String,
+    /// Status now (not at the end of the period).
+    pub status: Status,
+    /// Level now.
+    pub level: Level,
+    pub tema: Tema,
+    pub channel: Channel,
+    /// Solved at first contact from the known-error base (cleared when the requester reopened).
+    pub first_contact: bool,
+    /// Parent case (mass incident).
+    pub parent_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A level a case went to, from its events (`events.to_level`), once per case and level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LevelVisit {
+    pub case_id: i64,
+    pub level: Level,
+}
+
+/// A solution delivered to the requester (an activity 11 event), at the level that gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SolutionEvent {
+    pub case_id: i64,
+    pub level: Level,
+    pub delivered_at: DateTime<Utc>,
+}
+
+/// An SLA target that passed (`sla_breaches`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreachRow {
+    pub case_id: i64,
+    pub level: Level,
+    /// `primera_respuesta` or `solucion`, as recorded.
+    pub target: String,
+}
+
+/// Everything the report is computed from, for the cases created in `[start, end)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportRows {
+    /// Oldest first.
+    pub cases: Vec<ReportCase>,
+    pub visits: Vec<LevelVisit>,
+    /// In the order they were recorded (event id).
+    pub solutions: Vec<SolutionEvent>,
+    pub breaches: Vec<BreachRow>,
+}
+
+impl Store {
+    /// The report's rows for the cases created at or after `start` and before `end`.
+    pub async fn report_rows(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<ReportRows, StoreError> {
+        // Stored timestamps are RFC 3339 UTC with seconds: as text, they sort as instants.
+        let start = start.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let end = end.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let mut tx = self.pool().begin().await?;
+        let cases = sqlx::query(
+            "SELECT id, number, status, level, tema, channel, first_contact, parent_id, created_at \
+             FROM cases WHERE created_at >= $1 AND created_at < $2 ORDER BY id",
+        )
+        .bind(&start)
+        .bind(&end)
+        .fetch_all(&mut *tx)
+        .await?;
+        let visits = sqlx::query(
+            "SELECT DISTINCT e.case_id, e.to_level AS level FROM events e \
+             JOIN cases c ON c.id = e.case_id WHERE c.created_at >= $1 AND c.created_at < $2 \
+             ORDER BY e.case_id",
+        )
+        .bind(&start)
+        .bind(&end)
+        .fetch_all(&mut *tx)
+        .await?;
+        let solutions = sqlx::query(
+            "SELECT e.case_id, e.to_level AS level, e.created_at FROM events e \
+             JOIN cases c ON c.id = e.case_id \
+             WHERE e.activity = $3 AND c.created_at >= $1 AND c.created_at < $2 ORDER BY e.id",
+        )
+        .bind(&start)
+        .bind(&end)
+        .bind(i64::from(Activity::EntregarSolucion.number()))
+        .fetch_all(&mut *tx)
+        .await?;
+        let breaches = sqlx::query(
+            "SELECT b.case_id, b.level, b.target FROM sla_breaches b \
+             JOIN cases c ON c.id = b.case_id WHERE c.created_at >= $1 AND c.created_at < $2 \
+             ORDER BY b.id",
+        )
+        .bind(&start)
+        .bind(&end)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(ReportRows {
+            cases: cases.iter().map(report_case).collect::<Result<_, _>>()?,
+            visits: visits
+                .iter()
+                .map(|row| {
+                    Ok(LevelVisit {
+                        case_id: row.try_get("case_id")?,
+                        level: level(row, "events.to_level")?,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
+            solutions: solutions
+                .iter()
+                .map(|row| {
+                    Ok(SolutionEvent {
+                        case_id: row.try_get("case_id")?,
+                        level: level(row, "events.to_level")?,
+                        delivered_at: instant(row, "events.created_at")?,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
+            breaches: breaches
+                .iter()
+                .map(|row| {
+                    Ok(BreachRow {
+                        case_id: row.try_get("case_id")?,
+                        level: level(row, "sla_breaches.level")?,
+                        target: row.try_get("target")?,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
+        })
+    }
+}
+
+fn report_case(row: &SqliteRow) -> Result<ReportCase, StoreError> {
+    let text = |column: &str| -> Result<String, StoreError> { Ok(row.try_get(column)?) };
+    let status = text("status")?;
+    let tema = text("tema")?;
+    let channel = text("channel")?;
+    Ok(ReportCase {
+        id: row.try_get("id")?,
+        number: text("number")?,
+        status: Status::parse(&status).ok_or_else(|| unknown("cases.status", &status))?,
+        level: level(row, "cases.level")?,
+        tema: Tema::parse(&tema).ok_or_else(|| unknown("cases.tema", &tema))?,
+        channel: Channel::parse(&channel).ok_or_else(|| unknown("cases.channel", &channel))?,
+        first_contact: row.try_get::<i64, _>("first_contact")? != 0,
+        parent_id: row.try_get("parent_id")?,
+        created_at: instant(row, "cases.created_at")?,
+    })
+}
+
+/// The `level` column (`to_level AS level` for events); `what` names it in the error.
+fn level(row: &SqliteRow, what: &'static str) -> Result<Level, StoreError> {
+    let value: String = row.try_get("level")?;
+    Level::parse(&value).ok_or_else(|| unknown(what, &value))
+}
+
+/// The `created_at` column, RFC 3339.
+fn instant(row: &SqliteRow, what: &'static str) -> Result<DateTime<Utc>, StoreError> {
+    let value: String = row.try_get("created_at")?;
+    DateTime::parse_from_rfc3339(&value)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt { what, detail: format!("fecha \"{value}\": {e}") })
+}
+
+fn unknown(what: &'static str, value: &str) -> StoreError {
+    StoreError::Corrupt { what, detail: format!("valor desconocido \"{value}\"") }
+}
