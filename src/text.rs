@@ -22,6 +22,33 @@ pub fn contains_phrase(haystack: &str, phrase: &str) -> bool {
         .any(|(at, _)| haystack[..at].chars().next_back().is_none_or(|c| !c.is_alphanumeric()))
 }
 
+/// Appends one CSV record (RFC 4180, CRLF): fields with a comma, a quote, CR or LF go in double
+/// quotes, quotes doubled. A field that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`
+/// first: text may come from outside mail) starts with an apostrophe instead; numbers stay as
+/// they are.
+pub fn csv_record(out: &mut String, fields: &[&str]) {
+    for (i, value) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let neutralized;
+        let value = if value.starts_with(['=', '+', '-', '@']) && value.parse::<f64>().is_err() {
+            neutralized = format!("'{value}");
+            neutralized.as_str()
+        } else {
+            value
+        };
+        if value.contains([',', '"', '\r', '\n']) {
+            out.push('"');
+            out.push_str(&value.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(value);
+        }
+    }
+    out.push_str("\r\n");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

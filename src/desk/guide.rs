@@ -4,6 +4,7 @@
 //! renders them as Markdown (to read) or CSV (RFC 4180, for a spreadsheet). `mesa-fe kb export`
 //! loads the base and the stored solutions; nothing here does I/O.
 
+use crate::text::csv_record as record;
 use std::fmt::Write as _;
 
 use crate::desk::Tema;
@@ -248,32 +249,6 @@ fn block(text: &str) -> String {
     let start = lines.iter().position(|l| !l.is_empty()).unwrap_or(lines.len());
     let end = lines.iter().rposition(|l| !l.is_empty()).map_or(start, |last| last + 1);
     lines[start..end].join("\n")
-}
-
-/// One CSV record: fields with a comma, a quote, CR or LF go in double quotes, quotes doubled.
-/// A field that a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first: a subject comes
-/// from outside mail) starts with an apostrophe instead.
-fn record(out: &mut String, fields: &[&str]) {
-    for (i, value) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let neutralized;
-        let value = if value.starts_with(['=', '+', '-', '@']) {
-            neutralized = format!("'{value}");
-            neutralized.as_str()
-        } else {
-            value
-        };
-        if value.contains([',', '"', '\r', '\n']) {
-            out.push('"');
-            out.push_str(&value.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(value);
-        }
-    }
-    out.push_str("\r\n");
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //! one more variant there, reading a new column of [`ReportCase`]; the three renderings pick it
 //! up without further changes.
 
+use crate::text::csv_record as record;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
@@ -721,23 +722,6 @@ fn csv_number(value: Option<f64>) -> String {
 /// A table cell: a line, with the pipes escaped.
 fn md_cell(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|")
-}
-
-/// One CSV record: fields with a comma, a quote, CR or LF go in double quotes, quotes doubled.
-fn record(out: &mut String, fields: &[&str]) {
-    for (i, value) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        if value.contains([',', '"', '\r', '\n']) {
-            out.push('"');
-            out.push_str(&value.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(value);
-        }
-    }
-    out.push_str("\r\n");
 }
 
 #[cfg(test)]
