@@ -37,7 +37,20 @@ pub struct Config {
     pub privacidad: Privacy,
     pub horario: WorkingHours,
     pub sla: SlaSettings,
+    pub http: HttpSettings,
     pub limites: Limits,
+}
+
+/// The operators' HTTP endpoint: health, readiness, metrics and the read-only case API.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// `host:puerto`; empty = no HTTP server.
+    #[serde(rename = "direccion")]
+    pub address: String,
+    /// Bearer token of `/api/casos`; absent = the API is off.
+    #[serde(rename = "token_api", default)]
+    pub api_token: Option<SecretRef>,
 }
 
 /// When the desk works: business days for control posterior, business hours for SLA targets.
@@ -640,6 +653,15 @@ impl Config {
                     format!("\"{day}\" no es una fecha AAAA-MM-DD"),
                 ));
             }
+        }
+        let address = &self.http.address;
+        if !address.is_empty() && address.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                "http.direccion",
+                format!(
+                    "\"{address}\" no es host:puerto, por ejemplo 127.0.0.1:9464 (vacío = sin HTTP)"
+                ),
+            ));
         }
         if self.sla.sweep_seconds == 0 {
             return Err(invalid("sla.revision_segundos", "debe ser mayor que cero"));

@@ -14,12 +14,14 @@ use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
 use crate::config::{Buzon, ImapSettings};
+use crate::http::HttpState;
+use crate::live::{self, Live, Publisher, Setup};
 use crate::mail::imap::{Connector, IdleOutcome, ImapError, Mailbox};
-use crate::mail::outgoing::Templates;
 use crate::outbox::OutboxWorker;
 use crate::pipeline::{Desk, Outcome};
 use crate::store::raw::{BuzonProgress, IncomingRaw, Origin, Stored, status};
 use crate::store::{Store, StoreError};
+use crate::telemetry::Telemetry;
 
 /// First wait after a failed connection; doubles up to [`BACKOFF_MAX`], with ±25 % jitter.
 const BACKOFF_START: Duration = Duration::from_secs(1);
@@ -42,16 +44,12 @@ pub enum DaemonError {
     Smtp { buzon: String, source: crate::mail::smtp::SmtpError },
     #[error(transparent)]
     Templates(#[from] crate::mail::outgoing::OutgoingError),
-}
-
-/// The configured templates folder, or the built-in templates.
-fn load_templates(desk: &Desk) -> Result<Templates, DaemonError> {
-    let folder = &desk.config.general.templates;
-    if folder.is_empty() {
-        Ok(Templates::builtin())
-    } else {
-        Ok(Templates::load(std::path::Path::new(folder))?)
-    }
+    #[error(
+        "no se pudo abrir el servidor HTTP en {address}: {detail}. Revise http.direccion (¿otro proceso usa ese puerto?) o déjela vacía"
+    )]
+    Http { address: String, detail: String },
+    #[error("http.token_api: {0}")]
+    ApiToken(#[from] crate::secrets::SecretError),
 }
 
 /// Shutdown signal shared by the watchers: `true` once stopping was asked.
@@ -75,13 +73,19 @@ impl Shutdown {
     }
 }
 
+/// Builds a new desk from the configuration files when SIGHUP arrives; an error is the reason
+/// the new configuration is refused (the running one stays).
+pub type Reloader = Box<dyn Fn() -> Result<Desk, String> + Send + Sync>;
+
 /// Runs the daemon until `stop` completes: replays pending messages, then watches every buzón
-/// that has IMAP settings.
+/// that has IMAP settings, sends the outbox, runs the timers; SIGHUP reloads with `reload`.
 pub async fn run(
-    desk: Arc<Desk>,
+    setup: Setup,
     store: Store,
     stop: impl Future<Output = ()>,
+    reload: Reloader,
 ) -> Result<(), DaemonError> {
+    let desk = setup.desk.clone();
     let watched: Vec<(Buzon, ImapSettings)> = desk
         .config
         .buzones
@@ -102,23 +106,45 @@ pub async fn run(
 
     let (stop_sender, shutdown) = Shutdown::new();
     let wake = Arc::new(Notify::new());
-    let templates = load_templates(&desk)?;
+    let telemetry = Arc::new(Telemetry::default());
+    let http = http_listener(&desk.config).await?;
+    let (publisher, live) = live::channel(setup);
     let mut watchers = JoinSet::new();
-    match OutboxWorker::new(desk.clone(), store.clone(), templates, wake.clone(), shutdown.clone())
-    {
+    let outbox_running = match OutboxWorker::new(
+        live.clone(),
+        store.clone(),
+        wake.clone(),
+        shutdown.clone(),
+    ) {
         Ok(Some(worker)) => {
             watchers.spawn(worker.run());
+            true
         }
-        Ok(None) => warn!(
-            "ningún buzón tiene [buzones.smtp]: las respuestas esperan en la cola (mesa-fe outbox list)"
-        ),
+        Ok(None) => {
+            warn!(
+                "ningún buzón tiene [buzones.smtp]: las respuestas esperan en la cola (mesa-fe outbox list)"
+            );
+            false
+        }
         Err((buzon, source)) => return Err(DaemonError::Smtp { buzon, source }),
+    };
+    if let Some((listener, api_token)) = http {
+        let state = HttpState {
+            store: store.clone(),
+            telemetry: telemetry.clone(),
+            api_token,
+            outbox_running,
+        };
+        watchers.spawn(crate::http::serve(listener, Arc::new(state), shutdown.clone()));
     }
-    watchers.spawn(control_posterior(desk.clone(), store.clone(), shutdown.clone()));
-    watchers.spawn(sla_sweep(desk.clone(), store.clone(), shutdown.clone(), wake.clone()));
+    watchers.spawn(control_posterior(live.clone(), store.clone(), shutdown.clone()));
+    watchers.spawn(sla_sweep(live.clone(), store.clone(), shutdown.clone(), wake.clone()));
+    watchers.spawn(reload_on_hangup(publisher, reload, store.clone(), shutdown.clone()));
     for (buzon, imap, connector) in connectors {
+        telemetry.watching(&buzon.name);
         let watcher = Watcher {
-            desk: desk.clone(),
+            telemetry: telemetry.clone(),
+            live: live.clone(),
             store: store.clone(),
             buzon,
             imap,
@@ -145,10 +171,68 @@ pub async fn run(
     Ok(())
 }
 
+/// The HTTP listener and the API token, when `http.direccion` is set.
+async fn http_listener(
+    config: &crate::config::Config,
+) -> Result<Option<(tokio::net::TcpListener, Option<crate::secrets::Secret>)>, DaemonError> {
+    let address = &config.http.address;
+    if address.is_empty() {
+        return Ok(None);
+    }
+    let api_token = config.http.api_token.as_ref().map(crate::secrets::load).transpose()?;
+    let listener = tokio::net::TcpListener::bind(address.as_str())
+        .await
+        .map_err(|e| DaemonError::Http { address: address.clone(), detail: e.to_string() })?;
+    Ok(Some((listener, api_token)))
+}
+
+/// SIGHUP: a new setup from the configuration files, or the old one kept with the reason.
+async fn reload_on_hangup(
+    publisher: Publisher,
+    reload: Reloader,
+    store: Store,
+    shutdown: Shutdown,
+) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    else {
+        warn!("no se pudo escuchar SIGHUP: la configuración solo se relee al reiniciar");
+        return;
+    };
+    loop {
+        tokio::select! {
+            received = hangups.recv() => if received.is_none() { return },
+            () = shutdown.wait() => return,
+        }
+        info!("SIGHUP: se relee la configuración");
+        let setup = reload().and_then(|desk| Setup::new(desk).map_err(|e| e.to_string()));
+        match setup {
+            Ok(setup) => {
+                if let Err(e) = store.sync_known_errors(&setup.desk.knowledge).await {
+                    warn!(error = %e, "no se pudo copiar la base de errores conocidos a la base de datos");
+                }
+                let agents = setup.desk.config.agentes.len();
+                let pending = publisher.replace(setup);
+                info!(
+                    agents,
+                    "configuración, agentes, plantillas y base de errores conocidos recargados"
+                );
+                if !pending.is_empty() {
+                    warn!(changes = %pending.join(", "), "estos cambios se aplican al reiniciar el servicio");
+                }
+            }
+            Err(reason) => error!(
+                error = %reason,
+                "configuración nueva rechazada; el servicio sigue con la anterior. Corrija el archivo y vuelva a recargar"
+            ),
+        }
+    }
+}
+
 /// Activity 12 on a timer: closes the solved cases whose control window passed.
-async fn control_posterior(desk: Arc<Desk>, store: Store, shutdown: Shutdown) {
-    let every = Duration::from_secs(desk.config.control_posterior.sweep_seconds);
+async fn control_posterior(live: Live, store: Store, shutdown: Shutdown) {
     while !shutdown.requested() {
+        let desk = live.desk();
+        let every = Duration::from_secs(desk.config.control_posterior.sweep_seconds);
         match desk.close_expired_follow_ups(&store).await {
             Ok(0) => {}
             Ok(closed) => {
@@ -164,9 +248,10 @@ async fn control_posterior(desk: Arc<Desk>, store: Store, shutdown: Shutdown) {
 }
 
 /// SLA targets on a timer: breaches become events and notices to coordinators.
-async fn sla_sweep(desk: Arc<Desk>, store: Store, shutdown: Shutdown, outbox: Arc<Notify>) {
-    let every = Duration::from_secs(desk.config.sla.sweep_seconds);
+async fn sla_sweep(live: Live, store: Store, shutdown: Shutdown, outbox: Arc<Notify>) {
     while !shutdown.requested() {
+        let desk = live.desk();
+        let every = Duration::from_secs(desk.config.sla.sweep_seconds);
         match desk.check_sla(&store).await {
             Ok(0) => {}
             Ok(breaches) => {
@@ -184,7 +269,9 @@ async fn sla_sweep(desk: Arc<Desk>, store: Store, shutdown: Shutdown, outbox: Ar
 
 /// One buzón: connect, sync, wait (IDLE or poll), again; reconnect with backoff on errors.
 struct Watcher {
-    desk: Arc<Desk>,
+    /// Read anew for each batch: a reload applies from the next message on.
+    live: Live,
+    telemetry: Arc<Telemetry>,
     store: Store,
     buzon: Buzon,
     imap: ImapSettings,
@@ -203,6 +290,8 @@ impl Watcher {
                 Err(failure) => {
                     let wait = jittered(backoff);
                     log_failure(&self.buzon.name, &failure, wait);
+                    let token = matches!(&failure, WatchError::Imap(e) if e.is_token_failure());
+                    self.telemetry.disconnected(&self.buzon.name, &failure.to_string(), token);
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}
                         () = self.shutdown.wait() => break,
@@ -218,6 +307,7 @@ impl Watcher {
     async fn session(&self) -> Result<(), WatchError> {
         let mut mailbox = self.connector.connect().await?;
         info!(buzon = %self.buzon.name, idle = mailbox.has_idle(), "conectado al buzón");
+        self.telemetry.connected(&self.buzon.name);
         loop {
             self.sync(&mut mailbox).await?;
             if self.shutdown.requested() {
@@ -276,7 +366,7 @@ impl Watcher {
         self.outbox.notify_one();
         // Messages left pending by a transient store error get another chance.
         if !self.shutdown.requested() {
-            for outcome in self.desk.process_pending_of(&self.store, name).await? {
+            for outcome in self.live.desk().process_pending_of(&self.store, name).await? {
                 log_outcome(name, &outcome);
             }
         }
@@ -290,6 +380,7 @@ impl Watcher {
         uidvalidity: u32,
         uids: &[u32],
     ) -> Result<(), WatchError> {
+        let started = std::time::Instant::now();
         let fetched = self.fetch_batch(mailbox, uids).await?;
         let origins: Vec<Origin> = fetched
             .iter()
@@ -321,6 +412,7 @@ impl Watcher {
         for ((stored, f), origin) in stored.into_iter().zip(&fetched).zip(&origins) {
             if let Stored::New(raw_id) = stored {
                 self.process(raw_id, origin, &f.raw).await?;
+                self.telemetry.ingested(started.elapsed());
             }
         }
         Ok(())
@@ -332,7 +424,7 @@ impl Watcher {
         mailbox: &mut Mailbox,
         uids: &[u32],
     ) -> Result<Vec<Fetched>, WatchError> {
-        let max_bytes = self.desk.config.limites.message_max_bytes;
+        let max_bytes = self.live.desk().config.limites.message_max_bytes;
         let sizes = mailbox.sizes(uids).await?;
         let whole: Vec<u32> =
             sizes.iter().filter(|(_, size)| *size <= max_bytes).map(|(uid, _)| *uid).collect();
@@ -357,7 +449,7 @@ impl Watcher {
     /// One message through the pipeline. A transient store error leaves it pending (retried at
     /// the next sync); any other failure quarantines it so the buzón goes on.
     async fn process(&self, raw_id: i64, origin: &Origin, raw: &[u8]) -> Result<(), WatchError> {
-        match self.desk.process(&self.store, raw_id, origin, raw).await {
+        match self.live.desk().process(&self.store, raw_id, origin, raw).await {
             Ok(outcome) => {
                 log_outcome(&self.buzon.name, &outcome);
                 Ok(())

@@ -13,7 +13,11 @@
 //! - [`store`]: every SQL statement of the project (SQLite by default, portable SQL).
 //! - [`secrets`]: passwords and client secrets from files, variables or systemd credentials.
 //! - [`daemon`]: `mesa-fe run`: one watcher per buzón, start-up replay, graceful shutdown.
+//! - [`live`]: the setup the daemon's tasks read, replaced whole on SIGHUP.
 //! - [`outbox`]: the worker that renders and sends queued answers, with retries.
+//! - [`systemd`]: `sd_notify` without libsystemd: readiness, status, reload, stop, watchdog.
+//! - [`http`]: `/healthz`, `/readyz`, `/metrics` and the read-only case API.
+//! - [`telemetry`]: buzón connections, in-process counters and the ingest latency histogram.
 //! - [`text`]: small text helpers shared by the parsers and the classifier.
 #![forbid(unsafe_code)]
 
@@ -21,9 +25,13 @@ pub mod config;
 pub mod daemon;
 pub mod desk;
 pub mod dian;
+pub mod http;
+pub mod live;
 pub mod mail;
 pub mod outbox;
 pub mod pipeline;
 pub mod secrets;
 pub mod store;
+pub mod systemd;
+pub mod telemetry;
 pub mod text;

@@ -161,6 +161,17 @@ async fn run(args: Args) -> Result<ExitCode, cli::Failure> {
 fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    // Under systemd stderr goes to the journal (JOURNAL_STREAM is set): one JSON object per
+    // line, for `journalctl -o cat | jq` and log shippers; on a terminal, readable text.
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(false)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+        return;
+    }
     let colors = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)

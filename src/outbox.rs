@@ -13,9 +13,9 @@ use tracing::{error, info, warn};
 
 use crate::daemon::Shutdown;
 use crate::desk::case::ReplyKind;
-use crate::mail::outgoing::{self, Outgoing, OutgoingError, OutgoingFile, Templates};
+use crate::live::Live;
+use crate::mail::outgoing::{self, Outgoing, OutgoingError, OutgoingFile};
 use crate::mail::smtp::{Sender, SmtpError};
-use crate::pipeline::Desk;
 use crate::store::Store;
 use crate::store::outbox::{OutboxItem, timestamp};
 
@@ -37,9 +37,9 @@ struct Way {
 }
 
 pub struct OutboxWorker {
-    desk: Arc<Desk>,
+    /// Templates, known errors and limits are read anew for each mail (SIGHUP reloads them).
+    live: Live,
     store: Store,
-    templates: Templates,
     ways: HashMap<String, Way>,
     wake: Arc<Notify>,
     shutdown: Shutdown,
@@ -48,14 +48,13 @@ pub struct OutboxWorker {
 impl OutboxWorker {
     /// A worker for every buzón with SMTP settings; `None` when no buzón has them.
     pub fn new(
-        desk: Arc<Desk>,
+        live: Live,
         store: Store,
-        templates: Templates,
         wake: Arc<Notify>,
         shutdown: Shutdown,
     ) -> Result<Option<OutboxWorker>, (String, SmtpError)> {
         let mut ways = HashMap::new();
-        for buzon in &desk.config.buzones {
+        for buzon in &live.desk().config.buzones {
             if let Some(smtp) = &buzon.smtp {
                 let sender = Sender::new(smtp).map_err(|e| (buzon.name.clone(), e))?;
                 let way =
@@ -66,7 +65,7 @@ impl OutboxWorker {
         if ways.is_empty() {
             return Ok(None);
         }
-        Ok(Some(OutboxWorker { desk, store, templates, ways, wake, shutdown }))
+        Ok(Some(OutboxWorker { live, store, ways, wake, shutdown }))
     }
 
     pub async fn run(self) {
@@ -148,7 +147,7 @@ impl OutboxWorker {
 
     fn past_horizon(&self, item: &OutboxItem) -> bool {
         let horizon = chrono::Duration::hours(
-            i64::try_from(self.desk.config.general.retry_hours).unwrap_or(48),
+            i64::try_from(self.live.desk().config.general.retry_hours).unwrap_or(48),
         );
         chrono::DateTime::parse_from_rfc3339(&item.created_at)
             .is_ok_and(|created| chrono::Utc::now() - created.with_timezone(&chrono::Utc) > horizon)
@@ -162,7 +161,7 @@ impl OutboxWorker {
         attachments: Vec<OutgoingFile>,
     ) -> Result<Vec<u8>, OutgoingError> {
         let context = self.render_context(item, way);
-        let (text, html) = self.templates.render(&item.kind, &context)?;
+        let (text, html) = self.live.templates().render(&item.kind, &context)?;
         let references: Vec<String> = item
             .refs
             .as_deref()
@@ -202,7 +201,7 @@ impl OutboxWorker {
             Some(ids) => ids.iter().filter_map(Value::as_i64).collect(),
             None => context["raw_message_id"].as_i64().into_iter().collect(),
         };
-        let limits = self.desk.config.limites.attachments();
+        let limits = self.live.desk().config.limites.attachments();
         let mut files = Vec::new();
         let mut total = 0;
         for raw_id in raw_ids {
@@ -234,12 +233,13 @@ impl OutboxWorker {
     /// buzón's address and the desk's name.
     fn render_context(&self, item: &OutboxItem, way: &Way) -> Value {
         let mut context: Value = serde_json::from_str(&item.context).unwrap_or_else(|_| json!({}));
+        let desk = self.live.desk();
         let answers: Vec<Value> = context["known_errors"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(Value::as_str)
-            .filter_map(|code| self.desk.knowledge.get(code))
+            .filter_map(|code| desk.knowledge.get(code))
             .map(|known| {
                 json!({
                     "code": known.code,
@@ -253,10 +253,7 @@ impl OutboxWorker {
             map.insert("known_error_answers".into(), Value::Array(answers));
             map.insert("buzon_address".into(), json!(way.address));
             map.insert("desk_name".into(), json!(way.name));
-            map.insert(
-                "zona_horaria_horas".into(),
-                json!(self.desk.config.general.utc_offset_hours),
-            );
+            map.insert("zona_horaria_horas".into(), json!(desk.config.general.utc_offset_hours));
             map.entry("case").or_insert_with(|| json!(item.case_number));
         }
         context

@@ -210,8 +210,17 @@ pub async fn run(path: Option<&Path>) -> Result<ExitCode, Failure> {
     let store = open_store(&config).await?;
     store.sync_known_errors(&knowledge).await?;
     let ids = load_message_ids(&config)?;
-    let desk = std::sync::Arc::new(Desk::new(config, knowledge).with_message_ids(ids));
-    let result = mesa_fe::daemon::run(desk, store.clone(), stop_signal()).await;
+    let desk = Desk::new(config, knowledge).with_message_ids(ids);
+    let setup =
+        mesa_fe::live::Setup::new(desk).map_err(|e| Failure::new(EX_CONFIG, e.to_string()))?;
+    let path = path.map(Path::to_path_buf);
+    let reload: mesa_fe::daemon::Reloader = Box::new(move || {
+        let config = load_config(path.as_deref()).map_err(|f| f.to_string())?;
+        let knowledge = load_knowledge(&config).map_err(|f| f.to_string())?;
+        let ids = load_message_ids(&config).map_err(|f| f.to_string())?;
+        Ok(Desk::new(config, knowledge).with_message_ids(ids))
+    });
+    let result = mesa_fe::daemon::run(setup, store.clone(), stop_signal(), reload).await;
     store.close().await;
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),

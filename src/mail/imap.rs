@@ -80,6 +80,11 @@ impl ImapError {
     pub fn is_retriable(&self) -> bool {
         !matches!(self, ImapError::Config(_))
     }
+
+    /// No OAuth2 token could be had, or the server refused it (counted apart in the metrics).
+    pub fn is_token_failure(&self) -> bool {
+        matches!(self, ImapError::Auth { detail, .. } if detail.contains("token OAuth2"))
+    }
 }
 
 /// What ended an IDLE wait.

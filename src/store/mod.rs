@@ -17,6 +17,7 @@ pub mod purge;
 pub mod raw;
 pub mod report;
 pub mod sla;
+pub mod stats;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -139,6 +139,8 @@ impl Daemon {
             .arg("--config")
             .arg(self.dir.path().join("mesa-fe.toml"))
             .env("MESA_FE__GENERAL__DIRECTORIO_ESTADO", self.dir.path())
+            // Any free port: tests may run daemons side by side.
+            .env("MESA_FE__HTTP__DIRECCION", "127.0.0.1:0")
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -253,5 +255,34 @@ impl Daemon {
             .stdin(Stdio::null())
             .output()
             .expect("run mesa-fe")
+    }
+}
+
+impl Daemon {
+    /// Replaces the configuration file (the daemon reads it again on SIGHUP).
+    pub fn rewrite_config(&self, config: &str) {
+        std::fs::write(self.dir.path().join("mesa-fe.toml"), config).expect("rewrite config");
+    }
+
+    /// Sends a signal by name (`HUP`, `TERM`) to the running daemon.
+    pub fn signal(&self, name: &str) {
+        let child = self.child.as_ref().expect("running daemon");
+        let status = Command::new("kill")
+            .args([format!("-{name}"), child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits until the daemon's log has `needle` `times` times, up to `limit`.
+    pub async fn wait_for_log(&self, needle: &str, times: usize, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.log().matches(needle).count() >= times {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
     }
 }

@@ -1,0 +1,261 @@
+//! The daemon as operators run it, against the real Dovecot of deploy/dev/mailstack.sh:
+//! reloading on SIGHUP, health and metrics over HTTP, and what its logs may say.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Daemon, Stack, buzon_toml, request};
+
+const BUZON: &str = "sd_facturaelectronica@dian.gov.co";
+
+/// One buzón over loopback IMAP and the N2 groups staffed by `agent` only.
+fn config(stack: &Stack, folder: &str, agent: &str) -> String {
+    format!(
+        "{}\n[[agentes]]\ncorreo = \"{agent}\"\nnombre = \"Agente\"\nnivel = \"n2\"\n\
+         grupos = [\"n2_factura\", \"n2_radian\", \"n2_nomina\", \"n2_documento_soporte\", \
+         \"n2_habilitacion\", \"n2_facturador_gratuito\", \"seguridad\"]\nactivo = true\n",
+        buzon_toml(stack, "facturaelectronica", BUZON, folder, "")
+    )
+}
+
+/// The provider's complete request (fixture 01: description, NIT, document, XML), made unique:
+/// it is assigned to an N2 agent at once.
+fn complete_request(n: usize, tag: &str) -> Vec<u8> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/mail/01_proveedor_zip_attacheddocument.eml"
+    );
+    let text = String::from_utf8(std::fs::read(path).expect("fixture")).expect("UTF-8 fixture");
+    text.replacen(
+        "Message-ID: <20261126091502.4821.soporte@andinas-contables.example>",
+        &format!("Message-ID: <{tag}.{n}@andinas-contables.example>"),
+        1,
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn sighup_keeps_the_old_config_when_the_new_one_is_broken_and_applies_a_good_one() {
+    let stack = Stack::from_env();
+    let folder = "OpsReload";
+    stack.fresh_folders(BUZON, &[folder, "OpsReload-ok"]).await;
+    let mut daemon = Daemon::new(&config(&stack, folder, "ana.n2@fe.test"));
+    daemon.start();
+    assert!(
+        daemon.wait_for_log("conectado al buzón", 1, Duration::from_secs(20)).await,
+        "{}",
+        daemon.log()
+    );
+
+    daemon.rewrite_config("[general\nesto no es TOML");
+    daemon.signal("HUP");
+    assert!(
+        daemon.wait_for_log("configuración nueva rechazada", 1, Duration::from_secs(10)).await,
+        "{}",
+        daemon.log()
+    );
+    stack.append(BUZON, folder, &[complete_request(1, "ops-reload")]).await;
+    let cases = daemon.wait_for_cases(Duration::from_secs(20), |c| c.len() == 1).await;
+    assert_eq!(cases.len(), 1, "the daemon still works after a refused reload\n{}", daemon.log());
+    assert_eq!(cases[0].agent.as_deref(), Some("ana.n2@fe.test"));
+
+    daemon.rewrite_config(&config(&stack, folder, "luis.n2@fe.test"));
+    daemon.signal("HUP");
+    assert!(
+        daemon.wait_for_log("recargados", 1, Duration::from_secs(10)).await,
+        "{}",
+        daemon.log()
+    );
+    stack.append(BUZON, folder, &[complete_request(2, "ops-reload")]).await;
+    let cases = daemon.wait_for_cases(Duration::from_secs(20), |c| c.len() == 2).await;
+    assert_eq!(cases.len(), 2, "{}", daemon.log());
+    assert_eq!(
+        cases[1].agent.as_deref(),
+        Some("luis.n2@fe.test"),
+        "the new agent takes the next case"
+    );
+    assert_eq!(
+        daemon.log().matches("conectado al buzón").count(),
+        1,
+        "the IMAP session survives the reloads\n{}",
+        daemon.log()
+    );
+    assert!(daemon.terminate().success());
+}
+
+/// The daemon's HTTP address, from its log line.
+async fn http_base(daemon: &Daemon) -> String {
+    let needle = "servidor HTTP de salud y métricas escuchando";
+    assert!(daemon.wait_for_log(needle, 1, Duration::from_secs(20)).await, "{}", daemon.log());
+    let log = daemon.log();
+    let line = log.lines().find(|l| l.contains(needle)).unwrap_or_default();
+    let address = line.split("address=").nth(1).unwrap_or_default().split_whitespace().next();
+    format!("http://{}", address.unwrap_or_default())
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let response = reqwest::Client::new().get(url).send().await.expect("HTTP GET");
+    (response.status().as_u16(), response.text().await.expect("body"))
+}
+
+/// Polls `/readyz` until its status is `wanted`, up to `limit`.
+async fn wait_ready(base: &str, wanted: u16, limit: Duration) -> (u16, String) {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let (status, body) = get(&format!("{base}/readyz")).await;
+        if status == wanted || std::time::Instant::now() > deadline {
+            return (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn mailstack(command: &str) {
+    let status = std::process::Command::new("bash")
+        .args(["deploy/dev/mailstack.sh", command])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("mailstack.sh");
+    assert!(status.success(), "mailstack.sh {command}");
+}
+
+#[tokio::test]
+async fn readyz_turns_unready_while_dovecot_is_down_and_ready_when_it_is_back() {
+    let stack = Stack::from_env();
+    let folder = "OpsReady";
+    stack.fresh_folders(BUZON, &[folder, "OpsReady-ok"]).await;
+    let mut daemon = Daemon::new(&config(&stack, folder, "ana.n2@fe.test"));
+    daemon.start();
+    let base = http_base(&daemon).await;
+    assert_eq!(get(&format!("{base}/healthz")).await.0, 200);
+    let (status, body) = wait_ready(&base, 200, Duration::from_secs(20)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"conectado\""), "{body}");
+
+    mailstack("stop-dovecot");
+    let (status, body) = wait_ready(&base, 503, Duration::from_secs(30)).await;
+    mailstack("start");
+    assert_eq!(status, 503, "unready while Dovecot is down: {body}");
+    assert!(body.contains("\"desconectado\"") && body.contains("facturaelectronica"), "{body}");
+    assert_eq!(get(&format!("{base}/healthz")).await.0, 200, "alive all the same");
+
+    let (status, body) = wait_ready(&base, 200, Duration::from_secs(60)).await;
+    assert_eq!(status, 200, "ready again once Dovecot is back: {body}\n{}", daemon.log());
+    assert!(daemon.terminate().success());
+}
+
+/// The value of one sample line of the metrics text (0 when absent).
+fn sample(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l[series.len()..].trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn metrics_count_what_was_ingested_and_the_case_api_wants_its_token() {
+    let stack = Stack::from_env();
+    let folder = "OpsMetrics";
+    stack.fresh_folders(BUZON, &[folder, "OpsMetrics-ok"]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let token_file = dir.path().join("api.token");
+    std::fs::write(&token_file, "token-de-prueba-123\n").expect("token file");
+    let extra = format!("\n[http]\ntoken_api = {{ archivo = \"{}\" }}\n", token_file.display());
+    let mut daemon = Daemon::new(&(config(&stack, folder, "ana.n2@fe.test") + &extra));
+    daemon.start();
+    let base = http_base(&daemon).await;
+    let processed = "mesa_fe_mensajes_total{buzon=\"facturaelectronica\",estado=\"procesado\"}";
+    let before = get(&format!("{base}/metrics")).await.1;
+    assert_eq!(sample(&before, processed), 0.0, "{before}");
+
+    let messages: Vec<Vec<u8>> = (1..=3).map(|n| request(n, "ops-metrics")).collect();
+    stack.append(BUZON, folder, &messages).await;
+    assert_eq!(daemon.wait_for_cases(Duration::from_secs(20), |c| c.len() == 3).await.len(), 3);
+    let after = get(&format!("{base}/metrics")).await.1;
+    assert_eq!(sample(&after, processed), 3.0, "{after}");
+    assert_eq!(sample(&after, "mesa_fe_ingesta_segundos_count"), 3.0, "{after}");
+    assert_eq!(sample(&after, "mesa_fe_buzon_conectado{buzon=\"facturaelectronica\"}"), 1.0);
+    let opened: f64 = after
+        .lines()
+        .filter(|l| l.starts_with("mesa_fe_casos_abiertos_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(opened, 3.0, "{after}");
+
+    let client = reqwest::Client::new();
+    let anonymous = client.get(format!("{base}/api/casos")).send().await.expect("GET");
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let cases: serde_json::Value = client
+        .get(format!("{base}/api/casos"))
+        .bearer_auth("token-de-prueba-123")
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .map(|body| serde_json::from_str(&body).expect("JSON"))
+        .expect("body");
+    let numbers: Vec<&str> =
+        cases.as_array().expect("list").iter().filter_map(|c| c["number"].as_str()).collect();
+    assert_eq!(numbers.len(), 3, "{cases}");
+    let one = client
+        .get(format!("{base}/api/casos/{}", numbers[0]))
+        .bearer_auth("token-de-prueba-123")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(one.status().as_u16(), 200);
+    let detail: serde_json::Value =
+        serde_json::from_str(&one.text().await.expect("body")).expect("JSON");
+    assert_eq!(detail["number"], numbers[0]);
+    assert!(daemon.terminate().success());
+}
+
+#[tokio::test]
+async fn the_info_log_of_an_end_to_end_run_has_no_address_nit_or_body_text() {
+    let stack = Stack::from_env();
+    let folder = "OpsPrivacy";
+    stack.fresh_folders(BUZON, &[folder, "OpsPrivacy-ok"]).await;
+    let smtp: u16 =
+        std::env::var("MESA_FE_MAILSTACK_SMTP_PORT").expect("SMTP port").parse().expect("port");
+    let smtp_toml = format!(
+        "[buzones.smtp]\nservidor = \"{}\"\npuerto = {smtp}\ntls = \"ninguno\"\n",
+        stack.host
+    );
+    let mut toml = config(&stack, folder, "agente.n2@fe.test");
+    // The SMTP table belongs to the buzón: it goes right after its IMAP table.
+    toml = toml.replacen("\n[[agentes]]", &format!("\n{smtp_toml}\n[[agentes]]"), 1);
+    let mut daemon = Daemon::new(&toml);
+    daemon.start();
+    let message = "From: Rosa Privada <rosa.privada@contribuyente-privado.test>\r\n\
+         To: sd_facturaelectronica@dian.gov.co\r\nSubject: Consulta sobre la factura PRIV0042\r\n\
+         Date: Thu, 26 Nov 2026 10:00:00 -0500\r\nMessage-ID: <privacidad.1@contribuyente-privado.test>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         Buenos dias, tenemos una consulta sobre la factura PRIV0042 del NIT 901234567-8: \
+         no sabemos si el adquiriente la recibio. La frase secreta del cuerpo es girasol-azul-lunes.\r\n";
+    stack.append(BUZON, folder, &[message.as_bytes().to_vec()]).await;
+    assert_eq!(daemon.wait_for_cases(Duration::from_secs(20), |c| c.len() == 1).await.len(), 1);
+    assert!(
+        daemon.wait_for_log("correo enviado", 2, Duration::from_secs(30)).await,
+        "the acknowledgement and the agent's notification go out\n{}",
+        daemon.log()
+    );
+    assert!(daemon.terminate().success());
+    let log = daemon.log();
+    for secret in [
+        "rosa.privada",
+        "contribuyente-privado",
+        "agente.n2@fe.test",
+        "sd_facturaelectronica@",
+        "901234567",
+        "girasol-azul-lunes",
+        "Rosa Privada",
+        "PRIV0042",
+    ] {
+        assert!(!log.contains(secret), "the log shows «{secret}»:\n{log}");
+    }
+    assert!(log.contains("caso abierto"), "the log still says what happened:\n{log}");
+}
