@@ -21,7 +21,8 @@ use crate::outbox::OutboxWorker;
 use crate::pipeline::{Desk, Outcome};
 use crate::store::raw::{BuzonProgress, IncomingRaw, Origin, Stored, status};
 use crate::store::{Store, StoreError};
-use crate::telemetry::Telemetry;
+use crate::systemd::Notifier;
+use crate::telemetry::{BuzonState, Telemetry};
 
 /// First wait after a failed connection; doubles up to [`BACKOFF_MAX`], with ±25 % jitter.
 const BACKOFF_START: Duration = Duration::from_secs(1);
@@ -104,6 +105,7 @@ pub async fn run(
     let replayed = desk.process_pending(&store).await?;
     info!(messages = replayed.len(), "mensajes pendientes de una ejecución anterior procesados");
 
+    let notifier = Arc::new(Notifier::from_env());
     let (stop_sender, shutdown) = Shutdown::new();
     let wake = Arc::new(Notify::new());
     let telemetry = Arc::new(Telemetry::default());
@@ -139,7 +141,13 @@ pub async fn run(
     }
     watchers.spawn(control_posterior(live.clone(), store.clone(), shutdown.clone()));
     watchers.spawn(sla_sweep(live.clone(), store.clone(), shutdown.clone(), wake.clone()));
-    watchers.spawn(reload_on_hangup(publisher, reload, store.clone(), shutdown.clone()));
+    watchers.spawn(reload_on_hangup(
+        publisher,
+        reload,
+        store.clone(),
+        shutdown.clone(),
+        notifier.clone(),
+    ));
     for (buzon, imap, connector) in connectors {
         telemetry.watching(&buzon.name);
         let watcher = Watcher {
@@ -154,8 +162,11 @@ pub async fn run(
         };
         watchers.spawn(watcher.run());
     }
+    watchers.spawn(supervise(telemetry.clone(), notifier.clone(), shutdown.clone()));
     stop.await;
     info!("deteniendo: se termina el mensaje en curso de cada buzón");
+    tell_systemd(notifier.stopping());
+    tell_systemd(notifier.status("deteniéndose: se termina el mensaje en curso de cada buzón"));
     let _ = stop_sender.send(true);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while watchers.join_next().await.is_some() {}
@@ -186,12 +197,62 @@ async fn http_listener(
     Ok(Some((listener, api_token)))
 }
 
+/// systemd's view of the daemon: READY=1 once every buzón had its first connection attempt
+/// (the migrations and the replay ran before), a STATUS line when the connections change, and
+/// WATCHDOG=1 at half the watchdog interval while the runtime keeps scheduling this task.
+async fn supervise(telemetry: Arc<Telemetry>, notifier: Arc<Notifier>, shutdown: Shutdown) {
+    let started = std::time::Instant::now();
+    while telemetry.buzones().values().any(|b| *b == BuzonState::Conectando)
+        && started.elapsed() < Duration::from_secs(60)
+    {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+            () = shutdown.wait() => return,
+        }
+    }
+    tell_systemd(notifier.ready());
+    let ping = notifier.watchdog_interval().map_or(Duration::from_secs(30), |i| i / 2);
+    let mut last_status = String::new();
+    while !shutdown.requested() {
+        let buzones = telemetry.buzones();
+        let down: Vec<&str> = buzones
+            .iter()
+            .filter(|(_, b)| !matches!(b, BuzonState::Conectado { .. }))
+            .map(|(name, _)| name.as_str())
+            .collect();
+        let status = if down.is_empty() {
+            format!("vigilando {} buzones", buzones.len())
+        } else {
+            format!("vigilando {} buzones; sin conexión: {}", buzones.len(), down.join(", "))
+        };
+        if status != last_status {
+            tell_systemd(notifier.status(&status));
+            last_status = status;
+        }
+        if notifier.watchdog_interval().is_some() {
+            tell_systemd(notifier.watchdog());
+        }
+        tokio::select! {
+            () = tokio::time::sleep(ping.min(Duration::from_secs(5))) => {}
+            () = shutdown.wait() => return,
+        }
+    }
+}
+
+/// A message systemd did not get is logged, never fatal.
+fn tell_systemd(sent: std::io::Result<()>) {
+    if let Err(e) = sent {
+        warn!(error = %e, "no se pudo avisar a systemd (NOTIFY_SOCKET)");
+    }
+}
+
 /// SIGHUP: a new setup from the configuration files, or the old one kept with the reason.
 async fn reload_on_hangup(
     publisher: Publisher,
     reload: Reloader,
     store: Store,
     shutdown: Shutdown,
+    notifier: Arc<Notifier>,
 ) {
     let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
     else {
@@ -204,6 +265,7 @@ async fn reload_on_hangup(
             () = shutdown.wait() => return,
         }
         info!("SIGHUP: se relee la configuración");
+        tell_systemd(notifier.reloading());
         let setup = reload().and_then(|desk| Setup::new(desk).map_err(|e| e.to_string()));
         match setup {
             Ok(setup) => {
@@ -220,11 +282,19 @@ async fn reload_on_hangup(
                     warn!(changes = %pending.join(", "), "estos cambios se aplican al reiniciar el servicio");
                 }
             }
-            Err(reason) => error!(
-                error = %reason,
-                "configuración nueva rechazada; el servicio sigue con la anterior. Corrija el archivo y vuelva a recargar"
-            ),
+            Err(reason) => {
+                error!(
+                    error = %reason,
+                    "configuración nueva rechazada; el servicio sigue con la anterior. Corrija el archivo y vuelva a recargar"
+                );
+                tell_systemd(
+                    notifier.status(
+                        "configuración nueva rechazada; sigue la anterior (vea el registro)",
+                    ),
+                );
+            }
         }
+        tell_systemd(notifier.ready());
     }
 }
 

@@ -259,3 +259,42 @@ async fn the_info_log_of_an_end_to_end_run_has_no_address_nit_or_body_text() {
     }
     assert!(log.contains("caso abierto"), "the log still says what happened:\n{log}");
 }
+
+#[tokio::test]
+async fn systemd_hears_ready_status_watchdog_reload_and_stopping() {
+    let stack = Stack::from_env();
+    let folder = "OpsNotify";
+    stack.fresh_folders(BUZON, &[folder, "OpsNotify-ok"]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind");
+    socket.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    let mut daemon = Daemon::new(&config(&stack, folder, "ana.n2@fe.test"));
+    let socket_text = socket_path.display().to_string();
+    daemon.start_with_env(&[("NOTIFY_SOCKET", socket_text.as_str()), ("WATCHDOG_USEC", "2000000")]);
+    let mut heard: Vec<String> = Vec::new();
+    let mut listen = |until: &str, heard: &mut Vec<String>| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut buffer = [0u8; 4096];
+        while std::time::Instant::now() < deadline && !heard.iter().any(|m| m.contains(until)) {
+            if let Ok(n) = socket.recv(&mut buffer) {
+                heard.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
+            }
+        }
+    };
+    listen("READY=1", &mut heard);
+    listen("STATUS=vigilando 1 buzones", &mut heard);
+    listen("WATCHDOG=1", &mut heard);
+    daemon.signal("HUP");
+    listen("RELOADING=1", &mut heard);
+    let readies = heard.iter().filter(|m| m.as_str() == "READY=1").count();
+    assert_eq!(readies, 1, "{heard:?}");
+    daemon.signal("TERM");
+    listen("STOPPING=1", &mut heard);
+    for expected in
+        ["READY=1", "STATUS=vigilando 1 buzones", "WATCHDOG=1", "RELOADING=1", "STOPPING=1"]
+    {
+        assert!(heard.iter().any(|m| m.contains(expected)), "{expected} missing: {heard:?}");
+    }
+    assert!(daemon.terminate().success());
+}

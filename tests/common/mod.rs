@@ -129,6 +129,11 @@ impl Daemon {
     }
 
     pub fn start(&mut self) {
+        self.start_with_env(&[]);
+    }
+
+    /// As [`Daemon::start`], with extra environment variables (NOTIFY_SOCKET, …).
+    pub fn start_with_env(&mut self, vars: &[(&str, &str)]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -142,6 +147,7 @@ impl Daemon {
             // Any free port: tests may run daemons side by side.
             .env("MESA_FE__HTTP__DIRECCION", "127.0.0.1:0")
             .env("RUST_LOG", "info")
+            .envs(vars.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
