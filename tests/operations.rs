@@ -273,7 +273,7 @@ async fn systemd_hears_ready_status_watchdog_reload_and_stopping() {
     let socket_text = socket_path.display().to_string();
     daemon.start_with_env(&[("NOTIFY_SOCKET", socket_text.as_str()), ("WATCHDOG_USEC", "2000000")]);
     let mut heard: Vec<String> = Vec::new();
-    let mut listen = |until: &str, heard: &mut Vec<String>| {
+    let listen = |until: &str, heard: &mut Vec<String>| {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         let mut buffer = [0u8; 4096];
         while std::time::Instant::now() < deadline && !heard.iter().any(|m| m.contains(until)) {
