@@ -23,6 +23,7 @@ use crate::store::raw::{BuzonProgress, IncomingRaw, Origin, Stored, status};
 use crate::store::{Store, StoreError};
 use crate::systemd::Notifier;
 use crate::telemetry::{BuzonState, Telemetry};
+use crate::text::mask_personal;
 
 /// First wait after a failed connection; doubles up to [`BACKOFF_MAX`], with ±25 % jitter.
 const BACKOFF_START: Duration = Duration::from_secs(1);
@@ -525,11 +526,11 @@ impl Watcher {
                 Ok(())
             }
             Err(failure) if failure.is_retriable() => {
-                warn!(buzon = %self.buzon.name, raw_id, error = %failure, "no se pudo procesar ahora; queda pendiente");
+                warn!(buzon = %self.buzon.name, raw_id, error = %mask_personal(&failure.to_string()), "no se pudo procesar ahora; queda pendiente");
                 Ok(())
             }
             Err(failure) => {
-                error!(buzon = %self.buzon.name, raw_id, error = %failure, "mensaje en cuarentena por un error al procesarlo");
+                error!(buzon = %self.buzon.name, raw_id, error = %mask_personal(&failure.to_string()), "mensaje en cuarentena por un error al procesarlo");
                 let reason = format!("error al procesar el mensaje: {failure}");
                 self.store.set_raw_status(raw_id, status::QUARANTINED, Some(&reason)).await?;
                 Ok(())

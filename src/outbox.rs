@@ -18,6 +18,7 @@ use crate::mail::outgoing::{self, Outgoing, OutgoingError, OutgoingFile};
 use crate::mail::smtp::{Sender, SmtpError};
 use crate::store::Store;
 use crate::store::outbox::{OutboxItem, timestamp};
+use crate::text::mask_personal;
 
 /// Most bytes of the requester's files forwarded with one agent notification.
 const FORWARD_MAX_BYTES: usize = 10 * 1024 * 1024;
@@ -112,7 +113,7 @@ impl OutboxWorker {
         let message = match self.compose(item, way, files) {
             Ok(message) => message,
             Err(e) => {
-                error!(outbox = item.id, case = %item.case_number, error = %e, "no se pudo armar el correo");
+                error!(outbox = item.id, case = %item.case_number, error = %mask_personal(&e.to_string()), "no se pudo armar el correo");
                 self.record(item, self.store.mark_failed(item.id, &e.to_string()).await);
                 return;
             }
@@ -125,14 +126,14 @@ impl OutboxWorker {
             }
             Err(e) if e.is_transient() && !self.past_horizon(item) => {
                 let next = chrono::Utc::now() + retry_delay(item.attempts);
-                warn!(outbox = item.id, attempts = item.attempts + 1, error = %e, "envío aplazado; se reintenta");
+                warn!(outbox = item.id, attempts = item.attempts + 1, error = %mask_personal(&e.to_string()), "envío aplazado; se reintenta");
                 self.record(
                     item,
                     self.store.mark_retry(item.id, &timestamp(next), &e.to_string()).await,
                 );
             }
             Err(e) => {
-                error!(outbox = item.id, case = %item.case_number, error = %e, "envío fallido definitivamente");
+                error!(outbox = item.id, case = %item.case_number, error = %mask_personal(&e.to_string()), "envío fallido definitivamente");
                 self.record(item, self.store.mark_failed(item.id, &e.to_string()).await);
             }
         }

@@ -49,9 +49,64 @@ pub fn csv_record(out: &mut String, fields: &[&str]) {
     out.push_str("\r\n");
 }
 
+/// Text for a log line that may quote a server or a parser (an SMTP 550 names the recipient):
+/// e-mail addresses keep only their first letter and domain (`r***@example.com`) and runs of
+/// 6 digits or more (NITs, phone and document numbers) keep only their last two.
+pub fn mask_personal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, word) in text.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&mask_word(word));
+    }
+    out
+}
+
+fn mask_word(word: &str) -> String {
+    if let Some(at) = word.find('@') {
+        let start = word[..at].rfind(|c: char| !(c.is_alphanumeric() || "._%+-".contains(c)));
+        let local_start = start.map_or(0, |s| s + 1);
+        if at > local_start {
+            let first = word[local_start..].chars().next().unwrap_or('*');
+            return format!("{}{first}***{}", &word[..local_start], &word[at..]);
+        }
+    }
+    let mut out = String::with_capacity(word.len());
+    let mut digits = String::new();
+    let flush = |digits: &mut String, out: &mut String| {
+        if digits.len() >= 6 {
+            out.push_str(&"*".repeat(digits.len() - 2));
+            out.push_str(&digits[digits.len() - 2..]);
+        } else {
+            out.push_str(digits);
+        }
+        digits.clear();
+    };
+    for c in word.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+        } else {
+            flush(&mut digits, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut digits, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn personal_data_is_masked_in_log_text() {
+        assert_eq!(
+            mask_personal("550 5.1.1 <rosa.privada@example.com>: Recipient address rejected"),
+            "550 5.1.1 <r***@example.com>: Recipient address rejected"
+        );
+        assert_eq!(mask_personal("NIT 901234567-8, puerto 587"), "NIT *******67-8, puerto 587");
+    }
 
     #[test]
     fn phrase_matches_at_word_start_only() {
