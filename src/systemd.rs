@@ -35,8 +35,9 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Sends state changes to the service manager. Cheap to share (`Arc`) between tasks: every
-/// message goes through its own unbound datagram socket, as `sd_notify` does.
+/// Sends state changes to the service manager. Cheap to clone or share (`Arc`) between tasks:
+/// every message goes through its own unbound datagram socket, as `sd_notify` does.
+#[derive(Clone)]
 pub struct Notifier {
     /// Where to send; `None` when not started by systemd (every method is then a no-op).
     socket: Option<SocketAddr>,
