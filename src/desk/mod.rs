@@ -8,6 +8,7 @@ pub mod command;
 pub mod guide;
 pub mod knowledge;
 pub mod levels;
+pub mod providers;
 pub mod report;
 pub mod requirements;
 pub mod sla;
