@@ -32,6 +32,10 @@ pub struct Config {
     pub grupos: Vec<Group>,
     pub enrutamiento: Routing,
     pub agentes: Vec<Agent>,
+    /// Technology providers declared in the file (`[[proveedores]]`); the registry is these plus
+    /// the CSV imported with `mesa-fe proveedores importar`.
+    #[serde(default)]
+    pub proveedores: Vec<crate::desk::providers::Provider>,
     pub control_posterior: FollowUp,
     pub masiva: MassIncidents,
     pub privacidad: Privacy,
@@ -182,6 +186,10 @@ pub struct Buzon {
     pub address: String,
     #[serde(rename = "canal")]
     pub channel: Channel,
+    /// Only registered technology providers may write here (the aliados buzón); anyone else
+    /// gets the redirect answer and no case.
+    #[serde(rename = "solo_proveedores", default)]
+    pub providers_only: bool,
     /// How the daemon reads this buzón; absent = only `mesa-fe ingest` feeds it.
     #[serde(default)]
     pub imap: Option<ImapSettings>,
@@ -518,6 +526,7 @@ impl Config {
         self.validate_groups_and_agents()?;
         self.validate_temas()?;
         self.validate_calendar()?;
+        self.validate_providers()?;
         self.validate_limits()
     }
 
@@ -712,6 +721,27 @@ impl Config {
                     missing.as_str()
                 ),
             ));
+        }
+        Ok(())
+    }
+
+    /// Each `[[proveedores]]`: a NIT in any written form, a name, at least one domain or
+    /// address (well formed), and no NIT twice.
+    fn validate_providers(&self) -> Result<(), ConfigError> {
+        let mut nits = std::collections::HashMap::new();
+        for (i, written) in self.proveedores.iter().enumerate() {
+            let provider = written
+                .normalized()
+                .map_err(|p| invalid(format!("proveedores[{i}].{}", p.field), p.message))?;
+            if let Some(first) = nits.insert(provider.nit.clone(), i) {
+                return Err(invalid(
+                    format!("proveedores[{i}].nit"),
+                    format!(
+                        "el NIT {} está repetido (también en proveedores[{first}])",
+                        provider.nit
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -1027,6 +1057,30 @@ mod tests {
         );
         let error = Config::load(Some(plain.path())).expect_err("plaintext off-host").to_string();
         assert!(error.contains("buzones[0].smtp.tls"), "{error}");
+    }
+
+    #[test]
+    fn providers_are_checked_by_key() {
+        let provider = |nit: &str, domains: &str| {
+            format!("[[proveedores]]\nnit = \"{nit}\"\nnombre = \"P\"\ndominios = [{domains}]\n")
+        };
+        let good =
+            write(&(provider("900.123.456-7", "\"A.co\"") + &provider("800555111", "\"b.co\"")));
+        let config = Config::load(Some(good.path())).expect("config");
+        assert_eq!(config.proveedores.len(), 2);
+        assert!(config.proveedores[0].active, "activo defaults to true");
+        for (text, key) in [
+            (provider("90012X", "\"a.co\""), "proveedores[0].nit"),
+            (provider("900123456", ""), "proveedores[0].dominios"),
+            (
+                provider("900123456", "\"a.co\"") + &provider("900123456-8", "\"b.co\""),
+                "proveedores[1].nit",
+            ),
+        ] {
+            let file = write(&text);
+            let error = Config::load(Some(file.path())).expect_err(key).to_string();
+            assert!(error.contains(key), "{error}");
+        }
     }
 
     #[test]

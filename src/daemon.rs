@@ -267,7 +267,11 @@ async fn reload_on_hangup(
         }
         info!("SIGHUP: se relee la configuración");
         tell_systemd(notifier.reloading());
-        let setup = reload().and_then(|desk| Setup::new(desk).map_err(|e| e.to_string()));
+        let imported = store.providers().await.map_err(|e| e.to_string());
+        let setup = reload().and_then(|desk| {
+            let desk = desk.with_imported_providers(imported?);
+            Setup::new(desk).map_err(|e| e.to_string())
+        });
         match setup {
             Ok(setup) => {
                 if let Err(e) = store.sync_known_errors(&setup.desk.knowledge).await {

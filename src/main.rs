@@ -64,6 +64,9 @@ enum Command {
     /// Cola de correos de salida: respuestas y notificaciones.
     #[command(subcommand)]
     Outbox(cli::OutboxCommand),
+    /// Registro de proveedores tecnológicos: los únicos remitentes que acepta el buzón de aliados.
+    #[command(subcommand)]
+    Proveedores(cli::providers::ProvidersCommand),
     /// Informe de niveles de servicio de la Subdirección: casos creados en el período por tema,
     /// canal, estado y nivel máximo alcanzado; solución en primer contacto; mediana de horas hasta
     /// la solución por nivel; y cumplimiento de los ANS por nivel.
@@ -140,6 +143,7 @@ async fn run(args: Args) -> Result<ExitCode, cli::Failure> {
         Command::Quarantine(command) => cli::quarantine(config_path, command).await,
         Command::Kb(command) => cli::kb(config_path, command).await,
         Command::Outbox(command) => cli::outbox(config_path, command).await,
+        Command::Proveedores(command) => cli::providers::run(config_path, command).await,
         Command::Reporte { desde, hasta, formato, salida } => {
             cli::report::run(
                 config_path,

@@ -250,6 +250,9 @@ impl OutboxWorker {
                 })
             })
             .collect();
+        // Known errors learned from problemas travel in the context (they are not in the file).
+        let mut answers = answers;
+        answers.extend(context["learned_answers"].as_array().cloned().unwrap_or_default());
         if let Value::Object(map) = &mut context {
             map.insert("known_error_answers".into(), Value::Array(answers));
             map.insert("buzon_address".into(), json!(way.address));

@@ -69,6 +69,9 @@ pub struct Analysis {
     pub rejections: Vec<Rejection>,
     /// Codes among `rejections` whose known-error entry has a first-contact answer.
     pub known_errors: Vec<String>,
+    /// Known errors learned from solved problemas (in the store, approved by a coordinator)
+    /// that answer this message; their codes are in `known_errors` too.
+    pub learned: Vec<crate::store::actions::LearnedError>,
     pub decision: Decision,
 }
 
@@ -139,6 +142,8 @@ fn document_json(d: &Document) -> Value {
 pub struct Desk {
     pub config: Config,
     pub knowledge: KnowledgeBase,
+    /// Registered technology providers: the configuration's plus the imported CSV's.
+    pub providers: crate::desk::providers::Registry,
     /// Signs our Message-IDs and recognises them in replies.
     pub ids: MessageIds,
 }
@@ -147,7 +152,24 @@ impl Desk {
     /// A desk with a throw-away signing key: enough for `inspect` and tests. Anything that
     /// sends or matches replies across runs uses [`Desk::with_message_ids`].
     pub fn new(config: Config, knowledge: KnowledgeBase) -> Desk {
-        Desk { config, knowledge, ids: MessageIds::ephemeral() }
+        let providers = crate::desk::providers::Registry::new(configured_providers(&config));
+        Desk { config, knowledge, providers, ids: MessageIds::ephemeral() }
+    }
+
+    /// Adds the providers imported from CSV (kept in the store) to the configuration's; a NIT in
+    /// both keeps the configuration's entry.
+    pub fn with_imported_providers(
+        mut self,
+        imported: Vec<crate::desk::providers::Provider>,
+    ) -> Desk {
+        let mut all = configured_providers(&self.config);
+        for provider in imported {
+            if !all.iter().any(|p| p.nit == provider.nit) {
+                all.push(provider);
+            }
+        }
+        self.providers = crate::desk::providers::Registry::new(all);
+        self
     }
 
     pub fn with_message_ids(mut self, ids: MessageIds) -> Desk {
@@ -201,6 +223,7 @@ impl Desk {
             required: Vec::new(),
             rejections: Vec::new(),
             known_errors: Vec::new(),
+            learned: Vec::new(),
             decision: Decision::Quarantine,
         }
     }
@@ -240,6 +263,7 @@ impl Desk {
             required,
             rejections,
             known_errors,
+            learned: Vec::new(),
             decision: Decision::NewCase,
         };
         analysis.decision = decide(&analysis);
@@ -436,7 +460,8 @@ impl Desk {
     ) -> Result<Outcome, StoreError> {
         let buzon = self.buzon_for(&origin.buzon);
         let size = origin.declared_size.unwrap_or(raw.len() as u64).max(raw.len() as u64);
-        let analysis = self.analyze_sized(raw, &buzon, size);
+        let mut analysis = self.analyze_sized(raw, &buzon, size);
+        self.apply_learned_errors(store, &mut analysis).await?;
         if let Some(reason) = &analysis.quarantine_reason {
             store.set_raw_status(raw_id, status::QUARANTINED, Some(reason)).await?;
             return Ok(Outcome::Quarantined { raw_id, reason: reason.clone() });
@@ -468,12 +493,143 @@ impl Desk {
                 None => break,
             }
         }
+        // Mail on an existing case is that case's, whatever buzón it reached; a new request to
+        // the aliados buzón must come from a registered provider.
+        if let Some(reason) = self.may_not_write(&buzon, &analysis) {
+            return self.open_redirected(store, raw_id, &buzon, &analysis, &reason).await;
+        }
         if analysis.auto_generated {
             let reason = "mensaje automático que no pertenece a ningún caso";
             store.set_raw_status(raw_id, status::IGNORED, Some(reason)).await?;
             return Ok(Outcome::Ignored { raw_id });
         }
         self.open_case(store, raw_id, &buzon, &analysis).await
+    }
+
+    /// Why the sender may not write to this buzón (the aliados buzón is for registered
+    /// providers), if they may not. Agents, coordinators and CSAT answering there are not
+    /// requesters; machine mail is handled as usual.
+    fn may_not_write(&self, buzon: &Buzon, analysis: &Analysis) -> Option<String> {
+        let inbound = analysis.inbound.as_ref()?;
+        if !buzon.providers_only || analysis.auto_generated || self.actor(&inbound.from).is_some() {
+            return None;
+        }
+        if crate::desk::command::authentication_failed(&inbound.authentication_results) {
+            return Some("el correo no pasó la verificación SPF/DKIM/DMARC de su dominio".into());
+        }
+        if self.providers.find_sender(&inbound.from).is_none() {
+            return Some("el remitente no es un proveedor tecnológico registrado".into());
+        }
+        None
+    }
+
+    /// A message from someone who may not write to the buzón: kept as a closed case on the
+    /// `rechazado` channel, with one answer saying which channel fits them.
+    async fn open_redirected(
+        &self,
+        store: &Store,
+        raw_id: i64,
+        buzon: &Buzon,
+        analysis: &Analysis,
+        reason: &str,
+    ) -> Result<Outcome, StoreError> {
+        let transition = case::redirect(&analysis.intake(), reason);
+        let requester = analysis.inbound.as_ref().map(compose::reply_address).unwrap_or_default();
+        let general =
+            self.config.buzones.iter().find(|b| !b.providers_only).map(|b| b.address.clone());
+        let new = NewCase {
+            raw_id,
+            buzon: &buzon.name,
+            year: self.local_year(),
+            prefix: &self.config.general.case_prefix,
+            analysis,
+            transition: &transition,
+            reply_cap: self.config.general.auto_replies_per_hour,
+            follow_up_until: None,
+            provider_nit: None,
+        };
+        let number = store
+            .open_case(new, |number| {
+                let ctx = ReplyContext {
+                    raw_id,
+                    number,
+                    buzon,
+                    requester: &requester,
+                    ids: &self.ids,
+                    message_domain: &self.config.general.message_domain,
+                    config: &self.config,
+                };
+                let mut drafts = compose::drafts(&ctx, analysis, &transition);
+                for draft in &mut drafts {
+                    draft.context["general_address"] = serde_json::json!(general);
+                }
+                drafts
+            })
+            .await?;
+        Ok(Outcome::Opened { raw_id, case: number, decision: Decision::NewCase })
+    }
+
+    /// The XML's software provider (`sts:SoftwareProvider/ProviderID`) against the registry and
+    /// the sender: a warning for the agents, not a rejection.
+    fn software_provider_warnings(
+        &self,
+        analysis: &Analysis,
+        sender: Option<&crate::desk::providers::Provider>,
+    ) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for written in analysis.documents.iter().filter_map(|d| d.software_provider_nit.as_deref())
+        {
+            let Some((nit, _)) = crate::dian::nit::normalize_nit(written) else { continue };
+            let warning = match (sender, self.providers.by_nit(&nit)) {
+                (Some(sender), _) if sender.nit == nit => continue,
+                (Some(sender), _) => format!(
+                    "el proveedor del software del XML (NIT {nit}) no coincide con el remitente, \
+                     registrado como {} (NIT {})",
+                    sender.name, sender.nit
+                ),
+                (None, Some(registered)) => format!(
+                    "el XML lo generó el software de {} (NIT {nit}), pero el remitente no es ese proveedor",
+                    registered.name
+                ),
+                (None, None) => continue,
+            };
+            if !warnings.contains(&warning) {
+                warnings.push(warning);
+            }
+        }
+        warnings
+    }
+
+    /// Rules the built-in base has no answer for may have one learned from a solved problema.
+    async fn apply_learned_errors(
+        &self,
+        store: &Store,
+        analysis: &mut Analysis,
+    ) -> Result<(), StoreError> {
+        let unanswered: Vec<String> = analysis
+            .rejections
+            .iter()
+            .filter(|r| !r.notification && !analysis.known_errors.contains(&r.code))
+            .map(|r| r.code.clone())
+            .collect();
+        if analysis.inbound.is_none() || unanswered.is_empty() {
+            return Ok(());
+        }
+        let learned = store.learned_errors().await?;
+        for code in unanswered {
+            let known = learned
+                .iter()
+                .rev()
+                .find(|l| l.codes.iter().any(|c| c.eq_ignore_ascii_case(&code)));
+            if let Some(known) = known {
+                analysis.known_errors.push(code);
+                if !analysis.learned.contains(known) {
+                    analysis.learned.push(known.clone());
+                }
+            }
+        }
+        analysis.decision = decide(analysis);
+        Ok(())
     }
 
     /// Our own mail coming back (a copy, a forward to the buzón): its Message-ID is signed by us.
@@ -583,8 +739,13 @@ impl Desk {
         let intake = analysis.intake();
         let staffing =
             self.staffing_for(intake.tema, intake.security_category).await_loads(store).await?;
-        let transition = case::open(&intake, &staffing);
+        let mut transition = case::open(&intake, &staffing);
         let requester = analysis.inbound.as_ref().map(compose::reply_address).unwrap_or_default();
+        let sender = analysis.inbound.as_ref().and_then(|m| self.providers.find_sender(&m.from));
+        let warnings = self.software_provider_warnings(analysis, sender);
+        for warning in &warnings {
+            transition.note(case::Activity::VerificarRequisitos, format!("Advertencia: {warning}"));
+        }
         let new = NewCase {
             raw_id,
             buzon: &buzon.name,
@@ -594,6 +755,7 @@ impl Desk {
             transition: &transition,
             reply_cap: self.config.general.auto_replies_per_hour,
             follow_up_until: self.follow_up_until(None, &transition.case),
+            provider_nit: sender.map(|p| p.nit.clone()),
         };
         let number = store
             .open_case(new, |number| {
@@ -606,7 +768,14 @@ impl Desk {
                     message_domain: &self.config.general.message_domain,
                     config: &self.config,
                 };
-                compose::drafts(&ctx, analysis, &transition)
+                let mut drafts = compose::drafts(&ctx, analysis, &transition);
+                for draft in drafts.iter_mut().filter(|d| !d.kind.to_requester()) {
+                    if draft.context.get("redacted").is_none() {
+                        draft.context["warnings"] = serde_json::json!(warnings);
+                        draft.context["provider"] = serde_json::json!(sender.map(|p| &p.name));
+                    }
+                }
+                drafts
             })
             .await?;
         self.suggest_mass_incident(store, &number, buzon, analysis).await?;
@@ -633,6 +802,7 @@ impl Desk {
             name: name.to_string(),
             address: self.config.buzones.first().map(|b| b.address.clone()).unwrap_or_default(),
             channel: Channel::Correo,
+            providers_only: false,
             imap: None,
             smtp: None,
         })
@@ -659,6 +829,12 @@ impl Desk {
         let agents = self.config.active_agents(&group).map(|a| a.address.clone()).collect();
         StaffingPlan { group, coordinator, agents }
     }
+}
+
+/// The configuration's providers with their NITs as digits (validation refused any that does
+/// not normalize).
+fn configured_providers(config: &Config) -> Vec<crate::desk::providers::Provider> {
+    config.proveedores.iter().filter_map(|p| p.normalized().ok()).collect()
 }
 
 /// A group and its active agents, before their loads are read from the store.

@@ -315,3 +315,173 @@ async fn a_passed_target_is_recorded_once_and_the_coordinator_is_told() {
         f.store.list_cases(&filter).await.expect("list").into_iter().map(|c| c.number).collect();
     assert_eq!(overdue, vec![silent]);
 }
+
+/// A request that quotes a DIAN rule the built-in base has no answer for.
+fn rule_request(n: usize, code: &str) -> Vec<u8> {
+    mail(
+        &format!("facturador{n}@pt.example"),
+        &format!("Factura SETP{n:05} rechazada"),
+        None,
+        "",
+        &format!(
+            "Buenos días, la factura SETP{n:05} del NIT 900.123.456-7 fue rechazada. \
+             Regla: {code}, Rechazo: El servicio de validación no reconoce el grupo de impuestos."
+        ),
+    )
+}
+
+#[tokio::test]
+async fn a_solved_problem_proposes_a_known_error_that_answers_new_cases_once_approved() {
+    let f = fixture(|_| {}).await;
+    let code = "FAW99";
+    let parent = match f.ingest(&rule_request(0, code)).await {
+        Outcome::Opened { case, .. } => case,
+        other => panic!("expected a case, got {other:?}"),
+    };
+    for n in 1..=5 {
+        let Outcome::Opened { case, .. } = f.ingest(&rule_request(n, code)).await else {
+            panic!("expected a case")
+        };
+        f.cli(&case, N2, Command::Padre(parent.clone()), "").await;
+    }
+    f.cli(&parent, N2, Command::Tipo(mesa_fe::desk::CaseType::Problema), "").await;
+    let without_cause =
+        Action { command: Command::Solucion { first_contact: false }, text: "x".into() };
+    let refused = f.desk.act_by_cli(&f.store, &parent, N2, &without_cause).await.expect("act");
+    assert!(refused.refusal.is_some_and(|w| w.contains("#causa")), "a problem needs its cause");
+    f.cli(&parent, N2, Command::Causa, "El validador rechaza el grupo de impuestos ICUI").await;
+    f.cli(
+        &parent,
+        N2,
+        Command::Solucion { first_contact: false },
+        "Envíe el grupo ICUI con tarifa 0.",
+    )
+    .await;
+    let proposal = f.outbox("propuesta_error_conocido").await;
+    assert_eq!(proposal.len(), 1);
+    assert_eq!(proposal[0].to_addr, "coord.factura@dian.gov.co");
+    assert!(context(&proposal[0])["text"].as_str().is_some_and(|t| t.contains(code)));
+    assert_eq!(f.outbox("solucion").await.len(), 6, "the parent and its 5 children are answered");
+
+    // Not approved yet: a new case with the rule is not answered at first contact.
+    let before = f.ingest(&rule_request(6, code)).await;
+    assert!(
+        matches!(before, Outcome::Opened { decision, .. } if decision != mesa_fe::pipeline::Decision::KnownErrorAnswer),
+        "{before:?}"
+    );
+    f.cli(&parent, "coord.factura@dian.gov.co", Command::AprobarErrorConocido, "").await;
+    let after = f.ingest(&rule_request(7, code)).await;
+    let Outcome::Opened { case: answered, decision, .. } = after else { panic!("expected a case") };
+    assert_eq!(decision, mesa_fe::pipeline::Decision::KnownErrorAnswer);
+    assert_eq!(f.detail(&answered).await.summary.status, "solucionado");
+    let answer = f.outbox("respuesta_error_conocido").await;
+    let learned = &context(answer.last().expect("answer queued"))["learned_answers"][0];
+    assert_eq!(learned["code"], code);
+    assert_eq!(learned["answer"], "Envíe el grupo ICUI con tarifa 0.");
+    let guide = f.store.first_contact_solutions().await.expect("guide");
+    assert!(guide.iter().any(|g| g.codes.contains(code) && g.answer.contains("ICUI")), "{guide:?}");
+    let problems = mesa_fe::store::cases::CaseFilter {
+        case_type: Some(mesa_fe::desk::CaseType::Problema),
+        ..Default::default()
+    };
+    let listed = f.store.list_cases(&problems).await.expect("list");
+    assert_eq!(listed.iter().map(|c| c.number.as_str()).collect::<Vec<_>>(), vec![parent.as_str()]);
+}
+
+fn aliados() -> Origin {
+    Origin::local("aliados")
+}
+
+#[tokio::test]
+async fn only_registered_providers_open_cases_in_the_aliados_buzon() {
+    let f = fixture(|c| {
+        c.proveedores = vec![mesa_fe::desk::providers::Provider {
+            nit: "900123456".into(),
+            name: "Facturas Andinas SAS".into(),
+            domains: vec!["andinas.example".into()],
+            addresses: vec![],
+            active: true,
+        }];
+    })
+    .await;
+    let ingest = |raw: Vec<u8>| {
+        let f = &f;
+        async move { f.desk.ingest(&f.store, &aliados(), &raw).await.expect("ingest") }
+    };
+    let body = "Buenos días, consulta sobre la factura SETP00042 del NIT 900.123.456-7: el adquiriente no la ve.";
+    let stranger = ingest(mail("contador@otra-empresa.example", "Consulta", None, "", body)).await;
+    let provider = ingest(mail("soporte@andinas.example", "Consulta", None, "", body)).await;
+    let forged = ingest(mail(
+        "soporte@andinas.example",
+        "Consulta urgente",
+        None,
+        "Authentication-Results: mx.dian.gov.co; dkim=fail header.d=andinas.example; spf=fail\r\n",
+        body,
+    ))
+    .await;
+    let number = |o: &Outcome| match o {
+        Outcome::Opened { case, .. } => case.clone(),
+        other => panic!("expected a case record, got {other:?}"),
+    };
+    for rejected in [number(&stranger), number(&forged)] {
+        let d = f.detail(&rejected).await;
+        assert_eq!(
+            (d.summary.channel.as_str(), d.summary.status.as_str()),
+            ("rechazado", "cerrado")
+        );
+        assert_eq!(d.summary.level, "n1", "no case at N2");
+        assert!(d.outbox.iter().all(|o| o.kind == "redireccion_canal"), "{:?}", d.outbox);
+    }
+    let redirects = f.outbox("redireccion_canal").await;
+    assert_eq!(redirects.len(), 2);
+    assert_eq!(
+        context(&redirects[0])["general_address"],
+        "sd_facturaelectronica@dian.gov.co",
+        "the answer names the general buzón"
+    );
+    let accepted = f.detail(&number(&provider)).await;
+    assert_eq!(accepted.summary.channel, "correo");
+    assert_eq!(accepted.provider_nit.as_deref(), Some("900123456"));
+    assert!(accepted.outbox.iter().any(|o| o.kind == "acuse_recibo"), "{:?}", accepted.outbox);
+    let filter = mesa_fe::store::cases::CaseFilter {
+        channel: Some(mesa_fe::desk::Channel::Rechazado),
+        ..Default::default()
+    };
+    assert_eq!(f.store.list_cases(&filter).await.expect("list").len(), 2);
+
+    // The stranger answers the redirect: kept on the same record, not answered again.
+    let again = mail(
+        "contador@otra-empresa.example",
+        "RE: Consulta",
+        Some(&redirects[0].message_id),
+        "",
+        "Pero necesito ayuda.",
+    );
+    assert!(matches!(ingest(again).await, Outcome::Appended { .. }));
+    assert_eq!(f.outbox("redireccion_canal").await.len(), 2);
+}
+
+#[tokio::test]
+async fn an_xml_signed_by_another_providers_software_is_a_warning_for_the_agent() {
+    let f = fixture(|c| {
+        c.proveedores = vec![mesa_fe::desk::providers::Provider {
+            nit: "800999111".into(),
+            name: "Andinas Contables".into(),
+            domains: vec!["andinas-contables.example".into()],
+            addresses: vec![],
+            active: true,
+        }];
+    })
+    .await;
+    let number = f.open_request().await;
+    let detail = f.detail(&number).await;
+    assert_eq!(detail.provider_nit.as_deref(), Some("800999111"));
+    let warning = detail.events.iter().find(|e| e.detail.contains("Advertencia"));
+    assert!(
+        warning.is_some_and(|e| e.detail.contains("no coincide con el remitente")),
+        "{:?}",
+        detail.events
+    );
+    let notice = f.outbox("notificacion_agente").await;
+    assert!(context(&notice[0])["warnings"][0].as_str().is_some_and(|w| w.contains("800999111")));
+}

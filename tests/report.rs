@@ -138,7 +138,10 @@ async fn the_report_counts_what_the_desk_did_today() {
             ("otro", 1),
         ]
     );
-    assert_eq!(counts(&report, Dimension::Canal), vec![("correo", 9), ("aranda", 0), ("pqsr", 0)]);
+    assert_eq!(
+        counts(&report, Dimension::Canal),
+        vec![("correo", 9), ("aranda", 0), ("pqsr", 0), ("rechazado", 0)]
+    );
     assert_eq!(
         counts(&report, Dimension::Estado),
         vec![

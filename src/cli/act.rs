@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
+use mesa_fe::desk::CaseType;
 use mesa_fe::desk::command::{Action, Command};
 use mesa_fe::pipeline::{ActError, Desk};
 
@@ -61,11 +62,20 @@ pub enum ActCommand {
     Close(ActArgs),
     /// Reabre el caso.
     Reopen(ActArgs),
+    /// Cambia el tipo del caso: incidente, requerimiento, cambio o problema.
+    Type {
+        #[command(flatten)]
+        args: ActArgs,
+        /// incidente, requerimiento, cambio o problema.
+        tipo: String,
+    },
+    /// Registra la causa raíz de un problema (necesaria para solucionarlo).
+    Cause(ActArgs),
 }
 
 impl ActCommand {
-    fn split(self) -> (ActArgs, Command, bool) {
-        match self {
+    fn split(self) -> Result<(ActArgs, Command, bool), Failure> {
+        Ok(match self {
             ActCommand::Note(args) => (args, Command::Nota, true),
             ActCommand::Solve { args, primer_contacto } => {
                 (args, Command::Solucion { first_contact: primer_contacto }, true)
@@ -78,12 +88,24 @@ impl ActCommand {
             ActCommand::Link { args, padre } => (args, Command::Padre(padre.to_uppercase()), false),
             ActCommand::Close(args) => (args, Command::Cerrar, false),
             ActCommand::Reopen(args) => (args, Command::Reabrir, false),
-        }
+            ActCommand::Type { args, tipo } => match CaseType::parse(&tipo) {
+                Some(case_type) => (args, Command::Tipo(case_type), false),
+                None => {
+                    return Err(Failure::new(
+                        EX_DATAERR,
+                        format!(
+                            "tipo desconocido \"{tipo}\": use incidente, requerimiento, cambio o problema"
+                        ),
+                    ));
+                }
+            },
+            ActCommand::Cause(args) => (args, Command::Causa, true),
+        })
     }
 }
 
 pub async fn act(path: Option<&Path>, command: ActCommand) -> Result<ExitCode, Failure> {
-    let (args, command, needs_text) = command.split();
+    let (args, command, needs_text) = command.split()?;
     let text = match args.texto {
         Some(text) => text,
         None if !std::io::stdin().is_terminal() => {
@@ -107,12 +129,24 @@ pub async fn act(path: Option<&Path>, command: ActCommand) -> Result<ExitCode, F
             ),
         ));
     }
+    let action = Action { command, text: text.trim().to_string() };
+    perform(path, &args.numero, &args.agente, &action).await
+}
+
+/// One action on a case, as the agent `agent`, with the same engine as the e-mail commands.
+pub async fn perform(
+    path: Option<&Path>,
+    number: &str,
+    agent: &str,
+    action: &Action,
+) -> Result<ExitCode, Failure> {
     let config = load_config(path)?;
     let ids = load_message_ids(&config)?;
-    let desk = Desk::new(config.clone(), load_knowledge(&config)?).with_message_ids(ids);
     let store = open_store(&config).await?;
-    let action = Action { command, text: text.trim().to_string() };
-    let outcome = desk.act_by_cli(&store, &args.numero, &args.agente, &action).await;
+    let desk = Desk::new(config.clone(), load_knowledge(&config)?)
+        .with_message_ids(ids)
+        .with_imported_providers(store.providers().await?);
+    let outcome = desk.act_by_cli(&store, number, agent, action).await;
     store.close().await;
     let outcome = outcome.map_err(|e| match e {
         ActError::Store(e) => Failure::from(e),

@@ -17,6 +17,7 @@ use mesa_fe::store::raw::Origin;
 
 mod act;
 mod kb;
+pub mod providers;
 pub mod purge;
 pub mod report;
 mod show;
@@ -85,6 +86,12 @@ pub enum CaseCommand {
         /// Solo los casos abiertos con un objetivo de servicio (SLA) vencido en su nivel actual.
         #[arg(long)]
         vencidos: bool,
+        /// incidente, requerimiento, cambio o problema.
+        #[arg(long)]
+        tipo: Option<String>,
+        /// correo, aranda, pqsr o rechazado (remitentes que no podían escribir a ese buzón).
+        #[arg(long)]
+        canal: Option<String>,
         /// Salida en JSON.
         #[arg(long)]
         json: bool,
@@ -136,6 +143,15 @@ pub enum OutboxCommand {
 pub enum KbCommand {
     /// Lista los errores conocidos cargados.
     List,
+    /// Aprueba el error conocido que propuso un problema solucionado: entra a la base, responde
+    /// en primer contacto los casos nuevos con esas reglas y aparece en `kb export`.
+    Aprobar {
+        /// Número del caso problema, por ejemplo FE-2026-000001.
+        numero: String,
+        /// Correo de quien aprueba (coordinador o agente configurado).
+        #[arg(long)]
+        agente: String,
+    },
     /// Escribe la guía de primer contacto del Contact Center (CT-CAC-0127): los errores
     /// conocidos con respuesta de primer contacto y las soluciones que los agentes marcaron
     /// como primer contacto.
@@ -210,7 +226,9 @@ pub async fn run(path: Option<&Path>) -> Result<ExitCode, Failure> {
     let store = open_store(&config).await?;
     store.sync_known_errors(&knowledge).await?;
     let ids = load_message_ids(&config)?;
-    let desk = Desk::new(config, knowledge).with_message_ids(ids);
+    let desk = Desk::new(config, knowledge)
+        .with_message_ids(ids)
+        .with_imported_providers(store.providers().await?);
     let setup =
         mesa_fe::live::Setup::new(desk).map_err(|e| Failure::new(EX_CONFIG, e.to_string()))?;
     let path = path.map(Path::to_path_buf);
@@ -307,8 +325,10 @@ pub async fn ingest(
     let config = load_config(path)?;
     let buzon = pick_buzon(&config, buzon)?;
     let ids = load_message_ids(&config)?;
-    let desk = Desk::new(config.clone(), load_knowledge(&config)?).with_message_ids(ids);
     let store = open_store(&config).await?;
+    let desk = Desk::new(config.clone(), load_knowledge(&config)?)
+        .with_message_ids(ids)
+        .with_imported_providers(store.providers().await?);
     store.sync_known_errors(&desk.knowledge).await?;
     let origin = Origin::local(buzon.name.clone());
     for outcome in desk.process_pending(&store).await? {
@@ -356,13 +376,15 @@ pub async fn case(path: Option<&Path>, command: CaseCommand) -> Result<ExitCode,
     let config = load_config(path)?;
     let store = open_store(&config).await?;
     match command {
-        CaseCommand::List { nivel, estado, tema, padre, vencidos, json } => {
+        CaseCommand::List { nivel, estado, tema, padre, vencidos, tipo, canal, json } => {
             let filter = CaseFilter {
                 level: parse_filter(nivel.as_deref(), Level::parse, "nivel")?,
                 status: parse_filter(estado.as_deref(), Status::parse, "estado")?,
                 tema: parse_filter(tema.as_deref(), Tema::parse, "tema")?,
                 parent: padre.map(|p| p.to_ascii_uppercase()),
                 overdue: vencidos,
+                case_type: parse_filter(tipo.as_deref(), mesa_fe::desk::CaseType::parse, "tipo")?,
+                channel: parse_filter(canal.as_deref(), mesa_fe::desk::Channel::parse, "canal")?,
             };
             let cases = store.list_cases(&filter).await?;
             if json { show::json(&cases)? } else { show::case_list(&cases) }
@@ -454,11 +476,18 @@ pub async fn kb(path: Option<&Path>, command: KbCommand) -> Result<ExitCode, Fai
     if let KbCommand::Export { formato, salida } = command {
         return kb::export(path, &formato, salida.as_deref()).await;
     }
+    if let KbCommand::Aprobar { numero, agente } = command {
+        let action = mesa_fe::desk::command::Action {
+            command: mesa_fe::desk::command::Command::AprobarErrorConocido,
+            text: String::new(),
+        };
+        return act::perform(path, &numero, &agente, &action).await;
+    }
     let config = load_config(path)?;
     let knowledge = load_knowledge(&config)?;
     match command {
         KbCommand::List => show::knowledge(&knowledge),
-        KbCommand::Export { .. } => {}
+        KbCommand::Export { .. } | KbCommand::Aprobar { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -81,11 +81,14 @@ pub fn case_list(cases: &[CaseSummary]) {
         println!("No hay casos.");
         return;
     }
-    println!("{:<16} {:<22} {:<7} {:<20} {:<8} ASUNTO", "CASO", "ESTADO", "NIVEL", "TEMA", "CANAL");
+    println!(
+        "{:<16} {:<22} {:<7} {:<20} {:<10} {:<14} ASUNTO",
+        "CASO", "ESTADO", "NIVEL", "TEMA", "CANAL", "TIPO"
+    );
     for c in cases {
         println!(
-            "{:<16} {:<22} {:<7} {:<20} {:<8} {}",
-            c.number, c.status, c.level, c.tema, c.channel, c.subject
+            "{:<16} {:<22} {:<7} {:<20} {:<10} {:<14} {}",
+            c.number, c.status, c.level, c.tema, c.channel, c.case_type, c.subject
         );
     }
 }
@@ -95,6 +98,7 @@ pub fn case_detail(d: &CaseDetail) {
     println!("Caso {}  [{} · {}]", s.number, s.status, s.level);
     println!("Asunto:       {}", s.subject);
     println!("Tema:         {}   Canal: {}   Buzón: {}", s.tema, s.channel, d.buzon);
+    println!("Tipo:         {}", s.case_type);
     println!("Solicitante:  {} {}", d.requester_name.as_deref().unwrap_or(""), d.requester);
     println!(
         "Grupo/agente: {} / {}",
@@ -109,6 +113,12 @@ pub fn case_detail(d: &CaseDetail) {
     }
     if d.first_contact {
         println!("Solucionado en primer contacto (error conocido).");
+    }
+    if let Some(nit) = &d.provider_nit {
+        println!("Proveedor tecnológico registrado: NIT {nit}");
+    }
+    if let Some(cause) = &d.root_cause {
+        println!("Causa raíz:   {cause}");
     }
     if let Some(reference) = &d.external_ref {
         println!("Ref. externa: {reference}");

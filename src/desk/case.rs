@@ -106,6 +106,9 @@ pub struct Case {
     pub parent: Option<String>,
     /// Ticket number of another system (Administración Técnica, Aranda, PQSR).
     pub external_ref: Option<String>,
+    pub case_type: crate::desk::CaseType,
+    /// Root cause of a problema (`#causa`), required to solve it.
+    pub root_cause: Option<String>,
 }
 
 /// One level a case passed through and who was told to work it there.
@@ -145,7 +148,7 @@ pub struct AgentLoad {
 }
 
 /// Who can take a case at N2: the target group and its active agents.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Staffing {
     /// The tema's N2 group, or the security group for a security event.
     pub group: String,
@@ -198,10 +201,15 @@ pub enum ReplyKind {
     SugerenciaMasiva,
     /// To a group's coordinator: a service-level target of a case passed.
     AvisoSla,
+    /// To an N2 coordinator: a solved problema proposes a known error to approve.
+    PropuestaErrorConocido,
+    /// To a sender who may not write to the buzón (the aliados buzón is for registered
+    /// providers): which channel fits them.
+    RedireccionCanal,
 }
 
 impl ReplyKind {
-    pub const ALL: [ReplyKind; 12] = [
+    pub const ALL: [ReplyKind; 14] = [
         ReplyKind::AcuseRecibo,
         ReplyKind::SolicitudInformacion,
         ReplyKind::RespuestaErrorConocido,
@@ -214,6 +222,8 @@ impl ReplyKind {
         ReplyKind::ValidacionMasiva,
         ReplyKind::SugerenciaMasiva,
         ReplyKind::AvisoSla,
+        ReplyKind::PropuestaErrorConocido,
+        ReplyKind::RedireccionCanal,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -230,6 +240,8 @@ impl ReplyKind {
             ReplyKind::ValidacionMasiva => "validacion_masiva",
             ReplyKind::SugerenciaMasiva => "sugerencia_masiva",
             ReplyKind::AvisoSla => "aviso_sla",
+            ReplyKind::PropuestaErrorConocido => "propuesta_error_conocido",
+            ReplyKind::RedireccionCanal => "redireccion_canal",
         }
     }
 
@@ -247,6 +259,7 @@ impl ReplyKind {
                 | ReplyKind::Solucion
                 | ReplyKind::PreguntaSolicitante
                 | ReplyKind::ValidacionMasiva
+                | ReplyKind::RedireccionCanal
         )
     }
 
@@ -340,6 +353,8 @@ pub fn open(intake: &Intake, staffing: &Staffing) -> Transition {
         solved_level: None,
         parent: None,
         external_ref: None,
+        case_type: crate::desk::CaseType::default(),
+        root_cause: None,
     };
     let mut t = Transition::of(&case);
     t.events.push(Event {
@@ -374,10 +389,35 @@ pub fn refine_tema(case: &Case, intake: &Intake) -> Case {
     refined
 }
 
+/// A message from a sender who may not write to the buzón (the aliados buzón is for registered
+/// providers): the case is kept closed on the `rechazado` channel, and the sender learns which
+/// channel fits them.
+pub fn redirect(intake: &Intake, reason: &str) -> Transition {
+    let mut t = open(&Intake { auto_generated: true, ..intake.clone() }, &Staffing::default());
+    t.case.channel = Channel::Rechazado;
+    t.record(
+        Activity::RecibirSolicitud,
+        Status::Cerrado,
+        Level::N1,
+        format!(
+            "No se abre caso de proveedor: {reason}. Se le indica el canal que le corresponde."
+        ),
+    );
+    t.reply(ReplyKind::RedireccionCanal, Recipient::Requester);
+    t
+}
+
 /// A message on an existing case (matched by thread or subject tag).
 pub fn follow_up(case: &Case, intake: &Intake, staffing: &Staffing) -> Transition {
     let refined = refine_tema(case, intake);
     let mut t = Transition::of(case);
+    if case.channel == Channel::Rechazado {
+        t.note(
+            Activity::RecibirSolicitud,
+            "Otro mensaje de un remitente que no puede escribir a este buzón: se guarda sin responder.".into(),
+        );
+        return t;
+    }
     if refined.tema != case.tema {
         let detail =
             format!("Tema reclasificado: {} → {}.", case.tema.as_str(), refined.tema.as_str());

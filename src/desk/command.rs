@@ -22,10 +22,16 @@ pub enum Command {
     Padre(String),
     Cerrar,
     Reabrir,
+    /// The case's type (incidente, requerimiento, cambio, problema).
+    Tipo(crate::desk::CaseType),
+    /// The root cause of a problema.
+    Causa,
+    /// A coordinator approves the known-error entry proposed by a solved problema.
+    AprobarErrorConocido,
 }
 
 /// The commands and what they do, for the help an agent gets back (Spanish).
-pub const HELP: [(&str, &str); 9] = [
+pub const HELP: [(&str, &str); 12] = [
     ("#nota", "nota interna (en nivel 2 es el diagnóstico)"),
     ("#solucion", "la solución: el texto le llega al solicitante y el caso queda solucionado"),
     ("#solucion primer-contacto", "igual, y la solución entra a la guía de errores conocidos"),
@@ -35,6 +41,9 @@ pub const HELP: [(&str, &str); 9] = [
     ("#padre FE-AAAA-NNNNNN", "vincula este caso como hijo de un caso padre (afectación masiva)"),
     ("#cerrar", "cierra el caso"),
     ("#reabrir", "reabre el caso"),
+    ("#tipo incidente|requerimiento|cambio|problema", "cambia el tipo del caso"),
+    ("#causa", "causa raíz de un problema (antes de su #solucion)"),
+    ("#aprobar-error-conocido", "aprueba el error conocido que propuso un problema solucionado"),
 ];
 
 impl Command {
@@ -49,6 +58,9 @@ impl Command {
             Command::Padre(_) => "padre",
             Command::Cerrar => "cerrar",
             Command::Reabrir => "reabrir",
+            Command::Tipo(_) => "tipo",
+            Command::Causa => "causa",
+            Command::AprobarErrorConocido => "aprobar-error-conocido",
         }
     }
 
@@ -56,6 +68,7 @@ impl Command {
     pub fn argument(&self) -> Option<&str> {
         match self {
             Command::Asignar(a) | Command::Padre(a) => Some(a),
+            Command::Tipo(t) => Some(t.as_str()),
             Command::Solucion { first_contact: true } => Some("primer-contacto"),
             _ => None,
         }
@@ -121,11 +134,24 @@ pub fn parse(own_words: &str) -> Parsed {
         },
         "cerrar" => Command::Cerrar,
         "reabrir" => Command::Reabrir,
+        "tipo" => match argument.and_then(crate::desk::CaseType::parse) {
+            Some(case_type) => Command::Tipo(case_type),
+            None => {
+                return unknown(
+                    "#tipo necesita incidente, requerimiento, cambio o problema: #tipo problema",
+                );
+            }
+        },
+        "causa" => Command::Causa,
+        "aprobar-error-conocido" | "aprobar_error_conocido" => Command::AprobarErrorConocido,
         _ => return unknown(&format!("el comando «#{name}» no existe")),
     };
     let takes_argument = matches!(
         command,
-        Command::Asignar(_) | Command::Padre(_) | Command::Solucion { first_contact: true }
+        Command::Asignar(_)
+            | Command::Padre(_)
+            | Command::Tipo(_)
+            | Command::Solucion { first_contact: true }
     );
     let mut head: Vec<&str> = Vec::new();
     if !takes_argument && let Some(argument) = argument {
@@ -207,6 +233,16 @@ mod tests {
         };
         assert!(problem.contains("correo"), "{problem}");
         assert!(matches!(parse("#padre"), Parsed::Unknown { .. }));
+        assert!(matches!(parse("#tipo urgente"), Parsed::Unknown { .. }));
+        assert_eq!(
+            action("#tipo Problema").command,
+            Command::Tipo(crate::desk::CaseType::Problema)
+        );
+        let cause = action("#causa El certificado del servicio venció.");
+        assert_eq!(
+            (cause.command, cause.text.as_str()),
+            (Command::Causa, "El certificado del servicio venció.")
+        );
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct Roster {
     pub agents: Vec<String>,
     /// For `#padre`: whether the named parent case exists (looked up by the caller).
     pub parent_exists: bool,
+    /// For `#aprobar-error-conocido`: whether this case has a proposal waiting for approval.
+    pub proposal_pending: bool,
 }
 
 /// Applies an agent's action. `staffing` is the case's current group (for N1 → N2 and reopening).
@@ -53,7 +55,7 @@ pub fn act(
     roster: &Roster,
 ) -> Transition {
     let mut t = Transition::of(case);
-    if let Some(why) = not_allowed(case, actor, &action.command) {
+    if let Some(why) = not_allowed(case, actor, &action.command, roster, &action.text) {
         refuse(&mut t, actor, &action.command, why);
         return t;
     }
@@ -82,6 +84,22 @@ pub fn act(
                 "Cerrado por un agente.".into(),
             );
         }
+        Command::Tipo(case_type) => {
+            let detail =
+                format!("Tipo del caso: {} → {}.", t.case.case_type.as_str(), case_type.as_str());
+            t.case.case_type = *case_type;
+            t.note(activity_at(t.case.level), detail);
+        }
+        Command::Causa => {
+            t.case.root_cause = Some(action.text.clone());
+            t.note(activity_at(t.case.level), "Causa raíz registrada.".into());
+        }
+        Command::AprobarErrorConocido => {
+            t.note(
+                Activity::ControlPosterior,
+                "Error conocido aprobado: entra a la base y responde en primer contacto.".into(),
+            );
+        }
         Command::Reabrir => {
             let level = t.case.level;
             t.case.solved_level = None;
@@ -101,8 +119,36 @@ pub fn act(
 }
 
 /// Why the procedure does not allow this command now, if it does not.
-fn not_allowed(case: &Case, actor: &Actor, command: &Command) -> Option<String> {
+fn not_allowed(
+    case: &Case,
+    actor: &Actor,
+    command: &Command,
+    roster: &Roster,
+    text: &str,
+) -> Option<String> {
     let level = case.level;
+    match command {
+        Command::Causa if text.trim().is_empty() => {
+            return Some("#causa necesita el texto de la causa raíz debajo del comando.".into());
+        }
+        Command::AprobarErrorConocido if !roster.proposal_pending => {
+            return Some(
+                "este caso no tiene un error conocido propuesto pendiente de aprobación.".into(),
+            );
+        }
+        Command::Solucion { .. }
+            if case.case_type == crate::desk::CaseType::Problema
+                && case.root_cause.is_none()
+                && case.status.is_open() =>
+        {
+            return Some(
+                "un problema se soluciona con su causa raíz: escriba primero #causa con la causa, \
+                 y después #solucion con la solución o el procedimiento alterno."
+                    .into(),
+            );
+        }
+        _ => {}
+    }
     if actor.role == Role::AdministracionTecnica
         && (level != Level::AdministracionTecnica
             || !matches!(command, Command::Nota | Command::Solucion { .. } | Command::Info))
@@ -116,7 +162,12 @@ fn not_allowed(case: &Case, actor: &Actor, command: &Command) -> Option<String> 
     let open = case.status.is_open();
     match command {
         Command::Reabrir if open => Some("el caso ya está abierto.".into()),
-        Command::Nota | Command::Reabrir | Command::Padre(_) => None,
+        Command::Nota
+        | Command::Reabrir
+        | Command::Padre(_)
+        | Command::Tipo(_)
+        | Command::Causa
+        | Command::AprobarErrorConocido => None,
         Command::Cerrar if case.status == Status::Cerrado => {
             Some("el caso ya está cerrado.".into())
         }
@@ -433,6 +484,7 @@ mod tests {
             n1: "n1@dian.gov.co".into(),
             agents: vec!["ana@dian.gov.co".into(), "jorge@dian.gov.co".into()],
             parent_exists: true,
+            proposal_pending: false,
         }
     }
 
@@ -594,6 +646,21 @@ mod tests {
         assert_eq!(linked.case.parent.as_deref(), Some("FE-2026-000009"));
         let own = run(&at_n2(), &ana, Command::Padre("FE-2026-000001".into()), "");
         assert!(own.refusal.is_some());
+    }
+
+    #[test]
+    fn a_problem_is_solved_only_with_its_root_cause() {
+        let ana = agent("ana@dian.gov.co", Level::N2);
+        let problem = run(&at_n2(), &ana, Command::Tipo(crate::desk::CaseType::Problema), "").case;
+        assert_eq!(problem.case_type, crate::desk::CaseType::Problema);
+        let refused = run(&problem, &ana, Command::Solucion { first_contact: false }, "Reinicie");
+        assert!(refused.refusal.as_deref().is_some_and(|w| w.contains("#causa")));
+        assert!(run(&problem, &ana, Command::Causa, "  ").refusal.is_some());
+        let caused = run(&problem, &ana, Command::Causa, "Certificado vencido").case;
+        assert_eq!(caused.root_cause.as_deref(), Some("Certificado vencido"));
+        let solved = run(&caused, &ana, Command::Solucion { first_contact: false }, "Renovarlo");
+        assert_eq!(solved.case.status, Status::Solucionado);
+        assert!(run(&solved.case, &ana, Command::AprobarErrorConocido, "").refusal.is_some());
     }
 
     #[test]

@@ -138,6 +138,9 @@ pub enum Channel {
     Correo,
     Aranda,
     Pqsr,
+    /// A sender who may not write to that buzón (the aliados buzón is for registered providers):
+    /// kept and answered with the right channel, not worked as a case.
+    Rechazado,
 }
 
 impl Channel {
@@ -146,10 +149,43 @@ impl Channel {
             Channel::Correo => "correo",
             Channel::Aranda => "aranda",
             Channel::Pqsr => "pqsr",
+            Channel::Rechazado => "rechazado",
         }
     }
 
     pub fn parse(name: &str) -> Option<Channel> {
-        [Channel::Correo, Channel::Aranda, Channel::Pqsr].into_iter().find(|c| c.as_str() == name)
+        [Channel::Correo, Channel::Aranda, Channel::Pqsr, Channel::Rechazado]
+            .into_iter()
+            .find(|c| c.as_str() == name)
+    }
+}
+
+/// How the procedure relates cases ("Crear Relacionado a"): every case has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseType {
+    #[default]
+    Incidente,
+    Requerimiento,
+    Cambio,
+    Problema,
+}
+
+impl CaseType {
+    pub const ALL: [CaseType; 4] =
+        [CaseType::Incidente, CaseType::Requerimiento, CaseType::Cambio, CaseType::Problema];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseType::Incidente => "incidente",
+            CaseType::Requerimiento => "requerimiento",
+            CaseType::Cambio => "cambio",
+            CaseType::Problema => "problema",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<CaseType> {
+        let folded = crate::text::fold(name.trim());
+        CaseType::ALL.into_iter().find(|t| t.as_str() == folded)
     }
 }

@@ -140,6 +140,8 @@ fn local_midnight(day: NaiveDate, offset: FixedOffset) -> Result<DateTime<Utc>, 
 #[serde(rename_all = "snake_case")]
 pub enum Dimension {
     Tema,
+    /// Incidente, requerimiento, cambio o problema.
+    Tipo,
     Canal,
     Estado,
     /// The highest level the case reached, from its events.
@@ -148,13 +150,19 @@ pub enum Dimension {
 
 impl Dimension {
     /// The tables, in report order.
-    pub const ALL: [Dimension; 4] =
-        [Dimension::Tema, Dimension::Canal, Dimension::Estado, Dimension::NivelMaximo];
+    pub const ALL: [Dimension; 5] = [
+        Dimension::Tema,
+        Dimension::Tipo,
+        Dimension::Canal,
+        Dimension::Estado,
+        Dimension::NivelMaximo,
+    ];
 
     /// The CSV section and JSON name.
     pub fn key(self) -> &'static str {
         match self {
             Dimension::Tema => "tema",
+            Dimension::Tipo => "tipo",
             Dimension::Canal => "canal",
             Dimension::Estado => "estado",
             Dimension::NivelMaximo => "nivel_maximo",
@@ -165,6 +173,7 @@ impl Dimension {
     pub fn title(self) -> &'static str {
         match self {
             Dimension::Tema => "Casos por tema",
+            Dimension::Tipo => "Casos por tipo",
             Dimension::Canal => "Casos por canal",
             Dimension::Estado => "Casos por estado actual",
             Dimension::NivelMaximo => "Casos por nivel máximo alcanzado",
@@ -175,6 +184,7 @@ impl Dimension {
     fn column(self) -> &'static str {
         match self {
             Dimension::Tema => "Tema",
+            Dimension::Tipo => "Tipo",
             Dimension::Canal => "Canal",
             Dimension::Estado => "Estado",
             Dimension::NivelMaximo => "Nivel máximo",
@@ -185,10 +195,16 @@ impl Dimension {
     pub fn values(self) -> Vec<(&'static str, &'static str)> {
         match self {
             Dimension::Tema => Tema::ALL.iter().map(|t| (t.as_str(), t.label())).collect(),
-            Dimension::Canal => [Channel::Correo, Channel::Aranda, Channel::Pqsr]
+            Dimension::Tipo => crate::desk::CaseType::ALL
                 .iter()
-                .map(|c| (c.as_str(), channel_label(*c)))
+                .map(|t| (t.as_str(), case_type_label(*t)))
                 .collect(),
+            Dimension::Canal => {
+                [Channel::Correo, Channel::Aranda, Channel::Pqsr, Channel::Rechazado]
+                    .iter()
+                    .map(|c| (c.as_str(), channel_label(*c)))
+                    .collect()
+            }
             Dimension::Estado => {
                 Status::ALL.iter().map(|s| (s.as_str(), status_label(*s))).collect()
             }
@@ -202,6 +218,7 @@ impl Dimension {
     fn value_of(self, facts: &CaseFacts<'_>) -> &'static str {
         match self {
             Dimension::Tema => facts.case.tema.as_str(),
+            Dimension::Tipo => facts.case.case_type.as_str(),
             Dimension::Canal => facts.case.channel.as_str(),
             Dimension::Estado => facts.case.status.as_str(),
             Dimension::NivelMaximo => facts.highest.as_str(),
@@ -229,11 +246,21 @@ fn status_label(status: Status) -> &'static str {
     }
 }
 
+fn case_type_label(case_type: crate::desk::CaseType) -> &'static str {
+    match case_type {
+        crate::desk::CaseType::Incidente => "Incidente",
+        crate::desk::CaseType::Requerimiento => "Requerimiento",
+        crate::desk::CaseType::Cambio => "Cambio",
+        crate::desk::CaseType::Problema => "Problema",
+    }
+}
+
 fn channel_label(channel: Channel) -> &'static str {
     match channel {
         Channel::Correo => "Correo electrónico",
         Channel::Aranda => "Aranda",
         Channel::Pqsr => "PQSR",
+        Channel::Rechazado => "Rechazado (remitente no autorizado para el buzón)",
     }
 }
 
@@ -753,6 +780,7 @@ mod tests {
             level,
             tema,
             channel: Channel::Correo,
+            case_type: crate::desk::CaseType::Incidente,
             first_contact: false,
             parent_id: None,
             created_at: at("2026-03-02T13:00:00Z"),
@@ -920,7 +948,14 @@ mod tests {
                 ("otro", 0),
             ]
         );
-        assert_eq!(counts(&r, Dimension::Canal), vec![("correo", 4), ("aranda", 1), ("pqsr", 0)]);
+        assert_eq!(
+            counts(&r, Dimension::Canal),
+            vec![("correo", 4), ("aranda", 1), ("pqsr", 0), ("rechazado", 0)]
+        );
+        assert_eq!(
+            counts(&r, Dimension::Tipo),
+            vec![("incidente", 5), ("requerimiento", 0), ("cambio", 0), ("problema", 0)]
+        );
         assert_eq!(
             counts(&r, Dimension::Estado),
             vec![
@@ -1044,12 +1079,13 @@ mod tests {
         for title in [
             "## 1. Resumen",
             "## 2. Casos por tema",
-            "## 3. Casos por canal",
-            "## 4. Casos por estado actual",
-            "## 5. Casos por nivel máximo alcanzado",
-            "## 6. Solución en primer contacto",
-            "## 7. Tiempo hasta la solución",
-            "## 8. Cumplimiento de los acuerdos de nivel de servicio (ANS)",
+            "## 3. Casos por tipo",
+            "## 4. Casos por canal",
+            "## 5. Casos por estado actual",
+            "## 6. Casos por nivel máximo alcanzado",
+            "## 7. Solución en primer contacto",
+            "## 8. Tiempo hasta la solución",
+            "## 9. Cumplimiento de los acuerdos de nivel de servicio (ANS)",
         ] {
             assert!(md.contains(&format!("\n{title}\n")), "{title} missing:\n{md}");
         }
@@ -1137,7 +1173,8 @@ mod tests {
         assert_eq!(json["breakdowns"][0]["dimension"], "tema");
         assert_eq!(json["breakdowns"][0]["counts"][0]["key"], "factura_electronica");
         assert_eq!(json["breakdowns"][0]["counts"][0]["cases"], 2);
-        assert_eq!(json["breakdowns"][3]["dimension"], "nivel_maximo");
+        assert_eq!(json["breakdowns"][1]["dimension"], "tipo");
+        assert_eq!(json["breakdowns"][4]["dimension"], "nivel_maximo");
         assert_eq!(json["first_contact"]["percent"], 20.0);
         assert_eq!(json["solution_times"]["by_level"][1]["level"], "n2");
         assert_eq!(json["solution_times"]["by_level"][1]["median_hours"], 3.5);

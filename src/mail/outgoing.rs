@@ -67,7 +67,7 @@ pub enum OutgoingError {
 }
 
 /// The kinds of automatic mail; each has `KIND.txt.j2` and `KIND.html.j2`.
-pub const KINDS: [&str; 12] = [
+pub const KINDS: [&str; 14] = [
     "acuse_recibo",
     "solicitud_informacion",
     "respuesta_error_conocido",
@@ -80,10 +80,12 @@ pub const KINDS: [&str; 12] = [
     "validacion_masiva",
     "sugerencia_masiva",
     "aviso_sla",
+    "propuesta_error_conocido",
+    "redireccion_canal",
 ];
 
 /// The shipped templates, by file name.
-const BUILTIN: [(&str, &str); 24] = [
+const BUILTIN: [(&str, &str); 28] = [
     ("acuse_recibo.txt.j2", include_str!("../../config/templates/acuse_recibo.txt.j2")),
     ("acuse_recibo.html.j2", include_str!("../../config/templates/acuse_recibo.html.j2")),
     (
@@ -138,6 +140,16 @@ const BUILTIN: [(&str, &str); 24] = [
     ("sugerencia_masiva.html.j2", include_str!("../../config/templates/sugerencia_masiva.html.j2")),
     ("aviso_sla.txt.j2", include_str!("../../config/templates/aviso_sla.txt.j2")),
     ("aviso_sla.html.j2", include_str!("../../config/templates/aviso_sla.html.j2")),
+    (
+        "propuesta_error_conocido.txt.j2",
+        include_str!("../../config/templates/propuesta_error_conocido.txt.j2"),
+    ),
+    (
+        "propuesta_error_conocido.html.j2",
+        include_str!("../../config/templates/propuesta_error_conocido.html.j2"),
+    ),
+    ("redireccion_canal.txt.j2", include_str!("../../config/templates/redireccion_canal.txt.j2")),
+    ("redireccion_canal.html.j2", include_str!("../../config/templates/redireccion_canal.html.j2")),
 ];
 
 /// The e-mail templates, loaded once (built-in, or from the configured folder).

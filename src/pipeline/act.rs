@@ -5,12 +5,13 @@ use chrono::Utc;
 
 use super::compose::{self, ActionContext};
 use super::{Analysis, Desk, Outcome};
+use crate::desk::CaseType;
 use crate::desk::Level;
 use crate::desk::case;
 use crate::desk::case::{Case, ReplyKind, Status, Transition};
 use crate::desk::command::{self, Action, Command, Parsed};
 use crate::desk::levels::{self, Actor, Role, Roster, Verdict};
-use crate::store::actions::{ActionRecord, AgentMessage, GuideEntry};
+use crate::store::actions::{ActionExtras, ActionRecord, AgentMessage, GuideEntry, ProposalDraft};
 use crate::store::cases::{CaseChange, FoundCase};
 use crate::store::outbox::timestamp;
 use crate::store::{Store, StoreError};
@@ -62,6 +63,12 @@ impl Desk {
         let address = address.to_lowercase();
         if let Some(agent) = self.config.agent(&address) {
             return Some(Actor { address, role: Role::Agent(agent.level) });
+        }
+        // Coordinators supervise their groups: they act at their group's level.
+        if let Some(group) =
+            self.config.grupos.iter().find(|g| g.coordinator.eq_ignore_ascii_case(&address))
+        {
+            return Some(Actor { address, role: Role::Agent(group.level) });
         }
         self.is_csat(&address).then_some(Actor { address, role: Role::AdministracionTecnica })
     }
@@ -137,7 +144,9 @@ impl Desk {
                     .await?;
                 let change = CaseChange { transition: &t, drafts, follow_up_until: None };
                 let message = Some(AgentMessage { raw_id, analysis });
-                store.record_action(message, &record, &[(found, change)], None).await?;
+                store
+                    .record_action(message, &record, &[(found, change)], &ActionExtras::default())
+                    .await?;
             }
         }
         Ok(Outcome::Appended { raw_id, case: found.number.clone() })
@@ -180,6 +189,10 @@ impl Desk {
             Command::Padre(parent) => store.case_by_number(parent).await?.is_some(),
             _ => false,
         };
+        let pending_proposal = match &action.command {
+            Command::AprobarErrorConocido => store.pending_proposal(found.id).await?,
+            _ => None,
+        };
         let staffing = self.staffing(&found.case).await_loads(store).await?;
         let n3 = self.plan(self.config.enrutamiento.n3_group.clone()).await_loads(store).await?;
         let roster = Roster {
@@ -188,6 +201,7 @@ impl Desk {
             n1: self.n1_address(),
             agents: self.config.agentes.iter().map(|a| a.address.to_lowercase()).collect(),
             parent_exists,
+            proposal_pending: pending_proposal.is_some(),
         };
         let mut t = levels::act(&found.case, &found.number, actor, action, &staffing, &roster);
         if let Via::Mail { analysis, .. } = &via
@@ -203,6 +217,12 @@ impl Desk {
             t.replies.retain(|r| r.kind != ReplyKind::RespuestaComando);
         }
         let solved = t.refusal.is_none() && matches!(action.command, Command::Solucion { .. });
+        let brief = store.case_brief(found.id).await?;
+        let proposal = if solved && t.case.case_type == CaseType::Problema {
+            Some(self.propose_known_error(store, found, &brief, &mut t, &action.text).await?)
+        } else {
+            None
+        };
         let children = if solved { store.children_of(found.id).await? } else { Vec::new() };
         let child_transitions = self.solve_children(&mut t, &found.number, &children, &action.text);
         let nonce = via_nonce(&via);
@@ -221,7 +241,6 @@ impl Desk {
             let follow_up_until = self.follow_up_until(Some(&child.case), &child_t.case);
             changes.push((child, CaseChange { transition: child_t, drafts, follow_up_until }));
         }
-        let brief = store.case_brief(found.id).await?;
         let guide = match action.command {
             Command::Solucion { first_contact: true } if t.refusal.is_none() => Some(GuideEntry {
                 tema: found.case.tema.as_str(),
@@ -231,6 +250,16 @@ impl Desk {
                 author: &actor.address,
             }),
             _ => None,
+        };
+        let extras = ActionExtras {
+            guide,
+            proposal: proposal.as_ref().map(|(codes, error_text)| ProposalDraft {
+                codes: codes.clone(),
+                error_text,
+                root_cause: t.case.root_cause.as_deref().unwrap_or_default(),
+                answer: &action.text,
+            }),
+            approve: pending_proposal.filter(|_| t.refusal.is_none()),
         };
         let record = ActionRecord {
             actor: &actor.address,
@@ -245,7 +274,7 @@ impl Desk {
             Via::Mail { raw_id, analysis } => Some(AgentMessage { raw_id, analysis }),
             Via::Cli => None,
         };
-        store.record_action(message, &record, &changes, guide.as_ref()).await?;
+        store.record_action(message, &record, &changes, &extras).await?;
         Ok(ActionOutcome {
             case: found.number.clone(),
             status: t.case.status,
@@ -253,6 +282,53 @@ impl Desk {
             refusal: t.refusal.clone(),
             children_solved: child_transitions.len(),
         })
+    }
+
+    /// A solved problema proposes a known error (its rule codes and its children's, the solution
+    /// as the first-contact answer) to the coordinator of its tema's N2 group. Returns the codes
+    /// and the error text it matches.
+    async fn propose_known_error(
+        &self,
+        store: &Store,
+        found: &FoundCase,
+        brief: &crate::store::actions::CaseBrief,
+        t: &mut Transition,
+        answer: &str,
+    ) -> Result<(String, String), StoreError> {
+        let mut codes = brief.codes.clone();
+        for code in store.children_codes(found.id).await? {
+            if !codes.contains(&code) {
+                codes.push(code);
+            }
+        }
+        let error_text = brief
+            .rejections
+            .first()
+            .map_or_else(|| brief.subject.clone(), |r| r.description.clone());
+        let group = self.config.tema(t.case.tema).map(|g| g.n2_group.clone()).unwrap_or_default();
+        let coordinator =
+            self.config.group(&group).map(|g| g.coordinator.clone()).unwrap_or_default();
+        let codes_text =
+            if codes.is_empty() { "sin código".to_string() } else { codes.join(", ") };
+        t.note(
+            case::Activity::ControlPosterior,
+            format!(
+                "Problema solucionado: se propone un error conocido (reglas: {codes_text}) para \
+                 aprobación del coordinador."
+            ),
+        );
+        if !coordinator.is_empty() {
+            let summary = format!(
+                "Reglas: {codes_text}\nError: {error_text}\nCausa raíz: {}\nRespuesta de primer contacto:\n{answer}",
+                t.case.root_cause.as_deref().unwrap_or_default()
+            );
+            t.reply_with(
+                ReplyKind::PropuestaErrorConocido,
+                crate::desk::case::Recipient::Agent(coordinator),
+                &summary,
+            );
+        }
+        Ok((codes.join(","), error_text))
     }
 
     /// Each child gets the parent's solution; a random sample also gets "¿se resolvió?". The
@@ -363,7 +439,7 @@ impl Desk {
             refused: false,
         };
         let message = Some(AgentMessage { raw_id, analysis });
-        store.record_action(message, &record, &changes, None).await?;
+        store.record_action(message, &record, &changes, &ActionExtras::default()).await?;
         Ok(Outcome::Appended { raw_id, case: found.number.clone() })
     }
 

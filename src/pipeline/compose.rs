@@ -362,6 +362,12 @@ fn context(
         "documents": documents,
         "rejections": analysis.rejections,
         "known_errors": analysis.known_errors,
+        "learned_answers": analysis.learned.iter().flat_map(|l| l.codes.iter().filter(|c| analysis.known_errors.contains(c)).map(move |code| json!({
+            "code": code,
+            "official_message": l.error_text,
+            "meaning": format!("Causa identificada en el problema {}: {}", l.case_number, l.root_cause),
+            "answer": l.answer,
+        }))).collect::<Vec<_>>(),
         "missing": missing,
         "attachment_problems": analysis.problems,
         "group": case.group,

@@ -43,6 +43,36 @@ pub struct GuideEntry<'a> {
     pub author: &'a str,
 }
 
+/// The known-error entry a solved problema proposes.
+#[derive(Debug, Clone)]
+pub struct ProposalDraft<'a> {
+    pub codes: String,
+    pub error_text: &'a str,
+    pub root_cause: &'a str,
+    pub answer: &'a str,
+}
+
+/// What an action writes besides the cases it changes.
+#[derive(Debug, Clone, Default)]
+pub struct ActionExtras<'a> {
+    /// A `#solucion primer-contacto`: an entry of the guide.
+    pub guide: Option<GuideEntry<'a>>,
+    /// A problema solved: a known-error proposal.
+    pub proposal: Option<ProposalDraft<'a>>,
+    /// `#aprobar-error-conocido`: the proposal approved (by the action's actor).
+    pub approve: Option<i64>,
+}
+
+/// An approved known error learned from a problema: it answers at first contact.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LearnedError {
+    pub codes: Vec<String>,
+    pub error_text: String,
+    pub root_cause: String,
+    pub answer: String,
+    pub case_number: String,
+}
+
 /// What the mail about a case needs from its history (templates, the CSAT package).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CaseBrief {
@@ -108,7 +138,7 @@ impl Store {
         message: Option<AgentMessage<'_>>,
         action: &ActionRecord<'_>,
         changes: &[(&FoundCase, CaseChange<'_>)],
-        guide: Option<&GuideEntry<'_>>,
+        extras: &ActionExtras<'_>,
     ) -> Result<(), StoreError> {
         let Some((primary, _)) = changes.first() else { return Ok(()) };
         let mut tx = self.write_tx().await?;
@@ -133,26 +163,73 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         write_changes(&mut tx, changes, action.actor).await?;
-        if let Some(entry) = guide {
+        if let Some(entry) = &extras.guide {
+            insert_guide_entry(&mut tx, primary.id, entry).await?;
+        }
+        if let Some(proposal) = &extras.proposal {
             sqlx::query(
-                "INSERT INTO first_contact_solutions (case_id, tema, codes, question, answer, author, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO known_error_proposals (case_id, codes, error_text, root_cause, answer, proposed_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(primary.id)
-            .bind(entry.tema)
-            .bind(&entry.codes)
-            .bind(entry.question)
-            .bind(entry.answer)
-            .bind(entry.author)
+            .bind(&proposal.codes)
+            .bind(proposal.error_text)
+            .bind(proposal.root_cause)
+            .bind(proposal.answer)
             .bind(now_text())
             .execute(&mut *tx)
             .await?;
+        }
+        if let Some(id) = extras.approve {
+            approve_proposal(&mut tx, id, primary, action.actor).await?;
         }
         if let Some(raw_id) = raw_id {
             claim_raw(&mut tx, raw_id).await?;
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The proposal of this case still waiting for approval, if any.
+    pub async fn pending_proposal(&self, case_id: i64) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM known_error_proposals WHERE case_id = $1 AND status = 'propuesta' ORDER BY id DESC LIMIT 1",
+        )
+        .bind(case_id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// Approved known errors learned from problemas, oldest first.
+    pub async fn learned_errors(&self) -> Result<Vec<LearnedError>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT k.codes, k.error_text, k.root_cause, k.answer, c.number FROM known_error_proposals k \
+             JOIN cases c ON c.id = k.case_id WHERE k.status = 'aprobada' ORDER BY k.id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let codes: String = row.try_get("codes")?;
+                Ok(LearnedError {
+                    codes: codes.split(',').filter(|c| !c.is_empty()).map(str::to_string).collect(),
+                    error_text: row.try_get("error_text")?,
+                    root_cause: row.try_get("root_cause")?,
+                    answer: row.try_get("answer")?,
+                    case_number: row.try_get("number")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Rule codes of a case's children (a mass incident's problem covers them all).
+    pub async fn children_codes(&self, parent_id: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT r.code FROM rejections r JOIN cases c ON c.id = r.case_id WHERE c.parent_id = $1 ORDER BY r.code",
+        )
+        .bind(parent_id)
+        .fetch_all(self.pool())
+        .await?)
     }
 
     /// Changes made by the desk itself (control posterior), one transaction.
@@ -332,6 +409,57 @@ impl Store {
         tx.commit().await?;
         Ok(Some(cases))
     }
+}
+
+async fn insert_guide_entry(
+    tx: &mut Tx<'_>,
+    case_id: i64,
+    entry: &GuideEntry<'_>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO first_contact_solutions (case_id, tema, codes, question, answer, author, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(case_id)
+    .bind(entry.tema)
+    .bind(&entry.codes)
+    .bind(entry.question)
+    .bind(entry.answer)
+    .bind(entry.author)
+    .bind(now_text())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The proposal becomes a known error: approved, and an entry of the first-contact guide.
+async fn approve_proposal(
+    tx: &mut Tx<'_>,
+    id: i64,
+    case: &FoundCase,
+    approver: &str,
+) -> Result<(), StoreError> {
+    let row = sqlx::query(
+        "UPDATE known_error_proposals SET status = 'aprobada', decided_by = $1, decided_at = $2 \
+         WHERE id = $3 AND status = 'propuesta' RETURNING codes, error_text, answer",
+    )
+    .bind(approver)
+    .bind(now_text())
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else { return Err(StoreError::Conflict) };
+    let codes: String = row.try_get("codes")?;
+    let error_text: String = row.try_get("error_text")?;
+    let answer: String = row.try_get("answer")?;
+    let entry = GuideEntry {
+        tema: case.case.tema.as_str(),
+        codes,
+        question: &error_text,
+        answer: &answer,
+        author: approver,
+    };
+    insert_guide_entry(tx, case.id, &entry).await
 }
 
 async fn write_changes(

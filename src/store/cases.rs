@@ -65,6 +65,8 @@ pub struct NewCase<'a> {
     pub reply_cap: u32,
     /// End of the control window when the case opens already solved (a known error).
     pub follow_up_until: Option<String>,
+    /// The registered provider the requester is (NIT), when recognised.
+    pub provider_nit: Option<String>,
 }
 
 /// Filters of `case list`.
@@ -77,6 +79,9 @@ pub struct CaseFilter {
     pub parent: Option<String>,
     /// Only open cases with a service-level target passed at their current level.
     pub overdue: bool,
+    pub case_type: Option<crate::desk::CaseType>,
+    /// `correo`, `aranda`, `pqsr` or `rechazado`.
+    pub channel: Option<Channel>,
 }
 
 /// One line of `case list`.
@@ -87,6 +92,7 @@ pub struct CaseSummary {
     pub level: String,
     pub tema: String,
     pub channel: String,
+    pub case_type: String,
     pub agent: Option<String>,
     pub subject: String,
     pub created_at: String,
@@ -118,9 +124,9 @@ impl Store {
         let case_id: i64 = sqlx::query_scalar(
             "INSERT INTO cases (number, year, status, level, tema, channel, buzon, requester, requester_name, \
              subject, security_category, group_name, agent, first_contact, engine_state, missing_requirements, \
-             created_at, updated_at, solved_at, follow_up_until, level_since) \
+             created_at, updated_at, solved_at, follow_up_until, level_since, provider_nit) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, \
-             CASE WHEN $18 IS NULL THEN NULL ELSE $17 END, $18, $17) RETURNING id",
+             CASE WHEN $18 IS NULL THEN NULL ELSE $17 END, $18, $17, $19) RETURNING id",
         )
         .bind(&number)
         .bind(new.year)
@@ -140,6 +146,7 @@ impl Store {
         .bind(missing_text(case))
         .bind(&now)
         .bind(new.follow_up_until.as_deref())
+        .bind(new.provider_nit.as_deref())
         .fetch_one(&mut *tx)
         .await?;
         write_message_and_effects(
@@ -241,6 +248,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT c.id, c.number, c.status, c.level, c.tema, c.channel, c.buzon, c.requester, c.security_category, \
              c.group_name, c.agent, c.first_contact, c.engine_state, c.version, c.external_ref, \
+             c.case_type, c.root_cause, \
              p.number AS parent_number FROM cases c LEFT JOIN cases p ON p.id = c.parent_id WHERE c.id = $1",
         )
         .bind(id)
@@ -282,11 +290,12 @@ impl Store {
 
     pub async fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError> {
         let rows = sqlx::query(
-            "SELECT number, status, level, tema, channel, agent, subject, created_at FROM cases \
+            "SELECT number, status, level, tema, channel, case_type, agent, subject, created_at FROM cases \
              WHERE ($1 IS NULL OR level = $1) AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR tema = $3) \
              AND ($4 IS NULL OR parent_id = (SELECT p.id FROM cases p WHERE p.number = $4)) \
              AND ($5 = 0 OR (status NOT IN ('solucionado', 'cerrado') AND EXISTS \
                  (SELECT 1 FROM sla_breaches b WHERE b.case_id = cases.id AND b.level = cases.level))) \
+             AND ($6 IS NULL OR case_type = $6) AND ($7 IS NULL OR channel = $7) \
              ORDER BY id",
         )
         .bind(filter.level.map(Level::as_str))
@@ -294,6 +303,8 @@ impl Store {
         .bind(filter.tema.map(Tema::as_str))
         .bind(filter.parent.as_deref())
         .bind(i64::from(filter.overdue))
+        .bind(filter.case_type.map(crate::desk::CaseType::as_str))
+        .bind(filter.channel.map(Channel::as_str))
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(case_summary).collect()
@@ -307,6 +318,7 @@ fn case_summary(row: &sqlx::sqlite::SqliteRow) -> Result<CaseSummary, StoreError
         level: row.try_get("level")?,
         tema: row.try_get("tema")?,
         channel: row.try_get("channel")?,
+        case_type: row.try_get("case_type")?,
         agent: row.try_get("agent")?,
         subject: row.try_get("subject")?,
         created_at: row.try_get("created_at")?,
@@ -344,6 +356,11 @@ fn found_case(row: &sqlx::sqlite::SqliteRow) -> Result<FoundCase, StoreError> {
         solved_level: state.solved_level,
         parent: row.try_get("parent_number")?,
         external_ref: row.try_get("external_ref")?,
+        case_type: {
+            let name = text("case_type")?;
+            crate::desk::CaseType::parse(&name).ok_or_else(|| corrupt("case_type", &name))?
+        },
+        root_cause: row.try_get("root_cause")?,
     };
     Ok(FoundCase {
         id: row.try_get("id")?,
@@ -378,6 +395,7 @@ pub(super) async fn update_case(
          engine_state = $7, missing_requirements = $8, updated_at = $9, version = version + 1, \
          level_since = CASE WHEN level <> $2 THEN $9 ELSE level_since END, \
          parent_id = (SELECT p.id FROM cases p WHERE p.number = $12), external_ref = $13, \
+         case_type = $15, root_cause = $16, \
          solved_at = CASE WHEN $1 <> 'solucionado' THEN NULL WHEN $14 IS NULL THEN solved_at ELSE $9 END, \
          follow_up_until = CASE WHEN $1 <> 'solucionado' THEN NULL ELSE COALESCE($14, follow_up_until) END \
          WHERE id = $10 AND version = $11",
@@ -396,6 +414,8 @@ pub(super) async fn update_case(
     .bind(case.parent.as_deref())
     .bind(case.external_ref.as_deref())
     .bind(change.follow_up_until.as_deref())
+    .bind(case.case_type.as_str())
+    .bind(case.root_cause.as_deref())
     .execute(&mut **tx)
     .await?;
     if updated.rows_affected() == 0 {
@@ -699,6 +719,10 @@ pub struct CaseDetail {
     pub follow_up_until: Option<String>,
     /// When its bodies and attachments were removed (retention).
     pub purged_at: Option<String>,
+    /// Root cause of a problema.
+    pub root_cause: Option<String>,
+    /// The registered technology provider the requester is.
+    pub provider_nit: Option<String>,
     pub messages: Vec<MessageRow>,
     pub documents: Vec<DocumentRow>,
     pub rejections: Vec<RejectionRow>,
@@ -761,9 +785,10 @@ pub struct OutboxRow {
 impl Store {
     pub async fn case_detail(&self, number: &str) -> Result<Option<CaseDetail>, StoreError> {
         let row = sqlx::query(
-            "SELECT c.id, c.number, c.status, c.level, c.tema, c.channel, c.agent, c.subject, c.created_at, c.buzon, \
+            "SELECT c.id, c.number, c.status, c.level, c.tema, c.channel, c.case_type, c.agent, c.subject, c.created_at, c.buzon, \
              c.requester, c.requester_name, c.security_category, c.group_name, c.first_contact, \
-             c.missing_requirements, c.external_ref, c.follow_up_until, c.purged_at, p.number AS parent_number \
+             c.missing_requirements, c.external_ref, c.follow_up_until, c.purged_at, c.root_cause, c.provider_nit, \
+             p.number AS parent_number \
              FROM cases c LEFT JOIN cases p ON p.id = c.parent_id WHERE c.number = $1",
         )
         .bind(number)
@@ -790,6 +815,8 @@ impl Store {
             external_ref: row.try_get("external_ref")?,
             follow_up_until: row.try_get("follow_up_until")?,
             purged_at: row.try_get("purged_at")?,
+            root_cause: row.try_get("root_cause")?,
+            provider_nit: row.try_get("provider_nit")?,
             messages: sqlx::query_as(
                 "SELECT direction, from_addr, subject, auto_generated, attachment_problems, created_at \
                  FROM case_messages WHERE case_id = $1 ORDER BY id",

@@ -13,6 +13,7 @@ pub mod actions;
 pub mod cases;
 pub mod knowledge;
 pub mod outbox;
+pub mod providers;
 pub mod purge;
 pub mod raw;
 pub mod report;

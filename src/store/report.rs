@@ -22,6 +22,7 @@ pub struct ReportCase {
     pub level: Level,
     pub tema: Tema,
     pub channel: Channel,
+    pub case_type: crate::desk::CaseType,
     /// Solved at first contact from the known-error base (cleared when the requester reopened).
     pub first_contact: bool,
     /// Parent case (mass incident).
@@ -76,7 +77,7 @@ impl Store {
         let end = end.to_rfc3339_opts(SecondsFormat::Secs, true);
         let mut tx = self.pool().begin().await?;
         let cases = sqlx::query(
-            "SELECT id, number, status, level, tema, channel, first_contact, parent_id, created_at \
+            "SELECT id, number, status, level, tema, channel, case_type, first_contact, parent_id, created_at \
              FROM cases WHERE created_at >= $1 AND created_at < $2 ORDER BY id",
         )
         .bind(&start)
@@ -159,6 +160,10 @@ fn report_case(row: &SqliteRow) -> Result<ReportCase, StoreError> {
         level: level(row, "cases.level")?,
         tema: Tema::parse(&tema).ok_or_else(|| unknown("cases.tema", &tema))?,
         channel: Channel::parse(&channel).ok_or_else(|| unknown("cases.channel", &channel))?,
+        case_type: {
+            let name = text("case_type")?;
+            crate::desk::CaseType::parse(&name).ok_or_else(|| unknown("cases.case_type", &name))?
+        },
         first_contact: row.try_get::<i64, _>("first_contact")? != 0,
         parent_id: row.try_get("parent_id")?,
         created_at: instant(row, "cases.created_at")?,
