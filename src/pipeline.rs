@@ -511,11 +511,15 @@ impl Desk {
     /// requesters; machine mail is handled as usual.
     fn may_not_write(&self, buzon: &Buzon, analysis: &Analysis) -> Option<String> {
         let inbound = analysis.inbound.as_ref()?;
-        if !buzon.providers_only || analysis.auto_generated || self.actor(&inbound.from).is_some() {
+        if !buzon.providers_only || analysis.auto_generated {
             return None;
         }
+        // A forged sender must not pass for an agent either.
         if crate::desk::command::authentication_failed(&inbound.authentication_results) {
             return Some("el correo no pasó la verificación SPF/DKIM/DMARC de su dominio".into());
+        }
+        if self.actor(&inbound.from).is_some() {
+            return None;
         }
         if self.providers.find_sender(&inbound.from).is_none() {
             return Some("el remitente no es un proveedor tecnológico registrado".into());

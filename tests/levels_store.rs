@@ -369,6 +369,12 @@ async fn a_solved_problem_proposes_a_known_error_that_answers_new_cases_once_app
         matches!(before, Outcome::Opened { decision, .. } if decision != mesa_fe::pipeline::Decision::KnownErrorAnswer),
         "{before:?}"
     );
+    let approve = Action { command: Command::AprobarErrorConocido, text: String::new() };
+    let other = f.desk.act_by_cli(&f.store, &parent, "coord.nomina@dian.gov.co", &approve).await;
+    assert!(
+        other.expect("act").refusal.is_some_and(|w| w.contains("coordinador")),
+        "another tema's coordinator does not approve"
+    );
     f.cli(&parent, "coord.factura@dian.gov.co", Command::AprobarErrorConocido, "").await;
     let after = f.ingest(&rule_request(7, code)).await;
     let Outcome::Opened { case: answered, decision, .. } = after else { panic!("expected a case") };

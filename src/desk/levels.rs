@@ -43,6 +43,8 @@ pub struct Roster {
     pub parent_exists: bool,
     /// For `#aprobar-error-conocido`: whether this case has a proposal waiting for approval.
     pub proposal_pending: bool,
+    /// For `#aprobar-error-conocido`: whether the actor coordinates the case's N2 group.
+    pub may_approve: bool,
 }
 
 /// Applies an agent's action. `staffing` is the case's current group (for N1 → N2 and reopening).
@@ -134,6 +136,12 @@ fn not_allowed(
         Command::AprobarErrorConocido if !roster.proposal_pending => {
             return Some(
                 "este caso no tiene un error conocido propuesto pendiente de aprobación.".into(),
+            );
+        }
+        Command::AprobarErrorConocido if !roster.may_approve => {
+            return Some(
+                "solo el coordinador del grupo de nivel 2 del tema del caso aprueba errores conocidos."
+                    .into(),
             );
         }
         Command::Solucion { .. }
@@ -485,6 +493,7 @@ mod tests {
             agents: vec!["ana@dian.gov.co".into(), "jorge@dian.gov.co".into()],
             parent_exists: true,
             proposal_pending: false,
+            may_approve: false,
         }
     }
 

@@ -202,6 +202,7 @@ impl Desk {
             agents: self.config.agentes.iter().map(|a| a.address.to_lowercase()).collect(),
             parent_exists,
             proposal_pending: pending_proposal.is_some(),
+            may_approve: self.coordinates_tema_group(&actor.address, &found.case),
         };
         let mut t = levels::act(&found.case, &found.number, actor, action, &staffing, &roster);
         if let Via::Mail { analysis, .. } = &via
@@ -517,6 +518,12 @@ impl Desk {
             self.config.control_posterior.business_days,
         );
         Some(timestamp(end.with_timezone(&Utc)))
+    }
+
+    /// `address` coordinates the N2 group of the case's tema (who approves known errors).
+    fn coordinates_tema_group(&self, address: &str, case: &Case) -> bool {
+        let group = self.config.tema(case.tema).map(|t| t.n2_group.as_str()).unwrap_or_default();
+        self.config.group(group).is_some_and(|g| g.coordinator.eq_ignore_ascii_case(address))
     }
 
     /// Who hears at N1: the N1 group's coordinator.
