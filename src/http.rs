@@ -194,9 +194,18 @@ async fn list_cases(
     if let Some(refused) = refusal(&state, &headers) {
         return refused;
     }
+    let status = query.estado.as_deref().map(|e| Status::parse(e).ok_or(("estado", e)));
+    let level = query.nivel.as_deref().map(|n| Level::parse(n).ok_or(("nivel", n)));
+    let (status, level) = match (status.transpose(), level.transpose()) {
+        (Ok(status), Ok(level)) => (status, level),
+        (Err((name, value)), _) | (_, Err((name, value))) => {
+            let message = format!("{name} desconocido: \"{value}\"\n");
+            return (StatusCode::BAD_REQUEST, message).into_response();
+        }
+    };
     let filter = CaseFilter {
-        status: query.estado.as_deref().and_then(Status::parse),
-        level: query.nivel.as_deref().and_then(Level::parse),
+        status,
+        level,
         parent: query.padre.map(|p| p.to_uppercase()),
         overdue: query.vencidos,
         ..CaseFilter::default()

@@ -473,9 +473,9 @@ impl Desk {
         }
         // A concurrent message on the same case makes the update fail: read again, once.
         for attempt in 0..3 {
-            match self.case_of(store, &analysis).await? {
-                Some(found) if attempt < 2 => {
-                    let done = match self.on_case(&analysis) {
+            match self.case_and_trust_of(store, &analysis).await? {
+                Some((found, trusted)) if attempt < 2 => {
+                    let done = match self.on_case(&analysis, trusted) {
                         OnCase::Command(actor) => {
                             self.act_by_mail(store, raw_id, &found, &analysis, &actor).await
                         }
@@ -511,12 +511,19 @@ impl Desk {
     /// requesters; machine mail is handled as usual.
     fn may_not_write(&self, buzon: &Buzon, analysis: &Analysis) -> Option<String> {
         let inbound = analysis.inbound.as_ref()?;
-        if !buzon.providers_only || analysis.auto_generated {
+        // A security report is the security group's, whoever sends it.
+        if !buzon.providers_only || analysis.auto_generated || analysis.security_category.is_some()
+        {
             return None;
         }
         // A forged sender must not pass for an agent either.
-        if crate::desk::command::authentication_failed(&inbound.authentication_results) {
-            return Some("el correo no pasó la verificación SPF/DKIM/DMARC de su dominio".into());
+        if !crate::desk::command::authentication_trusted(
+            &inbound.authentication_results,
+            &inbound.from,
+        ) {
+            return Some(
+                "el correo no trae una verificación SPF/DKIM/DMARC válida para su dominio".into(),
+            );
         }
         if self.actor(&inbound.from).is_some() {
             return None;
@@ -642,14 +649,16 @@ impl Desk {
         id.is_some_and(|id| self.ids.verify(id).is_some())
     }
 
-    /// The case a message belongs to. A subject tag alone, from someone who is neither the
-    /// case's requester nor an agent, is not trusted: a guessed tag must not reach a stranger's
+    /// The case a message belongs to, and whether the message is tied to it beyond doubt (it
+    /// quotes one of our Message-IDs, or carries Administración Técnica's own ticket): only such
+    /// a message may command. A subject tag alone, from someone who is neither the case's
+    /// requester nor an agent, is not trusted at all: a guessed tag must not reach a stranger's
     /// case, so such a message opens a case of its own.
-    async fn case_of(
+    async fn case_and_trust_of(
         &self,
         store: &Store,
         analysis: &Analysis,
-    ) -> Result<Option<FoundCase>, StoreError> {
+    ) -> Result<Option<(FoundCase, bool)>, StoreError> {
         let Some(inbound) = &analysis.inbound else { return Ok(None) };
         let signed = inbound
             .in_reply_to
@@ -661,19 +670,18 @@ impl Desk {
             if self.is_csat(&inbound.from)
                 && let Some(ticket) = self.csat_ticket(&inbound.subject)
             {
-                return store.case_by_external_ref(&ticket).await;
+                return Ok(store.case_by_external_ref(&ticket).await?.map(|f| (f, true)));
             }
             return Ok(None);
         };
         let sender = inbound.from.as_str();
-        let related = found.requester.eq_ignore_ascii_case(sender)
-            || inbound.reply_to.as_deref().is_some_and(|r| found.requester.eq_ignore_ascii_case(r))
-            || self.config.agent(sender).is_some()
-            || self.is_csat(sender);
+        // Reply-To is not trusted here: anyone can write it.
+        let related = found.requester.eq_ignore_ascii_case(sender) || self.actor(sender).is_some();
         if how == ThreadMatch::SubjectTag && !related {
             return Ok(None);
         }
-        Ok(Some(found))
+        let trusted = matches!(how, ThreadMatch::Signed | ThreadMatch::OurMessage);
+        Ok(Some((found, trusted)))
     }
 
     /// A message on an existing case; answers go out from the buzón the case came in on.

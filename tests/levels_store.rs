@@ -384,6 +384,9 @@ async fn a_solved_problem_proposes_a_known_error_that_answers_new_cases_once_app
     let learned = &context(answer.last().expect("answer queued"))["learned_answers"][0];
     assert_eq!(learned["code"], code);
     assert_eq!(learned["answer"], "Envíe el grupo ICUI con tarifa 0.");
+    let sent = &answer.last().expect("answer").context;
+    assert!(!sent.contains("El validador rechaza"), "the root cause is the agents' note: {sent}");
+    assert!(!sent.contains(&parent), "the problem case is someone else's: {sent}");
     let guide = f.store.first_contact_solutions().await.expect("guide");
     assert!(guide.iter().any(|g| g.codes.contains(code) && g.answer.contains("ICUI")), "{guide:?}");
     let problems = mesa_fe::store::cases::CaseFilter {
@@ -490,4 +493,66 @@ async fn an_xml_signed_by_another_providers_software_is_a_warning_for_the_agent(
     );
     let notice = f.outbox("notificacion_agente").await;
     assert!(context(&notice[0])["warnings"][0].as_str().is_some_and(|w| w.contains("800999111")));
+}
+
+#[tokio::test]
+async fn a_subject_tag_with_a_pass_for_another_domain_does_not_make_an_agent() {
+    let f = fixture(|_| {}).await;
+    let number = f.open_request().await;
+    let forged = mail(
+        N2,
+        &format!("[{number}] Solución"),
+        None,
+        "Authentication-Results: mx.dian.gov.co; spf=pass smtp.mailfrom=attacker.example; \
+         dkim=pass header.d=attacker.example\r\n",
+        "#solucion\r\nPague la multa en http://dian-pagos.example",
+    );
+    f.ingest(&forged).await;
+    assert_eq!(f.detail(&number).await.summary.status, "en_atencion");
+    assert!(f.outbox("solucion").await.is_empty(), "nothing reaches the requester");
+    let tag_only = mail(N2, &format!("[{number}] Solución"), None, "", "#cerrar");
+    f.ingest(&tag_only).await;
+    assert_eq!(f.detail(&number).await.summary.status, "en_atencion", "a tag alone never commands");
+}
+
+#[tokio::test]
+async fn a_no_to_the_validation_reopens_the_child_and_tells_its_agent() {
+    let f = fixture(|c| c.masiva.validation_sample = 1).await;
+    let parent = f.open_request().await;
+    let Outcome::Opened { case: child, .. } = f.ingest(&sample("10_nomina_con_xml.eml")).await
+    else {
+        panic!("expected a case")
+    };
+    f.cli(&child, N2, Command::Padre(parent.clone()), "").await;
+    f.cli(&parent, N2, Command::Solucion { first_contact: false }, "Corregido").await;
+    let validation = f.outbox("validacion_masiva").await;
+    assert_eq!(validation.len(), 1);
+    let requester = validation[0].to_addr.clone();
+    let no = mail(
+        &requester,
+        "RE: validación",
+        Some(&validation[0].message_id),
+        "",
+        "No, sigue el mismo rechazo.",
+    );
+    f.ingest(&no).await;
+    let reopened = f.detail(&child).await;
+    assert_ne!(reopened.summary.status, "solucionado", "{:?}", reopened.events);
+    assert!(f.detail(&parent).await.events.iter().any(|e| e.detail.contains("no resuelto")));
+}
+
+#[tokio::test]
+async fn security_cases_are_worked_only_by_the_security_group() {
+    let f = fixture(|_| {}).await;
+    let report = sample("08_evento_seguridad_acceso_no_autorizado.eml");
+    // To the providers' buzón, from someone who is not a provider: still the security group's.
+    let outcome = f.desk.ingest(&f.store, &aliados(), &report).await.expect("ingest");
+    let Outcome::Opened { case, .. } = outcome else { panic!("expected a case") };
+    let detail = f.detail(&case).await;
+    assert_eq!(detail.summary.channel, "correo");
+    assert_eq!(detail.group.as_deref(), Some("seguridad"));
+    let outsider = Action { command: Command::Solucion { first_contact: false }, text: "x".into() };
+    let refused = f.desk.act_by_cli(&f.store, &case, N2, &outsider).await.expect("act");
+    assert!(refused.refusal.is_some_and(|w| w.contains("seguridad")));
+    f.cli(&case, "marta.quintero@dian.gov.co", Command::Nota, "Revisando accesos").await;
 }

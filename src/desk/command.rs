@@ -182,6 +182,38 @@ pub fn authentication_failed(results: &[String]) -> bool {
     })
 }
 
+/// Whether `Authentication-Results` vouches for the From domain: no header at all (nothing to
+/// go on: the thread must vouch), or no failure and a pass that is about that domain (DMARC, or
+/// DKIM `header.d` / SPF `smtp.mailfrom` equal to it or a parent of it). A pass for the sender's
+/// own domain while writing as someone else's does not count.
+pub fn authentication_trusted(results: &[String], from: &str) -> bool {
+    if results.is_empty() {
+        return true;
+    }
+    if authentication_failed(results) {
+        return false;
+    }
+    let Some((_, domain)) = from.rsplit_once('@') else { return false };
+    let domain = domain.to_ascii_lowercase();
+    let about_domain = |value: &str| {
+        let value = value.rsplit('@').next().unwrap_or(value).trim_matches(['<', '>', '"']);
+        value == domain || domain.ends_with(&format!(".{value}"))
+    };
+    results.iter().any(|header| {
+        let lower = header.to_ascii_lowercase();
+        lower.split(';').any(|clause| {
+            let words: Vec<&str> = clause.split_whitespace().collect();
+            let property = |name: &str| {
+                words.iter().find_map(|w| w.strip_prefix(name)).is_some_and(about_domain)
+            };
+            (words.contains(&"dmarc=pass")
+                && (property("header.from=") || !clause.contains("header.from=")))
+                || (words.contains(&"dkim=pass") && property("header.d="))
+                || (words.contains(&"spf=pass") && property("smtp.mailfrom="))
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,6 +274,22 @@ mod tests {
         assert_eq!(
             (cause.command, cause.text.as_str()),
             (Command::Causa, "El certificado del servicio venció.")
+        );
+    }
+
+    #[test]
+    fn only_a_pass_for_the_from_domain_vouches_for_the_sender() {
+        let own = vec!["mx.dian.gov.co; spf=pass smtp.mailfrom=attacker.example; dkim=pass header.d=attacker.example".to_string()];
+        assert!(!authentication_trusted(&own, "ana.rojas@dian.gov.co"));
+        let aligned = vec!["mx.dian.gov.co; dkim=pass header.d=dian.gov.co; spf=none".to_string()];
+        assert!(authentication_trusted(&aligned, "ana.rojas@dian.gov.co"));
+        let parent = vec!["mx; spf=pass smtp.mailfrom=bounces@dian.gov.co".to_string()];
+        assert!(authentication_trusted(&parent, "ana@correo.dian.gov.co"));
+        let dmarc = vec!["mx; dmarc=pass header.from=dian.gov.co".to_string()];
+        assert!(authentication_trusted(&dmarc, "ana.rojas@dian.gov.co"));
+        assert!(
+            authentication_trusted(&[], "ana.rojas@dian.gov.co"),
+            "no header: the thread decides"
         );
     }
 

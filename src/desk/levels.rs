@@ -45,6 +45,9 @@ pub struct Roster {
     pub proposal_pending: bool,
     /// For `#aprobar-error-conocido`: whether the actor coordinates the case's N2 group.
     pub may_approve: bool,
+    /// Whether the actor belongs to the security group (or is Administración Técnica): only
+    /// they act on a security case.
+    pub cleared_for_security: bool,
 }
 
 /// Applies an agent's action. `staffing` is the case's current group (for N1 → N2 and reopening).
@@ -129,6 +132,11 @@ fn not_allowed(
     text: &str,
 ) -> Option<String> {
     let level = case.level;
+    if case.security_category.is_some() && !roster.cleared_for_security {
+        return Some(
+            "es un evento de seguridad: solo el grupo de seguridad actúa sobre este caso.".into(),
+        );
+    }
     match command {
         Command::Causa if text.trim().is_empty() => {
             return Some("#causa necesita el texto de la causa raíz debajo del comando.".into());
@@ -494,6 +502,7 @@ mod tests {
             parent_exists: true,
             proposal_pending: false,
             may_approve: false,
+            cleared_for_security: false,
         }
     }
 

@@ -59,8 +59,8 @@ pub struct Breach {
     pub due: DateTime<FixedOffset>,
 }
 
-/// Targets that passed and are not yet recorded. Waiting for the requester's information does
-/// not count against the solution target.
+/// Targets that passed and are not yet recorded. While the case waits for the requester's
+/// information its solution target is not reported (the waiting time is not yet subtracted).
 pub fn breaches(
     clock: &Clock,
     targets: Targets,

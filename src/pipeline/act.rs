@@ -94,20 +94,23 @@ impl Desk {
             .map(str::to_uppercase)
     }
 
-    pub(super) fn on_case(&self, analysis: &Analysis) -> OnCase {
+    /// `trusted`: the message quotes one of our Message-IDs (or CSAT's ticket): a subject tag
+    /// alone never carries a command, it can be typed by anyone.
+    pub(super) fn on_case(&self, analysis: &Analysis, trusted: bool) -> OnCase {
         let Some(inbound) = &analysis.inbound else { return OnCase::FollowUp };
         if analysis.auto_generated {
             return OnCase::FollowUp;
         }
-        if !command::authentication_failed(&inbound.authentication_results)
+        if trusted
+            && command::authentication_trusted(&inbound.authentication_results, &inbound.from)
             && let Some(actor) = self.actor(&inbound.from)
         {
             return OnCase::Command(actor);
         }
+        // Only a direct answer to the "¿se resolvió?" mail is a survey answer.
         let answers_validation = inbound
             .in_reply_to
             .iter()
-            .chain(&inbound.references)
             .filter_map(|id| self.ids.verify_detail(id))
             .any(|(_, detail)| detail.ends_with(".validacion_masiva"));
         if answers_validation { OnCase::ValidationAnswer } else { OnCase::FollowUp }
@@ -203,6 +206,8 @@ impl Desk {
             parent_exists,
             proposal_pending: pending_proposal.is_some(),
             may_approve: self.coordinates_tema_group(&actor.address, &found.case),
+            cleared_for_security: actor.role == Role::AdministracionTecnica
+                || self.config.in_group(&self.config.enrutamiento.security_group, &actor.address),
         };
         let mut t = levels::act(&found.case, &found.number, actor, action, &staffing, &roster);
         if let Via::Mail { analysis, .. } = &via
@@ -219,7 +224,11 @@ impl Desk {
         }
         let solved = t.refusal.is_none() && matches!(action.command, Command::Solucion { .. });
         let brief = store.case_brief(found.id).await?;
-        let proposal = if solved && t.case.case_type == CaseType::Problema {
+        // A security problem's details stay in its group: no proposal for the general base.
+        let proposal = if solved
+            && t.case.case_type == CaseType::Problema
+            && t.case.security_category.is_none()
+        {
             Some(self.propose_known_error(store, found, &brief, &mut t, &action.text).await?)
         } else {
             None
@@ -407,6 +416,13 @@ impl Desk {
     ) -> Result<Outcome, StoreError> {
         let own_words = analysis.inbound.as_ref().map_or("", |m| m.own_words.as_str());
         let verdict = Verdict::of(own_words);
+        if verdict != Verdict::Resuelto {
+            // "No" (or an unclear answer) is a requester's reply in the control window: it
+            // reopens the child and reaches its agent; the parent's log hears of it too.
+            let outcome = self.append(store, raw_id, found, analysis).await?;
+            self.note_validation_on_parent(store, found, verdict).await?;
+            return Ok(outcome);
+        }
         let child_t = levels::validation_answer(&found.case, verdict);
         let parent = match &found.case.parent {
             Some(number) => store.case_by_number(number).await?,
@@ -442,6 +458,31 @@ impl Desk {
         let message = Some(AgentMessage { raw_id, analysis });
         store.record_action(message, &record, &changes, &ActionExtras::default()).await?;
         Ok(Outcome::Appended { raw_id, case: found.number.clone() })
+    }
+
+    async fn note_validation_on_parent(
+        &self,
+        store: &Store,
+        child: &FoundCase,
+        verdict: Verdict,
+    ) -> Result<(), StoreError> {
+        let Some(number) = &child.case.parent else { return Ok(()) };
+        let Some(parent) = store.case_by_number(number).await? else { return Ok(()) };
+        let mut t = Transition::of(&parent.case);
+        t.note(
+            case::Activity::ControlPosterior,
+            format!(
+                "Validación del caso hijo {}: {}; el hijo se reabre.",
+                child.number,
+                verdict.as_str()
+            ),
+        );
+        let change = CaseChange { transition: &t, drafts: Vec::new(), follow_up_until: None };
+        match store.apply_changes(&[(&parent, change)]).await {
+            // The parent changed meanwhile: the child's own log has the answer.
+            Err(StoreError::Conflict) => Ok(()),
+            other => other,
+        }
     }
 
     /// Activity 12: closes the solved cases whose control window passed. Returns how many.

@@ -362,10 +362,11 @@ fn context(
         "documents": documents,
         "rejections": analysis.rejections,
         "known_errors": analysis.known_errors,
+        // Only the approved answer reaches the requester: the root cause is the agents' note and
+        // the problem case is someone else's.
         "learned_answers": analysis.learned.iter().flat_map(|l| l.codes.iter().filter(|c| analysis.known_errors.contains(c)).map(move |code| json!({
             "code": code,
-            "official_message": l.error_text,
-            "meaning": format!("Causa identificada en el problema {}: {}", l.case_number, l.root_cause),
+            "official_message": analysis.rejections.iter().find(|r| r.code.eq_ignore_ascii_case(code)).map(|r| r.description.clone()),
             "answer": l.answer,
         }))).collect::<Vec<_>>(),
         "missing": missing,

@@ -56,6 +56,10 @@ impl Desk {
                 continue;
             }
             let Some(found) = store.case_by_id(row.case_id).await? else { continue };
+            // Acted on since the clocks were read: the next sweep sees its new clock.
+            if found.case.level != level || found.case.status != status {
+                continue;
+            }
             let coordinator = self.coordinator_of(&found.case);
             for breach in breaches {
                 let hours = match breach.target {

@@ -200,11 +200,13 @@ impl Store {
         .await?)
     }
 
-    /// Approved known errors learned from problemas, oldest first.
+    /// Approved known errors learned from problemas, oldest first; a problem reopened because
+    /// its solution did not work stops answering until it is solved again.
     pub async fn learned_errors(&self) -> Result<Vec<LearnedError>, StoreError> {
         let rows = sqlx::query(
             "SELECT k.codes, k.error_text, k.root_cause, k.answer, c.number FROM known_error_proposals k \
-             JOIN cases c ON c.id = k.case_id WHERE k.status = 'aprobada' ORDER BY k.id",
+             JOIN cases c ON c.id = k.case_id WHERE k.status = 'aprobada' \
+             AND c.status IN ('solucionado', 'cerrado') ORDER BY k.id",
         )
         .fetch_all(self.pool())
         .await?;

@@ -393,7 +393,8 @@ pub(super) async fn update_case(
     let updated = sqlx::query(
         "UPDATE cases SET status = $1, level = $2, tema = $3, group_name = $4, agent = $5, first_contact = $6, \
          engine_state = $7, missing_requirements = $8, updated_at = $9, version = version + 1, \
-         level_since = CASE WHEN level <> $2 THEN $9 ELSE level_since END, \
+         level_since = CASE WHEN level <> $2 OR (status IN ('solucionado', 'cerrado') \
+             AND $1 NOT IN ('solucionado', 'cerrado')) THEN $9 ELSE level_since END, \
          parent_id = (SELECT p.id FROM cases p WHERE p.number = $12), external_ref = $13, \
          case_type = $15, root_cause = $16, \
          solved_at = CASE WHEN $1 <> 'solucionado' THEN NULL WHEN $14 IS NULL THEN solved_at ELSE $9 END, \

@@ -59,6 +59,19 @@ impl Store {
         change: &CaseChange<'_>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write_tx().await?;
+        // The case may have moved on since its clock was read (solved, escalated): no notice.
+        let unchanged: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM cases WHERE id = $1 AND version = $2 AND level = $3 \
+             AND status NOT IN ('solucionado', 'cerrado')",
+        )
+        .bind(found.id)
+        .bind(found.version)
+        .bind(found.case.level.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if unchanged.is_none() {
+            return Ok(false);
+        }
         let inserted = sqlx::query(
             "INSERT INTO sla_breaches (case_id, level, target, due_at, detected_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (case_id, level, target) DO NOTHING",
