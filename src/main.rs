@@ -52,7 +52,7 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Consulta los casos.
+    /// Consulta los casos y actúa sobre ellos (las mismas acciones que los agentes por correo).
     #[command(subcommand)]
     Case(cli::CaseCommand),
     /// Mensajes que no se pudieron leer como correo y esperan a un operador.

@@ -556,3 +556,32 @@ async fn security_cases_are_worked_only_by_the_security_group() {
     assert!(refused.refusal.is_some_and(|w| w.contains("seguridad")));
     f.cli(&case, "marta.quintero@dian.gov.co", Command::Nota, "Revisando accesos").await;
 }
+
+#[tokio::test]
+async fn waiting_for_the_requester_does_not_count_against_the_solution_target() {
+    let f = fixture(|c| {
+        c.horario.weekdays =
+            ["lunes", "martes", "miercoles", "jueves", "viernes", "sabado", "domingo"]
+                .map(String::from)
+                .to_vec();
+        c.horario.opens = "00:00".into();
+        c.horario.closes = "24:00".into();
+        c.horario.holidays.clear();
+        c.sla.n2.first_response_hours = 100.0;
+        // 3 s, in a store whose times have whole seconds.
+        c.sla.n2.resolution_hours = 3.0 / 3600.0;
+    })
+    .await;
+    let number = f.open_request().await;
+    f.cli(&number, N2, Command::Info, "¿Qué software usa?").await;
+    tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
+    assert_eq!(f.desk.check_sla(&f.store).await.expect("sweep"), 0, "waiting: no breach");
+    let question = f.last_id("pregunta_solicitante", REQUESTER).await;
+    let answer =
+        mail(REQUESTER, &format!("RE: [{number}] Consulta"), Some(&question), "", "FacturaYa 3.2");
+    f.ingest(&answer).await;
+    assert_eq!(f.detail(&number).await.summary.status, "en_atencion");
+    assert_eq!(f.desk.check_sla(&f.store).await.expect("sweep"), 0, "the wait did not count");
+    tokio::time::sleep(std::time::Duration::from_millis(4_000)).await;
+    assert_eq!(f.desk.check_sla(&f.store).await.expect("sweep"), 1, "the agent's own time does");
+}

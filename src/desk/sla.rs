@@ -60,7 +60,8 @@ pub struct Breach {
 }
 
 /// Targets that passed and are not yet recorded. While the case waits for the requester's
-/// information its solution target is not reported (the waiting time is not yet subtracted).
+/// information its solution target is not reported; when the answer comes the store moves
+/// `level_since` forward by the wait, so the waiting time does not count.
 pub fn breaches(
     clock: &Clock,
     targets: Targets,

@@ -382,7 +382,8 @@ pub struct CaseChange<'a> {
 }
 
 /// Writes the case's new state, if nobody changed it since it was read ([`StoreError::Conflict`]
-/// otherwise). The control window is kept while the case stays solved and cleared when not.
+/// otherwise). The control window is kept while the case stays solved and cleared when not; the
+/// time spent waiting for the requester moves the level's SLA clock forward when the answer comes.
 pub(super) async fn update_case(
     tx: &mut Tx<'_>,
     found: &FoundCase,
@@ -394,7 +395,11 @@ pub(super) async fn update_case(
         "UPDATE cases SET status = $1, level = $2, tema = $3, group_name = $4, agent = $5, first_contact = $6, \
          engine_state = $7, missing_requirements = $8, updated_at = $9, version = version + 1, \
          level_since = CASE WHEN level <> $2 OR (status IN ('solucionado', 'cerrado') \
-             AND $1 NOT IN ('solucionado', 'cerrado')) THEN $9 ELSE level_since END, \
+             AND $1 NOT IN ('solucionado', 'cerrado')) THEN $9 \
+             WHEN status = 'pendiente_informacion' AND $1 <> 'pendiente_informacion' AND waiting_since IS NOT NULL \
+             THEN strftime('%Y-%m-%dT%H:%M:%SZ', julianday(level_since) + julianday($9) - julianday(waiting_since)) \
+             ELSE level_since END, \
+         waiting_since = CASE WHEN $1 = 'pendiente_informacion' THEN COALESCE(waiting_since, $9) ELSE NULL END, \
          parent_id = (SELECT p.id FROM cases p WHERE p.number = $12), external_ref = $13, \
          case_type = $15, root_cause = $16, \
          solved_at = CASE WHEN $1 <> 'solucionado' THEN NULL WHEN $14 IS NULL THEN solved_at ELSE $9 END, \
