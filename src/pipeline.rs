@@ -561,15 +561,7 @@ impl Desk {
         };
         let number = store
             .open_case(new, |number| {
-                let ctx = ReplyContext {
-                    raw_id,
-                    number,
-                    buzon,
-                    requester: &requester,
-                    ids: &self.ids,
-                    message_domain: &self.config.general.message_domain,
-                    config: &self.config,
-                };
+                let ctx = self.reply_context(raw_id, number, buzon, &requester);
                 let mut drafts = compose::drafts(&ctx, analysis, &transition);
                 for draft in &mut drafts {
                     draft.context["general_address"] = serde_json::json!(general);
@@ -697,15 +689,7 @@ impl Desk {
         let staffing = self.staffing(&refined).await_loads(store).await?;
         let transition = case::follow_up(&found.case, &intake, &staffing);
         let buzon = self.buzon_for(&found.buzon);
-        let ctx = ReplyContext {
-            raw_id,
-            number: &found.number,
-            buzon: &buzon,
-            requester: &found.requester,
-            ids: &self.ids,
-            message_domain: &self.config.general.message_domain,
-            config: &self.config,
-        };
+        let ctx = self.reply_context(raw_id, &found.number, &buzon, &found.requester);
         let change = CaseChange {
             drafts: compose::drafts(&ctx, analysis, &transition),
             follow_up_until: self.follow_up_until(Some(&found.case), &transition.case),
@@ -771,15 +755,7 @@ impl Desk {
         };
         let number = store
             .open_case(new, |number| {
-                let ctx = ReplyContext {
-                    raw_id,
-                    number,
-                    buzon,
-                    requester: &requester,
-                    ids: &self.ids,
-                    message_domain: &self.config.general.message_domain,
-                    config: &self.config,
-                };
+                let ctx = self.reply_context(raw_id, number, buzon, &requester);
                 let mut drafts = compose::drafts(&ctx, analysis, &transition);
                 for draft in drafts.iter_mut().filter(|d| !d.kind.to_requester()) {
                     if draft.context.get("redacted").is_none() {
@@ -798,6 +774,25 @@ impl Desk {
             analysis.decision
         };
         Ok(Outcome::Opened { raw_id, case: number, decision })
+    }
+
+    /// What the drafts of one message share.
+    fn reply_context<'a>(
+        &'a self,
+        raw_id: i64,
+        number: &'a str,
+        buzon: &'a Buzon,
+        requester: &'a str,
+    ) -> ReplyContext<'a> {
+        ReplyContext {
+            raw_id,
+            number,
+            buzon,
+            requester,
+            ids: &self.ids,
+            message_domain: &self.config.general.message_domain,
+            config: &self.config,
+        }
     }
 
     /// The year of a new case number, in the desk's time zone.

@@ -95,6 +95,37 @@ fn mask_word(word: &str) -> String {
     out
 }
 
+/// A reader of RFC 4180 (quotes, doubled quotes, CRLF), to check in tests what a spreadsheet
+/// gets back from [`csv_record`].
+#[cfg(test)]
+pub(crate) fn read_csv(text: &str) -> Vec<Vec<String>> {
+    let mut records = Vec::new();
+    let mut record = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => record.push(std::mem::take(&mut field)),
+            (false, '\r') => {
+                assert_eq!(chars.next(), Some('\n'), "CR without LF outside quotes");
+                record.push(std::mem::take(&mut field));
+                records.push(std::mem::take(&mut record));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    assert!(field.is_empty() && record.is_empty(), "the last record ends in CRLF");
+    records
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -254,6 +254,7 @@ fn block(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::read_csv as parse_csv;
 
     const BASE: &str = r#"
 [[error]]
@@ -292,34 +293,6 @@ significado = "Necesita un agente."
     }
 
     /// A reader of RFC 4180, to check what a spreadsheet gets back.
-    fn parse_csv(text: &str) -> Vec<Vec<String>> {
-        let mut records = Vec::new();
-        let mut record = Vec::new();
-        let mut field = String::new();
-        let mut quoted = false;
-        let mut chars = text.chars().peekable();
-        while let Some(c) = chars.next() {
-            match (quoted, c) {
-                (true, '"') if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
-                }
-                (true, '"') => quoted = false,
-                (true, c) => field.push(c),
-                (false, '"') => quoted = true,
-                (false, ',') => record.push(std::mem::take(&mut field)),
-                (false, '\r') => {
-                    assert_eq!(chars.next(), Some('\n'), "CR without LF outside quotes");
-                    record.push(std::mem::take(&mut field));
-                    records.push(std::mem::take(&mut record));
-                }
-                (false, c) => field.push(c),
-            }
-        }
-        assert!(field.is_empty() && record.is_empty(), "the last record ends in CRLF");
-        records
-    }
-
     #[test]
     fn only_entries_with_a_first_contact_answer_then_agent_solutions() {
         let guide = Guide::new(&base(), &[solution("Factura rechazada", "Corrija el NIT.")]);

@@ -755,6 +755,7 @@ fn md_cell(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::store::report::{BreachRow, LevelVisit, SolutionEvent};
+    use crate::text::read_csv as parse_csv;
 
     fn day(text: &str) -> NaiveDate {
         NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("date")
@@ -846,35 +847,6 @@ mod tests {
     fn counts(report: &Report, dimension: Dimension) -> Vec<(&'static str, u64)> {
         let table = report.breakdown(dimension).expect("table");
         table.counts.iter().map(|c| (c.key, c.cases)).collect()
-    }
-
-    /// A reader of RFC 4180, to check what a spreadsheet gets back.
-    fn parse_csv(text: &str) -> Vec<Vec<String>> {
-        let mut records = Vec::new();
-        let mut record = Vec::new();
-        let mut field = String::new();
-        let mut quoted = false;
-        let mut chars = text.chars().peekable();
-        while let Some(c) = chars.next() {
-            match (quoted, c) {
-                (true, '"') if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
-                }
-                (true, '"') => quoted = false,
-                (true, c) => field.push(c),
-                (false, '"') => quoted = true,
-                (false, ',') => record.push(std::mem::take(&mut field)),
-                (false, '\r') => {
-                    assert_eq!(chars.next(), Some('\n'), "CR without LF outside quotes");
-                    record.push(std::mem::take(&mut field));
-                    records.push(std::mem::take(&mut record));
-                }
-                (false, c) => field.push(c),
-            }
-        }
-        assert!(field.is_empty() && record.is_empty(), "the last record ends in CRLF");
-        records
     }
 
     #[test]
