@@ -1,13 +1,12 @@
 //! `mesa-fe kb export`: the CT-CAC-0127 guide for the Contact Center (known errors with a
 //! first-contact answer and the solutions agents marked for first contact) as Markdown or CSV.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 use mesa_fe::desk::guide::{Guide, Origin};
 
-use super::{EX_DATAERR, EX_IOERR, Failure, load_config, load_knowledge, open_store};
+use super::{Failure, load_config, load_knowledge, open_store, output_format, write_output};
 
 /// The formats `--formato` accepts.
 const FORMATS: [&str; 2] = ["md", "csv"];
@@ -18,13 +17,7 @@ pub async fn export(
     formato: &str,
     salida: Option<&Path>,
 ) -> Result<ExitCode, Failure> {
-    let format = formato.trim().to_ascii_lowercase();
-    if !FORMATS.contains(&format.as_str()) {
-        return Err(Failure::new(
-            EX_DATAERR,
-            format!("formato desconocido: \"{formato}\"; use uno de {}", FORMATS.join(", ")),
-        ));
-    }
+    let format = output_format(formato, &FORMATS)?;
     let config = load_config(config_path)?;
     let knowledge = load_knowledge(&config)?;
     let store = open_store(&config).await?;
@@ -32,24 +25,13 @@ pub async fn export(
     store.close().await;
     let guide = Guide::new(&knowledge, &solutions?);
     let text = if format == "csv" { guide.to_csv() } else { guide.to_markdown() };
-    match salida {
-        Some(path) => {
-            std::fs::write(path, text.as_bytes()).map_err(|e| {
-                Failure::new(EX_IOERR, format!("no se pudo escribir {}: {e}", path.display()))
-            })?;
-            println!(
-                "Guía CT-CAC-0127 escrita en {}: {} errores conocidos y {} soluciones de agentes.",
-                path.display(),
-                guide.of(Origin::KnownError).count(),
-                guide.of(Origin::AgentSolution).count()
-            );
-        }
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).map_err(|e| {
-                Failure::new(EX_IOERR, format!("no se pudo escribir en la salida estándar: {e}"))
-            })?;
-        }
+    if write_output(salida, &text)? {
+        println!(
+            "Guía CT-CAC-0127 escrita en {}: {} errores conocidos y {} soluciones de agentes.",
+            salida.map(Path::display).map(|d| d.to_string()).unwrap_or_default(),
+            guide.of(Origin::KnownError).count(),
+            guide.of(Origin::AgentSolution).count()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

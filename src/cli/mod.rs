@@ -214,6 +214,39 @@ fn pick_buzon(config: &Config, name: Option<&str>) -> Result<Buzon, Failure> {
     }
 }
 
+/// `--formato` checked against what the command writes; lower-cased.
+fn output_format(formato: &str, known: &[&str]) -> Result<String, Failure> {
+    let format = formato.trim().to_ascii_lowercase();
+    if known.contains(&format.as_str()) {
+        Ok(format)
+    } else {
+        Err(Failure::new(
+            EX_DATAERR,
+            format!("formato desconocido: \"{formato}\"; use uno de {}", known.join(", ")),
+        ))
+    }
+}
+
+/// Writes a command's document to `--salida` (returns `true`) or to standard output.
+fn write_output(salida: Option<&Path>, text: &str) -> Result<bool, Failure> {
+    use std::io::Write;
+    match salida {
+        Some(path) => {
+            std::fs::write(path, text.as_bytes()).map_err(|e| {
+                Failure::new(EX_IOERR, format!("no se pudo escribir {}: {e}", path.display()))
+            })?;
+            Ok(true)
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).map_err(|e| {
+                Failure::new(EX_IOERR, format!("no se pudo escribir en la salida estándar: {e}"))
+            })?;
+            Ok(false)
+        }
+    }
+}
+
 fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(path)
         .map_err(|e| Failure::new(EX_NOINPUT, format!("no se pudo leer {}: {e}", path.display())))

@@ -1,14 +1,16 @@
 //! `mesa-fe reporte`: the service-level report ("niveles de servicio") over the cases created in
 //! a period of whole days in the desk's time zone, as Markdown, CSV or JSON.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 use chrono::{NaiveDate, SubsecRound, Utc};
 use mesa_fe::desk::report::{Period, PeriodError, Report};
 
-use super::{EX_CONFIG, EX_DATAERR, EX_IOERR, EX_SOFTWARE, Failure, load_config, open_store};
+use super::{
+    EX_CONFIG, EX_DATAERR, EX_SOFTWARE, Failure, load_config, open_store, output_format,
+    write_output,
+};
 
 /// The formats `--formato` accepts.
 const FORMATS: [&str; 3] = ["md", "csv", "json"];
@@ -22,13 +24,7 @@ pub async fn run(
     formato: &str,
     salida: Option<&Path>,
 ) -> Result<ExitCode, Failure> {
-    let format = formato.trim().to_ascii_lowercase();
-    if !FORMATS.contains(&format.as_str()) {
-        return Err(Failure::new(
-            EX_DATAERR,
-            format!("formato desconocido: \"{formato}\"; use uno de {}", FORMATS.join(", ")),
-        ));
-    }
+    let format = output_format(formato, &FORMATS)?;
     let from = desde.map(|d| parse_date("--desde", d)).transpose()?;
     let to = hasta.map(|d| parse_date("--hasta", d)).transpose()?;
     let config = load_config(config_path)?;
@@ -68,28 +64,17 @@ pub async fn run(
             .map_err(|e| Failure::new(EX_SOFTWARE, format!("no se pudo escribir el JSON: {e}")))?,
         _ => report.to_markdown(),
     };
-    match salida {
-        Some(path) => {
-            std::fs::write(path, text.as_bytes()).map_err(|e| {
-                Failure::new(EX_IOERR, format!("no se pudo escribir {}: {e}", path.display()))
-            })?;
-            let cases = match report.total_cases {
-                1 => "1 caso creado".to_owned(),
-                n => format!("{n} casos creados"),
-            };
-            println!(
-                "Informe de niveles de servicio escrito en {}: {cases} del {} al {}.",
-                path.display(),
-                report.period.from,
-                report.period.to
-            );
-        }
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).map_err(|e| {
-                Failure::new(EX_IOERR, format!("no se pudo escribir en la salida estándar: {e}"))
-            })?;
-        }
+    if write_output(salida, &text)? {
+        let cases = match report.total_cases {
+            1 => "1 caso creado".to_owned(),
+            n => format!("{n} casos creados"),
+        };
+        println!(
+            "Informe de niveles de servicio escrito en {}: {cases} del {} al {}.",
+            salida.map(Path::display).map(|d| d.to_string()).unwrap_or_default(),
+            report.period.from,
+            report.period.to
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -377,7 +377,7 @@ impl Desk {
     }
 
     /// The outbox rows of a transition made by an action on `found`.
-    async fn action_drafts(
+    pub(super) async fn action_drafts(
         &self,
         store: &Store,
         found: &FoundCase,

@@ -4,7 +4,6 @@
 use chrono::{DateTime, FixedOffset, Utc};
 
 use super::Desk;
-use super::compose::{self, ActionContext};
 use crate::desk::Level;
 use crate::desk::case::Status;
 use crate::desk::levels::{Actor, Role};
@@ -68,22 +67,9 @@ impl Desk {
                 };
                 let t = sla::breach_transition(&found.case, &breach, hours, &coordinator);
                 let desk_actor = Actor { address: coordinator.clone(), role: Role::Agent(level) };
-                let brief = store.case_brief(found.id).await?;
-                let thread = store.requester_thread(found.id).await?;
-                let buzon = self.buzon_for(&found.buzon);
                 let nonce = format!("sla{}{}", breach.target.as_str(), level.as_str());
-                let ctx = ActionContext {
-                    nonce: &nonce,
-                    number: &found.number,
-                    buzon: &buzon,
-                    requester: &found.requester,
-                    ids: &self.ids,
-                    config: &self.config,
-                    actor: &desk_actor,
-                    received: None,
-                    parent: None,
-                };
-                let drafts = compose::action_drafts(&ctx, &brief, &thread, &t);
+                let drafts =
+                    self.action_drafts(store, &found, &desk_actor, &t, nonce, None).await?;
                 let change = CaseChange { transition: &t, drafts, follow_up_until: None };
                 let due = timestamp(breach.due.with_timezone(&Utc));
                 if store.record_sla_breach(&found, breach.target.as_str(), &due, &change).await? {
