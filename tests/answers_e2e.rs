@@ -6,8 +6,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::mail::{clear_inbox, fixture_xml, raw_messages, smtp_port, smtp_send};
 use common::{Daemon, Stack};
-use futures::TryStreamExt;
 
 const ALIADOS: &str = "sd_fistrib_fe_aliados@dian.gov.co";
 const PROVIDER: &str = "proveedor1@pt.test";
@@ -44,25 +44,11 @@ async fn headers(stack: &Stack, user: &str, folder: &str) -> Vec<String> {
 
 /// Every message of a folder, whole.
 async fn whole_messages(stack: &Stack, user: &str, folder: &str) -> Vec<String> {
-    let mut session = stack.login(user).await;
-    let Ok(mailbox) = session.examine(folder).await else { return Vec::new() };
-    if mailbox.exists == 0 {
-        let _ = session.logout().await;
-        return Vec::new();
-    }
-    let fetches: Vec<_> = session
-        .fetch("1:*", "BODY.PEEK[]")
+    raw_messages(stack, user, folder)
         .await
-        .expect("FETCH")
-        .try_collect()
-        .await
-        .unwrap_or_default();
-    let found = fetches
         .iter()
-        .filter_map(|f| f.body().map(|b| String::from_utf8_lossy(b).into_owned()))
-        .collect();
-    let _ = session.logout().await;
-    found
+        .map(|raw| String::from_utf8_lossy(raw).into_owned())
+        .collect()
 }
 
 async fn wait_for_mail(
@@ -88,41 +74,6 @@ fn header_value<'a>(block: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// Sends `raw` through the stack's SMTP port (no auth from loopback), like a provider would.
-async fn smtp_send(stack: &Stack, from: &str, to: &str, raw: &[u8]) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let port: u16 =
-        std::env::var("MESA_FE_MAILSTACK_SMTP_PORT").expect("SMTP port").parse().expect("port");
-    let stream =
-        tokio::net::TcpStream::connect((stack.host.as_str(), port)).await.expect("connect SMTP");
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read).lines();
-    let mut expect = async |code: &str| {
-        loop {
-            let line = lines.next_line().await.expect("read").expect("line");
-            assert!(line.starts_with(code), "expected {code}, got {line}");
-            if line.as_bytes().get(3) == Some(&b' ') {
-                break;
-            }
-        }
-    };
-    expect("220").await;
-    for (command, code) in [
-        ("EHLO pt.test\r\n".to_string(), "250"),
-        (format!("MAIL FROM:<{from}>\r\n"), "250"),
-        (format!("RCPT TO:<{to}>\r\n"), "250"),
-        ("DATA\r\n".to_string(), "354"),
-    ] {
-        write.write_all(command.as_bytes()).await.expect("write");
-        expect(code).await;
-    }
-    let mut data = raw.to_vec();
-    data.extend_from_slice(b"\r\n.\r\n");
-    write.write_all(&data).await.expect("write data");
-    expect("250").await;
-    write.write_all(b"QUIT\r\n").await.expect("quit");
-}
-
 fn provider_mail(
     subject: &str,
     message_id: &str,
@@ -137,31 +88,6 @@ fn provider_mail(
          {thread}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
     )
     .into_bytes()
-}
-
-/// Empties a user's INBOX: these tests read the real INBOX Postfix delivers to, one at a time.
-async fn clear_inbox(stack: &Stack, user: &str) {
-    let mut session = stack.login(user).await;
-    let mailbox = session.select("INBOX").await.expect("SELECT");
-    if mailbox.exists > 0 {
-        let _: Vec<_> = session
-            .store("1:*", "+FLAGS.SILENT (\\Deleted)")
-            .await
-            .expect("STORE")
-            .try_collect()
-            .await
-            .expect("STORE");
-        let _: Vec<_> =
-            session.expunge().await.expect("EXPUNGE").try_collect().await.expect("EXPUNGE");
-    }
-    let _ = session.logout().await;
-}
-
-fn smtp_port() -> u16 {
-    std::env::var("MESA_FE_MAILSTACK_SMTP_PORT")
-        .expect("MESA_FE_MAILSTACK_SMTP_PORT")
-        .parse()
-        .expect("port")
 }
 
 async fn start_desk(stack: &Stack, processed: &str) -> Daemon {
@@ -385,12 +311,7 @@ fn provider_mail_with_xml(
     body: &str,
 ) -> Vec<u8> {
     use base64::Engine;
-    let xml = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/dian/ad_factura_validada_02.xml"),
-    )
-    .expect("AttachedDocument fixture");
-    let encoded = base64::engine::general_purpose::STANDARD.encode(xml);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(fixture_xml());
     let lines: Vec<&str> =
         encoded.as_bytes().chunks(76).filter_map(|c| std::str::from_utf8(c).ok()).collect();
     format!(

@@ -8,8 +8,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::mail::{
+    Letter, Mail, WAIT, case_number, clear_inbox, events, field, fixture_xml, inbox, outbox, reply,
+    smtp_port, smtp_send, undelivered_invoice_request, unique, wait_case, wait_mail,
+    wait_outbox_drained,
+};
 use common::{Daemon, Stack};
-use futures::TryStreamExt;
 use serde_json::Value;
 
 const ALIADOS: &str = "sd_fistrib_fe_aliados@dian.gov.co";
@@ -24,9 +28,6 @@ const SECURITY_AGENT: &str = "oficial.seguridad@seguridad.test";
 /// The default N1 group's coordinator (config/mesa-fe.example.toml): lands in the catch-all.
 const N1_COORDINATOR: &str = "mesa.n1@dian.gov.co";
 const CSAT_TICKET: &str = "CSAT-4711";
-
-/// How long any one thing may take to show up.
-const WAIT: Duration = Duration::from_secs(30);
 
 const N2_GROUPS: &str = "[\"n2_factura\", \"n2_radian\", \"n2_nomina\", \"n2_documento_soporte\", \
                          \"n2_habilitacion\", \"n2_facturador_gratuito\"]";
@@ -53,23 +54,6 @@ fn config(stack: &Stack, processed: &str, business_days: u32) -> String {
     )
 }
 
-fn smtp_port() -> u16 {
-    std::env::var("MESA_FE_MAILSTACK_SMTP_PORT")
-        .expect("MESA_FE_MAILSTACK_SMTP_PORT")
-        .parse()
-        .expect("port")
-}
-
-/// A token no earlier run used: in subjects and Message-IDs, so a test only ever looks at its own
-/// mail (case numbers start again at 000001 with each test's fresh base).
-fn unique(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos();
-    format!("{tag}-{:x}{:06x}", std::process::id(), nanos % 0xff_ffff)
-}
-
 /// Empty INBOXes for every user these tests read, a fresh processed folder, and the daemon.
 async fn start_desk(stack: &Stack, processed: &str, business_days: u32) -> Daemon {
     for user in [ALIADOS, PROVIDER, N2, N3, CSAT, CATCHALL] {
@@ -81,349 +65,24 @@ async fn start_desk(stack: &Stack, processed: &str, business_days: u32) -> Daemo
     daemon
 }
 
-/// Empties a user's INBOX: these tests read the real INBOX Postfix delivers to, one at a time.
-async fn clear_inbox(stack: &Stack, user: &str) {
-    let mut session = stack.login(user).await;
-    let mailbox = session.select("INBOX").await.expect("SELECT");
-    if mailbox.exists > 0 {
-        let _: Vec<_> = session
-            .store("1:*", "+FLAGS.SILENT (\\Deleted)")
-            .await
-            .expect("STORE")
-            .try_collect()
-            .await
-            .expect("STORE");
-        let _: Vec<_> =
-            session.expunge().await.expect("EXPUNGE").try_collect().await.expect("EXPUNGE");
-    }
-    let _ = session.logout().await;
-}
-
 // ------------------------------------------------------------------------------------ sending
-
-/// Sends `raw` through the stack's SMTP port (no auth from loopback), like a mail client would.
-async fn smtp_send(stack: &Stack, from: &str, to: &str, raw: &[u8]) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let stream = tokio::net::TcpStream::connect((stack.host.as_str(), smtp_port()))
-        .await
-        .expect("connect SMTP");
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read).lines();
-    let mut expect = async |code: &str| {
-        loop {
-            let line = lines.next_line().await.expect("read").expect("line");
-            assert!(line.starts_with(code), "expected {code}, got {line}");
-            if line.as_bytes().get(3) == Some(&b' ') {
-                break;
-            }
-        }
-    };
-    expect("220").await;
-    for (command, code) in [
-        ("EHLO pruebas.test\r\n".to_string(), "250"),
-        (format!("MAIL FROM:<{from}>\r\n"), "250"),
-        (format!("RCPT TO:<{to}>\r\n"), "250"),
-        ("DATA\r\n".to_string(), "354"),
-    ] {
-        write.write_all(command.as_bytes()).await.expect("write");
-        expect(code).await;
-    }
-    // CRLF line ends and dot-stuffing (RFC 5321 4.5.2).
-    let text = String::from_utf8_lossy(raw).replace("\r\n", "\n").replace('\n', "\r\n");
-    let mut data = text.replace("\r\n.", "\r\n..").into_bytes();
-    data.extend_from_slice(b"\r\n.\r\n");
-    write.write_all(&data).await.expect("write data");
-    expect("250").await;
-    write.write_all(b"QUIT\r\n").await.expect("quit");
-}
-
-/// A plain mail as a person writes it: `reply_to` is the Message-ID (bare) answered.
-struct Letter<'a> {
-    from: &'a str,
-    name: &'a str,
-    subject: &'a str,
-    /// Bare (without angle brackets).
-    message_id: &'a str,
-    reply_to: Option<&'a str>,
-    body: &'a str,
-    /// Extra header lines, each ending in CRLF.
-    headers: &'a str,
-    /// Attach tests/fixtures/dian/ad_factura_validada_02.xml.
-    xml: bool,
-}
-
-impl Letter<'_> {
-    fn bytes(&self) -> Vec<u8> {
-        let thread = self
-            .reply_to
-            .map(|id| format!("In-Reply-To: <{id}>\r\nReferences: <{id}>\r\n"))
-            .unwrap_or_default();
-        let head = format!(
-            "From: {name} <{from}>\r\nTo: {ALIADOS}\r\nSubject: {subject}\r\n\
-             Date: {date}\r\nMessage-ID: <{id}>\r\n{thread}{extra}MIME-Version: 1.0\r\n",
-            name = self.name,
-            from = self.from,
-            subject = self.subject,
-            date = chrono::Utc::now().to_rfc2822(),
-            id = self.message_id,
-            extra = self.headers,
-        );
-        let body = if self.xml {
-            use base64::Engine;
-            let encoded = base64::engine::general_purpose::STANDARD.encode(fixture_xml());
-            let lines: Vec<&str> =
-                encoded.as_bytes().chunks(76).filter_map(|c| std::str::from_utf8(c).ok()).collect();
-            format!(
-                "Content-Type: multipart/mixed; boundary=\"limite\"\r\n\r\n--limite\r\n\
-                 Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{}\r\n\
-                 --limite\r\nContent-Type: text/xml; name=\"ad0900481236.xml\"\r\n\
-                 Content-Transfer-Encoding: base64\r\n\
-                 Content-Disposition: attachment; filename=\"ad0900481236.xml\"\r\n\r\n{}\r\n--limite--\r\n",
-                self.body,
-                lines.join("\r\n")
-            )
-        } else {
-            format!(
-                "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{}\r\n",
-                self.body
-            )
-        };
-        format!("{head}{body}").into_bytes()
-    }
-}
-
-fn fixture_xml() -> Vec<u8> {
-    std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/dian/ad_factura_validada_02.xml"),
-    )
-    .expect("AttachedDocument fixture")
-}
 
 /// A complete request (description, NIT, document number) from `from`, tagged with `token`.
 fn request(from: &str, name: &str, token: &str, number: &str, message_id: &str) -> Vec<u8> {
-    Letter {
-        from,
-        name,
-        subject: &format!("Consulta factura {number} ({token})"),
-        message_id,
-        reply_to: None,
-        body: &format!(
-            "Buenas tardes. La factura {number} del NIT 900.481.236-1 no le llega al adquiriente. \
-             ¿Qué revisamos?"
-        ),
-        headers: "",
-        xml: false,
-    }
-    .bytes()
+    undelivered_invoice_request(from, name, ALIADOS, token, number, message_id, "")
 }
 
 /// An agent's (or CSAT's) answer to a mail of the desk: the command on the first line.
 async fn answer(stack: &Stack, from: &str, name: &str, to_mail: &Mail, subject: &str, body: &str) {
-    let id = format!("{}@{}", unique("resp"), from.rsplit('@').next().unwrap_or("fe.test"));
-    let raw = Letter {
-        from,
-        name,
-        subject,
-        message_id: &id,
-        reply_to: Some(&to_mail.message_id),
-        body,
-        headers: "",
-        xml: false,
-    }
-    .bytes();
-    smtp_send(stack, from, ALIADOS, &raw).await;
-}
-
-// ------------------------------------------------------------------------------------ reading
-
-/// One delivered message, as a mail client shows it.
-#[derive(Debug, Clone)]
-struct Mail {
-    to: Vec<String>,
-    subject: String,
-    /// Bare.
-    message_id: String,
-    in_reply_to: Vec<String>,
-    references: Vec<String>,
-    /// Every text body, decoded.
-    text: String,
-    /// Every HTML body, decoded.
-    html: String,
-    attachments: Vec<(String, Vec<u8>)>,
-}
-
-impl Mail {
-    fn parse(raw: &[u8]) -> Option<Mail> {
-        use mail_parser::MimeHeaders;
-        let message = mail_parser::MessageParser::default().parse(raw)?;
-        let ids = |value: &mail_parser::HeaderValue<'_>| -> Vec<String> {
-            match (value.as_text_list(), value.as_text()) {
-                (Some(list), _) => list.iter().map(|id| id.to_string()).collect(),
-                (None, Some(one)) => vec![one.to_string()],
-                (None, None) => Vec::new(),
-            }
-        };
-        let to = message
-            .to()
-            .map(|a| a.iter().filter_map(|a| a.address()).map(str::to_lowercase).collect())
-            .unwrap_or_default();
-        let text = (0..message.text_body_count())
-            .filter_map(|i| message.body_text(i).map(|t| t.into_owned()))
-            .collect::<Vec<_>>()
-            .join("\n");
-        let html = (0..message.html_body_count())
-            .filter_map(|i| message.body_html(i).map(|t| t.into_owned()))
-            .collect::<Vec<_>>()
-            .join("\n");
-        let attachments = message
-            .attachments()
-            .map(|part| {
-                (part.attachment_name().unwrap_or_default().to_string(), part.contents().to_vec())
-            })
-            .collect();
-        Some(Mail {
-            to,
-            subject: message.subject().unwrap_or_default().to_string(),
-            message_id: message.message_id().unwrap_or_default().to_string(),
-            in_reply_to: ids(message.in_reply_to()),
-            references: ids(message.references()),
-            text,
-            html,
-            attachments,
-        })
-    }
-
-    fn is_to(&self, address: &str) -> bool {
-        self.to.iter().any(|a| a.eq_ignore_ascii_case(address))
-    }
-
-    /// Text and HTML together: whatever the reader's client shows.
-    fn shown(&self) -> String {
-        format!("{}\n{}", self.text, self.html)
-    }
-
-    /// The Message-IDs this mail answers (In-Reply-To and References).
-    fn thread(&self) -> Vec<&str> {
-        self.in_reply_to.iter().chain(&self.references).map(String::as_str).collect()
-    }
-
-    /// The desk's kind of mail, from the detail its signed Message-ID carries
-    /// (`FE-….r7.0.solucion.SIGNATURE@domain`).
-    fn is_kind(&self, kind: &str) -> bool {
-        self.message_id.contains(&format!(".{kind}."))
-    }
-}
-
-/// Every message in a user's INBOX.
-async fn inbox(stack: &Stack, user: &str) -> Vec<Mail> {
-    let mut session = stack.login(user).await;
-    let Ok(mailbox) = session.examine("INBOX").await else { return Vec::new() };
-    if mailbox.exists == 0 {
-        let _ = session.logout().await;
-        return Vec::new();
-    }
-    let fetches: Vec<_> = session
-        .fetch("1:*", "BODY.PEEK[]")
-        .await
-        .expect("FETCH")
-        .try_collect()
-        .await
-        .unwrap_or_default();
-    let found = fetches.iter().filter_map(|f| f.body()).filter_map(Mail::parse).collect();
-    let _ = session.logout().await;
-    found
-}
-
-/// The first mail in `user`'s INBOX that `pred` accepts, waiting up to [`WAIT`].
-async fn wait_mail(
-    stack: &Stack,
-    daemon: &Daemon,
-    user: &str,
-    what: &str,
-    pred: impl Fn(&Mail) -> bool,
-) -> Mail {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(found) = inbox(stack, user).await.into_iter().find(|m| pred(m)) {
-            return found;
-        }
-        if Instant::now() > deadline {
-            let subjects: Vec<String> =
-                inbox(stack, user).await.into_iter().map(|m| m.subject).collect();
-            panic!(
-                "{what}: no such mail reached {user} within {WAIT:?}; its INBOX: {subjects:#?}\n\
-                 daemon log:\n{}",
-                daemon.log()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// `[FE-2026-000001] …` → `FE-2026-000001`.
-fn case_number(subject: &str) -> String {
-    let start = subject.find("[FE-").unwrap_or_else(|| panic!("no case tag in {subject:?}"));
-    let rest = &subject[start + 1..];
-    rest[..rest.find(']').expect("closing bracket")].to_string()
+    reply(stack, from, name, ALIADOS, to_mail, subject, body).await;
 }
 
 // ------------------------------------------------------------------------------------ the case
-
-/// Waits until the case's `case show --json` satisfies `done`.
-async fn wait_case(
-    daemon: &Daemon,
-    number: &str,
-    what: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let detail = daemon.case_json(number).await;
-        if let Some(detail) = &detail
-            && done(detail)
-        {
-            return detail.clone();
-        }
-        if Instant::now() > deadline {
-            panic!(
-                "{what}: case {number} never got there; it is:\n{}\ndaemon log:\n{}",
-                detail
-                    .map(|d| serde_json::to_string_pretty(&d).unwrap_or_default())
-                    .unwrap_or_default(),
-                daemon.log()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn field<'a>(detail: &'a Value, key: &str) -> &'a str {
-    detail[key].as_str().unwrap_or_default()
-}
-
-fn events(detail: &Value) -> Vec<&Value> {
-    detail["events"].as_array().map(|e| e.iter().collect()).unwrap_or_default()
-}
 
 fn has_event(detail: &Value, pred: impl Fn(i64, &str) -> bool) -> bool {
     events(detail).iter().any(|e| {
         pred(e["activity"].as_i64().unwrap_or_default(), e["detail"].as_str().unwrap_or_default())
     })
-}
-
-fn outbox(detail: &Value) -> Vec<&Value> {
-    detail["outbox"].as_array().map(|o| o.iter().collect()).unwrap_or_default()
-}
-
-/// Waits until nothing of the case waits in the outbox any more (sent or failed for good).
-async fn wait_outbox_drained(daemon: &Daemon, number: &str) -> Value {
-    wait_case(daemon, number, "the outbox drains", |d| {
-        outbox(d)
-            .iter()
-            .all(|row| row["status"] != "pendiente" && row["status"] != "fallo_temporal")
-    })
-    .await
 }
 
 // ------------------------------------------------------------------------------------ the tests
@@ -437,6 +96,7 @@ async fn a_case_climbs_n2_n3_csat_and_the_solution_comes_back_on_the_requesters_
     let request = Letter {
         from: PROVIDER,
         name: "Proveedor Uno",
+        to: ALIADOS,
         subject: &format!("Consulta factura LCE4821 ({token})"),
         message_id: &request_id,
         reply_to: None,
@@ -666,6 +326,7 @@ async fn only_agents_can_solve_a_case_by_mail() {
         let raw = Letter {
             from,
             name,
+            to: ALIADOS,
             subject: &reply,
             message_id: &id,
             reply_to: Some(&answered.message_id),
@@ -847,6 +508,7 @@ async fn a_mass_incident_solution_reaches_every_child_on_its_own_thread_and_a_sa
     let raw = Letter {
         from: address,
         name: "Cliente",
+        to: ALIADOS,
         subject: &format!("RE: {}", sampled.subject),
         message_id: &format!("{token}.validacion@clientes.test"),
         reply_to: Some(&sampled.message_id),
@@ -1038,6 +700,7 @@ async fn a_requester_who_answers_the_solution_within_the_window_reopens_the_case
     let raw = Letter {
         from: PROVIDER,
         name: "Proveedor Uno",
+        to: ALIADOS,
         subject: &format!("RE: {}", solved.subject),
         message_id: &format!("{token}.no-resuelto@pt.test"),
         reply_to: Some(&solved.message_id),
