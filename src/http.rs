@@ -116,6 +116,15 @@ fn render_store_stats(out: &mut String, stats: &crate::store::stats::StoreStats)
     for (tema, n) in &stats.cases_by_tema {
         let _ = writeln!(out, "mesa_fe_casos_abiertos_total{{tema=\"{}\"}} {n}", label(tema));
     }
+    family(
+        out,
+        "mesa_fe_casos_por_canal_total",
+        "counter",
+        "Casos por canal (rechazado: remitentes que no podían escribir a ese buzón).",
+    );
+    for (channel, n) in &stats.cases_by_channel {
+        let _ = writeln!(out, "mesa_fe_casos_por_canal_total{{canal=\"{}\"}} {n}", label(channel));
+    }
     family(out, "mesa_fe_casos", "gauge", "Casos por estado y nivel actuales.");
     for (status, level, n) in &stats.cases_by_status {
         let _ = writeln!(

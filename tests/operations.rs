@@ -177,6 +177,7 @@ async fn metrics_count_what_was_ingested_and_the_case_api_wants_its_token() {
     let after = get(&format!("{base}/metrics")).await.1;
     assert_eq!(sample(&after, processed), 3.0, "{after}");
     assert_eq!(sample(&after, "mesa_fe_ingesta_segundos_count"), 3.0, "{after}");
+    assert_eq!(sample(&after, "mesa_fe_casos_por_canal_total{canal=\"correo\"}"), 3.0, "{after}");
     assert_eq!(sample(&after, "mesa_fe_buzon_conectado{buzon=\"facturaelectronica\"}"), 1.0);
     let opened: f64 = after
         .lines()

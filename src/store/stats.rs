@@ -10,6 +10,8 @@ pub struct StoreStats {
     pub messages: Vec<(String, String, i64)>,
     /// (tema, count) of every case ever opened
     pub cases_by_tema: Vec<(String, i64)>,
+    /// (channel, count): `rechazado` counts senders who may not write to a buzón
+    pub cases_by_channel: Vec<(String, i64)>,
     /// (status, level, count) of the cases now
     pub cases_by_status: Vec<(String, String, i64)>,
     /// (outbox status, count)
@@ -30,6 +32,11 @@ impl Store {
             cases_by_tema: sqlx::query_as("SELECT tema, COUNT(*) FROM cases GROUP BY tema ORDER BY tema")
                 .fetch_all(pool)
                 .await?,
+            cases_by_channel: sqlx::query_as(
+                "SELECT channel, COUNT(*) FROM cases GROUP BY channel ORDER BY channel",
+            )
+            .fetch_all(pool)
+            .await?,
             cases_by_status: sqlx::query_as(
                 "SELECT status, level, COUNT(*) FROM cases GROUP BY status, level ORDER BY status, level",
             )
