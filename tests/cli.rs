@@ -1,25 +1,8 @@
 //! The command line as an operator uses it: exit codes, Spanish messages, environment overrides.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn mesa_fe(state: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mesa-fe"));
-    command.env_remove("MESA_FE_CONFIG").env("MESA_FE__GENERAL__DIRECTORIO_ESTADO", state);
-    command
-}
-
-fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
+use common::local::{fixture_path, mesa_fe, text};
 
 #[test]
 fn environment_overrides_reach_the_configuration() {
@@ -65,9 +48,9 @@ fn ingest_then_list_and_show_the_cases() {
     let dir = tempfile::tempdir().expect("temp dir");
     let output = mesa_fe(dir.path())
         .arg("ingest")
-        .arg(fixture("mail/02_contribuyente_texto_sin_requisitos.eml"))
-        .arg(fixture("mail/02_contribuyente_texto_sin_requisitos.eml"))
-        .arg(fixture("pipeline/20_basura_binaria.eml"))
+        .arg(fixture_path("mail/02_contribuyente_texto_sin_requisitos.eml"))
+        .arg(fixture_path("mail/02_contribuyente_texto_sin_requisitos.eml"))
+        .arg(fixture_path("pipeline/20_basura_binaria.eml"))
         .output()
         .expect("run");
     assert!(output.status.success(), "{}", text(&output));
@@ -100,7 +83,7 @@ fn ingest_then_list_and_show_the_cases() {
 #[test]
 fn ignored_machine_mail_is_listed_on_request() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let bounce = fixture("mail/05_rebote_dsn.eml");
+    let bounce = fixture_path("mail/05_rebote_dsn.eml");
     let output = mesa_fe(dir.path()).arg("ingest").arg(&bounce).output().expect("run");
     assert!(text(&output).contains("mensaje automático sin caso"), "{}", text(&output));
     let plain = mesa_fe(dir.path()).args(["quarantine", "list"]).output().expect("run");
@@ -139,7 +122,7 @@ fn the_outbox_can_be_listed_shown_and_retried() {
     let dir = tempfile::tempdir().expect("temp dir");
     let ingest = mesa_fe(dir.path())
         .arg("ingest")
-        .arg(fixture("mail/01_proveedor_zip_attacheddocument.eml"))
+        .arg(fixture_path("mail/01_proveedor_zip_attacheddocument.eml"))
         .output()
         .expect("run");
     assert!(ingest.status.success(), "{}", text(&ingest));

@@ -1,35 +1,14 @@
 //! `ingest` through the real pipeline into a real SQLite store: cases, the procedure's log, the
 //! outbox, dedupe, quarantine and the information round-trip.
 
+mod common;
+
 use std::path::Path;
 
-use mesa_fe::config::Config;
-use mesa_fe::desk::knowledge::KnowledgeBase;
-use mesa_fe::pipeline::{Decision, Desk, Outcome};
-use mesa_fe::store::Store;
+use common::local::{fixture, sample};
+use mesa_fe::pipeline::{Decision, Outcome};
 use mesa_fe::store::cases::CaseFilter;
 use mesa_fe::store::raw::Origin;
-
-struct Fixture {
-    desk: Desk,
-    store: Store,
-    origin: Origin,
-    _dir: tempfile::TempDir,
-}
-
-async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::builtin().expect("config");
-    config.general.database_url = format!("sqlite://{}", dir.path().join("mesa-fe.db").display());
-    let store = Store::open(&config.database_url()).await.expect("open store");
-    let origin = Origin::local("facturaelectronica");
-    Fixture { desk: Desk::new(config, KnowledgeBase::builtin()), store, origin, _dir: dir }
-}
-
-fn sample(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 fn year() -> i32 {
     chrono::Datelike::year(
@@ -38,15 +17,9 @@ fn year() -> i32 {
     )
 }
 
-impl Fixture {
-    async fn ingest(&self, raw: &[u8]) -> Outcome {
-        self.desk.ingest(&self.store, &self.origin, raw).await.expect("ingest")
-    }
-}
-
 #[tokio::test]
 async fn the_same_file_twice_makes_one_case() {
-    let f = fixture().await;
+    let f = fixture(|_| {}).await;
     let raw = sample("mail/01_proveedor_zip_attacheddocument.eml");
     let first = f.ingest(&raw).await;
     let number = format!("FE-{}-000001", year());
@@ -61,7 +34,7 @@ async fn the_same_file_twice_makes_one_case() {
 
 #[tokio::test]
 async fn same_message_id_with_other_headers_is_one_case_and_both_copies_are_kept() {
-    let f = fixture().await;
+    let f = fixture(|_| {}).await;
     let raw = sample("mail/06_iso8859_qp_nota_credito.eml");
     let mut relayed =
         b"Received: from relay.example by mx2.example; Thu, 26 Nov 2026 10:00:00 -0500\r\n"
@@ -78,7 +51,7 @@ async fn same_message_id_with_other_headers_is_one_case_and_both_copies_are_kept
 
 #[tokio::test]
 async fn a_new_case_is_assigned_and_its_first_answers_are_queued() {
-    let f = fixture().await;
+    let f = fixture(|_| {}).await;
     let Outcome::Opened { case, .. } =
         f.ingest(&sample("mail/01_proveedor_zip_attacheddocument.eml")).await
     else {
@@ -101,7 +74,7 @@ async fn a_new_case_is_assigned_and_its_first_answers_are_queued() {
 
 #[tokio::test]
 async fn information_round_trip_moves_the_case_to_n2() {
-    let f = fixture().await;
+    let f = fixture(|_| {}).await;
     let Outcome::Opened { case, decision, .. } =
         f.ingest(&sample("mail/02_contribuyente_texto_sin_requisitos.eml")).await
     else {
@@ -155,7 +128,7 @@ fn base64_lines(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn unreadable_bytes_are_quarantined_with_a_reason_and_kept() {
-    let f = fixture().await;
+    let f = fixture(|_| {}).await;
     let outcome = f.ingest(&sample("pipeline/20_basura_binaria.eml")).await;
     assert!(matches!(outcome, Outcome::Quarantined { raw_id: 1, .. }), "{outcome:?}");
     let listed = f.store.quarantine_list().await.expect("list");
@@ -167,7 +140,7 @@ async fn unreadable_bytes_are_quarantined_with_a_reason_and_kept() {
 
 #[tokio::test]
 async fn machine_mail_without_a_case_is_kept_and_not_answered() {
-    let f = fixture().await;
+    let f = fixture(|_| {}).await;
     let outcome = f.ingest(&sample("mail/05_rebote_dsn.eml")).await;
     assert_eq!(outcome, Outcome::Ignored { raw_id: 1 });
     assert!(f.store.list_cases(&CaseFilter::default()).await.expect("list").is_empty());
@@ -175,7 +148,7 @@ async fn machine_mail_without_a_case_is_kept_and_not_answered() {
 
 #[tokio::test]
 async fn a_tag_for_an_unknown_case_opens_a_new_one() {
-    let f = fixture().await;
+    let f = fixture(|_| {}).await;
     let outcome = f.ingest(&sample("mail/03_respuesta_outlook_FE-2026-000042.eml")).await;
     let Outcome::Opened { case, decision, .. } = outcome else {
         panic!("expected a new case: {outcome:?}")
@@ -186,7 +159,7 @@ async fn a_tag_for_an_unknown_case_opens_a_new_one() {
 
 #[tokio::test]
 async fn case_numbers_have_no_gaps_across_all_samples() {
-    let f = fixture().await;
+    let f = fixture(|_| {}).await;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mail");
     let mut names: Vec<_> = std::fs::read_dir(&dir)
         .expect("dir")
@@ -215,7 +188,7 @@ async fn case_numbers_have_no_gaps_across_all_samples() {
 
 #[tokio::test]
 async fn a_message_stored_but_not_processed_is_processed_at_the_next_start() {
-    let f = fixture().await;
+    let f = fixture(|_| {}).await;
     let raw = sample("mail/06_iso8859_qp_nota_credito.eml");
     // The crash window: the raw bytes are committed, processing never ran.
     let stored = f.store.store_raw(&f.origin, Some("x@y"), &raw).await.expect("store");
@@ -232,7 +205,7 @@ async fn a_message_stored_but_not_processed_is_processed_at_the_next_start() {
 
 #[tokio::test]
 async fn answers_to_a_follow_up_leave_from_the_buzon_the_case_came_in_on() {
-    let f = fixture().await;
+    let f = fixture(|_| {}).await;
     let Outcome::Opened { case, .. } =
         f.ingest(&sample("mail/02_contribuyente_texto_sin_requisitos.eml")).await
     else {
@@ -266,7 +239,7 @@ fn plain_mail(
 
 #[tokio::test]
 async fn a_reply_quoting_our_signed_message_id_joins_the_case_even_without_the_tag() {
-    let f = fixture().await;
+    let f = fixture(|_| {}).await;
     let Outcome::Opened { case, .. } =
         f.ingest(&sample("mail/02_contribuyente_texto_sin_requisitos.eml")).await
     else {
@@ -298,7 +271,7 @@ async fn a_reply_quoting_our_signed_message_id_joins_the_case_even_without_the_t
 
 #[tokio::test]
 async fn a_stranger_with_a_guessed_tag_gets_a_case_of_their_own() {
-    let f = fixture().await;
+    let f = fixture(|_| {}).await;
     let Outcome::Opened { case, .. } =
         f.ingest(&sample("mail/02_contribuyente_texto_sin_requisitos.eml")).await
     else {
@@ -322,7 +295,7 @@ async fn a_stranger_with_a_guessed_tag_gets_a_case_of_their_own() {
 
 #[tokio::test]
 async fn our_own_mail_coming_back_is_ignored() {
-    let f = fixture().await;
+    let f = fixture(|_| {}).await;
     let Outcome::Opened { case, .. } =
         f.ingest(&sample("mail/02_contribuyente_texto_sin_requisitos.eml")).await
     else {
@@ -351,7 +324,7 @@ async fn our_own_mail_coming_back_is_ignored() {
 
 #[tokio::test]
 async fn one_sender_gets_at_most_the_hourly_cap_of_automatic_answers() {
-    let f = fixture().await;
+    let f = fixture(|_| {}).await;
     let cap = f.desk.config.general.auto_replies_per_hour as usize;
     let mut cases = Vec::new();
     for n in 0..cap + 3 {
@@ -379,7 +352,7 @@ async fn one_sender_gets_at_most_the_hourly_cap_of_automatic_answers() {
 
 #[tokio::test]
 async fn two_workers_processing_the_same_message_make_one_case() {
-    let f = fixture().await;
+    let f = fixture(|_| {}).await;
     let raw = sample("mail/06_iso8859_qp_nota_credito.eml");
     let stored = f.store.store_raw(&f.origin, None, &raw).await.expect("store");
     assert_eq!(stored, mesa_fe::store::raw::Stored::New(1));

@@ -2,9 +2,12 @@
 //! agent solves it for first contact from the terminal, and the exported guide (Markdown and
 //! CSV) carries that solution with its case number next to the known-error answers.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::local::{fixture_path, text};
 use mesa_fe::desk::knowledge::KnowledgeBase;
 
 const AGENT: &str = "agente.guia@fe.test";
@@ -34,18 +37,6 @@ fn mesa_fe(config: &Path) -> Command {
     command
 }
 
-fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 fn run(command: &mut Command) -> Output {
     let output = command.output().expect("run mesa-fe");
     assert!(
@@ -61,7 +52,7 @@ fn run(command: &mut Command) -> Output {
 fn solved_case(config: &Path, answer: &str) -> String {
     run(mesa_fe(config)
         .arg("ingest")
-        .arg(fixture("mail/02_contribuyente_texto_sin_requisitos.eml")));
+        .arg(fixture_path("mail/02_contribuyente_texto_sin_requisitos.eml")));
     let list = run(mesa_fe(config).args(["case", "list", "--json"]));
     let cases: serde_json::Value = serde_json::from_slice(&list.stdout).expect("JSON");
     let number = cases[0]["number"].as_str().expect("a case number").to_string();

@@ -3,13 +3,11 @@
 //! mass-incident suggestions, and what internal and security details may reach whom.
 //! (The same journeys over real IMAP and SMTP: tests/levels_e2e.rs.)
 
-use std::path::Path;
+mod common;
 
-use mesa_fe::config::Config;
+use common::local::{Fixture, always_open, fixture, sample};
 use mesa_fe::desk::command::{Action, Command};
-use mesa_fe::desk::knowledge::KnowledgeBase;
-use mesa_fe::pipeline::{Desk, Outcome};
-use mesa_fe::store::Store;
+use mesa_fe::pipeline::Outcome;
 use mesa_fe::store::cases::CaseDetail;
 use mesa_fe::store::outbox::OutboxItem;
 use mesa_fe::store::raw::Origin;
@@ -20,26 +18,6 @@ const N3: &str = "jorge.salazar@dian.gov.co";
 const CSAT: &str = "csat@dian.gov.co";
 const REQUESTER: &str = "jpardo@andinas-contables.example";
 const REQUEST_ID: &str = "<20261126091502.4821.soporte@andinas-contables.example>";
-
-struct Fixture {
-    desk: Desk,
-    store: Store,
-    _dir: tempfile::TempDir,
-}
-
-async fn fixture(adjust: impl FnOnce(&mut Config)) -> Fixture {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::builtin().expect("config");
-    config.general.database_url = format!("sqlite://{}", dir.path().join("mesa-fe.db").display());
-    adjust(&mut config);
-    let store = Store::open(&config.database_url()).await.expect("open store");
-    Fixture { desk: Desk::new(config, KnowledgeBase::builtin()), store, _dir: dir }
-}
-
-fn sample(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mail").join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 /// A plain-text e-mail; `headers` are extra header lines.
 fn mail(
@@ -62,14 +40,9 @@ fn mail(
 }
 
 impl Fixture {
-    async fn ingest(&self, raw: &[u8]) -> Outcome {
-        let origin = Origin::local("facturaelectronica");
-        self.desk.ingest(&self.store, &origin, raw).await.expect("ingest")
-    }
-
     /// The provider's complete request (fixture 01): a case at N2 held by Ana.
     async fn open_request(&self) -> String {
-        match self.ingest(&sample("01_proveedor_zip_attacheddocument.eml")).await {
+        match self.ingest(&sample("mail/01_proveedor_zip_attacheddocument.eml")).await {
             Outcome::Opened { case, .. } => case,
             other => panic!("expected a new case, got {other:?}"),
         }
@@ -258,7 +231,8 @@ async fn five_cases_with_the_same_rule_in_an_hour_make_one_suggestion_to_the_coo
 #[tokio::test]
 async fn a_security_case_shows_its_details_to_nobody_outside_the_security_group() {
     let f = fixture(|_| {}).await;
-    let number = match f.ingest(&sample("08_evento_seguridad_acceso_no_autorizado.eml")).await {
+    let number = match f.ingest(&sample("mail/08_evento_seguridad_acceso_no_autorizado.eml")).await
+    {
         Outcome::Opened { case, .. } => case,
         other => panic!("expected a case, got {other:?}"),
     };
@@ -278,21 +252,14 @@ async fn a_security_case_shows_its_details_to_nobody_outside_the_security_group(
 #[tokio::test]
 async fn a_passed_target_is_recorded_once_and_the_coordinator_is_told() {
     let f = fixture(|c| {
-        // Every hour of every day is working time: the test does not depend on when it runs.
-        c.horario.weekdays =
-            ["lunes", "martes", "miercoles", "jueves", "viernes", "sabado", "domingo"]
-                .map(String::from)
-                .to_vec();
-        c.horario.opens = "00:00".into();
-        c.horario.closes = "24:00".into();
-        c.horario.holidays.clear();
+        always_open(c);
         // 1.8 s: stored times have whole seconds, the note comes within one.
         c.sla.n2.first_response_hours = 0.0005;
         c.sla.n2.resolution_hours = 100.0;
     })
     .await;
     let answered = f.open_request().await;
-    let silent = match f.ingest(&sample("10_nomina_con_xml.eml")).await {
+    let silent = match f.ingest(&sample("mail/10_nomina_con_xml.eml")).await {
         Outcome::Opened { case, .. } => case,
         other => panic!("expected a case, got {other:?}"),
     };
@@ -519,7 +486,7 @@ async fn a_subject_tag_with_a_pass_for_another_domain_does_not_make_an_agent() {
 async fn a_no_to_the_validation_reopens_the_child_and_tells_its_agent() {
     let f = fixture(|c| c.masiva.validation_sample = 1).await;
     let parent = f.open_request().await;
-    let Outcome::Opened { case: child, .. } = f.ingest(&sample("10_nomina_con_xml.eml")).await
+    let Outcome::Opened { case: child, .. } = f.ingest(&sample("mail/10_nomina_con_xml.eml")).await
     else {
         panic!("expected a case")
     };
@@ -544,7 +511,7 @@ async fn a_no_to_the_validation_reopens_the_child_and_tells_its_agent() {
 #[tokio::test]
 async fn security_cases_are_worked_only_by_the_security_group() {
     let f = fixture(|_| {}).await;
-    let report = sample("08_evento_seguridad_acceso_no_autorizado.eml");
+    let report = sample("mail/08_evento_seguridad_acceso_no_autorizado.eml");
     // To the providers' buzón, from someone who is not a provider: still the security group's.
     let outcome = f.desk.ingest(&f.store, &aliados(), &report).await.expect("ingest");
     let Outcome::Opened { case, .. } = outcome else { panic!("expected a case") };
@@ -560,13 +527,7 @@ async fn security_cases_are_worked_only_by_the_security_group() {
 #[tokio::test]
 async fn waiting_for_the_requester_does_not_count_against_the_solution_target() {
     let f = fixture(|c| {
-        c.horario.weekdays =
-            ["lunes", "martes", "miercoles", "jueves", "viernes", "sabado", "domingo"]
-                .map(String::from)
-                .to_vec();
-        c.horario.opens = "00:00".into();
-        c.horario.closes = "24:00".into();
-        c.horario.holidays.clear();
+        always_open(c);
         c.sla.n2.first_response_hours = 100.0;
         // 3 s, in a store whose times have whole seconds.
         c.sla.n2.resolution_hours = 3.0 / 3600.0;

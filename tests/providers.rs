@@ -1,24 +1,13 @@
 //! `mesa-fe proveedores` through the real binary: the CSV import is all or nothing, and `list`
 //! shows the union of the configuration's `[[proveedores]]` and the imported CSV.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
+use common::local::{mesa_fe, text};
 use serde_json::Value;
-
-fn mesa_fe(state: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mesa-fe"));
-    command.env_remove("MESA_FE_CONFIG").env("MESA_FE__GENERAL__DIRECTORIO_ESTADO", state);
-    command
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 fn import(state: &Path, csv: &Path) -> Output {
     mesa_fe(state).args(["proveedores", "importar"]).arg(csv).output().expect("run importar")

@@ -2,57 +2,29 @@
 //! attachments of closed cases go, their record and event log stay, open cases are not touched,
 //! a dry run changes nothing and a second run finds nothing to do.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command as Process, Output};
+mod common;
 
-use mesa_fe::config::Config;
+use std::path::Path;
+use std::process::Output;
+
+use common::local::{Fixture, fixture, fixture_path, mesa_fe, sample, text};
 use mesa_fe::desk::command::{Action, Command};
-use mesa_fe::desk::knowledge::KnowledgeBase;
-use mesa_fe::pipeline::{Desk, Outcome};
+use mesa_fe::pipeline::Outcome;
 use mesa_fe::store::Store;
 use mesa_fe::store::cases::CaseDetail;
 use mesa_fe::store::outbox::{OutboxItem, timestamp};
-use mesa_fe::store::raw::Origin;
 use serde_json::Value;
 
 const N2: &str = "ana.rojas@dian.gov.co";
 const REQUEST: &str = "mail/01_proveedor_zip_attacheddocument.eml";
 const OTHER_REQUEST: &str = "mail/02_contribuyente_texto_sin_requisitos.eml";
 
-fn fixture_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
-}
-
-fn sample(name: &str) -> Vec<u8> {
-    let path = fixture_path(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 /// A cutoff a minute from now: every case closed so far is "old enough".
 fn future_cutoff() -> String {
     timestamp(chrono::Utc::now() + chrono::Duration::minutes(1))
 }
 
-struct Fixture {
-    desk: Desk,
-    store: Store,
-    _dir: tempfile::TempDir,
-}
-
-async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::builtin().expect("config");
-    config.general.database_url = format!("sqlite://{}", dir.path().join("mesa-fe.db").display());
-    let store = Store::open(&config.database_url()).await.expect("open store");
-    Fixture { desk: Desk::new(config, KnowledgeBase::builtin()), store, _dir: dir }
-}
-
 impl Fixture {
-    async fn ingest(&self, raw: &[u8]) -> Outcome {
-        let origin = Origin::local("facturaelectronica");
-        self.desk.ingest(&self.store, &origin, raw).await.expect("ingest")
-    }
-
     /// A new case from a fixture: its number and the id of its raw message.
     async fn open(&self, name: &str) -> (String, i64) {
         match self.ingest(&sample(name)).await {
@@ -101,7 +73,7 @@ fn json(value: &(impl serde::Serialize + ?Sized)) -> Value {
 
 #[tokio::test]
 async fn only_the_bodies_of_closed_cases_go_and_their_record_stays() {
-    let f = fixture().await;
+    let f = fixture(|_| {}).await;
     let (closed, request_raw) = f.open(REQUEST).await;
     let (open, open_raw) = f.open(OTHER_REQUEST).await;
     // The same request relayed with one more header: a duplicate copy, kept with its own bytes.
@@ -246,7 +218,7 @@ async fn only_the_bodies_of_closed_cases_go_and_their_record_stays() {
 
 #[tokio::test]
 async fn a_reopened_case_waits_for_its_new_closing_and_is_purged_again() {
-    let f = fixture().await;
+    let f = fixture(|_| {}).await;
     let (number, raw_id) = f.open(REQUEST).await;
     let id = f.case_id(&number).await;
     f.act(&number, Command::Cerrar).await;
@@ -295,22 +267,8 @@ async fn a_reopened_case_waits_for_its_new_closing_and_is_purged_again() {
 
 // --- The binary, as an operator runs it. ---
 
-fn mesa_fe(state: &Path) -> Process {
-    let mut command = Process::new(env!("CARGO_BIN_EXE_mesa-fe"));
-    command.env_remove("MESA_FE_CONFIG").env("MESA_FE__GENERAL__DIRECTORIO_ESTADO", state);
-    command
-}
-
 fn run(state: &Path, args: &[&str]) -> Output {
     mesa_fe(state).args(args).output().expect("run mesa-fe")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn ok(output: Output) -> Output {

@@ -4,47 +4,17 @@
 //! at first contact by a known error), then the report for today as the library builds it and as
 //! the binary prints it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command as Process, Output};
+mod common;
 
 use chrono::{Duration, NaiveDate, Utc};
-use mesa_fe::config::Config;
+use common::local::{Fixture, always_open, fixture, fixture_path, mesa_fe, sample, text};
 use mesa_fe::desk::Level;
 use mesa_fe::desk::command::{Action, Command};
-use mesa_fe::desk::knowledge::KnowledgeBase;
 use mesa_fe::desk::report::{Dimension, Period, Report};
-use mesa_fe::pipeline::{Decision, Desk, Outcome};
-use mesa_fe::store::Store;
-use mesa_fe::store::raw::Origin;
+use mesa_fe::pipeline::{Decision, Outcome};
 
 const N2: &str = "ana.rojas@dian.gov.co";
 const N3: &str = "jorge.salazar@dian.gov.co";
-
-struct Fixture {
-    desk: Desk,
-    store: Store,
-    offset_hours: i32,
-    _dir: tempfile::TempDir,
-}
-
-async fn fixture(adjust: impl FnOnce(&mut Config)) -> Fixture {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::builtin().expect("config");
-    config.general.database_url = format!("sqlite://{}", dir.path().join("mesa-fe.db").display());
-    adjust(&mut config);
-    let store = Store::open(&config.database_url()).await.expect("open store");
-    let offset_hours = config.general.utc_offset_hours;
-    Fixture { desk: Desk::new(config, KnowledgeBase::builtin()), store, offset_hours, _dir: dir }
-}
-
-fn mail_fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mail").join(name)
-}
-
-fn sample(name: &str) -> Vec<u8> {
-    let path = mail_fixture(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 /// The desk's dates of yesterday and today (Colombia, UTC-5): a period that holds the cases
 /// created during the test even if the desk's midnight passes meanwhile.
@@ -67,12 +37,16 @@ const REQUESTS: [(&str, Decision); 9] = [
 ];
 
 impl Fixture {
+    /// The desk's offset from UTC, as configured.
+    fn offset_hours(&self) -> i32 {
+        self.desk.config.general.utc_offset_hours
+    }
+
     /// Ingests [`REQUESTS`]; returns the case numbers in the same order.
     async fn open_requests(&self) -> Vec<String> {
-        let origin = Origin::local("facturaelectronica");
         let mut numbers = Vec::new();
         for (name, expected) in REQUESTS {
-            match self.desk.ingest(&self.store, &origin, &sample(name)).await.expect("ingest") {
+            match self.ingest(&sample(&format!("mail/{name}"))).await {
                 Outcome::Opened { case, decision, .. } => {
                     assert_eq!(decision, expected, "{name}");
                     numbers.push(case);
@@ -105,7 +79,7 @@ impl Fixture {
     }
 
     async fn report(&self, from: NaiveDate, to: NaiveDate) -> Report {
-        let period = Period::new(from, to, self.offset_hours).expect("period");
+        let period = Period::new(from, to, self.offset_hours()).expect("period");
         let rows = self.store.report_rows(period.start, period.end).await.expect("rows");
         Report::build(period, period.local(Utc::now()), &rows)
     }
@@ -121,7 +95,7 @@ async fn the_report_counts_what_the_desk_did_today() {
     let f = fixture(|_| {}).await;
     let numbers = f.open_requests().await;
     f.work(&numbers).await;
-    let (yesterday, today) = yesterday_and_today(f.offset_hours);
+    let (yesterday, today) = yesterday_and_today(f.offset_hours());
     let report = f.report(yesterday, today).await;
 
     assert_eq!(report.total_cases, 9);
@@ -204,13 +178,7 @@ async fn the_report_counts_what_the_desk_did_today() {
 async fn breaches_recorded_by_the_sla_sweep_lower_compliance_at_their_level() {
     // Every hour is working time and N2's first response is due one second after arrival.
     let f = fixture(|config| {
-        config.horario.weekdays =
-            ["lunes", "martes", "miercoles", "jueves", "viernes", "sabado", "domingo"]
-                .map(String::from)
-                .to_vec();
-        config.horario.opens = "00:00".into();
-        config.horario.closes = "24:00".into();
-        config.horario.holidays.clear();
+        always_open(config);
         config.sla.n2.first_response_hours = 1.0 / 3600.0;
         config.sla.n2.resolution_hours = 1000.0;
     })
@@ -221,7 +189,7 @@ async fn breaches_recorded_by_the_sla_sweep_lower_compliance_at_their_level() {
     // The four cases still waiting at N2 (08, 09, 10, 11) miss their first response; 01, 06 and
     // 07 left N2 before the sweep.
     assert_eq!(f.desk.check_sla(&f.store).await.expect("sweep"), 4);
-    let (yesterday, today) = yesterday_and_today(f.offset_hours);
+    let (yesterday, today) = yesterday_and_today(f.offset_hours());
     let report = f.report(yesterday, today).await;
     let n2 = &report.sla[0];
     assert_eq!(n2.level, Level::N2);
@@ -242,20 +210,6 @@ async fn breaches_recorded_by_the_sla_sweep_lower_compliance_at_their_level() {
 
 // The binary, as an operator runs it.
 
-fn mesa_fe(state: &Path) -> Process {
-    let mut command = Process::new(env!("CARGO_BIN_EXE_mesa-fe"));
-    command.env_remove("MESA_FE_CONFIG").env("MESA_FE__GENERAL__DIRECTORIO_ESTADO", state);
-    command
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 /// A reader of RFC 4180 records (no quoted line breaks in this report's values).
 fn csv_records(text: &str) -> Vec<Vec<String>> {
     assert!(text.ends_with("\r\n"), "CRLF line ends: {text:?}");
@@ -268,9 +222,9 @@ fn ingested() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     let output = mesa_fe(dir.path())
         .arg("ingest")
-        .arg(mail_fixture("01_proveedor_zip_attacheddocument.eml"))
-        .arg(mail_fixture("12_habilitacion_set_de_pruebas.eml"))
-        .arg(mail_fixture("16_respuesta_dian_rechazo_independiente.eml"))
+        .arg(fixture_path("mail/01_proveedor_zip_attacheddocument.eml"))
+        .arg(fixture_path("mail/12_habilitacion_set_de_pruebas.eml"))
+        .arg(fixture_path("mail/16_respuesta_dian_rechazo_independiente.eml"))
         .output()
         .expect("run");
     assert!(output.status.success(), "{}", text(&output));

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod http;
+pub mod local;
 pub mod mail;
 
 use std::path::{Path, PathBuf};

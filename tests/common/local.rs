@@ -1,0 +1,80 @@
+//! Test support for the store and the binary without a mail server: a desk over a real SQLite
+//! store in a temporary directory, the `mesa-fe` binary with its state in a directory of the
+//! test's, and the files of tests/fixtures.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use mesa_fe::config::Config;
+use mesa_fe::desk::knowledge::KnowledgeBase;
+use mesa_fe::pipeline::{Desk, Outcome};
+use mesa_fe::store::Store;
+use mesa_fe::store::raw::Origin;
+use tempfile::TempDir;
+
+/// The built-in configuration's desk over a fresh store in `dir`, and the buzón its mail comes
+/// through.
+pub struct Fixture {
+    pub desk: Desk,
+    pub store: Store,
+    pub origin: Origin,
+    pub dir: TempDir,
+}
+
+/// A [`Fixture`] whose configuration `adjust` changes first (`|_| {}` for none).
+pub async fn fixture(adjust: impl FnOnce(&mut Config)) -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::builtin().expect("config");
+    config.general.database_url = format!("sqlite://{}", dir.path().join("mesa-fe.db").display());
+    adjust(&mut config);
+    let store = Store::open(&config.database_url()).await.expect("open store");
+    let origin = Origin::local("facturaelectronica");
+    Fixture { desk: Desk::new(config, KnowledgeBase::builtin()), store, origin, dir }
+}
+
+impl Fixture {
+    /// A raw message through the whole pipeline, as if read from the fixture's buzón.
+    pub async fn ingest(&self, raw: &[u8]) -> Outcome {
+        self.desk.ingest(&self.store, &self.origin, raw).await.expect("ingest")
+    }
+}
+
+/// A file under tests/fixtures, e.g. `fixture_path("mail/05_rebote_dsn.eml")`.
+pub fn fixture_path(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
+}
+
+/// The bytes of a file under tests/fixtures.
+pub fn sample(path: &str) -> Vec<u8> {
+    let path = fixture_path(path);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The binary with its state (database, imported providers) in `state`, whatever the
+/// environment of the test run says about the configuration.
+pub fn mesa_fe(state: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mesa-fe"));
+    command.env_remove("MESA_FE_CONFIG").env("MESA_FE__GENERAL__DIRECTORIO_ESTADO", state);
+    command
+}
+
+/// All a run printed: its stdout, then its stderr.
+pub fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Every hour of every day is working time, without holidays: SLA and control-posterior tests
+/// then do not depend on when they run.
+pub fn always_open(config: &mut Config) {
+    config.horario.weekdays =
+        ["lunes", "martes", "miercoles", "jueves", "viernes", "sabado", "domingo"]
+            .map(String::from)
+            .to_vec();
+    config.horario.opens = "00:00".into();
+    config.horario.closes = "24:00".into();
+    config.horario.holidays.clear();
+}
