@@ -100,8 +100,6 @@ pub struct Case {
     /// An N2 specialist wrote a diagnosis (`#nota` at N2): required to reach Administración
     /// Técnica.
     pub diagnosed: bool,
-    /// Where the solution came from: a reply in the control window reopens the case there.
-    pub solved_level: Option<Level>,
     /// Parent case number (mass incident).
     pub parent: Option<String>,
     /// Ticket number of another system (Administración Técnica, Aranda, PQSR).
@@ -350,7 +348,6 @@ pub fn open(intake: &Intake, staffing: &Staffing) -> Transition {
         first_contact: false,
         path: Vec::new(),
         diagnosed: false,
-        solved_level: None,
         parent: None,
         external_ref: None,
         case_type: crate::desk::CaseType::default(),
@@ -478,7 +475,6 @@ fn check_and_route(t: &mut Transition, known_errors: &[String], staffing: &Staff
             requirements_detail(&missing),
         );
         t.case.first_contact = true;
-        t.case.solved_level = Some(Level::N1);
         t.record(
             Activity::SolucionPrimerContacto,
             Status::Solucionado,
@@ -585,7 +581,6 @@ fn reopen(t: &mut Transition, staffing: &Staffing) {
             "El solicitante respondió a la solución: se reabre.".into(),
         );
         t.case.first_contact = false;
-        t.case.solved_level = None;
         assign_n2(t, staffing);
     } else {
         t.record(
@@ -594,7 +589,6 @@ fn reopen(t: &mut Transition, staffing: &Staffing) {
             level,
             "El solicitante respondió a la solución: se reabre en el nivel que la dio.".into(),
         );
-        t.case.solved_level = None;
         notify_holder(t, staffing);
     }
 }

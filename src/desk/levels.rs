@@ -107,7 +107,6 @@ pub fn act(
         }
         Command::Reabrir => {
             let level = t.case.level;
-            t.case.solved_level = None;
             t.record(
                 Activity::ControlPosterior,
                 working_status(level),
@@ -245,7 +244,6 @@ fn solve(t: &mut Transition, actor: &Actor, text: &str, roster: &Roster) {
         Level::AdministracionTecnica => Activity::AsignarAdministracionTecnica,
     };
     t.note(decision, format!("Solución dada en {}.", level_name(level)));
-    t.case.solved_level = Some(level);
     t.record(
         Activity::EntregarSolucion,
         Status::Solucionado,
@@ -404,7 +402,6 @@ pub fn close_after_follow_up(case: &Case) -> Transition {
 pub fn solve_as_child(child: &Case, parent: &str, text: &str, validate: bool) -> Transition {
     let mut t = Transition::of(child);
     let level = t.case.level;
-    t.case.solved_level = Some(level);
     t.record(
         Activity::EntregarSolucion,
         Status::Solucionado,
@@ -577,7 +574,7 @@ mod tests {
             run(&to_csat.case, &csat(), Command::Solucion { first_contact: false }, "Listo");
         assert_eq!(activities(&solved), vec![10, 11]);
         assert_eq!(solved.case.status, Status::Solucionado);
-        assert_eq!(solved.case.solved_level, Some(Level::AdministracionTecnica));
+        assert_eq!(solved.case.level, Level::AdministracionTecnica, "solved where it stood");
         assert_eq!(
             kinds_to(&solved),
             vec![

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::Analysis;
 use crate::config::{Buzon, Config};
 use crate::desk::Requirement;
-use crate::desk::case::{Case, Recipient, Reply, ReplyKind, Transition};
+use crate::desk::case::{Case, Recipient, Reply, ReplyKind, Status, Transition};
 use crate::desk::command::HELP;
 use crate::desk::levels::Actor;
 use crate::desk::requirements::MIN_DESCRIPTION_CHARS;
@@ -238,7 +238,8 @@ fn action_context(
         "actor": ctx.actor.address,
         "actor_name": actor_name,
         "reason": reply.text,
-        "solved_level": case.solved_level.map(|l| l.as_str()),
+        // A case is solved at the level it stands at (a reopening resumes there).
+        "solved_level": (case.status == Status::Solucionado).then(|| case.level.as_str()),
         "path": case.path,
         "raw_message_ids": brief.requester_raw_ids,
         "commands": HELP.iter().map(|(command, description)| json!({"command": command, "description": description})).collect::<Vec<_>>(),

@@ -36,8 +36,6 @@ struct EngineState {
     path: Vec<crate::desk::case::Hop>,
     #[serde(default)]
     diagnosed: bool,
-    #[serde(default)]
-    solved_level: Option<Level>,
 }
 
 /// How a message was tied to its case, strongest first.
@@ -353,7 +351,6 @@ fn found_case(row: &sqlx::sqlite::SqliteRow) -> Result<FoundCase, StoreError> {
         first_contact: row.try_get::<i64, _>("first_contact")? != 0,
         path: state.path,
         diagnosed: state.diagnosed,
-        solved_level: state.solved_level,
         parent: row.try_get("parent_number")?,
         external_ref: row.try_get("external_ref")?,
         case_type: {
@@ -436,7 +433,6 @@ fn engine_state(case: &Case) -> Result<String, StoreError> {
         evidence: case.evidence.clone(),
         path: case.path.clone(),
         diagnosed: case.diagnosed,
-        solved_level: case.solved_level,
     })
     .map_err(|e| StoreError::Corrupt { what: "engine_state", detail: e.to_string() })
 }
