@@ -72,6 +72,10 @@ pub struct Analysis {
     /// Known errors learned from solved problemas (in the store, approved by a coordinator)
     /// that answer this message; their codes are in `known_errors` too.
     pub learned: Vec<crate::store::actions::LearnedError>,
+    /// The registered technology provider the sender is, if any.
+    pub provider: Option<crate::desk::providers::Provider>,
+    /// For the agents: the XML's software provider does not match the sender (not a rejection).
+    pub warnings: Vec<String>,
     pub decision: Decision,
 }
 
@@ -224,6 +228,8 @@ impl Desk {
             rejections: Vec::new(),
             known_errors: Vec::new(),
             learned: Vec::new(),
+            provider: None,
+            warnings: Vec::new(),
             decision: Decision::Quarantine,
         }
     }
@@ -249,6 +255,8 @@ impl Desk {
         // append our answers to their tickets.
         let auto_generated =
             channel == Channel::Correo && classify::is_auto_generated(&inbound.auto, &inbound.from);
+        let provider = self.providers.find_sender(&inbound.from).cloned();
+        let warnings = self.software_provider_warnings(&documents, provider.as_ref());
         let mut analysis = Analysis {
             auto_generated,
             security_category: classify::security_category(&folded),
@@ -264,6 +272,8 @@ impl Desk {
             rejections,
             known_errors,
             learned: Vec::new(),
+            provider,
+            warnings,
             decision: Decision::NewCase,
         };
         analysis.decision = decide(&analysis);
@@ -546,8 +556,6 @@ impl Desk {
     ) -> Result<Outcome, StoreError> {
         let transition = case::redirect(&analysis.intake(), reason);
         let requester = analysis.inbound.as_ref().map(compose::reply_address).unwrap_or_default();
-        let general =
-            self.config.buzones.iter().find(|b| !b.providers_only).map(|b| b.address.clone());
         let new = NewCase {
             raw_id,
             buzon: &buzon.name,
@@ -562,11 +570,7 @@ impl Desk {
         let number = store
             .open_case(new, |number| {
                 let ctx = self.reply_context(raw_id, number, buzon, &requester);
-                let mut drafts = compose::drafts(&ctx, analysis, &transition);
-                for draft in &mut drafts {
-                    draft.context["general_address"] = serde_json::json!(general);
-                }
-                drafts
+                compose::drafts(&ctx, analysis, &transition)
             })
             .await?;
         Ok(Outcome::Opened { raw_id, case: number, decision: Decision::NewCase })
@@ -576,12 +580,11 @@ impl Desk {
     /// the sender: a warning for the agents, not a rejection.
     fn software_provider_warnings(
         &self,
-        analysis: &Analysis,
+        documents: &[Document],
         sender: Option<&crate::desk::providers::Provider>,
     ) -> Vec<String> {
         let mut warnings = Vec::new();
-        for written in analysis.documents.iter().filter_map(|d| d.software_provider_nit.as_deref())
-        {
+        for written in documents.iter().filter_map(|d| d.software_provider_nit.as_deref()) {
             let Some((nit, _)) = crate::dian::nit::normalize_nit(written) else { continue };
             let warning = match (sender, self.providers.by_nit(&nit)) {
                 (Some(sender), _) if sender.nit == nit => continue,
@@ -737,9 +740,7 @@ impl Desk {
             self.staffing_for(intake.tema, intake.security_category).await_loads(store).await?;
         let mut transition = case::open(&intake, &staffing);
         let requester = analysis.inbound.as_ref().map(compose::reply_address).unwrap_or_default();
-        let sender = analysis.inbound.as_ref().and_then(|m| self.providers.find_sender(&m.from));
-        let warnings = self.software_provider_warnings(analysis, sender);
-        for warning in &warnings {
+        for warning in &analysis.warnings {
             transition.note(case::Activity::VerificarRequisitos, format!("Advertencia: {warning}"));
         }
         let new = NewCase {
@@ -751,19 +752,12 @@ impl Desk {
             transition: &transition,
             reply_cap: self.config.general.auto_replies_per_hour,
             follow_up_until: self.follow_up_until(None, &transition.case),
-            provider_nit: sender.map(|p| p.nit.clone()),
+            provider_nit: analysis.provider.as_ref().map(|p| p.nit.clone()),
         };
         let number = store
             .open_case(new, |number| {
                 let ctx = self.reply_context(raw_id, number, buzon, &requester);
-                let mut drafts = compose::drafts(&ctx, analysis, &transition);
-                for draft in drafts.iter_mut().filter(|d| !d.kind.to_requester()) {
-                    if draft.context.get("redacted").is_none() {
-                        draft.context["warnings"] = serde_json::json!(warnings);
-                        draft.context["provider"] = serde_json::json!(sender.map(|p| &p.name));
-                    }
-                }
-                drafts
+                compose::drafts(&ctx, analysis, &transition)
             })
             .await?;
         self.suggest_mass_incident(store, &number, buzon, analysis).await?;

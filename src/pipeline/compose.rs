@@ -376,7 +376,13 @@ fn context(
         "agent": case.agent,
         // A security report's acknowledgement says no more than the case number.
         "security_category": case.security_category.map(String::from),
+        // Where someone who may not write to this buzón should write instead.
+        "general_address": ctx.config.buzones.iter().find(|b| !b.providers_only).map(|b| &b.address),
     });
+    if !kind.to_requester() {
+        value["warnings"] = json!(analysis.warnings);
+        value["provider"] = json!(analysis.provider.as_ref().map(|p| &p.name));
+    }
     if kind == ReplyKind::NotificacionAgente {
         // Agents see the requester's words; requesters never get their own text echoed back.
         value["requester"] = json!(ctx.requester);
