@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::local::{fixture, sample};
+use common::local::{fixture, plain_mail, sample};
 use mesa_fe::pipeline::{Decision, Outcome};
 use mesa_fe::store::cases::CaseFilter;
 use mesa_fe::store::raw::Origin;
@@ -220,23 +220,6 @@ async fn answers_to_a_follow_up_leave_from_the_buzon_the_case_came_in_on() {
     assert!(detail.outbox.iter().all(|o| o.buzon == "facturaelectronica"), "{:?}", detail.outbox);
 }
 
-fn plain_mail(
-    from: &str,
-    subject: &str,
-    message_id: &str,
-    in_reply_to: Option<&str>,
-    body: &str,
-) -> Vec<u8> {
-    let thread = in_reply_to
-        .map(|id| format!("In-Reply-To: {id}\r\nReferences: {id}\r\n"))
-        .unwrap_or_default();
-    format!(
-        "From: {from}\r\nTo: sd_facturaelectronica@dian.gov.co\r\nSubject: {subject}\r\nMessage-ID: {message_id}\r\n\
-         {thread}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
-    )
-    .into_bytes()
-}
-
 #[tokio::test]
 async fn a_reply_quoting_our_signed_message_id_joins_the_case_even_without_the_tag() {
     let f = fixture(|_| {}).await;
@@ -264,6 +247,7 @@ async fn a_reply_quoting_our_signed_message_id_joins_the_case_even_without_the_t
         "Re: la ayuda que pedí",
         "<sin.etiqueta@correo.example>",
         Some(&ours),
+        "",
         "Les comparto el NIT 900.123.456-7 y la factura FE4410.",
     );
     assert_eq!(f.ingest(&reply).await, Outcome::Appended { raw_id: 2, case });
@@ -282,6 +266,7 @@ async fn a_stranger_with_a_guessed_tag_gets_a_case_of_their_own() {
         &format!("RE: [{case}] Ayuda con factura rechazada"),
         "<adivina@otro.example>",
         None,
+        "",
         "Quiero saber el estado de este caso. NIT 800.111.222-3, factura FV1002.",
     );
     let outcome = f.ingest(&guess).await;
@@ -315,6 +300,7 @@ async fn our_own_mail_coming_back_is_ignored() {
         &format!("[{case}] Ayuda con factura rechazada"),
         &ours,
         None,
+        "",
         "Para atender su solicitud necesitamos el NIT y el XML.",
     );
     assert_eq!(f.ingest(&echo).await, Outcome::Ignored { raw_id: 2 });
@@ -333,6 +319,7 @@ async fn one_sender_gets_at_most_the_hourly_cap_of_automatic_answers() {
             &format!("Consulta {n}"),
             &format!("<ruido.{n}@ruidoso.example>"),
             None,
+            "",
             "Necesito ayuda con la factura FV2001 del NIT 900.123.456-7, por favor.",
         );
         let Outcome::Opened { case, .. } = f.ingest(&mail).await else { panic!("expected a case") };

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::local::{Fixture, always_open, fixture, sample};
+use common::local::{Fixture, always_open, fixture, plain_mail, sample};
 use mesa_fe::desk::command::{Action, Command};
 use mesa_fe::pipeline::Outcome;
 use mesa_fe::store::cases::CaseDetail;
@@ -28,15 +28,7 @@ fn mail(
     body: &str,
 ) -> Vec<u8> {
     let id = format!("<{}.{}@test.example>", fastrand::u64(..), fastrand::u32(..));
-    let thread = in_reply_to
-        .map(|id| format!("In-Reply-To: {id}\r\nReferences: {id}\r\n"))
-        .unwrap_or_default();
-    format!(
-        "From: {from}\r\nTo: sd_facturaelectronica@dian.gov.co\r\nSubject: {subject}\r\n\
-         Message-ID: {id}\r\nDate: Thu, 26 Nov 2026 10:00:00 -0500\r\n{thread}{headers}\
-         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
-    )
-    .into_bytes()
+    plain_mail(from, subject, &id, in_reply_to, headers, body)
 }
 
 impl Fixture {

@@ -78,3 +78,24 @@ pub fn always_open(config: &mut Config) {
     config.horario.closes = "24:00".into();
     config.horario.holidays.clear();
 }
+
+/// A plain-text mail to the general buzón; `in_reply_to` (with angle brackets) threads it and
+/// `headers` are extra header lines, each ending in CRLF.
+pub fn plain_mail(
+    from: &str,
+    subject: &str,
+    message_id: &str,
+    in_reply_to: Option<&str>,
+    headers: &str,
+    body: &str,
+) -> Vec<u8> {
+    let thread = in_reply_to
+        .map(|id| format!("In-Reply-To: {id}\r\nReferences: {id}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "From: {from}\r\nTo: sd_facturaelectronica@dian.gov.co\r\nSubject: {subject}\r\n\
+         Message-ID: {message_id}\r\nDate: Thu, 26 Nov 2026 10:00:00 -0500\r\n{thread}{headers}\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
