@@ -126,21 +126,29 @@ pub fn parse_clock(text: &str) -> Option<u32> {
     (m < 60 && minutes <= 24 * 60).then_some(minutes)
 }
 
+/// Times and an office calendar for the tests of business time (here and in the SLA).
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
 
-    fn at(text: &str) -> DateTime<FixedOffset> {
+    pub(crate) fn at(text: &str) -> DateTime<FixedOffset> {
         DateTime::parse_from_rfc3339(text).expect("valid timestamp")
     }
 
-    fn office() -> Calendar {
+    /// Monday to Friday 08:00–17:00, with 8 December 2026 a holiday.
+    pub(crate) fn office() -> Calendar {
         let mut calendar = Calendar::weekdays_only();
         calendar.opens = 8 * 60;
         calendar.closes = 17 * 60;
         calendar.holidays.insert(NaiveDate::from_ymd_opt(2026, 12, 8).expect("date"));
         calendar
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{at, office};
+    use super::*;
 
     #[test]
     fn weekends_do_not_count() {

@@ -113,17 +113,7 @@ pub fn breach_transition(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(text: &str) -> DateTime<FixedOffset> {
-        DateTime::parse_from_rfc3339(text).expect("valid timestamp")
-    }
-
-    fn office() -> Calendar {
-        let mut calendar = Calendar::weekdays_only();
-        calendar.opens = 8 * 60;
-        calendar.closes = 17 * 60;
-        calendar
-    }
+    use crate::desk::calendar::testing::{at, office};
 
     fn clock(first_action_at: Option<&str>) -> Clock {
         Clock {
