@@ -146,7 +146,7 @@ pub struct AgentLoad {
 }
 
 /// Who can take a case at N2: the target group and its active agents.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Staffing {
     /// The tema's N2 group, or the security group for a security event.
     pub group: String,
@@ -335,6 +335,15 @@ impl Transition {
 
 /// Activities 1–4 for a message that opens a case.
 pub fn open(intake: &Intake, staffing: &Staffing) -> Transition {
+    let mut t = received(intake);
+    if !intake.auto_generated {
+        check_and_route(&mut t, &intake.known_errors, staffing);
+    }
+    t
+}
+
+/// Activity 1 alone: the new case as the message brought it.
+fn received(intake: &Intake) -> Transition {
     let case = Case {
         status: Status::Nuevo,
         level: Level::N1,
@@ -366,10 +375,6 @@ pub fn open(intake: &Intake, staffing: &Staffing) -> Transition {
             intake.tema.as_str()
         ),
     });
-    if intake.auto_generated {
-        return t;
-    }
-    check_and_route(&mut t, &intake.known_errors, staffing);
     t
 }
 
@@ -390,7 +395,7 @@ pub fn refine_tema(case: &Case, intake: &Intake) -> Case {
 /// providers): the case is kept closed on the `rechazado` channel, and the sender learns which
 /// channel fits them.
 pub fn redirect(intake: &Intake, reason: &str) -> Transition {
-    let mut t = open(&Intake { auto_generated: true, ..intake.clone() }, &Staffing::default());
+    let mut t = received(intake);
     t.case.channel = Channel::Rechazado;
     t.record(
         Activity::RecibirSolicitud,
