@@ -61,7 +61,6 @@ pub fn drafts(
 ) -> Vec<OutboxDraft> {
     let inbound = analysis.inbound.as_ref();
     let subject = tagged_subject(ctx.number, inbound.map_or("", |m| m.subject.as_str()));
-    let domain = message_domain(ctx.message_domain, ctx.buzon);
     let in_reply_to = inbound.and_then(|m| m.message_id.as_ref()).map(|id| format!("<{id}>"));
     let mut references: Vec<String> = inbound
         .map(|m| m.references.iter().map(|id| format!("<{id}>")).collect())
@@ -70,37 +69,71 @@ pub fn drafts(
     references.dedup();
     let skip = references.len().saturating_sub(MAX_REFERENCES);
     let references: Vec<String> = references.into_iter().skip(skip).collect();
-    transition
-        .replies
-        .iter()
-        .enumerate()
-        .map(|(index, reply)| {
-            let (to, threaded) = match &reply.to {
-                Recipient::Requester => (ctx.requester.to_string(), true),
-                Recipient::Agent(address) => (address.clone(), false),
-            };
-            let mut context = context(ctx, analysis, transition, reply.kind);
-            let mut subject = subject.clone();
-            if must_redact(ctx.config, &transition.case, reply, &to) {
-                context = redacted(ctx.number, &transition.case);
-                subject = redacted_subject(ctx.number);
-            }
-            OutboxDraft {
-                kind: reply.kind,
-                buzon: ctx.buzon.name.clone(),
-                to,
-                subject,
-                message_id: ctx.ids.sign(
-                    ctx.number,
-                    &format!("r{}.{}.{}", ctx.raw_id, index, reply.kind.as_str()),
-                    domain,
-                ),
-                in_reply_to: if threaded { in_reply_to.clone() } else { None },
-                references: if threaded { references.clone() } else { Vec::new() },
-                context,
-            }
-        })
-        .collect()
+    let shared = Shared {
+        number: ctx.number,
+        buzon: ctx.buzon,
+        requester: ctx.requester,
+        ids: ctx.ids,
+        config: ctx.config,
+        domain: message_domain(ctx.message_domain, ctx.buzon),
+        nonce: format!("r{}", ctx.raw_id),
+        subject,
+        thread: RequesterThread { in_reply_to, references },
+    };
+    shared.drafts(transition, |reply| context(ctx, analysis, transition, reply.kind))
+}
+
+/// What every draft of one transition shares, whatever caused it.
+struct Shared<'a> {
+    number: &'a str,
+    buzon: &'a Buzon,
+    requester: &'a str,
+    ids: &'a MessageIds,
+    config: &'a Config,
+    domain: &'a str,
+    /// Makes the Message-IDs unique: `r57` (the e-mail that caused them), a random CLI token…
+    nonce: String,
+    subject: String,
+    /// Where mail to the requester threads.
+    thread: RequesterThread,
+}
+
+impl Shared<'_> {
+    /// One draft per reply: the requester's threaded on their conversation, agents' not;
+    /// a security case's details only inside the security group; Message-IDs signed.
+    fn drafts(
+        &self,
+        transition: &Transition,
+        context_of: impl Fn(&Reply) -> Value,
+    ) -> Vec<OutboxDraft> {
+        transition
+            .replies
+            .iter()
+            .enumerate()
+            .map(|(index, reply)| {
+                let (to, threaded) = match &reply.to {
+                    Recipient::Requester => (self.requester.to_string(), true),
+                    Recipient::Agent(address) => (address.clone(), false),
+                };
+                let (context, subject) = if must_redact(self.config, &transition.case, reply, &to) {
+                    (redacted(self.number, &transition.case), redacted_subject(self.number))
+                } else {
+                    (context_of(reply), self.subject.clone())
+                };
+                let detail = format!("{}.{}.{}", self.nonce, index, reply.kind.as_str());
+                OutboxDraft {
+                    kind: reply.kind,
+                    buzon: self.buzon.name.clone(),
+                    to,
+                    subject,
+                    message_id: self.ids.sign(self.number, &detail, self.domain),
+                    in_reply_to: if threaded { self.thread.in_reply_to.clone() } else { None },
+                    references: if threaded { self.thread.references.clone() } else { Vec::new() },
+                    context,
+                }
+            })
+            .collect()
+    }
 }
 
 fn message_domain<'a>(configured: &'a str, buzon: &'a Buzon) -> &'a str {
@@ -161,38 +194,18 @@ pub fn action_drafts(
     thread: &RequesterThread,
     transition: &Transition,
 ) -> Vec<OutboxDraft> {
-    let subject = tagged_subject(ctx.number, &brief.subject);
-    let domain = message_domain(&ctx.config.general.message_domain, ctx.buzon);
-    transition
-        .replies
-        .iter()
-        .enumerate()
-        .map(|(index, reply)| {
-            let (to, threaded) = match &reply.to {
-                Recipient::Requester => (ctx.requester.to_string(), true),
-                Recipient::Agent(address) => (address.clone(), false),
-            };
-            let (context, subject) = if must_redact(ctx.config, &transition.case, reply, &to) {
-                (redacted(ctx.number, &transition.case), redacted_subject(ctx.number))
-            } else {
-                (action_context(ctx, brief, transition, reply), subject.clone())
-            };
-            OutboxDraft {
-                kind: reply.kind,
-                buzon: ctx.buzon.name.clone(),
-                to,
-                subject,
-                message_id: ctx.ids.sign(
-                    ctx.number,
-                    &format!("{}.{}.{}", ctx.nonce, index, reply.kind.as_str()),
-                    domain,
-                ),
-                in_reply_to: if threaded { thread.in_reply_to.clone() } else { None },
-                references: if threaded { thread.references.clone() } else { Vec::new() },
-                context,
-            }
-        })
-        .collect()
+    let shared = Shared {
+        number: ctx.number,
+        buzon: ctx.buzon,
+        requester: ctx.requester,
+        ids: ctx.ids,
+        config: ctx.config,
+        domain: message_domain(&ctx.config.general.message_domain, ctx.buzon),
+        nonce: ctx.nonce.to_string(),
+        subject: tagged_subject(ctx.number, &brief.subject),
+        thread: thread.clone(),
+    };
+    shared.drafts(transition, |reply| action_context(ctx, brief, transition, reply))
 }
 
 fn action_context(
