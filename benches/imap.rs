@@ -813,7 +813,7 @@ async fn rss_with_cases(stack: &Stack, binary: &Path, folder: &str, preload: usi
 async fn preload_cases(dir: &Path, count: usize) {
     let mut config = Config::builtin().expect("built-in configuration");
     config.general.database_url = database_url(dir);
-    let desk = Desk::new(config, KnowledgeBase::builtin());
+    let desk = std::sync::Arc::new(Desk::new(config, KnowledgeBase::builtin()));
     let store = Store::open(&desk.config.database_url()).await.expect("store");
     let origin = Origin::local(BUZON);
     let started = Instant::now();

@@ -53,7 +53,7 @@ fn main() {
 
     let mut config = Config::builtin().expect("config");
     config.general.database_url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let desk = Desk::new(config, KnowledgeBase::builtin());
+    let desk = std::sync::Arc::new(Desk::new(config, KnowledgeBase::builtin()));
     let buzon = desk.config.buzon("aliados").expect("buzón").clone();
 
     let started = Instant::now();

@@ -443,6 +443,9 @@ pub struct Limits {
     pub zip_max_depth: u64,
     #[serde(rename = "xml_max_bytes")]
     pub xml_max_bytes: u64,
+    /// Seconds one message's analysis (MIME, ZIP, XML) may take before it is quarantined.
+    #[serde(rename = "analisis_max_segundos")]
+    pub analysis_max_seconds: f64,
 }
 
 impl Limits {
@@ -457,6 +460,11 @@ impl Limits {
 
     pub fn xml(&self) -> XmlLimits {
         XmlLimits { max_bytes: clamp_usize(self.xml_max_bytes), ..XmlLimits::default() }
+    }
+
+    pub fn analysis_budget(&self) -> std::time::Duration {
+        std::time::Duration::try_from_secs_f64(self.analysis_max_seconds)
+            .unwrap_or(std::time::Duration::from_secs(60))
     }
 }
 
@@ -759,6 +767,12 @@ impl Config {
             if value == 0 {
                 return Err(invalid(key, "debe ser mayor que cero"));
             }
+        }
+        if !(l.analysis_max_seconds > 0.0 && l.analysis_max_seconds <= 3600.0) {
+            return Err(invalid(
+                "limites.analisis_max_segundos",
+                "debe ser mayor que cero y de a lo sumo 3600 segundos",
+            ));
         }
         Ok(())
     }

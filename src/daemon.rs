@@ -103,9 +103,6 @@ pub async fn run(
             .map_err(|source| DaemonError::Buzon { buzon: buzon.name.clone(), source })?;
         connectors.push((buzon, imap, connector));
     }
-    let replayed = desk.process_pending(&store).await?;
-    info!(messages = replayed.len(), "mensajes pendientes de una ejecución anterior procesados");
-
     let notifier = Arc::new(Notifier::from_env());
     let (stop_sender, shutdown) = Shutdown::new();
     let wake = Arc::new(Notify::new());
@@ -140,6 +137,10 @@ pub async fn run(
         };
         watchers.spawn(crate::http::serve(listener, Arc::new(state), shutdown.clone()));
     }
+    // Before READY (a buzón is not read until what it left is done), but with /healthz up and
+    // the watchdog fed: a long replay is work, not a hang.
+    let replayed = feeding_watchdog(&notifier, desk.process_pending(&store)).await?;
+    info!(messages = replayed.len(), "mensajes pendientes de una ejecución anterior procesados");
     watchers.spawn(control_posterior(live.clone(), store.clone(), shutdown.clone()));
     watchers.spawn(sla_sweep(live.clone(), store.clone(), shutdown.clone(), wake.clone()));
     watchers.spawn(reload_on_hangup(
@@ -236,6 +237,21 @@ async fn supervise(telemetry: Arc<Telemetry>, notifier: Arc<Notifier>, shutdown:
         tokio::select! {
             () = tokio::time::sleep(ping.min(Duration::from_secs(5))) => {}
             () = shutdown.wait() => return,
+        }
+    }
+}
+
+/// Awaits `work` while telling systemd, at half its watchdog interval, that the process lives.
+async fn feeding_watchdog<T>(notifier: &Notifier, work: impl Future<Output = T>) -> T {
+    let Some(interval) = notifier.watchdog_interval() else {
+        return work.await;
+    };
+    tell_systemd(notifier.status("procesando los mensajes pendientes de la ejecución anterior"));
+    let mut work = std::pin::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            () = tokio::time::sleep(interval / 2) => tell_systemd(notifier.watchdog()),
         }
     }
 }

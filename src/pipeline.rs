@@ -2,8 +2,11 @@
 //! and the daemon do: [`Desk::ingest`]).
 
 mod act;
+pub mod bounded;
 mod compose;
 mod sla;
+
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -389,6 +392,51 @@ fn named_rule_codes(text: &str, knowledge: &KnowledgeBase) -> Vec<Rejection> {
         .collect()
 }
 
+/// Starts of processing that may end without a result (the process killed, the analysis over
+/// its budget) before the message is quarantined instead of tried again.
+pub const MAX_PROCESSING_ATTEMPTS: u32 = 2;
+
+fn unfinished_attempts(earlier: u32) -> String {
+    format!(
+        "falló al procesar {earlier} veces: el servicio se detuvo (o se agotó el tiempo) mientras \
+         leía este mensaje, así que se aparta para que los demás sigan. Revíselo con `mesa-fe \
+         quarantine show` y, si es legítimo, ingréselo de nuevo con `mesa-fe ingest`."
+    )
+}
+
+fn analysis_failed(unfinished: bounded::Unfinished) -> String {
+    match unfinished {
+        bounded::Unfinished::OverBudget(budget) => format!(
+            "la lectura del mensaje (MIME, ZIP, XML) superó el tiempo máximo de {:.1} s \
+             (limites.analisis_max_segundos); se aparta para que el buzón siga con los demás.",
+            budget.as_secs_f64()
+        ),
+        bounded::Unfinished::Panicked => "falló la lectura del mensaje por un error interno de \
+             mesa-fe ante este contenido; se aparta para que el buzón siga. Repórtelo a los \
+             mantenedores con el mensaje (mesa-fe quarantine show)."
+            .to_string(),
+    }
+}
+
+async fn quarantine(store: &Store, raw_id: i64, reason: String) -> Result<Outcome, StoreError> {
+    store.set_raw_status(raw_id, status::QUARANTINED, Some(&reason)).await?;
+    Ok(Outcome::Quarantined { raw_id, reason })
+}
+
+/// Failure injection for the tests that kill the process in the middle of an analysis. Only in
+/// debug builds: a release binary has no such switch.
+mod test_hooks {
+    /// Sleeps `MESA_FE_PRUEBA_PAUSA_ANALISIS_MS` milliseconds, when that variable is set.
+    pub fn pause_analysis() {
+        #[cfg(debug_assertions)]
+        if let Some(ms) =
+            std::env::var("MESA_FE_PRUEBA_PAUSA_ANALISIS_MS").ok().and_then(|v| v.parse().ok())
+        {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+    }
+}
+
 /// What ingesting one message did, for the CLI and the daemon's logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -407,7 +455,7 @@ pub enum Outcome {
 impl Desk {
     /// Stores the raw message (committed first), then processes it.
     pub async fn ingest(
-        &self,
+        self: &Arc<Self>,
         store: &Store,
         origin: &Origin,
         raw: &[u8],
@@ -419,7 +467,7 @@ impl Desk {
     /// Stores a batch of raw messages in one committed transaction, then processes each one.
     /// A crash after the commit leaves them `pendiente`, to be processed at the next start.
     pub async fn ingest_batch(
-        &self,
+        self: &Arc<Self>,
         store: &Store,
         origin: &Origin,
         raws: &[&[u8]],
@@ -445,36 +493,71 @@ impl Desk {
 
     /// Processes a stored raw message: one transaction writes everything it causes. Exactly
     /// once: if another worker got to it first, the transaction rolls back and this reports a
-    /// duplicate.
+    /// duplicate. The start is counted first: a message whose processing never finished twice
+    /// (the process died, or the analysis ran over its budget) is quarantined, not retried, so
+    /// that one message cannot stop the desk in a restart loop.
     pub async fn process(
-        &self,
+        self: &Arc<Self>,
         store: &Store,
         raw_id: i64,
         origin: &Origin,
         raw: &[u8],
     ) -> Result<Outcome, StoreError> {
-        match self.process_once(store, raw_id, origin, raw).await {
+        let Some(earlier) = store.begin_attempt(raw_id).await? else {
+            return Ok(Outcome::Duplicate { of: raw_id, case: store.case_of_raw(raw_id).await? });
+        };
+        if earlier >= MAX_PROCESSING_ATTEMPTS {
+            return quarantine(store, raw_id, unfinished_attempts(earlier)).await;
+        }
+        let analysis = match self.analyze_bounded(origin, raw).await {
+            Ok(analysis) => analysis,
+            Err(unfinished) => return quarantine(store, raw_id, analysis_failed(unfinished)).await,
+        };
+        match self.process_analysis(store, raw_id, origin, analysis).await {
             Err(StoreError::AlreadyProcessed) => {
                 Ok(Outcome::Duplicate { of: raw_id, case: store.case_of_raw(raw_id).await? })
+            }
+            Err(failure) if failure.is_retriable() => {
+                // Best effort: a store that just failed may fail this too, and then the start
+                // stays counted (one of the two allowed).
+                let _ = store.undo_attempt(raw_id).await;
+                Err(failure)
             }
             other => other,
         }
     }
 
-    async fn process_once(
+    /// [`Desk::analyze_sized`] on the bounded blocking pool, under the configured time budget.
+    /// The bytes are copied once (at most `limites.mensaje_max_bytes`): the analysis may outlive
+    /// this call when it runs over its budget.
+    async fn analyze_bounded(
+        self: &Arc<Self>,
+        origin: &Origin,
+        raw: &[u8],
+    ) -> Result<Analysis, bounded::Unfinished> {
+        let desk = Arc::clone(self);
+        let buzon = self.buzon_for(&origin.buzon);
+        let size = origin.declared_size.unwrap_or(raw.len() as u64).max(raw.len() as u64);
+        let raw = raw.to_vec();
+        let budget = self.config.limites.analysis_budget();
+        bounded::run(budget, move || {
+            test_hooks::pause_analysis();
+            desk.analyze_sized(&raw, &buzon, size)
+        })
+        .await
+    }
+
+    async fn process_analysis(
         &self,
         store: &Store,
         raw_id: i64,
         origin: &Origin,
-        raw: &[u8],
+        mut analysis: Analysis,
     ) -> Result<Outcome, StoreError> {
         let buzon = self.buzon_for(&origin.buzon);
-        let size = origin.declared_size.unwrap_or(raw.len() as u64).max(raw.len() as u64);
-        let mut analysis = self.analyze_sized(raw, &buzon, size);
         self.apply_learned_errors(store, &mut analysis).await?;
-        if let Some(reason) = &analysis.quarantine_reason {
-            store.set_raw_status(raw_id, status::QUARANTINED, Some(reason)).await?;
-            return Ok(Outcome::Quarantined { raw_id, reason: reason.clone() });
+        if let Some(reason) = analysis.quarantine_reason.take() {
+            return quarantine(store, raw_id, reason).await;
         }
         if self.is_our_own(&analysis) {
             let reason = "correo enviado por la propia mesa que volvió al buzón";
@@ -705,20 +788,27 @@ impl Desk {
 
     /// Processes raw messages stored but never processed (a crash or an error after the commit
     /// of the raw bytes). The daemon runs this at start-up; `ingest` before each run.
-    pub async fn process_pending(&self, store: &Store) -> Result<Vec<Outcome>, StoreError> {
+    pub async fn process_pending(
+        self: &Arc<Self>,
+        store: &Store,
+    ) -> Result<Vec<Outcome>, StoreError> {
         self.process_ids(store, store.pending_raw().await?).await
     }
 
     /// As [`Desk::process_pending`], for one buzón only (a watcher's retry of its own messages).
     pub async fn process_pending_of(
-        &self,
+        self: &Arc<Self>,
         store: &Store,
         buzon: &str,
     ) -> Result<Vec<Outcome>, StoreError> {
         self.process_ids(store, store.pending_raw_of(buzon).await?).await
     }
 
-    async fn process_ids(&self, store: &Store, ids: Vec<i64>) -> Result<Vec<Outcome>, StoreError> {
+    async fn process_ids(
+        self: &Arc<Self>,
+        store: &Store,
+        ids: Vec<i64>,
+    ) -> Result<Vec<Outcome>, StoreError> {
         let mut outcomes = Vec::new();
         for raw_id in ids {
             if let Some((origin, raw)) = store.raw_message(raw_id).await? {

@@ -362,6 +362,7 @@ pub async fn ingest(
     let desk = Desk::new(config.clone(), load_knowledge(&config)?)
         .with_message_ids(ids)
         .with_imported_providers(store.providers().await?);
+    let desk = std::sync::Arc::new(desk);
     store.sync_known_errors(&desk.knowledge).await?;
     let origin = Origin::local(buzon.name.clone());
     for outcome in desk.process_pending(&store).await? {

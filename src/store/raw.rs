@@ -204,6 +204,35 @@ impl Store {
         Ok(Some((origin, row.try_get("raw")?)))
     }
 
+    /// Counts one more start of processing for a pending message and commits it before the
+    /// analysis runs; returns how many starts there were before this one. `None` when the
+    /// message is no longer pending (processed meanwhile by someone else).
+    pub async fn begin_attempt(&self, id: i64) -> Result<Option<u32>, StoreError> {
+        let before: Option<i64> = sqlx::query_scalar(
+            "UPDATE raw_messages SET attempts = attempts + 1 WHERE id = $1 AND status = $2 \
+             RETURNING attempts - 1",
+        )
+        .bind(id)
+        .bind(status::PENDING)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(before.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+
+    /// Takes back the start counted by [`Store::begin_attempt`] when processing stopped on a
+    /// passing store error (a full disk, a lock): that was the desk's failure, not the message's.
+    pub async fn undo_attempt(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE raw_messages SET attempts = attempts - 1 \
+             WHERE id = $1 AND status = $2 AND attempts > 0",
+        )
+        .bind(id)
+        .bind(status::PENDING)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     /// Marks a raw message quarantined (unreadable) or ignored, with the reason for operators.
     pub async fn set_raw_status(
         &self,

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Arc;
 
 use mesa_fe::config::Config;
 use mesa_fe::desk::knowledge::KnowledgeBase;
@@ -15,7 +16,7 @@ use tempfile::TempDir;
 /// The built-in configuration's desk over a fresh store in `dir`, and the buzón its mail comes
 /// through.
 pub struct Fixture {
-    pub desk: Desk,
+    pub desk: Arc<Desk>,
     pub store: Store,
     pub origin: Origin,
     pub dir: TempDir,
@@ -29,7 +30,7 @@ pub async fn fixture(adjust: impl FnOnce(&mut Config)) -> Fixture {
     adjust(&mut config);
     let store = Store::open(&config.database_url()).await.expect("open store");
     let origin = Origin::local("facturaelectronica");
-    Fixture { desk: Desk::new(config, KnowledgeBase::builtin()), store, origin, dir }
+    Fixture { desk: Arc::new(Desk::new(config, KnowledgeBase::builtin())), store, origin, dir }
 }
 
 impl Fixture {

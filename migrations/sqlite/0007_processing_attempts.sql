@@ -1,0 +1,4 @@
+-- How many times processing of a raw message has started. It is counted (and committed) before the
+-- analysis runs, so a message that kills the process or runs over its time budget is known at the
+-- next start: after two such attempts it goes to quarantine instead of stopping the desk again.
+ALTER TABLE raw_messages ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
