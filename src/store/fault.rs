@@ -63,5 +63,5 @@ pub(super) async fn quick_check(pool: &SqlitePool) -> Result<Option<String>, sql
     if rows.len() == 1 && rows[0] == "ok" {
         return Ok(None);
     }
-    Ok(Some(rows.join("; ")))
+    Ok(Some(rows.join("; ").replace('\n', " ")))
 }
