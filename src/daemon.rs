@@ -25,9 +25,13 @@ use crate::systemd::Notifier;
 use crate::telemetry::{BuzonState, Telemetry};
 use crate::text::mask_personal;
 
-/// First wait after a failed connection; doubles up to [`BACKOFF_MAX`], with ±25 % jitter.
+/// First wait after a failed session; doubles up to [`BACKOFF_MAX`], with ±25 % jitter, and
+/// starts over once a sync goes through.
 const BACKOFF_START: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// A database that refused a write (full disk, lock, I/O) is tried again at least this often,
+/// so the desk resumes within a minute of the space coming back.
+const STORE_BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How long watchers get to finish the message in hand after shutdown is asked.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -374,20 +378,24 @@ struct Watcher {
 
 impl Watcher {
     async fn run(self) {
-        let mut backoff = BACKOFF_START;
+        let mut backoff = Backoff::default();
         while !self.shutdown.requested() {
-            match self.session().await {
+            match self.session(&mut backoff).await {
                 Ok(()) => break,
                 Err(failure) => {
-                    let wait = jittered(backoff);
+                    let wait = backoff.after(&failure);
                     log_failure(&self.buzon.name, &failure, wait);
+                    if let WatchError::Store(e) = &failure
+                        && let Some(fault) = e.fault()
+                    {
+                        self.telemetry.database_failed(&self.buzon.name, fault.describe());
+                    }
                     let token = matches!(&failure, WatchError::Imap(e) if e.is_token_failure());
                     self.telemetry.disconnected(&self.buzon.name, &failure.to_string(), token);
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}
                         () = self.shutdown.wait() => break,
                     }
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
             }
         }
@@ -395,12 +403,14 @@ impl Watcher {
     }
 
     /// One IMAP session, until shutdown (Ok) or an error (the caller reconnects).
-    async fn session(&self) -> Result<(), WatchError> {
+    async fn session(&self, backoff: &mut Backoff) -> Result<(), WatchError> {
         let mut mailbox = self.connector.connect().await?;
         info!(buzon = %self.buzon.name, idle = mailbox.has_idle(), "conectado al buzón");
         self.telemetry.connected(&self.buzon.name);
         loop {
             self.sync(&mut mailbox).await?;
+            backoff.reset();
+            self.telemetry.database_ok(&self.buzon.name);
             if self.shutdown.requested() {
                 mailbox.logout().await;
                 return Ok(());
@@ -545,6 +555,10 @@ impl Watcher {
                 log_outcome(&self.buzon.name, &outcome);
                 Ok(())
             }
+            // A damaged database would turn every message into a false quarantine: stop here.
+            Err(failure) if failure.fault() == Some(crate::store::Fault::Damaged) => {
+                Err(failure.into())
+            }
             Err(failure) if failure.is_retriable() => {
                 warn!(buzon = %self.buzon.name, raw_id, error = %mask_personal(&failure.to_string()), "no se pudo procesar ahora; queda pendiente");
                 Ok(())
@@ -576,9 +590,45 @@ enum WatchError {
     Store(#[from] StoreError),
 }
 
+/// The wait between failed sessions of one buzón.
+#[derive(Debug)]
+struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff { next: BACKOFF_START }
+    }
+}
+
+impl Backoff {
+    /// How long to wait after `failure`: doubling, capped lower when the database failed (it
+    /// comes back by itself, e.g. when space is freed) than when the server did.
+    fn after(&mut self, failure: &WatchError) -> Duration {
+        let cap = match failure {
+            WatchError::Store(_) => STORE_BACKOFF_MAX,
+            WatchError::Imap(_) => BACKOFF_MAX,
+        };
+        let wait = self.next.min(cap);
+        self.next = (wait * 2).min(cap);
+        jittered(wait)
+    }
+
+    fn reset(&mut self) {
+        self.next = BACKOFF_START;
+    }
+}
+
 fn log_failure(buzon: &str, failure: &WatchError, wait: Duration) {
     let retry_in_seconds = wait.as_secs_f32();
     match failure {
+        WatchError::Store(e) if e.fault() == Some(crate::store::Fault::Damaged) => {
+            error!(buzon = %buzon, error = %e, retry_in_seconds, "la base de datos está dañada: no se toca el buzón hasta repararla")
+        }
+        WatchError::Store(e) => {
+            warn!(buzon = %buzon, error = %e, retry_in_seconds, "la base de datos no aceptó el correo; sigue en el buzón y se reintenta")
+        }
         WatchError::Imap(e @ (ImapError::Auth { .. } | ImapError::Config(_))) => {
             error!(buzon = %buzon, error = %e, retry_in_seconds, "el buzón no puede autenticarse; revise credenciales y configuración")
         }
@@ -623,6 +673,39 @@ mod tests {
             let wait = jittered(Duration::from_secs(8));
             assert!(wait >= Duration::from_secs(6) && wait <= Duration::from_secs(10), "{wait:?}");
         }
+    }
+
+    fn store_failure() -> WatchError {
+        WatchError::Store(StoreError::Conflict)
+    }
+
+    fn imap_failure() -> WatchError {
+        WatchError::Imap(ImapError::Config("prueba".into()))
+    }
+
+    /// The bases of the waits (the jitter removed by bounds).
+    fn waits(backoff: &mut Backoff, failure: fn() -> WatchError, n: usize) -> Vec<Duration> {
+        (0..n).map(|_| backoff.after(&failure())).collect()
+    }
+
+    #[test]
+    fn a_failing_database_is_retried_at_least_every_half_minute() {
+        let mut backoff = Backoff::default();
+        // A long server outage first grew the wait; then the database fails.
+        waits(&mut backoff, imap_failure, 12);
+        for wait in waits(&mut backoff, store_failure, 20) {
+            assert!(wait <= STORE_BACKOFF_MAX.mul_f64(1.25), "{wait:?}");
+        }
+    }
+
+    #[test]
+    fn the_wait_starts_over_after_a_sync_went_through() {
+        let mut backoff = Backoff::default();
+        let grown = waits(&mut backoff, imap_failure, 12);
+        assert!(grown[11] >= BACKOFF_MAX.mul_f64(0.75), "{grown:?}");
+        backoff.reset();
+        let first = backoff.after(&imap_failure());
+        assert!(first <= BACKOFF_START.mul_f64(1.25), "{first:?}");
     }
 
     #[tokio::test]

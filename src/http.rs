@@ -58,7 +58,11 @@ pub async fn serve(listener: tokio::net::TcpListener, state: Arc<HttpState>, shu
 }
 
 async fn readyz(State(state): State<Arc<HttpState>>) -> Response {
-    let store = state.store.ping().await.map_err(|e| e.to_string());
+    let store = match (state.store.ping().await, state.telemetry.database_fault()) {
+        (Err(e), _) => Err(e.to_string()),
+        (Ok(()), Some(fault)) => Err(fault),
+        (Ok(()), None) => Ok(()),
+    };
     let before = crate::store::outbox::timestamp(chrono::Utc::now() - OUTBOX_STUCK_AFTER);
     let overdue = state.store.overdue_outbox(&before).await.unwrap_or(0);
     let stuck = state.outbox_running && overdue > 0;

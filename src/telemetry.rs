@@ -45,6 +45,9 @@ struct Inner {
     reconnects: BTreeMap<String, u64>,
     token_failures: BTreeMap<String, u64>,
     latency: Histogram,
+    /// Why the database refused the last write of a buzón (disk full, damaged…), until one
+    /// succeeds again.
+    database_faults: BTreeMap<String, String>,
 }
 
 /// Shared by the watchers (writers) and the HTTP server (reader).
@@ -101,6 +104,29 @@ impl Telemetry {
             i.latency.sum += seconds;
             i.latency.total += 1;
         });
+    }
+
+    /// A buzón's mail could not be written: `fault` says why, in the operator's words.
+    pub fn database_failed(&self, buzon: &str, fault: &str) {
+        let reason = format!(
+            "{fault}: el correo del buzón {buzon} no se pudo guardar (desde {}); se reintenta solo y sigue en el buzón",
+            now()
+        );
+        self.with(|i| {
+            i.database_faults.entry(buzon.to_string()).or_insert(reason);
+        });
+    }
+
+    /// A buzón's sync went through: whatever the database refused before works again.
+    pub fn database_ok(&self, buzon: &str) {
+        self.with(|i| {
+            i.database_faults.remove(buzon);
+        });
+    }
+
+    /// The first database failure still standing, for `/readyz`.
+    pub fn database_fault(&self) -> Option<String> {
+        self.with(|i| i.database_faults.values().next().cloned())
     }
 
     pub fn buzones(&self) -> BTreeMap<String, BuzonState> {
@@ -209,5 +235,16 @@ mod tests {
         assert!(out.contains("mesa_fe_ingesta_segundos_bucket{le=\"0.05\"} 1"), "{out}");
         assert!(out.contains("mesa_fe_ingesta_segundos_bucket{le=\"+Inf\"} 2"), "{out}");
         assert!(out.contains("mesa_fe_ingesta_segundos_count 2"), "{out}");
+    }
+
+    #[test]
+    fn a_database_fault_stands_until_the_same_buzon_writes_again() {
+        let t = Telemetry::default();
+        t.database_failed("aliados", "disco lleno");
+        t.database_ok("facturaelectronica");
+        let reason = t.database_fault().expect("still failing");
+        assert!(reason.starts_with("disco lleno") && reason.contains("aliados"), "{reason}");
+        t.database_ok("aliados");
+        assert_eq!(t.database_fault(), None);
     }
 }

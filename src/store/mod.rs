@@ -8,9 +8,11 @@
 //! - [`outbox`]: mail to send, its schedule and its fate.
 //! - [`actions`]: what agents do to cases, control posterior, mass-incident suggestions.
 //! - [`sla`]: service-level clocks of open cases and their breaches.
+//! - [`fault`]: which database failures are worth retrying, and the start-up integrity check.
 
 pub mod actions;
 pub mod cases;
+pub mod fault;
 pub mod knowledge;
 pub mod outbox;
 pub mod providers;
@@ -24,9 +26,12 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::Connection as _;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+
+pub use fault::Fault;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -53,18 +58,34 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
     #[error("dato inválido en la base de datos ({what}): {detail}")]
     Corrupt { what: &'static str, detail: String },
+    #[error(
+        "la base de datos {path} está dañada ({detail}). mesa-fe no la usa para no perder correo: \
+         los mensajes siguen en el buzón. Detenga el servicio, guarde una copia del archivo (con \
+         sus archivos -wal y -shm) y restaure la última copia de respaldo; si no tiene una, \
+         recupere lo legible con `sqlite3 {path} .recover | sqlite3 {path}.recuperada`, ponga el \
+         archivo recuperado en su lugar y ejecute `mesa-fe migrate` antes de arrancar"
+    )]
+    Damaged { path: String, detail: String },
 }
 
 impl StoreError {
-    /// Transient (locked, pool timeout, I/O): the same operation may succeed later.
+    /// Transient (disk full, locked, I/O, pool timeout): the same operation may succeed later.
+    /// A damaged file is not: it needs an operator.
     pub fn is_retriable(&self) -> bool {
         match self {
             StoreError::Conflict => true,
             StoreError::Sql(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) => true,
-            StoreError::Sql(sqlx::Error::Database(e)) => {
-                e.message().contains("locked") || e.message().contains("busy")
-            }
-            _ => false,
+            _ => self.fault().is_some_and(Fault::is_retriable),
+        }
+    }
+
+    /// The database failure behind this error, for the backoff and `/readyz`.
+    pub fn fault(&self) -> Option<Fault> {
+        match self {
+            StoreError::Damaged { .. } => Some(Fault::Damaged),
+            StoreError::Sql(e) | StoreError::Open { source: e, .. } => Fault::of(e),
+            StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => Fault::of(e),
+            _ => None,
         }
     }
 }
@@ -76,7 +97,8 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `url` in WAL mode and applies the migrations.
+    /// Opens (creating if needed) the database at `url` in WAL mode, refuses it if it is damaged
+    /// (before any mail is accepted) and applies the migrations.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         let open_error = |source| StoreError::Open { url: url.to_string(), source };
         if !url.starts_with("sqlite:") {
@@ -94,13 +116,35 @@ impl Store {
         {
             std::fs::create_dir_all(parent).map_err(|e| open_error(sqlx::Error::Io(e)))?;
         }
+        let path = options.get_filename().display().to_string();
+        let damaged = |detail: String| StoreError::Damaged { path: path.clone(), detail };
         // A local file needs no liveness ping before every query (sqlx's default).
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .test_before_acquire(false)
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    // After SQLITE_FULL or SQLITE_IOERR SQLite may roll a transaction back by
+                    // itself; the driver's ROLLBACK then fails and it keeps counting an open
+                    // transaction, so every later BEGIN on this connection would fail. The ping
+                    // runs a queued ROLLBACK first; a connection still "in" a transaction is
+                    // closed instead of returned.
+                    conn.ping().await?;
+                    Ok(!conn.is_in_transaction())
+                })
+            })
             .connect_with(options)
             .await
-            .map_err(open_error)?;
+            .map_err(|e| match Fault::of(&e) {
+                Some(Fault::Damaged) => damaged(e.to_string()),
+                _ => open_error(e),
+            })?;
+        match fault::quick_check(&pool).await {
+            Ok(None) => {}
+            Ok(Some(found)) => return Err(damaged(found)),
+            Err(e) if Fault::of(&e) == Some(Fault::Damaged) => return Err(damaged(e.to_string())),
+            Err(e) => return Err(open_error(e)),
+        }
         MIGRATOR.run(&pool).await?;
         Ok(Store { pool })
     }
