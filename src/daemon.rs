@@ -143,8 +143,19 @@ pub async fn run(
     }
     // Before READY (a buzón is not read until what it left is done), but with /healthz up and
     // the watchdog fed: a long replay is work, not a hang.
-    let replayed = feeding_watchdog(&notifier, desk.process_pending(&store)).await?;
-    info!(messages = replayed.len(), "mensajes pendientes de una ejecución anterior procesados");
+    match feeding_watchdog(&notifier, desk.process_pending(&store)).await {
+        Ok(replayed) => {
+            info!(
+                messages = replayed.len(),
+                "mensajes pendientes de una ejecución anterior procesados"
+            )
+        }
+        // A full disk or a lock at start-up: each buzón's watcher retries its pending mail.
+        Err(failure) if failure.is_retriable() => {
+            warn!(error = %mask_personal(&failure.to_string()), "los mensajes pendientes no se pudieron procesar ahora; cada buzón los reintenta")
+        }
+        Err(failure) => return Err(failure.into()),
+    }
     watchers.spawn(control_posterior(live.clone(), store.clone(), shutdown.clone()));
     watchers.spawn(sla_sweep(live.clone(), store.clone(), shutdown.clone(), wake.clone()));
     watchers.spawn(reload_on_hangup(

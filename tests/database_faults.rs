@@ -93,7 +93,7 @@ async fn a_full_disk_is_a_retriable_error_and_ingest_resumes_once_space_returns(
     let mut config = Config::builtin().expect("config");
     config.general.database_url = disk.database_url();
     let store = Store::open(&config.database_url()).await.expect("open store");
-    let desk = Desk::new(config, KnowledgeBase::builtin());
+    let desk = std::sync::Arc::new(Desk::new(config, KnowledgeBase::builtin()));
     let origin = Origin::local("facturaelectronica");
     let mails: Vec<Vec<u8>> = (0..3).map(|n| big_request(n, "lleno-directo")).collect();
     disk.fill();
