@@ -460,6 +460,15 @@ fn fields(block: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// The last field `name` of a header block (the one mail-parser reads), with its folded lines,
+/// cut to [`MAX_KEPT_FIELD_BYTES`]: one field read without parsing the whole block.
+pub fn last_field<'b>(block: &'b [u8], name: &str) -> Option<&'b [u8]> {
+    fields(block)
+        .filter(|field| field_name(field).eq_ignore_ascii_case(name.as_bytes()))
+        .last()
+        .map(truncate_field)
+}
+
 fn field_name(field: &[u8]) -> &[u8] {
     field.split(|b| *b == b':').next().unwrap_or_default().trim_ascii()
 }

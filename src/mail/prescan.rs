@@ -211,7 +211,6 @@ impl Scanner<'_> {
         structure: &mut Structure,
         counts: &mut Counts,
     ) -> Kind {
-        counts.header_fields += block.fields;
         let over = if block.fields > MAX_HEADER_FIELDS {
             Some(Excess::HeaderFields)
         } else if block.addresses > MAX_ADDRESSES {
@@ -219,6 +218,10 @@ impl Scanner<'_> {
         } else {
             None
         };
+        // A block over its own limit is cut down (the top one) or not read at all.
+        if over.is_none() {
+            counts.header_fields += block.fields;
+        }
         if counts.header_fields > MAX_TOTAL_HEADER_FIELDS {
             note(&mut structure.excess, Excess::HeaderFields);
         }
