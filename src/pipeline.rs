@@ -311,20 +311,23 @@ fn decide(a: &Analysis) -> Decision {
     }
 }
 
-/// The Message-ID from the header block alone (cheap: used to deduplicate before parsing).
+/// The Message-ID from the header block alone (cheap: used to deduplicate before parsing). Only
+/// that field is parsed: a header block may hold megabytes of addresses.
 pub fn message_id_of(raw: &[u8]) -> Option<String> {
+    let field = mail::parse::last_field(header_block(raw), "Message-ID")?;
+    let block = [field.trim_ascii_end(), b"\r\n\r\n"].concat();
     mail_parser::MessageParser::new()
-        .parse_headers(header_block(raw))
+        .parse_headers(&block)
         .and_then(|m| m.message_id().map(str::to_string))
 }
 
-/// Only the header block of an oversized message (up to the first empty line).
+/// Only the header block of an oversized message (up to the first empty line, CRLF or LF).
 fn header_block(raw: &[u8]) -> &[u8] {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|at| at + 4)
-        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|at| at + 2));
+    let end = memchr::memchr_iter(b'\n', raw).find_map(|at| match &raw[at + 1..] {
+        [b'\n', ..] => Some(at + 2),
+        [b'\r', b'\n', ..] => Some(at + 3),
+        _ => None,
+    });
     &raw[..end.unwrap_or(raw.len().min(64 * 1024))]
 }
 
@@ -357,11 +360,12 @@ fn collect_rejections(
     knowledge: &KnowledgeBase,
 ) -> Vec<Rejection> {
     let mut all: Vec<Rejection> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let pasted = dian::rejections_in_text(body_text);
     let named = named_rule_codes(body_text, knowledge);
     for rejection in documents.iter().flat_map(|d| d.rejections.iter()).chain(&pasted).chain(&named)
     {
-        if !all.iter().any(|r| r.code.eq_ignore_ascii_case(&rejection.code)) {
+        if seen.insert(rejection.code.to_ascii_uppercase()) {
             all.push(rejection.clone());
         }
     }

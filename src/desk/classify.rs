@@ -219,16 +219,16 @@ fn glob_matches(pattern: &str, text: &str) -> bool {
 
 /// The first `[PREFIX-YYYY-NNNNNN]` tag of a subject, anywhere in a "RE: RV: FW:" chain.
 pub fn case_ref(subject: &str, prefix: &str) -> Option<String> {
+    // A tag holds no `[`: each `]` closes at most the last `[` before it, so one pass will do.
     let mut rest = subject;
-    while let Some(open) = rest.find('[') {
-        let after = &rest[open + 1..];
-        if let Some(close) = after.find(']') {
-            let inner = after[..close].trim();
+    while let Some(close) = rest.find(']') {
+        if let Some(open) = rest[..close].rfind('[') {
+            let inner = rest[open + 1..close].trim();
             if is_case_number(inner, prefix) {
                 return Some(inner.to_ascii_uppercase());
             }
         }
-        rest = after;
+        rest = &rest[close + 1..];
     }
     None
 }

@@ -14,14 +14,14 @@ const MAX_CODE_LEN: usize = 12;
 /// line or to the next "Regla:".
 pub fn rejections_in_text(text: &str) -> Vec<Rejection> {
     let mut found: Vec<Rejection> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut pos = 0;
     while let Some(at) = find_ignore_case(text, "regla", pos) {
         pos = at + "regla".len();
         let Some(head) = parse_head(text, pos) else { continue };
         let end = description_end(text, head.description_start);
         let description = text[head.description_start..end].trim().trim_end_matches([',', ';']);
-        let duplicate = found.iter().any(|r| r.code.eq_ignore_ascii_case(head.code));
-        if !duplicate {
+        if seen.insert(head.code.to_ascii_uppercase()) {
             found.push(Rejection {
                 code: head.code.to_string(),
                 description: description.trim_end().to_string(),
@@ -85,18 +85,24 @@ fn severity(text: &str, pos: usize) -> Option<(bool, usize)> {
     Some((true, text.len() - after_accent.len() + 1))
 }
 
-/// End of a description: the end of its line or the next "Regla:" on the same line.
+/// End of a description: the end of its line or the next "Regla:" on the same line. Read only
+/// up to that end, so a long line of rules costs one pass, not one pass per rule.
 fn description_end(text: &str, start: usize) -> usize {
-    let line_end = text[start..].find(['\n', '\r']).map_or(text.len(), |i| start + i);
-    let mut pos = start;
-    while let Some(at) = find_ignore_case(&text[..line_end], "regla", pos) {
-        let after = skip_spaces(text, at + "regla".len());
-        if text.as_bytes().get(after) == Some(&b':') {
-            return at;
+    let bytes = text.as_bytes();
+    for pos in start..bytes.len() {
+        match bytes[pos] {
+            b'\n' | b'\r' => return pos,
+            // An ASCII byte starts a character, so `pos` is a boundary.
+            b'r' | b'R' if starts_with_ignore_case(&text[pos..], "regla") => {
+                let after = skip_spaces(text, pos + "regla".len());
+                if bytes.get(after) == Some(&b':') {
+                    return pos;
+                }
+            }
+            _ => {}
         }
-        pos = at + "regla".len();
     }
-    line_end
+    bytes.len()
 }
 
 fn skip_spaces(text: &str, pos: usize) -> usize {

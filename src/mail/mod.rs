@@ -4,6 +4,8 @@
 //!   forwards, attachments. Only bytes that are not an e-mail at all are refused
 //!   ([`Unreadable`]); everything else becomes an [`Inbound`], damage recorded as
 //!   [`AttachmentProblem`]s.
+//! - [`prescan`]: one linear pass over the MIME structure that bounds its depth, parts, header
+//!   fields and addresses before mail-parser builds a tree.
 //! - [`quote`]: the requester's own words, without quoted history and signatures.
 //! - [`attachments`]: ZIP files unpacked recursively under [`AttachmentLimits`].
 //! - [`imap`]: sessions to a buzón (TLS, LOGIN/XOAUTH2, fetch, move, IDLE).
@@ -17,6 +19,7 @@ pub mod imap;
 pub mod oauth;
 pub mod outgoing;
 pub mod parse;
+pub mod prescan;
 pub mod quote;
 pub mod smtp;
 pub mod thread;

@@ -25,6 +25,7 @@ use mail_parser::{
 };
 
 use super::attachments::{self, ZipBudget};
+use super::prescan::{self, Excess, Structure};
 use super::{AttachmentLimits, AttachmentProblem, AutoHeaders, FileEntry, Inbound, quote};
 
 /// Forwards nested deeper than this are not walked: mail-parser nests un-encoded
@@ -61,18 +62,52 @@ pub struct Unreadable {
     pub reason: String,
 }
 
-/// Parses one raw message into everything mesa-fe needs from it. Never panics.
+/// Parses one raw message into everything mesa-fe needs from it. Never panics, and linear in
+/// the size of the message: a structure over the limits of [`prescan`] is never handed to
+/// mail-parser as it is, but cut down to what can be read safely ([`safe_copy`]), with a
+/// problem saying what was left out.
 pub fn parse(raw: &[u8], limits: &AttachmentLimits) -> Result<Inbound, Unreadable> {
     check_looks_like_mail(raw)?;
+    let structure = prescan::scan(raw);
+    if structure.within_limits() {
+        return parse_scanned(raw, limits);
+    }
+    let (safe, problem) = safe_copy(raw, &structure);
+    let mut inbound = parse_scanned(&safe, limits)?;
+    inbound.problems.insert(0, problem);
+    Ok(inbound)
+}
+
+/// Parses bytes whose structure [`prescan`] found within its limits.
+fn parse_scanned(raw: &[u8], limits: &AttachmentLimits) -> Result<Inbound, Unreadable> {
     let message = MessageParser::default().parse(raw).ok_or_else(|| unreadable(NO_HEADERS))?;
-    let (from, from_name) = sender(&message).ok_or_else(|| unreadable(NO_SENDER))?;
-    let mut inbound = envelope(&message, from, from_name);
-    let content = Content::read(&message, limits);
+    let inbound = read_message(&message, limits);
+    dismantle(message);
+    inbound
+}
+
+fn read_message(message: &Message<'_>, limits: &AttachmentLimits) -> Result<Inbound, Unreadable> {
+    let (from, from_name) = sender(message).ok_or_else(|| unreadable(NO_SENDER))?;
+    let mut inbound = envelope(message, from, from_name);
+    let content = Content::read(message, limits);
     inbound.body_text = content.body_text();
     inbound.own_words = content.own_words();
     inbound.files = content.files;
     inbound.problems = content.problems;
     Ok(inbound)
+}
+
+/// Drops a parsed tree one forward at a time: mail-parser's own drop recurses once per nested
+/// forward. (The pre-scan already bounds that depth; this keeps a miscount from being a crash.)
+fn dismantle(message: Message<'_>) {
+    let mut pending = vec![message];
+    while let Some(mut message) = pending.pop() {
+        for part in message.parts.drain(..) {
+            if let PartType::Message(nested) = part.body {
+                pending.push(nested);
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -250,15 +285,16 @@ fn ids(value: &HeaderValue<'_>) -> Vec<String> {
     list.into_iter().map(clean_id).filter(|id| !id.is_empty()).collect()
 }
 
-/// Lower-cased addresses of every `To` and `Cc` header, without repeats.
+/// Lower-cased addresses of every `To` and `Cc` header, without repeats, in order.
 fn recipients(message: &Message<'_>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let headers =
         message.header_values(HeaderName::To).chain(message.header_values(HeaderName::Cc));
     for address in headers.filter_map(HeaderValue::as_address) {
         for addr in address.iter().filter_map(|a| a.address()) {
             let addr = addr.trim().to_lowercase();
-            if !addr.is_empty() && !out.contains(&addr) {
+            if !addr.is_empty() && seen.insert(addr.clone()) {
                 out.push(addr);
             }
         }
@@ -295,6 +331,208 @@ fn raw_values(message: &Message<'_>, name: &str) -> Vec<String> {
         .filter_map(|h| raw_slice(message, h.offset_start(), h.offset_end()))
         .map(|bytes| String::from_utf8_lossy(bytes).replace(['\r', '\n'], "").trim().to_string())
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Over the limits of the pre-scan
+
+/// Source of the problem recorded when the top-level header block was cut down.
+pub const HEADERS_SOURCE: &str = "encabezados del correo";
+
+/// Top-level fields kept when a message is cut down: what the envelope, the threading, the
+/// automatic-mail checks and the agent-command checks read, plus what says how the body is
+/// encoded.
+const KEPT_FIELDS: [&str; 19] = [
+    "from",
+    "sender",
+    "return-path",
+    "reply-to",
+    "subject",
+    "date",
+    "message-id",
+    "in-reply-to",
+    "references",
+    "auto-submitted",
+    "precedence",
+    "x-autoreply",
+    "x-autorespond",
+    "x-auto-response-suppress",
+    "list-id",
+    "authentication-results",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+];
+
+/// Fields that describe the body: replaced by the first text part's when only that is kept.
+const BODY_FIELDS: [&str; 3] = ["mime-version", "content-type", "content-transfer-encoding"];
+
+/// Most fields kept, and most bytes of one kept field: real values are far shorter, and a
+/// hostile one (a From with a million addresses) only needs its start to be read.
+const MAX_KEPT_FIELDS: usize = 200;
+const MAX_KEPT_FIELD_BYTES: usize = 16 * 1024;
+
+/// A small, flat copy of a message over a limit, and the problem that tells the requester what
+/// was left out. Only the top-level header block over a limit: that block cut down to the kept
+/// fields, the rest of the message as it is. Anything else: the kept fields and the first text
+/// part, with no attachment.
+fn safe_copy(raw: &[u8], structure: &Structure) -> (Vec<u8>, AttachmentProblem) {
+    let top = &raw[structure.top.clone()];
+    if let (None, Some(excess)) = (structure.excess, structure.top_excess) {
+        let mut copy = kept_fields(top, excess != Excess::Addresses, true);
+        copy.extend_from_slice(b"\r\n");
+        copy.extend_from_slice(&raw[structure.top.end..]);
+        if prescan::scan(&copy).within_limits() {
+            return (copy, problem(HEADERS_SOURCE, top_block_text(excess)));
+        }
+    }
+    let excess = structure.excess.or(structure.top_excess).unwrap_or(Excess::Parts);
+    let keep_addresses = structure.top_excess != Some(Excess::Addresses);
+    let mut copy = kept_fields(top, keep_addresses, false);
+    match &structure.first_text {
+        Some(text) => {
+            copy.extend_from_slice(&body_fields(&raw[text.headers.clone()]));
+            copy.extend_from_slice(&raw[text.body.clone()]);
+        }
+        None => copy.extend_from_slice(b"\r\n"),
+    }
+    (copy, problem(STRUCTURE_SOURCE, structure_text(excess)))
+}
+
+fn problem(source: &str, problem: String) -> AttachmentProblem {
+    AttachmentProblem { source: source.to_string(), problem }
+}
+
+/// The fields of `block` in [`KEPT_FIELDS`] (To and Cc too when `addresses`; the body's own
+/// fields only when `body`), each cut to [`MAX_KEPT_FIELD_BYTES`].
+fn kept_fields(block: &[u8], addresses: bool, body: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut kept = 0;
+    for field in fields(block) {
+        let name = field_name(field);
+        let wanted = KEPT_FIELDS.iter().any(|k| name.eq_ignore_ascii_case(k.as_bytes()))
+            || (addresses
+                && (name.eq_ignore_ascii_case(b"to") || name.eq_ignore_ascii_case(b"cc")));
+        let describes_body = BODY_FIELDS.iter().any(|k| name.eq_ignore_ascii_case(k.as_bytes()));
+        if !wanted || (describes_body && !body) || kept == MAX_KEPT_FIELDS {
+            continue;
+        }
+        kept += 1;
+        out.extend_from_slice(truncate_field(field).trim_ascii_end());
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// The Content-Type and Content-Transfer-Encoding of a part's header block, and its empty line.
+fn body_fields(block: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for field in fields(block) {
+        let name = field_name(field);
+        if BODY_FIELDS[1..].iter().any(|k| name.eq_ignore_ascii_case(k.as_bytes())) {
+            out.extend_from_slice(truncate_field(field).trim_ascii_end());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// The fields of a header block, each with its folded lines.
+fn fields(block: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = block;
+    std::iter::from_fn(move || {
+        let rest_trimmed = rest.trim_ascii_start();
+        if rest_trimmed.is_empty() {
+            return None;
+        }
+        let mut end = 0;
+        for line in rest.split_inclusive(|b| *b == b'\n') {
+            let continuation = end > 0 && matches!(line.first(), Some(b' ' | b'\t'));
+            if end > 0 && !continuation {
+                break;
+            }
+            end += line.len();
+        }
+        let (field, tail) = rest.split_at(end);
+        rest = tail;
+        Some(field)
+    })
+}
+
+/// The last field `name` of a header block (the one mail-parser reads), with its folded lines,
+/// cut to [`MAX_KEPT_FIELD_BYTES`]: one field read without parsing the whole block.
+pub fn last_field<'b>(block: &'b [u8], name: &str) -> Option<&'b [u8]> {
+    fields(block)
+        .filter(|field| field_name(field).eq_ignore_ascii_case(name.as_bytes()))
+        .last()
+        .map(truncate_field)
+}
+
+fn field_name(field: &[u8]) -> &[u8] {
+    field.split(|b| *b == b':').next().unwrap_or_default().trim_ascii()
+}
+
+/// At most [`MAX_KEPT_FIELD_BYTES`], cut at a line break when there is one.
+fn truncate_field(field: &[u8]) -> &[u8] {
+    if field.len() <= MAX_KEPT_FIELD_BYTES {
+        return field;
+    }
+    let head = &field[..MAX_KEPT_FIELD_BYTES];
+    match head.iter().rposition(|b| *b == b'\n') {
+        Some(at) if at > 0 => &head[..at],
+        _ => head,
+    }
+}
+
+fn top_block_text(excess: Excess) -> String {
+    match excess {
+        Excess::Addresses => format!(
+            "El correo trae más de {} direcciones en sus encabezados (Para, CC), más de las que \
+             la mesa de ayuda admite; no se leyeron sus destinatarios, y el resto del correo se \
+             leyó normalmente. Por favor escríbanos con solo los destinatarios necesarios.",
+            prescan::MAX_ADDRESSES
+        ),
+        _ => format!(
+            "El correo trae más de {} campos de encabezado, más de los que la mesa de ayuda \
+             admite; solo se leyeron los necesarios (remitente, asunto, fecha e identificadores) \
+             y el resto del correo se leyó normalmente. Si algo falta en nuestra respuesta, \
+             envíe el correo de nuevo desde su programa de correo habitual.",
+            prescan::MAX_HEADER_FIELDS
+        ),
+    }
+}
+
+fn structure_text(excess: Excess) -> String {
+    const READ: &str = "por seguridad no se abrieron sus adjuntos: solo se leyeron sus \
+                        encabezados y su primer texto.";
+    match excess {
+        Excess::Depth => format!(
+            "El correo trae partes o mensajes reenviados unos dentro de otros más allá del límite \
+             de {} niveles; {READ} Por favor envíe el XML (o el ZIP) adjunto directamente en un \
+             correo nuevo, no dentro de reenvíos de reenvíos.",
+            prescan::MAX_NESTING_DEPTH
+        ),
+        Excess::Parts => format!(
+            "El correo tiene más de {} partes MIME (adjuntos y secciones), el límite de la mesa \
+             de ayuda; {READ} Por favor envíe solo los documentos necesarios (por ejemplo el XML \
+             o el ZIP) en un correo nuevo, o repártalos en varios correos.",
+            prescan::MAX_PARTS
+        ),
+        Excess::HeaderFields => format!(
+            "Una parte del correo trae más de {} campos de encabezado (o el correo entero más de \
+             {}), más de lo que la mesa de ayuda admite; {READ} Por favor envíe los documentos \
+             adjuntos directamente en un correo nuevo.",
+            prescan::MAX_HEADER_FIELDS,
+            prescan::MAX_TOTAL_HEADER_FIELDS
+        ),
+        Excess::Addresses => format!(
+            "Un mensaje reenviado dentro del correo trae más de {} direcciones en sus \
+             encabezados, más de las que la mesa de ayuda admite; {READ} Por favor envíe los \
+             documentos adjuntos directamente en un correo nuevo.",
+            prescan::MAX_ADDRESSES
+        ),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -355,9 +593,11 @@ impl<'l> Content<'l> {
             structure_noted: false,
         };
         let rebuilt = missing_boundary(message).then(|| rebuild_with_found_boundary(message));
+        // The rebuilt bytes have a structure of their own, unseen by the pre-scan of the message.
         let recovered = rebuilt
             .as_ref()
             .and_then(|raw| raw.as_deref())
+            .filter(|raw| prescan::scan(raw).within_limits())
             .and_then(|raw| MessageParser::default().parse(raw));
         if rebuilt.is_some() {
             content.structure_problem(BOUNDARY_MISSING);
@@ -365,6 +605,9 @@ impl<'l> Content<'l> {
         let tree = recovered.as_ref().unwrap_or(message);
         content.body = content.body_of(tree);
         content.walk(tree, "", 0);
+        if let Some(recovered) = recovered {
+            dismantle(recovered);
+        }
         content
     }
 
@@ -636,16 +879,24 @@ fn missing_boundary(message: &Message<'_>) -> bool {
         && !matches!(root.body, PartType::Multipart(_))
 }
 
-/// A multipart whose closing delimiter `--boundary--` never appears: the message was cut.
+/// A multipart whose closing delimiter line `--boundary--` never appears: the message was cut.
+/// One pass collects every closing line, so the cost does not grow with the number of parts.
 fn has_unclosed_multipart(message: &Message<'_>) -> bool {
-    let raw = message.raw_message();
-    message.parts.iter().filter(|p| matches!(p.body, PartType::Multipart(_))).any(|part| {
-        part.content_type().and_then(|ct| ct.attribute("boundary")).is_some_and(|boundary| {
-            let closing = format!("--{boundary}--");
-            // The closing delimiter ends the message: search from the end.
-            !raw.windows(closing.len()).rev().any(|w| w == closing.as_bytes())
-        })
-    })
+    let boundaries: Vec<&str> = message
+        .parts
+        .iter()
+        .filter(|p| matches!(p.body, PartType::Multipart(_)))
+        .filter_map(|p| p.content_type().and_then(|ct| ct.attribute("boundary")))
+        .collect();
+    if boundaries.is_empty() {
+        return false;
+    }
+    let closed: std::collections::HashSet<&[u8]> = message
+        .raw_message()
+        .split(|b| *b == b'\n')
+        .filter_map(|line| line.trim_ascii_end().strip_prefix(b"--")?.strip_suffix(b"--"))
+        .collect();
+    boundaries.iter().any(|b| !closed.contains(b.as_bytes()))
 }
 
 /// When the declared boundary never appears but the body is visibly made of parts
