@@ -38,6 +38,7 @@ pub struct Config {
     pub proveedores: Vec<crate::desk::providers::Provider>,
     pub control_posterior: FollowUp,
     pub masiva: MassIncidents,
+    pub notificaciones: Notifications,
     pub privacidad: Privacy,
     pub horario: WorkingHours,
     pub sla: SlaSettings,
@@ -96,6 +97,16 @@ pub struct SlaTarget {
     /// From reaching the level to the solution (or the hand-over to the next level).
     #[serde(rename = "solucion_horas")]
     pub resolution_hours: f64,
+}
+
+/// Mail to agents.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notifications {
+    /// More notifications than this for one agent within a minute go as one digest (at most
+    /// one digest per agent and minute). 0 = never a digest.
+    #[serde(rename = "resumen_desde")]
+    pub digest_from: u32,
 }
 
 /// Personal data: how long bodies and attachments of closed cases are kept.
@@ -166,6 +177,22 @@ pub struct General {
     /// How long a transient SMTP failure is retried before the row is marked failed.
     #[serde(rename = "reintentos_horas", default = "default_retry_hours")]
     pub retry_hours: u64,
+    /// Most cases one address opens per hour; past it, its mail joins its latest case and the
+    /// group's coordinator is told once. 0 = no cap.
+    #[serde(rename = "casos_por_remitente_hora", default = "default_cases_per_sender")]
+    pub cases_per_sender_hour: u32,
+    /// The same cap for registered technology providers, who legitimately send many requests
+    /// (one per client). 0 = no cap.
+    #[serde(rename = "casos_por_proveedor_hora", default = "default_cases_per_provider")]
+    pub cases_per_provider_hour: u32,
+}
+
+fn default_cases_per_sender() -> u32 {
+    10
+}
+
+fn default_cases_per_provider() -> u32 {
+    60
 }
 
 fn default_replies_per_hour() -> u32 {

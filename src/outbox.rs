@@ -17,7 +17,7 @@ use crate::live::Live;
 use crate::mail::outgoing::{self, Outgoing, OutgoingError, OutgoingFile};
 use crate::mail::smtp::{Sender, SmtpError};
 use crate::store::Store;
-use crate::store::outbox::{OutboxItem, timestamp};
+use crate::store::outbox::{DigestPlan, OutboxItem, timestamp};
 use crate::text::mask_personal;
 
 /// Most bytes of the requester's files forwarded with one agent notification.
@@ -108,6 +108,9 @@ impl OutboxWorker {
     /// Render, send, record. Store errors are logged: the row stays due and is tried again.
     async fn dispatch(&self, item: &OutboxItem) {
         let Some(way) = self.ways.get(&item.buzon) else { return };
+        if item.kind == ReplyKind::NotificacionAgente.as_str() && self.folded(item).await {
+            return;
+        }
         let forwards = ReplyKind::parse(&item.kind).is_some_and(ReplyKind::forwards_files);
         let files = if forwards { self.original_files(item).await } else { Vec::new() };
         let message = match self.compose(item, way, files) {
@@ -135,6 +138,46 @@ impl OutboxWorker {
             Err(e) => {
                 error!(outbox = item.id, case = %item.case_number, error = %mask_personal(&e.to_string()), "envío fallido definitivamente");
                 self.record(item, self.store.mark_failed(item.id, &e.to_string()).await);
+            }
+        }
+    }
+
+    /// Whether an agent notification does not go alone: it went into a digest (queued now, sent
+    /// next round) or waits for its agent's next digest. A store error sends it alone.
+    async fn folded(&self, item: &OutboxItem) -> bool {
+        let desk = self.live.desk();
+        let more_than = desk.config.notificaciones.digest_from;
+        if more_than == 0 {
+            return false;
+        }
+        let rows = match self.store.digest_plan(item, more_than).await {
+            Ok(DigestPlan::Alone) => return false,
+            Ok(DigestPlan::Later) => return true,
+            Ok(DigestPlan::Gather(rows)) => rows,
+            Err(e) => {
+                warn!(outbox = item.id, error = %e, "no se pudo decidir el resumen; sale sola");
+                return false;
+            }
+        };
+        let Some(buzon) = desk.config.buzon(&item.buzon) else { return false };
+        let Some(draft) = crate::pipeline::digest_draft(&desk.ids, &desk.config, buzon, &rows)
+        else {
+            return false;
+        };
+        let covered: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        match self.store.queue_digest(&draft, &covered).await {
+            Ok(Some(digest)) => {
+                info!(
+                    outbox = digest,
+                    notifications = covered.len(),
+                    "notificaciones agrupadas en un resumen"
+                );
+                true
+            }
+            Ok(None) => true,
+            Err(e) => {
+                warn!(outbox = item.id, error = %e, "no se pudo armar el resumen; sale sola");
+                false
             }
         }
     }

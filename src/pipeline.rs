@@ -24,7 +24,7 @@ use crate::store::raw::{IncomingRaw, Origin, Stored, status};
 use crate::store::{Store, StoreError};
 use crate::text::fold;
 pub use act::{ActError, ActionOutcome, Via};
-pub use compose::{OutboxDraft, ReplyContext};
+pub use compose::{OutboxDraft, ReplyContext, digest_draft};
 
 use act::OnCase;
 
@@ -256,8 +256,8 @@ impl Desk {
         let channel = classify::channel(&self.config, buzon.channel, &inbound.from);
         // Aranda and PQSR write as machines but carry people's requests, and their mail readers
         // append our answers to their tickets.
-        let auto_generated =
-            channel == Channel::Correo && classify::is_auto_generated(&inbound.auto, &inbound.from);
+        let auto_generated = channel == Channel::Correo
+            && classify::is_auto_generated(&inbound.auto, &inbound.from, &inbound.subject);
         let provider = self.providers.find_sender(&inbound.from).cloned();
         let warnings = self.software_provider_warnings(&documents, provider.as_ref());
         let mut analysis = Analysis {
@@ -653,6 +653,7 @@ impl Desk {
             reply_cap: self.config.general.auto_replies_per_hour,
             follow_up_until: None,
             provider_nit: None,
+            case_cap: None,
         };
         let number = store
             .open_case(new, |number| {
@@ -822,12 +823,85 @@ impl Desk {
         Ok(outcomes)
     }
 
+    /// A new case, unless the sender already opened its hourly cap of cases: then the message
+    /// joins the sender's latest case. The cap is read again in the transaction that opens, so
+    /// two buzones racing cannot pass it.
     async fn open_case(
         &self,
         store: &Store,
         raw_id: i64,
         buzon: &Buzon,
         analysis: &Analysis,
+    ) -> Result<Outcome, StoreError> {
+        let cap = self.case_cap(analysis);
+        let requester = analysis.inbound.as_ref().map(compose::reply_address).unwrap_or_default();
+        for _ in 0..3 {
+            let target = match cap {
+                Some(cap) => store.case_cap_target(&requester, cap).await?.map(|f| (f, cap)),
+                None => None,
+            };
+            let done = match target {
+                Some((found, cap)) => {
+                    self.append_over_cap(store, raw_id, &found, analysis, cap).await
+                }
+                None => self.open_new_case(store, raw_id, buzon, analysis, cap).await,
+            };
+            match done {
+                Err(StoreError::CaseCap | StoreError::Conflict) => continue,
+                other => return other,
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    /// The hourly cap of new cases for this message's sender: providers' is higher (they write
+    /// for many clients). A security report has none: it must reach the security group in a
+    /// case of its own. `None` also when the configured cap is 0.
+    fn case_cap(&self, analysis: &Analysis) -> Option<u32> {
+        if analysis.security_category.is_some() {
+            return None;
+        }
+        let general = &self.config.general;
+        let cap = if analysis.provider.is_some() {
+            general.cases_per_provider_hour
+        } else {
+            general.cases_per_sender_hour
+        };
+        (cap > 0).then_some(cap)
+    }
+
+    /// A message past its sender's cap of new cases, on the sender's latest case.
+    async fn append_over_cap(
+        &self,
+        store: &Store,
+        raw_id: i64,
+        found: &FoundCase,
+        analysis: &Analysis,
+        cap: u32,
+    ) -> Result<Outcome, StoreError> {
+        let intake = analysis.intake();
+        let refined = case::refine_tema(&found.case, &intake);
+        let staffing = self.staffing(&refined).await_loads(store).await?;
+        let transition = case::over_case_cap(&found.case, &intake, &staffing, cap);
+        let buzon = self.buzon_for(&found.buzon);
+        let ctx = self.reply_context(raw_id, &found.number, &buzon, &found.requester);
+        let change = CaseChange {
+            drafts: compose::drafts(&ctx, analysis, &transition),
+            follow_up_until: self.follow_up_until(Some(&found.case), &transition.case),
+            transition: &transition,
+        };
+        let reply_cap = self.config.general.auto_replies_per_hour;
+        store.append_over_cap(raw_id, found, analysis, &change, reply_cap).await?;
+        Ok(Outcome::Appended { raw_id, case: found.number.clone() })
+    }
+
+    async fn open_new_case(
+        &self,
+        store: &Store,
+        raw_id: i64,
+        buzon: &Buzon,
+        analysis: &Analysis,
+        case_cap: Option<u32>,
     ) -> Result<Outcome, StoreError> {
         let intake = analysis.intake();
         let staffing =
@@ -847,6 +921,7 @@ impl Desk {
             reply_cap: self.config.general.auto_replies_per_hour,
             follow_up_until: self.follow_up_until(None, &transition.case),
             provider_nit: analysis.provider.as_ref().map(|p| p.nit.clone()),
+            case_cap,
         };
         let number = store
             .open_case(new, |number| {

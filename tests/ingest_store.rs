@@ -310,7 +310,8 @@ async fn our_own_mail_coming_back_is_ignored() {
 
 #[tokio::test]
 async fn one_sender_gets_at_most_the_hourly_cap_of_automatic_answers() {
-    let f = fixture(|_| {}).await;
+    // Every message opens its own case here: this is the answers' brake, not the cases'.
+    let f = fixture(|c| c.general.cases_per_sender_hour = 0).await;
     let cap = f.desk.config.general.auto_replies_per_hour as usize;
     let mut cases = Vec::new();
     for n in 0..cap + 3 {
@@ -352,4 +353,178 @@ async fn two_workers_processing_the_same_message_make_one_case() {
     assert_eq!(opened, 1, "{outcomes:?}");
     assert!(outcomes.iter().any(|o| matches!(o, Outcome::Duplicate { of: 1, .. })), "{outcomes:?}");
     assert_eq!(f.store.list_cases(&CaseFilter::default()).await.expect("list").len(), 1);
+}
+
+fn request_from(from: &str, n: usize) -> Vec<u8> {
+    plain_mail(
+        from,
+        &format!("Consulta {n}"),
+        &format!("<avalancha.{n}@ruidoso.example>"),
+        None,
+        "",
+        &format!("Necesito ayuda con la factura FV{n:04} del NIT 900.123.456-7, por favor."),
+    )
+}
+
+#[tokio::test]
+async fn a_flood_from_one_sender_opens_at_most_the_cap_and_tells_the_coordinator_once() {
+    let f = fixture(|_| {}).await;
+    let cap = f.desk.config.general.cases_per_sender_hour as usize;
+    let mut outcomes = Vec::new();
+    for n in 0..201 {
+        outcomes.push(f.ingest(&request_from("Bot Ruidoso <bot@ruidoso.example>", n)).await);
+    }
+    let opened: Vec<&String> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Opened { case, .. } => Some(case),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(opened.len(), cap, "cases opened by one sender in an hour");
+    let latest = opened.last().expect("a case").to_string();
+    let joined = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Appended { case, .. } if *case == latest))
+        .count();
+    assert_eq!(joined, 201 - cap, "the rest join the sender's latest case: {outcomes:?}");
+    let detail = f.store.case_detail(&latest).await.expect("detail").expect("case");
+    assert_eq!(detail.messages.len(), 201 - cap + 1, "every message is kept on the case");
+    assert!(detail.events.iter().any(|e| e.detail.contains("tope de casos por remitente")));
+    let all = f.store.list_outbox(None).await.expect("outbox");
+    let notices: Vec<_> = all.iter().filter(|o| o.kind == "aviso_tope_casos").collect();
+    assert_eq!(notices.len(), 1, "the coordinator is told once");
+    assert_eq!(notices[0].to_addr, "coord.factura@dian.gov.co");
+    assert_eq!(notices[0].case_number, latest);
+    let to_agents = all.iter().filter(|o| o.kind == "notificacion_agente").count();
+    assert_eq!(to_agents, cap, "one notification per case, none per joined message");
+    // Another sender is not held by this one's cap.
+    let other = f.ingest(&request_from("Rosa <rosa@correo.example>", 500)).await;
+    assert!(matches!(other, Outcome::Opened { .. }), "{other:?}");
+}
+
+#[tokio::test]
+async fn a_security_report_past_the_cap_still_opens_its_own_case() {
+    let f = fixture(|c| c.general.cases_per_sender_hour = 2).await;
+    let from = "Bot Ruidoso <bot@ruidoso.example>";
+    for n in 0..3 {
+        f.ingest(&request_from(from, n)).await;
+    }
+    let report = plain_mail(
+        from,
+        "Acceso no autorizado",
+        "<seguridad.1@ruidoso.example>",
+        None,
+        "",
+        "Reportamos un acceso no autorizado al portal de facturación con nuestro usuario.",
+    );
+    let Outcome::Opened { case, .. } = f.ingest(&report).await else {
+        panic!("a security report opens its own case")
+    };
+    let detail = f.store.case_detail(&case).await.expect("detail").expect("case");
+    assert_eq!(detail.security_category.as_deref(), Some("h"));
+}
+
+#[tokio::test]
+async fn out_of_office_and_bulk_mail_are_stored_but_not_answered() {
+    let f = fixture(|_| {}).await;
+    let subjects = [
+        "Respuesta automática: Factura rechazada",
+        "Fuera de la oficina",
+        "Out of Office: factura",
+        "Automatic reply: factura",
+    ];
+    let mut mails: Vec<Vec<u8>> = subjects
+        .iter()
+        .enumerate()
+        .map(|(n, subject)| {
+            plain_mail(
+                "Rosa <rosa@correo.example>",
+                subject,
+                &format!("<ooo.{n}@correo.example>"),
+                None,
+                "",
+                "Estaré fuera hasta el lunes. Necesito ayuda con la factura FV2001 del NIT 900.123.456-7.",
+            )
+        })
+        .collect();
+    mails.push(plain_mail(
+        "Boletín <boletin@tienda.example>",
+        "Ofertas de la semana en facturación",
+        "<boletin.1@tienda.example>",
+        None,
+        "List-Unsubscribe: <mailto:baja@tienda.example>\r\n",
+        "Conozca nuestro software de factura electrónica. NIT 900.123.456-7, factura FV2001.",
+    ));
+    for mail in &mails {
+        let outcome = f.ingest(mail).await;
+        assert!(matches!(outcome, Outcome::Ignored { .. }), "{outcome:?}");
+    }
+    assert!(f.store.list_outbox(None).await.expect("outbox").is_empty(), "nobody is answered");
+    for raw_id in 1..=5 {
+        assert!(f.store.raw_message(raw_id).await.expect("raw").is_some(), "stored");
+    }
+}
+
+#[tokio::test]
+async fn an_out_of_office_on_a_solved_case_is_recorded_without_reopening_it() {
+    let f = fixture(|_| {}).await;
+    let Outcome::Opened { case, .. } =
+        f.ingest(&sample("mail/01_proveedor_zip_attacheddocument.eml")).await
+    else {
+        panic!("expected a case")
+    };
+    let agent = f.store.case_detail(&case).await.expect("detail").expect("case").summary.agent;
+    let solution = mesa_fe::desk::command::Action {
+        command: mesa_fe::desk::command::Command::Solucion { first_contact: false },
+        text: "Reenvíe el documento con el NIT corregido.".into(),
+    };
+    let agent = agent.expect("an agent");
+    f.desk.act_by_cli(&f.store, &case, &agent, &solution).await.expect("solve");
+    let ooo = plain_mail(
+        "jpardo@andinas-contables.example",
+        &format!("Fuera de la oficina: [{case}] Factura"),
+        "<ooo.solucion@andinas-contables.example>",
+        None,
+        "",
+        "Estaré fuera hasta el lunes.",
+    );
+    assert!(matches!(f.ingest(&ooo).await, Outcome::Appended { .. }));
+    let detail = f.store.case_detail(&case).await.expect("detail").expect("case");
+    assert_eq!(detail.summary.status, "solucionado", "not reopened");
+    assert_eq!(detail.messages.last().map(|m| m.auto_generated), Some(1));
+}
+
+#[tokio::test]
+async fn a_reused_message_id_with_other_content_is_another_message() {
+    let f = fixture(|_| {}).await;
+    let one_id = "<reutilizado@mailer.example>";
+    let mail = |n: usize| {
+        plain_mail(
+            &format!("Cliente {n} <cliente{n}@correo.example>"),
+            &format!("Factura FV{n:04} rechazada"),
+            one_id,
+            None,
+            "",
+            &format!("Necesito ayuda con la factura FV{n:04} del NIT 900.123.456-7, por favor."),
+        )
+    };
+    let mut cases = Vec::new();
+    for n in 1..=3 {
+        match f.ingest(&mail(n)).await {
+            Outcome::Opened { case, .. } => cases.push(case),
+            other => panic!("message {n} must be processed, got {other:?}"),
+        }
+    }
+    cases.dedup();
+    assert_eq!(cases.len(), 3, "three messages, three cases");
+    let second = f.store.case_detail(&cases[1]).await.expect("detail").expect("case");
+    assert!(second.events.iter().any(|e| e.detail.contains("reutilizó")), "{:?}", second.events);
+    let first = f.store.case_detail(&cases[0]).await.expect("detail").expect("case");
+    assert!(!first.events.iter().any(|e| e.detail.contains("reutilizó")));
+    // The first one again, relayed with one more trace header: the same message.
+    let mut relayed = b"Received: from relay.example by mx2.example\r\n".to_vec();
+    relayed.extend_from_slice(&mail(1));
+    assert!(matches!(f.ingest(&relayed).await, Outcome::Duplicate { of: 1, .. }));
+    assert!(matches!(f.ingest(&mail(1)).await, Outcome::Duplicate { of: 1, .. }));
 }

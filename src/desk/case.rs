@@ -204,10 +204,15 @@ pub enum ReplyKind {
     /// To a sender who may not write to the buzón (the aliados buzón is for registered
     /// providers): which channel fits them.
     RedireccionCanal,
+    /// To a group's coordinator: a sender passed the hourly cap of new cases, and its mail now
+    /// joins its latest case (once per sender and hour).
+    AvisoTopeCasos,
+    /// To an agent: many notifications within a minute, listed in one mail instead.
+    ResumenNotificaciones,
 }
 
 impl ReplyKind {
-    pub const ALL: [ReplyKind; 14] = [
+    pub const ALL: [ReplyKind; 16] = [
         ReplyKind::AcuseRecibo,
         ReplyKind::SolicitudInformacion,
         ReplyKind::RespuestaErrorConocido,
@@ -222,6 +227,8 @@ impl ReplyKind {
         ReplyKind::AvisoSla,
         ReplyKind::PropuestaErrorConocido,
         ReplyKind::RedireccionCanal,
+        ReplyKind::AvisoTopeCasos,
+        ReplyKind::ResumenNotificaciones,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -240,6 +247,8 @@ impl ReplyKind {
             ReplyKind::AvisoSla => "aviso_sla",
             ReplyKind::PropuestaErrorConocido => "propuesta_error_conocido",
             ReplyKind::RedireccionCanal => "redireccion_canal",
+            ReplyKind::AvisoTopeCasos => "aviso_tope_casos",
+            ReplyKind::ResumenNotificaciones => "resumen_notificaciones",
         }
     }
 
@@ -563,6 +572,34 @@ pub(crate) fn holder(case: &Case, staffing: &Staffing) -> String {
 fn notify_holder(t: &mut Transition, staffing: &Staffing) {
     let to = holder(&t.case, staffing);
     t.reply(ReplyKind::NotificacionAgente, Recipient::Agent(to));
+}
+
+/// A message from a sender past the hourly cap of new cases: it joins the sender's latest case
+/// instead of opening one. An open case takes it as a follow-up, but its agent is mailed only
+/// when the case changes hands (a flood must not become a flood of notifications); a solved or
+/// closed case records it without reopening. The coordinator is told (the store keeps that to
+/// once per sender and hour).
+pub fn over_case_cap(case: &Case, intake: &Intake, staffing: &Staffing, cap: u32) -> Transition {
+    let mut t = Transition::of(case);
+    if case.status.is_open() {
+        t = follow_up(case, intake, staffing);
+        if t.case.level == case.level && t.case.agent == case.agent {
+            t.replies.retain(|r| r.kind != ReplyKind::NotificacionAgente);
+        }
+    }
+    let detail = format!(
+        "El remitente ya abrió {cap} casos en la última hora (tope de casos por remitente): \
+         este correo se agrega a este caso en lugar de abrir otro."
+    );
+    t.note(Activity::RecibirSolicitud, detail.clone());
+    if !staffing.coordinator.is_empty() {
+        t.reply_with(
+            ReplyKind::AvisoTopeCasos,
+            Recipient::Agent(staffing.coordinator.clone()),
+            &detail,
+        );
+    }
+    t
 }
 
 /// The status of a case being worked at `level`.

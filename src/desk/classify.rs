@@ -7,8 +7,9 @@ use crate::dian::{Document, DocumentKind};
 use crate::mail::AutoHeaders;
 use crate::text::{contains_phrase, fold};
 
-/// RFC 3834 and the usual vendor headers: such mail is never answered automatically.
-pub fn is_auto_generated(auto: &AutoHeaders, from: &str) -> bool {
+/// RFC 3834 and the usual vendor headers, or an out-of-office subject: such mail is never
+/// answered automatically.
+pub fn is_auto_generated(auto: &AutoHeaders, from: &str, subject: &str) -> bool {
     let auto_submitted = auto.auto_submitted.as_deref().is_some_and(|v| !v.starts_with("no"));
     let bulk = auto
         .precedence
@@ -24,9 +25,44 @@ pub fn is_auto_generated(auto: &AutoHeaders, from: &str) -> bool {
         || auto.x_autorespond
         || auto.x_auto_response_suppress
         || auto.list_id
+        || auto.list_unsubscribe
         || auto.multipart_report
         || auto.null_return_path
         || daemon
+        || is_auto_reply_subject(subject)
+}
+
+/// How out-of-office replies begin when their headers say nothing, [`fold`]ed. A prefix ending
+/// in ':' needs the colon: "Respuesta automática de la DIAN" is a person's complaint, while
+/// Outlook writes "Respuesta automática: <asunto>".
+const AUTO_REPLY_PREFIXES: &[&str] = &[
+    "respuesta automatica:",
+    "respuesta automatica de ausencia",
+    "respuesta de ausencia",
+    "fuera de la oficina",
+    "fuera de oficina",
+    "estoy fuera de la oficina",
+    "out of office",
+    "out of the office",
+    "automatic reply:",
+    "auto reply:",
+    "auto-reply:",
+    "autoreply:",
+    "autorespuesta:",
+    "auto:",
+];
+
+/// An out-of-office subject. Only at the very start (after gateway tags such as "[Externo]"):
+/// "RE: Respuesta automática: …" is a person answering one, and must be read.
+pub fn is_auto_reply_subject(subject: &str) -> bool {
+    let folded = fold(subject);
+    let mut rest = folded.trim_start();
+    while let Some(after) =
+        rest.strip_prefix('[').and_then(|r| r.split_once(']')).map(|(_, after)| after)
+    {
+        rest = after.trim_start();
+    }
+    AUTO_REPLY_PREFIXES.iter().any(|prefix| rest.starts_with(prefix))
 }
 
 /// Phrases that report each security-event category of the procedure (a–h), checked in order;
@@ -259,18 +295,59 @@ mod tests {
     #[test]
     fn auto_submitted_no_is_a_person() {
         let mut auto = AutoHeaders { auto_submitted: Some("no".into()), ..AutoHeaders::default() };
-        assert!(!is_auto_generated(&auto, "a@b.example"));
+        assert!(!is_auto_generated(&auto, "a@b.example", "Hola"));
         auto.auto_submitted = Some("auto-replied".into());
-        assert!(is_auto_generated(&auto, "a@b.example"));
+        assert!(is_auto_generated(&auto, "a@b.example", "Hola"));
     }
 
     #[test]
     fn precedence_bulk_and_daemons_are_machines() {
         let auto = AutoHeaders { precedence: Some("bulk".into()), ..AutoHeaders::default() };
-        assert!(is_auto_generated(&auto, "news@b.example"));
-        assert!(is_auto_generated(&AutoHeaders::default(), "MAILER-DAEMON@mx.example"));
-        assert!(is_auto_generated(&AutoHeaders::default(), ""));
-        assert!(!is_auto_generated(&AutoHeaders::default(), "rosa@correo.example"));
+        assert!(is_auto_generated(&auto, "news@b.example", "Boletín"));
+        assert!(is_auto_generated(&AutoHeaders::default(), "MAILER-DAEMON@mx.example", ""));
+        assert!(is_auto_generated(&AutoHeaders::default(), "", ""));
+        assert!(!is_auto_generated(&AutoHeaders::default(), "rosa@correo.example", "Factura"));
+    }
+
+    #[test]
+    fn list_unsubscribe_alone_is_bulk() {
+        let auto = AutoHeaders { list_unsubscribe: true, ..AutoHeaders::default() };
+        assert!(is_auto_generated(&auto, "boletin@tienda.example", "Ofertas de la semana"));
+    }
+
+    #[test]
+    fn out_of_office_subjects() {
+        let table = [
+            ("Respuesta automática: [FE-2026-000042] Factura rechazada", true),
+            ("RESPUESTA AUTOMATICA: Factura", true),
+            ("respuesta automática:Factura", true),
+            ("Respuesta automática de ausencia", true),
+            ("Fuera de la oficina", true),
+            ("Fuera de la Oficina hasta el 3 de diciembre", true),
+            ("Out of Office: Factura rechazada", true),
+            ("OUT OF THE OFFICE", true),
+            ("Automatic reply: [FE-2026-000042] Factura", true),
+            ("Autoreply: Factura", true),
+            ("Auto-Reply: Factura", true),
+            ("AUTO: Juan Pérez está fuera de la oficina", true),
+            ("[Externo] Respuesta automática: Factura", true),
+            ("  Out of office", true),
+            // People: replies and forwards of an auto-reply, and requests that merely start alike.
+            ("Re: Respuesta sobre la factura", false),
+            ("RE: Respuesta automática: Factura", false),
+            ("RV: Fuera de la oficina", false),
+            ("Fuera de línea el servicio de validación", false),
+            ("Respuesta automática de la DIAN con rechazo FAD06", false),
+            ("Respuesta a la solicitud de información", false),
+            ("Automático el envío de eventos RADIAN?", false),
+            ("Autorización de numeración", false),
+            ("Ausencia del evento 033", false),
+            ("Factura rechazada (Out of office no aplica)", false),
+            ("", false),
+        ];
+        for (subject, expected) in table {
+            assert_eq!(is_auto_reply_subject(subject), expected, "{subject:?}");
+        }
     }
 
     #[test]

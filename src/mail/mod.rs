@@ -41,6 +41,8 @@ pub struct AutoHeaders {
     pub x_autorespond: bool,
     pub x_auto_response_suppress: bool,
     pub list_id: bool,
+    /// `List-Unsubscribe`: newsletters and campaigns carry it even without `Precedence`.
+    pub list_unsubscribe: bool,
     /// Top-level `multipart/report` (a DSN or MDN).
     pub multipart_report: bool,
     /// `Return-Path: <>`.

@@ -67,7 +67,7 @@ pub enum OutgoingError {
 }
 
 /// The kinds of automatic mail; each has `KIND.txt.j2` and `KIND.html.j2`.
-pub const KINDS: [&str; 14] = [
+pub const KINDS: [&str; 16] = [
     "acuse_recibo",
     "solicitud_informacion",
     "respuesta_error_conocido",
@@ -82,10 +82,12 @@ pub const KINDS: [&str; 14] = [
     "aviso_sla",
     "propuesta_error_conocido",
     "redireccion_canal",
+    "aviso_tope_casos",
+    "resumen_notificaciones",
 ];
 
 /// The shipped templates, by file name.
-const BUILTIN: [(&str, &str); 28] = [
+const BUILTIN: [(&str, &str); 32] = [
     ("acuse_recibo.txt.j2", include_str!("../../config/templates/acuse_recibo.txt.j2")),
     ("acuse_recibo.html.j2", include_str!("../../config/templates/acuse_recibo.html.j2")),
     (
@@ -150,6 +152,16 @@ const BUILTIN: [(&str, &str); 28] = [
     ),
     ("redireccion_canal.txt.j2", include_str!("../../config/templates/redireccion_canal.txt.j2")),
     ("redireccion_canal.html.j2", include_str!("../../config/templates/redireccion_canal.html.j2")),
+    ("aviso_tope_casos.txt.j2", include_str!("../../config/templates/aviso_tope_casos.txt.j2")),
+    ("aviso_tope_casos.html.j2", include_str!("../../config/templates/aviso_tope_casos.html.j2")),
+    (
+        "resumen_notificaciones.txt.j2",
+        include_str!("../../config/templates/resumen_notificaciones.txt.j2"),
+    ),
+    (
+        "resumen_notificaciones.html.j2",
+        include_str!("../../config/templates/resumen_notificaciones.html.j2"),
+    ),
 ];
 
 /// The e-mail templates, loaded once (built-in, or from the configured folder).

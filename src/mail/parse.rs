@@ -314,6 +314,7 @@ fn auto_headers(message: &Message<'_>) -> AutoHeaders {
         x_autorespond: has("X-Autorespond"),
         x_auto_response_suppress: has("X-Auto-Response-Suppress"),
         list_id: has("List-Id"),
+        list_unsubscribe: has("List-Unsubscribe"),
         multipart_report: message.root_part().is_content_type("multipart", "report"),
         null_return_path: raw_values(message, "Return-Path")
             .iter()

@@ -15,6 +15,7 @@ use crate::desk::requirements::MIN_DESCRIPTION_CHARS;
 use crate::mail::Inbound;
 use crate::mail::thread::MessageIds;
 use crate::store::actions::{CaseBrief, RequesterThread};
+use crate::store::outbox::OutboxItem;
 
 /// One automatic mail to queue.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,7 +81,7 @@ pub fn drafts(
         subject,
         thread: RequesterThread { in_reply_to, references },
     };
-    shared.drafts(transition, |reply| context(ctx, analysis, transition, reply.kind))
+    shared.drafts(transition, |reply| context(ctx, analysis, transition, reply))
 }
 
 /// What every draft of one transition shares, whatever caused it.
@@ -304,6 +305,46 @@ pub fn suggestion_draft(s: &Suggestion<'_>) -> OutboxDraft {
     }
 }
 
+/// One mail to an agent listing the notifications queued for them (oldest first), instead of
+/// one mail each; a case with several is listed once, as its newest notification had it (a
+/// redacted one stays redacted). Signed like every agent mail, for the newest case listed.
+pub fn digest_draft(
+    ids: &MessageIds,
+    config: &Config,
+    buzon: &Buzon,
+    rows: &[OutboxItem],
+) -> Option<OutboxDraft> {
+    let newest = rows.last()?;
+    let mut cases: Vec<Value> = Vec::new();
+    for row in rows.iter().rev() {
+        if cases.iter().any(|c| c["number"] == row.case_number.as_str()) {
+            continue;
+        }
+        let context: Value = serde_json::from_str(&row.context).unwrap_or_default();
+        cases.push(json!({
+            "number": row.case_number,
+            "subject": row.subject,
+            "tema_label": context["tema_label"],
+            "status": context["status"],
+            "level": context["level"],
+            "redacted": context["redacted"].as_bool().unwrap_or(false),
+        }));
+    }
+    cases.reverse();
+    let domain = message_domain(&config.general.message_domain, buzon);
+    let detail = format!("d{}.{}", newest.id, ReplyKind::ResumenNotificaciones.as_str());
+    Some(OutboxDraft {
+        kind: ReplyKind::ResumenNotificaciones,
+        buzon: buzon.name.clone(),
+        to: newest.to_addr.clone(),
+        subject: format!("Resumen: {} notificaciones de casos", rows.len()),
+        message_id: ids.sign(&newest.case_number, &detail, domain),
+        in_reply_to: None,
+        references: Vec::new(),
+        context: json!({"case": newest.case_number, "cases": cases, "count": rows.len()}),
+    })
+}
+
 /// `[FE-2026-000123] Original subject`, without "RE: RV: FW:" piles or an older tag.
 pub fn tagged_subject(number: &str, subject: &str) -> String {
     let mut rest = subject.trim();
@@ -351,8 +392,9 @@ fn context(
     ctx: &ReplyContext<'_>,
     analysis: &Analysis,
     transition: &Transition,
-    kind: ReplyKind,
+    reply: &Reply,
 ) -> Value {
+    let kind = reply.kind;
     let case = &transition.case;
     let inbound = analysis.inbound.as_ref();
     let documents: Vec<Value> = analysis
@@ -400,6 +442,10 @@ fn context(
         // Agents see the requester's words; requesters never get their own text echoed back.
         value["requester"] = json!(ctx.requester);
         value["own_words"] = json!(inbound.map(|m| m.own_words.clone()));
+    }
+    if kind == ReplyKind::AvisoTopeCasos {
+        value["requester"] = json!(ctx.requester);
+        value["text"] = json!(reply.text);
     }
     value
 }

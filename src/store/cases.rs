@@ -8,7 +8,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::raw::{sha256_hex, status as raw_status};
 use super::{Store, StoreError, now_text};
-use crate::desk::case::{Case, Event, Status, Transition};
+use crate::desk::case::{Case, Event, ReplyKind, Status, Transition};
 use crate::desk::{Channel, Level, Tema};
 use crate::pipeline::{Analysis, OutboxDraft};
 
@@ -65,6 +65,9 @@ pub struct NewCase<'a> {
     pub follow_up_until: Option<String>,
     /// The registered provider the requester is (NIT), when recognised.
     pub provider_nit: Option<String>,
+    /// Most cases the requester may open per hour, checked in the transaction that would open
+    /// this one ([`StoreError::CaseCap`] past it); `None` = no cap.
+    pub case_cap: Option<u32>,
 }
 
 /// Filters of `case list`.
@@ -104,7 +107,17 @@ impl Store {
         new: NewCase<'_>,
         drafts: impl FnOnce(&str) -> Vec<OutboxDraft>,
     ) -> Result<String, StoreError> {
+        let inbound = new.analysis.inbound.as_ref().ok_or(StoreError::Corrupt {
+            what: "mensaje",
+            detail: "un mensaje en cuarentena no abre casos".into(),
+        })?;
+        let requester = inbound.reply_to.as_deref().unwrap_or(&inbound.from);
         let mut tx = self.write_tx().await?;
+        if let Some(cap) = new.case_cap
+            && cases_opened_last_hour(&mut tx, requester).await? >= i64::from(cap)
+        {
+            return Err(StoreError::CaseCap);
+        }
         let seq: i64 = sqlx::query_scalar(
             "INSERT INTO case_counters (year, last) VALUES ($1, 1) \
              ON CONFLICT (year) DO UPDATE SET last = case_counters.last + 1 RETURNING last",
@@ -113,10 +126,6 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let number = format!("{}-{}-{seq:06}", new.prefix, new.year);
-        let inbound = new.analysis.inbound.as_ref().ok_or(StoreError::Corrupt {
-            what: "mensaje",
-            detail: "un mensaje en cuarentena no abre casos".into(),
-        })?;
         let case = &new.transition.case;
         let now = now_text();
         let case_id: i64 = sqlx::query_scalar(
@@ -133,7 +142,7 @@ impl Store {
         .bind(case.tema.as_str())
         .bind(case.channel.as_str())
         .bind(new.buzon)
-        .bind(inbound.reply_to.as_deref().unwrap_or(&inbound.from))
+        .bind(requester)
         .bind(inbound.from_name.as_deref())
         .bind(&inbound.subject)
         .bind(case.security_category.map(String::from))
@@ -179,6 +188,61 @@ impl Store {
             analysis,
             change.transition,
             change.drafts.clone(),
+            reply_cap,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The case a sender's mail joins once the sender opened `cap` cases in the last hour: its
+    /// latest open case, else its latest case. `None` while under the cap.
+    pub async fn case_cap_target(
+        &self,
+        requester: &str,
+        cap: u32,
+    ) -> Result<Option<FoundCase>, StoreError> {
+        let opened = cases_opened_last_hour(&mut *self.pool().acquire().await?, requester).await?;
+        if opened < i64::from(cap) {
+            return Ok(None);
+        }
+        let latest: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM cases WHERE requester = $1 \
+             ORDER BY status IN ('solucionado', 'cerrado'), id DESC LIMIT 1",
+        )
+        .bind(requester)
+        .fetch_optional(self.pool())
+        .await?;
+        match latest {
+            Some(id) => self.case_by_id(id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// As [`Store::append_to_case`], for mail past its sender's cap of new cases: the
+    /// coordinator's notice is queued only when none about this sender was in the last hour
+    /// (the notice's outbox row is the marker, read in this same transaction).
+    pub async fn append_over_cap(
+        &self,
+        raw_id: i64,
+        found: &FoundCase,
+        analysis: &Analysis,
+        change: &CaseChange<'_>,
+        reply_cap: u32,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        update_case(&mut tx, found, change).await?;
+        let mut drafts = change.drafts.clone();
+        if cap_notice_within_hour(&mut tx, &found.requester).await? {
+            drafts.retain(|d| d.kind != ReplyKind::AvisoTopeCasos);
+        }
+        write_message_and_effects(
+            &mut tx,
+            found.id,
+            raw_id,
+            analysis,
+            change.transition,
+            drafts,
             reply_cap,
         )
         .await?;
@@ -457,21 +521,67 @@ async fn write_message_and_effects(
     let (drafts, held) = cap_automatic_replies(tx, drafts, reply_cap).await?;
     let mut events = transition.events.clone();
     if held > 0 {
-        let case = &transition.case;
-        events.push(Event {
-            activity: crate::desk::case::Activity::RecibirSolicitud,
-            from_status: Some(case.status),
-            to_status: case.status,
-            from_level: Some(case.level),
-            to_level: case.level,
-            detail: format!(
+        events.push(note(
+            &transition.case,
+            format!(
                 "Tope de {reply_cap} respuestas automáticas por hora a este remitente: {held} respuesta(s) no se envían."
             ),
-        });
+        ));
+    }
+    if let Some(earlier) = super::raw::reused_message_id(tx, raw_id).await? {
+        events.push(note(
+            &transition.case,
+            format!(
+                "El Message-ID de este correo ya lo traía otro correo con contenido distinto \
+                 (mensaje {earlier}): el remitente lo reutilizó y este se procesa como un correo nuevo."
+            ),
+        ));
     }
     insert_events(tx, case_id, &events, SYSTEM_ACTOR).await?;
     insert_outbox(tx, case_id, &drafts).await?;
     claim_raw(tx, raw_id).await
+}
+
+fn hour_ago() -> String {
+    super::outbox::timestamp(chrono::Utc::now() - chrono::Duration::hours(1))
+}
+
+/// Cases opened by `requester` in the last hour.
+async fn cases_opened_last_hour(
+    conn: &mut sqlx::SqliteConnection,
+    requester: &str,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM cases WHERE requester = $1 AND created_at >= $2")
+        .bind(requester)
+        .bind(hour_ago())
+        .fetch_one(conn)
+        .await?)
+}
+
+/// Whether a coordinator was told in the last hour that `requester` passed the cap of cases.
+async fn cap_notice_within_hour(tx: &mut Tx<'_>, requester: &str) -> Result<bool, StoreError> {
+    let notices: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox o JOIN cases c ON c.id = o.case_id \
+         WHERE o.kind = $1 AND c.requester = $2 AND o.created_at >= $3",
+    )
+    .bind(ReplyKind::AvisoTopeCasos.as_str())
+    .bind(requester)
+    .bind(hour_ago())
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(notices > 0)
+}
+
+/// An event that leaves the case where it stands (activity 1: what arrived and how).
+fn note(case: &Case, detail: String) -> Event {
+    Event {
+        activity: crate::desk::case::Activity::RecibirSolicitud,
+        from_status: Some(case.status),
+        to_status: case.status,
+        from_level: Some(case.level),
+        to_level: case.level,
+        detail,
+    }
 }
 
 /// Claims the raw message: if another worker processed it meanwhile, the whole transaction

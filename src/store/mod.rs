@@ -52,6 +52,8 @@ pub enum StoreError {
     Conflict,
     #[error("el mensaje ya fue procesado por otro proceso")]
     AlreadyProcessed,
+    #[error("el remitente ya abrió su tope de casos de esta hora; el mensaje va a su último caso")]
+    CaseCap,
     #[error("no se pudieron aplicar las migraciones de la base de datos: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("error de base de datos: {0}")]

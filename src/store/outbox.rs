@@ -37,10 +37,13 @@ pub struct OutboxItem {
     pub last_error: Option<String>,
     pub created_at: String,
     pub sent_at: Option<String>,
+    /// The digest that carries this agent notification (its status follows the digest's).
+    pub digest_id: Option<i64>,
 }
 
 const ITEM_COLUMNS: &str = "o.id, c.number AS case_number, o.kind, o.buzon, o.to_addr, o.subject, o.message_id, \
-     o.in_reply_to, o.refs, o.context, o.status, o.attempts, o.next_attempt_at, o.last_error, o.created_at, o.sent_at";
+     o.in_reply_to, o.refs, o.context, o.status, o.attempts, o.next_attempt_at, o.last_error, o.created_at, o.sent_at, \
+     o.digest_id";
 
 /// RFC 3339 UTC with seconds, the form every stored timestamp has (so text order is time order).
 pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
@@ -59,7 +62,8 @@ impl Store {
         }
         let mut query = QueryBuilder::<Sqlite>::new(format!(
             "SELECT {ITEM_COLUMNS} FROM outbox o JOIN cases c ON c.id = o.case_id \
-             WHERE o.status IN ('pendiente', 'fallo_temporal') AND o.next_attempt_at <= "
+             WHERE o.status IN ('pendiente', 'fallo_temporal') AND o.digest_id IS NULL \
+             AND o.next_attempt_at <= "
         ));
         query.push_bind(now_text()).push(" AND o.buzon IN (");
         let mut list = query.separated(", ");
@@ -76,7 +80,8 @@ impl Store {
             return Ok(None);
         }
         let mut query = QueryBuilder::<Sqlite>::new(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE status IN ('pendiente', 'fallo_temporal') AND buzon IN (",
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE status IN ('pendiente', 'fallo_temporal') \
+             AND digest_id IS NULL AND buzon IN (",
         );
         let mut list = query.separated(", ");
         for buzon in buzones {
@@ -87,9 +92,11 @@ impl Store {
         Ok(next.0)
     }
 
+    /// A row was sent (a digest: with the notifications it carries).
     pub async fn mark_sent(&self, id: i64, server_reply: &str) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE outbox SET status = $1, sent_at = $2, attempts = attempts + 1, last_error = $3 WHERE id = $4",
+            "UPDATE outbox SET status = $1, sent_at = $2, attempts = attempts + 1, last_error = $3 \
+             WHERE id = $4 OR digest_id = $4",
         )
         .bind(status::SENT)
         .bind(now_text())
@@ -108,7 +115,8 @@ impl Store {
         error: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE outbox SET status = $1, next_attempt_at = $2, attempts = attempts + 1, last_error = $3 WHERE id = $4",
+            "UPDATE outbox SET status = $1, next_attempt_at = $2, attempts = attempts + 1, last_error = $3 \
+             WHERE id = $4 OR digest_id = $4",
         )
         .bind(status::RETRY)
         .bind(next_attempt_at)
@@ -122,7 +130,8 @@ impl Store {
     /// A permanent failure (5xx, a broken template) or a transient one past the retry horizon.
     pub async fn mark_failed(&self, id: i64, error: &str) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE outbox SET status = $1, attempts = attempts + 1, last_error = $2 WHERE id = $3",
+            "UPDATE outbox SET status = $1, attempts = attempts + 1, last_error = $2 \
+             WHERE id = $3 OR digest_id = $3",
         )
         .bind(status::FAILED)
         .bind(error)
@@ -159,7 +168,8 @@ impl Store {
         // send an empty message.
         let updated = sqlx::query(
             "UPDATE outbox SET status = $1, next_attempt_at = $2 WHERE id = $3 AND status <> $4 \
-             AND context <> '{}' AND case_id NOT IN (SELECT id FROM cases WHERE purged_at IS NOT NULL)",
+             AND digest_id IS NULL AND context <> '{}' \
+             AND case_id NOT IN (SELECT id FROM cases WHERE purged_at IS NOT NULL)",
         )
         .bind(status::PENDING)
         .bind(now_text())
@@ -169,6 +179,138 @@ impl Store {
         .await?;
         Ok(updated.rows_affected() > 0)
     }
+}
+
+/// What the worker does with a due agent notification.
+#[derive(Debug)]
+pub enum DigestPlan {
+    /// Send it on its own, as always.
+    Alone,
+    /// It is in a digest already, or waits for its agent's next one: nothing now.
+    Later,
+    /// Fold these waiting notifications of one agent and buzón (this one among them, oldest
+    /// first) into one digest.
+    Gather(Vec<OutboxItem>),
+}
+
+const NOTIFICATION: &str = "notificacion_agente";
+const DIGEST: &str = "resumen_notificaciones";
+
+impl Store {
+    /// Whether a due agent notification goes alone or in a digest: more than `more_than`
+    /// notifications to its agent queued within the last minute make a digest, at most one per
+    /// agent and minute (what arrives meanwhile is held until the next one is due).
+    pub async fn digest_plan(
+        &self,
+        item: &OutboxItem,
+        more_than: u32,
+    ) -> Result<DigestPlan, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let waiting: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM outbox WHERE id = $1 AND digest_id IS NULL \
+             AND status IN ('pendiente', 'fallo_temporal')",
+        )
+        .bind(item.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if waiting.is_none() {
+            return Ok(DigestPlan::Later);
+        }
+        let now = chrono::Utc::now();
+        let minute_ago = timestamp(now - chrono::Duration::minutes(1));
+        let recent: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE to_addr = $1 AND kind = $2 AND created_at >= $3",
+        )
+        .bind(&item.to_addr)
+        .bind(NOTIFICATION)
+        .bind(&minute_ago)
+        .fetch_one(&mut *tx)
+        .await?;
+        if recent <= i64::from(more_than) {
+            return Ok(DigestPlan::Alone);
+        }
+        let last_digest: Option<String> = sqlx::query_scalar(
+            "SELECT MAX(created_at) FROM outbox WHERE to_addr = $1 AND kind = $2",
+        )
+        .bind(&item.to_addr)
+        .bind(DIGEST)
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(next) = last_digest.filter(|last| *last >= minute_ago).and_then(|last| {
+            chrono::DateTime::parse_from_rfc3339(&last)
+                .ok()
+                .map(|at| timestamp(at.with_timezone(&chrono::Utc) + chrono::Duration::minutes(1)))
+        }) {
+            hold_until(&mut tx, &item.to_addr, &next).await?;
+            tx.commit().await?;
+            return Ok(DigestPlan::Later);
+        }
+        let rows: Vec<OutboxItem> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {ITEM_COLUMNS} FROM outbox o JOIN cases c ON c.id = o.case_id \
+             WHERE o.to_addr = $1 AND o.buzon = $2 AND o.kind = $3 AND o.digest_id IS NULL \
+             AND o.status IN ('pendiente', 'fallo_temporal') ORDER BY o.id"
+        )))
+        .bind(&item.to_addr)
+        .bind(&item.buzon)
+        .bind(NOTIFICATION)
+        .fetch_all(&mut *tx)
+        .await?;
+        Ok(if rows.len() < 2 { DigestPlan::Alone } else { DigestPlan::Gather(rows) })
+    }
+
+    /// Queues a digest and ties the notifications it lists to it, in one transaction: from then
+    /// on they are sent (or fail) with it and never alone. `None`, and nothing written, when one
+    /// of them is no longer waiting.
+    pub async fn queue_digest(
+        &self,
+        draft: &crate::pipeline::OutboxDraft,
+        covered: &[i64],
+    ) -> Result<Option<i64>, StoreError> {
+        let Some(newest) = covered.iter().max() else { return Ok(None) };
+        let mut tx = self.write_tx().await?;
+        let case_id: i64 = sqlx::query_scalar("SELECT case_id FROM outbox WHERE id = $1")
+            .bind(newest)
+            .fetch_one(&mut *tx)
+            .await?;
+        super::cases::insert_outbox(&mut tx, case_id, std::slice::from_ref(draft)).await?;
+        let digest_id: i64 = sqlx::query_scalar("SELECT id FROM outbox WHERE message_id = $1")
+            .bind(&draft.message_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut tie = QueryBuilder::<Sqlite>::new("UPDATE outbox SET digest_id = ");
+        tie.push_bind(digest_id).push(
+            " WHERE digest_id IS NULL AND status IN ('pendiente', 'fallo_temporal') AND id IN (",
+        );
+        let mut list = tie.separated(", ");
+        for id in covered {
+            list.push_bind(id);
+        }
+        tie.push(")");
+        let tied = tie.build().execute(&mut *tx).await?.rows_affected();
+        if tied != covered.len() as u64 {
+            return Ok(None);
+        }
+        tx.commit().await?;
+        Ok(Some(digest_id))
+    }
+}
+
+/// Holds an agent's waiting notifications until their next digest may go.
+async fn hold_until(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    to_addr: &str,
+    next: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE outbox SET next_attempt_at = $1 WHERE to_addr = $2 AND kind = $3 \
+         AND digest_id IS NULL AND status IN ('pendiente', 'fallo_temporal') AND next_attempt_at < $1",
+    )
+    .bind(next)
+    .bind(to_addr)
+    .bind(NOTIFICATION)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Answers to requesters queued for one address since `since` (internal mail does not count).

@@ -38,8 +38,9 @@ pub struct BuzonProgress<'a> {
 pub enum Stored {
     /// Stored for processing under this id.
     New(i64),
-    /// The same message was already stored (same content, same Message-ID, or same IMAP UID):
-    /// kept as a duplicate row when its bytes differ, never processed twice.
+    /// The same message was already stored (same bytes, same IMAP UID, or the same Message-ID
+    /// with the same content): kept as a duplicate row when its bytes differ, never processed
+    /// twice.
     Duplicate { of: i64 },
 }
 
@@ -329,24 +330,29 @@ async fn save_progress(tx: &mut Tx<'_>, progress: BuzonProgress<'_>) -> Result<(
 async fn store_one(tx: &mut Tx<'_>, incoming: &IncomingRaw<'_>) -> Result<Stored, StoreError> {
     let IncomingRaw { origin, message_id, raw } = *incoming;
     let sha = sha256_hex(raw);
-    if let Some((of, same_bytes)) = find_same(tx, origin, message_id, &sha).await? {
-        // Same Message-ID with other bytes (e.g. the copy sent to the other buzón): keep it.
+    let key = content_key(raw);
+    if let Some((of, same_bytes)) = find_same(tx, origin, message_id, &sha, &key).await? {
+        // The same message with other bytes (e.g. the copy sent to the other buzón): keep it.
         if !same_bytes {
-            insert(tx, origin, message_id, &sha, raw, status::DUPLICATE, Some(of)).await?;
+            let row = Keys { message_id, sha: &sha, key: &key, status: status::DUPLICATE };
+            insert(tx, origin, raw, row, Some(of)).await?;
         }
         return Ok(Stored::Duplicate { of });
     }
-    let id = insert(tx, origin, message_id, &sha, raw, status::PENDING, None).await?;
+    let row = Keys { message_id, sha: &sha, key: &key, status: status::PENDING };
+    let id = insert(tx, origin, raw, row, None).await?;
     Ok(Stored::New(id))
 }
 
-/// The first stored message that is the same one (same IMAP UID, same Message-ID, or same
-/// bytes), and whether nothing new would be kept by storing these bytes again.
+/// The first stored message that is the same one (same IMAP UID, same bytes, or the same
+/// Message-ID with the same content), and whether nothing new would be kept by storing these
+/// bytes again. A Message-ID alone proves nothing: some mailers reuse theirs.
 async fn find_same(
     tx: &mut Tx<'_>,
     origin: &Origin,
     message_id: Option<&str>,
     sha: &str,
+    key: &str,
 ) -> Result<Option<(i64, bool)>, StoreError> {
     if let (Some(validity), Some(uid)) = (origin.uidvalidity, origin.uid) {
         let by_uid: Option<i64> = sqlx::query_scalar(
@@ -361,43 +367,118 @@ async fn find_same(
             return Ok(Some((id, true)));
         }
     }
-    // One lookup for both keys; a Message-ID match wins over a content match.
-    let found: Option<(i64, String, Option<String>)> = sqlx::query_as(
-        "SELECT id, content_sha256, message_id FROM raw_messages \
-         WHERE (message_id = $1 OR content_sha256 = $2) AND duplicate_of IS NULL \
-         ORDER BY CASE WHEN message_id = $1 THEN 0 ELSE 1 END, id LIMIT 1",
+    let by_bytes: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM raw_messages WHERE content_sha256 = $1 AND duplicate_of IS NULL \
+         ORDER BY id LIMIT 1",
     )
-    .bind(message_id)
     .bind(sha)
     .fetch_optional(&mut **tx)
     .await?;
-    Ok(found.map(|(id, stored_sha, _)| (id, stored_sha == sha)))
+    if let Some(id) = by_bytes {
+        return Ok(Some((id, true)));
+    }
+    let Some(message_id) = message_id else { return Ok(None) };
+    let same_id: Vec<(i64, Option<String>)> = sqlx::query_as(
+        "SELECT id, content_key FROM raw_messages WHERE message_id = $1 AND duplicate_of IS NULL \
+         ORDER BY id",
+    )
+    .bind(message_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    for (id, stored_key) in same_id {
+        let stored_key = match stored_key {
+            Some(stored) => Some(stored),
+            None => legacy_content_key(tx, id).await?,
+        };
+        // A row from before content keys whose body was purged cannot be compared: the old
+        // rule (the Message-ID alone) stands for it.
+        if stored_key.is_none_or(|stored| stored == key) {
+            return Ok(Some((id, false)));
+        }
+    }
+    Ok(None)
+}
+
+/// The content key of a row stored before keys existed, from its body if still kept.
+async fn legacy_content_key(tx: &mut Tx<'_>, id: i64) -> Result<Option<String>, StoreError> {
+    let body: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT raw FROM raw_bodies WHERE raw_message_id = $1")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(body.map(|raw| content_key(&raw)))
+}
+
+/// Headers the author wrote; everything else (Received, Delivered-To, Return-Path, DKIM, ARC,
+/// X-…) is added on the way and differs between the copies that reach two buzones.
+const AUTHOR_HEADERS: &[&str] =
+    &["from", "sender", "to", "cc", "subject", "date", "message-id", "in-reply-to", "references"];
+
+/// A hash of what the author sent: the author's headers (unfolded, whitespace collapsed, in a
+/// fixed order) and the body, with line endings normalized. Two copies of one message share it
+/// whatever the servers added; two messages that share only a Message-ID do not.
+fn content_key(raw: &[u8]) -> String {
+    let normalized: Vec<u8> = raw.iter().copied().filter(|b| *b != b'\r').collect();
+    let split = normalized.windows(2).position(|w| w == b"\n\n");
+    let (head, body) = match split {
+        Some(at) => (&normalized[..at], &normalized[at + 2..]),
+        None => (&normalized[..], &[][..]),
+    };
+    let mut fields: Vec<String> = Vec::new();
+    for line in String::from_utf8_lossy(head).split('\n') {
+        match (line.starts_with([' ', '\t']), fields.last_mut()) {
+            (true, Some(last)) => last.push_str(line),
+            _ => fields.push(line.to_string()),
+        }
+    }
+    let mut kept: Vec<String> = fields
+        .iter()
+        .filter_map(|field| field.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value))
+        .filter(|(name, _)| AUTHOR_HEADERS.contains(&name.as_str()))
+        .map(|(name, value)| {
+            format!("{name}:{}", value.split_whitespace().collect::<Vec<_>>().join(" "))
+        })
+        .collect();
+    kept.sort();
+    let mut hasher = Sha256::new();
+    hasher.update(kept.join("\n").as_bytes());
+    hasher.update(b"\n\n");
+    hasher.update(body);
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The key columns of a raw message row.
+struct Keys<'a> {
+    message_id: Option<&'a str>,
+    sha: &'a str,
+    key: &'a str,
+    status: &'a str,
 }
 
 async fn insert(
     tx: &mut Tx<'_>,
     origin: &Origin,
-    message_id: Option<&str>,
-    sha: &str,
     raw: &[u8],
-    status: &str,
+    row: Keys<'_>,
     duplicate_of: Option<i64>,
 ) -> Result<i64, StoreError> {
     let id = sqlx::query_scalar(
         "INSERT INTO raw_messages (buzon, uidvalidity, uid, message_id, content_sha256, size_bytes, \
-         declared_size, received_at, status, duplicate_of) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+         declared_size, received_at, status, duplicate_of, content_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
     )
     .bind(&origin.buzon)
     .bind(origin.uidvalidity.map(i64::from))
     .bind(origin.uid.map(i64::from))
-    .bind(message_id)
-    .bind(sha)
+    .bind(row.message_id)
+    .bind(row.sha)
     .bind(i64::try_from(raw.len()).unwrap_or(i64::MAX))
     .bind(origin.declared_size.and_then(|s| i64::try_from(s).ok()))
     .bind(now_text())
-    .bind(status)
+    .bind(row.status)
     .bind(duplicate_of)
+    .bind(row.key)
     .fetch_one(&mut **tx)
     .await?;
     sqlx::query("INSERT INTO raw_bodies (raw_message_id, raw) VALUES ($1, $2)")
@@ -406,4 +487,38 @@ async fn insert(
         .execute(&mut **tx)
         .await?;
     Ok(id)
+}
+
+/// The earlier message that carried this one's Message-ID with other content, if any: its case
+/// history says so (the sender's mailer reuses Message-IDs).
+pub(super) async fn reused_message_id(
+    tx: &mut Tx<'_>,
+    raw_id: i64,
+) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT o.id FROM raw_messages r JOIN raw_messages o ON o.message_id = r.message_id \
+         AND o.id < r.id AND o.duplicate_of IS NULL WHERE r.id = $1 ORDER BY o.id LIMIT 1",
+    )
+    .bind(raw_id)
+    .fetch_optional(&mut **tx)
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_key;
+
+    #[test]
+    fn trace_headers_and_line_endings_do_not_change_the_content_key() {
+        let mail = "From: a@b.example\r\nSubject: Factura\r\n  rechazada\r\nMessage-ID: <1@b>\r\n\r\nHola\r\n";
+        let relayed = format!(
+            "Received: from mx by mx2\r\nDelivered-To: buzon@dian.gov.co\r\n{}",
+            mail.replace("\r\n", "\n")
+        );
+        assert_eq!(content_key(mail.as_bytes()), content_key(relayed.as_bytes()));
+        let other_body = mail.replace("Hola", "Adiós");
+        assert_ne!(content_key(mail.as_bytes()), content_key(other_body.as_bytes()));
+        let other_subject = mail.replace("Factura", "Nómina");
+        assert_ne!(content_key(mail.as_bytes()), content_key(other_subject.as_bytes()));
+    }
 }
