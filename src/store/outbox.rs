@@ -197,9 +197,11 @@ const NOTIFICATION: &str = "notificacion_agente";
 const DIGEST: &str = "resumen_notificaciones";
 
 impl Store {
-    /// Whether a due agent notification goes alone or in a digest: more than `more_than`
-    /// notifications to its agent queued within the last minute make a digest, at most one per
-    /// agent and minute (what arrives meanwhile is held until the next one is due).
+    /// Whether a due agent notification goes alone or in a digest. The first `more_than`
+    /// notifications to an agent within a minute go alone, as always: an agent works a case by
+    /// replying to its own notification, and a normal burst must not take that away. Those past
+    /// them are folded into a digest, at most one per agent and minute (what arrives meanwhile is
+    /// held until the next one is due).
     pub async fn digest_plan(
         &self,
         item: &OutboxItem,
@@ -218,15 +220,20 @@ impl Store {
         }
         let now = chrono::Utc::now();
         let minute_ago = timestamp(now - chrono::Duration::minutes(1));
-        let recent: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE to_addr = $1 AND kind = $2 AND created_at >= $3",
+        let window_start = chrono::DateTime::parse_from_rfc3339(&item.created_at)
+            .map(|at| timestamp(at.with_timezone(&chrono::Utc) - chrono::Duration::minutes(1)))
+            .unwrap_or_else(|_| minute_ago.clone());
+        let earlier: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE to_addr = $1 AND kind = $2 AND created_at >= $3 \
+             AND id < $4",
         )
         .bind(&item.to_addr)
         .bind(NOTIFICATION)
-        .bind(&minute_ago)
+        .bind(&window_start)
+        .bind(item.id)
         .fetch_one(&mut *tx)
         .await?;
-        if recent <= i64::from(more_than) {
+        if earlier < i64::from(more_than) {
             return Ok(DigestPlan::Alone);
         }
         let last_digest: Option<String> = sqlx::query_scalar(
@@ -248,11 +255,12 @@ impl Store {
         let rows: Vec<OutboxItem> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {ITEM_COLUMNS} FROM outbox o JOIN cases c ON c.id = o.case_id \
              WHERE o.to_addr = $1 AND o.buzon = $2 AND o.kind = $3 AND o.digest_id IS NULL \
-             AND o.status IN ('pendiente', 'fallo_temporal') ORDER BY o.id"
+             AND o.status IN ('pendiente', 'fallo_temporal') AND o.id >= $4 ORDER BY o.id"
         )))
         .bind(&item.to_addr)
         .bind(&item.buzon)
         .bind(NOTIFICATION)
+        .bind(item.id)
         .fetch_all(&mut *tx)
         .await?;
         Ok(if rows.len() < 2 { DigestPlan::Alone } else { DigestPlan::Gather(rows) })
