@@ -669,7 +669,7 @@ impl Desk {
             if self.is_csat(&inbound.from)
                 && let Some(ticket) = self.csat_ticket(&inbound.subject)
             {
-                return Ok(store.case_by_external_ref(&ticket).await?);
+                return store.case_by_external_ref(&ticket).await;
             }
             return Ok(None);
         };

@@ -120,10 +120,11 @@ impl Desk {
             return OnCase::FollowUp;
         }
         if let Some(actor) = self.actor(&inbound.from) {
-            let why = if !self.answers_mail_to(inbound, found, &actor) {
-                Some(NOT_SENT_TO_YOU)
-            } else if !self.sender_verified(inbound) {
+            // A forgery most often fails both: the agent first hears that it was not his.
+            let why = if !self.sender_verified(inbound) {
                 Some(NOT_AUTHENTICATED)
+            } else if !self.answers_mail_to(inbound, found, &actor) {
+                Some(NOT_SENT_TO_YOU)
             } else {
                 None
             };
