@@ -557,3 +557,24 @@ async fn waiting_for_the_requester_does_not_count_against_the_solution_target() 
     tokio::time::sleep(std::time::Duration::from_millis(4_000)).await;
     assert_eq!(f.desk.check_sla(&f.store).await.expect("sweep"), 1, "the agent's own time does");
 }
+
+#[tokio::test]
+async fn padre_hangs_a_case_only_on_a_parent_the_agents_groups_see() {
+    let f = fixture(|_| {}).await;
+    let parent = f.open_request().await;
+    let Outcome::Opened { case: child, .. } = f.ingest(&sample("mail/10_nomina_con_xml.eml")).await
+    else {
+        panic!("expected a case")
+    };
+    // Carolina works nómina, habilitación and facturador gratuito: not Ana's factura case.
+    let link = Action { command: Command::Padre(parent.clone()), text: String::new() };
+    let refused = f
+        .desk
+        .act_by_cli(&f.store, &child, "carolina.pardo@dian.gov.co", &link)
+        .await
+        .expect("act");
+    assert!(refused.refusal.is_some_and(|w| w.contains("ninguno de sus grupos")));
+    assert_eq!(f.detail(&child).await.parent, None);
+    f.cli(&child, N2, Command::Padre(parent.clone()), "").await;
+    assert_eq!(f.detail(&child).await.parent.as_deref(), Some(parent.as_str()));
+}

@@ -72,8 +72,8 @@ const NOT_AUTHENTICATED: &str = "el servidor de correo de la mesa no confirmó q
     lo escribió, alguien usó su dirección.";
 
 impl Desk {
-    /// A configured agent or Administración Técnica, unless `Authentication-Results` says the
-    /// sender address was forged (then it is an ordinary message).
+    /// A configured agent, a group's coordinator or Administración Técnica, by address alone:
+    /// whether a message from that address may command is [`Desk::on_case`]'s question.
     pub fn actor(&self, address: &str) -> Option<Actor> {
         let address = address.to_lowercase();
         if let Some(agent) = self.config.agent(&address) {
