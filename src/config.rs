@@ -44,6 +44,21 @@ pub struct Config {
     pub sla: SlaSettings,
     pub http: HttpSettings,
     pub limites: Limits,
+    pub autenticacion: Authentication,
+}
+
+/// Who vouches that mail from an agent's address is the agent's: the buzones' own MTA, by the
+/// `Authentication-Results` it adds (RFC 8601).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Authentication {
+    /// authserv-ids of the MTAs that receive the buzones' mail: only their results count.
+    #[serde(rename = "servidores")]
+    pub servers: Vec<String>,
+    /// `false` only on a test stack without SPF/DKIM/DMARC checks: agents' commands by mail then
+    /// run without a trusted result (logged as a warning at start).
+    #[serde(rename = "exigir")]
+    pub required: bool,
 }
 
 /// The operators' HTTP endpoint: health, readiness, metrics and the read-only case API.
@@ -562,7 +577,22 @@ impl Config {
         self.validate_temas()?;
         self.validate_calendar()?;
         self.validate_providers()?;
-        self.validate_limits()
+        self.validate_limits()?;
+        self.validate_authentication()
+    }
+
+    /// authserv-ids are single tokens (RFC 8601 §2.5): no spaces, no `;`.
+    fn validate_authentication(&self) -> Result<(), ConfigError> {
+        for (i, id) in self.autenticacion.servers.iter().enumerate() {
+            if id.is_empty() || id.contains(|c: char| c.is_whitespace() || c == ';') {
+                return Err(invalid(
+                    format!("autenticacion.servidores[{i}]"),
+                    "debe ser el authserv-id del servidor tal como lo escribe en \
+                     Authentication-Results (por ejemplo \"mx.dian.gov.co\"), sin espacios ni ';'",
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn validate_general(&self) -> Result<(), ConfigError> {

@@ -101,6 +101,7 @@ pub async fn run(
     if watched.is_empty() {
         return Err(DaemonError::NothingToWatch);
     }
+    warn_about_authentication(&desk.config.autenticacion);
     let mut connectors = Vec::new();
     for (buzon, imap) in watched {
         let connector = Connector::new(&imap)
@@ -197,6 +198,21 @@ pub async fn run(
         watchers.abort_all();
     }
     Ok(())
+}
+
+/// Agents' commands by mail without a trusted sender check are an open door: say so at start.
+fn warn_about_authentication(auth: &crate::config::Authentication) {
+    if !auth.required {
+        warn!(
+            "autenticacion.exigir = false: los comandos por correo se ejecutan sin verificar que el \
+             remitente sea el agente (DMARC/DKIM/SPF). Solo para una pila de pruebas; en producción, true"
+        );
+    } else if auth.servers.is_empty() {
+        warn!(
+            "autenticacion.servidores está vacío: ningún comando por correo se ejecutará; configure el \
+             authserv-id del servidor de correo que recibe los buzones"
+        );
+    }
 }
 
 /// The HTTP listener and the API token, when `http.direccion` is set.

@@ -570,11 +570,15 @@ impl Desk {
         }
         // A concurrent message on the same case makes the update fail: read again, once.
         for attempt in 0..3 {
-            match self.case_and_trust_of(store, &analysis).await? {
-                Some((found, trusted)) if attempt < 2 => {
-                    let done = match self.on_case(&analysis, trusted) {
+            match self.case_of(store, &analysis).await? {
+                Some(found) if attempt < 2 => {
+                    let done = match self.on_case(&analysis, &found) {
                         OnCase::Command(actor) => {
                             self.act_by_mail(store, raw_id, &found, &analysis, &actor).await
+                        }
+                        OnCase::NotACommand(actor, why) => {
+                            self.refuse_by_mail(store, raw_id, &found, &analysis, &actor, &why)
+                                .await
                         }
                         OnCase::ValidationAnswer => {
                             self.validation_answer(store, raw_id, &found, &analysis).await
@@ -622,7 +626,7 @@ impl Desk {
                 "el correo no trae una verificación SPF/DKIM/DMARC válida para su dominio".into(),
             );
         }
-        if self.actor(&inbound.from).is_some() {
+        if self.actor(&inbound.from).is_some() && self.sender_verified(inbound) {
             return None;
         }
         if self.providers.find_sender(&inbound.from).is_none() {
@@ -732,16 +736,16 @@ impl Desk {
         id.is_some_and(|id| self.ids.verify(id).is_some())
     }
 
-    /// The case a message belongs to, and whether the message is tied to it beyond doubt (it
-    /// quotes one of our Message-IDs, or carries Administración Técnica's own ticket): only such
-    /// a message may command. A subject tag alone, from someone who is neither the case's
-    /// requester nor an agent, is not trusted at all: a guessed tag must not reach a stranger's
-    /// case, so such a message opens a case of its own.
-    async fn case_and_trust_of(
+    /// The case a message belongs to: by one of our Message-IDs, by its subject tag, or (for
+    /// Administración Técnica) by its own ticket. Whether it may command is [`Desk::on_case`]'s
+    /// question. A subject tag alone, from someone who is neither the case's requester nor an
+    /// agent, is not trusted at all: a guessed tag must not reach a stranger's case, so such a
+    /// message opens a case of its own.
+    async fn case_of(
         &self,
         store: &Store,
         analysis: &Analysis,
-    ) -> Result<Option<(FoundCase, bool)>, StoreError> {
+    ) -> Result<Option<FoundCase>, StoreError> {
         let Some(inbound) = &analysis.inbound else { return Ok(None) };
         let signed = inbound
             .in_reply_to
@@ -753,7 +757,7 @@ impl Desk {
             if self.is_csat(&inbound.from)
                 && let Some(ticket) = self.csat_ticket(&inbound.subject)
             {
-                return Ok(store.case_by_external_ref(&ticket).await?.map(|f| (f, true)));
+                return store.case_by_external_ref(&ticket).await;
             }
             return Ok(None);
         };
@@ -763,8 +767,7 @@ impl Desk {
         if how == ThreadMatch::SubjectTag && !related {
             return Ok(None);
         }
-        let trusted = matches!(how, ThreadMatch::Signed | ThreadMatch::OurMessage);
-        Ok(Some((found, trusted)))
+        Ok(Some(found))
     }
 
     /// A message on an existing case; answers go out from the buzón the case came in on.

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::mail::{
     Letter, Mail, WAIT, case_number, clear_inbox, events, field, fixture_xml, inbox, outbox, reply,
-    smtp_port, smtp_send, undelivered_invoice_request, unique, wait_case, wait_mail,
-    wait_outbox_drained,
+    smtp_port, smtp_send, trusted_mta_toml, undelivered_invoice_request, unique, wait_case,
+    wait_mail, wait_outbox_drained,
 };
 use common::{Daemon, Stack};
 use serde_json::Value;
@@ -36,7 +36,7 @@ const N2_GROUPS: &str = "[\"n2_factura\", \"n2_radian\", \"n2_nomina\", \"n2_doc
 /// N2 group (not security), one N3 agent, one security agent. `business_days`: the control window.
 fn config(stack: &Stack, processed: &str, business_days: u32) -> String {
     format!(
-        "[[buzones]]\nnombre = \"aliados\"\ndireccion = \"{ALIADOS}\"\ncanal = \"correo\"\n\
+        "{auth}[[buzones]]\nnombre = \"aliados\"\ndireccion = \"{ALIADOS}\"\ncanal = \"correo\"\n\
          [buzones.imap]\nservidor = \"{host}\"\npuerto = {imap}\ntls = \"ninguno\"\nusuario = \"{ALIADOS}\"\n\
          autenticacion = \"contrasena\"\ncontrasena = {{ variable = \"MESA_FE_MAILSTACK_PASSWORD\" }}\n\
          carpeta = \"INBOX\"\ncarpeta_procesados = \"{processed}\"\nintervalo_sondeo_segundos = 2\n\
@@ -48,6 +48,7 @@ fn config(stack: &Stack, processed: &str, business_days: u32) -> String {
          [[agentes]]\ncorreo = \"{N3}\"\nnombre = \"Agente N3\"\nnivel = \"n3\"\ngrupos = [\"n3\"]\nactivo = true\n\n\
          [[agentes]]\ncorreo = \"{SECURITY_AGENT}\"\nnombre = \"Oficial de Seguridad\"\nnivel = \"n2\"\n\
          grupos = [\"seguridad\"]\nactivo = true\n",
+        auth = trusted_mta_toml(),
         host = stack.host,
         imap = stack.imap_port,
         smtp = smtp_port(),

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::local::{Fixture, always_open, fixture, plain_mail, sample};
+use common::local::{Fixture, always_open, fixture, plain_mail, sample, vouched};
 use mesa_fe::desk::command::{Action, Command};
 use mesa_fe::pipeline::Outcome;
 use mesa_fe::store::cases::CaseDetail;
@@ -72,12 +72,15 @@ async fn a_command_in_an_agents_reply_acts_and_a_forged_one_does_not() {
     let f = fixture(|_| {}).await;
     let number = f.open_request().await;
     let notice = f.last_id("notificacion_agente", N2).await;
-    let reply = mail(
+    let reply = vouched(
         N2,
-        &format!("RE: [{number}] Consulta"),
-        Some(&notice),
-        "",
-        "#nota\r\nLa firma del XML no corresponde al certificado.\r\n\r\n> texto citado",
+        &mail(
+            N2,
+            &format!("RE: [{number}] Consulta"),
+            Some(&notice),
+            "",
+            "#nota\r\nLa firma del XML no corresponde al certificado.\r\n\r\n> texto citado",
+        ),
     );
     assert!(matches!(f.ingest(&reply).await, Outcome::Appended { .. }));
     let forged = mail(
@@ -90,11 +93,21 @@ async fn a_command_in_an_agents_reply_acts_and_a_forged_one_does_not() {
     f.ingest(&forged).await;
     let detail = f.detail(&number).await;
     assert_eq!(detail.summary.status, "en_atencion", "a forged #cerrar must not close the case");
-    let actions: Vec<(&str, &str)> =
-        detail.actions.iter().map(|a| (a.command.as_str(), a.text.as_str())).collect();
-    assert_eq!(actions, vec![("nota", "La firma del XML no corresponde al certificado.")]);
+    // The forged one stays as a note without effect; the agent hears why.
+    let actions: Vec<(&str, &str, i64)> =
+        detail.actions.iter().map(|a| (a.command.as_str(), a.text.as_str(), a.refused)).collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("nota", "La firma del XML no corresponde al certificado.", 0),
+            ("nota", "#cerrar", 1)
+        ]
+    );
     assert!(detail.events.iter().any(|e| e.activity == 5 && e.detail.contains("Diagnóstico")));
-    assert_eq!(detail.messages.iter().filter(|m| m.direction == "agente").count(), 1);
+    assert!(detail.events.iter().any(|e| e.detail.contains("No se ejecutó el comando #cerrar")));
+    let told = f.outbox("respuesta_comando").await;
+    assert_eq!(told.iter().map(|o| o.to_addr.as_str()).collect::<Vec<_>>(), vec![N2]);
+    assert!(context(&told[0])["text"].as_str().is_some_and(|t| t.contains("no confirmó")));
 }
 
 #[tokio::test]
@@ -109,22 +122,28 @@ async fn csat_answers_on_its_own_ticket_and_the_solution_goes_back_on_the_reques
     let package_context = context(&package[0]);
     assert_eq!(package_context["diagnosis"][0]["text"], "Diagnóstico: el servicio responde 500");
     assert!(!package_context["raw_message_ids"].as_array().expect("ids").is_empty());
-    let ack = mail(
+    let ack = vouched(
         CSAT,
-        &format!("RE: [{number}] Consulta [CSAT-4711]"),
-        Some(&package[0].message_id),
-        "",
-        "#nota\r\nRecibido, lo revisamos.",
+        &mail(
+            CSAT,
+            &format!("RE: [{number}] Consulta [CSAT-4711]"),
+            Some(&package[0].message_id),
+            "",
+            "#nota\r\nRecibido, lo revisamos.",
+        ),
     );
     f.ingest(&ack).await;
     assert_eq!(f.detail(&number).await.external_ref.as_deref(), Some("CSAT-4711"));
     // Later, CSAT writes from its own tool: no thread, no tag, only its ticket.
-    let solution = mail(
+    let solution = vouched(
         CSAT,
-        "Ticket CSAT-4711 resuelto",
-        None,
-        "",
-        "#solucion\r\nSe corrigió el certificado del servicio; reenvíe la factura.",
+        &mail(
+            CSAT,
+            "Ticket CSAT-4711 resuelto",
+            None,
+            "",
+            "#solucion\r\nSe corrigió el certificado del servicio; reenvíe la factura.",
+        ),
     );
     f.ingest(&solution).await;
     let detail = f.detail(&number).await;
@@ -537,4 +556,25 @@ async fn waiting_for_the_requester_does_not_count_against_the_solution_target() 
     assert_eq!(f.desk.check_sla(&f.store).await.expect("sweep"), 0, "the wait did not count");
     tokio::time::sleep(std::time::Duration::from_millis(4_000)).await;
     assert_eq!(f.desk.check_sla(&f.store).await.expect("sweep"), 1, "the agent's own time does");
+}
+
+#[tokio::test]
+async fn padre_hangs_a_case_only_on_a_parent_the_agents_groups_see() {
+    let f = fixture(|_| {}).await;
+    let parent = f.open_request().await;
+    let Outcome::Opened { case: child, .. } = f.ingest(&sample("mail/10_nomina_con_xml.eml")).await
+    else {
+        panic!("expected a case")
+    };
+    // Carolina works nómina, habilitación and facturador gratuito: not Ana's factura case.
+    let link = Action { command: Command::Padre(parent.clone()), text: String::new() };
+    let refused = f
+        .desk
+        .act_by_cli(&f.store, &child, "carolina.pardo@dian.gov.co", &link)
+        .await
+        .expect("act");
+    assert!(refused.refusal.is_some_and(|w| w.contains("ninguno de sus grupos")));
+    assert_eq!(f.detail(&child).await.parent, None);
+    f.cli(&child, N2, Command::Padre(parent.clone()), "").await;
+    assert_eq!(f.detail(&child).await.parent.as_deref(), Some(parent.as_str()));
 }

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::local::{Fixture, fixture, fixture_path, mesa_fe, sample, text};
+use common::local::{Fixture, fixture, fixture_path, mesa_fe, sample, text, vouched};
 use mesa_fe::desk::command::{Action, Command};
 use mesa_fe::pipeline::Outcome;
 use mesa_fe::store::Store;
@@ -98,7 +98,7 @@ async fn only_the_bodies_of_closed_cases_go_and_their_record_stays() {
          Date: Thu, 26 Nov 2026 11:00:00 -0500\r\nMIME-Version: 1.0\r\n\
          Content-Type: text/plain; charset=utf-8\r\n\r\n#nota\r\nLa firma del XML no corresponde.\r\n"
     );
-    let agent_raw = match f.ingest(reply.as_bytes()).await {
+    let agent_raw = match f.ingest(&vouched(N2, reply.as_bytes())).await {
         Outcome::Appended { raw_id, .. } => raw_id,
         other => panic!("the diagnosis should join the case, got {other:?}"),
     };

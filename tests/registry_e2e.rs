@@ -10,8 +10,8 @@ mod common;
 
 use common::mail::{
     Letter, Mail, WAIT, case_number, clear_inbox, events, field, folder, matching, outbox, reply,
-    smtp_port, smtp_send, undelivered_invoice_request, unique, wait_case, wait_mail,
-    wait_outbox_drained,
+    smtp_port, smtp_send, trusted_mta_toml, undelivered_invoice_request, unique, vouched_header,
+    wait_case, wait_mail, wait_outbox_drained,
 };
 use common::{Daemon, Stack};
 use serde_json::Value;
@@ -50,7 +50,7 @@ fn facturador(n: usize) -> String {
 fn config(stack: &Stack, processed: &str) -> String {
     let addresses: Vec<String> = (0..=7).map(|n| format!("\"{}\"", facturador(n))).collect();
     format!(
-        "[[buzones]]\nnombre = \"aliados\"\ndireccion = \"{ALIADOS}\"\ncanal = \"correo\"\n\
+        "{auth}[[buzones]]\nnombre = \"aliados\"\ndireccion = \"{ALIADOS}\"\ncanal = \"correo\"\n\
          solo_proveedores = true\n\
          [buzones.imap]\nservidor = \"{host}\"\npuerto = {imap}\ntls = \"ninguno\"\nusuario = \"{ALIADOS}\"\n\
          autenticacion = \"contrasena\"\ncontrasena = {{ variable = \"MESA_FE_MAILSTACK_PASSWORD\" }}\n\
@@ -62,6 +62,7 @@ fn config(stack: &Stack, processed: &str) -> String {
          [[agentes]]\ncorreo = \"{N3}\"\nnombre = \"Agente N3\"\nnivel = \"n3\"\ngrupos = [\"n3\"]\nactivo = true\n\n\
          [[proveedores]]\nnit = \"{PROVIDER_NIT}\"\nnombre = \"Proveedor Uno SAS\"\ndominios = [\"pt.test\"]\n\
          direcciones = [{addresses}]\n",
+        auth = trusted_mta_toml(),
         host = stack.host,
         imap = stack.imap_port,
         smtp = smtp_port(),
@@ -389,18 +390,21 @@ async fn a_problem_with_five_children_teaches_the_desk_a_known_error() {
 
     // The coordinator approves by answering the proposal.
     let approval_id = format!("{token}.aprobacion@dian.gov.co");
-    let approval = Letter {
-        from: COORDINATOR,
-        name: "Coordinación Factura",
-        to: ALIADOS,
-        subject: &format!("RE: {}", proposal.subject),
-        message_id: &approval_id,
-        reply_to: Some(&proposal.message_id),
-        body: "#aprobar-error-conocido\nDe acuerdo, que responda en primer contacto.",
-        headers: "",
-        xml: false,
-    }
-    .bytes();
+    let mut approval = vouched_header(COORDINATOR).into_bytes();
+    approval.extend(
+        Letter {
+            from: COORDINATOR,
+            name: "Coordinación Factura",
+            to: ALIADOS,
+            subject: &format!("RE: {}", proposal.subject),
+            message_id: &approval_id,
+            reply_to: Some(&proposal.message_id),
+            body: "#aprobar-error-conocido\nDe acuerdo, que responda en primer contacto.",
+            headers: "",
+            xml: false,
+        }
+        .bytes(),
+    );
     smtp_send(&stack, COORDINATOR, ALIADOS, &approval).await;
     wait_case(&daemon, &parent, "the approval", |d| {
         has_event(d, |detail| detail.contains("Error conocido aprobado"))

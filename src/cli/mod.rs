@@ -185,9 +185,17 @@ fn load_message_ids(config: &Config) -> Result<MessageIds, Failure> {
                 .map_err(|e| Failure::new(EX_CONFIG, e.to_string()))?;
             Ok(MessageIds::new(secret.expose().as_bytes().to_vec()))
         }
-        None => MessageIds::from_file(&config.state_dir().join("firma-mensajes.key"))
+        None => MessageIds::from_state_dir(&config.state_dir(), legacy_key_window(config))
             .map_err(|e| Failure::new(EX_IOERR, e.to_string())),
     }
+}
+
+/// How long a replaced key still recognises replies to the mail it signed: the control window
+/// (business days, counted twice as calendar days for weekends and holidays) plus two weeks for
+/// late replies.
+fn legacy_key_window(config: &Config) -> std::time::Duration {
+    let days = (config.control_posterior.business_days.max(0.0) * 2.0).ceil() as u64 + 14;
+    std::time::Duration::from_secs(days * 24 * 3600)
 }
 
 async fn open_store(config: &Config) -> Result<Store, Failure> {

@@ -270,6 +270,12 @@ impl ReplyKind {
         )
     }
 
+    /// Mail to an agent about one case, whose reply may carry that agent's command. A digest
+    /// lists many cases: a reply to it would be ambiguous, so it commands none.
+    pub fn takes_commands(self) -> bool {
+        !self.to_requester() && self != ReplyKind::ResumenNotificaciones
+    }
+
     /// Mail that carries the requester's XML and evidence as attachments.
     pub fn forwards_files(self) -> bool {
         matches!(self, ReplyKind::NotificacionAgente | ReplyKind::PaqueteAdministracionTecnica)

@@ -168,6 +168,61 @@ pub fn parse(own_words: &str) -> Parsed {
     Parsed::Action(Action { command, text })
 }
 
+/// Header fields a receiving MTA or the delivery agent prepends: trace fields (RFC 5321 §4.4),
+/// results (RFC 8601, RFC 7208 Received-SPF), ARC sets (RFC 8617), Postfix's X-Original-To and
+/// the LDA's Delivered-To. Everything below the first other field is the sender's own writing.
+const TRACE_FIELDS: [&str; 9] = [
+    "return-path",
+    "received",
+    "delivered-to",
+    "x-original-to",
+    "authentication-results",
+    "received-spf",
+    "arc-seal",
+    "arc-message-signature",
+    "arc-authentication-results",
+];
+
+/// The `Authentication-Results` added by the configured authentication servers (`servers`,
+/// authserv-ids), from `headers` (the message's header fields in order: name, raw value).
+///
+/// RFC 8601 §5: the buzón's MTA removes results that claim its authserv-id and came from outside,
+/// and adds its own at the top. So only the top counts: reading down through trace fields only,
+/// the first result with a configured authserv-id starts the trusted run, which ends at the first
+/// field that is not a result (the Received of an earlier hop, the sender's own From…). Results
+/// of other servers are ignored wherever they are; so is a configured one written lower down,
+/// where the sender could have put it.
+pub fn trusted_results(headers: &[(String, String)], servers: &[String]) -> Vec<String> {
+    let mut trusted = Vec::new();
+    for (name, value) in headers {
+        let name = name.trim().to_ascii_lowercase();
+        if name == "authentication-results" {
+            if authserv_id(value)
+                .is_some_and(|id| servers.iter().any(|s| s.eq_ignore_ascii_case(id)))
+            {
+                trusted.push(value.clone());
+            }
+            continue;
+        }
+        if !trusted.is_empty() || !TRACE_FIELDS.contains(&name.as_str()) {
+            break;
+        }
+    }
+    trusted
+}
+
+/// `authserv-id [version]; results…`: the server that wrote the result.
+fn authserv_id(value: &str) -> Option<&str> {
+    let (head, _) = value.split_once(';')?;
+    head.split_whitespace().next()
+}
+
+/// Whether the trusted results (see [`trusted_results`]) vouch for the From address: at least
+/// one, no failure, and a pass about the From domain.
+pub fn sender_verified(trusted: &[String], from: &str) -> bool {
+    !trusted.is_empty() && authentication_trusted(trusted, from)
+}
+
 /// `Authentication-Results` says SPF or DKIM failed (`spf=fail`, `dkim=fail`, `spf=softfail`
 /// counts as a failure too): the sender address cannot be trusted to command a case.
 pub fn authentication_failed(results: &[String]) -> bool {
@@ -291,6 +346,73 @@ mod tests {
             authentication_trusted(&[], "ana.rojas@dian.gov.co"),
             "no header: the thread decides"
         );
+    }
+
+    const MTA: &str = "mx.dian.gov.co";
+
+    fn fields(lines: &[(&str, &str)]) -> Vec<(String, String)> {
+        lines.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+    }
+
+    fn verified(lines: &[(&str, &str)]) -> bool {
+        let trusted = trusted_results(&fields(lines), &[MTA.to_string()]);
+        sender_verified(&trusted, "ana.rojas@dian.gov.co")
+    }
+
+    #[test]
+    fn the_buzons_mta_result_at_the_top_vouches_for_the_sender() {
+        assert!(verified(&[
+            ("Return-Path", "<ana.rojas@dian.gov.co>"),
+            ("Delivered-To", "buzon@dian.gov.co"),
+            ("Authentication-Results", "MX.dian.gov.co; dkim=pass header.d=dian.gov.co"),
+            ("Authentication-Results", "mx.dian.gov.co; dmarc=pass header.from=dian.gov.co"),
+            ("Received", "from mail.dian.gov.co by mx.dian.gov.co"),
+            ("From", "Ana <ana.rojas@dian.gov.co>"),
+        ]));
+        // An internal relay's Received above the MTA's result does not hide it.
+        assert!(verified(&[
+            ("Received", "from mx.dian.gov.co by buzones.dian.gov.co"),
+            ("Authentication-Results", "mx.dian.gov.co 1; spf=pass smtp.mailfrom=dian.gov.co"),
+            ("From", "ana.rojas@dian.gov.co"),
+        ]));
+    }
+
+    #[test]
+    fn no_result_or_another_servers_result_vouches_for_nobody() {
+        assert!(!verified(&[("Received", "from x by mx"), ("From", "ana.rojas@dian.gov.co")]));
+        assert!(!verified(&[
+            ("Received", "from x by mx.dian.gov.co"),
+            ("Authentication-Results", "x; dmarc=pass header.from=dian.gov.co"),
+            ("From", "ana.rojas@dian.gov.co"),
+        ]));
+    }
+
+    #[test]
+    fn a_result_with_the_trusted_id_written_by_the_sender_does_not_count() {
+        // Below the sender's own fields.
+        assert!(!verified(&[
+            ("Received", "from x by mx.dian.gov.co"),
+            ("From", "ana.rojas@dian.gov.co"),
+            ("Authentication-Results", "mx.dian.gov.co; dmarc=pass header.from=dian.gov.co"),
+        ]));
+        // Below the MTA's own result and the Received of the hop it came from.
+        assert!(!verified(&[
+            ("Authentication-Results", "mx.dian.gov.co; dmarc=none; spf=none"),
+            ("Received", "from atacante.example by mx.dian.gov.co"),
+            ("Authentication-Results", "mx.dian.gov.co; dmarc=pass header.from=dian.gov.co"),
+            ("From", "ana.rojas@dian.gov.co"),
+        ]));
+        // Next to a failure the MTA reported.
+        assert!(!verified(&[
+            ("Authentication-Results", "mx.dian.gov.co; dmarc=fail header.from=dian.gov.co"),
+            ("Authentication-Results", "mx.dian.gov.co; dkim=pass header.d=dian.gov.co"),
+            ("From", "ana.rojas@dian.gov.co"),
+        ]));
+        // A pass for the sender's own domain, not the From's.
+        assert!(!verified(&[
+            ("Authentication-Results", "mx.dian.gov.co; dkim=pass header.d=atacante.example"),
+            ("From", "ana.rojas@dian.gov.co"),
+        ]));
     }
 
     #[test]

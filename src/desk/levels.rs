@@ -41,6 +41,9 @@ pub struct Roster {
     pub agents: Vec<String>,
     /// For `#padre`: whether the named parent case exists (looked up by the caller).
     pub parent_exists: bool,
+    /// For `#padre`: whether the actor's groups see the parent case (a case's solution reaches
+    /// its children's requesters: nobody may hang their case on one they do not work).
+    pub parent_visible: bool,
     /// For `#aprobar-error-conocido`: whether this case has a proposal waiting for approval.
     pub proposal_pending: bool,
     /// For `#aprobar-error-conocido`: whether the actor coordinates the case's N2 group.
@@ -355,6 +358,11 @@ fn link(t: &mut Transition, actor: &Actor, number: &str, parent: &str, roster: &
         Some("un caso no puede ser padre de sí mismo.".to_string())
     } else if !roster.parent_exists {
         Some(format!("el caso {parent} no existe; revise el número (FE-AAAA-NNNNNN)."))
+    } else if !roster.parent_visible {
+        Some(format!(
+            "el caso {parent} no lo atiende ninguno de sus grupos; pida la vinculación a quien lo \
+             atiende."
+        ))
     } else {
         None
     };
@@ -380,6 +388,28 @@ pub fn not_understood(case: &Case, actor: &Actor, problem: &str) -> Transition {
         &format!("No se entendió el comando: {problem}."),
     );
     t.refusal = Some(problem.to_string());
+    t
+}
+
+/// A message from an agent's address that may not command (see the pipeline): nothing changes,
+/// its text stays as a note without effect, and the agent hears `why`. `written`: the command
+/// its first line named, if any.
+pub fn not_a_command(case: &Case, actor: &Actor, written: Option<&str>, why: &str) -> Transition {
+    let mut t = Transition::of(case);
+    let what = written.map_or("un mensaje de agente".to_string(), |c| format!("el comando {c}"));
+    t.note(
+        activity_at(t.case.level),
+        format!("No se ejecutó {what}: {why} Su texto queda como nota, sin efecto."),
+    );
+    t.reply_with(
+        ReplyKind::RespuestaComando,
+        Recipient::Agent(actor.address.clone()),
+        &format!(
+            "No ejecutamos {what} sobre este caso: {why} Su texto quedó en el historial del caso \
+             como nota, sin efecto. Gracias por su comprensión."
+        ),
+    );
+    t.refusal = Some(why.to_string());
     t
 }
 
@@ -497,6 +527,7 @@ mod tests {
             n1: "n1@dian.gov.co".into(),
             agents: vec!["ana@dian.gov.co".into(), "jorge@dian.gov.co".into()],
             parent_exists: true,
+            parent_visible: true,
             proposal_pending: false,
             may_approve: false,
             cleared_for_security: false,
@@ -661,6 +692,18 @@ mod tests {
         assert_eq!(linked.case.parent.as_deref(), Some("FE-2026-000009"));
         let own = run(&at_n2(), &ana, Command::Padre("FE-2026-000001".into()), "");
         assert!(own.refusal.is_some());
+    }
+
+    #[test]
+    fn a_parent_outside_the_agents_groups_is_refused() {
+        let ana = agent("ana@dian.gov.co", Level::N2);
+        let action =
+            Action { command: Command::Padre("FE-2026-000009".into()), text: String::new() };
+        let hidden = Roster { parent_visible: false, ..roster() };
+        let t = act(&at_n2(), "FE-2026-000001", &ana, &action, &n2(), &hidden);
+        assert_eq!(t.case.parent, None);
+        assert!(t.refusal.as_deref().is_some_and(|w| w.contains("ninguno de sus grupos")));
+        assert!(t.replies.iter().any(|r| r.kind == ReplyKind::RespuestaComando));
     }
 
     #[test]

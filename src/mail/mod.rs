@@ -115,6 +115,9 @@ pub struct Inbound {
     pub auto: AutoHeaders,
     /// Raw `Authentication-Results` values (for the agent-command checks of a later issue).
     pub authentication_results: Vec<String>,
+    /// The first header fields in order, (name, raw value): where the receiving MTAs wrote what
+    /// they checked, above what the sender wrote.
+    pub leading_headers: Vec<(String, String)>,
     /// The whole readable text: the first text body (or HTML reduced to text), plus the text of
     /// forwarded messages.
     pub body_text: String,

@@ -265,6 +265,7 @@ fn envelope(message: &Message<'_>, from: String, from_name: Option<String>) -> I
         references: ids(message.references()),
         auto: auto_headers(message),
         authentication_results: raw_values(message, "Authentication-Results"),
+        leading_headers: leading_fields(message),
         from,
         from_name,
         ..Inbound::default()
@@ -323,6 +324,28 @@ fn auto_headers(message: &Message<'_>) -> AutoHeaders {
 }
 
 /// Every value of a top-level header as written (unfolded, trimmed), in order.
+/// Header fields kept in order for [`Inbound::leading_headers`]: the MTAs' trace and results sit
+/// at the top, well within this many.
+const LEADING_FIELDS: usize = 64;
+
+/// The first header fields, in order: (name, unfolded raw value).
+fn leading_fields(message: &Message<'_>) -> Vec<(String, String)> {
+    message
+        .root_part()
+        .headers()
+        .iter()
+        .take(LEADING_FIELDS)
+        .map(|h| {
+            let value = raw_slice(message, h.offset_start(), h.offset_end())
+                .map(|bytes| {
+                    String::from_utf8_lossy(bytes).replace(['\r', '\n'], "").trim().to_string()
+                })
+                .unwrap_or_default();
+            (h.name().to_string(), value)
+        })
+        .collect()
+}
+
 fn raw_values(message: &Message<'_>, name: &str) -> Vec<String> {
     message
         .root_part()

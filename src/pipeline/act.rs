@@ -11,6 +11,7 @@ use crate::desk::case;
 use crate::desk::case::{Case, ReplyKind, Status, Transition};
 use crate::desk::command::{self, Action, Command, Parsed};
 use crate::desk::levels::{self, Actor, Role, Roster, Verdict};
+use crate::mail::Inbound;
 use crate::store::actions::{ActionExtras, ActionRecord, AgentMessage, GuideEntry, ProposalDraft};
 use crate::store::cases::{CaseChange, FoundCase};
 use crate::store::outbox::timestamp;
@@ -52,13 +53,27 @@ pub enum ActError {
 /// What a message on an existing case is.
 pub(super) enum OnCase {
     Command(Actor),
+    /// From an agent's address, but not a command the desk may run: why (for the agent).
+    NotACommand(Actor, String),
     ValidationAnswer,
     FollowUp,
 }
 
+/// Why a message from an agent's address does not command: it does not answer mail the desk
+/// sent to that agent about this case.
+const NOT_SENT_TO_YOU: &str = "su correo no responde a un correo de la mesa enviado a usted sobre \
+    este caso (una notificación, un aviso o la respuesta a un comando). Por seguridad, los comandos \
+    solo se aceptan en respuesta a esos correos: responda al último que recibió sobre el caso.";
+
+/// Why a message from an agent's address does not command: the buzón's MTA did not vouch for it.
+const NOT_AUTHENTICATED: &str = "el servidor de correo de la mesa no confirmó que el correo \
+    salió de su cuenta (no trae un resultado DMARC, DKIM o SPF válido para su dominio). Si usted \
+    lo escribió, envíelo de nuevo desde su cuenta institucional respondiendo a este correo; si no \
+    lo escribió, alguien usó su dirección.";
+
 impl Desk {
-    /// A configured agent or Administración Técnica, unless `Authentication-Results` says the
-    /// sender address was forged (then it is an ordinary message).
+    /// A configured agent, a group's coordinator or Administración Técnica, by address alone:
+    /// whether a message from that address may command is [`Desk::on_case`]'s question.
     pub fn actor(&self, address: &str) -> Option<Actor> {
         let address = address.to_lowercase();
         if let Some(agent) = self.config.agent(&address) {
@@ -94,18 +109,30 @@ impl Desk {
             .map(str::to_uppercase)
     }
 
-    /// `trusted`: the message quotes one of our Message-IDs (or CSAT's ticket): a subject tag
-    /// alone never carries a command, it can be typed by anyone.
-    pub(super) fn on_case(&self, analysis: &Analysis, trusted: bool) -> OnCase {
+    /// A message from an agent's address commands only when it answers mail the desk sent to
+    /// that agent about this case (or, for Administración Técnica, carries the case's ticket)
+    /// and the buzón's MTA vouches for the sender. Otherwise it is not a command: kept as a
+    /// note, the agent told why; unless it comes from the case's requester, who is answered as
+    /// one.
+    pub(super) fn on_case(&self, analysis: &Analysis, found: &FoundCase) -> OnCase {
         let Some(inbound) = &analysis.inbound else { return OnCase::FollowUp };
         if analysis.auto_generated {
             return OnCase::FollowUp;
         }
-        if trusted
-            && command::authentication_trusted(&inbound.authentication_results, &inbound.from)
-            && let Some(actor) = self.actor(&inbound.from)
-        {
-            return OnCase::Command(actor);
+        if let Some(actor) = self.actor(&inbound.from) {
+            // A forgery most often fails both: the agent first hears that it was not his.
+            let why = if !self.sender_verified(inbound) {
+                Some(NOT_AUTHENTICATED)
+            } else if !self.answers_mail_to(inbound, found, &actor) {
+                Some(NOT_SENT_TO_YOU)
+            } else {
+                None
+            };
+            match why {
+                None => return OnCase::Command(actor),
+                Some(_) if found.requester.eq_ignore_ascii_case(&actor.address) => {}
+                Some(why) => return OnCase::NotACommand(actor, why.to_string()),
+            }
         }
         // Only a direct answer to the "¿se resolvió?" mail is a survey answer.
         let answers_validation = inbound
@@ -114,6 +141,68 @@ impl Desk {
             .filter_map(|id| self.ids.verify_detail(id))
             .any(|(_, detail)| detail.ends_with(".validacion_masiva"));
         if answers_validation { OnCase::ValidationAnswer } else { OnCase::FollowUp }
+    }
+
+    /// Whether the message answers mail of ours sent to `actor` about this case, of a kind agents
+    /// receive; or, from Administración Técnica, carries the case's own ticket in its subject.
+    fn answers_mail_to(&self, inbound: &Inbound, found: &FoundCase, actor: &Actor) -> bool {
+        let bound = inbound
+            .in_reply_to
+            .iter()
+            .chain(&inbound.references)
+            .filter_map(|id| self.ids.verify_signed(id))
+            .any(|signed| {
+                signed.case == found.number
+                    && ReplyKind::parse(&signed.kind).is_some_and(ReplyKind::takes_commands)
+                    && self.ids.was_sent_to(&signed, &actor.address)
+            });
+        bound
+            || (actor.role == Role::AdministracionTecnica
+                && found.case.external_ref.is_some()
+                && self.csat_ticket(&inbound.subject) == found.case.external_ref)
+    }
+
+    /// Whether the buzón's MTA vouches for the From address (`autenticacion`), or the operator
+    /// turned the check off.
+    pub(super) fn sender_verified(&self, inbound: &Inbound) -> bool {
+        let auth = &self.config.autenticacion;
+        let trusted = command::trusted_results(&inbound.leading_headers, &auth.servers);
+        !auth.required || command::sender_verified(&trusted, &inbound.from)
+    }
+
+    /// A message from an agent's address that may not command: its text stays in the case's
+    /// history as a note without effect (not shown to agents as theirs), and the agent hears why.
+    pub(super) async fn refuse_by_mail(
+        &self,
+        store: &Store,
+        raw_id: i64,
+        found: &FoundCase,
+        analysis: &Analysis,
+        actor: &Actor,
+        why: &str,
+    ) -> Result<Outcome, StoreError> {
+        let own_words = analysis.inbound.as_ref().map_or("", |m| m.own_words.as_str());
+        let written = match command::parse(own_words) {
+            Parsed::Action(Action { command: Command::Nota, .. }) => None,
+            Parsed::Action(action) => Some(format!("#{}", action.command.name())),
+            Parsed::Unknown { first_line, .. } => Some(first_line),
+        };
+        let t = levels::not_a_command(&found.case, actor, written.as_deref(), why);
+        let record = ActionRecord {
+            actor: &actor.address,
+            via: "correo",
+            level: found.case.level,
+            command: Command::Nota.name(),
+            argument: written.as_deref(),
+            text: own_words,
+            refused: true,
+        };
+        let nonce = format!("r{raw_id}");
+        let drafts = self.action_drafts(store, found, actor, &t, nonce, written.as_deref()).await?;
+        let change = CaseChange { transition: &t, drafts, follow_up_until: None };
+        let message = Some(AgentMessage { raw_id, analysis });
+        store.record_action(message, &record, &[(found, change)], &ActionExtras::default()).await?;
+        Ok(Outcome::Appended { raw_id, case: found.number.clone() })
     }
 
     /// An agent's (or CSAT's) reply on a case: its first line says what to do.
@@ -188,10 +277,12 @@ impl Desk {
         action: &Action,
         via: Via<'_>,
     ) -> Result<ActionOutcome, StoreError> {
-        let parent_exists = match &action.command {
-            Command::Padre(parent) => store.case_by_number(parent).await?.is_some(),
-            _ => false,
+        let parent = match &action.command {
+            Command::Padre(parent) => store.case_by_number(parent).await?,
+            _ => None,
         };
+        let parent_exists = parent.is_some();
+        let parent_visible = parent.is_some_and(|p| self.sees(actor, &p.case));
         let pending_proposal = match &action.command {
             Command::AprobarErrorConocido => store.pending_proposal(found.id).await?,
             _ => None,
@@ -204,6 +295,7 @@ impl Desk {
             n1: self.n1_address(),
             agents: self.config.agentes.iter().map(|a| a.address.to_lowercase()).collect(),
             parent_exists,
+            parent_visible,
             proposal_pending: pending_proposal.is_some(),
             may_approve: self.coordinates_tema_group(&actor.address, &found.case),
             cleared_for_security: actor.role == Role::AdministracionTecnica
@@ -559,6 +651,23 @@ impl Desk {
             self.config.control_posterior.business_days,
         );
         Some(timestamp(end.with_timezone(&Utc)))
+    }
+
+    /// Whether the actor's groups see `case`: its tema's N2 group and any group that holds or
+    /// held it (or the actor held it); a security case only the security group sees;
+    /// Administración Técnica sees what reached it.
+    fn sees(&self, actor: &Actor, case: &Case) -> bool {
+        if actor.role == Role::AdministracionTecnica {
+            return case.path.iter().any(|hop| hop.level == Level::AdministracionTecnica);
+        }
+        if case.security_category.is_some() {
+            return self.config.in_group(&self.config.enrutamiento.security_group, &actor.address);
+        }
+        let tema_group = self.config.tema(case.tema).map(|t| &t.n2_group);
+        let mut groups = (case.group.iter().chain(tema_group))
+            .chain(case.path.iter().filter_map(|h| h.group.as_ref()));
+        groups.any(|group| self.config.in_group(group, &actor.address))
+            || case.path.iter().any(|hop| hop.holder.eq_ignore_ascii_case(&actor.address))
     }
 
     /// `address` coordinates the N2 group of the case's tema (who approves known errors).

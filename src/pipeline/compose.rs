@@ -122,12 +122,14 @@ impl Shared<'_> {
                     (context_of(reply), self.subject.clone())
                 };
                 let detail = format!("{}.{}.{}", self.nonce, index, reply.kind.as_str());
+                // Bound to its recipient: only the agent it was sent to may command by answering.
+                let message_id = self.ids.sign(self.number, &detail, &to, self.domain);
                 OutboxDraft {
                     kind: reply.kind,
                     buzon: self.buzon.name.clone(),
                     to,
                     subject,
-                    message_id: self.ids.sign(self.number, &detail, self.domain),
+                    message_id,
                     in_reply_to: if threaded { self.thread.in_reply_to.clone() } else { None },
                     references: if threaded { self.thread.references.clone() } else { Vec::new() },
                     context,
@@ -291,7 +293,12 @@ pub fn suggestion_draft(s: &Suggestion<'_>) -> OutboxDraft {
             s.cases.len(),
             s.code
         ),
-        message_id: s.ids.sign(s.number, &format!("m{}.sugerencia_masiva", s.code), domain),
+        message_id: s.ids.sign(
+            s.number,
+            &format!("m{}.sugerencia_masiva", s.code),
+            s.coordinator,
+            domain,
+        ),
         in_reply_to: None,
         references: Vec::new(),
         context: json!({
@@ -338,7 +345,7 @@ pub fn digest_draft(
         buzon: buzon.name.clone(),
         to: newest.to_addr.clone(),
         subject: format!("Resumen: {} notificaciones de casos", rows.len()),
-        message_id: ids.sign(&newest.case_number, &detail, domain),
+        message_id: ids.sign(&newest.case_number, &detail, &newest.to_addr, domain),
         in_reply_to: None,
         references: Vec::new(),
         context: json!({"case": newest.case_number, "cases": cases, "count": rows.len()}),

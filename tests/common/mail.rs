@@ -53,6 +53,22 @@ pub async fn clear_inbox(stack: &Stack, user: &str) {
 
 // ------------------------------------------------------------------------------------ sending
 
+/// The authserv-id the tests write as the buzón's MTA: Postfix on the stack checks no SPF, DKIM or
+/// DMARC, so the tests play that MTA, writing its `Authentication-Results` at the top of what
+/// they send. Every desk under test names it in `autenticacion.servidores`.
+pub const MTA: &str = "mx.pruebas.fe.test";
+
+/// The configuration section that trusts [`MTA`]'s results.
+pub fn trusted_mta_toml() -> String {
+    format!("[autenticacion]\nservidores = [\"{MTA}\"]\nexigir = true\n\n")
+}
+
+/// The header line [`MTA`] writes after checking `from`: DMARC passes for its domain.
+pub fn vouched_header(from: &str) -> String {
+    let domain = from.rsplit('@').next().unwrap_or_default();
+    format!("Authentication-Results: {MTA}; dmarc=pass header.from={domain}\r\n")
+}
+
 /// Sends `raw` through the stack's SMTP port (no auth from loopback), like a mail client would.
 /// Postfix passes the message's own header lines through unchanged (no milter on the stack), so
 /// an `Authentication-Results` written here reaches the buzón as written.
@@ -181,6 +197,7 @@ pub fn undelivered_invoice_request(
 
 /// `from` answers `to_mail` on its thread, to the buzón `to`, under a fresh Message-ID of his own
 /// domain: how agents, CSAT and requesters work a case by mail (a command on `body`'s first line).
+/// The stack's MTA (played here, [`MTA`]) vouches for the sender, as a real one would.
 pub async fn reply(
     stack: &Stack,
     from: &str,
@@ -191,18 +208,21 @@ pub async fn reply(
     body: &str,
 ) {
     let id = format!("{}@{}", unique("resp"), from.rsplit('@').next().unwrap_or("fe.test"));
-    let raw = Letter {
-        from,
-        name,
-        to,
-        subject,
-        message_id: &id,
-        reply_to: Some(&to_mail.message_id),
-        body,
-        headers: "",
-        xml: false,
-    }
-    .bytes();
+    let mut raw = vouched_header(from).into_bytes();
+    raw.extend(
+        Letter {
+            from,
+            name,
+            to,
+            subject,
+            message_id: &id,
+            reply_to: Some(&to_mail.message_id),
+            body,
+            headers: "",
+            xml: false,
+        }
+        .bytes(),
+    );
     smtp_send(stack, from, to, &raw).await;
 }
 
