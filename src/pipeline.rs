@@ -778,10 +778,26 @@ impl Desk {
         found: &FoundCase,
         analysis: &Analysis,
     ) -> Result<Outcome, StoreError> {
+        self.append_as(store, raw_id, found, analysis, None).await
+    }
+
+    /// As [`Desk::append`]; with `over_cap`, a message past its sender's cap of new cases,
+    /// joining the sender's latest case.
+    async fn append_as(
+        &self,
+        store: &Store,
+        raw_id: i64,
+        found: &FoundCase,
+        analysis: &Analysis,
+        over_cap: Option<u32>,
+    ) -> Result<Outcome, StoreError> {
         let intake = analysis.intake();
         let refined = case::refine_tema(&found.case, &intake);
         let staffing = self.staffing(&refined).await_loads(store).await?;
-        let transition = case::follow_up(&found.case, &intake, &staffing);
+        let transition = match over_cap {
+            Some(cap) => case::over_case_cap(&found.case, &intake, &staffing, cap),
+            None => case::follow_up(&found.case, &intake, &staffing),
+        };
         let buzon = self.buzon_for(&found.buzon);
         let ctx = self.reply_context(raw_id, &found.number, &buzon, &found.requester);
         let change = CaseChange {
@@ -845,7 +861,7 @@ impl Desk {
             };
             let done = match target {
                 Some((found, cap)) => {
-                    self.append_over_cap(store, raw_id, &found, analysis, cap).await
+                    self.append_as(store, raw_id, &found, analysis, Some(cap)).await
                 }
                 None => self.open_new_case(store, raw_id, buzon, analysis, cap).await,
             };
@@ -871,31 +887,6 @@ impl Desk {
             general.cases_per_sender_hour
         };
         (cap > 0).then_some(cap)
-    }
-
-    /// A message past its sender's cap of new cases, on the sender's latest case.
-    async fn append_over_cap(
-        &self,
-        store: &Store,
-        raw_id: i64,
-        found: &FoundCase,
-        analysis: &Analysis,
-        cap: u32,
-    ) -> Result<Outcome, StoreError> {
-        let intake = analysis.intake();
-        let refined = case::refine_tema(&found.case, &intake);
-        let staffing = self.staffing(&refined).await_loads(store).await?;
-        let transition = case::over_case_cap(&found.case, &intake, &staffing, cap);
-        let buzon = self.buzon_for(&found.buzon);
-        let ctx = self.reply_context(raw_id, &found.number, &buzon, &found.requester);
-        let change = CaseChange {
-            drafts: compose::drafts(&ctx, analysis, &transition),
-            follow_up_until: self.follow_up_until(Some(&found.case), &transition.case),
-            transition: &transition,
-        };
-        let reply_cap = self.config.general.auto_replies_per_hour;
-        store.append_over_cap(raw_id, found, analysis, &change, reply_cap).await?;
-        Ok(Outcome::Appended { raw_id, case: found.number.clone() })
     }
 
     async fn open_new_case(

@@ -20,8 +20,7 @@
 use std::borrow::Cow;
 
 use mail_parser::{
-    Address, Encoding, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders,
-    PartType,
+    Address, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
 };
 
 use super::attachments::{self, ZipBudget};
@@ -858,21 +857,7 @@ fn original_bytes(message: &Message<'_>, part: &MessagePart<'_>) -> Vec<u8> {
 
 fn undecoded_text(message: &Message<'_>, part: &MessagePart<'_>) -> Option<Vec<u8>> {
     let body = raw_slice(message, part.raw_body_offset(), part.raw_end_offset())?;
-    let encoding = match part.encoding {
-        Encoding::Base64 => "base64",
-        Encoding::QuotedPrintable => "quoted-printable",
-        Encoding::None => return Some(body.to_vec()),
-    };
-    let mut raw = format!(
-        "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n"
-    )
-    .into_bytes();
-    raw.extend_from_slice(body);
-    let parsed = MessageParser::default().parse(&raw)?;
-    match &parsed.part(0)?.body {
-        PartType::Binary(bytes) => Some(bytes.to_vec()),
-        _ => None,
-    }
+    super::prescan::decode(body, part.encoding)
 }
 
 /// The bytes between two offsets of `message` (a header's or a part's). mail-parser is not

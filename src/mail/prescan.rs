@@ -429,7 +429,7 @@ fn is_body(part: &mail_parser::MessagePart<'_>) -> bool {
 
 /// The bytes of a transfer-encoded forward, decoded by mail-parser itself (as a one-part
 /// message of `application/octet-stream`, which it leaves flat).
-fn decode(body: &[u8], encoding: Encoding) -> Option<Vec<u8>> {
+pub(super) fn decode(body: &[u8], encoding: Encoding) -> Option<Vec<u8>> {
     let name = match encoding {
         Encoding::Base64 => "base64",
         Encoding::QuotedPrintable => "quoted-printable",

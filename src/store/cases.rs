@@ -181,13 +181,21 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         update_case(&mut tx, found, change).await?;
+        let mut drafts = change.drafts.clone();
+        // The coordinator hears of a sender past the cap once an hour: the notice's outbox row is
+        // the marker, read in this same transaction.
+        if drafts.iter().any(|d| d.kind == ReplyKind::AvisoTopeCasos)
+            && cap_notice_within_hour(&mut tx, &found.requester).await?
+        {
+            drafts.retain(|d| d.kind != ReplyKind::AvisoTopeCasos);
+        }
         write_message_and_effects(
             &mut tx,
             found.id,
             raw_id,
             analysis,
             change.transition,
-            change.drafts.clone(),
+            drafts,
             reply_cap,
         )
         .await?;
@@ -217,37 +225,6 @@ impl Store {
             Some(id) => self.case_by_id(id).await,
             None => Ok(None),
         }
-    }
-
-    /// As [`Store::append_to_case`], for mail past its sender's cap of new cases: the
-    /// coordinator's notice is queued only when none about this sender was in the last hour
-    /// (the notice's outbox row is the marker, read in this same transaction).
-    pub async fn append_over_cap(
-        &self,
-        raw_id: i64,
-        found: &FoundCase,
-        analysis: &Analysis,
-        change: &CaseChange<'_>,
-        reply_cap: u32,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.write_tx().await?;
-        update_case(&mut tx, found, change).await?;
-        let mut drafts = change.drafts.clone();
-        if cap_notice_within_hour(&mut tx, &found.requester).await? {
-            drafts.retain(|d| d.kind != ReplyKind::AvisoTopeCasos);
-        }
-        write_message_and_effects(
-            &mut tx,
-            found.id,
-            raw_id,
-            analysis,
-            change.transition,
-            drafts,
-            reply_cap,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     /// The case a message belongs to: a reply to one of our outbox messages, then the subject
