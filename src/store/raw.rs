@@ -418,14 +418,10 @@ const AUTHOR_HEADERS: &[&str] =
 /// fixed order) and the body, with line endings normalized. Two copies of one message share it
 /// whatever the servers added; two messages that share only a Message-ID do not.
 fn content_key(raw: &[u8]) -> String {
-    let normalized: Vec<u8> = raw.iter().copied().filter(|b| *b != b'\r').collect();
-    let split = normalized.windows(2).position(|w| w == b"\n\n");
-    let (head, body) = match split {
-        Some(at) => (&normalized[..at], &normalized[at + 2..]),
-        None => (&normalized[..], &[][..]),
-    };
+    let (head, body) = split_head(raw);
     let mut fields: Vec<String> = Vec::new();
     for line in String::from_utf8_lossy(head).split('\n') {
+        let line = line.trim_end_matches('\r');
         match (line.starts_with([' ', '\t']), fields.last_mut()) {
             (true, Some(last)) => last.push_str(line),
             _ => fields.push(line.to_string()),
@@ -444,8 +440,25 @@ fn content_key(raw: &[u8]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(kept.join("\n").as_bytes());
     hasher.update(b"\n\n");
-    hasher.update(body);
+    // Line endings normalized without copying the body: the hash skips every CR.
+    for piece in body.split(|b| *b == b'\r') {
+        hasher.update(piece);
+    }
     hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The header block and the body: split at the first empty line (CRs ignored, as a sender's
+/// CRLF and a relay's LF are the same message).
+fn split_head(raw: &[u8]) -> (&[u8], &[u8]) {
+    let mut from = 0;
+    while let Some(at) = raw[from..].iter().position(|b| *b == b'\n').map(|at| from + at) {
+        let next = raw[at + 1..].iter().position(|b| *b != b'\r').map(|skip| at + 1 + skip);
+        match next {
+            Some(blank) if raw[blank] == b'\n' => return (&raw[..at], &raw[blank + 1..]),
+            _ => from = at + 1,
+        }
+    }
+    (raw, &[])
 }
 
 /// The key columns of a raw message row.
