@@ -2,6 +2,8 @@
 //! configuration and calls into the library; the work lives in `mesa_fe`.
 #![forbid(unsafe_code)]
 
+#[macro_use]
+mod output;
 mod cli;
 
 use std::path::PathBuf;

@@ -144,3 +144,30 @@ fn the_outbox_can_be_listed_shown_and_retried() {
         mesa_fe(dir.path()).args(["outbox", "list", "--estado", "perdido"]).output().expect("run");
     assert_eq!(bad.status.code(), Some(65));
 }
+
+/// `mesa-fe kb list | head -1`: the reader leaves before the command writes. The pipe is closed
+/// before the binary's first line, so the write fails every run, not only when the output
+/// outgrows the pipe's buffer.
+fn run_with_a_closed_pipe(args: &[&str]) -> std::process::Output {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = mesa_fe(dir.path())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn a_listing_piped_into_head_ends_quietly() {
+    for args in [&["kb", "list"][..], &["case", "list"], &["kb", "export"]] {
+        let output = run_with_a_closed_pipe(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?} says nothing when the reader leaves: {stderr}");
+        assert_eq!(output.status.code(), Some(141), "{args:?}: SIGPIPE's conventional status");
+    }
+}

@@ -155,7 +155,7 @@ pub async fn perform(
     if let Some(why) = &outcome.refusal {
         return Err(Failure::new(EX_DATAERR, format!("{}: no se aplicó: {why}", outcome.case)));
     }
-    println!(
+    say!(
         "{}: {} · {}{}",
         outcome.case,
         outcome.status.as_str(),

@@ -26,7 +26,7 @@ pub async fn export(
     let guide = Guide::new(&knowledge, &solutions?);
     let text = if format == "csv" { guide.to_csv() } else { guide.to_markdown() };
     if write_output(salida, &text)? {
-        println!(
+        say!(
             "Guía CT-CAC-0127 escrita en {}: {} errores conocidos y {} soluciones de agentes.",
             salida.map(Path::display).map(|d| d.to_string()).unwrap_or_default(),
             guide.of(Origin::KnownError).count(),

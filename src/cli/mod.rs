@@ -237,7 +237,6 @@ fn output_format(formato: &str, known: &[&str]) -> Result<String, Failure> {
 
 /// Writes a command's document to `--salida` (returns `true`) or to standard output.
 fn write_output(salida: Option<&Path>, text: &str) -> Result<bool, Failure> {
-    use std::io::Write;
     match salida {
         Some(path) => {
             std::fs::write(path, text.as_bytes()).map_err(|e| {
@@ -246,10 +245,7 @@ fn write_output(salida: Option<&Path>, text: &str) -> Result<bool, Failure> {
             Ok(true)
         }
         None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).map_err(|e| {
-                Failure::new(EX_IOERR, format!("no se pudo escribir en la salida estándar: {e}"))
-            })?;
+            crate::output::document(text);
             Ok(false)
         }
     }
@@ -317,7 +313,7 @@ pub fn check_config(path: Option<&Path>) -> Result<ExitCode, Failure> {
         mesa_fe::mail::outgoing::Templates::load(Path::new(&config.general.templates))
             .map_err(|e| Failure::new(EX_CONFIG, e.to_string()))?;
     }
-    println!(
+    say!(
         "Configuración válida: {} buzones, {} temas, {} grupos, {} agentes; {} errores conocidos; base de datos {}.",
         config.buzones.len(),
         config.temas.len(),
@@ -333,7 +329,7 @@ pub async fn migrate(path: Option<&Path>) -> Result<ExitCode, Failure> {
     let config = load_config(path)?;
     let store = open_store(&config).await?;
     store.close().await;
-    println!("Base de datos al día: {}", config.database_url());
+    say!("Base de datos al día: {}", config.database_url());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -351,7 +347,7 @@ pub fn inspect(
     if json {
         let text = serde_json::to_string_pretty(&analysis.to_json())
             .map_err(|e| Failure::new(EX_SOFTWARE, format!("no se pudo escribir el JSON: {e}")))?;
-        println!("{text}");
+        say!("{text}");
     } else {
         show::analysis(&analysis);
     }
@@ -374,7 +370,7 @@ pub async fn ingest(
     store.sync_known_errors(&desk.knowledge).await?;
     let origin = Origin::local(buzon.name.clone());
     for outcome in desk.process_pending(&store).await? {
-        println!("pendiente de una ejecución anterior: {}", show::outcome(&outcome));
+        say!("pendiente de una ejecución anterior: {}", show::outcome(&outcome));
     }
     let mut failed = 0;
     // Files are read and stored a batch at a time: one commit per batch, memory bounded.
@@ -392,7 +388,7 @@ pub async fn ingest(
         let raws: Vec<&[u8]> = read.iter().map(|(_, raw)| raw.as_slice()).collect();
         let outcomes = desk.ingest_batch(&store, &origin, &raws).await?;
         for ((file, _), outcome) in read.iter().zip(&outcomes) {
-            println!("{}: {}", file.display(), show::outcome(outcome));
+            say!("{}: {}", file.display(), show::outcome(outcome));
         }
     }
     store.close().await;
@@ -496,7 +492,7 @@ pub async fn outbox(path: Option<&Path>, command: OutboxCommand) -> Result<ExitC
         },
         OutboxCommand::Retry { id } => {
             if store.retry_outbox(id).await? {
-                println!(
+                say!(
                     "El correo {id} vuelve a la cola; el servicio lo enviará en su próximo ciclo."
                 );
             } else {

@@ -84,7 +84,7 @@ async fn import(path: Option<&Path>, file: &Path) -> Result<ExitCode, Failure> {
     store.replace_providers(&providers).await?;
     store.close().await;
     let active = providers.iter().filter(|p| p.active).count();
-    println!(
+    say!(
         "Registro de proveedores importado de {}: {} proveedores (activos: {active}, inactivos: {}).",
         file.display(),
         providers.len(),
@@ -95,15 +95,13 @@ async fn import(path: Option<&Path>, file: &Path) -> Result<ExitCode, Failure> {
     let both: Vec<&str> =
         providers.iter().filter(|p| configured.contains(&p.nit)).map(|p| p.nit.as_str()).collect();
     if !both.is_empty() {
-        println!(
+        say!(
             "Aviso: estos NIT están también en [[proveedores]] de la configuración, que \
              prevalece sobre el CSV: {}.",
             both.join(", ")
         );
     }
-    println!(
-        "El servicio en ejecución toma el nuevo registro al recargarlo: systemctl reload mesa-fe"
-    );
+    say!("El servicio en ejecución toma el nuevo registro al recargarlo: systemctl reload mesa-fe");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -129,7 +127,7 @@ async fn list(path: Option<&Path>, json: bool) -> Result<ExitCode, Failure> {
         table(&listed);
         if !shadowed.is_empty() {
             let nits: Vec<&str> = shadowed.iter().map(|p| p.nit.as_str()).collect();
-            println!(
+            say!(
                 "Del CSV no se usan estos NIT porque la configuración también los tiene: {}.",
                 nits.join(", ")
             );
@@ -140,7 +138,7 @@ async fn list(path: Option<&Path>, json: bool) -> Result<ExitCode, Failure> {
 
 fn table(listed: &[Listed]) {
     if listed.is_empty() {
-        println!(
+        say!(
             "No hay proveedores registrados: agréguelos en [[proveedores]] de la configuración o \
              impórtelos con `mesa-fe proveedores importar archivo.csv`."
         );
@@ -148,12 +146,16 @@ fn table(listed: &[Listed]) {
     }
     let joined =
         |items: &[String]| if items.is_empty() { "-".to_string() } else { items.join(";") };
-    println!(
+    say!(
         "{:<15} {:<32} {:<30} {:<30} {:<6} ORIGEN",
-        "NIT", "NOMBRE", "DOMINIOS", "DIRECCIONES", "ACTIVO"
+        "NIT",
+        "NOMBRE",
+        "DOMINIOS",
+        "DIRECCIONES",
+        "ACTIVO"
     );
     for Listed { provider: p, origen } in listed {
-        println!(
+        say!(
             "{:<15} {:<32} {:<30} {:<30} {:<6} {origen}",
             p.nit,
             p.name,
@@ -163,5 +165,5 @@ fn table(listed: &[Listed]) {
         );
     }
     let active = listed.iter().filter(|l| l.provider.active).count();
-    println!("Proveedores: {} (activos: {active}).", listed.len());
+    say!("Proveedores: {} (activos: {active}).", listed.len());
 }

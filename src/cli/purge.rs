@@ -167,30 +167,33 @@ async fn run(
 
 fn print_table(cases: &[Line], simular: bool, label: &str, closed_before: &str) {
     if cases.is_empty() {
-        println!(
+        say!(
             "No hay casos cerrados hasta {closed_before} (retención {label}) pendientes de depurar."
         );
         return;
     }
     if simular {
-        println!(
+        say!(
             "Simulación (no se modificó nada): se eliminarían los cuerpos y adjuntos de estos casos \
              cerrados hasta {closed_before} (retención {label}):"
         );
     } else {
-        println!(
+        say!(
             "Cuerpos y adjuntos eliminados de los casos cerrados hasta {closed_before} (retención \
              {label}); se conservan el registro de cada caso y su historial:"
         );
     }
-    println!("{:<18} {:<22} {:>9} {:>12}", "Caso", "Cerrado", "Mensajes", "Bytes");
+    say!("{:<18} {:<22} {:>9} {:>12}", "Caso", "Cerrado", "Mensajes", "Bytes");
     for case in cases {
-        println!(
+        say!(
             "{:<18} {:<22} {:>9} {:>12}",
-            case.number, case.closed_at, case.raw_messages, case.bytes
+            case.number,
+            case.closed_at,
+            case.raw_messages,
+            case.bytes
         );
     }
-    println!(
+    say!(
         "Total: {} casos, {} mensajes, {} bytes.",
         cases.len(),
         cases.iter().map(|c| c.raw_messages).sum::<i64>(),
@@ -200,14 +203,14 @@ fn print_table(cases: &[Line], simular: bool, label: &str, closed_before: &str) 
 
 fn print_space(space: &SpaceReport, bytes: i64) {
     match space.auto_vacuum.as_str() {
-        "incremental" => println!(
+        "incremental" => say!(
             "Espacio: {} bytes devueltos al sistema de archivos (auto_vacuum incremental).",
             space.returned_bytes
         ),
-        "full" => println!(
-            "Espacio: SQLite reduce el archivo al confirmar cada caso (auto_vacuum completo)."
-        ),
-        _ => println!(
+        "full" => {
+            say!("Espacio: SQLite reduce el archivo al confirmar cada caso (auto_vacuum completo).")
+        }
+        _ => say!(
             "Espacio: {bytes} bytes de cuerpos eliminados; el archivo de la base de datos conserva su \
              tamaño y reutiliza sus {} bytes libres para datos nuevos (para reducirlo, VACUUM con el \
              servicio detenido).",

@@ -69,7 +69,7 @@ pub async fn run(
             1 => "1 caso creado".to_owned(),
             n => format!("{n} casos creados"),
         };
-        println!(
+        say!(
             "Informe de niveles de servicio escrito en {}: {cases} del {} al {}.",
             salida.map(Path::display).map(|d| d.to_string()).unwrap_or_default(),
             report.period.from,

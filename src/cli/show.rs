@@ -11,7 +11,7 @@ use super::{EX_SOFTWARE, Failure};
 pub fn json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Failure::new(EX_SOFTWARE, format!("no se pudo escribir el JSON: {e}")))?;
-    println!("{text}");
+    say!("{text}");
     Ok(())
 }
 
@@ -36,31 +36,31 @@ pub fn outcome(outcome: &Outcome) -> String {
 
 pub fn analysis(a: &Analysis) {
     if let Some(reason) = &a.quarantine_reason {
-        println!("Decisión: cuarentena\nRazón: {reason}");
+        say!("Decisión: cuarentena\nRazón: {reason}");
         return;
     }
     let Some(inbound) = &a.inbound else { return };
-    println!("De:        {}", inbound.from);
-    println!("Asunto:    {}", inbound.subject);
-    println!("Decisión:  {}", a.decision.as_str());
-    println!("Tema:      {}", a.tema.as_str());
-    println!("Canal:     {}", a.channel.as_str());
+    say!("De:        {}", inbound.from);
+    say!("Asunto:    {}", inbound.subject);
+    say!("Decisión:  {}", a.decision.as_str());
+    say!("Tema:      {}", a.tema.as_str());
+    say!("Canal:     {}", a.channel.as_str());
     if let Some(case) = &a.case_ref {
-        println!("Caso:      {case}");
+        say!("Caso:      {case}");
     }
     if a.auto_generated {
-        println!("Automático: sí (no se responde)");
+        say!("Automático: sí (no se responde)");
     }
     if let Some(category) = a.security_category {
-        println!("Evento de seguridad: categoría {category}");
+        say!("Evento de seguridad: categoría {category}");
     }
     let missing: Vec<&str> = a.missing().iter().map(|r| r.as_str()).collect();
-    println!(
+    say!(
         "Faltantes: {}",
         if missing.is_empty() { "ninguno".to_string() } else { missing.join(", ") }
     );
     for d in &a.documents {
-        println!(
+        say!(
             "Documento: {} {} {} ({})",
             d.kind.as_str(),
             d.number.as_deref().unwrap_or("-"),
@@ -69,82 +69,91 @@ pub fn analysis(a: &Analysis) {
         );
     }
     for r in &a.rejections {
-        println!("Regla:     {} {}", r.code, r.description);
+        say!("Regla:     {} {}", r.code, r.description);
     }
     for p in &a.problems {
-        println!("Adjunto con problema: {}: {}", p.source, p.problem);
+        say!("Adjunto con problema: {}: {}", p.source, p.problem);
     }
 }
 
 pub fn case_list(cases: &[CaseSummary]) {
     if cases.is_empty() {
-        println!("No hay casos.");
+        say!("No hay casos.");
         return;
     }
-    println!(
+    say!(
         "{:<16} {:<22} {:<7} {:<20} {:<10} {:<14} ASUNTO",
-        "CASO", "ESTADO", "NIVEL", "TEMA", "CANAL", "TIPO"
+        "CASO",
+        "ESTADO",
+        "NIVEL",
+        "TEMA",
+        "CANAL",
+        "TIPO"
     );
     for c in cases {
-        println!(
+        say!(
             "{:<16} {:<22} {:<7} {:<20} {:<10} {:<14} {}",
-            c.number, c.status, c.level, c.tema, c.channel, c.case_type, c.subject
+            c.number,
+            c.status,
+            c.level,
+            c.tema,
+            c.channel,
+            c.case_type,
+            c.subject
         );
     }
 }
 
 pub fn case_detail(d: &CaseDetail) {
     let s = &d.summary;
-    println!("Caso {}  [{} · {}]", s.number, s.status, s.level);
-    println!("Asunto:       {}", s.subject);
-    println!("Tema:         {}   Canal: {}   Buzón: {}", s.tema, s.channel, d.buzon);
-    println!("Tipo:         {}", s.case_type);
-    println!("Solicitante:  {} {}", d.requester_name.as_deref().unwrap_or(""), d.requester);
-    println!(
+    say!("Caso {}  [{} · {}]", s.number, s.status, s.level);
+    say!("Asunto:       {}", s.subject);
+    say!("Tema:         {}   Canal: {}   Buzón: {}", s.tema, s.channel, d.buzon);
+    say!("Tipo:         {}", s.case_type);
+    say!("Solicitante:  {} {}", d.requester_name.as_deref().unwrap_or(""), d.requester);
+    say!(
         "Grupo/agente: {} / {}",
         d.group.as_deref().unwrap_or("-"),
         s.agent.as_deref().unwrap_or("-")
     );
     if let Some(category) = &d.security_category {
-        println!("Evento de seguridad: categoría {category}");
+        say!("Evento de seguridad: categoría {category}");
     }
     if !d.missing_requirements.is_empty() {
-        println!("Faltantes:    {}", d.missing_requirements.join(", "));
+        say!("Faltantes:    {}", d.missing_requirements.join(", "));
     }
     if d.first_contact {
-        println!("Solucionado en primer contacto (error conocido).");
+        say!("Solucionado en primer contacto (error conocido).");
     }
     if let Some(nit) = &d.provider_nit {
-        println!("Proveedor tecnológico registrado: NIT {nit}");
+        say!("Proveedor tecnológico registrado: NIT {nit}");
     }
     if let Some(cause) = &d.root_cause {
-        println!("Causa raíz:   {cause}");
+        say!("Causa raíz:   {cause}");
     }
     if let Some(reference) = &d.external_ref {
-        println!("Ref. externa: {reference}");
+        say!("Ref. externa: {reference}");
     }
     if let Some(until) = &d.follow_up_until {
-        println!("Control posterior hasta: {until}");
+        say!("Control posterior hasta: {until}");
     }
     if let Some(purged) = &d.purged_at {
-        println!(
-            "Datos eliminados por retención: {purged} (se conservan el registro y el historial)"
-        );
+        say!("Datos eliminados por retención: {purged} (se conservan el registro y el historial)");
     }
     if let Some(parent) = &d.parent {
-        println!("Caso padre:   {parent}");
+        say!("Caso padre:   {parent}");
     }
     if !d.children.is_empty() {
-        println!("Casos hijos ({}): {}", d.children.len(), d.children.join(", "));
+        say!("Casos hijos ({}): {}", d.children.len(), d.children.join(", "));
     }
-    println!("\nMensajes:");
+    say!("\nMensajes:");
     for m in &d.messages {
-        println!("  {} {} {} «{}»", m.created_at, m.direction, m.from_addr, m.subject);
+        say!("  {} {} {} «{}»", m.created_at, m.direction, m.from_addr, m.subject);
     }
     if !d.documents.is_empty() {
-        println!("\nDocumentos:");
+        say!("\nDocumentos:");
         for doc in &d.documents {
-            println!(
+            say!(
                 "  {} {} {} {}",
                 doc.kind,
                 doc.number.as_deref().unwrap_or("-"),
@@ -154,118 +163,134 @@ pub fn case_detail(d: &CaseDetail) {
         }
     }
     if !d.rejections.is_empty() {
-        println!("\nReglas DIAN:");
+        say!("\nReglas DIAN:");
         for r in &d.rejections {
-            println!("  {} {}", r.code, r.description);
+            say!("  {} {}", r.code, r.description);
         }
     }
     if !d.actions.is_empty() {
-        println!("\nAcciones de los agentes:");
+        say!("\nAcciones de los agentes:");
         for a in &d.actions {
             let refused = if a.refused != 0 { " (rechazada)" } else { "" };
-            println!("  {} {} #{}{} en {}:", a.created_at, a.actor, a.command, refused, a.level);
+            say!("  {} {} #{}{} en {}:", a.created_at, a.actor, a.command, refused, a.level);
             for line in a.text.lines() {
-                println!("      {line}");
+                say!("      {line}");
             }
         }
     }
-    println!("\nHistorial (actividades del procedimiento):");
+    say!("\nHistorial (actividades del procedimiento):");
     for e in &d.events {
-        println!(
+        say!(
             "  {} act. {:>2} → {} / {}: {}",
-            e.created_at, e.activity, e.to_status, e.to_level, e.detail
+            e.created_at,
+            e.activity,
+            e.to_status,
+            e.to_level,
+            e.detail
         );
     }
     if !d.outbox.is_empty() {
-        println!("\nCorreos en cola:");
+        say!("\nCorreos en cola:");
         for o in &d.outbox {
-            println!("  {} → {} [{}] {}", o.kind, o.to_addr, o.status, o.subject);
+            say!("  {} → {} [{}] {}", o.kind, o.to_addr, o.status, o.subject);
         }
     }
 }
 
 pub fn quarantine_list(entries: &[QuarantineEntry]) {
     if entries.is_empty() {
-        println!("No hay mensajes en cuarentena.");
+        say!("No hay mensajes en cuarentena.");
         return;
     }
-    println!(
-        "{:<6} {:<11} {:<20} {:<22} {:>9} RAZÓN",
-        "ID", "ESTADO", "BUZÓN", "RECIBIDO", "BYTES"
-    );
+    say!("{:<6} {:<11} {:<20} {:<22} {:>9} RAZÓN", "ID", "ESTADO", "BUZÓN", "RECIBIDO", "BYTES");
     for e in entries {
-        println!(
+        say!(
             "{:<6} {:<11} {:<20} {:<22} {:>9} {}",
-            e.id, e.status, e.buzon, e.received_at, e.size_bytes, e.reason
+            e.id,
+            e.status,
+            e.buzon,
+            e.received_at,
+            e.size_bytes,
+            e.reason
         );
     }
 }
 
 /// The reason and the first bytes, with control characters made visible.
 pub fn quarantine_entry(entry: &QuarantineEntry, raw: &[u8]) {
-    println!(
+    say!(
         "Mensaje {} del buzón {}, recibido {} ({} bytes)",
-        entry.id, entry.buzon, entry.received_at, entry.size_bytes
+        entry.id,
+        entry.buzon,
+        entry.received_at,
+        entry.size_bytes
     );
-    println!("Razón: {}\n", entry.reason);
+    say!("Razón: {}\n", entry.reason);
     let head = &raw[..raw.len().min(2048)];
     let text: String = String::from_utf8_lossy(head)
         .chars()
         .map(|c| if c.is_control() && c != '\n' && c != '\r' && c != '\t' { '·' } else { c })
         .collect();
-    println!("{text}");
+    say!("{text}");
     if raw.len() > head.len() {
-        println!("… ({} bytes más)", raw.len() - head.len());
+        say!("… ({} bytes más)", raw.len() - head.len());
     }
 }
 
 pub fn knowledge(base: &KnowledgeBase) {
-    println!("{} errores conocidos:", base.len());
+    say!("{} errores conocidos:", base.len());
     for entry in base.entries() {
         let answer = if entry.first_contact_answer.is_some() {
             "primer contacto"
         } else {
             "requiere agente"
         };
-        println!("{:<8} [{}] {}", entry.code, answer, entry.official_message);
+        say!("{:<8} [{}] {}", entry.code, answer, entry.official_message);
     }
 }
 
 pub fn outbox_list(items: &[OutboxItem]) {
     if items.is_empty() {
-        println!("La cola de salida está vacía.");
+        say!("La cola de salida está vacía.");
         return;
     }
-    println!("{:<6} {:<17} {:<16} {:<25} {:<8} PARA", "ID", "ESTADO", "CASO", "TIPO", "INTENTOS");
+    say!("{:<6} {:<17} {:<16} {:<25} {:<8} PARA", "ID", "ESTADO", "CASO", "TIPO", "INTENTOS");
     for i in items {
-        println!(
+        say!(
             "{:<6} {:<17} {:<16} {:<25} {:<8} {}",
-            i.id, i.status, i.case_number, i.kind, i.attempts, i.to_addr
+            i.id,
+            i.status,
+            i.case_number,
+            i.kind,
+            i.attempts,
+            i.to_addr
         );
     }
 }
 
 pub fn outbox_item(i: &OutboxItem) {
-    println!("Correo {} del caso {} [{}]", i.id, i.case_number, i.status);
-    println!("Tipo:        {}", i.kind);
-    println!("Desde buzón: {}", i.buzon);
-    println!("Para:        {}", i.to_addr);
-    println!("Asunto:      {}", i.subject);
-    println!("Message-ID:  {}", i.message_id);
+    say!("Correo {} del caso {} [{}]", i.id, i.case_number, i.status);
+    say!("Tipo:        {}", i.kind);
+    say!("Desde buzón: {}", i.buzon);
+    say!("Para:        {}", i.to_addr);
+    say!("Asunto:      {}", i.subject);
+    say!("Message-ID:  {}", i.message_id);
     if let Some(reply_to) = &i.in_reply_to {
-        println!("In-Reply-To: {reply_to}");
+        say!("In-Reply-To: {reply_to}");
     }
     if let Some(refs) = i.refs.as_deref().filter(|r| !r.is_empty()) {
-        println!("References:  {refs}");
+        say!("References:  {refs}");
     }
-    println!(
+    say!(
         "Creado:      {}   Intentos: {}   Próximo intento: {}",
-        i.created_at, i.attempts, i.next_attempt_at
+        i.created_at,
+        i.attempts,
+        i.next_attempt_at
     );
     if let Some(sent) = &i.sent_at {
-        println!("Enviado:     {sent}");
+        say!("Enviado:     {sent}");
     }
     if let Some(error) = &i.last_error {
-        println!("Última respuesta del servidor: {error}");
+        say!("Última respuesta del servidor: {error}");
     }
 }
