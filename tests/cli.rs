@@ -171,3 +171,51 @@ fn a_listing_piped_into_head_ends_quietly() {
         assert_eq!(output.status.code(), Some(141), "{args:?}: SIGPIPE's conventional status");
     }
 }
+
+/// stdout of a successful run, parsed as JSON.
+fn json_of(output: &std::process::Output) -> serde_json::Value {
+    assert!(output.status.success(), "{}", text(output));
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(output)))
+}
+
+#[test]
+fn every_list_and_show_takes_json() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ingest = mesa_fe(dir.path())
+        .arg("ingest")
+        .arg(fixture_path("mail/01_proveedor_zip_attacheddocument.eml"))
+        .arg(fixture_path("pipeline/20_basura_binaria.eml"))
+        .output()
+        .expect("run");
+    assert!(ingest.status.success(), "{}", text(&ingest));
+    let run = |args: &[&str]| json_of(&mesa_fe(dir.path()).args(args).output().expect("run"));
+
+    let known = run(&["kb", "list", "--json"]);
+    let fad06 = known.as_array().expect("array").iter().find(|e| e["codigo"] == "FAD06");
+    assert!(fad06.is_some_and(|e| e["mensaje_oficial"].is_string()), "{known}");
+
+    let held = run(&["quarantine", "list", "--json"]);
+    assert_eq!(held[0]["id"], 2, "{held}");
+    assert!(held[0]["reason"].as_str().is_some_and(|r| r.contains("datos binarios")), "{held}");
+    let entry = run(&["quarantine", "show", "2", "--json"]);
+    assert_eq!(entry["status"], "cuarentena", "{entry}");
+    assert!(entry["head"].is_string() && entry["truncated"].is_boolean(), "{entry}");
+
+    let mail = run(&["outbox", "show", "1", "--json"]);
+    assert_eq!(mail["kind"], "acuse_recibo", "{mail}");
+    assert_eq!(mail["to_addr"], "jpardo@andinas-contables.example", "{mail}");
+}
+
+#[test]
+fn kb_export_writes_json_and_names_its_formats_when_refusing_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let guide = json_of(
+        &mesa_fe(dir.path()).args(["kb", "export", "--formato", "json"]).output().expect("run"),
+    );
+    let first = &guide.as_array().expect("array")[0];
+    assert_eq!(first["origen"], "base_errores_conocidos", "{first}");
+    assert!(first["codigos"].is_array() && first["respuesta_primer_contacto"].is_string());
+    let bad = mesa_fe(dir.path()).args(["kb", "export", "--formato", "xml"]).output().expect("run");
+    assert_eq!(bad.status.code(), Some(65));
+    assert!(text(&bad).contains("use uno de md, csv, json"), "{}", text(&bad));
+}

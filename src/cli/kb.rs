@@ -1,5 +1,5 @@
 //! `mesa-fe kb export`: the CT-CAC-0127 guide for the Contact Center (known errors with a
-//! first-contact answer and the solutions agents marked for first contact) as Markdown or CSV.
+//! first-contact answer and the solutions agents marked for first contact) as Markdown, CSV or JSON.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -9,7 +9,7 @@ use mesa_fe::desk::guide::{Guide, Origin};
 use super::{Failure, load_config, load_knowledge, open_store, output_format, write_output};
 
 /// The formats `--formato` accepts.
-const FORMATS: [&str; 2] = ["md", "csv"];
+const FORMATS: [&str; 3] = ["md", "csv", "json"];
 
 /// Writes the guide to `salida`, or to standard output without it.
 pub async fn export(
@@ -24,7 +24,11 @@ pub async fn export(
     let solutions = store.first_contact_solutions().await;
     store.close().await;
     let guide = Guide::new(&knowledge, &solutions?);
-    let text = if format == "csv" { guide.to_csv() } else { guide.to_markdown() };
+    let text = match format.as_str() {
+        "csv" => guide.to_csv(),
+        "json" => super::show::json_text(&guide.to_json())?,
+        _ => guide.to_markdown(),
+    };
     if write_output(salida, &text)? {
         say!(
             "Guía CT-CAC-0127 escrita en {}: {} errores conocidos y {} soluciones de agentes.",

@@ -115,11 +115,17 @@ pub enum QuarantineCommand {
         /// respuestas automáticas): se guardan sin responderlos.
         #[arg(long)]
         ignorados: bool,
+        /// Salida en JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Muestra un mensaje en cuarentena: la razón y el comienzo de su contenido.
     Show {
         /// Identificador del mensaje (columna "id" de `quarantine list`).
         id: i64,
+        /// Salida en JSON (el comienzo del contenido va en "head").
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -134,7 +140,12 @@ pub enum OutboxCommand {
         json: bool,
     },
     /// Muestra un correo de la cola: destinatario, encabezados de hilo, intentos y último error.
-    Show { id: i64 },
+    Show {
+        id: i64,
+        /// Salida en JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Vuelve a poner en cola un correo fallido (se envía en el próximo ciclo).
     Retry { id: i64 },
 }
@@ -142,7 +153,11 @@ pub enum OutboxCommand {
 #[derive(Debug, Subcommand)]
 pub enum KbCommand {
     /// Lista los errores conocidos cargados.
-    List,
+    List {
+        /// Salida en JSON: cada error conocido con los campos de la base.
+        #[arg(long)]
+        json: bool,
+    },
     /// Aprueba el error conocido que propuso un problema solucionado: entra a la base, responde
     /// en primer contacto los casos nuevos con esas reglas y aparece en `kb export`.
     Aprobar {
@@ -156,7 +171,7 @@ pub enum KbCommand {
     /// conocidos con respuesta de primer contacto y las soluciones que los agentes marcaron
     /// como primer contacto.
     Export {
-        /// md (Markdown, para leer) o csv (para una hoja de cálculo).
+        /// md (Markdown, para leer), csv (para una hoja de cálculo) o json.
         #[arg(long, default_value = "md")]
         formato: String,
         /// Archivo donde se escribe la guía (por defecto, la salida estándar).
@@ -446,10 +461,12 @@ pub async fn quarantine(
     let config = load_config(path)?;
     let store = open_store(&config).await?;
     match command {
-        QuarantineCommand::List { ignorados } => {
-            show::quarantine_list(&store.held_messages(ignorados).await?)
+        QuarantineCommand::List { ignorados, json } => {
+            let entries = store.held_messages(ignorados).await?;
+            if json { show::json(&entries)? } else { show::quarantine_list(&entries) }
         }
-        QuarantineCommand::Show { id } => match store.quarantine_entry(id).await? {
+        QuarantineCommand::Show { id, json } => match store.quarantine_entry(id).await? {
+            Some((entry, raw)) if json => show::json(&show::QuarantineJson::new(&entry, &raw))?,
             Some((entry, raw)) => show::quarantine_entry(&entry, &raw),
             None => {
                 return Err(Failure::new(
@@ -481,7 +498,8 @@ pub async fn outbox(path: Option<&Path>, command: OutboxCommand) -> Result<ExitC
             let items = store.list_outbox(estado.as_deref()).await?;
             if json { show::json(&items)? } else { show::outbox_list(&items) }
         }
-        OutboxCommand::Show { id } => match store.outbox_item(id).await? {
+        OutboxCommand::Show { id, json } => match store.outbox_item(id).await? {
+            Some(item) if json => show::json(&item)?,
             Some(item) => show::outbox_item(&item),
             None => {
                 return Err(Failure::new(
@@ -524,7 +542,8 @@ pub async fn kb(path: Option<&Path>, command: KbCommand) -> Result<ExitCode, Fai
     let config = load_config(path)?;
     let knowledge = load_knowledge(&config)?;
     match command {
-        KbCommand::List => show::knowledge(&knowledge),
+        KbCommand::List { json: true } => show::json(&knowledge.entries())?,
+        KbCommand::List { json: false } => show::knowledge(&knowledge),
         KbCommand::Export { .. } | KbCommand::Aprobar { .. } => {}
     }
     Ok(ExitCode::SUCCESS)

@@ -9,11 +9,41 @@ use mesa_fe::store::raw::QuarantineEntry;
 use super::{EX_SOFTWARE, Failure};
 
 pub fn json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| Failure::new(EX_SOFTWARE, format!("no se pudo escribir el JSON: {e}")))?;
-    say!("{text}");
+    say!("{}", json_text(value)?);
     Ok(())
 }
+
+/// `value` as pretty JSON, ending in a newline like every document the commands write.
+pub fn json_text<T: serde::Serialize>(value: &T) -> Result<String, Failure> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::new(EX_SOFTWARE, format!("no se pudo escribir el JSON: {e}")))?;
+    Ok(text + "\n")
+}
+
+/// `quarantine show --json`: the entry and the start of its content, as the text view shows it.
+#[derive(serde::Serialize)]
+pub struct QuarantineJson<'a> {
+    #[serde(flatten)]
+    pub entry: &'a QuarantineEntry,
+    /// The first bytes of the message, decoded leniently.
+    pub head: String,
+    /// Whether the message goes on past `head`.
+    pub truncated: bool,
+}
+
+impl<'a> QuarantineJson<'a> {
+    pub fn new(entry: &'a QuarantineEntry, raw: &[u8]) -> QuarantineJson<'a> {
+        let head = &raw[..raw.len().min(QUARANTINE_HEAD)];
+        QuarantineJson {
+            entry,
+            head: String::from_utf8_lossy(head).into_owned(),
+            truncated: raw.len() > head.len(),
+        }
+    }
+}
+
+/// Bytes of a quarantined message shown by `quarantine show`.
+const QUARANTINE_HEAD: usize = 2048;
 
 pub fn outcome(outcome: &Outcome) -> String {
     match outcome {
@@ -226,7 +256,7 @@ pub fn quarantine_entry(entry: &QuarantineEntry, raw: &[u8]) {
         entry.size_bytes
     );
     say!("Razón: {}\n", entry.reason);
-    let head = &raw[..raw.len().min(2048)];
+    let head = &raw[..raw.len().min(QUARANTINE_HEAD)];
     let text: String = String::from_utf8_lossy(head)
         .chars()
         .map(|c| if c.is_control() && c != '\n' && c != '\r' && c != '\t' { '·' } else { c })

@@ -199,6 +199,25 @@ impl Guide {
         }
         out
     }
+
+    /// The guide as JSON for scripts: an array of objects whose keys are the CSV columns, with
+    /// `codigos` as an array.
+    pub fn to_json(&self) -> serde_json::Value {
+        let items = self.items.iter().map(|item| {
+            serde_json::json!({
+                "origen": item.origin.as_str(),
+                "codigos": item.codes,
+                "tema": item.tema,
+                "pregunta_o_mensaje": item.question,
+                "significado": item.meaning,
+                "respuesta_primer_contacto": item.answer,
+                "caso": item.case_number,
+                "autor": item.author,
+                "fecha": item.date,
+            })
+        });
+        serde_json::Value::Array(items.collect())
+    }
 }
 
 /// "1 error conocido", "3 errores conocidos".
