@@ -219,3 +219,35 @@ fn kb_export_writes_json_and_names_its_formats_when_refusing_one() {
     assert_eq!(bad.status.code(), Some(65));
     assert!(text(&bad).contains("use uno de md, csv, json"), "{}", text(&bad));
 }
+
+#[test]
+fn a_case_is_named_by_its_bare_number_for_this_year() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ingest = mesa_fe(dir.path())
+        .arg("ingest")
+        .arg(fixture_path("mail/01_proveedor_zip_attacheddocument.eml"))
+        .output()
+        .expect("run");
+    assert!(ingest.status.success(), "{}", text(&ingest));
+    let cases =
+        json_of(&mesa_fe(dir.path()).args(["case", "list", "--json"]).output().expect("run"));
+    let number = cases[0]["number"].as_str().expect("number").to_string();
+    assert!(number.ends_with("-000001"), "{number}");
+
+    let shown =
+        json_of(&mesa_fe(dir.path()).args(["case", "show", "1", "--json"]).output().expect("run"));
+    assert!(shown.to_string().contains(&number), "{shown}");
+    let note = mesa_fe(dir.path())
+        .args(["case", "note", "1", "--agente", "ana.rojas@dian.gov.co", "--texto", "Revisado"])
+        .output()
+        .expect("run");
+    assert!(text(&note).starts_with(&format!("{number}:")), "{}", text(&note));
+    let missing = mesa_fe(dir.path()).args(["case", "show", "7"]).output().expect("run");
+    assert_eq!(missing.status.code(), Some(65));
+    let year_prefix = &number[..number.len() - "000001".len()];
+    assert!(
+        text(&missing).contains(&format!("no existe el caso {year_prefix}000007")),
+        "{}",
+        text(&missing)
+    );
+}

@@ -18,7 +18,7 @@ use super::{
 /// What every action takes.
 #[derive(Debug, Args)]
 pub struct ActArgs {
-    /// Número del caso, por ejemplo FE-2026-000001.
+    /// Número del caso, por ejemplo FE-2026-000001, o solo 1 para un caso de este año.
     numero: String,
     /// Correo del agente que actúa (de [[agentes]], o el de Administración Técnica).
     #[arg(long)]
@@ -141,6 +141,7 @@ pub async fn perform(
     action: &Action,
 ) -> Result<ExitCode, Failure> {
     let config = load_config(path)?;
+    let number = &super::case_number(&config, number);
     let ids = load_message_ids(&config)?;
     let store = open_store(&config).await?;
     let desk = Desk::new(config.clone(), load_knowledge(&config)?)

@@ -80,7 +80,7 @@ pub enum CaseCommand {
         /// facturador_gratuito, habilitacion u otro.
         #[arg(long)]
         tema: Option<String>,
-        /// Solo los hijos de este caso padre (afectación masiva).
+        /// Solo los hijos de este caso padre (afectación masiva); FE-2026-000001 o solo 1.
         #[arg(long)]
         padre: Option<String>,
         /// Solo los casos abiertos con un objetivo de servicio (SLA) vencido en su nivel actual.
@@ -98,8 +98,9 @@ pub enum CaseCommand {
     },
     /// Muestra un caso: datos, mensajes, documentos, historial de actividades y correos en cola.
     Show {
-        /// Número del caso, por ejemplo FE-2026-000001.
+        /// Número del caso, por ejemplo FE-2026-000001, o solo 1 para un caso de este año.
         numero: String,
+        /// Salida en JSON.
         #[arg(long)]
         json: bool,
     },
@@ -161,7 +162,7 @@ pub enum KbCommand {
     /// Aprueba el error conocido que propuso un problema solucionado: entra a la base, responde
     /// en primer contacto los casos nuevos con esas reglas y aparece en `kb export`.
     Aprobar {
-        /// Número del caso problema, por ejemplo FE-2026-000001.
+        /// Número del caso problema, por ejemplo FE-2026-000001, o solo 1 para uno de este año.
         numero: String,
         /// Correo de quien aprueba (coordinador o agente configurado).
         #[arg(long)]
@@ -234,6 +235,25 @@ fn pick_buzon(config: &Config, name: Option<&str>) -> Result<Buzon, Failure> {
             .first()
             .cloned()
             .ok_or_else(|| Failure::new(EX_CONFIG, "no hay buzones configurados")),
+    }
+}
+
+/// The case an operator names: a full number (`fe-2026-000004`, any case), or the bare
+/// sequence (`4`) for a case of this year with the configured prefix, the way the desk speaks
+/// of its cases.
+fn case_number(config: &Config, numero: &str) -> String {
+    let offset = chrono::FixedOffset::east_opt(config.general.utc_offset_hours * 3600)
+        .unwrap_or_else(|| chrono::Offset::fix(&chrono::Utc));
+    let year = chrono::Datelike::year(&chrono::Utc::now().with_timezone(&offset));
+    expand_case_number(&config.general.case_prefix, year, numero)
+}
+
+fn expand_case_number(prefix: &str, year: i32, numero: &str) -> String {
+    let numero = numero.trim();
+    let bare = numero.bytes().all(|b| b.is_ascii_digit());
+    match numero.parse::<u64>() {
+        Ok(sequence) if bare => format!("{prefix}-{year}-{sequence:06}"),
+        _ => numero.to_uppercase(),
     }
 }
 
@@ -434,7 +454,7 @@ pub async fn case(path: Option<&Path>, command: CaseCommand) -> Result<ExitCode,
                 level: parse_filter(nivel.as_deref(), Level::parse, "nivel")?,
                 status: parse_filter(estado.as_deref(), Status::parse, "estado")?,
                 tema: parse_filter(tema.as_deref(), Tema::parse, "tema")?,
-                parent: padre.map(|p| p.to_ascii_uppercase()),
+                parent: padre.map(|p| case_number(&config, &p)),
                 overdue: vencidos,
                 case_type: parse_filter(tipo.as_deref(), mesa_fe::desk::CaseType::parse, "tipo")?,
                 channel: parse_filter(canal.as_deref(), mesa_fe::desk::Channel::parse, "canal")?,
@@ -443,7 +463,8 @@ pub async fn case(path: Option<&Path>, command: CaseCommand) -> Result<ExitCode,
             if json { show::json(&cases)? } else { show::case_list(&cases) }
         }
         CaseCommand::Show { numero, json } => {
-            let Some(detail) = store.case_detail(&numero.to_ascii_uppercase()).await? else {
+            let numero = case_number(&config, &numero);
+            let Some(detail) = store.case_detail(&numero).await? else {
                 return Err(Failure::new(EX_DATAERR, format!("no existe el caso {numero}")));
             };
             if json { show::json(&detail)? } else { show::case_detail(&detail) }
@@ -547,4 +568,18 @@ pub async fn kb(path: Option<&Path>, command: KbCommand) -> Result<ExitCode, Fai
         KbCommand::Export { .. } | KbCommand::Aprobar { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand_case_number;
+
+    #[test]
+    fn a_bare_sequence_is_a_case_of_this_year() {
+        assert_eq!(expand_case_number("FE", 2027, "4"), "FE-2027-000004");
+        assert_eq!(expand_case_number("MESA", 2027, " 000012 "), "MESA-2027-000012");
+        assert_eq!(expand_case_number("FE", 2027, "fe-2026-000004"), "FE-2026-000004");
+        assert_eq!(expand_case_number("FE", 2027, "-4"), "-4");
+        assert_eq!(expand_case_number("FE", 2027, ""), "");
+    }
 }
