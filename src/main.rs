@@ -9,7 +9,7 @@ mod cli;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Mesa de ayuda de Facturación Electrónica (DIAN): convierte los correos de los buzones en
 /// casos, lee los XML adjuntos y enruta cada caso por los niveles de soporte.
@@ -43,6 +43,7 @@ enum Command {
         #[arg(long, value_name = "NOMBRE")]
         buzon: Option<String>,
         /// Archivo .eml.
+        #[arg(value_name = "ARCHIVO")]
         file: PathBuf,
     },
     /// Ingresa correos (.eml) por el flujo real: quedan como casos en la base de datos.
@@ -51,7 +52,7 @@ enum Command {
         #[arg(long, value_name = "NOMBRE")]
         buzon: Option<String>,
         /// Archivos .eml.
-        #[arg(required = true)]
+        #[arg(required = true, value_name = "ARCHIVOS")]
         files: Vec<PathBuf>,
     },
     /// Consulta los casos y actúa sobre ellos (las mismas acciones que los agentes por correo).
@@ -104,7 +105,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     let daemon = matches!(args.command, Command::Run);
     init_tracing(if daemon { "info" } else { "warn" });
     // The daemon runs one task per buzón; one-shot commands need a single thread.
@@ -127,6 +131,23 @@ fn main() -> ExitCode {
             ExitCode::from(failure.exit_code())
         }
     }
+}
+
+/// The arguments, parsed by the Spanish version of the command line. Help, version and usage
+/// errors are printed here, in Spanish, and end the process with clap's status.
+fn parse_args() -> Result<Args, ExitCode> {
+    let matches = cli::help::spanish(Args::command()).try_get_matches().map_err(clap_exit)?;
+    Args::from_arg_matches(&matches).map_err(clap_exit)
+}
+
+fn clap_exit(error: clap::Error) -> ExitCode {
+    let text = cli::help::translate(&error.render().to_string());
+    if error.use_stderr() {
+        eprint!("{text}");
+    } else {
+        output::document(&text);
+    }
+    ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(cli::EX_SOFTWARE))
 }
 
 async fn run(args: Args) -> Result<ExitCode, cli::Failure> {

@@ -251,3 +251,36 @@ fn a_case_is_named_by_its_bare_number_for_this_year() {
         text(&missing)
     );
 }
+
+#[test]
+fn the_help_is_in_spanish_for_every_command() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for args in
+        [&["--help"][..], &["case", "--help"], &["case", "show", "-h"], &["kb", "export", "--help"]]
+    {
+        let output = mesa_fe(dir.path()).args(args).output().expect("run");
+        assert!(output.status.success(), "{args:?}: {}", text(&output));
+        let help = text(&output);
+        for english in [
+            "Usage:",
+            "Options:",
+            "Commands:",
+            "Arguments:",
+            "Print help",
+            "Print version",
+            "[OPTIONS]",
+            "[default:",
+        ] {
+            assert!(!help.contains(english), "{args:?} says {english:?}:\n{help}");
+        }
+        assert!(help.contains("Uso: mesa-fe") && help.contains("Opciones:"), "{args:?}:\n{help}");
+        assert!(help.contains("-h, --help") && help.contains("Muestra esta ayuda"), "{help}");
+    }
+    let typo = mesa_fe(dir.path()).arg("caso").output().expect("run");
+    assert_eq!(typo.status.code(), Some(2));
+    let message = text(&typo);
+    assert!(
+        message.contains("comando desconocido 'caso'") && message.contains("Uso:"),
+        "{message}"
+    );
+}

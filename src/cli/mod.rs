@@ -16,6 +16,7 @@ use mesa_fe::store::cases::CaseFilter;
 use mesa_fe::store::raw::Origin;
 
 mod act;
+pub mod help;
 mod kb;
 pub mod providers;
 pub mod purge;
