@@ -18,7 +18,8 @@
 //! - [`systemd`]: `sd_notify` without libsystemd: readiness, status, reload, stop, watchdog.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics` and the read-only case API.
 //! - [`telemetry`]: buzón connections, in-process counters and the ingest latency histogram.
-//! - [`text`]: small text helpers shared by the parsers and the classifier.
+//! - [`text`]: small text helpers shared by the parsers and the classifier; [`text::subject`]
+//!   strips reply prefixes and case tags for both the case tag and the Thread-Topic.
 #![forbid(unsafe_code)]
 
 pub mod config;
