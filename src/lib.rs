@@ -13,6 +13,7 @@
 //! - [`store`]: every SQL statement of the project (SQLite by default, portable SQL).
 //! - [`secrets`]: passwords and client secrets from files, variables or systemd credentials.
 //! - [`daemon`]: `mesa-fe run`: one watcher per buzón, start-up replay, graceful shutdown.
+//! - [`shutdown`]: the stop signal the daemon's tasks wait on.
 //! - [`live`]: the setup the daemon's tasks read, replaced whole on SIGHUP.
 //! - [`outbox`]: the worker that renders and sends queued answers, with retries.
 //! - [`systemd`]: `sd_notify` without libsystemd: readiness, status, reload, stop, watchdog.
@@ -32,6 +33,7 @@ pub mod mail;
 pub mod outbox;
 pub mod pipeline;
 pub mod secrets;
+pub mod shutdown;
 pub mod store;
 pub mod systemd;
 pub mod telemetry;
