@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
@@ -19,6 +19,7 @@ use crate::live::{self, Live, Publisher, Setup};
 use crate::mail::imap::{Connector, IdleOutcome, ImapError, Mailbox};
 use crate::outbox::OutboxWorker;
 use crate::pipeline::{Desk, Outcome};
+use crate::shutdown::Shutdown;
 use crate::store::raw::{BuzonProgress, IncomingRaw, Origin, Stored, status};
 use crate::store::{Store, StoreError};
 use crate::systemd::Notifier;
@@ -56,27 +57,6 @@ pub enum DaemonError {
     Http { address: String, detail: String },
     #[error("http.token_api: {0}")]
     ApiToken(#[from] crate::secrets::SecretError),
-}
-
-/// Shutdown signal shared by the watchers: `true` once stopping was asked.
-#[derive(Clone)]
-pub struct Shutdown(watch::Receiver<bool>);
-
-impl Shutdown {
-    pub fn new() -> (watch::Sender<bool>, Shutdown) {
-        let (sender, receiver) = watch::channel(false);
-        (sender, Shutdown(receiver))
-    }
-
-    pub fn requested(&self) -> bool {
-        *self.0.borrow()
-    }
-
-    /// Completes when stopping is asked (or the sender is gone).
-    pub async fn wait(&self) {
-        let mut receiver = self.0.clone();
-        let _ = receiver.wait_for(|stop| *stop).await;
-    }
 }
 
 /// Builds a new desk from the configuration files when SIGHUP arrives; an error is the reason

@@ -14,10 +14,10 @@ use serde::Deserialize;
 use serde_json::json;
 use tracing::{info, warn};
 
-use crate::daemon::Shutdown;
 use crate::desk::Level;
 use crate::desk::case::Status;
 use crate::secrets::Secret;
+use crate::shutdown::Shutdown;
 use crate::store::Store;
 use crate::store::cases::CaseFilter;
 use crate::telemetry::{BuzonState, Telemetry, family, label};

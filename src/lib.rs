@@ -13,12 +13,14 @@
 //! - [`store`]: every SQL statement of the project (SQLite by default, portable SQL).
 //! - [`secrets`]: passwords and client secrets from files, variables or systemd credentials.
 //! - [`daemon`]: `mesa-fe run`: one watcher per buzón, start-up replay, graceful shutdown.
+//! - [`shutdown`]: the stop signal the daemon's tasks wait on.
 //! - [`live`]: the setup the daemon's tasks read, replaced whole on SIGHUP.
 //! - [`outbox`]: the worker that renders and sends queued answers, with retries.
 //! - [`systemd`]: `sd_notify` without libsystemd: readiness, status, reload, stop, watchdog.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics` and the read-only case API.
 //! - [`telemetry`]: buzón connections, in-process counters and the ingest latency histogram.
-//! - [`text`]: small text helpers shared by the parsers and the classifier.
+//! - [`text`]: small text helpers shared by the parsers and the classifier; [`text::subject`]
+//!   strips reply prefixes and case tags for both the case tag and the Thread-Topic.
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -31,6 +33,7 @@ pub mod mail;
 pub mod outbox;
 pub mod pipeline;
 pub mod secrets;
+pub mod shutdown;
 pub mod store;
 pub mod systemd;
 pub mod telemetry;

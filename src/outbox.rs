@@ -11,11 +11,11 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tracing::{error, info, warn};
 
-use crate::daemon::Shutdown;
 use crate::desk::case::ReplyKind;
 use crate::live::Live;
 use crate::mail::outgoing::{self, Outgoing, OutgoingError, OutgoingFile};
 use crate::mail::smtp::{Sender, SmtpError};
+use crate::shutdown::Shutdown;
 use crate::store::Store;
 use crate::store::outbox::{DigestPlan, OutboxItem, timestamp};
 use crate::text::mask_personal;

@@ -18,7 +18,7 @@ use crate::desk::requirements::{Evidence, MessageText};
 use crate::desk::{Channel, Requirement, Tema};
 use crate::dian::{self, Document, Rejection};
 use crate::mail::thread::MessageIds;
-use crate::mail::{self, AttachmentProblem, Inbound};
+use crate::mail::{self, AttachmentProblem, FileEntry, Inbound};
 use crate::store::cases::{CaseChange, FoundCase, NewCase, ThreadMatch};
 use crate::store::raw::{IncomingRaw, Origin, Stored, status};
 use crate::store::{Store, StoreError};
@@ -248,7 +248,11 @@ impl Desk {
             own_words: &inbound.own_words,
             body: &inbound.body_text,
         };
-        let mut evidence = Evidence::of_message(&text, &documents, &inbound.files);
+        let mut evidence = Evidence::of_message(
+            &text,
+            &documents,
+            inbound.files.iter().any(FileEntry::is_evidence),
+        );
         let rejections = collect_rejections(&documents, &inbound.body_text, &self.knowledge);
         // Rules the requester quotes without attaching the XML: the XML is needed.
         evidence.reports_rejection |= rejections.iter().any(|r| !r.notification);
@@ -257,7 +261,11 @@ impl Desk {
         // Aranda and PQSR write as machines but carry people's requests, and their mail readers
         // append our answers to their tickets.
         let auto_generated = channel == Channel::Correo
-            && classify::is_auto_generated(&inbound.auto, &inbound.from, &inbound.subject);
+            && classify::is_auto_generated(
+                inbound.auto.mark_automatic(),
+                &inbound.from,
+                &inbound.subject,
+            );
         let provider = self.providers.find_sender(&inbound.from).cloned();
         let warnings = self.software_provider_warnings(&documents, provider.as_ref());
         let mut analysis = Analysis {

@@ -2,6 +2,8 @@
 
 use unicode_normalization::UnicodeNormalization;
 
+pub mod subject;
+
 /// Lower-cases and strips diacritics so that rules match "Habilitación", "HABILITACION" and
 /// "habilitacion" alike. `ñ` becomes `n`, which is what a person typing without accents writes.
 pub fn fold(text: &str) -> String {

@@ -4,32 +4,17 @@
 use crate::config::Config;
 use crate::desk::{Channel, Tema};
 use crate::dian::{Document, DocumentKind};
-use crate::mail::AutoHeaders;
 use crate::text::{contains_phrase, fold};
 
-/// RFC 3834 and the usual vendor headers, or an out-of-office subject: such mail is never
-/// answered automatically.
-pub fn is_auto_generated(auto: &AutoHeaders, from: &str, subject: &str) -> bool {
-    let auto_submitted = auto.auto_submitted.as_deref().is_some_and(|v| !v.starts_with("no"));
-    let bulk = auto
-        .precedence
-        .as_deref()
-        .is_some_and(|p| ["bulk", "list", "junk"].iter().any(|kind| p.starts_with(kind)));
+/// Machine-written: the headers say so (RFC 3834 and the usual vendor headers, read by
+/// `mail::AutoHeaders::mark_automatic`), the sender is a mail daemon, or the subject is an
+/// out-of-office one. Such mail is never answered automatically.
+pub fn is_auto_generated(headers_mark_automatic: bool, from: &str, subject: &str) -> bool {
     let local = from.split('@').next().unwrap_or_default();
     let daemon = from.is_empty()
         || local.eq_ignore_ascii_case("mailer-daemon")
         || local.eq_ignore_ascii_case("postmaster");
-    auto_submitted
-        || bulk
-        || auto.x_autoreply
-        || auto.x_autorespond
-        || auto.x_auto_response_suppress
-        || auto.list_id
-        || auto.list_unsubscribe
-        || auto.multipart_report
-        || auto.null_return_path
-        || daemon
-        || is_auto_reply_subject(subject)
+    headers_mark_automatic || daemon || is_auto_reply_subject(subject)
 }
 
 /// How out-of-office replies begin when their headers say nothing, [`fold`]ed. A prefix ending
@@ -293,26 +278,13 @@ mod tests {
     }
 
     #[test]
-    fn auto_submitted_no_is_a_person() {
-        let mut auto = AutoHeaders { auto_submitted: Some("no".into()), ..AutoHeaders::default() };
-        assert!(!is_auto_generated(&auto, "a@b.example", "Hola"));
-        auto.auto_submitted = Some("auto-replied".into());
-        assert!(is_auto_generated(&auto, "a@b.example", "Hola"));
-    }
-
-    #[test]
-    fn precedence_bulk_and_daemons_are_machines() {
-        let auto = AutoHeaders { precedence: Some("bulk".into()), ..AutoHeaders::default() };
-        assert!(is_auto_generated(&auto, "news@b.example", "Boletín"));
-        assert!(is_auto_generated(&AutoHeaders::default(), "MAILER-DAEMON@mx.example", ""));
-        assert!(is_auto_generated(&AutoHeaders::default(), "", ""));
-        assert!(!is_auto_generated(&AutoHeaders::default(), "rosa@correo.example", "Factura"));
-    }
-
-    #[test]
-    fn list_unsubscribe_alone_is_bulk() {
-        let auto = AutoHeaders { list_unsubscribe: true, ..AutoHeaders::default() };
-        assert!(is_auto_generated(&auto, "boletin@tienda.example", "Ofertas de la semana"));
+    fn daemons_and_marked_headers_are_machines() {
+        assert!(is_auto_generated(true, "news@b.example", "Boletín"));
+        assert!(is_auto_generated(false, "MAILER-DAEMON@mx.example", ""));
+        assert!(is_auto_generated(false, "postmaster@mx.example", "Undeliverable"));
+        assert!(is_auto_generated(false, "", ""));
+        assert!(is_auto_generated(false, "rosa@correo.example", "Respuesta automática: Factura"));
+        assert!(!is_auto_generated(false, "rosa@correo.example", "Factura"));
     }
 
     #[test]

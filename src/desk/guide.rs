@@ -7,9 +7,25 @@
 use crate::text::csv_record as record;
 use std::fmt::Write as _;
 
+use serde::Serialize;
+
 use crate::desk::Tema;
 use crate::desk::knowledge::KnowledgeBase;
-use crate::store::knowledge::GuideSolution;
+
+/// A solution an agent marked for first contact (`#solucion primer-contacto`), with its case.
+#[derive(Debug, Clone, Serialize)]
+pub struct GuideSolution {
+    pub case_number: String,
+    pub tema: String,
+    /// DIAN rule codes seen on the case, comma-separated; may be empty.
+    pub codes: String,
+    /// The case subject.
+    pub question: String,
+    pub answer: String,
+    pub author: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+}
 
 /// Where an answer of the guide comes from (the `origen` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

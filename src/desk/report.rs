@@ -5,8 +5,8 @@
 //! that delivered it); and, per level, the share of the cases that reached it without an SLA
 //! breach there.
 //!
-//! Pure: [`Report::build`] works on the plain rows `mesa-fe reporte` reads with
-//! [`crate::store::Store::report_rows`], and renders Markdown (to read), CSV (RFC 4180, one row
+//! Pure: [`Report::build`] works on the plain rows ([`ReportRows`]) `mesa-fe reporte` reads from
+//! the store (`Store::report_rows`), and renders Markdown (to read), CSV (RFC 4180, one row
 //! per metric: section, key, value) or JSON.
 //!
 //! Extension point: every "cases by …" table is a [`Dimension`]. Case types (a later issue) are
@@ -23,7 +23,60 @@ use serde::Serialize;
 use crate::desk::case::Status;
 use crate::desk::sla::Target;
 use crate::desk::{Channel, Level, Tema};
-use crate::store::report::{ReportCase, ReportRows};
+
+/// A case created in the period, as the report reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportCase {
+    pub id: i64,
+    pub number: String,
+    /// Status now (not at the end of the period).
+    pub status: Status,
+    /// Level now.
+    pub level: Level,
+    pub tema: Tema,
+    pub channel: Channel,
+    pub case_type: crate::desk::CaseType,
+    /// Solved at first contact from the known-error base (cleared when the requester reopened).
+    pub first_contact: bool,
+    /// Parent case (mass incident).
+    pub parent_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A level a case went to, from its events (`events.to_level`), once per case and level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LevelVisit {
+    pub case_id: i64,
+    pub level: Level,
+}
+
+/// A solution delivered to the requester (an activity 11 event), at the level that gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SolutionEvent {
+    pub case_id: i64,
+    pub level: Level,
+    pub delivered_at: DateTime<Utc>,
+}
+
+/// An SLA target that passed (`sla_breaches`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreachRow {
+    pub case_id: i64,
+    pub level: Level,
+    /// `primera_respuesta` or `solucion`, as recorded.
+    pub target: String,
+}
+
+/// Everything the report is computed from, for the cases created in `[start, end)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportRows {
+    /// Oldest first.
+    pub cases: Vec<ReportCase>,
+    pub visits: Vec<LevelVisit>,
+    /// In the order they were recorded (event id).
+    pub solutions: Vec<SolutionEvent>,
+    pub breaches: Vec<BreachRow>,
+}
 
 /// The levels in the order a case climbs them (n1 < n2 < n3 < Administración Técnica).
 pub const LEVELS: [Level; 4] = [Level::N1, Level::N2, Level::N3, Level::AdministracionTecnica];
@@ -754,7 +807,6 @@ fn md_cell(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::report::{BreachRow, LevelVisit, SolutionEvent};
     use crate::text::read_csv as parse_csv;
 
     fn day(text: &str) -> NaiveDate {

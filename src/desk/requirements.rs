@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::desk::Requirement;
 use crate::dian::{Document, DocumentKind};
-use crate::mail::FileEntry;
 use crate::text::{contains_phrase, fold};
 
 /// Fewest characters of the requester's own words that count as a description.
@@ -39,7 +38,9 @@ impl Evidence {
     pub fn of_message(
         text: &MessageText<'_>,
         documents: &[Document],
-        files: &[FileEntry],
+        // Whether an attachment is an image or a PDF (see `mail::FileEntry::is_evidence`): a
+        // flag, so the desk does not read mail's types.
+        evidence_file: bool,
     ) -> Evidence {
         let everything = format!("{}\n{}", text.subject, text.body);
         let mut supplied = BTreeSet::new();
@@ -60,7 +61,7 @@ impl Evidence {
         if !readable.is_empty() {
             supplied.insert(Requirement::Xml);
         }
-        if files.iter().any(FileEntry::is_evidence) {
+        if evidence_file {
             supplied.insert(Requirement::Evidencia);
         }
         let own = fold(&format!("{}\n{}", text.subject, text.own_words));
@@ -233,11 +234,11 @@ mod tests {
 
     const ALL_FE: [Requirement; 4] = [Descripcion, Nit, Documento, Xml];
 
-    fn of(subject: &str, words: &str, documents: &[Document], files: &[FileEntry]) -> Evidence {
+    fn of(subject: &str, words: &str, documents: &[Document]) -> Evidence {
         Evidence::of_message(
             &MessageText { subject, own_words: words, body: words },
             documents,
-            files,
+            false,
         )
     }
 
@@ -248,7 +249,7 @@ mod tests {
             own_words: "La factura FE1234 no le llega al cliente, ¿qué revisamos?",
             body: "La factura FE1234 no le llega al cliente, ¿qué revisamos?\n--\nContabilidad\nNIT 900123456-7",
         };
-        assert!(Evidence::of_message(&text, &[], &[]).supplied.contains(&Nit));
+        assert!(Evidence::of_message(&text, &[], false).supplied.contains(&Nit));
     }
 
     #[test]
@@ -306,7 +307,6 @@ mod tests {
             "Ayuda con factura rechazada",
             "Mi factura sale rechazada y no sé qué hacer hoy",
             &[],
-            &[],
         );
         assert_eq!(evidence.missing(&ALL_FE), vec![Documento, Nit, Xml]);
     }
@@ -317,53 +317,39 @@ mod tests {
             "Consulta nota credito NC2291",
             "¿La nota crédito debe llevar referencia? NIT 901.118.342-0",
             &[],
-            &[],
         );
         assert!(evidence.missing(&ALL_FE).is_empty());
     }
 
     #[test]
     fn short_text_is_no_description() {
-        let evidence = of("Hola", "ayuda urgente", &[], &[]);
+        let evidence = of("Hola", "ayuda urgente", &[]);
         assert!(evidence.missing(&[Descripcion]).contains(&Descripcion));
     }
 
     #[test]
     fn a_follow_up_supplies_what_was_missing() {
         let mut case =
-            of("Factura rechazada", "Mi factura sale rechazada, ¿qué hago con ella?", &[], &[]);
+            of("Factura rechazada", "Mi factura sale rechazada, ¿qué hago con ella?", &[]);
         assert_eq!(case.missing(&ALL_FE), vec![Documento, Nit, Xml]);
         let mut invoice = Document::new(DocumentKind::Invoice, "f.xml");
         invoice.number = Some("LCE4821".into());
         invoice.supplier_nit = Some("900481236".into());
-        case.merge(&of("RE: [FE-2026-000001]", "Adjunto", &[invoice], &[]));
+        case.merge(&of("RE: [FE-2026-000001]", "Adjunto", &[invoice]));
         assert!(case.missing(&ALL_FE).is_empty());
     }
 
-    fn png(inline: bool, size: usize) -> FileEntry {
-        FileEntry {
-            source: "image001.png".into(),
-            content_type: "image/png".into(),
-            bytes: vec![1; size],
-            inline,
-        }
-    }
-
     #[test]
-    fn evidence_is_an_attached_image_or_pdf() {
-        assert!(of("", "", &[], &[png(false, 1)]).supplied.contains(&Evidencia));
-    }
-
-    #[test]
-    fn a_signature_logo_is_no_evidence_but_a_pasted_screenshot_is() {
-        assert!(!of("", "", &[], &[png(true, 4 * 1024)]).supplied.contains(&Evidencia));
-        assert!(of("", "", &[], &[png(true, 120 * 1024)]).supplied.contains(&Evidencia));
+    fn an_evidence_file_supplies_the_evidence() {
+        let text = MessageText { subject: "", own_words: "", body: "" };
+        assert!(Evidence::of_message(&text, &[], true).supplied.contains(&Evidencia));
+        assert!(!Evidence::of_message(&text, &[], false).supplied.contains(&Evidencia));
     }
 
     #[test]
     fn unknown_xml_is_not_the_xml() {
         let other = Document::new(DocumentKind::UnknownXml, "otro.xml");
-        let evidence = of("", "rechazada", &[other], &[]);
+        let evidence = of("", "rechazada", &[other]);
         assert!(evidence.missing(&[Xml]).contains(&Xml));
     }
 }

@@ -49,6 +49,28 @@ pub struct AutoHeaders {
     pub null_return_path: bool,
 }
 
+impl AutoHeaders {
+    /// Whether these headers alone mark the message as machine-written: `Auto-Submitted` other
+    /// than `no`, a bulk/list/junk `Precedence`, the vendor auto-reply headers, list headers, a
+    /// delivery or read report, or a null return path.
+    pub fn mark_automatic(&self) -> bool {
+        let auto_submitted = self.auto_submitted.as_deref().is_some_and(|v| !v.starts_with("no"));
+        let bulk = self
+            .precedence
+            .as_deref()
+            .is_some_and(|p| ["bulk", "list", "junk"].iter().any(|kind| p.starts_with(kind)));
+        auto_submitted
+            || bulk
+            || self.x_autoreply
+            || self.x_autorespond
+            || self.x_auto_response_suppress
+            || self.list_id
+            || self.list_unsubscribe
+            || self.multipart_report
+            || self.null_return_path
+    }
+}
+
 /// One file taken from the message: a MIME attachment, an inline part, or an entry of a ZIP.
 #[derive(Debug, Clone)]
 pub struct FileEntry {
@@ -127,4 +149,64 @@ pub struct Inbound {
     /// (a ZIP itself is replaced by its entries).
     pub files: Vec<FileEntry>,
     pub problems: Vec<AttachmentProblem>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_submitted_no_is_a_person() {
+        let mut auto = AutoHeaders { auto_submitted: Some("no".into()), ..AutoHeaders::default() };
+        assert!(!auto.mark_automatic());
+        auto.auto_submitted = Some("auto-replied".into());
+        assert!(auto.mark_automatic());
+    }
+
+    #[test]
+    fn precedence_bulk_is_a_machine_and_no_headers_a_person() {
+        let auto = AutoHeaders { precedence: Some("bulk".into()), ..AutoHeaders::default() };
+        assert!(auto.mark_automatic());
+        assert!(!AutoHeaders::default().mark_automatic());
+    }
+
+    #[test]
+    fn list_unsubscribe_alone_is_bulk() {
+        let auto = AutoHeaders { list_unsubscribe: true, ..AutoHeaders::default() };
+        assert!(auto.mark_automatic());
+    }
+
+    fn png(inline: bool, size: usize) -> FileEntry {
+        FileEntry {
+            source: "image001.png".into(),
+            content_type: "image/png".into(),
+            bytes: vec![1; size],
+            inline,
+        }
+    }
+
+    #[test]
+    fn evidence_is_an_attached_image_or_pdf() {
+        assert!(png(false, 1).is_evidence());
+        let pdf = FileEntry {
+            source: "pantallazo.PDF".into(),
+            content_type: "application/octet-stream".into(),
+            bytes: vec![1; 10],
+            inline: false,
+        };
+        assert!(pdf.is_evidence());
+        let xml = FileEntry {
+            source: "factura.xml".into(),
+            content_type: "text/xml".into(),
+            bytes: vec![1; 10],
+            inline: false,
+        };
+        assert!(!xml.is_evidence());
+    }
+
+    #[test]
+    fn a_signature_logo_is_no_evidence_but_a_pasted_screenshot_is() {
+        assert!(!png(true, 4 * 1024).is_evidence());
+        assert!(png(true, 120 * 1024).is_evidence());
+    }
 }

@@ -22,6 +22,8 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::text::subject;
+
 /// One automatic mail, ready to be formatted.
 #[derive(Debug, Clone, Default)]
 pub struct Outgoing {
@@ -664,65 +666,11 @@ fn child_block(parent: &[u8], ticks: u64, seed: &[u8]) -> [u8; 5] {
     [a, b, c, d, tail]
 }
 
-/// Reply prefixes Outlook, Gmail and Thunderbird add in the languages our requesters use.
-const REPLY_PREFIXES: [&str; 13] = [
-    "re:",
-    "rv:",
-    "fw:",
-    "fwd:",
-    "tr:",
-    "aw:",
-    "wg:",
-    "res:",
-    "enc:",
-    "rif:",
-    "auto:",
-    "respuesta automática:",
-    "respuesta automatica:",
-];
-
 /// Outlook's `Thread-Topic`: the subject without reply prefixes (RE:, RV:, FW:, Fwd:, TR:,
 /// AW:, "Respuesta automática:" …) and without our `[FE-…]` tags, wherever they are.
 pub fn thread_topic(subject: &str) -> String {
-    let untagged = strip_case_tags(subject);
-    let mut rest = untagged.trim();
-    loop {
-        let before = rest;
-        for prefix in REPLY_PREFIXES {
-            if let Some(head) = rest.get(..prefix.len())
-                && head.to_lowercase() == prefix
-            {
-                rest = rest[prefix.len()..].trim_start();
-            }
-        }
-        if rest == before {
-            break;
-        }
-    }
-    rest.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// The subject without any `[FE-…]` tag (case-insensitive).
-fn strip_case_tags(subject: &str) -> String {
-    let mut out = String::with_capacity(subject.len());
-    let mut rest = subject;
-    while let Some(start) = rest.find('[') {
-        let after = &rest[start + 1..];
-        let is_tag = after.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("fe-"));
-        match after.find(']') {
-            Some(end) if is_tag => {
-                out.push_str(&rest[..start]);
-                out.push(' ');
-                rest = &after[end + 1..];
-            }
-            _ => {
-                out.push_str(&rest[..=start]);
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    let untagged = subject::strip_case_tags(subject);
+    subject::strip_reply_prefixes(&untagged).split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]

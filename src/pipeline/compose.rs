@@ -16,6 +16,7 @@ use crate::mail::Inbound;
 use crate::mail::thread::MessageIds;
 use crate::store::actions::{CaseBrief, RequesterThread};
 use crate::store::outbox::OutboxItem;
+use crate::text::subject::strip_reply_prefixes;
 
 /// One automatic mail to queue.
 #[derive(Debug, Clone, PartialEq)]
@@ -355,27 +356,11 @@ pub fn digest_draft(
 /// `[FE-2026-000123] Original subject`, without "RE: RV: FW:" piles or an older tag.
 pub fn tagged_subject(number: &str, subject: &str) -> String {
     let mut rest = subject.trim();
+    // Prefixes and our own tag alternate in long threads ("RE: [FE-…] RV: x"): strip both
+    // until neither is left.
     loop {
         let before = rest;
-        for prefix in [
-            "re:",
-            "rv:",
-            "fw:",
-            "fwd:",
-            "tr:",
-            "aw:",
-            "wg:",
-            "respuesta automática:",
-            "respuesta automatica:",
-            "auto:",
-        ] {
-            if rest.len() >= prefix.len()
-                && rest.is_char_boundary(prefix.len())
-                && rest[..prefix.len()].to_lowercase() == prefix
-            {
-                rest = rest[prefix.len()..].trim_start();
-            }
-        }
+        rest = strip_reply_prefixes(rest);
         if let Some(after) = rest
             .strip_prefix('[')
             .and_then(|r| r.split_once(']'))
@@ -494,6 +479,22 @@ mod tests {
         assert_eq!(
             tagged_subject("FE-2026-000001", "Respuesta automática: hola"),
             "[FE-2026-000001] hola"
+        );
+    }
+
+    #[test]
+    fn subject_tag_strips_the_portuguese_and_italian_prefixes_too() {
+        // These three were missing from this path while the Thread-Topic already stripped them.
+        for subject in ["RES: Nota crédito", "ENC: Nota crédito", "RIF: Nota crédito"] {
+            assert_eq!(
+                tagged_subject("FE-2026-000001", subject),
+                "[FE-2026-000001] Nota crédito",
+                "subject {subject:?}"
+            );
+        }
+        assert_eq!(
+            tagged_subject("FE-2026-000001", "RE: [FE-2026-000001] RV: Re : Nota crédito"),
+            "[FE-2026-000001] Nota crédito"
         );
     }
 }

@@ -1,25 +1,10 @@
 //! The known-error base as loaded, mirrored in the database so reports can join on it, and the
 //! solutions agents marked for first contact: together, the CT-CAC-0127 guide of `kb export`.
 
-use serde::Serialize;
-
 use super::{Store, StoreError, now_text};
 use crate::desk::knowledge::KnowledgeBase;
-
-/// A solution an agent marked for first contact (`#solucion primer-contacto`), with its case.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct GuideSolution {
-    pub case_number: String,
-    pub tema: String,
-    /// DIAN rule codes seen on the case, comma-separated; may be empty.
-    pub codes: String,
-    /// The case subject.
-    pub question: String,
-    pub answer: String,
-    pub author: String,
-    /// RFC 3339 UTC.
-    pub created_at: String,
-}
+// The guide reads these; the store fills them.
+pub use crate::desk::guide::GuideSolution;
 
 impl Store {
     /// Replaces the stored known-error base with `base`, in one transaction.
@@ -48,7 +33,7 @@ impl Store {
 
     /// Every solution marked for first contact, oldest first (by id), with its case number.
     pub async fn first_contact_solutions(&self) -> Result<Vec<GuideSolution>, StoreError> {
-        Ok(sqlx::query_as(
+        let rows: Vec<(String, String, String, String, String, String, String)> = sqlx::query_as(
             // The latest solution of each case, while the case stays solved: a case reopened
             // because the answer did not work takes it out of the guide.
             "SELECT c.number AS case_number, s.tema, s.codes, s.question, s.answer, s.author, \
@@ -57,6 +42,18 @@ impl Store {
              AND c.status IN ('solucionado', 'cerrado') ORDER BY s.id",
         )
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(case_number, tema, codes, question, answer, author, created_at)| GuideSolution {
+                case_number,
+                tema,
+                codes,
+                question,
+                answer,
+                author,
+                created_at,
+            })
+            .collect())
     }
 }

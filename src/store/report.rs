@@ -10,60 +10,8 @@ use sqlx::sqlite::SqliteRow;
 use super::{Store, StoreError};
 use crate::desk::case::{Activity, Status};
 use crate::desk::{Channel, Level, Tema};
-
-/// A case created in the period, as the report reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportCase {
-    pub id: i64,
-    pub number: String,
-    /// Status now (not at the end of the period).
-    pub status: Status,
-    /// Level now.
-    pub level: Level,
-    pub tema: Tema,
-    pub channel: Channel,
-    pub case_type: crate::desk::CaseType,
-    /// Solved at first contact from the known-error base (cleared when the requester reopened).
-    pub first_contact: bool,
-    /// Parent case (mass incident).
-    pub parent_id: Option<i64>,
-    pub created_at: DateTime<Utc>,
-}
-
-/// A level a case went to, from its events (`events.to_level`), once per case and level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LevelVisit {
-    pub case_id: i64,
-    pub level: Level,
-}
-
-/// A solution delivered to the requester (an activity 11 event), at the level that gave it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SolutionEvent {
-    pub case_id: i64,
-    pub level: Level,
-    pub delivered_at: DateTime<Utc>,
-}
-
-/// An SLA target that passed (`sla_breaches`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BreachRow {
-    pub case_id: i64,
-    pub level: Level,
-    /// `primera_respuesta` or `solucion`, as recorded.
-    pub target: String,
-}
-
-/// Everything the report is computed from, for the cases created in `[start, end)`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReportRows {
-    /// Oldest first.
-    pub cases: Vec<ReportCase>,
-    pub visits: Vec<LevelVisit>,
-    /// In the order they were recorded (event id).
-    pub solutions: Vec<SolutionEvent>,
-    pub breaches: Vec<BreachRow>,
-}
+// The row types belong to the report that reads them; the store fills them.
+pub use crate::desk::report::{BreachRow, LevelVisit, ReportCase, ReportRows, SolutionEvent};
 
 impl Store {
     /// The report's rows for the cases created at or after `start` and before `end`.
