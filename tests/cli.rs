@@ -43,6 +43,87 @@ fn a_config_file_with_a_typo_is_refused_in_spanish() {
     );
 }
 
+/// A buzón watched over IMAP on this machine, its password read from `password` (a secret
+/// source in TOML): the configuration `run` needs, without any server behind it.
+fn watched_buzon(password: &str) -> String {
+    format!(
+        "[[buzones]]\nnombre = \"fe\"\ndireccion = \"fe@dian.gov.co\"\ncanal = \"correo\"\n\
+         [buzones.imap]\nservidor = \"127.0.0.1\"\npuerto = 1993\ntls = \"ninguno\"\n\
+         usuario = \"fe@dian.gov.co\"\nautenticacion = \"contrasena\"\ncontrasena = {password}\n"
+    )
+}
+
+/// `check-config` on `toml`, with the state directory the file says (not the test harness's).
+fn check_config_file(toml: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("mesa-fe.toml");
+    std::fs::write(&file, toml).expect("write");
+    mesa_fe(dir.path())
+        .env_remove("MESA_FE__GENERAL__DIRECTORIO_ESTADO")
+        .env("MESA_FE_TEST_SECRET", "s3creto")
+        .env_remove("MESA_FE_TEST_UNSET")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .arg("check-config")
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .expect("run")
+}
+
+fn assert_refused(output: &std::process::Output, expected: &[&str]) {
+    let message = text(output);
+    assert_eq!(output.status.code(), Some(78), "{message}");
+    for part in expected {
+        assert!(message.contains(part), "missing {part:?} in: {message}");
+    }
+}
+
+#[test]
+fn check_config_refuses_a_secret_variable_that_is_not_set_as_run_does() {
+    let output = check_config_file(&watched_buzon("{ variable = \"MESA_FE_TEST_UNSET\" }"));
+    assert_refused(
+        &output,
+        &["buzones[0].imap.contrasena", "MESA_FE_TEST_UNSET", "no está definida"],
+    );
+}
+
+#[test]
+fn check_config_refuses_a_secret_file_that_does_not_exist_as_run_does() {
+    let output = check_config_file(&watched_buzon("{ archivo = \"/no/existe/secreto\" }"));
+    assert_refused(&output, &["buzones[0].imap.contrasena", "/no/existe/secreto", "no existe"]);
+}
+
+#[test]
+fn check_config_refuses_a_number_where_a_path_goes_naming_key_and_type() {
+    let output = check_config_file("[general]\ndirectorio_estado = 5\n");
+    assert_refused(&output, &["general.directorio_estado", "tipo inválido", "una ruta"]);
+}
+
+#[test]
+fn check_config_names_an_unknown_value_its_key_and_the_valid_ones() {
+    let output = check_config_file(
+        "[[agentes]]\ncorreo = \"x@dian.gov.co\"\nnombre = \"X\"\nnivel = \"n7\"\n\
+         grupos = []\nactivo = true\n",
+    );
+    assert_refused(&output, &["agentes[0].nivel", "\"n7\"", "n1, n2, n3, administracion_tecnica"]);
+    assert!(!text(&output).contains("variant constructor"), "{}", text(&output));
+}
+
+#[test]
+fn check_config_passes_a_config_run_would_start_with() {
+    let state = tempfile::tempdir().expect("temp dir");
+    let toml = format!(
+        "[general]\ndirectorio_estado = \"{}\"\n{}",
+        state.path().display(),
+        watched_buzon("{ variable = \"MESA_FE_TEST_SECRET\" }")
+    );
+    let output = check_config_file(&toml);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("Configuración válida: 1 buzones"), "{}", text(&output));
+    assert!(!text(&output).contains("Aviso"), "{}", text(&output));
+    assert!(!state.path().join("mesa-fe.db").exists(), "check-config must not create the database");
+}
+
 #[test]
 fn ingest_then_list_and_show_the_cases() {
     let dir = tempfile::tempdir().expect("temp dir");

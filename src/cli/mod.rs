@@ -17,6 +17,7 @@ use mesa_fe::store::raw::Origin;
 
 mod act;
 mod kb;
+mod preflight;
 pub mod providers;
 pub mod purge;
 pub mod report;
@@ -262,8 +263,8 @@ fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
 
 /// The daemon, until SIGTERM or SIGINT.
 pub async fn run(path: Option<&Path>) -> Result<ExitCode, Failure> {
-    let config = load_config(path)?;
-    let knowledge = load_knowledge(&config)?;
+    let preflight::Checked { config, knowledge, .. } =
+        preflight::preflight(path, preflight::Mode::Run)?;
     let store = open_store(&config).await?;
     store.sync_known_errors(&knowledge).await?;
     let ids = load_message_ids(&config)?;
@@ -310,12 +311,12 @@ async fn stop_signal() {
     }
 }
 
+/// The checks `run` makes at start ([`preflight`]), without connecting or opening the database.
 pub fn check_config(path: Option<&Path>) -> Result<ExitCode, Failure> {
-    let config = load_config(path)?;
-    let knowledge = load_knowledge(&config)?;
-    if !config.general.templates.is_empty() {
-        mesa_fe::mail::outgoing::Templates::load(Path::new(&config.general.templates))
-            .map_err(|e| Failure::new(EX_CONFIG, e.to_string()))?;
+    let preflight::Checked { config, knowledge, notices } =
+        preflight::preflight(path, preflight::Mode::Check)?;
+    for notice in &notices {
+        eprintln!("Aviso: {notice}.");
     }
     println!(
         "Configuración válida: {} buzones, {} temas, {} grupos, {} agentes; {} errores conocidos; base de datos {}.",
