@@ -125,6 +125,18 @@ fn check_config_passes_a_config_run_would_start_with() {
 }
 
 #[test]
+fn case_list_without_a_state_directory_says_it_does_not_exist_and_what_to_do() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("mesa-fe");
+    let output = mesa_fe(&state).args(["case", "list"]).output().expect("run");
+    let message = text(&output);
+    assert_eq!(output.status.code(), Some(66), "sysexits EX_NOINPUT: {message}");
+    assert!(message.contains(&format!("{} no existe", state.display())), "{message}");
+    assert!(message.contains("systemd-tmpfiles --create mesa-fe.conf"), "{message}");
+    assert!(!state.exists(), "a read-only command must not create the state directory");
+}
+
+#[test]
 fn ingest_then_list_and_show_the_cases() {
     let dir = tempfile::tempdir().expect("temp dir");
     let output = mesa_fe(dir.path())
