@@ -1261,6 +1261,33 @@ mod tests {
     }
 
     #[test]
+    fn unknown_enum_value_names_key_value_and_the_valid_ones() {
+        let file = write(
+            "[[buzones]]\nnombre = \"b\"\ndireccion = \"b@dian.gov.co\"\ncanal = \"correo\"\n\
+             [buzones.smtp]\nservidor = \"smtp.example.co\"\npuerto = 587\ntls = \"tls13\"\n",
+        );
+        let error = Config::load(Some(file.path())).expect_err("unknown tls").to_string();
+        assert!(error.contains("buzones[0].smtp.tls"), "{error}");
+        assert!(
+            error.contains("\"tls13\"; valores válidos: implicito, starttls, ninguno"),
+            "{error}"
+        );
+        assert!(!error.contains("enum TlsMode"), "{error}");
+    }
+
+    #[test]
+    fn a_number_is_not_a_ca_path() {
+        let file = write(
+            "[[buzones]]\nnombre = \"b\"\ndireccion = \"b@dian.gov.co\"\ncanal = \"correo\"\n\
+             [buzones.smtp]\nservidor = \"smtp.example.co\"\npuerto = 587\ntls = \"starttls\"\n\
+             ca = 5\n",
+        );
+        let error = Config::load(Some(file.path())).expect_err("number as path").to_string();
+        assert!(error.contains("buzones[0].smtp.ca"), "{error}");
+        assert!(error.contains("se esperaba una ruta entre comillas"), "{error}");
+    }
+
+    #[test]
     fn missing_file_says_so() {
         let error =
             Config::load(Some(Path::new("/no/existe.toml"))).expect_err("missing").to_string();
