@@ -110,6 +110,32 @@ fn check_config_names_an_unknown_value_its_key_and_the_valid_ones() {
 }
 
 #[test]
+fn check_config_from_a_shell_says_it_could_not_verify_a_systemd_credential() {
+    let output = check_config_file(&watched_buzon("{ credencial = \"imap-fe\" }"));
+    let message = text(&output);
+    assert!(output.status.success(), "{message}");
+    assert!(
+        message.contains("Aviso: el buzón fe (buzones[0].imap) usa una credencial de systemd"),
+        "{message}"
+    );
+}
+
+#[test]
+fn check_config_under_systemd_refuses_a_missing_credential() {
+    let credentials = tempfile::tempdir().expect("temp dir");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("mesa-fe.toml");
+    std::fs::write(&file, watched_buzon("{ credencial = \"imap-fe\" }")).expect("write");
+    let output = mesa_fe(dir.path())
+        .env("CREDENTIALS_DIRECTORY", credentials.path())
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .output()
+        .expect("run");
+    assert_refused(&output, &["buzones[0].imap.contrasena", "imap-fe", "LoadCredential="]);
+}
+
+#[test]
 fn check_config_passes_a_config_run_would_start_with() {
     let state = tempfile::tempdir().expect("temp dir");
     let toml = format!(
