@@ -110,6 +110,16 @@ fn check_config_names_an_unknown_value_its_key_and_the_valid_ones() {
 }
 
 #[test]
+fn check_config_refuses_an_api_token_run_could_not_read() {
+    let toml = format!(
+        "[http]\ndireccion = \"127.0.0.1:0\"\ntoken_api = {{ variable = \"MESA_FE_TEST_UNSET\" }}\n{}",
+        watched_buzon("{ variable = \"MESA_FE_TEST_SECRET\" }")
+    );
+    let output = check_config_file(&toml);
+    assert_refused(&output, &["http.token_api", "MESA_FE_TEST_UNSET", "no está definida"]);
+}
+
+#[test]
 fn check_config_from_a_shell_says_it_could_not_verify_a_systemd_credential() {
     let output = check_config_file(&watched_buzon("{ credencial = \"imap-fe\" }"));
     let message = text(&output);

@@ -31,15 +31,21 @@ pub fn preflight(path: Option<&Path>, mode: Mode) -> Result<Checked, Failure> {
     let config = load_config(path)?;
     let knowledge = load_knowledge(&config)?;
     mesa_fe::live::load_templates(&config).map_err(|e| Failure::new(EX_CONFIG, e.to_string()))?;
+    let mut notices = Vec::new();
+    let mut secrets = Vec::new();
     if let Some(source) = &config.general.message_key {
-        load_secret("general.firma_mensajes", source)?;
+        secrets.push(("general.firma_mensajes".to_string(), source));
     }
+    // The token is read only when the HTTP server is on.
     if !config.http.address.is_empty()
         && let Some(source) = &config.http.api_token
     {
-        load_secret("http.token_api", source)?;
+        secrets.push(("http.token_api".to_string(), source));
     }
-    let mut notices = Vec::new();
+    if !check_secrets(mode, &secrets)? {
+        let keys: Vec<&str> = secrets.iter().map(|(key, _)| key.as_str()).collect();
+        notices.push(credential_notice(&keys.join(", ")));
+    }
     for (index, buzon) in config.buzones.iter().enumerate() {
         check_connections(index, buzon, mode, &mut notices)?;
     }
@@ -77,7 +83,7 @@ fn check_connections(
             Connector::new(imap)
                 .map_err(|e| Failure::new(EX_CONFIG, format!("el buzón {name} ({key}): {e}")))?;
         } else {
-            notices.push(credential_notice(name, &key));
+            notices.push(credential_notice(&format!("el buzón {name} ({key})")));
         }
     }
     if let Some(smtp) = &buzon.smtp {
@@ -91,7 +97,7 @@ fn check_connections(
             Sender::new(smtp)
                 .map_err(|e| Failure::new(EX_CONFIG, format!("el buzón {name} ({key}): {e}")))?;
         } else {
-            notices.push(credential_notice(name, &key));
+            notices.push(credential_notice(&format!("el buzón {name} ({key})")));
         }
     }
     Ok(())
@@ -129,9 +135,9 @@ fn check_secrets(mode: Mode, secrets: &[(String, &SecretRef)]) -> Result<bool, F
     Ok(true)
 }
 
-fn credential_notice(buzon: &str, key: &str) -> String {
+fn credential_notice(what: &str) -> String {
     format!(
-        "el buzón {buzon} ({key}) usa una credencial de systemd, que solo se puede leer \
-         dentro del servicio: no se verificó (revise LoadCredential= en la unidad)"
+        "{what} usa una credencial de systemd, que solo se puede leer dentro del servicio: no se \
+         verificó (revise LoadCredential= en la unidad)"
     )
 }
