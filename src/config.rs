@@ -163,7 +163,7 @@ pub struct MassIncidents {
 #[serde(deny_unknown_fields)]
 pub struct General {
     /// Where the SQLite database and other state live.
-    #[serde(rename = "directorio_estado")]
+    #[serde(rename = "directorio_estado", deserialize_with = "path_text")]
     pub state_dir: PathBuf,
     /// Database URL; empty = SQLite file under `state_dir`.
     #[serde(rename = "base_datos")]
@@ -251,7 +251,7 @@ pub struct SmtpSettings {
     pub port: u16,
     /// `implicito` (465), `starttls` (587) or `ninguno` (loopback tests only).
     pub tls: TlsMode,
-    #[serde(rename = "ca", default)]
+    #[serde(rename = "ca", default, deserialize_with = "optional_path_text")]
     pub ca_file: Option<PathBuf>,
     /// Login; absent = no AUTH (a relay that trusts the sender's address, like loopback).
     #[serde(rename = "usuario", default)]
@@ -311,7 +311,7 @@ pub enum AfterProcessing {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretRef {
-    #[serde(rename = "archivo", default)]
+    #[serde(rename = "archivo", default, deserialize_with = "optional_path_text")]
     pub file: Option<PathBuf>,
     #[serde(rename = "variable", default)]
     pub env: Option<String>,
@@ -328,7 +328,7 @@ pub struct ImapSettings {
     pub port: u16,
     pub tls: TlsMode,
     /// PEM file with extra trusted CA certificates; empty = the bundled public roots only.
-    #[serde(rename = "ca", default)]
+    #[serde(rename = "ca", default, deserialize_with = "optional_path_text")]
     pub ca_file: Option<PathBuf>,
     #[serde(rename = "usuario")]
     pub user: String,
@@ -1016,7 +1016,7 @@ fn check_address(key: &str, address: &str) -> Result<(), ConfigError> {
 /// The `config` crate writes English; operators read Spanish. Keep its key path, translate the
 /// frame.
 fn spanish_config_error(error: &config::ConfigError) -> String {
-    let text = error.to_string();
+    let text = spanish_unknown_variant(&error.to_string());
     let text = text
         .replace("unknown field", "clave desconocida")
         .replace("expected one of", "se esperaba una de")
@@ -1029,8 +1029,114 @@ fn spanish_config_error(error: &config::ConfigError) -> String {
         .replace("a boolean", "true o false")
         .replace("a string", "un texto entre comillas")
         .replace("a sequence", "una lista [ … ]")
-        .replace(" in the environment", " (variable de entorno MESA_FE__…)");
+        .replace("integer `", "número `")
+        .replace("floating point `", "número `")
+        .replace("string \"", "texto \"")
+        .replace(" in the environment", " (variable de entorno MESA_FE__…)")
+        .replace("` in ", "` en ");
+    let text = dotted_key(&text);
     format!("{text} (revise el archivo contra config/mesa-fe.example.toml)")
+}
+
+/// Paths are text: the `config` crate would otherwise turn `directorio_estado = 5` into the
+/// relative path "5" without a word.
+fn path_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<PathBuf, D::Error> {
+    deserializer.deserialize_any(PathText)
+}
+
+fn optional_path_text<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<PathBuf>, D::Error> {
+    path_text(deserializer).map(Some)
+}
+
+struct PathText;
+
+impl serde::de::Visitor<'_> for PathText {
+    type Value = PathBuf;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("una ruta entre comillas, por ejemplo \"/var/lib/mesa-fe\"")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<PathBuf, E> {
+        Ok(PathBuf::from(value))
+    }
+}
+
+/// `config` reports an unknown enum value as "enum Level does not have variant constructor n7
+/// for key `agentes[0]nivel`": Rust names, no valid values. Rewrites it for the operator.
+fn spanish_unknown_variant(text: &str) -> String {
+    const FRAME: &str = "enum ";
+    const MIDDLE: &str = " does not have variant constructor ";
+    let Some((before, rest)) = text.split_once(FRAME) else { return text.to_string() };
+    let Some((name, rest)) = rest.split_once(MIDDLE) else { return text.to_string() };
+    let (value, after) = rest.split_once(' ').unwrap_or((rest, ""));
+    let valid = match enum_values(name) {
+        Some(values) => format!("; valores válidos: {}", values.join(", ")),
+        None => String::new(),
+    };
+    format!("{before}valor desconocido \"{value}\"{valid} {after}").trim_end().to_string()
+}
+
+/// `config` joins an array index and the next key without a dot (`agentes[0]nivel`).
+fn dotted_key(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 4);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == ']' && chars.peek().is_some_and(|n| n.is_alphanumeric() || *n == '_') {
+            out.push('.');
+        }
+    }
+    out
+}
+
+/// The values an enum of the configuration accepts, read from its own `Deserialize` so the
+/// list cannot drift from the code.
+fn enum_values(name: &str) -> Option<&'static [&'static str]> {
+    fn of<T: serde::de::DeserializeOwned>() -> Option<&'static [&'static str]> {
+        let mut probe = VariantProbe(None);
+        let _ = T::deserialize(&mut probe);
+        probe.0
+    }
+    match name {
+        "Level" => of::<Level>(),
+        "Channel" => of::<Channel>(),
+        "Tema" => of::<Tema>(),
+        "Requirement" => of::<Requirement>(),
+        "TlsMode" => of::<TlsMode>(),
+        "AuthMethod" => of::<AuthMethod>(),
+        "AfterProcessing" => of::<AfterProcessing>(),
+        _ => None,
+    }
+}
+
+/// A deserializer that only records the variant names an enum asks for, then gives up.
+struct VariantProbe(Option<&'static [&'static str]>);
+
+impl<'de> serde::Deserializer<'de> for &mut VariantProbe {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("not an enum"))
+    }
+
+    fn deserialize_enum<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        variants: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.0 = Some(variants);
+        Err(serde::de::Error::custom("probe"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map struct identifier
+        ignored_any
+    }
 }
 
 #[cfg(test)]
@@ -1152,6 +1258,33 @@ mod tests {
             let error = Config::load(Some(file.path())).expect_err(key).to_string();
             assert!(error.contains(key), "{error}");
         }
+    }
+
+    #[test]
+    fn unknown_enum_value_names_key_value_and_the_valid_ones() {
+        let file = write(
+            "[[buzones]]\nnombre = \"b\"\ndireccion = \"b@dian.gov.co\"\ncanal = \"correo\"\n\
+             [buzones.smtp]\nservidor = \"smtp.example.co\"\npuerto = 587\ntls = \"tls13\"\n",
+        );
+        let error = Config::load(Some(file.path())).expect_err("unknown tls").to_string();
+        assert!(error.contains("buzones[0].smtp.tls"), "{error}");
+        assert!(
+            error.contains("\"tls13\"; valores válidos: implicito, starttls, ninguno"),
+            "{error}"
+        );
+        assert!(!error.contains("enum TlsMode"), "{error}");
+    }
+
+    #[test]
+    fn a_number_is_not_a_ca_path() {
+        let file = write(
+            "[[buzones]]\nnombre = \"b\"\ndireccion = \"b@dian.gov.co\"\ncanal = \"correo\"\n\
+             [buzones.smtp]\nservidor = \"smtp.example.co\"\npuerto = 587\ntls = \"starttls\"\n\
+             ca = 5\n",
+        );
+        let error = Config::load(Some(file.path())).expect_err("number as path").to_string();
+        assert!(error.contains("buzones[0].smtp.ca"), "{error}");
+        assert!(error.contains("se esperaba una ruta entre comillas"), "{error}");
     }
 
     #[test]

@@ -43,6 +43,135 @@ fn a_config_file_with_a_typo_is_refused_in_spanish() {
     );
 }
 
+/// A buzón watched over IMAP on this machine, its password read from `password` (a secret
+/// source in TOML): the configuration `run` needs, without any server behind it.
+fn watched_buzon(password: &str) -> String {
+    format!(
+        "[[buzones]]\nnombre = \"fe\"\ndireccion = \"fe@dian.gov.co\"\ncanal = \"correo\"\n\
+         [buzones.imap]\nservidor = \"127.0.0.1\"\npuerto = 1993\ntls = \"ninguno\"\n\
+         usuario = \"fe@dian.gov.co\"\nautenticacion = \"contrasena\"\ncontrasena = {password}\n"
+    )
+}
+
+/// `check-config` on `toml`, with the state directory the file says (not the test harness's).
+fn check_config_file(toml: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("mesa-fe.toml");
+    std::fs::write(&file, toml).expect("write");
+    mesa_fe(dir.path())
+        .env_remove("MESA_FE__GENERAL__DIRECTORIO_ESTADO")
+        .env("MESA_FE_TEST_SECRET", "s3creto")
+        .env_remove("MESA_FE_TEST_UNSET")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .arg("check-config")
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .expect("run")
+}
+
+fn assert_refused(output: &std::process::Output, expected: &[&str]) {
+    let message = text(output);
+    assert_eq!(output.status.code(), Some(78), "{message}");
+    for part in expected {
+        assert!(message.contains(part), "missing {part:?} in: {message}");
+    }
+}
+
+#[test]
+fn check_config_refuses_a_secret_variable_that_is_not_set_as_run_does() {
+    let output = check_config_file(&watched_buzon("{ variable = \"MESA_FE_TEST_UNSET\" }"));
+    assert_refused(
+        &output,
+        &["buzones[0].imap.contrasena", "MESA_FE_TEST_UNSET", "no está definida"],
+    );
+}
+
+#[test]
+fn check_config_refuses_a_secret_file_that_does_not_exist_as_run_does() {
+    let output = check_config_file(&watched_buzon("{ archivo = \"/no/existe/secreto\" }"));
+    assert_refused(&output, &["buzones[0].imap.contrasena", "/no/existe/secreto", "no existe"]);
+}
+
+#[test]
+fn check_config_refuses_a_number_where_a_path_goes_naming_key_and_type() {
+    let output = check_config_file("[general]\ndirectorio_estado = 5\n");
+    assert_refused(&output, &["general.directorio_estado", "tipo inválido", "una ruta"]);
+}
+
+#[test]
+fn check_config_names_an_unknown_value_its_key_and_the_valid_ones() {
+    let output = check_config_file(
+        "[[agentes]]\ncorreo = \"x@dian.gov.co\"\nnombre = \"X\"\nnivel = \"n7\"\n\
+         grupos = []\nactivo = true\n",
+    );
+    assert_refused(&output, &["agentes[0].nivel", "\"n7\"", "n1, n2, n3, administracion_tecnica"]);
+    assert!(!text(&output).contains("variant constructor"), "{}", text(&output));
+}
+
+#[test]
+fn check_config_refuses_an_api_token_run_could_not_read() {
+    let toml = format!(
+        "[http]\ndireccion = \"127.0.0.1:0\"\ntoken_api = {{ variable = \"MESA_FE_TEST_UNSET\" }}\n{}",
+        watched_buzon("{ variable = \"MESA_FE_TEST_SECRET\" }")
+    );
+    let output = check_config_file(&toml);
+    assert_refused(&output, &["http.token_api", "MESA_FE_TEST_UNSET", "no está definida"]);
+}
+
+#[test]
+fn check_config_from_a_shell_says_it_could_not_verify_a_systemd_credential() {
+    let output = check_config_file(&watched_buzon("{ credencial = \"imap-fe\" }"));
+    let message = text(&output);
+    assert!(output.status.success(), "{message}");
+    assert!(
+        message.contains("Aviso: el buzón fe (buzones[0].imap) usa una credencial de systemd"),
+        "{message}"
+    );
+}
+
+#[test]
+fn check_config_under_systemd_refuses_a_missing_credential() {
+    let credentials = tempfile::tempdir().expect("temp dir");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("mesa-fe.toml");
+    std::fs::write(&file, watched_buzon("{ credencial = \"imap-fe\" }")).expect("write");
+    let output = mesa_fe(dir.path())
+        .env("CREDENTIALS_DIRECTORY", credentials.path())
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .output()
+        .expect("run");
+    assert_refused(&output, &["buzones[0].imap.contrasena", "imap-fe", "LoadCredential="]);
+}
+
+#[test]
+fn check_config_passes_a_config_run_would_start_with() {
+    let state = tempfile::tempdir().expect("temp dir");
+    let toml = format!(
+        "[general]\ndirectorio_estado = \"{}\"\n{}",
+        state.path().display(),
+        watched_buzon("{ variable = \"MESA_FE_TEST_SECRET\" }")
+    );
+    let output = check_config_file(&toml);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("Configuración válida: 1 buzones"), "{}", text(&output));
+    assert!(!text(&output).contains("Aviso"), "{}", text(&output));
+    assert!(!state.path().join("mesa-fe.db").exists(), "check-config must not create the database");
+}
+
+#[test]
+fn case_list_without_a_state_directory_says_it_does_not_exist_and_what_to_do() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("mesa-fe");
+    let output = mesa_fe(&state).args(["case", "list"]).output().expect("run");
+    let message = text(&output);
+    assert_eq!(output.status.code(), Some(66), "sysexits EX_NOINPUT: {message}");
+    assert!(message.contains(&format!("{} no existe", state.display())), "{message}");
+    assert!(message.contains("systemd-tmpfiles --create mesa-fe.conf"), "{message}");
+    assert!(!state.exists(), "a read-only command must not create the state directory");
+}
+
 #[test]
 fn ingest_then_list_and_show_the_cases() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -7,18 +7,57 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+# La demostración empieza de cero: se dice antes qué se borra de una ejecución anterior.
+stack_dir=${MESA_FE_MAILSTACK_DIR:-/tmp/mesa-fe-mailstack}
+if [ -d "$stack_dir" ]; then
+    echo "Aviso: se reinicia la pila de correo de $stack_dir (start --fresh): se borran sus buzones y su cola."
+fi
+if [ -d estado-dev ]; then
+    echo "Aviso: se borra estado-dev/ (base de datos y registro de la ejecución anterior)."
+fi
 bash deploy/dev/mailstack.sh start --fresh
 eval "$(bash deploy/dev/mailstack.sh env)"
 cargo build --release --quiet
 bin=target/release/mesa-fe
 config=deploy/dev/mesa-fe.dev.toml
+log=estado-dev/mesa-fe.log
 rm -rf estado-dev
 mkdir -p estado-dev
 "$bin" check-config --config "$config"
 
-"$bin" run --config "$config" 2>estado-dev/mesa-fe.log &
+"$bin" run --config "$config" 2>"$log" &
 daemon=$!
 trap 'kill -TERM "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null || true' EXIT
+
+# Sale con error y muestra por qué si el servicio ya no corre: sin esto, un servicio que murió al
+# arrancar (un puerto ocupado, una credencial) se ve como "No hay casos.".
+service_alive() {
+    kill -0 "$daemon" 2>/dev/null && return 0
+    local code=0
+    wait "$daemon" || code=$?
+    echo "El servicio se detuvo (código $code). Errores de su registro ($log):" >&2
+    grep -E 'ERROR|WARN|mesa-fe:' "$log" >&2 || tail -n 20 "$log" >&2
+    trap - EXIT
+    exit 1
+}
+
+# Listo = conectado a cada buzón con [buzones.imap]; hasta 30 s.
+buzones=$(grep -c '^\[buzones.imap\]' "$config")
+echo "== Esperando que el servicio se conecte a $buzones buzones =="
+ready=0
+for _ in $(seq 1 150); do
+    service_alive
+    if [ "$(grep -c 'conectado al buzón' "$log" || true)" -ge "$buzones" ]; then
+        ready=1
+        break
+    fi
+    sleep 0.2
+done
+if [ "$ready" != 1 ]; then
+    echo "El servicio no se conectó a los $buzones buzones en 30 s. Últimas líneas de $log:" >&2
+    tail -n 20 "$log" >&2
+    exit 1
+fi
 
 echo "== Enviando correos de ejemplo por SMTP (127.0.0.1:$MESA_FE_MAILSTACK_SMTP_PORT) =="
 python3 - "$MESA_FE_MAILSTACK_SMTP_PORT" tests/fixtures/mail/01_proveedor_zip_attacheddocument.eml \
@@ -38,6 +77,7 @@ PY
 
 echo "== Esperando los casos =="
 for _ in $(seq 1 100); do
+    service_alive
     count=$("$bin" case list --config "$config" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
     [ "$count" -ge 3 ] && break
     sleep 0.2
@@ -46,6 +86,7 @@ done
 echo
 echo "== Respuestas enviadas por SMTP desde el mismo buzón =="
 for _ in $(seq 1 50); do
+    service_alive
     pending=$("$bin" outbox list --config "$config" --estado pendiente --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
     [ "$pending" -eq 0 ] && break
     sleep 0.2

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use mesa_fe::desk::guide::{Guide, Origin};
 
-use super::{Failure, load_config, load_knowledge, open_store, output_format, write_output};
+use super::{Failure, create_store, load_config, load_knowledge, output_format, write_output};
 
 /// The formats `--formato` accepts.
 const FORMATS: [&str; 3] = ["md", "csv", "json"];
@@ -20,7 +20,8 @@ pub async fn export(
     let format = output_format(formato, &FORMATS)?;
     let config = load_config(config_path)?;
     let knowledge = load_knowledge(&config)?;
-    let store = open_store(&config).await?;
+    // Before the first start the guide is still worth having (the known errors alone).
+    let store = create_store(&config).await?;
     let solutions = store.first_contact_solutions().await;
     store.close().await;
     let guide = Guide::new(&knowledge, &solutions?);

@@ -18,6 +18,7 @@ use mesa_fe::store::raw::Origin;
 mod act;
 pub mod help;
 mod kb;
+mod preflight;
 pub mod providers;
 pub mod purge;
 pub mod report;
@@ -215,7 +216,31 @@ fn legacy_key_window(config: &Config) -> std::time::Duration {
     std::time::Duration::from_secs(days * 24 * 3600)
 }
 
+/// The existing database, for commands that read or act on it: a state directory that is not
+/// there means no service ever started, said as such rather than as sqlite's "unable to open"
+/// or a "Permission denied" from trying to create it.
 async fn open_store(config: &Config) -> Result<Store, Failure> {
+    if config.general.database_url.is_empty() {
+        let dir = config.state_dir();
+        if !dir.exists() {
+            return Err(Failure::new(EX_NOINPUT, missing_state_dir(&dir)));
+        }
+    }
+    create_store(config).await
+}
+
+fn missing_state_dir(dir: &Path) -> String {
+    format!(
+        "el directorio de estado {} no existe, así que todavía no hay base de datos. Si el \
+         paquete está instalado, créelo con `sudo systemd-tmpfiles --create mesa-fe.conf` o \
+         arranque el servicio una vez (`sudo systemctl start mesa-fe`); si no, revise \
+         general.directorio_estado en la configuración (--config)",
+        dir.display()
+    )
+}
+
+/// The database, created with its directory if missing: for `run`, `migrate` and `ingest`.
+async fn create_store(config: &Config) -> Result<Store, Failure> {
     Ok(Store::open(&config.database_url()).await?)
 }
 
@@ -294,9 +319,9 @@ fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
 
 /// The daemon, until SIGTERM or SIGINT.
 pub async fn run(path: Option<&Path>) -> Result<ExitCode, Failure> {
-    let config = load_config(path)?;
-    let knowledge = load_knowledge(&config)?;
-    let store = open_store(&config).await?;
+    let preflight::Checked { config, knowledge, .. } =
+        preflight::preflight(path, preflight::Mode::Run)?;
+    let store = create_store(&config).await?;
     store.sync_known_errors(&knowledge).await?;
     let ids = load_message_ids(&config)?;
     let desk = Desk::new(config, knowledge)
@@ -342,12 +367,12 @@ async fn stop_signal() {
     }
 }
 
+/// The checks `run` makes at start ([`preflight`]), without connecting or opening the database.
 pub fn check_config(path: Option<&Path>) -> Result<ExitCode, Failure> {
-    let config = load_config(path)?;
-    let knowledge = load_knowledge(&config)?;
-    if !config.general.templates.is_empty() {
-        mesa_fe::mail::outgoing::Templates::load(Path::new(&config.general.templates))
-            .map_err(|e| Failure::new(EX_CONFIG, e.to_string()))?;
+    let preflight::Checked { config, knowledge, notices } =
+        preflight::preflight(path, preflight::Mode::Check)?;
+    for notice in &notices {
+        eprintln!("Aviso: {notice}.");
     }
     say!(
         "Configuración válida: {} buzones, {} temas, {} grupos, {} agentes; {} errores conocidos; base de datos {}.",
@@ -363,7 +388,7 @@ pub fn check_config(path: Option<&Path>) -> Result<ExitCode, Failure> {
 
 pub async fn migrate(path: Option<&Path>) -> Result<ExitCode, Failure> {
     let config = load_config(path)?;
-    let store = open_store(&config).await?;
+    let store = create_store(&config).await?;
     store.close().await;
     say!("Base de datos al día: {}", config.database_url());
     Ok(ExitCode::SUCCESS)
@@ -398,7 +423,7 @@ pub async fn ingest(
     let config = load_config(path)?;
     let buzon = pick_buzon(&config, buzon)?;
     let ids = load_message_ids(&config)?;
-    let store = open_store(&config).await?;
+    let store = create_store(&config).await?;
     let desk = Desk::new(config.clone(), load_knowledge(&config)?)
         .with_message_ids(ids)
         .with_imported_providers(store.providers().await?);
