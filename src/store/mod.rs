@@ -147,7 +147,10 @@ impl Store {
             Err(e) if Fault::of(&e) == Some(Fault::Damaged) => return Err(damaged(e.to_string())),
             Err(e) => return Err(open_error(e)),
         }
-        MIGRATOR.run(&pool).await?;
+        migrate_exclusively(&pool, Path::new(&path)).await.map_err(|e| match e {
+            StoreError::Open { source, .. } => open_error(source),
+            other => other,
+        })?;
         Ok(Store { pool })
     }
 
@@ -172,4 +175,31 @@ impl Store {
 /// Now, as stored: RFC 3339 UTC with seconds.
 pub(crate) fn now_text() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Runs the migrations while holding an exclusive lock on a file beside the database. sqlx takes
+/// no lock of its own on SQLite, so two processes opening a new database together (the daemon and
+/// an operator's `mesa-fe case list`) would both apply the same migration and one would fail.
+async fn migrate_exclusively(pool: &SqlitePool, database: &Path) -> Result<(), StoreError> {
+    let name = database.as_os_str();
+    if name.is_empty() || name == ":memory:" {
+        return Ok(MIGRATOR.run(pool).await?);
+    }
+    let mut lock_path = name.to_os_string();
+    lock_path.push(".migraciones.lock");
+    let io =
+        |e: std::io::Error| StoreError::Open { url: String::new(), source: sqlx::Error::Io(e) };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io)?;
+    let file = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .map_err(|e| io(std::io::Error::other(e)))?
+        .map_err(io)?;
+    let migrated = MIGRATOR.run(pool).await;
+    drop(file);
+    Ok(migrated?)
 }
