@@ -528,3 +528,20 @@ async fn a_reused_message_id_with_other_content_is_another_message() {
     assert!(matches!(f.ingest(&relayed).await, Outcome::Duplicate { of: 1, .. }));
     assert!(matches!(f.ingest(&mail(1)).await, Outcome::Duplicate { of: 1, .. }));
 }
+
+/// The daemon and an operator's command may open a new database at the same moment: each must
+/// find it migrated, none may fail applying a migration the other applied.
+#[tokio::test]
+async fn processes_opening_a_new_database_together_all_find_it_migrated() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join(format!("nueva-{round}.db")).display());
+        let opened =
+            futures::future::join_all((0..4).map(|_| mesa_fe::store::Store::open(&url))).await;
+        for store in opened {
+            let store = store.expect("every opener finds the schema in place");
+            assert!(store.list_cases(&CaseFilter::default()).await.expect("list").is_empty());
+            store.close().await;
+        }
+    }
+}
