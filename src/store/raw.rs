@@ -101,10 +101,14 @@ impl Store {
         batch: &[IncomingRaw<'_>],
         progress: Option<BuzonProgress<'_>>,
     ) -> Result<Vec<Stored>, StoreError> {
+        // Hashing a large message takes milliseconds: done before the write lock is taken, so
+        // that the other buzones' writers do not wait for it.
+        let keys: Vec<(String, String)> =
+            batch.iter().map(|i| (sha256_hex(i.raw), content_key(i.raw))).collect();
         let mut tx = self.write_tx().await?;
         let mut stored = Vec::with_capacity(batch.len());
-        for incoming in batch {
-            stored.push(store_one(&mut tx, incoming).await?);
+        for (incoming, (sha, key)) in batch.iter().zip(&keys) {
+            stored.push(store_one(&mut tx, incoming, sha, key).await?);
         }
         if let Some(progress) = progress {
             save_progress(&mut tx, progress).await?;
@@ -327,19 +331,22 @@ async fn save_progress(tx: &mut Tx<'_>, progress: BuzonProgress<'_>) -> Result<(
     Ok(())
 }
 
-async fn store_one(tx: &mut Tx<'_>, incoming: &IncomingRaw<'_>) -> Result<Stored, StoreError> {
+async fn store_one(
+    tx: &mut Tx<'_>,
+    incoming: &IncomingRaw<'_>,
+    sha: &str,
+    key: &str,
+) -> Result<Stored, StoreError> {
     let IncomingRaw { origin, message_id, raw } = *incoming;
-    let sha = sha256_hex(raw);
-    let key = content_key(raw);
-    if let Some((of, same_bytes)) = find_same(tx, origin, message_id, &sha, &key).await? {
+    if let Some((of, same_bytes)) = find_same(tx, origin, message_id, sha, key).await? {
         // The same message with other bytes (e.g. the copy sent to the other buzón): keep it.
         if !same_bytes {
-            let row = Keys { message_id, sha: &sha, key: &key, status: status::DUPLICATE };
+            let row = Keys { message_id, sha, key, status: status::DUPLICATE };
             insert(tx, origin, raw, row, Some(of)).await?;
         }
         return Ok(Stored::Duplicate { of });
     }
-    let row = Keys { message_id, sha: &sha, key: &key, status: status::PENDING };
+    let row = Keys { message_id, sha, key, status: status::PENDING };
     let id = insert(tx, origin, raw, row, None).await?;
     Ok(Stored::New(id))
 }
