@@ -118,16 +118,6 @@ async fn a_full_disk_is_a_retriable_error_and_ingest_resumes_once_space_returns(
     store.close().await;
 }
 
-/// The daemon's HTTP address, from its log line.
-async fn http_base(daemon: &Daemon) -> String {
-    let needle = "servidor HTTP de salud y métricas escuchando";
-    assert!(daemon.wait_for_log(needle, 1, Duration::from_secs(20)).await, "{}", daemon.log());
-    let log = daemon.log();
-    let line = log.lines().find(|l| l.contains(needle)).unwrap_or_default();
-    let address = line.split("address=").nth(1).unwrap_or_default().split_whitespace().next();
-    format!("http://{}", address.unwrap_or_default())
-}
-
 /// Polls `/readyz` until its status is `wanted`, up to `limit`.
 async fn wait_ready(base: &str, wanted: u16, limit: Duration) -> (u16, String) {
     let deadline = Instant::now() + limit;
@@ -174,7 +164,7 @@ async fn the_daemon_keeps_mail_in_the_inbox_while_the_disk_is_full_and_resumes_b
     );
     let mut daemon = Daemon::new(&config);
     daemon.start();
-    let base = http_base(&daemon).await;
+    let base = daemon.http_base().await;
     let (status, body) = wait_ready(&base, 200, Duration::from_secs(20)).await;
     assert_eq!(status, 200, "{body}\n{}", daemon.log());
 

@@ -84,16 +84,6 @@ async fn sighup_keeps_the_old_config_when_the_new_one_is_broken_and_applies_a_go
     assert!(daemon.terminate().success());
 }
 
-/// The daemon's HTTP address, from its log line.
-async fn http_base(daemon: &Daemon) -> String {
-    let needle = "servidor HTTP de salud y métricas escuchando";
-    assert!(daemon.wait_for_log(needle, 1, Duration::from_secs(20)).await, "{}", daemon.log());
-    let log = daemon.log();
-    let line = log.lines().find(|l| l.contains(needle)).unwrap_or_default();
-    let address = line.split("address=").nth(1).unwrap_or_default().split_whitespace().next();
-    format!("http://{}", address.unwrap_or_default())
-}
-
 async fn get(url: &str) -> (u16, String) {
     let response = reqwest::Client::new().get(url).send().await.expect("HTTP GET");
     (response.status().as_u16(), response.text().await.expect("body"))
@@ -128,7 +118,7 @@ async fn readyz_turns_unready_while_dovecot_is_down_and_ready_when_it_is_back() 
     stack.fresh_folders(BUZON, &[folder, "OpsReady-ok"]).await;
     let mut daemon = Daemon::new(&config(&stack, folder, "ana.n2@fe.test"));
     daemon.start();
-    let base = http_base(&daemon).await;
+    let base = daemon.http_base().await;
     assert_eq!(get(&format!("{base}/healthz")).await.0, 200);
     let (status, body) = wait_ready(&base, 200, Duration::from_secs(20)).await;
     assert_eq!(status, 200, "{body}");
@@ -166,7 +156,7 @@ async fn metrics_count_what_was_ingested_and_the_case_api_wants_its_token() {
     let extra = format!("\n[http]\ntoken_api = {{ archivo = \"{}\" }}\n", token_file.display());
     let mut daemon = Daemon::new(&(config(&stack, folder, "ana.n2@fe.test") + &extra));
     daemon.start();
-    let base = http_base(&daemon).await;
+    let base = daemon.http_base().await;
     let processed = "mesa_fe_mensajes_total{buzon=\"facturaelectronica\",estado=\"procesado\"}";
     let before = get(&format!("{base}/metrics")).await.1;
     assert_eq!(sample(&before, processed), 0.0, "{before}");

@@ -60,12 +60,7 @@ fn hears(socket: &std::os::unix::net::UnixDatagram, wanted: &str) -> bool {
 }
 
 async fn healthz(daemon: &Daemon) -> u16 {
-    let needle = "servidor HTTP de salud y métricas escuchando";
-    assert!(daemon.wait_for_log(needle, 1, Duration::from_secs(20)).await, "{}", daemon.log());
-    let log = daemon.log();
-    let line = log.lines().rev().find(|l| l.contains(needle)).unwrap_or_default();
-    let address = line.split("address=").nth(1).unwrap_or_default().split_whitespace().next();
-    let url = format!("http://{}/healthz", address.unwrap_or_default());
+    let url = format!("{}/healthz", daemon.http_base().await);
     let response = reqwest::Client::new()
         .get(url)
         .timeout(Duration::from_secs(5))

@@ -282,6 +282,17 @@ impl Daemon {
         assert!(status.success(), "kill -{name} failed");
     }
 
+    /// The base URL of the daemon's HTTP server (`http://127.0.0.1:PORT`), from the log line of its
+    /// latest start.
+    pub async fn http_base(&self) -> String {
+        let needle = "servidor HTTP de salud y métricas escuchando";
+        assert!(self.wait_for_log(needle, 1, Duration::from_secs(20)).await, "{}", self.log());
+        let log = self.log();
+        let line = log.lines().rev().find(|l| l.contains(needle)).unwrap_or_default();
+        let address = line.split("address=").nth(1).unwrap_or_default().split_whitespace().next();
+        format!("http://{}", address.unwrap_or_default())
+    }
+
     /// Waits until the daemon's log has `needle` `times` times, up to `limit`.
     pub async fn wait_for_log(&self, needle: &str, times: usize, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
