@@ -58,6 +58,10 @@ pub async fn serve(listener: tokio::net::TcpListener, state: Arc<HttpState>, shu
 }
 
 async fn readyz(State(state): State<Arc<HttpState>>) -> Response {
+    // The buzones before the database fault: a watcher records the fault first and then its
+    // disconnection, so a buzón seen down for the database always comes with the reason.
+    let buzones = state.telemetry.buzones();
+    let failing_tokens = state.telemetry.failing_tokens();
     let store = match (state.store.ping().await, state.telemetry.database_fault()) {
         (Err(e), _) => Err(e.to_string()),
         (Ok(()), Some(fault)) => Err(fault),
@@ -66,8 +70,6 @@ async fn readyz(State(state): State<Arc<HttpState>>) -> Response {
     let before = crate::store::outbox::timestamp(chrono::Utc::now() - OUTBOX_STUCK_AFTER);
     let overdue = state.store.overdue_outbox(&before).await.unwrap_or(0);
     let stuck = state.outbox_running && overdue > 0;
-    let buzones = state.telemetry.buzones();
-    let failing_tokens = state.telemetry.failing_tokens();
     let all_connected = buzones.values().all(|b| matches!(b, BuzonState::Conectado { .. }));
     let ready = store.is_ok() && all_connected && !stuck && failing_tokens.is_empty();
     let body = json!({
