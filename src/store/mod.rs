@@ -120,6 +120,10 @@ impl Store {
         }
         let path = options.get_filename().display().to_string();
         let damaged = |detail: String| StoreError::Damaged { path: path.clone(), detail };
+        // Held until the schema is in place: creating the file, switching it to WAL (which needs
+        // SQLite's exclusive lock and does not wait on the busy timeout) and migrating are one
+        // step for every process opening the same new database together.
+        let _opening = lock_opening(Path::new(&path)).await.map_err(open_error)?;
         // A local file needs no liveness ping before every query (sqlx's default).
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -147,10 +151,7 @@ impl Store {
             Err(e) if Fault::of(&e) == Some(Fault::Damaged) => return Err(damaged(e.to_string())),
             Err(e) => return Err(open_error(e)),
         }
-        migrate_exclusively(&pool, Path::new(&path)).await.map_err(|e| match e {
-            StoreError::Open { source, .. } => open_error(source),
-            other => other,
-        })?;
+        MIGRATOR.run(&pool).await?;
         Ok(Store { pool })
     }
 
@@ -177,29 +178,20 @@ pub(crate) fn now_text() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// Runs the migrations while holding an exclusive lock on a file beside the database. sqlx takes
-/// no lock of its own on SQLite, so two processes opening a new database together (the daemon and
-/// an operator's `mesa-fe case list`) would both apply the same migration and one would fail.
-async fn migrate_exclusively(pool: &SqlitePool, database: &Path) -> Result<(), StoreError> {
+/// An exclusive lock on a file beside the database. sqlx takes no lock of its own on SQLite, so
+/// two processes opening a new database together (the daemon and an operator's `mesa-fe case
+/// list`) would both apply the same migration, or both try to switch it to WAL, and one would fail.
+async fn lock_opening(database: &Path) -> Result<Option<std::fs::File>, sqlx::Error> {
     let name = database.as_os_str();
     if name.is_empty() || name == ":memory:" {
-        return Ok(MIGRATOR.run(pool).await?);
+        return Ok(None);
     }
     let mut lock_path = name.to_os_string();
     lock_path.push(".migraciones.lock");
-    let io =
-        |e: std::io::Error| StoreError::Open { url: String::new(), source: sqlx::Error::Io(e) };
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(io)?;
+    let file =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path)?;
     let file = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
         .await
-        .map_err(|e| io(std::io::Error::other(e)))?
-        .map_err(io)?;
-    let migrated = MIGRATOR.run(pool).await;
-    drop(file);
-    Ok(migrated?)
+        .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))??;
+    Ok(Some(file))
 }
