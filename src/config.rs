@@ -275,35 +275,38 @@ fn default_sender_name() -> String {
     "Mesa de Servicio Facturación Electrónica".into()
 }
 
-/// How the connection is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TlsMode {
-    /// TLS from the first byte (IMAPS, port 993).
-    Implicito,
-    /// Plain connection upgraded with STARTTLS before login (port 143).
-    Starttls,
-    /// No TLS at all: only for loopback test servers.
-    Ninguno,
+crate::names::named_enum! {
+    /// How the connection is protected.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum TlsMode {
+        /// TLS from the first byte (IMAPS, port 993).
+        Implicito = "implicito",
+        /// Plain connection upgraded with STARTTLS before login (port 143).
+        Starttls = "starttls",
+        /// No TLS at all: only for loopback test servers.
+        Ninguno = "ninguno",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthMethod {
-    /// LOGIN with a password.
-    Contrasena,
-    /// SASL XOAUTH2 with a token from the OAuth2 client-credentials grant.
-    Xoauth2,
+crate::names::named_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum AuthMethod {
+        /// LOGIN with a password.
+        Contrasena = "contrasena",
+        /// SASL XOAUTH2 with a token from the OAuth2 client-credentials grant.
+        Xoauth2 = "xoauth2",
+    }
 }
 
-/// What the daemon does on the server once a message is safely stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AfterProcessing {
-    /// Move it to `carpeta_procesados` (MOVE, or COPY + \Deleted + UID EXPUNGE).
-    Mover,
-    /// Leave it in place, flagged \Seen.
-    MarcarLeido,
+crate::names::named_enum! {
+    /// What the daemon does on the server once a message is safely stored.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum AfterProcessing {
+        /// Move it to `carpeta_procesados` (MOVE, or COPY + \Deleted + UID EXPUNGE).
+        Mover = "mover",
+        /// Leave it in place, flagged \Seen.
+        MarcarLeido = "marcar_leido",
+    }
 }
 
 /// Where a secret comes from: exactly one of a file, an environment variable or a systemd
@@ -1016,8 +1019,8 @@ fn check_address(key: &str, address: &str) -> Result<(), ConfigError> {
 /// The `config` crate writes English; operators read Spanish. Keep its key path, translate the
 /// frame.
 fn spanish_config_error(error: &config::ConfigError) -> String {
-    let text = spanish_unknown_variant(&error.to_string());
-    let text = text
+    let text = error
+        .to_string()
         .replace("unknown field", "clave desconocida")
         .replace("expected one of", "se esperaba una de")
         .replace("unknown variant", "valor desconocido")
@@ -1064,21 +1067,6 @@ impl serde::de::Visitor<'_> for PathText {
     }
 }
 
-/// `config` reports an unknown enum value as "enum Level does not have variant constructor n7
-/// for key `agentes[0]nivel`": Rust names, no valid values. Rewrites it for the operator.
-fn spanish_unknown_variant(text: &str) -> String {
-    const FRAME: &str = "enum ";
-    const MIDDLE: &str = " does not have variant constructor ";
-    let Some((before, rest)) = text.split_once(FRAME) else { return text.to_string() };
-    let Some((name, rest)) = rest.split_once(MIDDLE) else { return text.to_string() };
-    let (value, after) = rest.split_once(' ').unwrap_or((rest, ""));
-    let valid = match enum_values(name) {
-        Some(values) => format!("; valores válidos: {}", values.join(", ")),
-        None => String::new(),
-    };
-    format!("{before}valor desconocido \"{value}\"{valid} {after}").trim_end().to_string()
-}
-
 /// `config` joins an array index and the next key without a dot (`agentes[0]nivel`).
 fn dotted_key(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 4);
@@ -1090,53 +1078,6 @@ fn dotted_key(text: &str) -> String {
         }
     }
     out
-}
-
-/// The values an enum of the configuration accepts, read from its own `Deserialize` so the
-/// list cannot drift from the code.
-fn enum_values(name: &str) -> Option<&'static [&'static str]> {
-    fn of<T: serde::de::DeserializeOwned>() -> Option<&'static [&'static str]> {
-        let mut probe = VariantProbe(None);
-        let _ = T::deserialize(&mut probe);
-        probe.0
-    }
-    match name {
-        "Level" => of::<Level>(),
-        "Channel" => of::<Channel>(),
-        "Tema" => of::<Tema>(),
-        "Requirement" => of::<Requirement>(),
-        "TlsMode" => of::<TlsMode>(),
-        "AuthMethod" => of::<AuthMethod>(),
-        "AfterProcessing" => of::<AfterProcessing>(),
-        _ => None,
-    }
-}
-
-/// A deserializer that only records the variant names an enum asks for, then gives up.
-struct VariantProbe(Option<&'static [&'static str]>);
-
-impl<'de> serde::Deserializer<'de> for &mut VariantProbe {
-    type Error = serde::de::value::Error;
-
-    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
-        Err(serde::de::Error::custom("not an enum"))
-    }
-
-    fn deserialize_enum<V: serde::de::Visitor<'de>>(
-        self,
-        _name: &'static str,
-        variants: &'static [&'static str],
-        _visitor: V,
-    ) -> Result<V::Value, Self::Error> {
-        self.0 = Some(variants);
-        Err(serde::de::Error::custom("probe"))
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-        option unit unit_struct newtype_struct seq tuple tuple_struct map struct identifier
-        ignored_any
-    }
 }
 
 #[cfg(test)]

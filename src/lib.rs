@@ -30,6 +30,7 @@ pub mod dian;
 pub mod http;
 pub mod live;
 pub mod mail;
+pub mod names;
 pub mod outbox;
 pub mod pipeline;
 pub mod secrets;

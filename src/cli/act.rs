@@ -88,7 +88,7 @@ impl ActCommand {
             ActCommand::Link { args, padre } => (args, Command::Padre(padre.to_uppercase()), false),
             ActCommand::Close(args) => (args, Command::Cerrar, false),
             ActCommand::Reopen(args) => (args, Command::Reabrir, false),
-            ActCommand::Type { args, tipo } => match CaseType::parse(&tipo) {
+            ActCommand::Type { args, tipo } => match CaseType::read(&tipo) {
                 Some(case_type) => (args, Command::Tipo(case_type), false),
                 None => {
                     return Err(Failure::new(

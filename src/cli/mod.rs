@@ -482,7 +482,7 @@ pub async fn case(path: Option<&Path>, command: CaseCommand) -> Result<ExitCode,
                 tema: parse_filter(tema.as_deref(), Tema::parse, "tema")?,
                 parent: padre.map(|p| case_number(&config, &p)),
                 overdue: vencidos,
-                case_type: parse_filter(tipo.as_deref(), mesa_fe::desk::CaseType::parse, "tipo")?,
+                case_type: parse_filter(tipo.as_deref(), mesa_fe::desk::CaseType::read, "tipo")?,
                 channel: parse_filter(canal.as_deref(), mesa_fe::desk::Channel::parse, "canal")?,
             };
             let cases = store.list_cases(&filter).await?;

@@ -11,43 +11,20 @@ use serde::{Deserialize, Serialize};
 use crate::desk::requirements::Evidence;
 use crate::desk::{Channel, Level, Requirement, Tema};
 
-/// Status of a case, as agents and reports name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Nuevo,
-    PendienteInformacion,
-    EnAtencion,
-    Escalado,
-    Solucionado,
-    Cerrado,
+crate::names::named_enum! {
+    /// Status of a case, as agents and reports name it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Status {
+        Nuevo = "nuevo",
+        PendienteInformacion = "pendiente_informacion",
+        EnAtencion = "en_atencion",
+        Escalado = "escalado",
+        Solucionado = "solucionado",
+        Cerrado = "cerrado",
+    }
 }
 
 impl Status {
-    pub const ALL: [Status; 6] = [
-        Status::Nuevo,
-        Status::PendienteInformacion,
-        Status::EnAtencion,
-        Status::Escalado,
-        Status::Solucionado,
-        Status::Cerrado,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Nuevo => "nuevo",
-            Status::PendienteInformacion => "pendiente_informacion",
-            Status::EnAtencion => "en_atencion",
-            Status::Escalado => "escalado",
-            Status::Solucionado => "solucionado",
-            Status::Cerrado => "cerrado",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-
     /// Still needs someone's work (counts towards an agent's load).
     pub fn is_open(self) -> bool {
         !matches!(self, Status::Solucionado | Status::Cerrado)
@@ -174,88 +151,45 @@ pub struct Event {
     pub detail: String,
 }
 
-/// Kinds of automatic mail a transition queues; each has its templates `KIND.txt.j2` and
-/// `KIND.html.j2` (see config/templates/LEEME.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReplyKind {
-    AcuseRecibo,
-    SolicitudInformacion,
-    RespuestaErrorConocido,
-    NotificacionAgente,
-    /// The solution, to the requester on the case's own thread (activity 11).
-    Solucion,
-    /// An agent's question (`#info`), to the requester.
-    PreguntaSolicitante,
-    /// "The case was solved", to every level the case passed through, down to N1.
-    AvisoSolucion,
-    /// The package for Administración Técnica (PR-IIT-0458), with the XML and evidence.
-    PaqueteAdministracionTecnica,
-    /// To an agent whose command was refused or not understood.
-    RespuestaComando,
-    /// "¿Se resolvió?", to a sample of the children of a mass incident.
-    ValidacionMasiva,
-    /// To an N2 coordinator: many cases with the same rejection in a short time.
-    SugerenciaMasiva,
-    /// To a group's coordinator: a service-level target of a case passed.
-    AvisoSla,
-    /// To an N2 coordinator: a solved problema proposes a known error to approve.
-    PropuestaErrorConocido,
-    /// To a sender who may not write to the buzón (the aliados buzón is for registered
-    /// providers): which channel fits them.
-    RedireccionCanal,
-    /// To a group's coordinator: a sender passed the hourly cap of new cases, and its mail now
-    /// joins its latest case (once per sender and hour).
-    AvisoTopeCasos,
-    /// To an agent: many notifications within a minute, listed in one mail instead.
-    ResumenNotificaciones,
+crate::names::named_enum! {
+    /// Kinds of automatic mail a transition queues; each has its templates `KIND.txt.j2` and
+    /// `KIND.html.j2` (see config/templates/LEEME.md).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum ReplyKind {
+        AcuseRecibo = "acuse_recibo",
+        SolicitudInformacion = "solicitud_informacion",
+        RespuestaErrorConocido = "respuesta_error_conocido",
+        NotificacionAgente = "notificacion_agente",
+        /// The solution, to the requester on the case's own thread (activity 11).
+        Solucion = "solucion",
+        /// An agent's question (`#info`), to the requester.
+        PreguntaSolicitante = "pregunta_solicitante",
+        /// "The case was solved", to every level the case passed through, down to N1.
+        AvisoSolucion = "aviso_solucion",
+        /// The package for Administración Técnica (PR-IIT-0458), with the XML and evidence.
+        PaqueteAdministracionTecnica = "paquete_administracion_tecnica",
+        /// To an agent whose command was refused or not understood.
+        RespuestaComando = "respuesta_comando",
+        /// "¿Se resolvió?", to a sample of the children of a mass incident.
+        ValidacionMasiva = "validacion_masiva",
+        /// To an N2 coordinator: many cases with the same rejection in a short time.
+        SugerenciaMasiva = "sugerencia_masiva",
+        /// To a group's coordinator: a service-level target of a case passed.
+        AvisoSla = "aviso_sla",
+        /// To an N2 coordinator: a solved problema proposes a known error to approve.
+        PropuestaErrorConocido = "propuesta_error_conocido",
+        /// To a sender who may not write to the buzón (the aliados buzón is for registered
+        /// providers): which channel fits them.
+        RedireccionCanal = "redireccion_canal",
+        /// To a group's coordinator: a sender passed the hourly cap of new cases, and its mail now
+        /// joins its latest case (once per sender and hour).
+        AvisoTopeCasos = "aviso_tope_casos",
+        /// To an agent: many notifications within a minute, listed in one mail instead.
+        ResumenNotificaciones = "resumen_notificaciones",
+    }
 }
 
 impl ReplyKind {
-    pub const ALL: [ReplyKind; 16] = [
-        ReplyKind::AcuseRecibo,
-        ReplyKind::SolicitudInformacion,
-        ReplyKind::RespuestaErrorConocido,
-        ReplyKind::NotificacionAgente,
-        ReplyKind::Solucion,
-        ReplyKind::PreguntaSolicitante,
-        ReplyKind::AvisoSolucion,
-        ReplyKind::PaqueteAdministracionTecnica,
-        ReplyKind::RespuestaComando,
-        ReplyKind::ValidacionMasiva,
-        ReplyKind::SugerenciaMasiva,
-        ReplyKind::AvisoSla,
-        ReplyKind::PropuestaErrorConocido,
-        ReplyKind::RedireccionCanal,
-        ReplyKind::AvisoTopeCasos,
-        ReplyKind::ResumenNotificaciones,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReplyKind::AcuseRecibo => "acuse_recibo",
-            ReplyKind::SolicitudInformacion => "solicitud_informacion",
-            ReplyKind::RespuestaErrorConocido => "respuesta_error_conocido",
-            ReplyKind::NotificacionAgente => "notificacion_agente",
-            ReplyKind::Solucion => "solucion",
-            ReplyKind::PreguntaSolicitante => "pregunta_solicitante",
-            ReplyKind::AvisoSolucion => "aviso_solucion",
-            ReplyKind::PaqueteAdministracionTecnica => "paquete_administracion_tecnica",
-            ReplyKind::RespuestaComando => "respuesta_comando",
-            ReplyKind::ValidacionMasiva => "validacion_masiva",
-            ReplyKind::SugerenciaMasiva => "sugerencia_masiva",
-            ReplyKind::AvisoSla => "aviso_sla",
-            ReplyKind::PropuestaErrorConocido => "propuesta_error_conocido",
-            ReplyKind::RedireccionCanal => "redireccion_canal",
-            ReplyKind::AvisoTopeCasos => "aviso_tope_casos",
-            ReplyKind::ResumenNotificaciones => "resumen_notificaciones",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<ReplyKind> {
-        ReplyKind::ALL.into_iter().find(|k| k.as_str() == name)
-    }
-
     /// Mail to the requester (counts towards the per-sender cap of automatic answers).
     pub fn to_requester(self) -> bool {
         matches!(

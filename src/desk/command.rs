@@ -134,7 +134,7 @@ pub fn parse(own_words: &str) -> Parsed {
         },
         "cerrar" => Command::Cerrar,
         "reabrir" => Command::Reabrir,
-        "tipo" => match argument.and_then(crate::desk::CaseType::parse) {
+        "tipo" => match argument.and_then(crate::desk::CaseType::read) {
             Some(case_type) => Command::Tipo(case_type),
             None => {
                 return unknown(

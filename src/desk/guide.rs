@@ -27,21 +27,14 @@ pub struct GuideSolution {
     pub created_at: String,
 }
 
-/// Where an answer of the guide comes from (the `origen` column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Origin {
-    /// An entry of the known-error base with a first-contact answer.
-    KnownError,
-    /// A solution an agent marked for first contact on a case.
-    AgentSolution,
-}
-
-impl Origin {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Origin::KnownError => "base_errores_conocidos",
-            Origin::AgentSolution => "solucion_agente",
-        }
+crate::names::named_enum! {
+    /// Where an answer of the guide comes from (the `origen` column).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Origin {
+        /// An entry of the known-error base with a first-contact answer.
+        KnownError = "base_errores_conocidos",
+        /// A solution an agent marked for first contact on a case.
+        AgentSolution = "solucion_agente",
     }
 }
 

@@ -36,35 +36,24 @@ const FIELDS: [&str; 6] = [
     "respuesta_primer_contacto",
 ];
 
-/// Whether a DIAN rule blocks the document or only warns.
-///
-/// This is the severity the rule usually has: some rules moved between the two across versions
-/// of the anexo técnico, so the `Rechazo:` / `Notificación:` word of the actual DIAN message wins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    /// "Rechazo": the document is not validated.
-    Rechazo,
-    /// "Notificación": the document is validated; DIAN only warns.
-    Notificacion,
+crate::names::named_enum! {
+    /// Whether a DIAN rule blocks the document or only warns.
+    ///
+    /// This is the severity the rule usually has: some rules moved between the two across versions
+    /// of the anexo técnico, so the `Rechazo:` / `Notificación:` word of the actual DIAN message wins.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Severity {
+        /// "Rechazo": the document is not validated.
+        Rechazo = "rechazo",
+        /// "Notificación": the document is validated; DIAN only warns.
+        Notificacion = "notificacion",
+    }
 }
 
 impl Severity {
-    /// The value written in the file (`tipo = "…"`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Rechazo => "rechazo",
-            Severity::Notificacion => "notificacion",
-        }
-    }
-
     /// Reads a `tipo` value: case-insensitive, surrounding spaces ignored, accent optional.
-    pub fn parse(name: &str) -> Option<Severity> {
-        match name.trim().to_lowercase().as_str() {
-            "rechazo" => Some(Severity::Rechazo),
-            "notificacion" | "notificación" => Some(Severity::Notificacion),
-            _ => None,
-        }
+    pub fn read(name: &str) -> Option<Severity> {
+        Severity::parse(&crate::text::fold(name.trim()))
     }
 
     /// The word DIAN uses in its messages.
@@ -480,7 +469,7 @@ impl<'s, 't, 'i> EntryReader<'s, 't, 'i> {
         self.refuse_unknown_fields()?;
         let equivalents = self.equivalents(&code)?;
         let severity_text = self.required_text("tipo")?;
-        let severity = Severity::parse(&severity_text).ok_or_else(|| {
+        let severity = Severity::read(&severity_text).ok_or_else(|| {
             let span = self.value_span("tipo");
             self.fail(span.as_ref(), EntryProblem::UnknownSeverity(severity_text.clone()))
         })?;
@@ -704,9 +693,9 @@ Revise la clave técnica.
         assert_eq!(base.get("FAD06").map(|e| e.severity), Some(Severity::Rechazo));
         assert_eq!(base.get("FAB10b").map(|e| e.severity), Some(Severity::Notificacion));
         assert_eq!(base.get("RUT01").map(|e| e.severity), Some(Severity::Notificacion));
-        assert_eq!(Severity::parse(" Notificación "), Some(Severity::Notificacion));
-        assert_eq!(Severity::parse("RECHAZO"), Some(Severity::Rechazo));
-        assert_eq!(Severity::parse("aviso"), None);
+        assert_eq!(Severity::read(" Notificación "), Some(Severity::Notificacion));
+        assert_eq!(Severity::read("RECHAZO"), Some(Severity::Rechazo));
+        assert_eq!(Severity::read("aviso"), None);
     }
 
     #[test]

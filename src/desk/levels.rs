@@ -460,12 +460,14 @@ pub fn validation_answer(case: &Case, verdict: Verdict) -> Transition {
     t
 }
 
-/// How a requester answered "¿se resolvió?".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Resuelto,
-    NoResuelto,
-    SinRespuestaClara,
+crate::names::named_enum! {
+    /// How a requester answered "¿se resolvió?".
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Verdict {
+        Resuelto = "resuelto",
+        NoResuelto = "no resuelto",
+        SinRespuestaClara = "sin respuesta clara",
+    }
 }
 
 impl Verdict {
@@ -477,14 +479,6 @@ impl Verdict {
             Some("si" | "resuelto" | "solucionado" | "ok" | "listo") => Verdict::Resuelto,
             Some("no") => Verdict::NoResuelto,
             _ => Verdict::SinRespuestaClara,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Resuelto => "resuelto",
-            Verdict::NoResuelto => "no resuelto",
-            Verdict::SinRespuestaClara => "sin respuesta clara",
         }
     }
 }

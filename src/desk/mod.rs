@@ -13,48 +13,21 @@ pub mod report;
 pub mod requirements;
 pub mod sla;
 
-use serde::{Deserialize, Serialize};
-
-/// Topic of a request; each one has its N2 group (activity 4 of the procedure).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Tema {
-    FacturaElectronica,
-    DocumentoSoporte,
-    NominaElectronica,
-    Radian,
-    FacturadorGratuito,
-    Habilitacion,
-    Otro,
+crate::names::named_enum! {
+    /// Topic of a request; each one has its N2 group (activity 4 of the procedure).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Tema {
+        FacturaElectronica = "factura_electronica",
+        DocumentoSoporte = "documento_soporte",
+        NominaElectronica = "nomina_electronica",
+        Radian = "radian",
+        FacturadorGratuito = "facturador_gratuito",
+        Habilitacion = "habilitacion",
+        Otro = "otro",
+    }
 }
 
 impl Tema {
-    pub const ALL: [Tema; 7] = [
-        Tema::FacturaElectronica,
-        Tema::DocumentoSoporte,
-        Tema::NominaElectronica,
-        Tema::Radian,
-        Tema::FacturadorGratuito,
-        Tema::Habilitacion,
-        Tema::Otro,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tema::FacturaElectronica => "factura_electronica",
-            Tema::DocumentoSoporte => "documento_soporte",
-            Tema::NominaElectronica => "nomina_electronica",
-            Tema::Radian => "radian",
-            Tema::FacturadorGratuito => "facturador_gratuito",
-            Tema::Habilitacion => "habilitacion",
-            Tema::Otro => "otro",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Tema> {
-        Tema::ALL.into_iter().find(|t| t.as_str() == name)
-    }
-
     /// How a requester reads the topic in an e-mail.
     pub fn label(self) -> &'static str {
         match self {
@@ -69,123 +42,57 @@ impl Tema {
     }
 }
 
-/// One item of the minimum information a case needs (activity 2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Requirement {
-    Descripcion,
-    Documento,
-    Evidencia,
-    Nit,
-    Xml,
-}
-
-impl Requirement {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Requirement::Descripcion => "descripcion",
-            Requirement::Documento => "documento",
-            Requirement::Evidencia => "evidencia",
-            Requirement::Nit => "nit",
-            Requirement::Xml => "xml",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Requirement> {
-        [
-            Requirement::Descripcion,
-            Requirement::Documento,
-            Requirement::Evidencia,
-            Requirement::Nit,
-            Requirement::Xml,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == name)
+crate::names::named_enum! {
+    /// One item of the minimum information a case needs (activity 2).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Requirement {
+        Descripcion = "descripcion",
+        Documento = "documento",
+        Evidencia = "evidencia",
+        Nit = "nit",
+        Xml = "xml",
     }
 }
 
-/// Support level a case sits at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Level {
-    N1,
-    N2,
-    N3,
-    AdministracionTecnica,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::N1 => "n1",
-            Level::N2 => "n2",
-            Level::N3 => "n3",
-            Level::AdministracionTecnica => "administracion_tecnica",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Level> {
-        [Level::N1, Level::N2, Level::N3, Level::AdministracionTecnica]
-            .into_iter()
-            .find(|l| l.as_str() == name)
+crate::names::named_enum! {
+    /// Support level a case sits at.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Level {
+        N1 = "n1",
+        N2 = "n2",
+        N3 = "n3",
+        AdministracionTecnica = "administracion_tecnica",
     }
 }
 
-/// How the request reached the desk (the reply goes back the same way).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    Correo,
-    Aranda,
-    Pqsr,
-    /// A sender who may not write to that buzón (the aliados buzón is for registered providers):
-    /// kept and answered with the right channel, not worked as a case.
-    Rechazado,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Correo => "correo",
-            Channel::Aranda => "aranda",
-            Channel::Pqsr => "pqsr",
-            Channel::Rechazado => "rechazado",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Channel> {
-        [Channel::Correo, Channel::Aranda, Channel::Pqsr, Channel::Rechazado]
-            .into_iter()
-            .find(|c| c.as_str() == name)
+crate::names::named_enum! {
+    /// How the request reached the desk (the reply goes back the same way).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Channel {
+        Correo = "correo",
+        Aranda = "aranda",
+        Pqsr = "pqsr",
+        /// A sender who may not write to that buzón (the aliados buzón is for registered providers):
+        /// kept and answered with the right channel, not worked as a case.
+        Rechazado = "rechazado",
     }
 }
 
-/// How the procedure relates cases ("Crear Relacionado a"): every case has one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum CaseType {
-    #[default]
-    Incidente,
-    Requerimiento,
-    Cambio,
-    Problema,
+crate::names::named_enum! {
+    /// How the procedure relates cases ("Crear Relacionado a"): every case has one.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub enum CaseType {
+        #[default]
+        Incidente = "incidente",
+        Requerimiento = "requerimiento",
+        Cambio = "cambio",
+        Problema = "problema",
+    }
 }
 
 impl CaseType {
-    pub const ALL: [CaseType; 4] =
-        [CaseType::Incidente, CaseType::Requerimiento, CaseType::Cambio, CaseType::Problema];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CaseType::Incidente => "incidente",
-            CaseType::Requerimiento => "requerimiento",
-            CaseType::Cambio => "cambio",
-            CaseType::Problema => "problema",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<CaseType> {
-        let folded = crate::text::fold(name.trim());
-        CaseType::ALL.into_iter().find(|t| t.as_str() == folded)
+    /// Reads what a person typed: case, accents and surrounding spaces ignored.
+    pub fn read(name: &str) -> Option<CaseType> {
+        CaseType::parse(&crate::text::fold(name.trim()))
     }
 }

@@ -9,22 +9,17 @@ use crate::desk::Level;
 use crate::desk::calendar::Calendar;
 use crate::desk::case::{Case, Recipient, ReplyKind, Status, Transition, activity_at};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    /// The first action of an agent at the level (note, question, escalation, solution).
-    PrimeraRespuesta,
-    /// The solution, or the hand-over to the next level.
-    Solucion,
+crate::names::named_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Target {
+        /// The first action of an agent at the level (note, question, escalation, solution).
+        PrimeraRespuesta = "primera_respuesta",
+        /// The solution, or the hand-over to the next level.
+        Solucion = "solucion",
+    }
 }
 
 impl Target {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Target::PrimeraRespuesta => "primera_respuesta",
-            Target::Solucion => "solucion",
-        }
-    }
-
     fn label(self) -> &'static str {
         match self {
             Target::PrimeraRespuesta => "primera respuesta",

@@ -18,45 +18,29 @@ pub use checks::{Finding, cross_check, expected_uuid_scheme};
 pub use rules::rejections_in_text;
 pub use xml::{XmlLimits, XmlProblem, read_documents};
 
-/// Which DIAN document an XML file holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DocumentKind {
-    /// `Invoice` with type code 01, 02, 03 or 04.
-    Invoice,
-    /// `CreditNote` 91.
-    CreditNote,
-    /// `DebitNote` 92.
-    DebitNote,
-    /// `Invoice` with type code 05.
-    DocumentoSoporte,
-    /// `CreditNote` 95.
-    NotaAjusteDocumentoSoporte,
-    AttachedDocument,
-    /// DIAN's validation result (02/04) or a RADIAN/acceptance event (030–046).
-    ApplicationResponse,
-    /// `NominaIndividual` (TipoXML 102).
-    NominaIndividual,
-    /// `NominaIndividualDeAjuste` (TipoXML 103).
-    NominaIndividualAjuste,
-    /// Well-formed XML that is not a DIAN document we know (a SOAP reply, another schema…).
-    UnknownXml,
-}
-
-impl DocumentKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DocumentKind::Invoice => "invoice",
-            DocumentKind::CreditNote => "credit_note",
-            DocumentKind::DebitNote => "debit_note",
-            DocumentKind::DocumentoSoporte => "documento_soporte",
-            DocumentKind::NotaAjusteDocumentoSoporte => "nota_ajuste_documento_soporte",
-            DocumentKind::AttachedDocument => "attached_document",
-            DocumentKind::ApplicationResponse => "application_response",
-            DocumentKind::NominaIndividual => "nomina_individual",
-            DocumentKind::NominaIndividualAjuste => "nomina_individual_ajuste",
-            DocumentKind::UnknownXml => "unknown_xml",
-        }
+crate::names::named_enum! {
+    /// Which DIAN document an XML file holds.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum DocumentKind {
+        /// `Invoice` with type code 01, 02, 03 or 04.
+        Invoice = "invoice",
+        /// `CreditNote` 91.
+        CreditNote = "credit_note",
+        /// `DebitNote` 92.
+        DebitNote = "debit_note",
+        /// `Invoice` with type code 05.
+        DocumentoSoporte = "documento_soporte",
+        /// `CreditNote` 95.
+        NotaAjusteDocumentoSoporte = "nota_ajuste_documento_soporte",
+        AttachedDocument = "attached_document",
+        /// DIAN's validation result (02/04) or a RADIAN/acceptance event (030–046).
+        ApplicationResponse = "application_response",
+        /// `NominaIndividual` (TipoXML 102).
+        NominaIndividual = "nomina_individual",
+        /// `NominaIndividualDeAjuste` (TipoXML 103).
+        NominaIndividualAjuste = "nomina_individual_ajuste",
+        /// Well-formed XML that is not a DIAN document we know (a SOAP reply, another schema…).
+        UnknownXml = "unknown_xml",
     }
 }
 
