@@ -16,7 +16,8 @@
 //! - [`shutdown`]: the stop signal the daemon's tasks wait on.
 //! - [`live`]: the setup the daemon's tasks read, replaced whole on SIGHUP.
 //! - [`outbox`]: the worker that renders and sends queued answers, with retries.
-//! - [`systemd`]: `sd_notify` without libsystemd: readiness, status, reload, stop, watchdog.
+//! - [`systemd`]: `sd_notify` (the `sd-notify` crate's vocabulary, our datagram): readiness,
+//!   status, reload, stop, watchdog.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics` and the read-only case API.
 //! - [`telemetry`]: buzón connections, in-process counters and the ingest latency histogram.
 //! - [`text`]: small text helpers shared by the parsers and the classifier; [`text::subject`]
