@@ -92,6 +92,10 @@ pub async fn run(
     let (stop_sender, shutdown) = Shutdown::new();
     let wake = Arc::new(Notify::new());
     let telemetry = Arc::new(Telemetry::default());
+    // Before the HTTP server opens: the first scrape already shows every buzón's series.
+    for (buzon, _, _) in &connectors {
+        telemetry.watching(&buzon.name);
+    }
     let http = http_listener(&desk.config).await?;
     let (publisher, live) = live::channel(setup);
     let mut watchers = JoinSet::new();
@@ -117,6 +121,7 @@ pub async fn run(
         let state = HttpState {
             store: store.clone(),
             telemetry: telemetry.clone(),
+            live: live.clone(),
             api_token,
             outbox_running,
         };
@@ -147,7 +152,6 @@ pub async fn run(
         notifier.clone(),
     ));
     for (buzon, imap, connector) in connectors {
-        telemetry.watching(&buzon.name);
         let watcher = Watcher {
             telemetry: telemetry.clone(),
             live: live.clone(),

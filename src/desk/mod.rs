@@ -115,6 +115,8 @@ pub enum Level {
 }
 
 impl Level {
+    pub const ALL: [Level; 4] = [Level::N1, Level::N2, Level::N3, Level::AdministracionTecnica];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Level::N1 => "n1",
@@ -125,9 +127,7 @@ impl Level {
     }
 
     pub fn parse(name: &str) -> Option<Level> {
-        [Level::N1, Level::N2, Level::N3, Level::AdministracionTecnica]
-            .into_iter()
-            .find(|l| l.as_str() == name)
+        Level::ALL.into_iter().find(|l| l.as_str() == name)
     }
 }
 
@@ -144,6 +144,9 @@ pub enum Channel {
 }
 
 impl Channel {
+    pub const ALL: [Channel; 4] =
+        [Channel::Correo, Channel::Aranda, Channel::Pqsr, Channel::Rechazado];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Correo => "correo",
@@ -154,9 +157,7 @@ impl Channel {
     }
 
     pub fn parse(name: &str) -> Option<Channel> {
-        [Channel::Correo, Channel::Aranda, Channel::Pqsr, Channel::Rechazado]
-            .into_iter()
-            .find(|c| c.as_str() == name)
+        Channel::ALL.into_iter().find(|c| c.as_str() == name)
     }
 }
 

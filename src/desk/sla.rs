@@ -18,6 +18,8 @@ pub enum Target {
 }
 
 impl Target {
+    pub const ALL: [Target; 2] = [Target::PrimeraRespuesta, Target::Solucion];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Target::PrimeraRespuesta => "primera_respuesta",
