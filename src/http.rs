@@ -28,7 +28,7 @@ use crate::shutdown::Shutdown;
 use crate::store::Store;
 use crate::store::cases::CaseFilter;
 use crate::store::stats::StoreStats;
-use crate::telemetry::{BuzonState, Telemetry};
+use crate::telemetry::{BuzonState, TaskState, Telemetry};
 
 /// Mail due this long ago and still not sent means the outbox is stuck.
 const OUTBOX_STUCK_AFTER: chrono::Duration = chrono::Duration::minutes(15);
@@ -40,8 +40,9 @@ pub struct HttpState {
     pub live: Live,
     /// `None`: the case API is off (no `http.token_api`).
     pub api_token: Option<Secret>,
-    /// Whether a worker sends the outbox (without SMTP settings mail waits by design).
-    pub outbox_running: bool,
+    /// The supervised task that sends the outbox; `None` without SMTP settings (mail waits by
+    /// design, and that is no reason to be unready).
+    pub outbox_task: Option<String>,
 }
 
 pub fn router(state: Arc<HttpState>) -> Router {
@@ -79,15 +80,30 @@ async fn readyz(State(state): State<Arc<HttpState>>) -> Response {
     };
     let before = crate::store::outbox::timestamp(chrono::Utc::now() - OUTBOX_STUCK_AFTER);
     let overdue = state.store.overdue_outbox(&before).await.unwrap_or(0);
-    let stuck = state.outbox_running && overdue > 0;
+    // What runs now, not what was started: a task waiting to restart is not running.
+    let tasks = state.telemetry.tasks();
+    let running = |name: &str| matches!(tasks.get(name), Some(TaskState::EnMarcha { .. }));
+    let outbox_running = state.outbox_task.as_deref().is_some_and(running);
+    let stuck = state.outbox_task.is_some() && overdue > 0;
     let all_connected = buzones.values().all(|b| matches!(b, BuzonState::Conectado { .. }));
-    let ready = store.is_ok() && all_connected && !stuck && failing_tokens.is_empty();
+    let all_running = tasks.values().all(|t| matches!(t, TaskState::EnMarcha { .. }));
+    let ready = store.is_ok()
+        && all_connected
+        && !stuck
+        && failing_tokens.is_empty()
+        && all_running
+        && (state.outbox_task.is_none() || outbox_running);
     let body = json!({
         "listo": ready,
         "base_datos": match &store { Ok(()) => "ok".to_string(), Err(e) => e.clone() },
         "buzones": buzones,
-        "cola_salida": {"vencidos_hace_mas_de_15_min": overdue, "atascada": stuck},
+        "cola_salida": {
+            "en_marcha": outbox_running,
+            "vencidos_hace_mas_de_15_min": overdue,
+            "atascada": stuck,
+        },
         "oauth_tokens_fallando": failing_tokens,
+        "tareas": tasks,
     });
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(body)).into_response()

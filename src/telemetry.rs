@@ -31,8 +31,28 @@ pub enum BuzonState {
     },
 }
 
+/// A supervised task of the daemon ([`crate::supervisor`]) as the readiness check reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "estado", rename_all = "snake_case")]
+pub enum TaskState {
+    EnMarcha {
+        desde: String,
+    },
+    /// It ended unexpectedly and waits `reintento_en_segundos` to start again.
+    Reiniciando {
+        motivo: String,
+        desde: String,
+        reintento_en_segundos: u64,
+    },
+}
+
 /// Upper bounds (seconds) of the ingest latency buckets.
 const LATENCY_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TaskLabel {
+    tarea: String,
+}
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuzonLabel {
@@ -51,6 +71,7 @@ struct Metrics {
     connected: Family<BuzonLabel, Gauge>,
     reconnects: Family<BuzonLabel, Counter>,
     token_failures: Family<BuzonLabel, Counter>,
+    restarts: Family<TaskLabel, Counter>,
     latency: Histogram,
 }
 
@@ -60,6 +81,7 @@ impl Default for Metrics {
             connected: Family::default(),
             reconnects: Family::default(),
             token_failures: Family::default(),
+            restarts: Family::default(),
             latency: Histogram::new(LATENCY_BUCKETS),
         }
     }
@@ -73,6 +95,7 @@ struct Inner {
     /// Why the database refused the last write of a buzón (disk full, damaged…), until one
     /// succeeds again.
     database_faults: BTreeMap<String, String>,
+    tasks: BTreeMap<String, TaskState>,
 }
 
 /// Shared by the watchers (writers) and the HTTP server (reader).
@@ -166,6 +189,35 @@ impl Telemetry {
         self.with(|i| i.token_failing.iter().filter(|(_, f)| **f).map(|(b, _)| b.clone()).collect())
     }
 
+    /// A task the supervisor is about to start: its restart count exists (at 0) from now on.
+    pub fn task_expected(&self, task: &str) {
+        let _ = self.metrics.restarts.get_or_create(&TaskLabel { tarea: task.to_string() });
+    }
+
+    pub fn task_running(&self, task: &str) {
+        let desde = now();
+        self.with(|i| {
+            i.tasks.insert(task.to_string(), TaskState::EnMarcha { desde });
+        });
+    }
+
+    /// A task ended unexpectedly: counted, and shown with `reason` until it runs again.
+    pub fn task_failed(&self, task: &str, reason: &str, retry_in: Duration) {
+        let state = TaskState::Reiniciando {
+            motivo: reason.to_string(),
+            desde: now(),
+            reintento_en_segundos: retry_in.as_secs_f64().ceil() as u64,
+        };
+        self.with(|i| {
+            i.tasks.insert(task.to_string(), state);
+        });
+        self.metrics.restarts.get_or_create(&TaskLabel { tarea: task.to_string() }).inc();
+    }
+
+    pub fn tasks(&self) -> BTreeMap<String, TaskState> {
+        self.with(|i| i.tasks.clone())
+    }
+
     /// Adds the in-process series to a scrape's registry (the registry adds the `mesa_fe_`
     /// prefix, the `_total` of counters and the final period of each help text).
     pub fn register(&self, registry: &mut Registry) {
@@ -184,6 +236,11 @@ impl Telemetry {
             "oauth_fallos_token",
             "Tokens OAuth2 que no se pudieron obtener o que el servidor rechazó",
             m.token_failures,
+        );
+        registry.register(
+            "tareas_reiniciadas",
+            "Tareas del servicio (buzones, cola de salida, HTTP, temporizadores) que terminaron sin que se pidiera y se reiniciaron",
+            m.restarts,
         );
         registry.register(
             "ingesta_segundos",
