@@ -7,9 +7,8 @@
 //! watch channel; each watcher finishes the message in hand, logs out and returns.
 
 use std::sync::Arc;
-use std::time::Duration;
-
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 use tracing::{error, info, warn};
@@ -94,9 +93,14 @@ pub async fn run(
     let (stop_sender, shutdown) = Shutdown::new();
     let wake = Arc::new(Notify::new());
     let telemetry = Arc::new(Telemetry::default());
-    // Before the HTTP server opens: the first scrape already shows every buzón's series.
+    // Before the HTTP server opens: the first scrape already shows every buzón's and every
+    // task's series, though the watchers and timers start after the replay.
     for (buzon, _, _) in &connectors {
         telemetry.watching(&buzon.name);
+        telemetry.task_expected(&watcher_task(&buzon.name));
+    }
+    for task in [CONTROL_TASK, SLA_TASK, RELOAD_TASK, SYSTEMD_TASK] {
+        telemetry.task_expected(task);
     }
     let http = http_listener(&desk.config).await?;
     let (publisher, live) = live::channel(setup);
@@ -149,22 +153,22 @@ pub async fn run(
         }
         Err(failure) => return Err(failure.into()),
     }
-    tasks.spawn("control_posterior", {
+    tasks.spawn(CONTROL_TASK, {
         let (live, store, shutdown) = (live.clone(), store.clone(), shutdown.clone());
         move || control_posterior(live.clone(), store.clone(), shutdown.clone())
     });
-    tasks.spawn("sla", {
+    tasks.spawn(SLA_TASK, {
         let (live, store, shutdown, wake) =
             (live.clone(), store.clone(), shutdown.clone(), wake.clone());
         move || sla_sweep(live.clone(), store.clone(), shutdown.clone(), wake.clone())
     });
-    tasks.spawn("recarga", {
+    tasks.spawn(RELOAD_TASK, {
         let reloading = Arc::new(Reloading { publisher, reload, store: store.clone() });
         let (shutdown, notifier) = (shutdown.clone(), notifier.clone());
         move || reload_on_hangup(reloading.clone(), shutdown.clone(), notifier.clone())
     });
     for (buzon, imap, connector) in connectors {
-        let name = format!("buzon/{}", buzon.name);
+        let name = watcher_task(&buzon.name);
         let watcher = Arc::new(Watcher {
             telemetry: telemetry.clone(),
             live: live.clone(),
@@ -180,7 +184,7 @@ pub async fn run(
             async move { watcher.run().await }
         });
     }
-    tasks.spawn("systemd", {
+    tasks.spawn(SYSTEMD_TASK, {
         let (telemetry, notifier, shutdown) =
             (telemetry.clone(), notifier.clone(), shutdown.clone());
         // A restarted reporter must not say READY=1 a second time (systemd reads it as the end
@@ -211,8 +215,17 @@ pub async fn run(
     Ok(())
 }
 
-/// The supervised task name of the outbox worker (`/readyz` tells whether it runs).
+/// The supervised tasks' names: the `tarea` label of the restart counter and the keys of
+/// `tareas` in `/readyz`, which also tells whether the outbox worker runs.
 pub const OUTBOX_TASK: &str = "cola_salida";
+const CONTROL_TASK: &str = "control_posterior";
+const SLA_TASK: &str = "sla";
+const RELOAD_TASK: &str = "recarga";
+const SYSTEMD_TASK: &str = "systemd";
+
+fn watcher_task(buzon: &str) -> String {
+    format!("buzon/{buzon}")
+}
 
 /// One run of the HTTP server on a copy of the listening socket, so that a restart serves the
 /// same address (an ephemeral port would change if bound again).

@@ -176,7 +176,7 @@ impl Keeper {
 }
 
 /// What a panic said, when it said it with a string (`panic!("…")` does).
-fn panic_text(payload: &(dyn Any + Send)) -> String {
+pub fn panic_text(payload: &(dyn Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

@@ -343,6 +343,8 @@ async fn an_outbox_worker_that_panics_is_restarted_counted_and_still_sends() {
     );
     let log = daemon.log();
     assert_eq!(log.matches("tarea_reiniciada").count(), 1, "{log}");
+    assert!(log.contains("fallo interno (pánico)"), "the panic goes through the log: {log}");
+    assert!(!log.contains("panicked at"), "not raw to stderr: {log}");
     assert!(daemon.terminate().success());
     for secret in ["proveedor1@", "agente.n2@fe.test", "sd_facturaelectronica@"] {
         assert!(!daemon.log().contains(secret), "the log shows «{secret}»:\n{}", daemon.log());
