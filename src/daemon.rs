@@ -7,10 +7,10 @@
 //! watch channel; each watcher finishes the message in hand, logs out and returns.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
-use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
 use crate::config::{Buzon, ImapSettings};
@@ -22,8 +22,9 @@ use crate::pipeline::{Desk, Outcome};
 use crate::shutdown::Shutdown;
 use crate::store::raw::{BuzonProgress, IncomingRaw, Origin, Stored, status};
 use crate::store::{Store, StoreError};
+use crate::supervisor::Supervisor;
 use crate::systemd::Notifier;
-use crate::telemetry::{BuzonState, Telemetry};
+use crate::telemetry::{BuzonState, TaskState, Telemetry};
 use crate::text::mask_personal;
 
 /// First wait after a failed session; doubles up to [`BACKOFF_MAX`], with ±25 % jitter, and
@@ -92,35 +93,50 @@ pub async fn run(
     let (stop_sender, shutdown) = Shutdown::new();
     let wake = Arc::new(Notify::new());
     let telemetry = Arc::new(Telemetry::default());
+    // Before the HTTP server opens: the first scrape already shows every buzón's and every
+    // task's series, though the watchers and timers start after the replay.
+    for (buzon, _, _) in &connectors {
+        telemetry.watching(&buzon.name);
+        telemetry.task_expected(&watcher_task(&buzon.name));
+    }
+    for task in [CONTROL_TASK, SLA_TASK, RELOAD_TASK, SYSTEMD_TASK] {
+        telemetry.task_expected(task);
+    }
     let http = http_listener(&desk.config).await?;
     let (publisher, live) = live::channel(setup);
-    let mut watchers = JoinSet::new();
-    let outbox_running = match OutboxWorker::new(
+    let mut tasks = Supervisor::new(telemetry.clone(), shutdown.clone());
+    let outbox_task = match OutboxWorker::new(
         live.clone(),
         store.clone(),
         wake.clone(),
         shutdown.clone(),
     ) {
         Ok(Some(worker)) => {
-            watchers.spawn(worker.run());
-            true
+            let worker = Arc::new(worker);
+            tasks.spawn(OUTBOX_TASK, move || {
+                let worker = worker.clone();
+                async move { worker.run().await }
+            });
+            Some(OUTBOX_TASK.to_string())
         }
         Ok(None) => {
             warn!(
                 "ningún buzón tiene [buzones.smtp]: las respuestas esperan en la cola (mesa-fe outbox list)"
             );
-            false
+            None
         }
         Err((buzon, source)) => return Err(DaemonError::Smtp { buzon, source }),
     };
     if let Some((listener, api_token)) = http {
-        let state = HttpState {
+        let state = Arc::new(HttpState {
             store: store.clone(),
             telemetry: telemetry.clone(),
+            live: live.clone(),
             api_token,
-            outbox_running,
-        };
-        watchers.spawn(crate::http::serve(listener, Arc::new(state), shutdown.clone()));
+            outbox_task,
+        });
+        let shutdown = shutdown.clone();
+        tasks.spawn("http", move || serve_http(listener.clone(), state.clone(), shutdown.clone()));
     }
     // Before READY (a buzón is not read until what it left is done), but with /healthz up and
     // the watchdog fed: a long replay is work, not a hang.
@@ -137,18 +153,23 @@ pub async fn run(
         }
         Err(failure) => return Err(failure.into()),
     }
-    watchers.spawn(control_posterior(live.clone(), store.clone(), shutdown.clone()));
-    watchers.spawn(sla_sweep(live.clone(), store.clone(), shutdown.clone(), wake.clone()));
-    watchers.spawn(reload_on_hangup(
-        publisher,
-        reload,
-        store.clone(),
-        shutdown.clone(),
-        notifier.clone(),
-    ));
+    tasks.spawn(CONTROL_TASK, {
+        let (live, store, shutdown) = (live.clone(), store.clone(), shutdown.clone());
+        move || control_posterior(live.clone(), store.clone(), shutdown.clone())
+    });
+    tasks.spawn(SLA_TASK, {
+        let (live, store, shutdown, wake) =
+            (live.clone(), store.clone(), shutdown.clone(), wake.clone());
+        move || sla_sweep(live.clone(), store.clone(), shutdown.clone(), wake.clone())
+    });
+    tasks.spawn(RELOAD_TASK, {
+        let reloading = Arc::new(Reloading { publisher, reload, store: store.clone() });
+        let (shutdown, notifier) = (shutdown.clone(), notifier.clone());
+        move || reload_on_hangup(reloading.clone(), shutdown.clone(), notifier.clone())
+    });
     for (buzon, imap, connector) in connectors {
-        telemetry.watching(&buzon.name);
-        let watcher = Watcher {
+        let name = watcher_task(&buzon.name);
+        let watcher = Arc::new(Watcher {
             telemetry: telemetry.clone(),
             live: live.clone(),
             store: store.clone(),
@@ -157,27 +178,70 @@ pub async fn run(
             connector,
             shutdown: shutdown.clone(),
             outbox: wake.clone(),
-        };
-        watchers.spawn(watcher.run());
+        });
+        tasks.spawn(name, move || {
+            let watcher = watcher.clone();
+            async move { watcher.run().await }
+        });
     }
-    watchers.spawn(supervise(telemetry.clone(), notifier.clone(), shutdown.clone()));
+    tasks.spawn(SYSTEMD_TASK, {
+        let (telemetry, notifier, shutdown) =
+            (telemetry.clone(), notifier.clone(), shutdown.clone());
+        // A restarted reporter must not say READY=1 a second time (systemd reads it as the end
+        // of a reload).
+        let announced = Arc::new(AtomicBool::new(false));
+        move || {
+            report_to_systemd(
+                telemetry.clone(),
+                notifier.clone(),
+                shutdown.clone(),
+                announced.clone(),
+            )
+        }
+    });
     stop.await;
     info!("deteniendo: se termina el mensaje en curso de cada buzón");
     tell_systemd(notifier.stopping());
     tell_systemd(notifier.status("deteniéndose: se termina el mensaje en curso de cada buzón"));
     let _ = stop_sender.send(true);
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while watchers.join_next().await.is_some() {}
-    })
-    .await;
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, tasks.join_all()).await;
     if drained.is_err() {
         warn!(
             grace_seconds = SHUTDOWN_GRACE.as_secs(),
             "algún buzón no terminó a tiempo; se cancela"
         );
-        watchers.abort_all();
+        tasks.abort_all();
     }
     Ok(())
+}
+
+/// The supervised tasks' names: the `tarea` label of the restart counter and the keys of
+/// `tareas` in `/readyz`, which also tells whether the outbox worker runs.
+pub const OUTBOX_TASK: &str = "cola_salida";
+const CONTROL_TASK: &str = "control_posterior";
+const SLA_TASK: &str = "sla";
+const RELOAD_TASK: &str = "recarga";
+const SYSTEMD_TASK: &str = "systemd";
+
+fn watcher_task(buzon: &str) -> String {
+    format!("buzon/{buzon}")
+}
+
+/// One run of the HTTP server on a copy of the listening socket, so that a restart serves the
+/// same address (an ephemeral port would change if bound again).
+async fn serve_http(
+    listener: Arc<std::net::TcpListener>,
+    state: Arc<HttpState>,
+    shutdown: Shutdown,
+) {
+    let listener = match listener.try_clone().and_then(tokio::net::TcpListener::from_std) {
+        Ok(listener) => listener,
+        Err(e) => {
+            error!(error = %e, "no se pudo usar el puerto HTTP");
+            return;
+        }
+    };
+    crate::http::serve(listener, state, shutdown).await;
 }
 
 /// Agents' commands by mail without a trusted sender check are an open door: say so at start.
@@ -198,24 +262,33 @@ fn warn_about_authentication(auth: &crate::config::Authentication) {
 /// The HTTP listener and the API token, when `http.direccion` is set.
 async fn http_listener(
     config: &crate::config::Config,
-) -> Result<Option<(tokio::net::TcpListener, Option<crate::secrets::Secret>)>, DaemonError> {
+) -> Result<Option<(Arc<std::net::TcpListener>, Option<crate::secrets::Secret>)>, DaemonError> {
     let address = &config.http.address;
     if address.is_empty() {
         return Ok(None);
     }
     let api_token = config.http.api_token.as_ref().map(crate::secrets::load).transpose()?;
-    let listener = tokio::net::TcpListener::bind(address.as_str())
-        .await
-        .map_err(|e| DaemonError::Http { address: address.clone(), detail: e.to_string() })?;
-    Ok(Some((listener, api_token)))
+    let failed =
+        |e: std::io::Error| DaemonError::Http { address: address.clone(), detail: e.to_string() };
+    // Kept as a std socket (non-blocking, as tokio left it): each run of the server takes a copy.
+    let listener = tokio::net::TcpListener::bind(address.as_str()).await.map_err(failed)?;
+    let listener = listener.into_std().map_err(failed)?;
+    Ok(Some((Arc::new(listener), api_token)))
 }
 
 /// systemd's view of the daemon: READY=1 once every buzón had its first connection attempt
-/// (the migrations and the replay ran before), a STATUS line when the connections change, and
-/// WATCHDOG=1 at half the watchdog interval while the runtime keeps scheduling this task.
-async fn supervise(telemetry: Arc<Telemetry>, notifier: Arc<Notifier>, shutdown: Shutdown) {
+/// (the migrations and the replay ran before), a STATUS line when the connections or the tasks
+/// change, and WATCHDOG=1 at half the watchdog interval while the runtime keeps scheduling this
+/// task.
+async fn report_to_systemd(
+    telemetry: Arc<Telemetry>,
+    notifier: Arc<Notifier>,
+    shutdown: Shutdown,
+    announced: Arc<AtomicBool>,
+) {
     let started = std::time::Instant::now();
-    while telemetry.buzones().values().any(|b| *b == BuzonState::Conectando)
+    while !announced.load(Ordering::SeqCst)
+        && telemetry.buzones().values().any(|b| *b == BuzonState::Conectando)
         && started.elapsed() < Duration::from_secs(60)
     {
         tokio::select! {
@@ -223,7 +296,9 @@ async fn supervise(telemetry: Arc<Telemetry>, notifier: Arc<Notifier>, shutdown:
             () = shutdown.wait() => return,
         }
     }
-    tell_systemd(notifier.ready());
+    if !announced.swap(true, Ordering::SeqCst) {
+        tell_systemd(notifier.ready());
+    }
     let ping = notifier.watchdog_interval().map_or(Duration::from_secs(30), |i| i / 2);
     let mut last_status = String::new();
     while !shutdown.requested() {
@@ -233,11 +308,19 @@ async fn supervise(telemetry: Arc<Telemetry>, notifier: Arc<Notifier>, shutdown:
             .filter(|(_, b)| !matches!(b, BuzonState::Conectado { .. }))
             .map(|(name, _)| name.as_str())
             .collect();
-        let status = if down.is_empty() {
-            format!("vigilando {} buzones", buzones.len())
-        } else {
-            format!("vigilando {} buzones; sin conexión: {}", buzones.len(), down.join(", "))
-        };
+        let mut status = format!("vigilando {} buzones", buzones.len());
+        if !down.is_empty() {
+            status.push_str(&format!("; sin conexión: {}", down.join(", ")));
+        }
+        let restarting: Vec<String> = telemetry
+            .tasks()
+            .into_iter()
+            .filter(|(_, t)| matches!(t, TaskState::Reiniciando { .. }))
+            .map(|(name, _)| name)
+            .collect();
+        if !restarting.is_empty() {
+            status.push_str(&format!("; reiniciando: {}", restarting.join(", ")));
+        }
         if status != last_status {
             tell_systemd(notifier.status(&status));
             last_status = status;
@@ -274,17 +357,21 @@ fn tell_systemd(sent: std::io::Result<()>) {
     }
 }
 
-/// SIGHUP: a new setup from the configuration files, or the old one kept with the reason.
-async fn reload_on_hangup(
+/// What a reload needs, shared by the runs of the reload task.
+struct Reloading {
     publisher: Publisher,
     reload: Reloader,
     store: Store,
-    shutdown: Shutdown,
-    notifier: Arc<Notifier>,
-) {
+}
+
+/// SIGHUP: a new setup from the configuration files, or the old one kept with the reason.
+async fn reload_on_hangup(reloading: Arc<Reloading>, shutdown: Shutdown, notifier: Arc<Notifier>) {
+    let Reloading { publisher, reload, store } = reloading.as_ref();
     let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
     else {
         warn!("no se pudo escuchar SIGHUP: la configuración solo se relee al reiniciar");
+        // Not a failure to restart from: the task just has nothing to do.
+        shutdown.wait().await;
         return;
     };
     loop {
@@ -384,7 +471,8 @@ struct Watcher {
 }
 
 impl Watcher {
-    async fn run(self) {
+    async fn run(&self) {
+        let _left = Leaving { watcher: self };
         let mut backoff = Backoff::default();
         while !self.shutdown.requested() {
             match self.session(&mut backoff).await {
@@ -576,6 +664,25 @@ impl Watcher {
                 self.store.set_raw_status(raw_id, status::QUARANTINED, Some(&reason)).await?;
                 Ok(())
             }
+        }
+    }
+}
+
+/// Marks the buzón disconnected when its watcher goes away for any reason but shutdown (a panic
+/// unwinds through here), so `/readyz` and the metrics do not show a dead session as open.
+struct Leaving<'a> {
+    watcher: &'a Watcher,
+}
+
+impl Drop for Leaving<'_> {
+    fn drop(&mut self) {
+        let w = self.watcher;
+        if !w.shutdown.requested() {
+            w.telemetry.disconnected(
+                &w.buzon.name,
+                "el vigilante del buzón se detuvo; se reinicia",
+                false,
+            );
         }
     }
 }

@@ -2,7 +2,6 @@
 //! `/readyz` (store, buzones, outbox, OAuth2 tokens), `/metrics` (Prometheus text format) and a
 //! read-only JSON API for cases behind a bearer token (`/api/casos`, `/api/casos/{numero}`).
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::Router;
@@ -10,17 +9,26 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use serde::Deserialize;
 use serde_json::json;
 use tracing::{info, warn};
 
-use crate::desk::Level;
+use crate::config::Config;
 use crate::desk::case::Status;
+use crate::desk::sla::Target;
+use crate::desk::{Channel, Level, Tema};
+use crate::live::Live;
 use crate::secrets::Secret;
 use crate::shutdown::Shutdown;
 use crate::store::Store;
 use crate::store::cases::CaseFilter;
-use crate::telemetry::{BuzonState, Telemetry, family, label};
+use crate::store::stats::StoreStats;
+use crate::telemetry::{BuzonState, TaskState, Telemetry};
 
 /// Mail due this long ago and still not sent means the outbox is stuck.
 const OUTBOX_STUCK_AFTER: chrono::Duration = chrono::Duration::minutes(15);
@@ -28,10 +36,13 @@ const OUTBOX_STUCK_AFTER: chrono::Duration = chrono::Duration::minutes(15);
 pub struct HttpState {
     pub store: Store,
     pub telemetry: Arc<Telemetry>,
+    /// The configuration names the label values every scrape shows, at 0 until counted.
+    pub live: Live,
     /// `None`: the case API is off (no `http.token_api`).
     pub api_token: Option<Secret>,
-    /// Whether a worker sends the outbox (without SMTP settings mail waits by design).
-    pub outbox_running: bool,
+    /// The supervised task that sends the outbox; `None` without SMTP settings (mail waits by
+    /// design, and that is no reason to be unready).
+    pub outbox_task: Option<String>,
 }
 
 pub fn router(state: Arc<HttpState>) -> Router {
@@ -69,100 +80,199 @@ async fn readyz(State(state): State<Arc<HttpState>>) -> Response {
     };
     let before = crate::store::outbox::timestamp(chrono::Utc::now() - OUTBOX_STUCK_AFTER);
     let overdue = state.store.overdue_outbox(&before).await.unwrap_or(0);
-    let stuck = state.outbox_running && overdue > 0;
+    // What runs now, not what was started: a task waiting to restart is not running.
+    let tasks = state.telemetry.tasks();
+    let running = |name: &str| matches!(tasks.get(name), Some(TaskState::EnMarcha { .. }));
+    let outbox_running = state.outbox_task.as_deref().is_some_and(running);
+    let stuck = state.outbox_task.is_some() && overdue > 0;
     let all_connected = buzones.values().all(|b| matches!(b, BuzonState::Conectado { .. }));
-    let ready = store.is_ok() && all_connected && !stuck && failing_tokens.is_empty();
+    let all_running = tasks.values().all(|t| matches!(t, TaskState::EnMarcha { .. }));
+    let ready = store.is_ok()
+        && all_connected
+        && !stuck
+        && failing_tokens.is_empty()
+        && all_running
+        && (state.outbox_task.is_none() || outbox_running);
     let body = json!({
         "listo": ready,
         "base_datos": match &store { Ok(()) => "ok".to_string(), Err(e) => e.clone() },
         "buzones": buzones,
-        "cola_salida": {"vencidos_hace_mas_de_15_min": overdue, "atascada": stuck},
+        "cola_salida": {
+            "en_marcha": outbox_running,
+            "vencidos_hace_mas_de_15_min": overdue,
+            "atascada": stuck,
+        },
         "oauth_tokens_fallando": failing_tokens,
+        "tareas": tasks,
     });
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(body)).into_response()
 }
 
 async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
-    let mut out = String::new();
+    let mut registry = Registry::with_prefix("mesa_fe");
     match state.store.stats().await {
-        Ok(stats) => render_store_stats(&mut out, &stats),
+        Ok(stats) => register_store_stats(&mut registry, &stats, &state.live.desk().config),
+        // Counters at 0 would read as a reset: better no store series than wrong ones.
         Err(e) => warn!(error = %e, "métricas: no se pudo leer la base de datos"),
     }
-    state.telemetry.render(&mut out);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+    state.telemetry.register(&mut registry);
+    let mut out = String::new();
+    if prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).is_err() {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    let content_type = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+    ([(header::CONTENT_TYPE, content_type)], out).into_response()
 }
 
-fn render_store_stats(out: &mut String, stats: &crate::store::stats::StoreStats) {
-    family(
-        out,
-        "mesa_fe_mensajes_total",
-        "counter",
-        "Mensajes guardados por buzón y estado (procesado, cuarentena, duplicado, ignorado, pendiente).",
-    );
-    for (buzon, status, n) in &stats.messages {
-        let _ = writeln!(
-            out,
-            "mesa_fe_mensajes_total{{buzon=\"{}\",estado=\"{}\"}} {n}",
-            label(buzon),
-            label(status)
-        );
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MessageLabels {
+    buzon: String,
+    estado: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuzonLabel {
+    buzon: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TemaLabel {
+    tema: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabel {
+    canal: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CaseLabels {
+    estado: String,
+    nivel: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    estado: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SlaLabels {
+    nivel: String,
+    objetivo: String,
+}
+
+/// A count from SQL as a counter's increment (a negative count cannot happen).
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// The store's counts as series: every label value the configuration and the code know is there
+/// at 0, so a rate over a series that has not moved yet is 0, not "no data".
+fn register_store_stats(registry: &mut Registry, stats: &StoreStats, config: &Config) {
+    use crate::store::outbox::status as outbox_status;
+    use crate::store::raw::status as raw_status;
+
+    let buzones: Vec<&str> = config.buzones.iter().map(|b| b.name.as_str()).collect();
+    let raw_statuses = [
+        raw_status::PROCESSED,
+        raw_status::QUARANTINED,
+        raw_status::DUPLICATE,
+        raw_status::IGNORED,
+        raw_status::PENDING,
+    ];
+    // `get_or_create` alone puts a series at 0 (the guard it returns is dropped at once).
+    let messages = Family::<MessageLabels, Counter>::default();
+    let quarantine = Family::<BuzonLabel, Counter>::default();
+    for buzon in &buzones {
+        let _ = quarantine.get_or_create(&BuzonLabel { buzon: buzon.to_string() });
+        for estado in raw_statuses {
+            let _ = messages
+                .get_or_create(&MessageLabels { buzon: buzon.to_string(), estado: estado.into() });
+        }
     }
-    family(out, "mesa_fe_cuarentena_total", "counter", "Mensajes en cuarentena por buzón.");
-    for (buzon, status, n) in stats.messages.iter().filter(|(_, s, _)| s == "cuarentena") {
-        let _ =
-            (status, writeln!(out, "mesa_fe_cuarentena_total{{buzon=\"{}\"}} {n}", label(buzon)));
+    for (buzon, estado, n) in &stats.messages {
+        let labels = MessageLabels { buzon: buzon.clone(), estado: estado.clone() };
+        messages.get_or_create(&labels).inc_by(count(*n));
+        if estado == raw_status::QUARANTINED {
+            quarantine.get_or_create(&BuzonLabel { buzon: buzon.clone() }).inc_by(count(*n));
+        }
     }
-    family(
-        out,
-        "mesa_fe_casos_abiertos_total",
-        "counter",
-        "Casos abiertos desde el inicio, por tema.",
+    registry.register(
+        "mensajes",
+        "Mensajes guardados por buzón y estado (procesado, cuarentena, duplicado, ignorado, pendiente)",
+        messages,
     );
+    registry.register("cuarentena", "Mensajes en cuarentena por buzón", quarantine);
+
+    let by_tema = Family::<TemaLabel, Counter>::default();
+    for tema in Tema::ALL {
+        let _ = by_tema.get_or_create(&TemaLabel { tema: tema.as_str().into() });
+    }
     for (tema, n) in &stats.cases_by_tema {
-        let _ = writeln!(out, "mesa_fe_casos_abiertos_total{{tema=\"{}\"}} {n}", label(tema));
+        by_tema.get_or_create(&TemaLabel { tema: tema.clone() }).inc_by(count(*n));
     }
-    family(
-        out,
-        "mesa_fe_casos_por_canal_total",
-        "counter",
-        "Casos por canal (rechazado: remitentes que no podían escribir a ese buzón).",
+    registry.register("casos_abiertos", "Casos abiertos desde el inicio, por tema", by_tema);
+
+    let by_channel = Family::<ChannelLabel, Counter>::default();
+    for channel in Channel::ALL {
+        let _ = by_channel.get_or_create(&ChannelLabel { canal: channel.as_str().into() });
+    }
+    for (canal, n) in &stats.cases_by_channel {
+        by_channel.get_or_create(&ChannelLabel { canal: canal.clone() }).inc_by(count(*n));
+    }
+    registry.register(
+        "casos_por_canal",
+        "Casos por canal (rechazado: remitentes que no podían escribir a ese buzón)",
+        by_channel,
     );
-    for (channel, n) in &stats.cases_by_channel {
-        let _ = writeln!(out, "mesa_fe_casos_por_canal_total{{canal=\"{}\"}} {n}", label(channel));
+
+    let cases = Family::<CaseLabels, Gauge>::default();
+    for status in Status::ALL {
+        for level in Level::ALL {
+            let labels =
+                CaseLabels { estado: status.as_str().into(), nivel: level.as_str().into() };
+            let _ = cases.get_or_create(&labels);
+        }
     }
-    family(out, "mesa_fe_casos", "gauge", "Casos por estado y nivel actuales.");
-    for (status, level, n) in &stats.cases_by_status {
-        let _ = writeln!(
-            out,
-            "mesa_fe_casos{{estado=\"{}\",nivel=\"{}\"}} {n}",
-            label(status),
-            label(level)
-        );
+    for (estado, nivel, n) in &stats.cases_by_status {
+        cases.get_or_create(&CaseLabels { estado: estado.clone(), nivel: nivel.clone() }).set(*n);
     }
-    family(
-        out,
-        "mesa_fe_cola_salida",
-        "gauge",
-        "Correos de la cola de salida por estado (pendiente, enviado, fallo_temporal, fallo_permanente).",
+    registry.register("casos", "Casos por estado y nivel actuales", cases);
+
+    let outbox = Family::<StatusLabel, Gauge>::default();
+    for estado in
+        [outbox_status::PENDING, outbox_status::SENT, outbox_status::RETRY, outbox_status::FAILED]
+    {
+        let _ = outbox.get_or_create(&StatusLabel { estado: estado.into() });
+    }
+    for (estado, n) in &stats.outbox {
+        outbox.get_or_create(&StatusLabel { estado: estado.clone() }).set(*n);
+    }
+    registry.register(
+        "cola_salida",
+        "Correos de la cola de salida por estado (pendiente, enviado, fallo_temporal, fallo_permanente)",
+        outbox,
     );
-    for (status, n) in &stats.outbox {
-        let _ = writeln!(out, "mesa_fe_cola_salida{{estado=\"{}\"}} {n}", label(status));
+
+    let breaches = Family::<SlaLabels, Counter>::default();
+    for level in Level::ALL.into_iter().filter(|l| config.sla_target(*l).is_some()) {
+        for target in Target::ALL {
+            let labels =
+                SlaLabels { nivel: level.as_str().into(), objetivo: target.as_str().into() };
+            let _ = breaches.get_or_create(&labels);
+        }
     }
-    family(
-        out,
-        "mesa_fe_sla_vencidos_total",
-        "counter",
-        "Objetivos de servicio vencidos por nivel y objetivo.",
+    for (nivel, objetivo, n) in &stats.sla_breaches {
+        let labels = SlaLabels { nivel: nivel.clone(), objetivo: objetivo.clone() };
+        breaches.get_or_create(&labels).inc_by(count(*n));
+    }
+    registry.register(
+        "sla_vencidos",
+        "Objetivos de servicio vencidos por nivel y objetivo",
+        breaches,
     );
-    for (level, target, n) in &stats.sla_breaches {
-        let _ = writeln!(
-            out,
-            "mesa_fe_sla_vencidos_total{{nivel=\"{}\",objetivo=\"{}\"}} {n}",
-            label(level),
-            label(target)
-        );
-    }
 }
 
 /// Why a request to the API is refused, if it is: the bearer token is compared in constant
@@ -245,5 +355,54 @@ async fn show_case(
             (StatusCode::NOT_FOUND, format!("no existe el caso {number}\n")).into_response()
         }
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_store_shows_every_known_series_at_zero() {
+        let config = Config::builtin().expect("config");
+        let mut registry = Registry::with_prefix("mesa_fe");
+        register_store_stats(&mut registry, &StoreStats::default(), &config);
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).expect("encode");
+        let buzon = &config.buzones[0].name;
+        for series in [
+            format!("mesa_fe_mensajes_total{{buzon=\"{buzon}\",estado=\"procesado\"}} 0"),
+            format!("mesa_fe_cuarentena_total{{buzon=\"{buzon}\"}} 0"),
+            "mesa_fe_casos_abiertos_total{tema=\"radian\"} 0".into(),
+            "mesa_fe_casos_por_canal_total{canal=\"rechazado\"} 0".into(),
+            "mesa_fe_casos{estado=\"nuevo\",nivel=\"n1\"} 0".into(),
+            "mesa_fe_cola_salida{estado=\"fallo_permanente\"} 0".into(),
+            "mesa_fe_sla_vencidos_total{nivel=\"n2\",objetivo=\"primera_respuesta\"} 0".into(),
+        ] {
+            assert!(out.lines().any(|l| l == series), "{series} missing:\n{out}");
+        }
+        assert!(out.contains("# TYPE mesa_fe_mensajes_total counter"), "{out}");
+        assert!(out.contains("# TYPE mesa_fe_casos gauge"), "{out}");
+    }
+
+    #[test]
+    fn counts_from_the_store_add_to_the_zeros_and_label_values_are_escaped() {
+        let config = Config::builtin().expect("config");
+        let stats = StoreStats {
+            messages: vec![("raro\"\\".into(), "cuarentena".into(), 2)],
+            cases_by_status: vec![("nuevo".into(), "n1".into(), 5)],
+            ..StoreStats::default()
+        };
+        let mut registry = Registry::with_prefix("mesa_fe");
+        register_store_stats(&mut registry, &stats, &config);
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).expect("encode");
+        for series in [
+            r#"mesa_fe_mensajes_total{buzon="raro\"\\",estado="cuarentena"} 2"#,
+            r#"mesa_fe_cuarentena_total{buzon="raro\"\\"} 2"#,
+            r#"mesa_fe_casos{estado="nuevo",nivel="n1"} 5"#,
+        ] {
+            assert!(out.lines().any(|l| l == series), "{series} missing:\n{out}");
+        }
     }
 }

@@ -14,9 +14,11 @@
 //! - [`secrets`]: passwords and client secrets from files, variables or systemd credentials.
 //! - [`daemon`]: `mesa-fe run`: one watcher per buzón, start-up replay, graceful shutdown.
 //! - [`shutdown`]: the stop signal the daemon's tasks wait on.
+//! - [`supervisor`]: restarts a task that panicked or returned early, with backoff.
 //! - [`live`]: the setup the daemon's tasks read, replaced whole on SIGHUP.
 //! - [`outbox`]: the worker that renders and sends queued answers, with retries.
-//! - [`systemd`]: `sd_notify` without libsystemd: readiness, status, reload, stop, watchdog.
+//! - [`systemd`]: `sd_notify` (the `sd-notify` crate's vocabulary, our datagram): readiness,
+//!   status, reload, stop, watchdog.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics` and the read-only case API.
 //! - [`telemetry`]: buzón connections, in-process counters and the ingest latency histogram.
 //! - [`text`]: small text helpers shared by the parsers and the classifier; [`text::subject`]
@@ -36,6 +38,7 @@ pub mod pipeline;
 pub mod secrets;
 pub mod shutdown;
 pub mod store;
+pub mod supervisor;
 pub mod systemd;
 pub mod telemetry;
 pub mod text;

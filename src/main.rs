@@ -111,6 +111,9 @@ fn main() -> ExitCode {
     };
     let daemon = matches!(args.command, Command::Run);
     init_tracing(if daemon { "info" } else { "warn" });
+    if daemon {
+        log_panics();
+    }
     // The daemon runs one task per buzón; one-shot commands need a single thread.
     let mut builder = if daemon {
         tokio::runtime::Builder::new_multi_thread()
@@ -181,6 +184,26 @@ async fn run(args: Args) -> Result<ExitCode, cli::Failure> {
             cli::purge::purge(config_path, &anteriores_a, simular, json).await
         }
     }
+}
+
+/// A panic's message may quote what the task was working on (an address, a line of a body):
+/// under the daemon it goes to the log masked, as every other error does, instead of raw to
+/// stderr. The supervisor then restarts the task (`mesa_fe::supervisor`).
+fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = mesa_fe::supervisor::panic_text(info.payload());
+        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+        let backtrace = std::backtrace::Backtrace::capture();
+        let backtrace = (backtrace.status() == std::backtrace::BacktraceStatus::Captured)
+            .then(|| backtrace.to_string());
+        tracing::error!(
+            event = "panico",
+            location = location.as_deref().unwrap_or("?"),
+            message = %mesa_fe::text::mask_personal(&message),
+            backtrace = backtrace.as_deref(),
+            "fallo interno (pánico)"
+        );
+    }));
 }
 
 /// Logs go to stderr; `RUST_LOG` overrides the default level (info for the daemon, warn for

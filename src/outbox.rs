@@ -69,7 +69,9 @@ impl OutboxWorker {
         Ok(Some(OutboxWorker { live, store, ways, wake, shutdown }))
     }
 
-    pub async fn run(self) {
+    /// Sends until shutdown. Takes `&self` so that the supervisor can start it again after a
+    /// panic; everything it knows between rounds is in the store.
+    pub async fn run(&self) {
         let buzones: Vec<String> = self.ways.keys().cloned().collect();
         while !self.shutdown.requested() {
             let due = match self.store.due_outbox(&buzones, ROUND).await {
@@ -107,6 +109,7 @@ impl OutboxWorker {
 
     /// Render, send, record. Store errors are logged: the row stays due and is tried again.
     async fn dispatch(&self, item: &OutboxItem) {
+        test_hooks::panic_once_before_sending();
         let Some(way) = self.ways.get(&item.buzon) else { return };
         if item.kind == ReplyKind::NotificacionAgente.as_str() && self.folded(item).await {
             return;
@@ -304,6 +307,26 @@ impl OutboxWorker {
             map.entry("case").or_insert_with(|| json!(item.case_number));
         }
         context
+    }
+}
+
+/// Failure injection for the test that the supervisor restarts the worker. Only in debug builds:
+/// a release binary has no such switch.
+mod test_hooks {
+    /// Panics the first time a mail is about to be sent in this process, when
+    /// `MESA_FE_PRUEBA_PANICO_COLA_SALIDA` is set; the mail stays due and goes out after the
+    /// restart.
+    pub fn panic_once_before_sending() {
+        #[cfg(debug_assertions)]
+        {
+            use std::sync::atomic::{AtomicBool, Ordering};
+            static PANICKED: AtomicBool = AtomicBool::new(false);
+            if std::env::var_os("MESA_FE_PRUEBA_PANICO_COLA_SALIDA").is_some()
+                && !PANICKED.swap(true, Ordering::SeqCst)
+            {
+                panic!("MESA_FE_PRUEBA_PANICO_COLA_SALIDA: pánico de prueba de la cola de salida");
+            }
+        }
     }
 }
 

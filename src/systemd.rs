@@ -1,9 +1,16 @@
-//! The systemd notification protocol (`sd_notify(3)`) without libsystemd and without `unsafe`.
+//! The systemd notification protocol (`sd_notify(3)`) without libsystemd and without `unsafe`
+//! in this crate.
 //!
 //! Under `Type=notify` systemd puts the address of a datagram socket in `NOTIFY_SOCKET` and waits
 //! for `READY=1` before it considers the service started; `WatchdogSec=` adds `WATCHDOG_USEC` and
 //! expects `WATCHDOG=1` at least that often. Outside systemd (a terminal, the tests) the variable
 //! is absent and every method here is a no-op that returns `Ok(())`.
+//!
+//! The `sd-notify` crate gives the assignments (`READY=1`, `MONOTONIC_USEC=…`), the monotonic
+//! clock and the watchdog variables. The datagram is sent here: the crate's `notify` reads the
+//! address from the environment on every call (so tests could only aim it by changing the
+//! process environment, which is `unsafe`) and treats `@name` as a file name, while `sd_notify(3)`
+//! reads it as a socket in the abstract namespace.
 //!
 //! How the daemon is meant to use it (`deploy/mesa-fe.service` is `Type=notify`):
 //!
@@ -33,7 +40,9 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use sd_notify::NotifyState;
 
 /// Sends state changes to the service manager. Cheap to clone or share (`Arc`) between tasks:
 /// every message goes through its own unbound datagram socket, as `sd_notify` does.
@@ -81,11 +90,11 @@ impl Notifier {
                 return Notifier::disabled();
             }
         };
-        let usec = std::env::var("WATCHDOG_USEC").ok();
-        let pid = std::env::var("WATCHDOG_PID").ok();
-        Notifier {
-            watchdog: watchdog_from(usec.as_deref(), pid.as_deref(), std::process::id()),
-            ..notifier
+        // WATCHDOG_PID is honoured by the crate: a child that inherited the variables is no
+        // watchdog's target.
+        match sd_notify::watchdog_enabled() {
+            Some(interval) => notifier.with_watchdog(interval),
+            None => notifier,
         }
     }
 
@@ -109,7 +118,7 @@ impl Notifier {
 
     /// `READY=1`: start-up finished (the buzones are being watched), or a reload finished.
     pub fn ready(&self) -> io::Result<()> {
-        self.notify("READY=1")
+        self.send(&[NotifyState::Ready])
     }
 
     /// `STATUS=…`: one line shown by `systemctl status`. Line breaks become spaces (a new line
@@ -117,13 +126,13 @@ impl Notifier {
     pub fn status(&self, text: &str) -> io::Result<()> {
         let line: String =
             text.chars().map(|c| if c == '\n' || c == '\r' { ' ' } else { c }).collect();
-        self.notify(&format!("STATUS={line}"))
+        self.send(&[NotifyState::Status(&line)])
     }
 
     /// `STOPPING=1`: shutdown began (send it before draining, so `systemctl` shows
     /// "deactivating" and does not count the wait as a hang).
     pub fn stopping(&self) -> io::Result<()> {
-        self.notify("STOPPING=1")
+        self.send(&[NotifyState::Stopping])
     }
 
     /// `RELOADING=1` with `MONOTONIC_USEC=`: a reload (SIGHUP) began. Send [`Notifier::ready`]
@@ -131,21 +140,28 @@ impl Notifier {
     /// state; `Type=notify-reload` (systemd ≥ 253) also needs the timestamp, taken from the same
     /// clock as systemd's (`CLOCK_MONOTONIC`), to match the message with the reload it asked for.
     pub fn reloading(&self) -> io::Result<()> {
-        match monotonic_usec(Instant::now()) {
-            Some(usec) => self.notify(&format!("RELOADING=1\nMONOTONIC_USEC={usec}")),
-            None => self.notify("RELOADING=1"),
+        // Without the clock (it does not fail on Linux) the state is still worth showing.
+        match NotifyState::monotonic_usec_now() {
+            Ok(now) => self.send(&[NotifyState::Reloading, now]),
+            Err(_) => self.send(&[NotifyState::Reloading]),
         }
     }
 
     /// `WATCHDOG=1`: still alive. Send it every [`Notifier::watchdog_interval`] / 2.
     pub fn watchdog(&self) -> io::Result<()> {
-        self.notify("WATCHDOG=1")
+        self.send(&[NotifyState::Watchdog])
     }
 
     /// How often systemd expects [`Notifier::watchdog`] (`WatchdogSec=`), when it expects it from
     /// this process; `None` without a watchdog. Ping at half of it.
     pub fn watchdog_interval(&self) -> Option<Duration> {
         self.socket.as_ref().and(self.watchdog)
+    }
+
+    /// Sends the assignments in one datagram, one per line.
+    pub fn send(&self, states: &[NotifyState<'_>]) -> io::Result<()> {
+        let lines: Vec<String> = states.iter().map(ToString::to_string).collect();
+        self.notify(&lines.join("\n"))
     }
 
     /// Sends `state` as is: newline-separated `KEY=value` assignments (see `sd_notify(3)`).
@@ -180,42 +196,6 @@ fn parse_address(address: &OsStr) -> io::Result<SocketAddr> {
             ),
         )),
     }
-}
-
-/// The watchdog interval from `WATCHDOG_USEC`, only when `WATCHDOG_PID` is absent or names
-/// `own_pid` (systemd sets it so that children that inherit the environment do not ping).
-fn watchdog_from(usec: Option<&str>, pid: Option<&str>, own_pid: u32) -> Option<Duration> {
-    if let Some(pid) = pid
-        && pid.trim().parse::<u32>().ok() != Some(own_pid)
-    {
-        return None;
-    }
-    let usec: u64 = usec?.trim().parse().ok()?;
-    (usec > 0).then(|| Duration::from_micros(usec))
-}
-
-/// `now` on `CLOCK_MONOTONIC`, in microseconds.
-///
-/// The standard library gives no safe way to read the raw clock, and this crate forbids `unsafe`
-/// (and keeps libc out of its own code). On Linux `Instant` *is* a `CLOCK_MONOTONIC` reading and
-/// its `Debug` shows the raw fields (`Instant { tv_sec: 15607, tv_nsec: 449347800 }`); that form
-/// is an implementation detail, so this returns `None` (and [`Notifier::reloading`] leaves the
-/// timestamp out) if it ever changes, and a unit test catches the change on a new toolchain.
-fn monotonic_usec(now: Instant) -> Option<u64> {
-    let shown = format!("{now:?}");
-    let fields = shown.strip_prefix("Instant {")?.strip_suffix('}')?;
-    let mut seconds = None;
-    let mut nanos = None;
-    for field in fields.split(',') {
-        let (name, value) = field.split_once(':')?;
-        let value: u64 = value.trim().parse().ok()?;
-        match name.trim() {
-            "tv_sec" => seconds = Some(value),
-            "tv_nsec" if value < 1_000_000_000 => nanos = Some(value),
-            _ => return None,
-        }
-    }
-    seconds?.checked_mul(1_000_000)?.checked_add(nanos? / 1_000)
 }
 
 #[cfg(test)]
@@ -257,12 +237,18 @@ mod tests {
         assert_eq!(receive(&socket), "STATUS=a\nREADY=1");
     }
 
+    /// CLOCK_MONOTONIC in microseconds, as the crate reads it.
+    fn monotonic_usec() -> u64 {
+        let now = NotifyState::monotonic_usec_now().unwrap().to_string();
+        now.strip_prefix("MONOTONIC_USEC=").unwrap().parse().unwrap()
+    }
+
     #[test]
     fn reloading_carries_the_monotonic_time_of_the_request() {
         let (_dir, socket, notifier) = listener();
-        let before = monotonic_usec(Instant::now()).unwrap();
+        let before = monotonic_usec();
         notifier.reloading().unwrap();
-        let after = monotonic_usec(Instant::now()).unwrap();
+        let after = monotonic_usec();
 
         let message = receive(&socket);
         let usec = message.strip_prefix("RELOADING=1\nMONOTONIC_USEC=").unwrap_or_else(|| {
@@ -270,18 +256,6 @@ mod tests {
         });
         let usec: u64 = usec.parse().unwrap();
         assert!(before <= usec && usec <= after, "{before} <= {usec} <= {after}");
-    }
-
-    #[test]
-    fn monotonic_time_follows_instant() {
-        // If this fails after a toolchain update, `Instant`'s Debug form changed: adapt
-        // `monotonic_usec` (reloading() meanwhile sends RELOADING=1 without the timestamp).
-        let first = Instant::now();
-        let later = first + Duration::from_millis(1_500);
-        let a = monotonic_usec(first).expect("Instant's Debug form is not the expected one");
-        let b = monotonic_usec(later).unwrap();
-        assert_eq!(b - a, 1_500_000);
-        assert!(a > 0);
     }
 
     #[test]
@@ -325,17 +299,11 @@ mod tests {
     }
 
     #[test]
-    fn watchdog_interval_honours_watchdog_pid() {
+    fn a_watchdog_needs_a_socket_and_a_nonzero_interval() {
         let minute = Some(Duration::from_secs(60));
-        assert_eq!(watchdog_from(Some("60000000"), None, 42), minute);
-        assert_eq!(watchdog_from(Some("60000000"), Some("42"), 42), minute);
-        assert_eq!(watchdog_from(Some("60000000"), Some("43"), 42), None);
-        assert_eq!(watchdog_from(Some("60000000"), Some("x"), 42), None);
-        assert_eq!(watchdog_from(None, Some("42"), 42), None);
-        assert_eq!(watchdog_from(Some("0"), None, 42), None);
-        assert_eq!(watchdog_from(Some("soon"), None, 42), None);
-
         let (_dir, _socket, notifier) = listener();
+        // WATCHDOG_USEC=0 would make the pinger spin.
+        assert_eq!(notifier.clone().with_watchdog(Duration::ZERO).watchdog_interval(), None);
         assert_eq!(notifier.watchdog_interval(), None);
         let notifier = notifier.with_watchdog(Duration::from_secs(60));
         assert_eq!(notifier.watchdog_interval(), minute);

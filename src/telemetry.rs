@@ -4,10 +4,15 @@
 //! ([`crate::store::stats`]).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use serde::Serialize;
 
 /// A buzón's connection as the readiness check reports it.
@@ -26,15 +31,60 @@ pub enum BuzonState {
     },
 }
 
+/// A supervised task of the daemon ([`crate::supervisor`]) as the readiness check reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "estado", rename_all = "snake_case")]
+pub enum TaskState {
+    EnMarcha {
+        desde: String,
+    },
+    /// It ended unexpectedly and waits `reintento_en_segundos` to start again.
+    Reiniciando {
+        motivo: String,
+        desde: String,
+        reintento_en_segundos: u64,
+    },
+}
+
 /// Upper bounds (seconds) of the ingest latency buckets.
 const LATENCY_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
-#[derive(Debug, Default)]
-struct Histogram {
-    /// Per bucket of [`LATENCY_BUCKETS`], not cumulative; the last slot is +Inf.
-    counts: [u64; LATENCY_BUCKETS.len() + 1],
-    sum: f64,
-    total: u64,
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TaskLabel {
+    tarea: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuzonLabel {
+    buzon: String,
+}
+
+impl BuzonLabel {
+    fn of(buzon: &str) -> BuzonLabel {
+        BuzonLabel { buzon: buzon.to_string() }
+    }
+}
+
+/// The in-process series; cloning one shares its values, so each scrape registers clones.
+#[derive(Debug, Clone)]
+struct Metrics {
+    connected: Family<BuzonLabel, Gauge>,
+    reconnects: Family<BuzonLabel, Counter>,
+    token_failures: Family<BuzonLabel, Counter>,
+    restarts: Family<TaskLabel, Counter>,
+    latency: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics {
+            connected: Family::default(),
+            reconnects: Family::default(),
+            token_failures: Family::default(),
+            restarts: Family::default(),
+            latency: Histogram::new(LATENCY_BUCKETS),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -42,18 +92,17 @@ struct Inner {
     buzones: BTreeMap<String, BuzonState>,
     /// A buzón whose OAuth2 token could not be had or was refused at its last attempt.
     token_failing: BTreeMap<String, bool>,
-    reconnects: BTreeMap<String, u64>,
-    token_failures: BTreeMap<String, u64>,
-    latency: Histogram,
     /// Why the database refused the last write of a buzón (disk full, damaged…), until one
     /// succeeds again.
     database_faults: BTreeMap<String, String>,
+    tasks: BTreeMap<String, TaskState>,
 }
 
 /// Shared by the watchers (writers) and the HTTP server (reader).
 #[derive(Debug, Default)]
 pub struct Telemetry {
     inner: Mutex<Inner>,
+    metrics: Metrics,
 }
 
 impl Telemetry {
@@ -64,10 +113,16 @@ impl Telemetry {
         f(&mut inner)
     }
 
+    /// A buzón to watch: its series exist (at 0) from now on, before its first connection.
     pub fn watching(&self, buzon: &str) {
         self.with(|i| {
             i.buzones.entry(buzon.to_string()).or_insert(BuzonState::Conectando);
         });
+        let label = BuzonLabel::of(buzon);
+        // `get_or_create` alone puts a series at 0 (the guard it returns is dropped at once).
+        let _ = self.metrics.connected.get_or_create(&label);
+        let _ = self.metrics.reconnects.get_or_create(&label);
+        let _ = self.metrics.token_failures.get_or_create(&label);
     }
 
     pub fn connected(&self, buzon: &str) {
@@ -76,6 +131,7 @@ impl Telemetry {
             i.buzones.insert(buzon.to_string(), BuzonState::Conectado { desde });
             i.token_failing.insert(buzon.to_string(), false);
         });
+        self.metrics.connected.get_or_create(&BuzonLabel::of(buzon)).set(1);
     }
 
     /// A failed session or connection attempt (counts as a reconnect).
@@ -86,24 +142,19 @@ impl Telemetry {
                 buzon.to_string(),
                 BuzonState::Desconectado { motivo: reason.to_string(), desde },
             );
-            *i.reconnects.entry(buzon.to_string()).or_default() += 1;
-            if token_failure {
-                *i.token_failures.entry(buzon.to_string()).or_default() += 1;
-            }
             i.token_failing.insert(buzon.to_string(), token_failure);
         });
+        let label = BuzonLabel::of(buzon);
+        self.metrics.connected.get_or_create(&label).set(0);
+        self.metrics.reconnects.get_or_create(&label).inc();
+        if token_failure {
+            self.metrics.token_failures.get_or_create(&label).inc();
+        }
     }
 
     /// From fetching a message to the end of its processing.
     pub fn ingested(&self, took: Duration) {
-        let seconds = took.as_secs_f64();
-        self.with(|i| {
-            let slot =
-                LATENCY_BUCKETS.iter().position(|b| seconds <= *b).unwrap_or(LATENCY_BUCKETS.len());
-            i.latency.counts[slot] += 1;
-            i.latency.sum += seconds;
-            i.latency.total += 1;
-        });
+        self.metrics.latency.observe(took.as_secs_f64());
     }
 
     /// A buzón's mail could not be written: `fault` says why, in the operator's words.
@@ -138,74 +189,65 @@ impl Telemetry {
         self.with(|i| i.token_failing.iter().filter(|(_, f)| **f).map(|(b, _)| b.clone()).collect())
     }
 
-    /// The in-process metrics in Prometheus text format.
-    pub fn render(&self, out: &mut String) {
+    /// A task the supervisor is about to start: its restart count exists (at 0) from now on.
+    pub fn task_expected(&self, task: &str) {
+        let _ = self.metrics.restarts.get_or_create(&TaskLabel { tarea: task.to_string() });
+    }
+
+    pub fn task_running(&self, task: &str) {
+        let desde = now();
         self.with(|i| {
-            family(
-                out,
-                "mesa_fe_buzon_conectado",
-                "gauge",
-                "1 si el buzón tiene una sesión IMAP abierta.",
-            );
-            for (buzon, state) in &i.buzones {
-                let up = u8::from(matches!(state, BuzonState::Conectado { .. }));
-                let _ = writeln!(out, "mesa_fe_buzon_conectado{{buzon=\"{}\"}} {up}", label(buzon));
-            }
-            family(
-                out,
-                "mesa_fe_imap_reconexiones_total",
-                "counter",
-                "Sesiones IMAP perdidas o fallidas (cada una lleva a reconectar).",
-            );
-            for (buzon, n) in &i.reconnects {
-                let _ = writeln!(
-                    out,
-                    "mesa_fe_imap_reconexiones_total{{buzon=\"{}\"}} {n}",
-                    label(buzon)
-                );
-            }
-            family(
-                out,
-                "mesa_fe_oauth_fallos_token_total",
-                "counter",
-                "Tokens OAuth2 que no se pudieron obtener o que el servidor rechazó.",
-            );
-            for (buzon, n) in &i.token_failures {
-                let _ = writeln!(
-                    out,
-                    "mesa_fe_oauth_fallos_token_total{{buzon=\"{}\"}} {n}",
-                    label(buzon)
-                );
-            }
-            family(
-                out,
-                "mesa_fe_ingesta_segundos",
-                "histogram",
-                "Desde que un mensaje se descarga hasta que queda procesado.",
-            );
-            let mut cumulative = 0;
-            for (bound, count) in LATENCY_BUCKETS.iter().zip(&i.latency.counts) {
-                cumulative += count;
-                let _ =
-                    writeln!(out, "mesa_fe_ingesta_segundos_bucket{{le=\"{bound}\"}} {cumulative}");
-            }
-            let _ =
-                writeln!(out, "mesa_fe_ingesta_segundos_bucket{{le=\"+Inf\"}} {}", i.latency.total);
-            let _ = writeln!(out, "mesa_fe_ingesta_segundos_sum {}", i.latency.sum);
-            let _ = writeln!(out, "mesa_fe_ingesta_segundos_count {}", i.latency.total);
+            i.tasks.insert(task.to_string(), TaskState::EnMarcha { desde });
         });
     }
-}
 
-/// `# HELP` and `# TYPE` lines of a metric family.
-pub fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
+    /// A task ended unexpectedly: counted, and shown with `reason` until it runs again.
+    pub fn task_failed(&self, task: &str, reason: &str, retry_in: Duration) {
+        let state = TaskState::Reiniciando {
+            motivo: reason.to_string(),
+            desde: now(),
+            reintento_en_segundos: retry_in.as_secs_f64().ceil() as u64,
+        };
+        self.with(|i| {
+            i.tasks.insert(task.to_string(), state);
+        });
+        self.metrics.restarts.get_or_create(&TaskLabel { tarea: task.to_string() }).inc();
+    }
 
-/// A label value escaped for the text format.
-pub fn label(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    pub fn tasks(&self) -> BTreeMap<String, TaskState> {
+        self.with(|i| i.tasks.clone())
+    }
+
+    /// Adds the in-process series to a scrape's registry (the registry adds the `mesa_fe_`
+    /// prefix, the `_total` of counters and the final period of each help text).
+    pub fn register(&self, registry: &mut Registry) {
+        let m = self.metrics.clone();
+        registry.register(
+            "buzon_conectado",
+            "1 si el buzón tiene una sesión IMAP abierta",
+            m.connected,
+        );
+        registry.register(
+            "imap_reconexiones",
+            "Sesiones IMAP perdidas o fallidas (cada una lleva a reconectar)",
+            m.reconnects,
+        );
+        registry.register(
+            "oauth_fallos_token",
+            "Tokens OAuth2 que no se pudieron obtener o que el servidor rechazó",
+            m.token_failures,
+        );
+        registry.register(
+            "tareas_reiniciadas",
+            "Tareas del servicio (buzones, cola de salida, HTTP, temporizadores) que terminaron sin que se pidiera y se reiniciaron",
+            m.restarts,
+        );
+        registry.register(
+            "ingesta_segundos",
+            "Desde que un mensaje se descarga hasta que queda procesado",
+            m.latency,
+        );
+    }
 }
 
 fn now() -> String {
@@ -215,6 +257,30 @@ fn now() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn render(t: &Telemetry) -> String {
+        let mut registry = Registry::with_prefix("mesa_fe");
+        t.register(&mut registry);
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).expect("encode");
+        out
+    }
+
+    #[test]
+    fn a_watched_buzon_has_every_series_at_zero_before_anything_happens() {
+        let t = Telemetry::default();
+        t.watching("aliados");
+        let out = render(&t);
+        for series in [
+            "mesa_fe_buzon_conectado{buzon=\"aliados\"} 0",
+            "mesa_fe_imap_reconexiones_total{buzon=\"aliados\"} 0",
+            "mesa_fe_oauth_fallos_token_total{buzon=\"aliados\"} 0",
+            "mesa_fe_ingesta_segundos_count 0",
+            "# TYPE mesa_fe_imap_reconexiones_total counter",
+        ] {
+            assert!(out.lines().any(|l| l == series), "{series} missing:\n{out}");
+        }
+    }
 
     #[test]
     fn connection_states_and_counters_render() {
@@ -227,8 +293,7 @@ mod tests {
         assert!(t.failing_tokens().is_empty());
         t.ingested(Duration::from_millis(30));
         t.ingested(Duration::from_secs(20));
-        let mut out = String::new();
-        t.render(&mut out);
+        let out = render(&t);
         assert!(out.contains("mesa_fe_buzon_conectado{buzon=\"aliados\"} 1"), "{out}");
         assert!(out.contains("mesa_fe_imap_reconexiones_total{buzon=\"aliados\"} 2"), "{out}");
         assert!(out.contains("mesa_fe_oauth_fallos_token_total{buzon=\"aliados\"} 1"), "{out}");

@@ -289,3 +289,64 @@ async fn systemd_hears_ready_status_watchdog_reload_and_stopping() {
     }
     assert!(daemon.terminate().success());
 }
+
+#[tokio::test]
+async fn an_outbox_worker_that_panics_is_restarted_counted_and_still_sends() {
+    let stack = Stack::from_env();
+    let folder = "OpsSupervise";
+    stack.fresh_folders(BUZON, &[folder, "OpsSupervise-ok"]).await;
+    let smtp: u16 =
+        std::env::var("MESA_FE_MAILSTACK_SMTP_PORT").expect("SMTP port").parse().expect("port");
+    let smtp_toml = format!(
+        "[buzones.smtp]\nservidor = \"{}\"\npuerto = {smtp}\ntls = \"ninguno\"\n",
+        stack.host
+    );
+    let toml = config(&stack, folder, "agente.n2@fe.test").replacen(
+        "\n[[agentes]]",
+        &format!("\n{smtp_toml}\n[[agentes]]"),
+        1,
+    );
+    let mut daemon = Daemon::new(&toml);
+    // Debug builds only: the worker panics once, at the first mail it is about to send.
+    daemon.start_with_env(&[("MESA_FE_PRUEBA_PANICO_COLA_SALIDA", "1")]);
+    let base = daemon.http_base().await;
+    let restarts = "mesa_fe_tareas_reiniciadas_total{tarea=\"cola_salida\"}";
+    let first = get(&format!("{base}/metrics")).await.1;
+    assert!(first.lines().any(|l| l == format!("{restarts} 0")), "present at 0: {first}");
+    let (status, body) = wait_ready(&base, 200, Duration::from_secs(20)).await;
+    assert_eq!(status, 200, "{body}");
+    let ready: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(ready["cola_salida"]["en_marcha"], true, "{body}");
+
+    stack.append(BUZON, folder, &[request(1, "ops-supervise")]).await;
+    assert_eq!(daemon.wait_for_cases(Duration::from_secs(20), |c| c.len() == 1).await.len(), 1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut metrics = String::new();
+    while std::time::Instant::now() < deadline {
+        metrics = get(&format!("{base}/metrics")).await.1;
+        if sample(&metrics, restarts) >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sample(&metrics, restarts), 1.0, "{metrics}\n{}", daemon.log());
+
+    let (status, body) = wait_ready(&base, 200, Duration::from_secs(30)).await;
+    assert_eq!(status, 200, "ready again once the worker runs: {body}\n{}", daemon.log());
+    let ready: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(ready["tareas"]["cola_salida"]["estado"], "en_marcha", "{body}");
+    assert_eq!(ready["cola_salida"]["en_marcha"], true, "{body}");
+    assert!(
+        daemon.wait_for_log("correo enviado", 1, Duration::from_secs(30)).await,
+        "the mail the worker panicked on still goes out\n{}",
+        daemon.log()
+    );
+    let log = daemon.log();
+    assert_eq!(log.matches("tarea_reiniciada").count(), 1, "{log}");
+    assert!(log.contains("fallo interno (pánico)"), "the panic goes through the log: {log}");
+    assert!(!log.contains("panicked at"), "not raw to stderr: {log}");
+    assert!(daemon.terminate().success());
+    for secret in ["proveedor1@", "agente.n2@fe.test", "sd_facturaelectronica@"] {
+        assert!(!daemon.log().contains(secret), "the log shows «{secret}»:\n{}", daemon.log());
+    }
+}
