@@ -14,7 +14,7 @@ use crate::desk::levels::{self, Actor, Role, Roster, Verdict};
 use crate::mail::Inbound;
 use crate::store::actions::{ActionExtras, ActionRecord, AgentMessage, GuideEntry, ProposalDraft};
 use crate::store::cases::{CaseChange, FoundCase};
-use crate::store::outbox::timestamp;
+use crate::store::outbox::{OutboxDraft, timestamp};
 use crate::store::{Store, StoreError};
 
 /// How an action reached the desk.
@@ -200,7 +200,7 @@ impl Desk {
         let nonce = format!("r{raw_id}");
         let drafts = self.action_drafts(store, found, actor, &t, nonce, written.as_deref()).await?;
         let change = CaseChange { transition: &t, drafts, follow_up_until: None };
-        let message = Some(AgentMessage { raw_id, analysis });
+        let message = Some(AgentMessage { raw_id, message: analysis.stored()? });
         store.record_action(message, &record, &[(found, change)], &ActionExtras::default()).await?;
         Ok(Outcome::Appended { raw_id, case: found.number.clone() })
     }
@@ -235,7 +235,7 @@ impl Desk {
                     .action_drafts(store, found, actor, &t, via_nonce(&via), Some(&first_line))
                     .await?;
                 let change = CaseChange { transition: &t, drafts, follow_up_until: None };
-                let message = Some(AgentMessage { raw_id, analysis });
+                let message = Some(AgentMessage { raw_id, message: analysis.stored()? });
                 store
                     .record_action(message, &record, &[(found, change)], &ActionExtras::default())
                     .await?;
@@ -373,7 +373,9 @@ impl Desk {
             refused: t.refusal.is_some(),
         };
         let message = match via {
-            Via::Mail { raw_id, analysis } => Some(AgentMessage { raw_id, analysis }),
+            Via::Mail { raw_id, analysis } => {
+                Some(AgentMessage { raw_id, message: analysis.stored()? })
+            }
             Via::Cli => None,
         };
         store.record_action(message, &record, &changes, &extras).await?;
@@ -477,7 +479,7 @@ impl Desk {
         t: &Transition,
         nonce: String,
         received: Option<&str>,
-    ) -> Result<Vec<crate::pipeline::OutboxDraft>, StoreError> {
+    ) -> Result<Vec<OutboxDraft>, StoreError> {
         if t.replies.is_empty() {
             return Ok(Vec::new());
         }
@@ -547,7 +549,7 @@ impl Desk {
             text: own_words,
             refused: false,
         };
-        let message = Some(AgentMessage { raw_id, analysis });
+        let message = Some(AgentMessage { raw_id, message: analysis.stored()? });
         store.record_action(message, &record, &changes, &ActionExtras::default()).await?;
         Ok(Outcome::Appended { raw_id, case: found.number.clone() })
     }

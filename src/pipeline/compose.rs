@@ -15,23 +15,8 @@ use crate::desk::requirements::MIN_DESCRIPTION_CHARS;
 use crate::mail::Inbound;
 use crate::mail::thread::MessageIds;
 use crate::store::actions::{CaseBrief, RequesterThread};
-use crate::store::outbox::OutboxItem;
+use crate::store::outbox::{OutboxDraft, OutboxItem};
 use crate::text::subject::strip_reply_prefixes;
-
-/// One automatic mail to queue.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutboxDraft {
-    pub kind: ReplyKind,
-    /// The buzón it is sent from (the one the case came in on).
-    pub buzon: String,
-    pub to: String,
-    pub subject: String,
-    /// With angle brackets, signed ([`MessageIds::sign`]), on the message domain.
-    pub message_id: String,
-    pub in_reply_to: Option<String>,
-    pub references: Vec<String>,
-    pub context: Value,
-}
 
 /// What every draft of one message shares.
 pub struct ReplyContext<'a> {

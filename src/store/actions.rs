@@ -9,9 +9,10 @@ use super::cases::{
     CaseChange, FoundCase, SYSTEM_ACTOR, Tx, claim_raw, insert_events, insert_message,
     insert_outbox, update_case,
 };
+use super::message::MessageRecord;
+use super::outbox::OutboxDraft;
 use super::{Store, StoreError, now_text};
 use crate::desk::Level;
-use crate::pipeline::{Analysis, OutboxDraft};
 
 /// One action as the case history keeps it.
 #[derive(Debug, Clone)]
@@ -30,7 +31,7 @@ pub struct ActionRecord<'a> {
 /// The e-mail that carried an action.
 pub struct AgentMessage<'a> {
     pub raw_id: i64,
-    pub analysis: &'a Analysis,
+    pub message: MessageRecord<'a>,
 }
 
 /// A solution marked for first contact: an entry of the CT-CAC-0127 guide.
@@ -144,7 +145,7 @@ impl Store {
         let mut tx = self.write_tx().await?;
         let raw_id = message.as_ref().map(|m| m.raw_id);
         if let Some(message) = &message {
-            insert_message(&mut tx, primary.id, message.raw_id, message.analysis, "agente").await?;
+            insert_message(&mut tx, primary.id, message.raw_id, &message.message, "agente").await?;
         }
         sqlx::query(
             "INSERT INTO case_actions (case_id, raw_message_id, actor, via, level, command, argument, text, refused, created_at) \

@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use serde::Serialize;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
+use super::message::MessageRecord;
+use super::outbox::OutboxDraft;
 use super::raw::{sha256_hex, status as raw_status};
 use super::{Store, StoreError, now_text};
 use crate::desk::case::{Case, Event, ReplyKind, Status, Transition};
 use crate::desk::{Channel, Level, Tema};
-use crate::pipeline::{Analysis, OutboxDraft};
 
 pub(super) type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
 
@@ -57,7 +58,7 @@ pub struct NewCase<'a> {
     pub buzon: &'a str,
     pub year: i32,
     pub prefix: &'a str,
-    pub analysis: &'a Analysis,
+    pub message: &'a MessageRecord<'a>,
     pub transition: &'a Transition,
     /// `general.respuestas_automaticas_por_hora`.
     pub reply_cap: u32,
@@ -107,11 +108,8 @@ impl Store {
         new: NewCase<'_>,
         drafts: impl FnOnce(&str) -> Vec<OutboxDraft>,
     ) -> Result<String, StoreError> {
-        let inbound = new.analysis.inbound.as_ref().ok_or(StoreError::Corrupt {
-            what: "mensaje",
-            detail: "un mensaje en cuarentena no abre casos".into(),
-        })?;
-        let requester = inbound.reply_to.as_deref().unwrap_or(&inbound.from);
+        let message = new.message;
+        let requester = message.requester();
         let mut tx = self.write_tx().await?;
         if let Some(cap) = new.case_cap
             && cases_opened_last_hour(&mut tx, requester).await? >= i64::from(cap)
@@ -143,8 +141,8 @@ impl Store {
         .bind(case.channel.as_str())
         .bind(new.buzon)
         .bind(requester)
-        .bind(inbound.from_name.as_deref())
-        .bind(&inbound.subject)
+        .bind(message.from_name)
+        .bind(message.subject)
         .bind(case.security_category.map(String::from))
         .bind(case.group.as_deref())
         .bind(case.agent.as_deref())
@@ -160,7 +158,7 @@ impl Store {
             &mut tx,
             case_id,
             new.raw_id,
-            new.analysis,
+            message,
             new.transition,
             drafts(&number),
             new.reply_cap,
@@ -175,7 +173,7 @@ impl Store {
         &self,
         raw_id: i64,
         found: &FoundCase,
-        analysis: &Analysis,
+        message: &MessageRecord<'_>,
         change: &CaseChange<'_>,
         reply_cap: u32,
     ) -> Result<(), StoreError> {
@@ -193,7 +191,7 @@ impl Store {
             &mut tx,
             found.id,
             raw_id,
-            analysis,
+            message,
             change.transition,
             drafts,
             reply_cap,
@@ -231,17 +229,15 @@ impl Store {
     /// tag, then a reply to any message stored on a case.
     pub async fn find_case_for(
         &self,
-        analysis: &Analysis,
+        message: &MessageRecord<'_>,
         signed_case: Option<&str>,
     ) -> Result<Option<(FoundCase, ThreadMatch)>, StoreError> {
-        let Some(inbound) = &analysis.inbound else { return Ok(None) };
         if let Some(number) = signed_case
             && let Some(found) = self.case_by_number(number).await?
         {
             return Ok(Some((found, ThreadMatch::Signed)));
         }
-        let thread: Vec<&String> =
-            inbound.in_reply_to.iter().chain(inbound.references.iter()).collect();
+        let thread: Vec<&str> = message.thread().collect();
         for id in &thread {
             // Our outbox keeps the angle brackets; parsed headers do not.
             let by_outbox: Option<i64> =
@@ -253,7 +249,7 @@ impl Store {
                 return Ok(self.case_by_id(case_id).await?.map(|f| (f, ThreadMatch::OurMessage)));
             }
         }
-        if let Some(number) = &analysis.case_ref
+        if let Some(number) = message.case_ref
             && let Some(found) = self.case_by_number(number).await?
         {
             return Ok(Some((found, ThreadMatch::SubjectTag)));
@@ -262,7 +258,7 @@ impl Store {
             let by_message: Option<i64> = sqlx::query_scalar(
                 "SELECT case_id FROM case_messages WHERE message_id = $1 ORDER BY id LIMIT 1",
             )
-            .bind(id.as_str())
+            .bind(*id)
             .fetch_optional(self.pool())
             .await?;
             if let Some(case_id) = by_message {
@@ -488,13 +484,13 @@ async fn write_message_and_effects(
     tx: &mut Tx<'_>,
     case_id: i64,
     raw_id: i64,
-    analysis: &Analysis,
+    message: &MessageRecord<'_>,
     transition: &Transition,
     drafts: Vec<OutboxDraft>,
     reply_cap: u32,
 ) -> Result<(), StoreError> {
-    let message_id = insert_message(tx, case_id, raw_id, analysis, "entrante").await?;
-    insert_documents(tx, case_id, message_id, analysis).await?;
+    let message_id = insert_message(tx, case_id, raw_id, message, "entrante").await?;
+    insert_documents(tx, case_id, message_id, message).await?;
     let (drafts, held) = cap_automatic_replies(tx, drafts, reply_cap).await?;
     let mut events = transition.events.clone();
     if held > 0 {
@@ -613,14 +609,10 @@ pub(super) async fn insert_message(
     tx: &mut Tx<'_>,
     case_id: i64,
     raw_id: i64,
-    analysis: &Analysis,
+    message: &MessageRecord<'_>,
     direction: &str,
 ) -> Result<i64, StoreError> {
-    let inbound = analysis
-        .inbound
-        .as_ref()
-        .ok_or(StoreError::Corrupt { what: "mensaje", detail: "sin contenido".into() })?;
-    let problems = serde_json::to_string(&analysis.problems).unwrap_or_else(|_| "[]".into());
+    let problems = serde_json::to_string(&message.problems).unwrap_or_else(|_| "[]".into());
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO case_messages (case_id, raw_message_id, direction, message_id, in_reply_to, from_addr, subject, \
          own_words, auto_generated, attachment_problems, created_at) \
@@ -628,27 +620,27 @@ pub(super) async fn insert_message(
     )
     .bind(case_id)
     .bind(raw_id)
-    .bind(inbound.message_id.as_deref())
-    .bind(inbound.in_reply_to.first().map(String::as_str))
-    .bind(&inbound.from)
-    .bind(&inbound.subject)
-    .bind(&inbound.own_words)
-    .bind(i64::from(analysis.auto_generated))
+    .bind(message.message_id)
+    .bind(message.in_reply_to.first().map(String::as_str))
+    .bind(message.from)
+    .bind(message.subject)
+    .bind(message.own_words)
+    .bind(i64::from(message.auto_generated))
     .bind(problems)
     .bind(now_text())
     .bind(direction)
     .fetch_one(&mut **tx)
     .await?;
-    if !inbound.files.is_empty() {
+    if !message.files.is_empty() {
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO attachments (case_message_id, source, content_type, size_bytes, sha256) ",
         );
-        insert.push_values(&inbound.files, |mut row, file| {
+        insert.push_values(&message.files, |mut row, file| {
             row.push_bind(id)
-                .push_bind(&file.source)
-                .push_bind(&file.content_type)
+                .push_bind(file.source)
+                .push_bind(file.content_type)
                 .push_bind(i64::try_from(file.bytes.len()).unwrap_or(i64::MAX))
-                .push_bind(sha256_hex(&file.bytes));
+                .push_bind(sha256_hex(file.bytes));
         });
         insert.build().execute(&mut **tx).await?;
     }
@@ -659,10 +651,10 @@ async fn insert_documents(
     tx: &mut Tx<'_>,
     case_id: i64,
     message_id: i64,
-    analysis: &Analysis,
+    message: &MessageRecord<'_>,
 ) -> Result<(), StoreError> {
     let now = now_text();
-    for d in &analysis.documents {
+    for d in message.documents {
         let document_id: i64 = sqlx::query_scalar(
             "INSERT INTO documents (case_message_id, case_id, kind, type_code, uuid, uuid_scheme, number, issue_date, \
              environment, supplier_nit, customer_nit, software_provider_nit, software_id, payable_amount, currency, \
@@ -698,8 +690,8 @@ async fn insert_documents(
         }
     }
     let in_documents =
-        |code: &str| analysis.documents.iter().flat_map(|d| &d.rejections).any(|r| r.code == code);
-    for r in analysis.rejections.iter().filter(|r| !in_documents(&r.code)) {
+        |code: &str| message.documents.iter().flat_map(|d| &d.rejections).any(|r| r.code == code);
+    for r in message.rejections.iter().filter(|r| !in_documents(&r.code)) {
         insert_rejection(tx, case_id, None, &r.code, &r.description, &now).await?;
     }
     Ok(())

@@ -5,6 +5,7 @@
 //! - [`cases`]: cases with their messages, documents, rejections, events and outbox rows, written
 //!   in one transaction per message.
 //! - [`knowledge`]: the known-error base as loaded.
+//! - [`message`]: a received message as the store records it (filled by the pipeline).
 //! - [`outbox`]: mail to send, its schedule and its fate.
 //! - [`actions`]: what agents do to cases, control posterior, mass-incident suggestions.
 //! - [`sla`]: service-level clocks of open cases and their breaches.
@@ -14,6 +15,7 @@ pub mod actions;
 pub mod cases;
 pub mod fault;
 pub mod knowledge;
+pub mod message;
 pub mod outbox;
 pub mod providers;
 pub mod purge;

@@ -18,6 +18,21 @@ pub mod status {
     pub const FAILED: &str = "fallo_permanente";
 }
 
+/// One automatic mail to queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxDraft {
+    pub kind: ReplyKind,
+    /// The buzón it is sent from (the one the case came in on).
+    pub buzon: String,
+    pub to: String,
+    pub subject: String,
+    /// With angle brackets, signed, on the message domain.
+    pub message_id: String,
+    pub in_reply_to: Option<String>,
+    pub references: Vec<String>,
+    pub context: serde_json::Value,
+}
+
 /// One outbox row, as the sender and `outbox show` need it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct OutboxItem {
@@ -271,7 +286,7 @@ impl Store {
     /// of them is no longer waiting.
     pub async fn queue_digest(
         &self,
-        draft: &crate::pipeline::OutboxDraft,
+        draft: &OutboxDraft,
         covered: &[i64],
     ) -> Result<Option<i64>, StoreError> {
         let Some(newest) = covered.iter().max() else { return Ok(None) };
