@@ -17,7 +17,7 @@ use crate::mail::outgoing::{self, Outgoing, OutgoingError, OutgoingFile};
 use crate::mail::smtp::{Sender, SmtpError};
 use crate::shutdown::Shutdown;
 use crate::store::Store;
-use crate::store::outbox::{DigestPlan, OutboxItem, timestamp};
+use crate::store::outbox::{DigestPlan, OutboxItem, UnreadableRow, timestamp};
 use crate::text::mask_personal;
 
 /// Most bytes of the requester's files forwarded with one agent notification.
@@ -79,11 +79,14 @@ impl OutboxWorker {
                     Vec::new()
                 }
             };
-            for item in &due {
+            for row in &due {
                 if self.shutdown.requested() {
                     break;
                 }
-                self.dispatch(item).await;
+                match row {
+                    Ok(item) => self.dispatch(item).await,
+                    Err(unreadable) => self.fail_unreadable(unreadable).await,
+                }
             }
             if due.len() as i64 == ROUND {
                 continue;
@@ -108,11 +111,11 @@ impl OutboxWorker {
     /// Render, send, record. Store errors are logged: the row stays due and is tried again.
     async fn dispatch(&self, item: &OutboxItem) {
         let Some(way) = self.ways.get(&item.buzon) else { return };
-        if item.kind == ReplyKind::NotificacionAgente.as_str() && self.folded(item).await {
+        if item.kind == ReplyKind::NotificacionAgente && self.folded(item).await {
             return;
         }
-        let forwards = ReplyKind::parse(&item.kind).is_some_and(ReplyKind::forwards_files);
-        let files = if forwards { self.original_files(item).await } else { Vec::new() };
+        let files =
+            if item.kind.forwards_files() { self.original_files(item).await } else { Vec::new() };
         let message = match self.compose(item, way, files) {
             Ok(message) => message,
             Err(e) => {
@@ -124,7 +127,7 @@ impl OutboxWorker {
         let recipients = [item.to_addr.clone()];
         match way.sender.send(&way.address, &recipients, &message).await {
             Ok(reply) => {
-                info!(outbox = item.id, case = %item.case_number, kind = %item.kind, "correo enviado");
+                info!(outbox = item.id, case = %item.case_number, kind = item.kind.as_str(), "correo enviado");
                 self.record(item, self.store.mark_sent(item.id, &reply).await);
             }
             Err(e) if e.is_transient() && !self.past_horizon(item) => {
@@ -182,6 +185,15 @@ impl OutboxWorker {
         }
     }
 
+    /// A row this version cannot read is never sent: marked failed, with why, for an operator.
+    async fn fail_unreadable(&self, row: &UnreadableRow) {
+        let why = format!("fila ilegible: {}", row.error);
+        error!(outbox = row.id, error = %why, "no se pudo leer el correo de la cola");
+        if let Err(e) = self.store.mark_failed(row.id, &why).await {
+            warn!(outbox = row.id, error = %e, "no se pudo registrar el resultado del envío");
+        }
+    }
+
     fn record(&self, item: &OutboxItem, result: Result<(), crate::store::StoreError>) {
         if let Err(e) = result {
             // Sent but not marked: at worst the same Message-ID goes out once more.
@@ -205,7 +217,7 @@ impl OutboxWorker {
         attachments: Vec<OutgoingFile>,
     ) -> Result<Vec<u8>, OutgoingError> {
         let context = self.render_context(item, way);
-        let (text, html) = self.live.templates().render(&item.kind, &context)?;
+        let (text, html) = self.live.templates().render(item.kind.as_str(), &context)?;
         let references: Vec<String> = item
             .refs
             .as_deref()

@@ -222,7 +222,7 @@ pub fn case_detail(d: &CaseDetail) {
     if !d.outbox.is_empty() {
         say!("\nCorreos en cola:");
         for o in &d.outbox {
-            say!("  {} → {} [{}] {}", o.kind, o.to_addr, o.status, o.subject);
+            say!("  {} → {} [{}] {}", o.kind.as_str(), o.to_addr, o.status, o.subject);
         }
     }
 }
@@ -291,7 +291,7 @@ pub fn outbox_list(items: &[OutboxItem]) {
             i.id,
             i.status,
             i.case_number,
-            i.kind,
+            i.kind.as_str(),
             i.attempts,
             i.to_addr
         );
@@ -300,7 +300,7 @@ pub fn outbox_list(items: &[OutboxItem]) {
 
 pub fn outbox_item(i: &OutboxItem) {
     say!("Correo {} del caso {} [{}]", i.id, i.case_number, i.status);
-    say!("Tipo:        {}", i.kind);
+    say!("Tipo:        {}", i.kind.as_str());
     say!("Desde buzón: {}", i.buzon);
     say!("Para:        {}", i.to_addr);
     say!("Asunto:      {}", i.subject);

@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::message::MessageRecord;
-use super::outbox::OutboxDraft;
+use super::outbox::{OutboxDraft, OutboxStatus};
 use super::raw::{sha256_hex, status as raw_status};
 use super::{Store, StoreError, now_text};
 use crate::desk::case::{Case, Event, ReplyKind, Status, Transition};
@@ -853,14 +853,27 @@ pub struct EventRow {
     pub created_at: String,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct OutboxRow {
-    pub kind: String,
+    pub kind: ReplyKind,
     pub buzon: String,
     pub to_addr: String,
     pub subject: String,
     pub message_id: String,
-    pub status: String,
+    pub status: OutboxStatus,
+}
+
+impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for OutboxRow {
+    fn from_row(row: &'r sqlx::sqlite::SqliteRow) -> Result<OutboxRow, sqlx::Error> {
+        Ok(OutboxRow {
+            kind: super::outbox::kind_column(row, "kind")?,
+            buzon: row.try_get("buzon")?,
+            to_addr: row.try_get("to_addr")?,
+            subject: row.try_get("subject")?,
+            message_id: row.try_get("message_id")?,
+            status: super::outbox::status_column(row, "status")?,
+        })
+    }
 }
 
 impl Store {

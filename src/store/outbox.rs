@@ -5,17 +5,99 @@
 //! Message-ID, which mail clients show once.
 
 use serde::Serialize;
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{Store, StoreError, now_text};
 use crate::desk::case::ReplyKind;
 
-/// Outbox statuses as stored.
-pub mod status {
-    pub const PENDING: &str = "pendiente";
-    pub const SENT: &str = "enviado";
-    pub const RETRY: &str = "fallo_temporal";
-    pub const FAILED: &str = "fallo_permanente";
+/// Where an outbox row stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutboxStatus {
+    Pendiente,
+    Enviado,
+    /// Retried at `next_attempt_at`.
+    FalloTemporal,
+    /// Not tried again (the server's reply kept), unless an operator says so.
+    FalloPermanente,
+}
+
+impl OutboxStatus {
+    pub const ALL: [OutboxStatus; 4] = [
+        OutboxStatus::Pendiente,
+        OutboxStatus::Enviado,
+        OutboxStatus::FalloTemporal,
+        OutboxStatus::FalloPermanente,
+    ];
+
+    /// The stored name: the one mapping, [`OutboxStatus::parse`] and serde follow it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Pendiente => "pendiente",
+            OutboxStatus::Enviado => "enviado",
+            OutboxStatus::FalloTemporal => "fallo_temporal",
+            OutboxStatus::FalloPermanente => "fallo_permanente",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<OutboxStatus, UnknownStatus> {
+        OutboxStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .ok_or_else(|| UnknownStatus(name.to_string()))
+    }
+
+    /// `pendiente, enviado, …`, for messages.
+    pub fn names() -> String {
+        OutboxStatus::ALL.map(OutboxStatus::as_str).join(", ")
+    }
+}
+
+impl std::fmt::Display for OutboxStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl Serialize for OutboxStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl TryFrom<String> for OutboxStatus {
+    type Error = UnknownStatus;
+
+    fn try_from(name: String) -> Result<OutboxStatus, UnknownStatus> {
+        OutboxStatus::parse(&name)
+    }
+}
+
+/// A status name this version does not know (a typo on the command line, a row written by a
+/// newer version).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("estado desconocido: \"{0}\"; use uno de {names}", names = OutboxStatus::names())]
+pub struct UnknownStatus(pub String);
+
+/// A mail kind this version does not know (a row written by a newer version).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("tipo de correo desconocido en la cola de salida: \"{0}\"")]
+pub struct UnknownKind(pub String);
+
+/// The `kind` column as the desk's enum.
+pub(super) fn kind_column(row: &SqliteRow, column: &str) -> Result<ReplyKind, sqlx::Error> {
+    let name: String = row.try_get(column)?;
+    ReplyKind::parse(&name).ok_or_else(|| sqlx::Error::ColumnDecode {
+        index: column.to_string(),
+        source: Box::new(UnknownKind(name)),
+    })
+}
+
+/// The `status` column as [`OutboxStatus`].
+pub(super) fn status_column(row: &SqliteRow, column: &str) -> Result<OutboxStatus, sqlx::Error> {
+    let name: String = row.try_get(column)?;
+    OutboxStatus::parse(&name)
+        .map_err(|e| sqlx::Error::ColumnDecode { index: column.to_string(), source: Box::new(e) })
 }
 
 /// One automatic mail to queue.
@@ -34,19 +116,20 @@ pub struct OutboxDraft {
 }
 
 /// One outbox row, as the sender and `outbox show` need it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct OutboxItem {
     pub id: i64,
     pub case_number: String,
-    pub kind: String,
+    pub kind: ReplyKind,
     pub buzon: String,
     pub to_addr: String,
     pub subject: String,
     pub message_id: String,
     pub in_reply_to: Option<String>,
     pub refs: Option<String>,
+    /// As stored: [`OutboxItem::context`] reads it.
     pub context: String,
-    pub status: String,
+    pub status: OutboxStatus,
     pub attempts: i64,
     pub next_attempt_at: String,
     pub last_error: Option<String>,
@@ -54,6 +137,38 @@ pub struct OutboxItem {
     pub sent_at: Option<String>,
     /// The digest that carries this agent notification (its status follows the digest's).
     pub digest_id: Option<i64>,
+}
+
+impl<'r> sqlx::FromRow<'r, SqliteRow> for OutboxItem {
+    fn from_row(row: &'r SqliteRow) -> Result<OutboxItem, sqlx::Error> {
+        Ok(OutboxItem {
+            id: row.try_get("id")?,
+            case_number: row.try_get("case_number")?,
+            kind: kind_column(row, "kind")?,
+            buzon: row.try_get("buzon")?,
+            to_addr: row.try_get("to_addr")?,
+            subject: row.try_get("subject")?,
+            message_id: row.try_get("message_id")?,
+            in_reply_to: row.try_get("in_reply_to")?,
+            refs: row.try_get("refs")?,
+            context: row.try_get("context")?,
+            status: status_column(row, "status")?,
+            attempts: row.try_get("attempts")?,
+            next_attempt_at: row.try_get("next_attempt_at")?,
+            last_error: row.try_get("last_error")?,
+            created_at: row.try_get("created_at")?,
+            sent_at: row.try_get("sent_at")?,
+            digest_id: row.try_get("digest_id")?,
+        })
+    }
+}
+
+/// A due row that could not be read (a kind this version does not know): the sender marks it
+/// failed instead of stopping on it.
+#[derive(Debug)]
+pub struct UnreadableRow {
+    pub id: i64,
+    pub error: sqlx::Error,
 }
 
 const ITEM_COLUMNS: &str = "o.id, c.number AS case_number, o.kind, o.buzon, o.to_addr, o.subject, o.message_id, \
@@ -66,12 +181,13 @@ pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 impl Store {
-    /// Rows due now for these buzones, oldest first.
+    /// Rows due now for these buzones, oldest first; each read on its own, so that one this
+    /// version cannot read does not hold back the others.
     pub async fn due_outbox(
         &self,
         buzones: &[String],
         limit: i64,
-    ) -> Result<Vec<OutboxItem>, StoreError> {
+    ) -> Result<Vec<Result<OutboxItem, UnreadableRow>>, StoreError> {
         if buzones.is_empty() {
             return Ok(Vec::new());
         }
@@ -86,7 +202,14 @@ impl Store {
             list.push_bind(buzon);
         }
         query.push(") ORDER BY o.next_attempt_at, o.id LIMIT ").push_bind(limit);
-        Ok(query.build_query_as().fetch_all(self.pool()).await?)
+        let rows = query.build().fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|row| {
+                let id: i64 = row.try_get("id")?;
+                Ok(<OutboxItem as sqlx::FromRow<_>>::from_row(row)
+                    .map_err(|error| UnreadableRow { id, error }))
+            })
+            .collect()
     }
 
     /// When the next row of these buzones falls due, if any waits.
@@ -113,7 +236,7 @@ impl Store {
             "UPDATE outbox SET status = $1, sent_at = $2, attempts = attempts + 1, last_error = $3 \
              WHERE id = $4 OR digest_id = $4",
         )
-        .bind(status::SENT)
+        .bind(OutboxStatus::Enviado.as_str())
         .bind(now_text())
         .bind(server_reply)
         .bind(id)
@@ -133,7 +256,7 @@ impl Store {
             "UPDATE outbox SET status = $1, next_attempt_at = $2, attempts = attempts + 1, last_error = $3 \
              WHERE id = $4 OR digest_id = $4",
         )
-        .bind(status::RETRY)
+        .bind(OutboxStatus::FalloTemporal.as_str())
         .bind(next_attempt_at)
         .bind(error)
         .bind(id)
@@ -148,7 +271,7 @@ impl Store {
             "UPDATE outbox SET status = $1, attempts = attempts + 1, last_error = $2 \
              WHERE id = $3 OR digest_id = $3",
         )
-        .bind(status::FAILED)
+        .bind(OutboxStatus::FalloPermanente.as_str())
         .bind(error)
         .bind(id)
         .execute(self.pool())
@@ -157,13 +280,16 @@ impl Store {
     }
 
     /// `outbox list`: every row, or those with one status, newest last.
-    pub async fn list_outbox(&self, wanted: Option<&str>) -> Result<Vec<OutboxItem>, StoreError> {
+    pub async fn list_outbox(
+        &self,
+        wanted: Option<OutboxStatus>,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
         // The only interpolation is the constant column list.
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {ITEM_COLUMNS} FROM outbox o JOIN cases c ON c.id = o.case_id \
              WHERE ($1 IS NULL OR o.status = $1) ORDER BY o.id"
         )))
-        .bind(wanted)
+        .bind(wanted.map(OutboxStatus::as_str))
         .fetch_all(self.pool())
         .await?)
     }
@@ -186,10 +312,10 @@ impl Store {
              AND digest_id IS NULL AND context <> '{}' \
              AND case_id NOT IN (SELECT id FROM cases WHERE purged_at IS NOT NULL)",
         )
-        .bind(status::PENDING)
+        .bind(OutboxStatus::Pendiente.as_str())
         .bind(now_text())
         .bind(id)
-        .bind(status::SENT)
+        .bind(OutboxStatus::Enviado.as_str())
         .execute(self.pool())
         .await?;
         Ok(updated.rows_affected() > 0)
@@ -208,8 +334,8 @@ pub enum DigestPlan {
     Gather(Vec<OutboxItem>),
 }
 
-const NOTIFICATION: &str = "notificacion_agente";
-const DIGEST: &str = "resumen_notificaciones";
+const NOTIFICATION: ReplyKind = ReplyKind::NotificacionAgente;
+const DIGEST: ReplyKind = ReplyKind::ResumenNotificaciones;
 
 impl Store {
     /// Whether a due agent notification goes alone or in a digest. The first `more_than`
@@ -243,7 +369,7 @@ impl Store {
              AND id < $4",
         )
         .bind(&item.to_addr)
-        .bind(NOTIFICATION)
+        .bind(NOTIFICATION.as_str())
         .bind(&window_start)
         .bind(item.id)
         .fetch_one(&mut *tx)
@@ -255,7 +381,7 @@ impl Store {
             "SELECT MAX(created_at) FROM outbox WHERE to_addr = $1 AND kind = $2",
         )
         .bind(&item.to_addr)
-        .bind(DIGEST)
+        .bind(DIGEST.as_str())
         .fetch_one(&mut *tx)
         .await?;
         if let Some(next) = last_digest.filter(|last| *last >= minute_ago).and_then(|last| {
@@ -274,7 +400,7 @@ impl Store {
         )))
         .bind(&item.to_addr)
         .bind(&item.buzon)
-        .bind(NOTIFICATION)
+        .bind(NOTIFICATION.as_str())
         .bind(item.id)
         .fetch_all(&mut *tx)
         .await?;
@@ -330,7 +456,7 @@ async fn hold_until(
     )
     .bind(next)
     .bind(to_addr)
-    .bind(NOTIFICATION)
+    .bind(NOTIFICATION.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -357,4 +483,27 @@ pub(crate) async fn automatic_replies_since(
         .bind(since)
         .fetch_one(&mut **tx)
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_reads_back_from_its_stored_name() {
+        for status in OutboxStatus::ALL {
+            assert_eq!(OutboxStatus::parse(status.as_str()), Ok(status));
+            assert_eq!(serde_json::json!(status), serde_json::json!(status.as_str()));
+        }
+    }
+
+    #[test]
+    fn an_unknown_status_is_an_error_that_names_it_and_the_known_ones() {
+        let error = OutboxStatus::try_from("enviada".to_string()).expect_err("unknown");
+        assert_eq!(
+            error.to_string(),
+            "estado desconocido: \"enviada\"; use uno de pendiente, enviado, fallo_temporal, \
+             fallo_permanente"
+        );
+    }
 }
