@@ -17,7 +17,7 @@ use crate::mail::outgoing::{self, Outgoing, OutgoingError, OutgoingFile};
 use crate::mail::smtp::{Sender, SmtpError};
 use crate::shutdown::Shutdown;
 use crate::store::Store;
-use crate::store::outbox::{DigestPlan, OutboxItem, UnreadableRow, timestamp};
+use crate::store::outbox::{DigestPlan, DraftContext, OutboxItem, UnreadableRow, timestamp};
 use crate::text::mask_personal;
 
 /// Most bytes of the requester's files forwarded with one agent notification.
@@ -111,12 +111,16 @@ impl OutboxWorker {
     /// Render, send, record. Store errors are logged: the row stays due and is tried again.
     async fn dispatch(&self, item: &OutboxItem) {
         let Some(way) = self.ways.get(&item.buzon) else { return };
+        let Some(context) = self.readable_context(item).await else { return };
         if item.kind == ReplyKind::NotificacionAgente && self.folded(item).await {
             return;
         }
-        let files =
-            if item.kind.forwards_files() { self.original_files(item).await } else { Vec::new() };
-        let message = match self.compose(item, way, files) {
+        let files = if item.kind.forwards_files() {
+            self.original_files(item, &context).await
+        } else {
+            Vec::new()
+        };
+        let message = match self.compose(item, &context, way, files) {
             Ok(message) => message,
             Err(e) => {
                 error!(outbox = item.id, case = %item.case_number, error = %mask_personal(&e.to_string()), "no se pudo armar el correo");
@@ -145,6 +149,19 @@ impl OutboxWorker {
         }
     }
 
+    /// The row's context; one that does not read is that row's permanent failure (sending it
+    /// would drop its attachments or its text without a word).
+    async fn readable_context(&self, item: &OutboxItem) -> Option<DraftContext> {
+        match item.context() {
+            Ok(context) => Some(context),
+            Err(e) => {
+                error!(outbox = item.id, case = %item.case_number, error = %e, "no se pudo leer el contexto del correo");
+                self.record(item, self.store.mark_failed(item.id, &e.to_string()).await);
+                None
+            }
+        }
+    }
+
     /// Whether an agent notification does not go alone: it went into a digest (queued now, sent
     /// next round) or waits for its agent's next digest. A store error sends it alone.
     async fn folded(&self, item: &OutboxItem) -> bool {
@@ -163,11 +180,20 @@ impl OutboxWorker {
             }
         };
         let Some(buzon) = desk.config.buzon(&item.buzon) else { return false };
-        let Some(draft) = crate::pipeline::digest_draft(&desk.ids, &desk.config, buzon, &rows)
+        let mut readable = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let Some(context) = self.readable_context(&row).await {
+                readable.push((row, context));
+            }
+        }
+        if readable.len() < 2 {
+            return false;
+        }
+        let Some(draft) = crate::pipeline::digest_draft(&desk.ids, &desk.config, buzon, &readable)
         else {
             return false;
         };
-        let covered: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let covered: Vec<i64> = readable.iter().map(|(r, _)| r.id).collect();
         match self.store.queue_digest(&draft, &covered).await {
             Ok(Some(digest)) => {
                 info!(
@@ -213,10 +239,11 @@ impl OutboxWorker {
     fn compose(
         &self,
         item: &OutboxItem,
+        context: &DraftContext,
         way: &Way,
         attachments: Vec<OutgoingFile>,
     ) -> Result<Vec<u8>, OutgoingError> {
-        let context = self.render_context(item, way);
+        let context = self.render_context(item, context, way);
         let (text, html) = self.live.templates().render(item.kind.as_str(), &context)?;
         let references: Vec<String> = item
             .refs
@@ -248,14 +275,13 @@ impl OutboxWorker {
     /// The XML and evidence the requester sent, re-read from the stored raw messages (no second
     /// copy is kept), for an agent's notification or the CSAT package; at most
     /// [`FORWARD_MAX_BYTES`] in all. A redacted (security) mail carries none.
-    async fn original_files(&self, item: &OutboxItem) -> Vec<OutgoingFile> {
-        let context: Value = serde_json::from_str(&item.context).unwrap_or_default();
-        if context["redacted"].as_bool() == Some(true) {
+    async fn original_files(&self, item: &OutboxItem, context: &DraftContext) -> Vec<OutgoingFile> {
+        if context.redacted {
             return Vec::new();
         }
-        let raw_ids: Vec<i64> = match context["raw_message_ids"].as_array() {
-            Some(ids) => ids.iter().filter_map(Value::as_i64).collect(),
-            None => context["raw_message_id"].as_i64().into_iter().collect(),
+        let raw_ids: Vec<i64> = match &context.raw_message_ids {
+            Some(ids) => ids.clone(),
+            None => context.raw_message_id.into_iter().collect(),
         };
         let limits = self.live.desk().config.limites.attachments();
         let mut files = Vec::new();
@@ -287,14 +313,12 @@ impl OutboxWorker {
 
     /// The stored context plus what is looked up at send time: the known-error answers, the
     /// buzón's address and the desk's name.
-    fn render_context(&self, item: &OutboxItem, way: &Way) -> Value {
-        let mut context: Value = serde_json::from_str(&item.context).unwrap_or_else(|_| json!({}));
+    fn render_context(&self, item: &OutboxItem, stored: &DraftContext, way: &Way) -> Value {
         let desk = self.live.desk();
-        let answers: Vec<Value> = context["known_errors"]
-            .as_array()
-            .into_iter()
+        let answers: Vec<Value> = stored
+            .known_errors
+            .iter()
             .flatten()
-            .filter_map(Value::as_str)
             .filter_map(|code| desk.knowledge.get(code))
             .map(|known| {
                 json!({
@@ -307,7 +331,8 @@ impl OutboxWorker {
             .collect();
         // Known errors learned from problemas travel in the context (they are not in the file).
         let mut answers = answers;
-        answers.extend(context["learned_answers"].as_array().cloned().unwrap_or_default());
+        answers.extend(stored.learned_answers.iter().flatten().map(|learned| json!(learned)));
+        let mut context = stored.to_value();
         if let Value::Object(map) = &mut context {
             map.insert("known_error_answers".into(), Value::Array(answers));
             map.insert("buzon_address".into(), json!(way.address));

@@ -758,11 +758,16 @@ pub(super) async fn insert_outbox(
         return Ok(());
     }
     let now = now_text();
+    let contexts = drafts
+        .iter()
+        .map(|d| serde_json::to_string(&d.context))
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|e| StoreError::Corrupt { what: "contexto", detail: e.to_string() })?;
     let mut insert = QueryBuilder::<Sqlite>::new(
         "INSERT INTO outbox (case_id, kind, buzon, to_addr, subject, message_id, in_reply_to, refs, context, \
          next_attempt_at, created_at) ",
     );
-    insert.push_values(drafts, |mut row, draft| {
+    insert.push_values(drafts.iter().zip(contexts), |mut row, (draft, context)| {
         row.push_bind(case_id)
             .push_bind(draft.kind.as_str())
             .push_bind(&draft.buzon)
@@ -771,7 +776,7 @@ pub(super) async fn insert_outbox(
             .push_bind(&draft.message_id)
             .push_bind(draft.in_reply_to.as_deref())
             .push_bind(draft.references.join(" "))
-            .push_bind(draft.context.to_string())
+            .push_bind(context)
             .push_bind(&now)
             .push_bind(&now);
     });

@@ -11,6 +11,10 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use super::{Store, StoreError, now_text};
 use crate::desk::case::ReplyKind;
 
+mod context;
+
+pub use context::{DraftContext, LearnedAnswer, UnreadableContext, into_map};
+
 /// Where an outbox row stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OutboxStatus {
@@ -112,7 +116,7 @@ pub struct OutboxDraft {
     pub message_id: String,
     pub in_reply_to: Option<String>,
     pub references: Vec<String>,
-    pub context: serde_json::Value,
+    pub context: DraftContext,
 }
 
 /// One outbox row, as the sender and `outbox show` need it.
@@ -169,6 +173,15 @@ impl<'r> sqlx::FromRow<'r, SqliteRow> for OutboxItem {
 pub struct UnreadableRow {
     pub id: i64,
     pub error: sqlx::Error,
+}
+
+impl OutboxItem {
+    /// The stored context. An error is that row's alone: it cannot be rendered, but it is no
+    /// reason to stop the others.
+    pub fn context(&self) -> Result<DraftContext, UnreadableContext> {
+        serde_json::from_str(&self.context)
+            .map_err(|source| UnreadableContext { id: self.id, source })
+    }
 }
 
 const ITEM_COLUMNS: &str = "o.id, c.number AS case_number, o.kind, o.buzon, o.to_addr, o.subject, o.message_id, \
