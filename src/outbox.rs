@@ -17,7 +17,7 @@ use crate::mail::outgoing::{self, Outgoing, OutgoingError, OutgoingFile};
 use crate::mail::smtp::{Sender, SmtpError};
 use crate::shutdown::Shutdown;
 use crate::store::Store;
-use crate::store::outbox::{DigestPlan, DraftContext, OutboxItem, UnreadableRow, timestamp};
+use crate::store::outbox::{DigestPlan, DraftContext, OutboxItem, UnreadableRow};
 use crate::text::mask_personal;
 
 /// Most bytes of the requester's files forwarded with one agent notification.
@@ -103,8 +103,7 @@ impl OutboxWorker {
 
     async fn until_next_due(&self, buzones: &[String]) -> Duration {
         let Ok(Some(next)) = self.store.next_outbox_due(buzones).await else { return IDLE_WAIT };
-        let Ok(next) = chrono::DateTime::parse_from_rfc3339(&next) else { return IDLE_WAIT };
-        let until = next.with_timezone(&chrono::Utc) - chrono::Utc::now();
+        let until = next - chrono::Utc::now();
         until.to_std().unwrap_or(Duration::ZERO).min(IDLE_WAIT)
     }
 
@@ -137,10 +136,7 @@ impl OutboxWorker {
             Err(e) if e.is_transient() && !self.past_horizon(item) => {
                 let next = chrono::Utc::now() + retry_delay(item.attempts);
                 warn!(outbox = item.id, attempts = item.attempts + 1, error = %mask_personal(&e.to_string()), "envío aplazado; se reintenta");
-                self.record(
-                    item,
-                    self.store.mark_retry(item.id, &timestamp(next), &e.to_string()).await,
-                );
+                self.record(item, self.store.mark_retry(item.id, next, &e.to_string()).await);
             }
             Err(e) => {
                 error!(outbox = item.id, case = %item.case_number, error = %mask_personal(&e.to_string()), "envío fallido definitivamente");
@@ -231,8 +227,7 @@ impl OutboxWorker {
         let horizon = chrono::Duration::hours(
             i64::try_from(self.live.desk().config.general.retry_hours).unwrap_or(48),
         );
-        chrono::DateTime::parse_from_rfc3339(&item.created_at)
-            .is_ok_and(|created| chrono::Utc::now() - created.with_timezone(&chrono::Utc) > horizon)
+        chrono::Utc::now() - item.created_at > horizon
     }
 
     /// The row's template rendered with its context, as RFC 5322 bytes.
@@ -252,9 +247,6 @@ impl OutboxWorker {
             .split_whitespace()
             .map(str::to_string)
             .collect();
-        let created = chrono::DateTime::parse_from_rfc3339(&item.created_at)
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .unwrap_or_else(|_| chrono::Utc::now());
         let outgoing = Outgoing {
             from_name: way.name.clone(),
             from_address: way.address.clone(),
@@ -264,7 +256,11 @@ impl OutboxWorker {
             in_reply_to: item.in_reply_to.clone(),
             references,
             thread_topic: outgoing::thread_topic(&item.subject),
-            thread_index: outgoing::thread_index(None, created, item.case_number.as_bytes()),
+            thread_index: outgoing::thread_index(
+                None,
+                item.created_at,
+                item.case_number.as_bytes(),
+            ),
             text,
             html: Some(html),
             attachments,

@@ -548,3 +548,31 @@ async fn processes_opening_a_new_database_together_all_find_it_migrated() {
         }
     }
 }
+
+/// A row this version cannot read (a kind from a newer version, a context cut short) is that
+/// row's error alone: the others are still due, and the bad one says what is wrong with it.
+#[tokio::test]
+async fn an_unreadable_outbox_row_is_its_own_error_and_the_others_stay_due() {
+    let f = fixture(|_| {}).await;
+    f.ingest(&sample("mail/01_proveedor_zip_attacheddocument.eml")).await;
+    let url = format!("sqlite://{}", f.dir.path().join("mesa-fe.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("pool");
+    sqlx::query("UPDATE outbox SET kind = 'aviso_del_futuro' WHERE id = 1")
+        .execute(&pool)
+        .await
+        .expect("kind");
+    sqlx::query("UPDATE outbox SET context = '{\"case\": ' WHERE id = 2")
+        .execute(&pool)
+        .await
+        .expect("context");
+    pool.close().await;
+    let buzones: Vec<String> = f.desk.config.buzones.iter().map(|b| b.name.clone()).collect();
+    let due = f.store.due_outbox(&buzones, 10).await.expect("due");
+    assert_eq!(due.len(), 2, "{due:?}");
+    let unreadable = due.iter().find_map(|row| row.as_ref().err()).expect("unreadable row");
+    assert_eq!(unreadable.id, 1);
+    assert!(unreadable.error.to_string().contains("aviso_del_futuro"), "{}", unreadable.error);
+    let readable = due.iter().find_map(|row| row.as_ref().ok()).expect("readable row");
+    let error = readable.context().expect_err("context cut short");
+    assert!(error.to_string().contains("correo 2"), "{error}");
+}

@@ -5,6 +5,7 @@ use mesa_fe::pipeline::{Analysis, Outcome};
 use mesa_fe::store::cases::{CaseDetail, CaseSummary};
 use mesa_fe::store::outbox::OutboxItem;
 use mesa_fe::store::raw::QuarantineEntry;
+use mesa_fe::store::timestamp;
 
 use super::{EX_SOFTWARE, Failure};
 
@@ -313,12 +314,12 @@ pub fn outbox_item(i: &OutboxItem) {
     }
     say!(
         "Creado:      {}   Intentos: {}   Próximo intento: {}",
-        i.created_at,
+        timestamp(i.created_at),
         i.attempts,
-        i.next_attempt_at
+        timestamp(i.next_attempt_at)
     );
-    if let Some(sent) = &i.sent_at {
-        say!("Enviado:     {sent}");
+    if let Some(sent) = i.sent_at {
+        say!("Enviado:     {}", timestamp(sent));
     }
     if let Some(error) = &i.last_error {
         say!("Última respuesta del servidor: {error}");

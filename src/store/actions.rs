@@ -11,7 +11,9 @@ use super::cases::{
 };
 use super::message::MessageRecord;
 use super::outbox::OutboxDraft;
-use super::{Store, StoreError, now_text};
+use chrono::{DateTime, Utc};
+
+use super::{Store, StoreError, now_text, timestamp};
 use crate::desk::Level;
 
 /// One action as the case history keeps it.
@@ -246,13 +248,16 @@ impl Store {
         Ok(())
     }
 
-    /// Solved cases whose control window ended before `now` (RFC 3339), oldest first.
-    pub async fn expired_follow_ups(&self, now: &str) -> Result<Vec<FoundCase>, StoreError> {
+    /// Solved cases whose control window ended before `now`, oldest first.
+    pub async fn expired_follow_ups(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FoundCase>, StoreError> {
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM cases WHERE status = 'solucionado' AND follow_up_until IS NOT NULL \
              AND follow_up_until <= $1 ORDER BY follow_up_until LIMIT 500",
         )
-        .bind(now)
+        .bind(timestamp(now))
         .fetch_all(self.pool())
         .await?;
         self.cases_by_ids(ids).await
@@ -366,11 +371,12 @@ impl Store {
     pub async fn suggest_mass_incident(
         &self,
         code: &str,
-        since: &str,
+        since: DateTime<Utc>,
         threshold: u32,
         case_number: &str,
         draft: impl FnOnce(&[SuggestedCase]) -> OutboxDraft,
     ) -> Result<Option<Vec<SuggestedCase>>, StoreError> {
+        let since = timestamp(since);
         let mut tx = self.write_tx().await?;
         let case_id: i64 = sqlx::query_scalar("SELECT id FROM cases WHERE number = $1")
             .bind(case_number)
@@ -380,7 +386,7 @@ impl Store {
             "SELECT COUNT(*) FROM mass_suggestions WHERE code = $1 AND created_at >= $2",
         )
         .bind(code)
-        .bind(since)
+        .bind(&since)
         .fetch_one(&mut *tx)
         .await?;
         if already > 0 {
@@ -392,7 +398,7 @@ impl Store {
              AND EXISTS (SELECT 1 FROM rejections r WHERE r.case_id = c.id AND r.code = $1) ORDER BY c.id",
         )
         .bind(code)
-        .bind(since)
+        .bind(&since)
         .fetch_all(&mut *tx)
         .await?;
         if cases.len() < threshold as usize {

@@ -9,7 +9,9 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use super::message::MessageRecord;
 use super::outbox::{OutboxDraft, OutboxStatus};
 use super::raw::{sha256_hex, status as raw_status};
-use super::{Store, StoreError, now_text};
+use chrono::{DateTime, Utc};
+
+use super::{Store, StoreError, now_text, timestamp};
 use crate::desk::case::{Case, Event, ReplyKind, Status, Transition};
 use crate::desk::{Channel, Level, Tema};
 
@@ -63,7 +65,7 @@ pub struct NewCase<'a> {
     /// `general.respuestas_automaticas_por_hora`.
     pub reply_cap: u32,
     /// End of the control window when the case opens already solved (a known error).
-    pub follow_up_until: Option<String>,
+    pub follow_up_until: Option<DateTime<Utc>>,
     /// The registered provider the requester is (NIT), when recognised.
     pub provider_nit: Option<String>,
     /// Most cases the requester may open per hour, checked in the transaction that would open
@@ -150,7 +152,7 @@ impl Store {
         .bind(engine_state(case)?)
         .bind(missing_text(case))
         .bind(&now)
-        .bind(new.follow_up_until.as_deref())
+        .bind(new.follow_up_until.map(timestamp))
         .bind(new.provider_nit.as_deref())
         .fetch_one(&mut *tx)
         .await?;
@@ -412,7 +414,7 @@ pub struct CaseChange<'a> {
     pub transition: &'a Transition,
     pub drafts: Vec<OutboxDraft>,
     /// End of the control window when this change solves the case (activity 12).
-    pub follow_up_until: Option<String>,
+    pub follow_up_until: Option<DateTime<Utc>>,
 }
 
 /// Writes the case's new state, if nobody changed it since it was read ([`StoreError::Conflict`]
@@ -453,7 +455,7 @@ pub(super) async fn update_case(
     .bind(found.version)
     .bind(case.parent.as_deref())
     .bind(case.external_ref.as_deref())
-    .bind(change.follow_up_until.as_deref())
+    .bind(change.follow_up_until.map(timestamp))
     .bind(case.case_type.as_str())
     .bind(case.root_cause.as_deref())
     .execute(&mut **tx)

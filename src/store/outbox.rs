@@ -8,7 +8,10 @@ use serde::Serialize;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::{Store, StoreError, now_text};
+use chrono::{DateTime, Duration, Utc};
+
+pub use super::timestamp;
+use super::{Store, StoreError, instant_column, now_text, optional_instant_column};
 use crate::desk::case::ReplyKind;
 
 mod context;
@@ -135,10 +138,10 @@ pub struct OutboxItem {
     pub context: String,
     pub status: OutboxStatus,
     pub attempts: i64,
-    pub next_attempt_at: String,
+    pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
-    pub created_at: String,
-    pub sent_at: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
     /// The digest that carries this agent notification (its status follows the digest's).
     pub digest_id: Option<i64>,
 }
@@ -158,16 +161,16 @@ impl<'r> sqlx::FromRow<'r, SqliteRow> for OutboxItem {
             context: row.try_get("context")?,
             status: status_column(row, "status")?,
             attempts: row.try_get("attempts")?,
-            next_attempt_at: row.try_get("next_attempt_at")?,
+            next_attempt_at: instant_column(row, "next_attempt_at")?,
             last_error: row.try_get("last_error")?,
-            created_at: row.try_get("created_at")?,
-            sent_at: row.try_get("sent_at")?,
+            created_at: instant_column(row, "created_at")?,
+            sent_at: optional_instant_column(row, "sent_at")?,
             digest_id: row.try_get("digest_id")?,
         })
     }
 }
 
-/// A due row that could not be read (a kind this version does not know): the sender marks it
+/// A due row that could not be read (a kind this version does not know, a malformed time): the sender marks it
 /// failed instead of stopping on it.
 #[derive(Debug)]
 pub struct UnreadableRow {
@@ -187,11 +190,6 @@ impl OutboxItem {
 const ITEM_COLUMNS: &str = "o.id, c.number AS case_number, o.kind, o.buzon, o.to_addr, o.subject, o.message_id, \
      o.in_reply_to, o.refs, o.context, o.status, o.attempts, o.next_attempt_at, o.last_error, o.created_at, o.sent_at, \
      o.digest_id";
-
-/// RFC 3339 UTC with seconds, the form every stored timestamp has (so text order is time order).
-pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
 
 impl Store {
     /// Rows due now for these buzones, oldest first; each read on its own, so that one this
@@ -226,12 +224,15 @@ impl Store {
     }
 
     /// When the next row of these buzones falls due, if any waits.
-    pub async fn next_outbox_due(&self, buzones: &[String]) -> Result<Option<String>, StoreError> {
+    pub async fn next_outbox_due(
+        &self,
+        buzones: &[String],
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
         if buzones.is_empty() {
             return Ok(None);
         }
         let mut query = QueryBuilder::<Sqlite>::new(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE status IN ('pendiente', 'fallo_temporal') \
+            "SELECT MIN(next_attempt_at) AS next FROM outbox WHERE status IN ('pendiente', 'fallo_temporal') \
              AND digest_id IS NULL AND buzon IN (",
         );
         let mut list = query.separated(", ");
@@ -239,8 +240,8 @@ impl Store {
             list.push_bind(buzon);
         }
         query.push(")");
-        let next: (Option<String>,) = query.build_query_as().fetch_one(self.pool()).await?;
-        Ok(next.0)
+        let row = query.build().fetch_one(self.pool()).await?;
+        Ok(optional_instant_column(&row, "next")?)
     }
 
     /// A row was sent (a digest: with the notifications it carries).
@@ -262,7 +263,7 @@ impl Store {
     pub async fn mark_retry(
         &self,
         id: i64,
-        next_attempt_at: &str,
+        next_attempt_at: DateTime<Utc>,
         error: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
@@ -270,7 +271,7 @@ impl Store {
              WHERE id = $4 OR digest_id = $4",
         )
         .bind(OutboxStatus::FalloTemporal.as_str())
-        .bind(next_attempt_at)
+        .bind(timestamp(next_attempt_at))
         .bind(error)
         .bind(id)
         .execute(self.pool())
@@ -372,11 +373,8 @@ impl Store {
         if waiting.is_none() {
             return Ok(DigestPlan::Later);
         }
-        let now = chrono::Utc::now();
-        let minute_ago = timestamp(now - chrono::Duration::minutes(1));
-        let window_start = chrono::DateTime::parse_from_rfc3339(&item.created_at)
-            .map(|at| timestamp(at.with_timezone(&chrono::Utc) - chrono::Duration::minutes(1)))
-            .unwrap_or_else(|_| minute_ago.clone());
+        let minute_ago = timestamp(Utc::now() - Duration::minutes(1));
+        let window_start = timestamp(item.created_at - Duration::minutes(1));
         let earlier: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM outbox WHERE to_addr = $1 AND kind = $2 AND created_at >= $3 \
              AND id < $4",
@@ -398,9 +396,9 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         if let Some(next) = last_digest.filter(|last| *last >= minute_ago).and_then(|last| {
-            chrono::DateTime::parse_from_rfc3339(&last)
+            DateTime::parse_from_rfc3339(&last)
                 .ok()
-                .map(|at| timestamp(at.with_timezone(&chrono::Utc) + chrono::Duration::minutes(1)))
+                .map(|at| timestamp(at.with_timezone(&Utc) + Duration::minutes(1)))
         }) {
             hold_until(&mut tx, &item.to_addr, &next).await?;
             tx.commit().await?;
