@@ -17,7 +17,7 @@ use crate::mail::outgoing::{self, Outgoing, OutgoingError, OutgoingFile};
 use crate::mail::smtp::{Sender, SmtpError};
 use crate::shutdown::Shutdown;
 use crate::store::Store;
-use crate::store::outbox::{DigestPlan, OutboxItem, timestamp};
+use crate::store::outbox::{DigestPlan, DraftContext, OutboxItem, UnreadableRow};
 use crate::text::mask_personal;
 
 /// Most bytes of the requester's files forwarded with one agent notification.
@@ -81,11 +81,14 @@ impl OutboxWorker {
                     Vec::new()
                 }
             };
-            for item in &due {
+            for row in &due {
                 if self.shutdown.requested() {
                     break;
                 }
-                self.dispatch(item).await;
+                match row {
+                    Ok(item) => self.dispatch(item).await,
+                    Err(unreadable) => self.fail_unreadable(unreadable).await,
+                }
             }
             if due.len() as i64 == ROUND {
                 continue;
@@ -102,8 +105,7 @@ impl OutboxWorker {
 
     async fn until_next_due(&self, buzones: &[String]) -> Duration {
         let Ok(Some(next)) = self.store.next_outbox_due(buzones).await else { return IDLE_WAIT };
-        let Ok(next) = chrono::DateTime::parse_from_rfc3339(&next) else { return IDLE_WAIT };
-        let until = next.with_timezone(&chrono::Utc) - chrono::Utc::now();
+        let until = next - chrono::Utc::now();
         until.to_std().unwrap_or(Duration::ZERO).min(IDLE_WAIT)
     }
 
@@ -111,12 +113,16 @@ impl OutboxWorker {
     async fn dispatch(&self, item: &OutboxItem) {
         test_hooks::panic_once_before_sending();
         let Some(way) = self.ways.get(&item.buzon) else { return };
-        if item.kind == ReplyKind::NotificacionAgente.as_str() && self.folded(item).await {
+        let Some(context) = self.readable_context(item).await else { return };
+        if item.kind == ReplyKind::NotificacionAgente && self.folded(item).await {
             return;
         }
-        let forwards = ReplyKind::parse(&item.kind).is_some_and(ReplyKind::forwards_files);
-        let files = if forwards { self.original_files(item).await } else { Vec::new() };
-        let message = match self.compose(item, way, files) {
+        let files = if item.kind.forwards_files() {
+            self.original_files(item, &context).await
+        } else {
+            Vec::new()
+        };
+        let message = match self.compose(item, &context, way, files) {
             Ok(message) => message,
             Err(e) => {
                 error!(outbox = item.id, case = %item.case_number, error = %mask_personal(&e.to_string()), "no se pudo armar el correo");
@@ -127,20 +133,30 @@ impl OutboxWorker {
         let recipients = [item.to_addr.clone()];
         match way.sender.send(&way.address, &recipients, &message).await {
             Ok(reply) => {
-                info!(outbox = item.id, case = %item.case_number, kind = %item.kind, "correo enviado");
+                info!(outbox = item.id, case = %item.case_number, kind = item.kind.as_str(), "correo enviado");
                 self.record(item, self.store.mark_sent(item.id, &reply).await);
             }
             Err(e) if e.is_transient() && !self.past_horizon(item) => {
                 let next = chrono::Utc::now() + retry_delay(item.attempts);
                 warn!(outbox = item.id, attempts = item.attempts + 1, error = %mask_personal(&e.to_string()), "envío aplazado; se reintenta");
-                self.record(
-                    item,
-                    self.store.mark_retry(item.id, &timestamp(next), &e.to_string()).await,
-                );
+                self.record(item, self.store.mark_retry(item.id, next, &e.to_string()).await);
             }
             Err(e) => {
                 error!(outbox = item.id, case = %item.case_number, error = %mask_personal(&e.to_string()), "envío fallido definitivamente");
                 self.record(item, self.store.mark_failed(item.id, &e.to_string()).await);
+            }
+        }
+    }
+
+    /// The row's context; one that does not read is that row's permanent failure (sending it
+    /// would drop its attachments or its text without a word).
+    async fn readable_context(&self, item: &OutboxItem) -> Option<DraftContext> {
+        match item.context() {
+            Ok(context) => Some(context),
+            Err(e) => {
+                error!(outbox = item.id, case = %item.case_number, error = %e, "no se pudo leer el contexto del correo");
+                self.record(item, self.store.mark_failed(item.id, &e.to_string()).await);
+                None
             }
         }
     }
@@ -163,11 +179,20 @@ impl OutboxWorker {
             }
         };
         let Some(buzon) = desk.config.buzon(&item.buzon) else { return false };
-        let Some(draft) = crate::pipeline::digest_draft(&desk.ids, &desk.config, buzon, &rows)
+        let mut readable = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let Some(context) = self.readable_context(&row).await {
+                readable.push((row, context));
+            }
+        }
+        if readable.len() < 2 {
+            return false;
+        }
+        let Some(draft) = crate::pipeline::digest_draft(&desk.ids, &desk.config, buzon, &readable)
         else {
             return false;
         };
-        let covered: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let covered: Vec<i64> = readable.iter().map(|(r, _)| r.id).collect();
         match self.store.queue_digest(&draft, &covered).await {
             Ok(Some(digest)) => {
                 info!(
@@ -185,6 +210,15 @@ impl OutboxWorker {
         }
     }
 
+    /// A row this version cannot read is never sent: marked failed, with why, for an operator.
+    async fn fail_unreadable(&self, row: &UnreadableRow) {
+        let why = format!("fila ilegible: {}", row.error);
+        error!(outbox = row.id, error = %why, "no se pudo leer el correo de la cola");
+        if let Err(e) = self.store.mark_failed(row.id, &why).await {
+            warn!(outbox = row.id, error = %e, "no se pudo registrar el resultado del envío");
+        }
+    }
+
     fn record(&self, item: &OutboxItem, result: Result<(), crate::store::StoreError>) {
         if let Err(e) = result {
             // Sent but not marked: at worst the same Message-ID goes out once more.
@@ -196,19 +230,19 @@ impl OutboxWorker {
         let horizon = chrono::Duration::hours(
             i64::try_from(self.live.desk().config.general.retry_hours).unwrap_or(48),
         );
-        chrono::DateTime::parse_from_rfc3339(&item.created_at)
-            .is_ok_and(|created| chrono::Utc::now() - created.with_timezone(&chrono::Utc) > horizon)
+        chrono::Utc::now() - item.created_at > horizon
     }
 
     /// The row's template rendered with its context, as RFC 5322 bytes.
     fn compose(
         &self,
         item: &OutboxItem,
+        context: &DraftContext,
         way: &Way,
         attachments: Vec<OutgoingFile>,
     ) -> Result<Vec<u8>, OutgoingError> {
-        let context = self.render_context(item, way);
-        let (text, html) = self.live.templates().render(&item.kind, &context)?;
+        let context = self.render_context(item, context, way);
+        let (text, html) = self.live.templates().render(item.kind.as_str(), &context)?;
         let references: Vec<String> = item
             .refs
             .as_deref()
@@ -216,9 +250,6 @@ impl OutboxWorker {
             .split_whitespace()
             .map(str::to_string)
             .collect();
-        let created = chrono::DateTime::parse_from_rfc3339(&item.created_at)
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .unwrap_or_else(|_| chrono::Utc::now());
         let outgoing = Outgoing {
             from_name: way.name.clone(),
             from_address: way.address.clone(),
@@ -228,7 +259,11 @@ impl OutboxWorker {
             in_reply_to: item.in_reply_to.clone(),
             references,
             thread_topic: outgoing::thread_topic(&item.subject),
-            thread_index: outgoing::thread_index(None, created, item.case_number.as_bytes()),
+            thread_index: outgoing::thread_index(
+                None,
+                item.created_at,
+                item.case_number.as_bytes(),
+            ),
             text,
             html: Some(html),
             attachments,
@@ -239,14 +274,13 @@ impl OutboxWorker {
     /// The XML and evidence the requester sent, re-read from the stored raw messages (no second
     /// copy is kept), for an agent's notification or the CSAT package; at most
     /// [`FORWARD_MAX_BYTES`] in all. A redacted (security) mail carries none.
-    async fn original_files(&self, item: &OutboxItem) -> Vec<OutgoingFile> {
-        let context: Value = serde_json::from_str(&item.context).unwrap_or_default();
-        if context["redacted"].as_bool() == Some(true) {
+    async fn original_files(&self, item: &OutboxItem, context: &DraftContext) -> Vec<OutgoingFile> {
+        if context.redacted {
             return Vec::new();
         }
-        let raw_ids: Vec<i64> = match context["raw_message_ids"].as_array() {
-            Some(ids) => ids.iter().filter_map(Value::as_i64).collect(),
-            None => context["raw_message_id"].as_i64().into_iter().collect(),
+        let raw_ids: Vec<i64> = match &context.raw_message_ids {
+            Some(ids) => ids.clone(),
+            None => context.raw_message_id.into_iter().collect(),
         };
         let limits = self.live.desk().config.limites.attachments();
         let mut files = Vec::new();
@@ -278,14 +312,12 @@ impl OutboxWorker {
 
     /// The stored context plus what is looked up at send time: the known-error answers, the
     /// buzón's address and the desk's name.
-    fn render_context(&self, item: &OutboxItem, way: &Way) -> Value {
-        let mut context: Value = serde_json::from_str(&item.context).unwrap_or_else(|_| json!({}));
+    fn render_context(&self, item: &OutboxItem, stored: &DraftContext, way: &Way) -> Value {
         let desk = self.live.desk();
-        let answers: Vec<Value> = context["known_errors"]
-            .as_array()
-            .into_iter()
+        let answers: Vec<Value> = stored
+            .known_errors
+            .iter()
             .flatten()
-            .filter_map(Value::as_str)
             .filter_map(|code| desk.knowledge.get(code))
             .map(|known| {
                 json!({
@@ -298,7 +330,8 @@ impl OutboxWorker {
             .collect();
         // Known errors learned from problemas travel in the context (they are not in the file).
         let mut answers = answers;
-        answers.extend(context["learned_answers"].as_array().cloned().unwrap_or_default());
+        answers.extend(stored.learned_answers.iter().flatten().map(|learned| json!(learned)));
+        let mut context = stored.to_value();
         if let Value::Object(map) = &mut context {
             map.insert("known_error_answers".into(), Value::Array(answers));
             map.insert("buzon_address".into(), json!(way.address));

@@ -20,11 +20,12 @@ use crate::dian::{self, Document, Rejection};
 use crate::mail::thread::MessageIds;
 use crate::mail::{self, AttachmentProblem, FileEntry, Inbound};
 use crate::store::cases::{CaseChange, FoundCase, NewCase, ThreadMatch};
+use crate::store::message::{FileRecord, MessageRecord, ProblemRecord};
 use crate::store::raw::{IncomingRaw, Origin, Stored, status};
 use crate::store::{Store, StoreError};
 use crate::text::fold;
 pub use act::{ActError, ActionOutcome, Via};
-pub use compose::{OutboxDraft, ReplyContext, digest_draft};
+pub use compose::{ReplyContext, digest_draft};
 
 use act::OnCase;
 
@@ -87,6 +88,47 @@ impl Analysis {
             evidence: self.evidence.clone(),
             known_errors: self.known_errors.clone(),
         }
+    }
+
+    /// The message as the store records it; `None` for a quarantined one (not an e-mail).
+    pub fn record(&self) -> Option<MessageRecord<'_>> {
+        let inbound = self.inbound.as_ref()?;
+        Some(MessageRecord {
+            message_id: inbound.message_id.as_deref(),
+            in_reply_to: &inbound.in_reply_to,
+            references: &inbound.references,
+            from: &inbound.from,
+            from_name: inbound.from_name.as_deref(),
+            reply_to: inbound.reply_to.as_deref(),
+            subject: &inbound.subject,
+            own_words: &inbound.own_words,
+            auto_generated: self.auto_generated,
+            case_ref: self.case_ref.as_deref(),
+            files: inbound
+                .files
+                .iter()
+                .map(|f| FileRecord {
+                    source: &f.source,
+                    content_type: &f.content_type,
+                    bytes: &f.bytes,
+                })
+                .collect(),
+            problems: self
+                .problems
+                .iter()
+                .map(|p| ProblemRecord { source: &p.source, problem: &p.problem })
+                .collect(),
+            documents: &self.documents,
+            rejections: &self.rejections,
+        })
+    }
+
+    /// As [`Analysis::record`], for the paths that only a readable message reaches.
+    fn stored(&self) -> Result<MessageRecord<'_>, StoreError> {
+        self.record().ok_or(StoreError::Corrupt {
+            what: "mensaje",
+            detail: "un mensaje en cuarentena no se guarda en un caso".into(),
+        })
     }
 
     /// The `mesa-fe inspect --json` contract.
@@ -644,12 +686,13 @@ impl Desk {
     ) -> Result<Outcome, StoreError> {
         let transition = case::redirect(&analysis.intake(), reason);
         let requester = analysis.inbound.as_ref().map(compose::reply_address).unwrap_or_default();
+        let message = analysis.stored()?;
         let new = NewCase {
             raw_id,
             buzon: &buzon.name,
             year: self.local_year(),
             prefix: &self.config.general.case_prefix,
-            analysis,
+            message: &message,
             transition: &transition,
             reply_cap: self.config.general.auto_replies_per_hour,
             follow_up_until: None,
@@ -743,13 +786,15 @@ impl Desk {
         store: &Store,
         analysis: &Analysis,
     ) -> Result<Option<FoundCase>, StoreError> {
-        let Some(inbound) = &analysis.inbound else { return Ok(None) };
+        let (Some(inbound), Some(message)) = (&analysis.inbound, analysis.record()) else {
+            return Ok(None);
+        };
         let signed = inbound
             .in_reply_to
             .iter()
             .chain(&inbound.references)
             .find_map(|id| self.ids.verify(id));
-        let Some((found, how)) = store.find_case_for(analysis, signed.as_deref()).await? else {
+        let Some((found, how)) = store.find_case_for(&message, signed.as_deref()).await? else {
             // Administración Técnica may answer from its own ticket, without our thread or tag.
             if self.is_csat(&inbound.from)
                 && let Some(ticket) = self.csat_ticket(&inbound.subject)
@@ -803,7 +848,7 @@ impl Desk {
             transition: &transition,
         };
         let cap = self.config.general.auto_replies_per_hour;
-        store.append_to_case(raw_id, found, analysis, &change, cap).await?;
+        store.append_to_case(raw_id, found, &analysis.stored()?, &change, cap).await?;
         Ok(Outcome::Appended { raw_id, case: found.number.clone() })
     }
 
@@ -902,12 +947,13 @@ impl Desk {
         for warning in &analysis.warnings {
             transition.note(case::Activity::VerificarRequisitos, format!("Advertencia: {warning}"));
         }
+        let message = analysis.stored()?;
         let new = NewCase {
             raw_id,
             buzon: &buzon.name,
             year: self.local_year(),
             prefix: &self.config.general.case_prefix,
-            analysis,
+            message: &message,
             transition: &transition,
             reply_cap: self.config.general.auto_replies_per_hour,
             follow_up_until: self.follow_up_until(None, &transition.case),

@@ -279,7 +279,10 @@ async fn answers_wait_while_smtp_is_down_and_each_is_delivered_once() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let store = mesa_fe::store::Store::open(&daemon.database_url()).await.expect("store");
-        let waiting = store.list_outbox(Some("fallo_temporal")).await.expect("outbox");
+        let waiting = store
+            .list_outbox(Some(mesa_fe::store::outbox::OutboxStatus::FalloTemporal))
+            .await
+            .expect("outbox");
         if waiting.len() >= 3 {
             break;
         }

@@ -1,14 +1,35 @@
 //! "Dependencies point one way" (DESIGN.md): `desk` and `dian` are the pure middle, so their
-//! source names no `store`, `mail`, `sqlx`, `tokio`, `lettre` or `async_imap`. Read from the
-//! source files themselves, so a new import fails here before it becomes a habit.
+//! source names no `store`, `mail`, `sqlx`, `tokio`, `lettre` or `async_imap`; `store` sits below
+//! everything that drives it, so it names no `pipeline`, `outbox`, `daemon` or `http`. Read from
+//! the source files themselves, so a new import fails here before it becomes a habit.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Crates the pure modules must not name anywhere in code (imports or inline paths).
-const FORBIDDEN_CRATES: [&str; 4] = ["sqlx", "tokio", "lettre", "async_imap"];
-/// Modules of this crate the pure modules must not reach.
-const FORBIDDEN_MODULES: [&str; 2] = ["store", "mail"];
+/// What one layer's source must not name.
+struct Rule {
+    /// Crates not to name anywhere in code (imports or inline paths).
+    crates: &'static [&'static str],
+    /// Modules of this crate not to reach.
+    modules: &'static [&'static str],
+    /// Path starts that lead to this crate's top level. `super` is one for a top-level module's
+    /// files, but inside `store` it leads to the store's own modules (`super::outbox`).
+    roots: &'static [&'static str],
+}
+
+/// `desk` and `dian`: no storage, no mail, no I/O.
+const PURE: Rule = Rule {
+    crates: &["sqlx", "tokio", "lettre", "async_imap"],
+    modules: &["store", "mail"],
+    roots: &["crate", "super", "mesa_fe"],
+};
+
+/// `store`: takes and returns its own and the desk's types, never its callers'.
+const STORE: Rule = Rule {
+    crates: &[],
+    modules: &["pipeline", "outbox", "daemon", "http"],
+    roots: &["crate", "mesa_fe"],
+};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
@@ -125,8 +146,8 @@ fn raw_string_at(chars: &[char], i: usize) -> bool {
     chars.get(j) == Some(&'"')
 }
 
-/// Every forbidden name in `source`, as `line: what`.
-fn violations(source: &str) -> Vec<String> {
+/// Every name in `source` that `rule` forbids, as `line: what`.
+fn violations(source: &str, rule: &Rule) -> Vec<String> {
     let tokens = tokens(source);
     let ident = |k: usize| match tokens.get(k) {
         Some((_, Token::Ident(name))) => Some(name.as_str()),
@@ -136,17 +157,14 @@ fn violations(source: &str) -> Vec<String> {
     let mut found = Vec::new();
     for (k, (line, token)) in tokens.iter().enumerate() {
         let Token::Ident(name) = token else { continue };
-        if FORBIDDEN_CRATES.contains(&name.as_str()) {
+        if rule.crates.contains(&name.as_str()) {
             found.push(format!("{line}: {name}"));
             continue;
         }
-        if !["crate", "super", "mesa_fe"].contains(&name.as_str())
-            || !punct(k + 1, ':')
-            || !punct(k + 2, ':')
-        {
+        if !rule.roots.contains(&name.as_str()) || !punct(k + 1, ':') || !punct(k + 2, ':') {
             continue;
         }
-        if let Some(module) = ident(k + 3).filter(|m| FORBIDDEN_MODULES.contains(m)) {
+        if let Some(module) = ident(k + 3).filter(|m| rule.modules.contains(m)) {
             found.push(format!("{line}: {name}::{module}"));
         } else if punct(k + 3, '{') {
             // A grouped import: the first name of each item at the top level of the braces.
@@ -169,7 +187,7 @@ fn violations(source: &str) -> Vec<String> {
                         item_start = true;
                         continue;
                     }
-                    Token::Ident(m) if item_start && FORBIDDEN_MODULES.contains(&m.as_str()) => {
+                    Token::Ident(m) if item_start && rule.modules.contains(&m.as_str()) => {
                         found.push(format!("{item_line}: {name}::{{{m}}}"));
                     }
                     _ => {}
@@ -193,26 +211,47 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-#[test]
-fn desk_and_dian_import_no_store_mail_or_io_crates() {
+/// Every violation of `rule` in the source of these top-level modules (a folder and its
+/// `NAME.rs`, whichever exist), as `path:line: what`; and how many files were read.
+fn violations_in(modules: &[&str], rule: &Rule) -> (usize, Vec<String>) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
-    for module in ["desk", "dian"] {
-        rust_files(&root.join(module), &mut files);
+    for module in modules {
+        if root.join(module).is_dir() {
+            rust_files(&root.join(module), &mut files);
+        }
         files.push(root.join(format!("{module}.rs")));
     }
     files.retain(|path| path.exists());
-    assert!(files.len() >= 10, "too few files read: {files:?}");
     let mut problems = Vec::new();
     for path in &files {
         let source = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        for v in violations(&source) {
+        for v in violations(&source, rule) {
             problems.push(format!("{}:{v}", path.display()));
         }
     }
+    (files.len(), problems)
+}
+
+#[test]
+fn desk_and_dian_import_no_store_mail_or_io_crates() {
+    let (read, problems) = violations_in(&["desk", "dian"], &PURE);
+    assert!(read >= 10, "too few files read: {read}");
     assert!(
         problems.is_empty(),
         "desk and dian must not depend on store, mail or I/O crates (DESIGN.md):\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn store_imports_none_of_its_callers() {
+    let (read, problems) = violations_in(&["store"], &STORE);
+    assert!(read >= 10, "too few files read: {read}");
+    assert!(
+        problems.is_empty(),
+        "store must not depend on pipeline, outbox, daemon or http: it takes and returns its \
+         own and the desk's types (DESIGN.md):\n{}",
         problems.join("\n")
     );
 }
@@ -226,7 +265,7 @@ fn the_scanner_finds_imports_and_paths_but_not_words_in_comments_or_text() {
                async fn g() { tokio::task::yield_now().await }\n\
                use super::super::store;\n";
     assert_eq!(
-        violations(bad),
+        violations(bad, &PURE),
         ["1: crate::store", "2: crate::{mail}", "3: crate::mail", "4: tokio", "5: super::store"]
     );
     let fine = "//! Rows come from crate::store; replies go through crate::mail.\n\
@@ -236,5 +275,19 @@ fn the_scanner_finds_imports_and_paths_but_not_words_in_comments_or_text() {
                 const QUOTE: char = '\"';\n\
                 fn h<'a>(mail: &'a str, store: &str) -> &'a str { let _ = store; mail }\n\
                 use crate::desk::{Channel, case::{Status}};\n";
-    assert_eq!(violations(fine), Vec::<String>::new());
+    assert_eq!(violations(fine, &PURE), Vec::<String>::new());
+}
+
+/// In the store, `super::outbox` is the store's own module; `crate::outbox` is the worker.
+#[test]
+fn the_store_rule_tells_its_own_modules_from_its_callers() {
+    let source = "use super::outbox::OutboxDraft;\n\
+                  use crate::pipeline::Analysis;\n\
+                  use crate::{desk::Tema, daemon};\n\
+                  fn f() { let _ = mesa_fe::http::serve; }\n\
+                  use crate::store::outbox::timestamp;\n";
+    assert_eq!(
+        violations(source, &STORE),
+        ["2: crate::pipeline", "3: crate::{daemon}", "4: mesa_fe::http"]
+    );
 }

@@ -85,7 +85,7 @@ async fn information_round_trip_moves_the_case_to_n2() {
     assert_eq!(waiting.summary.status, "pendiente_informacion");
     assert_eq!(waiting.missing_requirements, vec!["documento", "nit", "xml"]);
     let request = &waiting.outbox[0];
-    assert_eq!(request.kind, "solicitud_informacion");
+    assert_eq!(request.kind.as_str(), "solicitud_informacion");
     assert_eq!(request.to_addr, "rosa.cardenas.contable@correo.example");
 
     let reply = follow_up_with_xml(&request.message_id, &request.subject);
@@ -335,7 +335,10 @@ async fn one_sender_gets_at_most_the_hourly_cap_of_automatic_answers() {
     let last =
         f.store.case_detail(cases.last().expect("case")).await.expect("detail").expect("case");
     assert!(last.events.iter().any(|e| e.detail.contains("Tope de")), "{:?}", last.events);
-    assert!(last.outbox.iter().any(|o| o.kind == "notificacion_agente"), "agents are still told");
+    assert!(
+        last.outbox.iter().any(|o| o.kind.as_str() == "notificacion_agente"),
+        "agents are still told"
+    );
 }
 
 #[tokio::test]
@@ -392,11 +395,11 @@ async fn a_flood_from_one_sender_opens_at_most_the_cap_and_tells_the_coordinator
     assert_eq!(detail.messages.len(), 201 - cap + 1, "every message is kept on the case");
     assert!(detail.events.iter().any(|e| e.detail.contains("tope de casos por remitente")));
     let all = f.store.list_outbox(None).await.expect("outbox");
-    let notices: Vec<_> = all.iter().filter(|o| o.kind == "aviso_tope_casos").collect();
+    let notices: Vec<_> = all.iter().filter(|o| o.kind.as_str() == "aviso_tope_casos").collect();
     assert_eq!(notices.len(), 1, "the coordinator is told once");
     assert_eq!(notices[0].to_addr, "coord.factura@dian.gov.co");
     assert_eq!(notices[0].case_number, latest);
-    let to_agents = all.iter().filter(|o| o.kind == "notificacion_agente").count();
+    let to_agents = all.iter().filter(|o| o.kind.as_str() == "notificacion_agente").count();
     assert_eq!(to_agents, cap, "one notification per case, none per joined message");
     // Another sender is not held by this one's cap.
     let other = f.ingest(&request_from("Rosa <rosa@correo.example>", 500)).await;
@@ -544,4 +547,32 @@ async fn processes_opening_a_new_database_together_all_find_it_migrated() {
             store.close().await;
         }
     }
+}
+
+/// A row this version cannot read (a kind from a newer version, a context cut short) is that
+/// row's error alone: the others are still due, and the bad one says what is wrong with it.
+#[tokio::test]
+async fn an_unreadable_outbox_row_is_its_own_error_and_the_others_stay_due() {
+    let f = fixture(|_| {}).await;
+    f.ingest(&sample("mail/01_proveedor_zip_attacheddocument.eml")).await;
+    let url = format!("sqlite://{}", f.dir.path().join("mesa-fe.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("pool");
+    sqlx::query("UPDATE outbox SET kind = 'aviso_del_futuro' WHERE id = 1")
+        .execute(&pool)
+        .await
+        .expect("kind");
+    sqlx::query("UPDATE outbox SET context = '{\"case\": ' WHERE id = 2")
+        .execute(&pool)
+        .await
+        .expect("context");
+    pool.close().await;
+    let buzones: Vec<String> = f.desk.config.buzones.iter().map(|b| b.name.clone()).collect();
+    let due = f.store.due_outbox(&buzones, 10).await.expect("due");
+    assert_eq!(due.len(), 2, "{due:?}");
+    let unreadable = due.iter().find_map(|row| row.as_ref().err()).expect("unreadable row");
+    assert_eq!(unreadable.id, 1);
+    assert!(unreadable.error.to_string().contains("aviso_del_futuro"), "{}", unreadable.error);
+    let readable = due.iter().find_map(|row| row.as_ref().ok()).expect("readable row");
+    let error = readable.context().expect_err("context cut short");
+    assert!(error.to_string().contains("correo 2"), "{error}");
 }

@@ -46,7 +46,7 @@ impl Fixture {
 
     async fn outbox(&self, kind: &str) -> Vec<OutboxItem> {
         let all = self.store.list_outbox(None).await.expect("outbox");
-        all.into_iter().filter(|o| o.kind == kind).collect()
+        all.into_iter().filter(|o| o.kind.as_str() == kind).collect()
     }
 
     async fn cli(&self, number: &str, agent: &str, command: Command, text: &str) {
@@ -417,7 +417,7 @@ async fn only_registered_providers_open_cases_in_the_aliados_buzon() {
             ("rechazado", "cerrado")
         );
         assert_eq!(d.summary.level, "n1", "no case at N2");
-        assert!(d.outbox.iter().all(|o| o.kind == "redireccion_canal"), "{:?}", d.outbox);
+        assert!(d.outbox.iter().all(|o| o.kind.as_str() == "redireccion_canal"), "{:?}", d.outbox);
     }
     let redirects = f.outbox("redireccion_canal").await;
     assert_eq!(redirects.len(), 2);
@@ -429,7 +429,11 @@ async fn only_registered_providers_open_cases_in_the_aliados_buzon() {
     let accepted = f.detail(&number(&provider)).await;
     assert_eq!(accepted.summary.channel, "correo");
     assert_eq!(accepted.provider_nit.as_deref(), Some("900123456"));
-    assert!(accepted.outbox.iter().any(|o| o.kind == "acuse_recibo"), "{:?}", accepted.outbox);
+    assert!(
+        accepted.outbox.iter().any(|o| o.kind.as_str() == "acuse_recibo"),
+        "{:?}",
+        accepted.outbox
+    );
     let filter = mesa_fe::store::cases::CaseFilter {
         channel: Some(mesa_fe::desk::Channel::Rechazado),
         ..Default::default()

@@ -89,7 +89,7 @@ async fn only_the_bodies_of_closed_cases_go_and_their_record_stays() {
         .outbox_of(&closed)
         .await
         .into_iter()
-        .find(|o| o.kind == "notificacion_agente" && o.to_addr == N2)
+        .find(|o| o.kind.as_str() == "notificacion_agente" && o.to_addr == N2)
         .expect("agent notice")
         .message_id;
     let reply = format!(
@@ -103,7 +103,7 @@ async fn only_the_bodies_of_closed_cases_go_and_their_record_stays() {
         other => panic!("the diagnosis should join the case, got {other:?}"),
     };
     // The acknowledgement went out; the agent's notice is still waiting.
-    let sent = f.outbox_of(&closed).await.into_iter().find(|o| o.kind == "acuse_recibo");
+    let sent = f.outbox_of(&closed).await.into_iter().find(|o| o.kind.as_str() == "acuse_recibo");
     let sent = sent.expect("acknowledgement queued");
     assert_ne!(sent.context, "{}");
     f.store.mark_sent(sent.id, "250 2.0.0 Ok").await.expect("mark sent");
@@ -189,7 +189,7 @@ async fn only_the_bodies_of_closed_cases_go_and_their_record_stays() {
         if old.id == sent.id {
             assert_eq!(new.context, "{}");
         } else {
-            assert_eq!(new.context, old.context, "{} still waits to be sent", old.kind);
+            assert_eq!(new.context, old.context, "{} still waits to be sent", old.kind.as_str());
         }
     }
 
@@ -233,7 +233,8 @@ async fn a_reopened_case_waits_for_its_new_closing_and_is_purged_again() {
     assert!(!f.has_body(raw_id).await);
 
     // Long after, the requester answers the old thread: the purged case reopens with a new body.
-    let acknowledgement = f.outbox_of(&number).await.into_iter().find(|o| o.kind == "acuse_recibo");
+    let acknowledgement =
+        f.outbox_of(&number).await.into_iter().find(|o| o.kind.as_str() == "acuse_recibo");
     let thread = acknowledgement.expect("acknowledgement").message_id;
     let reply = format!(
         "From: jpardo@andinas-contables.example\r\nTo: sd_facturaelectronica@dian.gov.co\r\n\

@@ -13,6 +13,7 @@ use mesa_fe::mail::thread::MessageIds;
 use mesa_fe::pipeline::Desk;
 use mesa_fe::store::Store;
 use mesa_fe::store::cases::CaseFilter;
+use mesa_fe::store::outbox::OutboxStatus;
 use mesa_fe::store::raw::Origin;
 
 mod act;
@@ -532,17 +533,12 @@ pub async fn outbox(path: Option<&Path>, command: OutboxCommand) -> Result<ExitC
     let store = open_store(&config).await?;
     match command {
         OutboxCommand::List { estado, json } => {
-            const STATUSES: [&str; 4] =
-                ["pendiente", "enviado", "fallo_temporal", "fallo_permanente"];
-            if let Some(wanted) = estado.as_deref()
-                && !STATUSES.contains(&wanted)
-            {
-                return Err(Failure::new(
-                    EX_DATAERR,
-                    format!("estado desconocido: \"{wanted}\"; use uno de {}", STATUSES.join(", ")),
-                ));
-            }
-            let items = store.list_outbox(estado.as_deref()).await?;
+            let wanted = estado
+                .as_deref()
+                .map(OutboxStatus::parse)
+                .transpose()
+                .map_err(|e| Failure::new(EX_DATAERR, e.to_string()))?;
+            let items = store.list_outbox(wanted).await?;
             if json { show::json(&items)? } else { show::outbox_list(&items) }
         }
         OutboxCommand::Show { id, json } => match store.outbox_item(id).await? {

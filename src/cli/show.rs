@@ -5,6 +5,7 @@ use mesa_fe::pipeline::{Analysis, Outcome};
 use mesa_fe::store::cases::{CaseDetail, CaseSummary};
 use mesa_fe::store::outbox::OutboxItem;
 use mesa_fe::store::raw::QuarantineEntry;
+use mesa_fe::store::timestamp;
 
 use super::{EX_SOFTWARE, Failure};
 
@@ -222,7 +223,7 @@ pub fn case_detail(d: &CaseDetail) {
     if !d.outbox.is_empty() {
         say!("\nCorreos en cola:");
         for o in &d.outbox {
-            say!("  {} → {} [{}] {}", o.kind, o.to_addr, o.status, o.subject);
+            say!("  {} → {} [{}] {}", o.kind.as_str(), o.to_addr, o.status, o.subject);
         }
     }
 }
@@ -291,7 +292,7 @@ pub fn outbox_list(items: &[OutboxItem]) {
             i.id,
             i.status,
             i.case_number,
-            i.kind,
+            i.kind.as_str(),
             i.attempts,
             i.to_addr
         );
@@ -300,7 +301,7 @@ pub fn outbox_list(items: &[OutboxItem]) {
 
 pub fn outbox_item(i: &OutboxItem) {
     say!("Correo {} del caso {} [{}]", i.id, i.case_number, i.status);
-    say!("Tipo:        {}", i.kind);
+    say!("Tipo:        {}", i.kind.as_str());
     say!("Desde buzón: {}", i.buzon);
     say!("Para:        {}", i.to_addr);
     say!("Asunto:      {}", i.subject);
@@ -313,12 +314,12 @@ pub fn outbox_item(i: &OutboxItem) {
     }
     say!(
         "Creado:      {}   Intentos: {}   Próximo intento: {}",
-        i.created_at,
+        timestamp(i.created_at),
         i.attempts,
-        i.next_attempt_at
+        timestamp(i.next_attempt_at)
     );
-    if let Some(sent) = &i.sent_at {
-        say!("Enviado:     {sent}");
+    if let Some(sent) = i.sent_at {
+        say!("Enviado:     {}", timestamp(sent));
     }
     if let Some(error) = &i.last_error {
         say!("Última respuesta del servidor: {error}");

@@ -1,7 +1,7 @@
 //! Agents' actions on cases (activities 5–12), by e-mail command or CLI, and what the desk does
 //! on its own afterwards: control posterior, mass-incident suggestions and validations.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::compose::{self, ActionContext};
 use super::{Analysis, Desk, Outcome};
@@ -14,7 +14,7 @@ use crate::desk::levels::{self, Actor, Role, Roster, Verdict};
 use crate::mail::Inbound;
 use crate::store::actions::{ActionExtras, ActionRecord, AgentMessage, GuideEntry, ProposalDraft};
 use crate::store::cases::{CaseChange, FoundCase};
-use crate::store::outbox::timestamp;
+use crate::store::outbox::OutboxDraft;
 use crate::store::{Store, StoreError};
 
 /// How an action reached the desk.
@@ -200,7 +200,7 @@ impl Desk {
         let nonce = format!("r{raw_id}");
         let drafts = self.action_drafts(store, found, actor, &t, nonce, written.as_deref()).await?;
         let change = CaseChange { transition: &t, drafts, follow_up_until: None };
-        let message = Some(AgentMessage { raw_id, analysis });
+        let message = Some(AgentMessage { raw_id, message: analysis.stored()? });
         store.record_action(message, &record, &[(found, change)], &ActionExtras::default()).await?;
         Ok(Outcome::Appended { raw_id, case: found.number.clone() })
     }
@@ -235,7 +235,7 @@ impl Desk {
                     .action_drafts(store, found, actor, &t, via_nonce(&via), Some(&first_line))
                     .await?;
                 let change = CaseChange { transition: &t, drafts, follow_up_until: None };
-                let message = Some(AgentMessage { raw_id, analysis });
+                let message = Some(AgentMessage { raw_id, message: analysis.stored()? });
                 store
                     .record_action(message, &record, &[(found, change)], &ActionExtras::default())
                     .await?;
@@ -373,7 +373,9 @@ impl Desk {
             refused: t.refusal.is_some(),
         };
         let message = match via {
-            Via::Mail { raw_id, analysis } => Some(AgentMessage { raw_id, analysis }),
+            Via::Mail { raw_id, analysis } => {
+                Some(AgentMessage { raw_id, message: analysis.stored()? })
+            }
             Via::Cli => None,
         };
         store.record_action(message, &record, &changes, &extras).await?;
@@ -477,7 +479,7 @@ impl Desk {
         t: &Transition,
         nonce: String,
         received: Option<&str>,
-    ) -> Result<Vec<crate::pipeline::OutboxDraft>, StoreError> {
+    ) -> Result<Vec<OutboxDraft>, StoreError> {
         if t.replies.is_empty() {
             return Ok(Vec::new());
         }
@@ -547,7 +549,7 @@ impl Desk {
             text: own_words,
             refused: false,
         };
-        let message = Some(AgentMessage { raw_id, analysis });
+        let message = Some(AgentMessage { raw_id, message: analysis.stored()? });
         store.record_action(message, &record, &changes, &ActionExtras::default()).await?;
         Ok(Outcome::Appended { raw_id, case: found.number.clone() })
     }
@@ -579,7 +581,7 @@ impl Desk {
 
     /// Activity 12: closes the solved cases whose control window passed. Returns how many.
     pub async fn close_expired_follow_ups(&self, store: &Store) -> Result<usize, StoreError> {
-        let expired = store.expired_follow_ups(&timestamp(Utc::now())).await?;
+        let expired = store.expired_follow_ups(Utc::now()).await?;
         let mut closed = 0;
         for found in &expired {
             let t = levels::close_after_follow_up(&found.case);
@@ -607,8 +609,7 @@ impl Desk {
             return Ok(());
         }
         let masiva = &self.config.masiva;
-        let since =
-            timestamp(Utc::now() - chrono::Duration::minutes(i64::from(masiva.window_minutes)));
+        let since = Utc::now() - chrono::Duration::minutes(i64::from(masiva.window_minutes));
         let group = self.config.tema(analysis.tema).map(|t| t.n2_group.clone()).unwrap_or_default();
         let Some(coordinator) = self.config.group(&group).map(|g| g.coordinator.clone()) else {
             return Ok(());
@@ -629,7 +630,7 @@ impl Desk {
             store
                 .suggest_mass_incident(
                     &rejection.code,
-                    &since,
+                    since,
                     masiva.cases_to_suggest,
                     number,
                     draft,
@@ -640,7 +641,11 @@ impl Desk {
     }
 
     /// The end of the control window when `after` is a newly solved case.
-    pub(super) fn follow_up_until(&self, before: Option<&Case>, after: &Case) -> Option<String> {
+    pub(super) fn follow_up_until(
+        &self,
+        before: Option<&Case>,
+        after: &Case,
+    ) -> Option<DateTime<Utc>> {
         let was_solved = before.is_some_and(|b| b.status == Status::Solucionado);
         if after.status != Status::Solucionado || was_solved {
             return None;
@@ -650,7 +655,7 @@ impl Desk {
             Utc::now().with_timezone(&offset),
             self.config.control_posterior.business_days,
         );
-        Some(timestamp(end.with_timezone(&Utc)))
+        Some(end.with_timezone(&Utc))
     }
 
     /// Whether the actor's groups see `case`: its tema's N2 group and any group that holds or

@@ -15,23 +15,8 @@ use crate::desk::requirements::MIN_DESCRIPTION_CHARS;
 use crate::mail::Inbound;
 use crate::mail::thread::MessageIds;
 use crate::store::actions::{CaseBrief, RequesterThread};
-use crate::store::outbox::OutboxItem;
+use crate::store::outbox::{DraftContext, LearnedAnswer, OutboxDraft, OutboxItem, into_map};
 use crate::text::subject::strip_reply_prefixes;
-
-/// One automatic mail to queue.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutboxDraft {
-    pub kind: ReplyKind,
-    /// The buzón it is sent from (the one the case came in on).
-    pub buzon: String,
-    pub to: String,
-    pub subject: String,
-    /// With angle brackets, signed ([`MessageIds::sign`]), on the message domain.
-    pub message_id: String,
-    pub in_reply_to: Option<String>,
-    pub references: Vec<String>,
-    pub context: Value,
-}
 
 /// What every draft of one message shares.
 pub struct ReplyContext<'a> {
@@ -106,7 +91,7 @@ impl Shared<'_> {
     fn drafts(
         &self,
         transition: &Transition,
-        context_of: impl Fn(&Reply) -> Value,
+        context_of: impl Fn(&Reply) -> DraftContext,
     ) -> Vec<OutboxDraft> {
         transition
             .replies
@@ -157,14 +142,16 @@ fn must_redact(config: &Config, case: &Case, reply: &Reply, to: &str) -> bool {
 }
 
 /// All that mail about a security case may say to someone outside the security group.
-fn redacted(number: &str, case: &Case) -> Value {
-    json!({
-        "case": number,
-        "status": case.status.as_str(),
-        "level": case.level.as_str(),
-        "security_category": case.security_category.map(String::from),
-        "redacted": true,
-    })
+fn redacted(number: &str, case: &Case) -> DraftContext {
+    DraftContext {
+        case: Some(number.to_string()),
+        status: Some(case.status.as_str().to_string()),
+        level: Some(case.level.as_str().to_string()),
+        redacted: true,
+        ..DraftContext::for_templates(json!({
+            "security_category": case.security_category.map(String::from),
+        }))
+    }
 }
 
 /// The subject of mail about a security case to someone outside the security group: the
@@ -217,15 +204,18 @@ fn action_context(
     brief: &CaseBrief,
     transition: &Transition,
     reply: &Reply,
-) -> Value {
+) -> DraftContext {
     let case = &transition.case;
     let actor_name = ctx.config.agent(&ctx.actor.address).map(|a| a.name.clone());
-    let mut value = json!({
-        "case": ctx.number,
+    let mut context = DraftContext {
+        case: Some(ctx.number.to_string()),
+        tema_label: Some(case.tema.label().to_string()),
+        status: Some(case.status.as_str().to_string()),
+        level: Some(case.level.as_str().to_string()),
+        ..DraftContext::default()
+    };
+    context.for_templates = into_map(json!({
         "tema": case.tema.as_str(),
-        "tema_label": case.tema.label(),
-        "status": case.status.as_str(),
-        "level": case.level.as_str(),
         "group": case.group,
         "agent": case.agent,
         "requester_name": brief.requester_name,
@@ -236,9 +226,9 @@ fn action_context(
         "text": reply.text,
         "follow_up_days": ctx.config.control_posterior.business_days,
         "parent_case": ctx.parent.or(case.parent.as_deref()),
-    });
+    }));
     if reply.to == Recipient::Requester {
-        return value;
+        return context;
     }
     let diagnosis: Vec<&crate::store::actions::BriefAction> = brief
         .actions
@@ -258,14 +248,12 @@ fn action_context(
         // A case is solved at the level it stands at (a reopening resumes there).
         "solved_level": (case.status == Status::Solucionado).then(|| case.level.as_str()),
         "path": case.path,
-        "raw_message_ids": brief.requester_raw_ids,
         "commands": HELP.iter().map(|(command, description)| json!({"command": command, "description": description})).collect::<Vec<_>>(),
         "received": ctx.received,
     });
-    if let (Value::Object(map), Value::Object(more)) = (&mut value, extra) {
-        map.extend(more);
-    }
-    value
+    context.raw_message_ids = Some(brief.requester_raw_ids.clone());
+    context.for_templates.extend(into_map(extra));
+    context
 }
 
 /// A mass-incident suggestion for an N2 coordinator.
@@ -302,14 +290,16 @@ pub fn suggestion_draft(s: &Suggestion<'_>) -> OutboxDraft {
         ),
         in_reply_to: None,
         references: Vec::new(),
-        context: json!({
-            "case": s.number,
-            "code": s.code,
-            "description": s.description,
-            "cases": s.cases,
-            "window_minutes": masiva.window_minutes,
-            "threshold": masiva.cases_to_suggest,
-        }),
+        context: DraftContext {
+            case: Some(s.number.to_string()),
+            ..DraftContext::for_templates(json!({
+                "code": s.code,
+                "description": s.description,
+                "cases": s.cases,
+                "window_minutes": masiva.window_minutes,
+                "threshold": masiva.cases_to_suggest,
+            }))
+        },
     }
 }
 
@@ -320,22 +310,21 @@ pub fn digest_draft(
     ids: &MessageIds,
     config: &Config,
     buzon: &Buzon,
-    rows: &[OutboxItem],
+    rows: &[(OutboxItem, DraftContext)],
 ) -> Option<OutboxDraft> {
-    let newest = rows.last()?;
+    let (newest, _) = rows.last()?;
     let mut cases: Vec<Value> = Vec::new();
-    for row in rows.iter().rev() {
+    for (row, context) in rows.iter().rev() {
         if cases.iter().any(|c| c["number"] == row.case_number.as_str()) {
             continue;
         }
-        let context: Value = serde_json::from_str(&row.context).unwrap_or_default();
         cases.push(json!({
             "number": row.case_number,
             "subject": row.subject,
-            "tema_label": context["tema_label"],
-            "status": context["status"],
-            "level": context["level"],
-            "redacted": context["redacted"].as_bool().unwrap_or(false),
+            "tema_label": context.tema_label,
+            "status": context.status,
+            "level": context.level,
+            "redacted": context.redacted,
         }));
     }
     cases.reverse();
@@ -349,7 +338,10 @@ pub fn digest_draft(
         message_id: ids.sign(&newest.case_number, &detail, &newest.to_addr, domain),
         in_reply_to: None,
         references: Vec::new(),
-        context: json!({"case": newest.case_number, "cases": cases, "count": rows.len()}),
+        context: DraftContext {
+            case: Some(newest.case_number.clone()),
+            ..DraftContext::for_templates(json!({"cases": cases, "count": rows.len()}))
+        },
     })
 }
 
@@ -385,7 +377,7 @@ fn context(
     analysis: &Analysis,
     transition: &Transition,
     reply: &Reply,
-) -> Value {
+) -> DraftContext {
     let kind = reply.kind;
     let case = &transition.case;
     let inbound = analysis.inbound.as_ref();
@@ -400,23 +392,10 @@ fn context(
         .map(|r| json!({"item": r.as_str(), "description": requirement_description(*r)}))
         .collect();
     let mut value = json!({
-        "case": ctx.number,
-        "raw_message_id": ctx.raw_id,
         "tema": case.tema.as_str(),
-        "tema_label": case.tema.label(),
-        "status": case.status.as_str(),
-        "level": case.level.as_str(),
         "requester_name": inbound.and_then(|m| m.from_name.clone()),
         "documents": documents,
         "rejections": analysis.rejections,
-        "known_errors": analysis.known_errors,
-        // Only the approved answer reaches the requester: the root cause is the agents' note and
-        // the problem case is someone else's.
-        "learned_answers": analysis.learned.iter().flat_map(|l| l.codes.iter().filter(|c| analysis.known_errors.contains(c)).map(move |code| json!({
-            "code": code,
-            "official_message": analysis.rejections.iter().find(|r| r.code.eq_ignore_ascii_case(code)).map(|r| r.description.clone()),
-            "answer": l.answer,
-        }))).collect::<Vec<_>>(),
         "missing": missing,
         "attachment_problems": analysis.problems,
         "group": case.group,
@@ -439,7 +418,36 @@ fn context(
         value["requester"] = json!(ctx.requester);
         value["text"] = json!(reply.text);
     }
-    value
+    DraftContext {
+        case: Some(ctx.number.to_string()),
+        raw_message_id: Some(ctx.raw_id),
+        tema_label: Some(case.tema.label().to_string()),
+        status: Some(case.status.as_str().to_string()),
+        level: Some(case.level.as_str().to_string()),
+        known_errors: Some(analysis.known_errors.clone()),
+        learned_answers: Some(learned_answers(analysis)),
+        ..DraftContext::for_templates(value)
+    }
+}
+
+/// Only the approved answer reaches the requester: the root cause is the agents' note and the
+/// problem case is someone else's.
+fn learned_answers(analysis: &Analysis) -> Vec<LearnedAnswer> {
+    let official = |code: &str| {
+        let quoted = analysis.rejections.iter().find(|r| r.code.eq_ignore_ascii_case(code));
+        quoted.map(|r| r.description.clone())
+    };
+    analysis
+        .learned
+        .iter()
+        .flat_map(|l| {
+            l.codes.iter().filter(|c| analysis.known_errors.contains(c)).map(|code| LearnedAnswer {
+                code: code.clone(),
+                official_message: official(code),
+                answer: l.answer.clone(),
+            })
+        })
+        .collect()
 }
 
 /// How an information request names each missing item (Spanish, for the requester).

@@ -9,7 +9,6 @@ use crate::desk::case::Status;
 use crate::desk::levels::{Actor, Role};
 use crate::desk::sla::{self, Clock, Target, Targets};
 use crate::store::cases::CaseChange;
-use crate::store::outbox::timestamp;
 use crate::store::{Store, StoreError};
 
 impl Desk {
@@ -71,8 +70,8 @@ impl Desk {
                 let drafts =
                     self.action_drafts(store, &found, &desk_actor, &t, nonce, None).await?;
                 let change = CaseChange { transition: &t, drafts, follow_up_until: None };
-                let due = timestamp(breach.due.with_timezone(&Utc));
-                if store.record_sla_breach(&found, breach.target.as_str(), &due, &change).await? {
+                let due = breach.due.with_timezone(&Utc);
+                if store.record_sla_breach(&found, breach.target.as_str(), due, &change).await? {
                     recorded += 1;
                 }
             }

@@ -9,9 +9,12 @@ use super::cases::{
     CaseChange, FoundCase, SYSTEM_ACTOR, Tx, claim_raw, insert_events, insert_message,
     insert_outbox, update_case,
 };
-use super::{Store, StoreError, now_text};
+use super::message::MessageRecord;
+use super::outbox::OutboxDraft;
+use chrono::{DateTime, Utc};
+
+use super::{Store, StoreError, now_text, timestamp};
 use crate::desk::Level;
-use crate::pipeline::{Analysis, OutboxDraft};
 
 /// One action as the case history keeps it.
 #[derive(Debug, Clone)]
@@ -30,7 +33,7 @@ pub struct ActionRecord<'a> {
 /// The e-mail that carried an action.
 pub struct AgentMessage<'a> {
     pub raw_id: i64,
-    pub analysis: &'a Analysis,
+    pub message: MessageRecord<'a>,
 }
 
 /// A solution marked for first contact: an entry of the CT-CAC-0127 guide.
@@ -144,7 +147,7 @@ impl Store {
         let mut tx = self.write_tx().await?;
         let raw_id = message.as_ref().map(|m| m.raw_id);
         if let Some(message) = &message {
-            insert_message(&mut tx, primary.id, message.raw_id, message.analysis, "agente").await?;
+            insert_message(&mut tx, primary.id, message.raw_id, &message.message, "agente").await?;
         }
         sqlx::query(
             "INSERT INTO case_actions (case_id, raw_message_id, actor, via, level, command, argument, text, refused, created_at) \
@@ -245,13 +248,16 @@ impl Store {
         Ok(())
     }
 
-    /// Solved cases whose control window ended before `now` (RFC 3339), oldest first.
-    pub async fn expired_follow_ups(&self, now: &str) -> Result<Vec<FoundCase>, StoreError> {
+    /// Solved cases whose control window ended before `now`, oldest first.
+    pub async fn expired_follow_ups(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FoundCase>, StoreError> {
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM cases WHERE status = 'solucionado' AND follow_up_until IS NOT NULL \
              AND follow_up_until <= $1 ORDER BY follow_up_until LIMIT 500",
         )
-        .bind(now)
+        .bind(timestamp(now))
         .fetch_all(self.pool())
         .await?;
         self.cases_by_ids(ids).await
@@ -365,11 +371,12 @@ impl Store {
     pub async fn suggest_mass_incident(
         &self,
         code: &str,
-        since: &str,
+        since: DateTime<Utc>,
         threshold: u32,
         case_number: &str,
         draft: impl FnOnce(&[SuggestedCase]) -> OutboxDraft,
     ) -> Result<Option<Vec<SuggestedCase>>, StoreError> {
+        let since = timestamp(since);
         let mut tx = self.write_tx().await?;
         let case_id: i64 = sqlx::query_scalar("SELECT id FROM cases WHERE number = $1")
             .bind(case_number)
@@ -379,7 +386,7 @@ impl Store {
             "SELECT COUNT(*) FROM mass_suggestions WHERE code = $1 AND created_at >= $2",
         )
         .bind(code)
-        .bind(since)
+        .bind(&since)
         .fetch_one(&mut *tx)
         .await?;
         if already > 0 {
@@ -391,7 +398,7 @@ impl Store {
              AND EXISTS (SELECT 1 FROM rejections r WHERE r.case_id = c.id AND r.code = $1) ORDER BY c.id",
         )
         .bind(code)
-        .bind(since)
+        .bind(&since)
         .fetch_all(&mut *tx)
         .await?;
         if cases.len() < threshold as usize {

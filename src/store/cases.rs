@@ -6,11 +6,14 @@ use std::collections::HashMap;
 use serde::Serialize;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
+use super::message::MessageRecord;
+use super::outbox::{OutboxDraft, OutboxStatus};
 use super::raw::{sha256_hex, status as raw_status};
-use super::{Store, StoreError, now_text};
+use chrono::{DateTime, Utc};
+
+use super::{Store, StoreError, now_text, timestamp};
 use crate::desk::case::{Case, Event, ReplyKind, Status, Transition};
 use crate::desk::{Channel, Level, Tema};
-use crate::pipeline::{Analysis, OutboxDraft};
 
 pub(super) type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
 
@@ -57,12 +60,12 @@ pub struct NewCase<'a> {
     pub buzon: &'a str,
     pub year: i32,
     pub prefix: &'a str,
-    pub analysis: &'a Analysis,
+    pub message: &'a MessageRecord<'a>,
     pub transition: &'a Transition,
     /// `general.respuestas_automaticas_por_hora`.
     pub reply_cap: u32,
     /// End of the control window when the case opens already solved (a known error).
-    pub follow_up_until: Option<String>,
+    pub follow_up_until: Option<DateTime<Utc>>,
     /// The registered provider the requester is (NIT), when recognised.
     pub provider_nit: Option<String>,
     /// Most cases the requester may open per hour, checked in the transaction that would open
@@ -107,11 +110,8 @@ impl Store {
         new: NewCase<'_>,
         drafts: impl FnOnce(&str) -> Vec<OutboxDraft>,
     ) -> Result<String, StoreError> {
-        let inbound = new.analysis.inbound.as_ref().ok_or(StoreError::Corrupt {
-            what: "mensaje",
-            detail: "un mensaje en cuarentena no abre casos".into(),
-        })?;
-        let requester = inbound.reply_to.as_deref().unwrap_or(&inbound.from);
+        let message = new.message;
+        let requester = message.requester();
         let mut tx = self.write_tx().await?;
         if let Some(cap) = new.case_cap
             && cases_opened_last_hour(&mut tx, requester).await? >= i64::from(cap)
@@ -143,8 +143,8 @@ impl Store {
         .bind(case.channel.as_str())
         .bind(new.buzon)
         .bind(requester)
-        .bind(inbound.from_name.as_deref())
-        .bind(&inbound.subject)
+        .bind(message.from_name)
+        .bind(message.subject)
         .bind(case.security_category.map(String::from))
         .bind(case.group.as_deref())
         .bind(case.agent.as_deref())
@@ -152,7 +152,7 @@ impl Store {
         .bind(engine_state(case)?)
         .bind(missing_text(case))
         .bind(&now)
-        .bind(new.follow_up_until.as_deref())
+        .bind(new.follow_up_until.map(timestamp))
         .bind(new.provider_nit.as_deref())
         .fetch_one(&mut *tx)
         .await?;
@@ -160,7 +160,7 @@ impl Store {
             &mut tx,
             case_id,
             new.raw_id,
-            new.analysis,
+            message,
             new.transition,
             drafts(&number),
             new.reply_cap,
@@ -175,7 +175,7 @@ impl Store {
         &self,
         raw_id: i64,
         found: &FoundCase,
-        analysis: &Analysis,
+        message: &MessageRecord<'_>,
         change: &CaseChange<'_>,
         reply_cap: u32,
     ) -> Result<(), StoreError> {
@@ -193,7 +193,7 @@ impl Store {
             &mut tx,
             found.id,
             raw_id,
-            analysis,
+            message,
             change.transition,
             drafts,
             reply_cap,
@@ -231,17 +231,15 @@ impl Store {
     /// tag, then a reply to any message stored on a case.
     pub async fn find_case_for(
         &self,
-        analysis: &Analysis,
+        message: &MessageRecord<'_>,
         signed_case: Option<&str>,
     ) -> Result<Option<(FoundCase, ThreadMatch)>, StoreError> {
-        let Some(inbound) = &analysis.inbound else { return Ok(None) };
         if let Some(number) = signed_case
             && let Some(found) = self.case_by_number(number).await?
         {
             return Ok(Some((found, ThreadMatch::Signed)));
         }
-        let thread: Vec<&String> =
-            inbound.in_reply_to.iter().chain(inbound.references.iter()).collect();
+        let thread: Vec<&str> = message.thread().collect();
         for id in &thread {
             // Our outbox keeps the angle brackets; parsed headers do not.
             let by_outbox: Option<i64> =
@@ -253,7 +251,7 @@ impl Store {
                 return Ok(self.case_by_id(case_id).await?.map(|f| (f, ThreadMatch::OurMessage)));
             }
         }
-        if let Some(number) = &analysis.case_ref
+        if let Some(number) = message.case_ref
             && let Some(found) = self.case_by_number(number).await?
         {
             return Ok(Some((found, ThreadMatch::SubjectTag)));
@@ -262,7 +260,7 @@ impl Store {
             let by_message: Option<i64> = sqlx::query_scalar(
                 "SELECT case_id FROM case_messages WHERE message_id = $1 ORDER BY id LIMIT 1",
             )
-            .bind(id.as_str())
+            .bind(*id)
             .fetch_optional(self.pool())
             .await?;
             if let Some(case_id) = by_message {
@@ -416,7 +414,7 @@ pub struct CaseChange<'a> {
     pub transition: &'a Transition,
     pub drafts: Vec<OutboxDraft>,
     /// End of the control window when this change solves the case (activity 12).
-    pub follow_up_until: Option<String>,
+    pub follow_up_until: Option<DateTime<Utc>>,
 }
 
 /// Writes the case's new state, if nobody changed it since it was read ([`StoreError::Conflict`]
@@ -457,7 +455,7 @@ pub(super) async fn update_case(
     .bind(found.version)
     .bind(case.parent.as_deref())
     .bind(case.external_ref.as_deref())
-    .bind(change.follow_up_until.as_deref())
+    .bind(change.follow_up_until.map(timestamp))
     .bind(case.case_type.as_str())
     .bind(case.root_cause.as_deref())
     .execute(&mut **tx)
@@ -488,13 +486,13 @@ async fn write_message_and_effects(
     tx: &mut Tx<'_>,
     case_id: i64,
     raw_id: i64,
-    analysis: &Analysis,
+    message: &MessageRecord<'_>,
     transition: &Transition,
     drafts: Vec<OutboxDraft>,
     reply_cap: u32,
 ) -> Result<(), StoreError> {
-    let message_id = insert_message(tx, case_id, raw_id, analysis, "entrante").await?;
-    insert_documents(tx, case_id, message_id, analysis).await?;
+    let message_id = insert_message(tx, case_id, raw_id, message, "entrante").await?;
+    insert_documents(tx, case_id, message_id, message).await?;
     let (drafts, held) = cap_automatic_replies(tx, drafts, reply_cap).await?;
     let mut events = transition.events.clone();
     if held > 0 {
@@ -613,14 +611,10 @@ pub(super) async fn insert_message(
     tx: &mut Tx<'_>,
     case_id: i64,
     raw_id: i64,
-    analysis: &Analysis,
+    message: &MessageRecord<'_>,
     direction: &str,
 ) -> Result<i64, StoreError> {
-    let inbound = analysis
-        .inbound
-        .as_ref()
-        .ok_or(StoreError::Corrupt { what: "mensaje", detail: "sin contenido".into() })?;
-    let problems = serde_json::to_string(&analysis.problems).unwrap_or_else(|_| "[]".into());
+    let problems = serde_json::to_string(&message.problems).unwrap_or_else(|_| "[]".into());
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO case_messages (case_id, raw_message_id, direction, message_id, in_reply_to, from_addr, subject, \
          own_words, auto_generated, attachment_problems, created_at) \
@@ -628,27 +622,27 @@ pub(super) async fn insert_message(
     )
     .bind(case_id)
     .bind(raw_id)
-    .bind(inbound.message_id.as_deref())
-    .bind(inbound.in_reply_to.first().map(String::as_str))
-    .bind(&inbound.from)
-    .bind(&inbound.subject)
-    .bind(&inbound.own_words)
-    .bind(i64::from(analysis.auto_generated))
+    .bind(message.message_id)
+    .bind(message.in_reply_to.first().map(String::as_str))
+    .bind(message.from)
+    .bind(message.subject)
+    .bind(message.own_words)
+    .bind(i64::from(message.auto_generated))
     .bind(problems)
     .bind(now_text())
     .bind(direction)
     .fetch_one(&mut **tx)
     .await?;
-    if !inbound.files.is_empty() {
+    if !message.files.is_empty() {
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO attachments (case_message_id, source, content_type, size_bytes, sha256) ",
         );
-        insert.push_values(&inbound.files, |mut row, file| {
+        insert.push_values(&message.files, |mut row, file| {
             row.push_bind(id)
-                .push_bind(&file.source)
-                .push_bind(&file.content_type)
+                .push_bind(file.source)
+                .push_bind(file.content_type)
                 .push_bind(i64::try_from(file.bytes.len()).unwrap_or(i64::MAX))
-                .push_bind(sha256_hex(&file.bytes));
+                .push_bind(sha256_hex(file.bytes));
         });
         insert.build().execute(&mut **tx).await?;
     }
@@ -659,10 +653,10 @@ async fn insert_documents(
     tx: &mut Tx<'_>,
     case_id: i64,
     message_id: i64,
-    analysis: &Analysis,
+    message: &MessageRecord<'_>,
 ) -> Result<(), StoreError> {
     let now = now_text();
-    for d in &analysis.documents {
+    for d in message.documents {
         let document_id: i64 = sqlx::query_scalar(
             "INSERT INTO documents (case_message_id, case_id, kind, type_code, uuid, uuid_scheme, number, issue_date, \
              environment, supplier_nit, customer_nit, software_provider_nit, software_id, payable_amount, currency, \
@@ -698,8 +692,8 @@ async fn insert_documents(
         }
     }
     let in_documents =
-        |code: &str| analysis.documents.iter().flat_map(|d| &d.rejections).any(|r| r.code == code);
-    for r in analysis.rejections.iter().filter(|r| !in_documents(&r.code)) {
+        |code: &str| message.documents.iter().flat_map(|d| &d.rejections).any(|r| r.code == code);
+    for r in message.rejections.iter().filter(|r| !in_documents(&r.code)) {
         insert_rejection(tx, case_id, None, &r.code, &r.description, &now).await?;
     }
     Ok(())
@@ -766,11 +760,16 @@ pub(super) async fn insert_outbox(
         return Ok(());
     }
     let now = now_text();
+    let contexts = drafts
+        .iter()
+        .map(|d| serde_json::to_string(&d.context))
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|e| StoreError::Corrupt { what: "contexto", detail: e.to_string() })?;
     let mut insert = QueryBuilder::<Sqlite>::new(
         "INSERT INTO outbox (case_id, kind, buzon, to_addr, subject, message_id, in_reply_to, refs, context, \
          next_attempt_at, created_at) ",
     );
-    insert.push_values(drafts, |mut row, draft| {
+    insert.push_values(drafts.iter().zip(contexts), |mut row, (draft, context)| {
         row.push_bind(case_id)
             .push_bind(draft.kind.as_str())
             .push_bind(&draft.buzon)
@@ -779,7 +778,7 @@ pub(super) async fn insert_outbox(
             .push_bind(&draft.message_id)
             .push_bind(draft.in_reply_to.as_deref())
             .push_bind(draft.references.join(" "))
-            .push_bind(draft.context.to_string())
+            .push_bind(context)
             .push_bind(&now)
             .push_bind(&now);
     });
@@ -861,14 +860,27 @@ pub struct EventRow {
     pub created_at: String,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct OutboxRow {
-    pub kind: String,
+    pub kind: ReplyKind,
     pub buzon: String,
     pub to_addr: String,
     pub subject: String,
     pub message_id: String,
-    pub status: String,
+    pub status: OutboxStatus,
+}
+
+impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for OutboxRow {
+    fn from_row(row: &'r sqlx::sqlite::SqliteRow) -> Result<OutboxRow, sqlx::Error> {
+        Ok(OutboxRow {
+            kind: super::outbox::kind_column(row, "kind")?,
+            buzon: row.try_get("buzon")?,
+            to_addr: row.try_get("to_addr")?,
+            subject: row.try_get("subject")?,
+            message_id: row.try_get("message_id")?,
+            status: super::outbox::status_column(row, "status")?,
+        })
+    }
 }
 
 impl Store {

@@ -5,6 +5,7 @@
 //! - [`cases`]: cases with their messages, documents, rejections, events and outbox rows, written
 //!   in one transaction per message.
 //! - [`knowledge`]: the known-error base as loaded.
+//! - [`message`]: a received message as the store records it (filled by the pipeline).
 //! - [`outbox`]: mail to send, its schedule and its fate.
 //! - [`actions`]: what agents do to cases, control posterior, mass-incident suggestions.
 //! - [`sla`]: service-level clocks of open cases and their breaches.
@@ -14,6 +15,7 @@ pub mod actions;
 pub mod cases;
 pub mod fault;
 pub mod knowledge;
+pub mod message;
 pub mod outbox;
 pub mod providers;
 pub mod purge;
@@ -26,10 +28,12 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::Connection as _;
+use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
+use sqlx::{Connection as _, Row as _};
 
 pub use fault::Fault;
 
@@ -173,9 +177,48 @@ impl Store {
     }
 }
 
-/// Now, as stored: RFC 3339 UTC with seconds.
+/// RFC 3339 UTC with seconds, the form every stored timestamp has (so text order is time order).
+/// The store's API takes and returns `DateTime<Utc>`; this is only how it is written.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Now, as stored.
 pub(crate) fn now_text() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    timestamp(Utc::now())
+}
+
+/// A stored timestamp that does not read as RFC 3339.
+#[derive(Debug, thiserror::Error)]
+#[error("fecha ilegible \"{value}\": {source}")]
+pub struct BadTimestamp {
+    pub value: String,
+    pub source: chrono::ParseError,
+}
+
+/// A timestamp column read back.
+pub(crate) fn instant_column(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+    let value: String = row.try_get(column)?;
+    parse_timestamp(value, column)
+}
+
+/// A timestamp column that may be NULL.
+pub(crate) fn optional_instant_column(
+    row: &SqliteRow,
+    column: &str,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    let value: Option<String> = row.try_get(column)?;
+    value.map(|value| parse_timestamp(value, column)).transpose()
+}
+
+fn parse_timestamp(value: String, column: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+    match DateTime::parse_from_rfc3339(&value) {
+        Ok(at) => Ok(at.with_timezone(&Utc)),
+        Err(source) => Err(sqlx::Error::ColumnDecode {
+            index: column.to_string(),
+            source: Box::new(BadTimestamp { value, source }),
+        }),
+    }
 }
 
 /// An exclusive lock on a file beside the database. sqlx takes no lock of its own on SQLite, so
@@ -194,4 +237,24 @@ async fn lock_opening(database: &Path) -> Result<Option<std::fs::File>, sqlx::Er
         .await
         .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))??;
     Ok(Some(file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_timestamp_reads_back_as_written() {
+        let at = parse_timestamp("2026-11-27T20:00:00Z".into(), "created_at").expect("reads");
+        assert_eq!(timestamp(at), "2026-11-27T20:00:00Z");
+        let offset = parse_timestamp("2026-11-27T15:00:00-05:00".into(), "x").expect("offset");
+        assert_eq!(offset, at);
+    }
+
+    #[test]
+    fn a_malformed_timestamp_is_an_error_naming_the_column_and_the_value() {
+        let error = parse_timestamp("ayer".into(), "next_attempt_at").expect_err("malformed");
+        let text = error.to_string();
+        assert!(text.contains("next_attempt_at") && text.contains("\"ayer\""), "{text}");
+    }
 }

@@ -5,58 +5,200 @@
 //! Message-ID, which mail clients show once.
 
 use serde::Serialize;
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::{Store, StoreError, now_text};
+use chrono::{DateTime, Duration, Utc};
+
+pub use super::timestamp;
+use super::{Store, StoreError, instant_column, now_text, optional_instant_column};
 use crate::desk::case::ReplyKind;
 
-/// Outbox statuses as stored.
-pub mod status {
-    pub const PENDING: &str = "pendiente";
-    pub const SENT: &str = "enviado";
-    pub const RETRY: &str = "fallo_temporal";
-    pub const FAILED: &str = "fallo_permanente";
+mod context;
+
+pub use context::{DraftContext, LearnedAnswer, UnreadableContext, into_map};
+
+/// Where an outbox row stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutboxStatus {
+    Pendiente,
+    Enviado,
+    /// Retried at `next_attempt_at`.
+    FalloTemporal,
+    /// Not tried again (the server's reply kept), unless an operator says so.
+    FalloPermanente,
+}
+
+impl OutboxStatus {
+    pub const ALL: [OutboxStatus; 4] = [
+        OutboxStatus::Pendiente,
+        OutboxStatus::Enviado,
+        OutboxStatus::FalloTemporal,
+        OutboxStatus::FalloPermanente,
+    ];
+
+    /// The stored name: the one mapping, [`OutboxStatus::parse`] and serde follow it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Pendiente => "pendiente",
+            OutboxStatus::Enviado => "enviado",
+            OutboxStatus::FalloTemporal => "fallo_temporal",
+            OutboxStatus::FalloPermanente => "fallo_permanente",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<OutboxStatus, UnknownStatus> {
+        OutboxStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .ok_or_else(|| UnknownStatus(name.to_string()))
+    }
+
+    /// `pendiente, enviado, …`, for messages.
+    pub fn names() -> String {
+        OutboxStatus::ALL.map(OutboxStatus::as_str).join(", ")
+    }
+}
+
+impl std::fmt::Display for OutboxStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl Serialize for OutboxStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl TryFrom<String> for OutboxStatus {
+    type Error = UnknownStatus;
+
+    fn try_from(name: String) -> Result<OutboxStatus, UnknownStatus> {
+        OutboxStatus::parse(&name)
+    }
+}
+
+/// A status name this version does not know (a typo on the command line, a row written by a
+/// newer version).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("estado desconocido: \"{0}\"; use uno de {names}", names = OutboxStatus::names())]
+pub struct UnknownStatus(pub String);
+
+/// A mail kind this version does not know (a row written by a newer version).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("tipo de correo desconocido en la cola de salida: \"{0}\"")]
+pub struct UnknownKind(pub String);
+
+/// The `kind` column as the desk's enum.
+pub(super) fn kind_column(row: &SqliteRow, column: &str) -> Result<ReplyKind, sqlx::Error> {
+    let name: String = row.try_get(column)?;
+    ReplyKind::parse(&name).ok_or_else(|| sqlx::Error::ColumnDecode {
+        index: column.to_string(),
+        source: Box::new(UnknownKind(name)),
+    })
+}
+
+/// The `status` column as [`OutboxStatus`].
+pub(super) fn status_column(row: &SqliteRow, column: &str) -> Result<OutboxStatus, sqlx::Error> {
+    let name: String = row.try_get(column)?;
+    OutboxStatus::parse(&name)
+        .map_err(|e| sqlx::Error::ColumnDecode { index: column.to_string(), source: Box::new(e) })
+}
+
+/// One automatic mail to queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxDraft {
+    pub kind: ReplyKind,
+    /// The buzón it is sent from (the one the case came in on).
+    pub buzon: String,
+    pub to: String,
+    pub subject: String,
+    /// With angle brackets, signed, on the message domain.
+    pub message_id: String,
+    pub in_reply_to: Option<String>,
+    pub references: Vec<String>,
+    pub context: DraftContext,
 }
 
 /// One outbox row, as the sender and `outbox show` need it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct OutboxItem {
     pub id: i64,
     pub case_number: String,
-    pub kind: String,
+    pub kind: ReplyKind,
     pub buzon: String,
     pub to_addr: String,
     pub subject: String,
     pub message_id: String,
     pub in_reply_to: Option<String>,
     pub refs: Option<String>,
+    /// As stored: [`OutboxItem::context`] reads it.
     pub context: String,
-    pub status: String,
+    pub status: OutboxStatus,
     pub attempts: i64,
-    pub next_attempt_at: String,
+    pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
-    pub created_at: String,
-    pub sent_at: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
     /// The digest that carries this agent notification (its status follows the digest's).
     pub digest_id: Option<i64>,
+}
+
+impl<'r> sqlx::FromRow<'r, SqliteRow> for OutboxItem {
+    fn from_row(row: &'r SqliteRow) -> Result<OutboxItem, sqlx::Error> {
+        Ok(OutboxItem {
+            id: row.try_get("id")?,
+            case_number: row.try_get("case_number")?,
+            kind: kind_column(row, "kind")?,
+            buzon: row.try_get("buzon")?,
+            to_addr: row.try_get("to_addr")?,
+            subject: row.try_get("subject")?,
+            message_id: row.try_get("message_id")?,
+            in_reply_to: row.try_get("in_reply_to")?,
+            refs: row.try_get("refs")?,
+            context: row.try_get("context")?,
+            status: status_column(row, "status")?,
+            attempts: row.try_get("attempts")?,
+            next_attempt_at: instant_column(row, "next_attempt_at")?,
+            last_error: row.try_get("last_error")?,
+            created_at: instant_column(row, "created_at")?,
+            sent_at: optional_instant_column(row, "sent_at")?,
+            digest_id: row.try_get("digest_id")?,
+        })
+    }
+}
+
+/// A due row that could not be read (a kind this version does not know, a malformed time): the sender marks it
+/// failed instead of stopping on it.
+#[derive(Debug)]
+pub struct UnreadableRow {
+    pub id: i64,
+    pub error: sqlx::Error,
+}
+
+impl OutboxItem {
+    /// The stored context. An error is that row's alone: it cannot be rendered, but it is no
+    /// reason to stop the others.
+    pub fn context(&self) -> Result<DraftContext, UnreadableContext> {
+        serde_json::from_str(&self.context)
+            .map_err(|source| UnreadableContext { id: self.id, source })
+    }
 }
 
 const ITEM_COLUMNS: &str = "o.id, c.number AS case_number, o.kind, o.buzon, o.to_addr, o.subject, o.message_id, \
      o.in_reply_to, o.refs, o.context, o.status, o.attempts, o.next_attempt_at, o.last_error, o.created_at, o.sent_at, \
      o.digest_id";
 
-/// RFC 3339 UTC with seconds, the form every stored timestamp has (so text order is time order).
-pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
 impl Store {
-    /// Rows due now for these buzones, oldest first.
+    /// Rows due now for these buzones, oldest first; each read on its own, so that one this
+    /// version cannot read does not hold back the others.
     pub async fn due_outbox(
         &self,
         buzones: &[String],
         limit: i64,
-    ) -> Result<Vec<OutboxItem>, StoreError> {
+    ) -> Result<Vec<Result<OutboxItem, UnreadableRow>>, StoreError> {
         if buzones.is_empty() {
             return Ok(Vec::new());
         }
@@ -71,16 +213,26 @@ impl Store {
             list.push_bind(buzon);
         }
         query.push(") ORDER BY o.next_attempt_at, o.id LIMIT ").push_bind(limit);
-        Ok(query.build_query_as().fetch_all(self.pool()).await?)
+        let rows = query.build().fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|row| {
+                let id: i64 = row.try_get("id")?;
+                Ok(<OutboxItem as sqlx::FromRow<_>>::from_row(row)
+                    .map_err(|error| UnreadableRow { id, error }))
+            })
+            .collect()
     }
 
     /// When the next row of these buzones falls due, if any waits.
-    pub async fn next_outbox_due(&self, buzones: &[String]) -> Result<Option<String>, StoreError> {
+    pub async fn next_outbox_due(
+        &self,
+        buzones: &[String],
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
         if buzones.is_empty() {
             return Ok(None);
         }
         let mut query = QueryBuilder::<Sqlite>::new(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE status IN ('pendiente', 'fallo_temporal') \
+            "SELECT MIN(next_attempt_at) AS next FROM outbox WHERE status IN ('pendiente', 'fallo_temporal') \
              AND digest_id IS NULL AND buzon IN (",
         );
         let mut list = query.separated(", ");
@@ -88,8 +240,8 @@ impl Store {
             list.push_bind(buzon);
         }
         query.push(")");
-        let next: (Option<String>,) = query.build_query_as().fetch_one(self.pool()).await?;
-        Ok(next.0)
+        let row = query.build().fetch_one(self.pool()).await?;
+        Ok(optional_instant_column(&row, "next")?)
     }
 
     /// A row was sent (a digest: with the notifications it carries).
@@ -98,7 +250,7 @@ impl Store {
             "UPDATE outbox SET status = $1, sent_at = $2, attempts = attempts + 1, last_error = $3 \
              WHERE id = $4 OR digest_id = $4",
         )
-        .bind(status::SENT)
+        .bind(OutboxStatus::Enviado.as_str())
         .bind(now_text())
         .bind(server_reply)
         .bind(id)
@@ -111,15 +263,15 @@ impl Store {
     pub async fn mark_retry(
         &self,
         id: i64,
-        next_attempt_at: &str,
+        next_attempt_at: DateTime<Utc>,
         error: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE outbox SET status = $1, next_attempt_at = $2, attempts = attempts + 1, last_error = $3 \
              WHERE id = $4 OR digest_id = $4",
         )
-        .bind(status::RETRY)
-        .bind(next_attempt_at)
+        .bind(OutboxStatus::FalloTemporal.as_str())
+        .bind(timestamp(next_attempt_at))
         .bind(error)
         .bind(id)
         .execute(self.pool())
@@ -133,7 +285,7 @@ impl Store {
             "UPDATE outbox SET status = $1, attempts = attempts + 1, last_error = $2 \
              WHERE id = $3 OR digest_id = $3",
         )
-        .bind(status::FAILED)
+        .bind(OutboxStatus::FalloPermanente.as_str())
         .bind(error)
         .bind(id)
         .execute(self.pool())
@@ -142,13 +294,16 @@ impl Store {
     }
 
     /// `outbox list`: every row, or those with one status, newest last.
-    pub async fn list_outbox(&self, wanted: Option<&str>) -> Result<Vec<OutboxItem>, StoreError> {
+    pub async fn list_outbox(
+        &self,
+        wanted: Option<OutboxStatus>,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
         // The only interpolation is the constant column list.
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {ITEM_COLUMNS} FROM outbox o JOIN cases c ON c.id = o.case_id \
              WHERE ($1 IS NULL OR o.status = $1) ORDER BY o.id"
         )))
-        .bind(wanted)
+        .bind(wanted.map(OutboxStatus::as_str))
         .fetch_all(self.pool())
         .await?)
     }
@@ -171,10 +326,10 @@ impl Store {
              AND digest_id IS NULL AND context <> '{}' \
              AND case_id NOT IN (SELECT id FROM cases WHERE purged_at IS NOT NULL)",
         )
-        .bind(status::PENDING)
+        .bind(OutboxStatus::Pendiente.as_str())
         .bind(now_text())
         .bind(id)
-        .bind(status::SENT)
+        .bind(OutboxStatus::Enviado.as_str())
         .execute(self.pool())
         .await?;
         Ok(updated.rows_affected() > 0)
@@ -193,8 +348,8 @@ pub enum DigestPlan {
     Gather(Vec<OutboxItem>),
 }
 
-const NOTIFICATION: &str = "notificacion_agente";
-const DIGEST: &str = "resumen_notificaciones";
+const NOTIFICATION: ReplyKind = ReplyKind::NotificacionAgente;
+const DIGEST: ReplyKind = ReplyKind::ResumenNotificaciones;
 
 impl Store {
     /// Whether a due agent notification goes alone or in a digest. The first `more_than`
@@ -218,17 +373,14 @@ impl Store {
         if waiting.is_none() {
             return Ok(DigestPlan::Later);
         }
-        let now = chrono::Utc::now();
-        let minute_ago = timestamp(now - chrono::Duration::minutes(1));
-        let window_start = chrono::DateTime::parse_from_rfc3339(&item.created_at)
-            .map(|at| timestamp(at.with_timezone(&chrono::Utc) - chrono::Duration::minutes(1)))
-            .unwrap_or_else(|_| minute_ago.clone());
+        let minute_ago = timestamp(Utc::now() - Duration::minutes(1));
+        let window_start = timestamp(item.created_at - Duration::minutes(1));
         let earlier: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM outbox WHERE to_addr = $1 AND kind = $2 AND created_at >= $3 \
              AND id < $4",
         )
         .bind(&item.to_addr)
-        .bind(NOTIFICATION)
+        .bind(NOTIFICATION.as_str())
         .bind(&window_start)
         .bind(item.id)
         .fetch_one(&mut *tx)
@@ -240,13 +392,13 @@ impl Store {
             "SELECT MAX(created_at) FROM outbox WHERE to_addr = $1 AND kind = $2",
         )
         .bind(&item.to_addr)
-        .bind(DIGEST)
+        .bind(DIGEST.as_str())
         .fetch_one(&mut *tx)
         .await?;
         if let Some(next) = last_digest.filter(|last| *last >= minute_ago).and_then(|last| {
-            chrono::DateTime::parse_from_rfc3339(&last)
+            DateTime::parse_from_rfc3339(&last)
                 .ok()
-                .map(|at| timestamp(at.with_timezone(&chrono::Utc) + chrono::Duration::minutes(1)))
+                .map(|at| timestamp(at.with_timezone(&Utc) + Duration::minutes(1)))
         }) {
             hold_until(&mut tx, &item.to_addr, &next).await?;
             tx.commit().await?;
@@ -259,7 +411,7 @@ impl Store {
         )))
         .bind(&item.to_addr)
         .bind(&item.buzon)
-        .bind(NOTIFICATION)
+        .bind(NOTIFICATION.as_str())
         .bind(item.id)
         .fetch_all(&mut *tx)
         .await?;
@@ -271,7 +423,7 @@ impl Store {
     /// of them is no longer waiting.
     pub async fn queue_digest(
         &self,
-        draft: &crate::pipeline::OutboxDraft,
+        draft: &OutboxDraft,
         covered: &[i64],
     ) -> Result<Option<i64>, StoreError> {
         let Some(newest) = covered.iter().max() else { return Ok(None) };
@@ -315,7 +467,7 @@ async fn hold_until(
     )
     .bind(next)
     .bind(to_addr)
-    .bind(NOTIFICATION)
+    .bind(NOTIFICATION.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -342,4 +494,27 @@ pub(crate) async fn automatic_replies_since(
         .bind(since)
         .fetch_one(&mut **tx)
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_reads_back_from_its_stored_name() {
+        for status in OutboxStatus::ALL {
+            assert_eq!(OutboxStatus::parse(status.as_str()), Ok(status));
+            assert_eq!(serde_json::json!(status), serde_json::json!(status.as_str()));
+        }
+    }
+
+    #[test]
+    fn an_unknown_status_is_an_error_that_names_it_and_the_known_ones() {
+        let error = OutboxStatus::try_from("enviada".to_string()).expect_err("unknown");
+        assert_eq!(
+            error.to_string(),
+            "estado desconocido: \"enviada\"; use uno de pendiente, enviado, fallo_temporal, \
+             fallo_permanente"
+        );
+    }
 }

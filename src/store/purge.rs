@@ -11,7 +11,7 @@ use serde::Serialize;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::cases::{SYSTEM_ACTOR, insert_events};
-use super::outbox::status as outbox_status;
+use super::outbox::OutboxStatus;
 use super::{Store, StoreError, now_text};
 use crate::desk::Level;
 use crate::desk::case::{Activity, Event, Status};
@@ -180,8 +180,8 @@ impl Store {
             "UPDATE outbox SET context = '{}' WHERE case_id = $1 AND status IN ($2, $3) AND context <> '{}'",
         )
         .bind(case_id)
-        .bind(outbox_status::SENT)
-        .bind(outbox_status::FAILED)
+        .bind(OutboxStatus::Enviado.as_str())
+        .bind(OutboxStatus::FalloPermanente.as_str())
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -3,7 +3,9 @@
 use sqlx::Row;
 
 use super::cases::{CaseChange, FoundCase, SYSTEM_ACTOR, insert_events, insert_outbox};
-use super::{Store, StoreError, now_text};
+use chrono::{DateTime, Utc};
+
+use super::{Store, StoreError, now_text, timestamp};
 
 /// Where one open case's clock stands at its current level (timestamps RFC 3339 UTC).
 #[derive(Debug, Clone)]
@@ -55,7 +57,7 @@ impl Store {
         &self,
         found: &FoundCase,
         target: &str,
-        due_at: &str,
+        due_at: DateTime<Utc>,
         change: &CaseChange<'_>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write_tx().await?;
@@ -79,7 +81,7 @@ impl Store {
         .bind(found.id)
         .bind(found.case.level.as_str())
         .bind(target)
-        .bind(due_at)
+        .bind(timestamp(due_at))
         .bind(now_text())
         .execute(&mut *tx)
         .await?;
