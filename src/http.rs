@@ -171,7 +171,7 @@ fn count(n: i64) -> u64 {
 /// The store's counts as series: every label value the configuration and the code know is there
 /// at 0, so a rate over a series that has not moved yet is 0, not "no data".
 fn register_store_stats(registry: &mut Registry, stats: &StoreStats, config: &Config) {
-    use crate::store::outbox::status as outbox_status;
+    use crate::store::outbox::OutboxStatus;
     use crate::store::raw::status as raw_status;
 
     let buzones: Vec<&str> = config.buzones.iter().map(|b| b.name.as_str()).collect();
@@ -242,10 +242,8 @@ fn register_store_stats(registry: &mut Registry, stats: &StoreStats, config: &Co
     registry.register("casos", "Casos por estado y nivel actuales", cases);
 
     let outbox = Family::<StatusLabel, Gauge>::default();
-    for estado in
-        [outbox_status::PENDING, outbox_status::SENT, outbox_status::RETRY, outbox_status::FAILED]
-    {
-        let _ = outbox.get_or_create(&StatusLabel { estado: estado.into() });
+    for estado in OutboxStatus::ALL {
+        let _ = outbox.get_or_create(&StatusLabel { estado: estado.as_str().into() });
     }
     for (estado, n) in &stats.outbox {
         outbox.get_or_create(&StatusLabel { estado: estado.clone() }).set(*n);

@@ -535,7 +535,7 @@ pub async fn outbox(path: Option<&Path>, command: OutboxCommand) -> Result<ExitC
         OutboxCommand::List { estado, json } => {
             let wanted = estado
                 .as_deref()
-                .map(OutboxStatus::parse)
+                .map(OutboxStatus::read)
                 .transpose()
                 .map_err(|e| Failure::new(EX_DATAERR, e.to_string()))?;
             let items = store.list_outbox(wanted).await?;

@@ -18,45 +18,23 @@ mod context;
 
 pub use context::{DraftContext, LearnedAnswer, UnreadableContext, into_map};
 
-/// Where an outbox row stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OutboxStatus {
-    Pendiente,
-    Enviado,
-    /// Retried at `next_attempt_at`.
-    FalloTemporal,
-    /// Not tried again (the server's reply kept), unless an operator says so.
-    FalloPermanente,
+crate::names::named_enum! {
+    /// Where an outbox row stands.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum OutboxStatus {
+        Pendiente = "pendiente",
+        Enviado = "enviado",
+        /// Retried at `next_attempt_at`.
+        FalloTemporal = "fallo_temporal",
+        /// Not tried again (the server's reply kept), unless an operator says so.
+        FalloPermanente = "fallo_permanente",
+    }
 }
 
 impl OutboxStatus {
-    pub const ALL: [OutboxStatus; 4] = [
-        OutboxStatus::Pendiente,
-        OutboxStatus::Enviado,
-        OutboxStatus::FalloTemporal,
-        OutboxStatus::FalloPermanente,
-    ];
-
-    /// The stored name: the one mapping, [`OutboxStatus::parse`] and serde follow it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutboxStatus::Pendiente => "pendiente",
-            OutboxStatus::Enviado => "enviado",
-            OutboxStatus::FalloTemporal => "fallo_temporal",
-            OutboxStatus::FalloPermanente => "fallo_permanente",
-        }
-    }
-
-    pub fn parse(name: &str) -> Result<OutboxStatus, UnknownStatus> {
-        OutboxStatus::ALL
-            .into_iter()
-            .find(|s| s.as_str() == name)
-            .ok_or_else(|| UnknownStatus(name.to_string()))
-    }
-
-    /// `pendiente, enviado, …`, for messages.
-    pub fn names() -> String {
-        OutboxStatus::ALL.map(OutboxStatus::as_str).join(", ")
+    /// Reads a status an operator typed or a row holds: an unknown one is an error that names it.
+    pub fn read(name: &str) -> Result<OutboxStatus, UnknownStatus> {
+        OutboxStatus::parse(name).ok_or_else(|| UnknownStatus(name.to_string()))
     }
 }
 
@@ -66,24 +44,18 @@ impl std::fmt::Display for OutboxStatus {
     }
 }
 
-impl Serialize for OutboxStatus {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
 impl TryFrom<String> for OutboxStatus {
     type Error = UnknownStatus;
 
     fn try_from(name: String) -> Result<OutboxStatus, UnknownStatus> {
-        OutboxStatus::parse(&name)
+        OutboxStatus::read(&name)
     }
 }
 
 /// A status name this version does not know (a typo on the command line, a row written by a
 /// newer version).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("estado desconocido: \"{0}\"; use uno de {names}", names = OutboxStatus::names())]
+#[error("estado desconocido: \"{0}\"; use uno de {names}", names = OutboxStatus::ALL.map(OutboxStatus::as_str).join(", "))]
 pub struct UnknownStatus(pub String);
 
 /// A mail kind this version does not know (a row written by a newer version).
@@ -103,7 +75,7 @@ pub(super) fn kind_column(row: &SqliteRow, column: &str) -> Result<ReplyKind, sq
 /// The `status` column as [`OutboxStatus`].
 pub(super) fn status_column(row: &SqliteRow, column: &str) -> Result<OutboxStatus, sqlx::Error> {
     let name: String = row.try_get(column)?;
-    OutboxStatus::parse(&name)
+    OutboxStatus::read(&name)
         .map_err(|e| sqlx::Error::ColumnDecode { index: column.to_string(), source: Box::new(e) })
 }
 
@@ -503,7 +475,7 @@ mod tests {
     #[test]
     fn every_status_reads_back_from_its_stored_name() {
         for status in OutboxStatus::ALL {
-            assert_eq!(OutboxStatus::parse(status.as_str()), Ok(status));
+            assert_eq!(OutboxStatus::read(status.as_str()), Ok(status));
             assert_eq!(serde_json::json!(status), serde_json::json!(status.as_str()));
         }
     }
