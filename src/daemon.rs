@@ -20,7 +20,8 @@ use crate::mail::imap::{Connector, IdleOutcome, ImapError, Mailbox};
 use crate::outbox::OutboxWorker;
 use crate::pipeline::{Desk, Outcome};
 use crate::shutdown::Shutdown;
-use crate::store::raw::{BuzonProgress, IncomingRaw, Origin, Stored, status};
+use crate::store::raw::RawStatus;
+use crate::store::raw::{BuzonProgress, IncomingRaw, Origin, Stored};
 use crate::store::{Store, StoreError};
 use crate::supervisor::Supervisor;
 use crate::systemd::Notifier;
@@ -661,7 +662,7 @@ impl Watcher {
             Err(failure) => {
                 error!(buzon = %self.buzon.name, raw_id, error = %mask_personal(&failure.to_string()), "mensaje en cuarentena por un error al procesarlo");
                 let reason = format!("error al procesar el mensaje: {failure}");
-                self.store.set_raw_status(raw_id, status::QUARANTINED, Some(&reason)).await?;
+                self.store.set_raw_status(raw_id, RawStatus::Cuarentena, Some(&reason)).await?;
                 Ok(())
             }
         }

@@ -172,30 +172,25 @@ fn count(n: i64) -> u64 {
 /// at 0, so a rate over a series that has not moved yet is 0, not "no data".
 fn register_store_stats(registry: &mut Registry, stats: &StoreStats, config: &Config) {
     use crate::store::outbox::OutboxStatus;
-    use crate::store::raw::status as raw_status;
+    use crate::store::raw::RawStatus;
 
     let buzones: Vec<&str> = config.buzones.iter().map(|b| b.name.as_str()).collect();
-    let raw_statuses = [
-        raw_status::PROCESSED,
-        raw_status::QUARANTINED,
-        raw_status::DUPLICATE,
-        raw_status::IGNORED,
-        raw_status::PENDING,
-    ];
     // `get_or_create` alone puts a series at 0 (the guard it returns is dropped at once).
     let messages = Family::<MessageLabels, Counter>::default();
     let quarantine = Family::<BuzonLabel, Counter>::default();
     for buzon in &buzones {
         let _ = quarantine.get_or_create(&BuzonLabel { buzon: buzon.to_string() });
-        for estado in raw_statuses {
-            let _ = messages
-                .get_or_create(&MessageLabels { buzon: buzon.to_string(), estado: estado.into() });
+        for estado in RawStatus::ALL {
+            let _ = messages.get_or_create(&MessageLabels {
+                buzon: buzon.to_string(),
+                estado: estado.as_str().into(),
+            });
         }
     }
     for (buzon, estado, n) in &stats.messages {
         let labels = MessageLabels { buzon: buzon.clone(), estado: estado.clone() };
         messages.get_or_create(&labels).inc_by(count(*n));
-        if estado == raw_status::QUARANTINED {
+        if estado == RawStatus::Cuarentena.as_str() {
             quarantine.get_or_create(&BuzonLabel { buzon: buzon.clone() }).inc_by(count(*n));
         }
     }

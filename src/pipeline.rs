@@ -21,7 +21,7 @@ use crate::mail::thread::MessageIds;
 use crate::mail::{self, AttachmentProblem, FileEntry, Inbound};
 use crate::store::cases::{CaseChange, FoundCase, NewCase, ThreadMatch};
 use crate::store::message::{FileRecord, MessageRecord, ProblemRecord};
-use crate::store::raw::{IncomingRaw, Origin, Stored, status};
+use crate::store::raw::{IncomingRaw, Origin, RawStatus, Stored};
 use crate::store::{Store, StoreError};
 use crate::text::fold;
 pub use act::{ActError, ActionOutcome, Via};
@@ -462,7 +462,7 @@ fn analysis_failed(unfinished: bounded::Unfinished) -> String {
 }
 
 async fn quarantine(store: &Store, raw_id: i64, reason: String) -> Result<Outcome, StoreError> {
-    store.set_raw_status(raw_id, status::QUARANTINED, Some(&reason)).await?;
+    store.set_raw_status(raw_id, RawStatus::Cuarentena, Some(&reason)).await?;
     Ok(Outcome::Quarantined { raw_id, reason })
 }
 
@@ -604,7 +604,7 @@ impl Desk {
         }
         if self.is_our_own(&analysis) {
             let reason = "correo enviado por la propia mesa que volvió al buzón";
-            store.set_raw_status(raw_id, status::IGNORED, Some(reason)).await?;
+            store.set_raw_status(raw_id, RawStatus::Ignorado, Some(reason)).await?;
             return Ok(Outcome::Ignored { raw_id });
         }
         // A concurrent message on the same case makes the update fail: read again, once.
@@ -640,7 +640,7 @@ impl Desk {
         }
         if analysis.auto_generated {
             let reason = "mensaje automático que no pertenece a ningún caso";
-            store.set_raw_status(raw_id, status::IGNORED, Some(reason)).await?;
+            store.set_raw_status(raw_id, RawStatus::Ignorado, Some(reason)).await?;
             return Ok(Outcome::Ignored { raw_id });
         }
         self.open_case(store, raw_id, &buzon, &analysis).await

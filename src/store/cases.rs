@@ -8,7 +8,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::message::MessageRecord;
 use super::outbox::{OutboxDraft, OutboxStatus};
-use super::raw::{sha256_hex, status as raw_status};
+use super::raw::{RawStatus, sha256_hex};
 use chrono::{DateTime, Utc};
 
 use super::{Store, StoreError, now_text, timestamp};
@@ -565,10 +565,10 @@ pub(super) async fn claim_raw(tx: &mut Tx<'_>, raw_id: i64) -> Result<(), StoreE
     let claimed = sqlx::query(
         "UPDATE raw_messages SET status = $1, processed_at = $2 WHERE id = $3 AND status = $4",
     )
-    .bind(raw_status::PROCESSED)
+    .bind(RawStatus::Procesado.as_str())
     .bind(now_text())
     .bind(raw_id)
-    .bind(raw_status::PENDING)
+    .bind(RawStatus::Pendiente.as_str())
     .execute(&mut **tx)
     .await?;
     if claimed.rows_affected() == 0 {

@@ -44,13 +44,19 @@ pub enum Stored {
     Duplicate { of: i64 },
 }
 
-/// Lifecycle of a raw message.
-pub mod status {
-    pub const PENDING: &str = "pendiente";
-    pub const PROCESSED: &str = "procesado";
-    pub const QUARANTINED: &str = "cuarentena";
-    pub const DUPLICATE: &str = "duplicado";
-    pub const IGNORED: &str = "ignorado";
+crate::names::named_enum! {
+    /// Lifecycle of a raw message.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum RawStatus {
+        /// Stored, not yet turned into a case (replayed at start).
+        Pendiente = "pendiente",
+        Procesado = "procesado",
+        Cuarentena = "cuarentena",
+        /// The same message was stored before; these bytes are kept, never processed.
+        Duplicado = "duplicado",
+        /// Kept but not worked (our own mail coming back, a machine's mail with no case).
+        Ignorado = "ignorado",
+    }
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -170,7 +176,7 @@ impl Store {
     /// Raw messages stored but not yet processed (a crash between storing and processing).
     pub async fn pending_raw(&self) -> Result<Vec<i64>, StoreError> {
         Ok(sqlx::query_scalar("SELECT id FROM raw_messages WHERE status = $1 ORDER BY id")
-            .bind(status::PENDING)
+            .bind(RawStatus::Pendiente.as_str())
             .fetch_all(self.pool())
             .await?)
     }
@@ -180,7 +186,7 @@ impl Store {
         Ok(sqlx::query_scalar(
             "SELECT id FROM raw_messages WHERE status = $1 AND buzon = $2 ORDER BY id",
         )
-        .bind(status::PENDING)
+        .bind(RawStatus::Pendiente.as_str())
         .bind(buzon)
         .fetch_all(self.pool())
         .await?)
@@ -218,7 +224,7 @@ impl Store {
              RETURNING attempts - 1",
         )
         .bind(id)
-        .bind(status::PENDING)
+        .bind(RawStatus::Pendiente.as_str())
         .fetch_optional(self.pool())
         .await?;
         Ok(before.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
@@ -232,7 +238,7 @@ impl Store {
              WHERE id = $1 AND status = $2 AND attempts > 0",
         )
         .bind(id)
-        .bind(status::PENDING)
+        .bind(RawStatus::Pendiente.as_str())
         .execute(self.pool())
         .await?;
         Ok(())
@@ -242,7 +248,7 @@ impl Store {
     pub async fn set_raw_status(
         &self,
         id: i64,
-        status: &str,
+        status: RawStatus,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
         // Only a message still waiting changes fate: one processed meanwhile keeps its result.
@@ -250,11 +256,11 @@ impl Store {
             "UPDATE raw_messages SET status = $1, status_reason = $2, processed_at = $3 \
              WHERE id = $4 AND status = $5",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(reason)
         .bind(now_text())
         .bind(id)
-        .bind(status::PENDING)
+        .bind(RawStatus::Pendiente.as_str())
         .execute(self.pool())
         .await?;
         Ok(())
@@ -269,9 +275,9 @@ impl Store {
             "SELECT id, buzon, received_at, size_bytes, status, status_reason FROM raw_messages \
              WHERE status = $1 OR ($2 = 1 AND status = $3) ORDER BY id",
         )
-        .bind(status::QUARANTINED)
+        .bind(RawStatus::Cuarentena.as_str())
         .bind(i64::from(include_ignored))
-        .bind(status::IGNORED)
+        .bind(RawStatus::Ignorado.as_str())
         .fetch_all(self.pool())
         .await?;
         rows.iter()
@@ -341,12 +347,12 @@ async fn store_one(
     if let Some((of, same_bytes)) = find_same(tx, origin, message_id, sha, key).await? {
         // The same message with other bytes (e.g. the copy sent to the other buzón): keep it.
         if !same_bytes {
-            let row = Keys { message_id, sha, key, status: status::DUPLICATE };
+            let row = Keys { message_id, sha, key, status: RawStatus::Duplicado };
             insert(tx, origin, raw, row, Some(of)).await?;
         }
         return Ok(Stored::Duplicate { of });
     }
-    let row = Keys { message_id, sha, key, status: status::PENDING };
+    let row = Keys { message_id, sha, key, status: RawStatus::Pendiente };
     let id = insert(tx, origin, raw, row, None).await?;
     Ok(Stored::New(id))
 }
@@ -473,7 +479,7 @@ struct Keys<'a> {
     message_id: Option<&'a str>,
     sha: &'a str,
     key: &'a str,
-    status: &'a str,
+    status: RawStatus,
 }
 
 async fn insert(
@@ -496,7 +502,7 @@ async fn insert(
     .bind(i64::try_from(raw.len()).unwrap_or(i64::MAX))
     .bind(origin.declared_size.and_then(|s| i64::try_from(s).ok()))
     .bind(now_text())
-    .bind(row.status)
+    .bind(row.status.as_str())
     .bind(duplicate_of)
     .bind(row.key)
     .fetch_one(&mut **tx)
