@@ -10,7 +10,8 @@
 //!   the case state machine (activities 1–12 of the procedure). No I/O.
 //! - [`pipeline`]: bytes of an e-mail → [`pipeline::Analysis`] (what `inspect` prints) → one store
 //!   transaction (what `ingest` and the daemon do).
-//! - [`store`]: every SQL statement of the project (SQLite by default, portable SQL).
+//! - [`store`]: every SQL statement of the project (SQLite by default, portable SQL). It takes
+//!   and returns its own records and the desk's types, never the pipeline's.
 //! - [`secrets`]: passwords and client secrets from files, variables or systemd credentials.
 //! - [`daemon`]: `mesa-fe run`: one watcher per buzón, start-up replay, graceful shutdown.
 //! - [`shutdown`]: the stop signal the daemon's tasks wait on.
@@ -23,6 +24,7 @@
 //! - [`telemetry`]: buzón connections, in-process counters and the ingest latency histogram.
 //! - [`text`]: small text helpers shared by the parsers and the classifier; [`text::subject`]
 //!   strips reply prefixes and case tags for both the case tag and the Thread-Topic.
+//! - [`names`]: `named_enum!`, one written name per variant for SQL, TOML, JSON and the CLI.
 #![forbid(unsafe_code)]
 
 pub mod config;
