@@ -11,7 +11,7 @@ use super::outbox::{OutboxDraft, OutboxStatus};
 use super::raw::{RawStatus, sha256_hex};
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError, now_text, timestamp};
+use super::{Store, StoreError, now_text, optional_instant_column, timestamp};
 use crate::desk::case::{Case, Event, ReplyKind, Status, Transition};
 use crate::desk::{Channel, Level, Tema};
 
@@ -28,6 +28,19 @@ pub struct FoundCase {
     pub case: Case,
     pub requester: String,
     pub buzon: String,
+    /// When the case reached its level, and since when it waits for the requester: read with
+    /// `version`, so the clock can be moved on in Rust rather than with one backend's date
+    /// functions.
+    level_since: Option<DateTime<Utc>>,
+    waiting_since: Option<DateTime<Utc>>,
+}
+
+impl FoundCase {
+    /// The level clock once the requester answered: moved on by the time spent waiting, which
+    /// does not count against the desk.
+    fn level_since_after_waiting(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        Some(self.level_since? + (now - self.waiting_since?))
+    }
 }
 
 /// The part of [`Case`] kept as JSON (everything not in its own column).
@@ -285,7 +298,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT c.id, c.number, c.status, c.level, c.tema, c.channel, c.buzon, c.requester, c.security_category, \
              c.group_name, c.agent, c.first_contact, c.engine_state, c.version, c.external_ref, \
-             c.case_type, c.root_cause, \
+             c.case_type, c.root_cause, c.level_since, c.waiting_since, \
              p.number AS parent_number FROM cases c LEFT JOIN cases p ON p.id = c.parent_id WHERE c.id = $1",
         )
         .bind(id)
@@ -405,6 +418,8 @@ fn found_case(row: &sqlx::sqlite::SqliteRow) -> Result<FoundCase, StoreError> {
         case,
         requester: text("requester")?,
         buzon: text("buzon")?,
+        level_since: optional_instant_column(row, "level_since")?,
+        waiting_since: optional_instant_column(row, "waiting_since")?,
     })
 }
 
@@ -426,15 +441,15 @@ pub(super) async fn update_case(
     change: &CaseChange<'_>,
 ) -> Result<(), StoreError> {
     let case = &change.transition.case;
-    let now = now_text();
+    let instant = Utc::now();
+    let now = timestamp(instant);
     let updated = sqlx::query(
         "UPDATE cases SET status = $1, level = $2, tema = $3, group_name = $4, agent = $5, first_contact = $6, \
          engine_state = $7, missing_requirements = $8, updated_at = $9, version = version + 1, \
          level_since = CASE WHEN level <> $2 OR (status IN ('solucionado', 'cerrado') \
              AND $1 NOT IN ('solucionado', 'cerrado')) THEN $9 \
              WHEN status = 'pendiente_informacion' AND $1 <> 'pendiente_informacion' AND waiting_since IS NOT NULL \
-             THEN strftime('%Y-%m-%dT%H:%M:%SZ', julianday(level_since) + julianday($9) - julianday(waiting_since)) \
-             ELSE level_since END, \
+             THEN COALESCE($17, level_since) ELSE level_since END, \
          waiting_since = CASE WHEN $1 = 'pendiente_informacion' THEN COALESCE(waiting_since, $9) ELSE NULL END, \
          parent_id = (SELECT p.id FROM cases p WHERE p.number = $12), external_ref = $13, \
          case_type = $15, root_cause = $16, \
@@ -458,6 +473,7 @@ pub(super) async fn update_case(
     .bind(change.follow_up_until.map(timestamp))
     .bind(case.case_type.as_str())
     .bind(case.root_cause.as_deref())
+    .bind(found.level_since_after_waiting(instant).map(timestamp))
     .execute(&mut **tx)
     .await?;
     if updated.rows_affected() == 0 {

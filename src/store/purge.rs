@@ -52,7 +52,7 @@ const CASE_BODIES: &str = "WITH own(id) AS ( \
          SELECT id FROM own \
          UNION SELECT d.id FROM own JOIN raw_messages o ON o.id = own.id \
              JOIN raw_messages d ON d.message_id = o.message_id AND d.duplicate_of = o.id) \
-     SELECT b.raw_message_id AS id, LENGTH(b.raw) AS bytes \
+     SELECT b.raw_message_id AS id, CAST(LENGTH(b.raw) AS BIGINT) AS bytes \
      FROM raw_bodies b JOIN ids ON ids.id = b.raw_message_id ORDER BY b.raw_message_id";
 
 /// A closed case whose bodies a purge would remove (`purge --simular` lists these).

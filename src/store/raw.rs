@@ -325,7 +325,8 @@ async fn save_progress(tx: &mut Tx<'_>, progress: BuzonProgress<'_>) -> Result<(
         "INSERT INTO buzon_state (buzon, uidvalidity, last_uid, updated_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (buzon) DO UPDATE SET uidvalidity = excluded.uidvalidity, \
          last_uid = CASE WHEN buzon_state.uidvalidity = excluded.uidvalidity \
-                         THEN MAX(buzon_state.last_uid, excluded.last_uid) ELSE excluded.last_uid END, \
+                         AND buzon_state.last_uid > excluded.last_uid THEN buzon_state.last_uid \
+                         ELSE excluded.last_uid END, \
          updated_at = excluded.updated_at",
     )
     .bind(progress.buzon)

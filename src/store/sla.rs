@@ -28,7 +28,7 @@ impl Store {
              (SELECT MIN(a.created_at) FROM case_actions a WHERE a.case_id = c.id AND a.refused = 0 \
               AND a.level = c.level AND a.created_at >= c.level_since \
               AND a.command NOT IN ('validacion', 'desconocido')) AS first_action_at, \
-             (SELECT GROUP_CONCAT(b.target) FROM sla_breaches b WHERE b.case_id = c.id AND b.level = c.level) AS recorded \
+             (SELECT string_agg(b.target, ',') FROM sla_breaches b WHERE b.case_id = c.id AND b.level = c.level) AS recorded \
              FROM cases c WHERE c.status IN ('nuevo', 'pendiente_informacion', 'en_atencion', 'escalado') \
              AND c.level IN ('n2', 'n3', 'administracion_tecnica') AND c.level_since IS NOT NULL ORDER BY c.id",
         )

@@ -55,7 +55,7 @@ impl Store {
 
     /// The store answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(self.pool()).await?;
+        sqlx::query_scalar::<_, i64>("SELECT CAST(1 AS BIGINT)").fetch_one(self.pool()).await?;
         Ok(())
     }
 
