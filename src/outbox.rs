@@ -4,9 +4,11 @@
 //! up to `general.reintentos_horas`) or `fallo_permanente` with the server's reply.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tracing::{error, info, warn};
@@ -81,12 +83,15 @@ impl OutboxWorker {
                     Vec::new()
                 }
             };
+            if !due.is_empty() {
+                test_hooks::panic_once("tarea");
+            }
             for row in &due {
                 if self.shutdown.requested() {
                     break;
                 }
                 match row {
-                    Ok(item) => self.dispatch(item).await,
+                    Ok(item) => self.dispatch_guarded(item).await,
                     Err(unreadable) => self.fail_unreadable(unreadable).await,
                 }
             }
@@ -109,9 +114,23 @@ impl OutboxWorker {
         until.to_std().unwrap_or(Duration::ZERO).min(IDLE_WAIT)
     }
 
+    /// [`Worker::dispatch`], with a panic kept to its row: the row is failed for good (it may
+    /// even have been sent) instead of stopping the worker, which would pick the same row first
+    /// again after every restart and send nothing else.
+    async fn dispatch_guarded(&self, item: &OutboxItem) {
+        let Err(panic) = AssertUnwindSafe(self.dispatch(item)).catch_unwind().await else {
+            return;
+        };
+        let detail = mask_personal(&crate::supervisor::panic_text(panic.as_ref()));
+        error!(event = "panico_envio", outbox = item.id, case = %item.case_number, error = %detail, "fallo interno (pánico) con este correo; no se reintenta");
+        let reason = "fallo interno (pánico) al armar o enviar este correo; el detalle está en el \
+                      registro del servicio (event=panico_envio)";
+        self.record(item, self.store.mark_failed(item.id, reason).await);
+    }
+
     /// Render, send, record. Store errors are logged: the row stays due and is tried again.
     async fn dispatch(&self, item: &OutboxItem) {
-        test_hooks::panic_once_before_sending();
+        test_hooks::panic_once("fila");
         let Some(way) = self.ways.get(&item.buzon) else { return };
         let Some(context) = self.readable_context(item).await else { return };
         if item.kind == ReplyKind::NotificacionAgente && self.folded(item).await {
@@ -346,20 +365,22 @@ impl OutboxWorker {
 /// Failure injection for the test that the supervisor restarts the worker. Only in debug builds:
 /// a release binary has no such switch.
 mod test_hooks {
-    /// Panics the first time a mail is about to be sent in this process, when
-    /// `MESA_FE_PRUEBA_PANICO_COLA_SALIDA` is set; the mail stays due and goes out after the
-    /// restart.
-    pub fn panic_once_before_sending() {
+    /// Panics once in this process at `place` when `MESA_FE_PRUEBA_PANICO_COLA_SALIDA` names it:
+    /// `tarea` (the worker's round, before any send: the supervisor restarts it and the mail
+    /// goes out after) or `fila` (one row's dispatch: that row fails, the rest go on).
+    pub fn panic_once(place: &str) {
         #[cfg(debug_assertions)]
         {
             use std::sync::atomic::{AtomicBool, Ordering};
             static PANICKED: AtomicBool = AtomicBool::new(false);
-            if std::env::var_os("MESA_FE_PRUEBA_PANICO_COLA_SALIDA").is_some()
+            if std::env::var("MESA_FE_PRUEBA_PANICO_COLA_SALIDA").is_ok_and(|p| p == place)
                 && !PANICKED.swap(true, Ordering::SeqCst)
             {
                 panic!("MESA_FE_PRUEBA_PANICO_COLA_SALIDA: pánico de prueba de la cola de salida");
             }
         }
+        #[cfg(not(debug_assertions))]
+        let _ = place;
     }
 }
 

@@ -307,8 +307,8 @@ async fn an_outbox_worker_that_panics_is_restarted_counted_and_still_sends() {
         1,
     );
     let mut daemon = Daemon::new(&toml);
-    // Debug builds only: the worker panics once, at the first mail it is about to send.
-    daemon.start_with_env(&[("MESA_FE_PRUEBA_PANICO_COLA_SALIDA", "1")]);
+    // Debug builds only: the worker panics once, in the round that holds the first mail.
+    daemon.start_with_env(&[("MESA_FE_PRUEBA_PANICO_COLA_SALIDA", "tarea")]);
     let base = daemon.http_base().await;
     let restarts = "mesa_fe_tareas_reiniciadas_total{tarea=\"cola_salida\"}";
     let first = get(&format!("{base}/metrics")).await.1;
@@ -349,4 +349,54 @@ async fn an_outbox_worker_that_panics_is_restarted_counted_and_still_sends() {
     for secret in ["proveedor1@", "agente.n2@fe.test", "sd_facturaelectronica@"] {
         assert!(!daemon.log().contains(secret), "the log shows «{secret}»:\n{}", daemon.log());
     }
+}
+
+/// A mail whose dispatch panics must not stop the queue: the worker would take the same row first
+/// after every restart and send nothing else. That row fails for good, with a reason the operator
+/// reads in `outbox list`; the next mail goes out and the worker is never restarted.
+#[tokio::test]
+async fn a_mail_that_panics_fails_alone_and_the_queue_goes_on() {
+    let stack = Stack::from_env();
+    let folder = "OpsPanicRow";
+    stack.fresh_folders(BUZON, &[folder, "OpsPanicRow-ok"]).await;
+    let smtp: u16 =
+        std::env::var("MESA_FE_MAILSTACK_SMTP_PORT").expect("SMTP port").parse().expect("port");
+    let smtp_toml = format!(
+        "[buzones.smtp]\nservidor = \"{}\"\npuerto = {smtp}\ntls = \"ninguno\"\n",
+        stack.host
+    );
+    let toml = config(&stack, folder, "agente.n2@fe.test").replacen(
+        "\n[[agentes]]",
+        &format!("\n{smtp_toml}\n[[agentes]]"),
+        1,
+    );
+    let mut daemon = Daemon::new(&toml);
+    daemon.start_with_env(&[("MESA_FE_PRUEBA_PANICO_COLA_SALIDA", "fila")]);
+    let base = daemon.http_base().await;
+    stack.append(BUZON, folder, &[request(1, "ops-panic-row")]).await;
+    assert_eq!(daemon.wait_for_cases(Duration::from_secs(20), |c| c.len() == 1).await.len(), 1);
+    assert!(
+        daemon.wait_for_log("panico_envio", 1, Duration::from_secs(30)).await,
+        "the panic is logged as its own event\n{}",
+        daemon.log()
+    );
+    stack.append(BUZON, folder, &[request(2, "ops-panic-row")]).await;
+    assert!(
+        daemon.wait_for_log("correo enviado", 1, Duration::from_secs(30)).await,
+        "the next mail still goes out\n{}",
+        daemon.log()
+    );
+    let listed = daemon.cli(&["outbox", "list", "--json"]);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).expect("JSON");
+    let failed: Vec<&serde_json::Value> =
+        rows.iter().filter(|r| r["status"] == "fallo_permanente").collect();
+    assert_eq!(failed.len(), 1, "{rows:?}");
+    let reason = failed[0]["last_error"].as_str().unwrap_or_default();
+    assert!(reason.contains("fallo interno (pánico)"), "{reason}");
+    assert!(rows.iter().any(|r| r["status"] == "enviado"), "{rows:?}");
+    let metrics = get(&format!("{base}/metrics")).await.1;
+    let restarts = "mesa_fe_tareas_reiniciadas_total{tarea=\"cola_salida\"}";
+    assert_eq!(sample(&metrics, restarts), 0.0, "the worker itself never stopped: {metrics}");
+    assert!(daemon.terminate().success());
 }
