@@ -679,11 +679,8 @@ impl Drop for Leaving<'_> {
     fn drop(&mut self) {
         let w = self.watcher;
         if !w.shutdown.requested() {
-            w.telemetry.disconnected(
-                &w.buzon.name,
-                "el vigilante del buzón se detuvo; se reinicia",
-                false,
-            );
+            w.telemetry
+                .watcher_stopped(&w.buzon.name, "el vigilante del buzón se detuvo; se reinicia");
         }
     }
 }

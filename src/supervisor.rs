@@ -152,21 +152,28 @@ impl Keeper {
             }
             let ran_for = started.elapsed();
             let wait = backoff.after(ran_for);
-            let reason = match &ended {
-                Ok(()) => "la tarea terminó sin que se pidiera detener el servicio".to_string(),
-                Err(panic) => {
-                    format!("la tarea falló: {}", mask_personal(&panic_text(panic.as_ref())))
+            // /readyz answers anyone who reaches the port: it says what happened, the log
+            // (for operators) says with what words.
+            let (reason, detail) = match &ended {
+                Ok(()) => {
+                    ("la tarea terminó sin que se pidiera detener el servicio", String::new())
                 }
+                Err(panic) => (
+                    "la tarea falló con un pánico; el detalle está en el registro \
+                     (event=tarea_reiniciada)",
+                    mask_personal(&panic_text(panic.as_ref())),
+                ),
             };
             error!(
                 event = "tarea_reiniciada",
                 task = %self.name,
                 reason = %reason,
+                detail = %detail,
                 ran_seconds = ran_for.as_secs_f32(),
                 retry_in_seconds = wait.as_secs_f32(),
                 "una tarea del servicio terminó inesperadamente; se reinicia"
             );
-            self.telemetry.task_failed(&self.name, &reason, wait);
+            self.telemetry.task_failed(&self.name, reason, wait);
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 () = self.shutdown.wait() => return,

@@ -136,6 +136,20 @@ impl Telemetry {
 
     /// A failed session or connection attempt (counts as a reconnect).
     pub fn disconnected(&self, buzon: &str, reason: &str, token_failure: bool) {
+        self.mark_disconnected(buzon, reason, token_failure);
+        let label = BuzonLabel::of(buzon);
+        self.metrics.reconnects.get_or_create(&label).inc();
+        if token_failure {
+            self.metrics.token_failures.get_or_create(&label).inc();
+        }
+    }
+
+    /// The watcher itself stopped (it is restarted and counted as a task, not as a reconnect).
+    pub fn watcher_stopped(&self, buzon: &str, reason: &str) {
+        self.mark_disconnected(buzon, reason, false);
+    }
+
+    fn mark_disconnected(&self, buzon: &str, reason: &str, token_failure: bool) {
         let desde = now();
         self.with(|i| {
             i.buzones.insert(
@@ -144,12 +158,7 @@ impl Telemetry {
             );
             i.token_failing.insert(buzon.to_string(), token_failure);
         });
-        let label = BuzonLabel::of(buzon);
-        self.metrics.connected.get_or_create(&label).set(0);
-        self.metrics.reconnects.get_or_create(&label).inc();
-        if token_failure {
-            self.metrics.token_failures.get_or_create(&label).inc();
-        }
+        self.metrics.connected.get_or_create(&BuzonLabel::of(buzon)).set(0);
     }
 
     /// From fetching a message to the end of its processing.
