@@ -24,11 +24,12 @@
 //! directories, with their logs and stores, and print where they are).
 
 mod common;
+#[path = "../tests/common/db.rs"]
+mod db;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,6 +37,7 @@ use std::time::{Duration, Instant};
 use common::{
     Noise, SEED, big_message, invoice_number, message, report, small_request, status_mib,
 };
+use db::TestDb;
 use futures::TryStreamExt;
 use mesa_fe::config::Config;
 use mesa_fe::desk::knowledge::KnowledgeBase;
@@ -280,7 +282,7 @@ impl Daemon {
             println!("  (estado del demonio conservado en {})", dir.path().display());
         }
         std::fs::write(dir.path().join("mesa-fe.toml"), config).expect("write config");
-        Store::open(&database_url(dir.path())).await.expect("create the store").close().await;
+        Store::open(&database(dir.path()).url()).await.expect("create the store").close().await;
         dir
     }
 
@@ -401,8 +403,10 @@ impl Drop for Daemon {
     }
 }
 
-fn database_url(dir: &Path) -> String {
-    format!("sqlite://{}", dir.join("mesa-fe.db").display())
+/// The daemon's store: SQLite in its state directory, where `run` puts it by default (and where
+/// `MESA_FE_BENCH_KEEP` keeps it with the log). This bench measures SQLite.
+fn database(dir: &Path) -> TestDb {
+    TestDb::sqlite_in(dir)
 }
 
 /// User + system CPU seconds of a process, from `/proc/PID/stat`.
@@ -445,8 +449,9 @@ struct Cases(SqlitePool);
 
 impl Cases {
     async fn open(dir: &Path) -> Cases {
-        let options = SqliteConnectOptions::from_str(&database_url(dir))
-            .expect("database URL")
+        let db = database(dir);
+        let options = SqliteConnectOptions::new()
+            .filename(db.sqlite_path().expect("a SQLite file"))
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
@@ -607,7 +612,8 @@ async fn daemon_rate(stack: &Stack, binary: &Path, folder: &str, count: usize, r
     println!(
         "  RSS máximo del demonio (VmHWM) {hwm:.1} MiB; máximo de VmRSS muestreado {peak_rss:.1} MiB"
     );
-    let db = std::fs::metadata(daemon.dir.path().join("mesa-fe.db")).map(|m| m.len()).unwrap_or(0);
+    let db = database(daemon.dir.path()).sqlite_path().and_then(|p| std::fs::metadata(p).ok());
+    let db = db.map_or(0, |m| m.len());
     println!("  base SQLite: {:.1} MB", db as f64 / 1e6);
     daemon.print_complaints();
     cases.close().await;
@@ -812,7 +818,7 @@ async fn rss_with_cases(stack: &Stack, binary: &Path, folder: &str, preload: usi
 /// Small requests through the library's own ingest, into the daemon's store before it starts.
 async fn preload_cases(dir: &Path, count: usize) {
     let mut config = Config::builtin().expect("built-in configuration");
-    config.general.database_url = database_url(dir);
+    config.general.database_url = database(dir).url();
     let desk = std::sync::Arc::new(Desk::new(config, KnowledgeBase::builtin()));
     let store = Store::open(&desk.config.database_url()).await.expect("store");
     let origin = Origin::local(BUZON);

@@ -5,10 +5,13 @@
 //! Run: `cargo bench --bench pipeline` (optional: `MESA_FE_BENCH_MESSAGES=5000`).
 
 mod common;
+#[path = "../tests/common/db.rs"]
+mod db;
 
 use std::time::Instant;
 
 use common::{Noise, SEED, message, report, status_mib};
+use db::{Backend, TestDb};
 use mesa_fe::config::Config;
 use mesa_fe::desk::knowledge::KnowledgeBase;
 use mesa_fe::pipeline::{Desk, Outcome};
@@ -51,8 +54,11 @@ fn main() {
         bytes as f64 / 1e3 / count as f64
     );
 
+    // Two SQLite stores, whatever MESA_FE_PRUEBA_BASE says (the figures are SQLite's): ingest
+    // whole, and the daemon's split (store raw, process afterwards).
+    let (whole, split_db) = (TestDb::on(Backend::Sqlite), TestDb::on(Backend::Sqlite));
     let mut config = Config::builtin().expect("config");
-    config.general.database_url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    config.general.database_url = whole.url();
     let desk = std::sync::Arc::new(Desk::new(config, KnowledgeBase::builtin()));
     let buzon = desk.config.buzon("aliados").expect("buzón").clone();
 
@@ -93,8 +99,7 @@ fn main() {
         store.close().await;
 
         // The same work split as the daemon does it: store raw first, process afterwards.
-        let split_url = format!("sqlite://{}", dir.path().join("split.db").display());
-        let split = Store::open(&split_url).await.expect("store");
+        let split = Store::open(&split_db.url()).await.expect("store");
         let started = Instant::now();
         for path in &paths {
             let raw = std::fs::read(path).expect("read");
@@ -115,7 +120,8 @@ fn main() {
         println!("  ida y vuelta de una consulta sqlx: {micros:.0} µs");
         split.close().await;
     });
-    let db_size = std::fs::metadata(dir.path().join("bench.db")).map(|m| m.len()).unwrap_or(0);
+    let db_size =
+        whole.sqlite_path().and_then(|p| std::fs::metadata(p).ok()).map_or(0, |m| m.len());
     println!("Base SQLite: {:.1} MB para {count} casos", db_size as f64 / 1e6);
     println!("RSS máximo del proceso: {:.1} MiB", status_mib(None, "VmHWM").unwrap_or(0.0));
 }

@@ -192,7 +192,7 @@ async fn an_auto_reply_and_a_bounce_produce_no_outgoing_mail() {
     smtp_send(&stack, "", ALIADOS, &bounce).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let store_ready = daemon.path().join("mesa-fe.db").exists();
+        let store_ready = daemon.db.exists();
         if store_ready {
             let store = mesa_fe::store::Store::open(&daemon.database_url()).await.expect("store");
             let held = store.held_messages(true).await.expect("held");
@@ -386,13 +386,13 @@ async fn a_crash_between_send_and_mark_resends_at_most_once_with_the_same_messag
     daemon.kill();
     // What a crash after the SMTP OK and before the UPDATE leaves behind: the row still pending.
     // (Test-only SQL, to build that state; the product's SQL lives in src/store.)
-    let pool = sqlx::SqlitePool::connect(&daemon.database_url()).await.expect("db");
-    sqlx::query("UPDATE outbox SET status = 'pendiente', sent_at = NULL WHERE message_id = $1")
-        .bind(&ack_id)
-        .execute(&pool)
-        .await
-        .expect("simulate the lost mark");
-    pool.close().await;
+    daemon
+        .db
+        .execute(
+            "UPDATE outbox SET status = 'pendiente', sent_at = NULL WHERE message_id = $1",
+            &[&ack_id],
+        )
+        .await;
     daemon.start();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

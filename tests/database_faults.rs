@@ -1,6 +1,9 @@
 //! The database under real faults: a disk that fills up (a small tmpfs holds the database, so
 //! SQLite gets ENOSPC as on a real server) and a damaged file. Mounting needs root; the daemon
 //! tests also need the mail stack of deploy/dev/mailstack.sh.
+//!
+//! All SQLite-only: they fill the disk under the SQLite file or overwrite its pages. PostgreSQL's
+//! faults (a restart, a failover) are other tests (issue 13).
 
 mod common;
 
@@ -9,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use common::db::{TestDb, sqlite_only};
 use common::{Daemon, Stack, buzon_toml};
 use mesa_fe::config::Config;
 use mesa_fe::desk::knowledge::KnowledgeBase;
@@ -18,6 +22,9 @@ use mesa_fe::store::raw::Origin;
 use mesa_fe::store::{Fault, Store};
 
 const FACTURA: &str = "sd_facturaelectronica@dian.gov.co";
+
+/// Why the full-disk tests are SQLite-only.
+const FULL_DISK: &str = "llena un tmpfs bajo el archivo SQLite";
 
 /// A small tmpfs of its own, unmounted when dropped (also when the test fails).
 struct Tmpfs {
@@ -40,8 +47,9 @@ impl Tmpfs {
         self.dir.path()
     }
 
-    fn database_url(&self) -> String {
-        format!("sqlite://{}", self.path().join("mesa-fe.db").display())
+    /// The database, a SQLite file on this small disk.
+    fn database(&self) -> TestDb {
+        TestDb::sqlite_in(self.path())
     }
 
     fn filler(&self) -> PathBuf {
@@ -89,9 +97,12 @@ fn big_request(n: usize, tag: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_full_disk_is_a_retriable_error_and_ingest_resumes_once_space_returns() {
+    if !sqlite_only(FULL_DISK) {
+        return;
+    }
     let disk = Tmpfs::mount("16m");
     let mut config = Config::builtin().expect("config");
-    config.general.database_url = disk.database_url();
+    config.general.database_url = disk.database().url();
     let store = Store::open(&config.database_url()).await.expect("open store");
     let desk = std::sync::Arc::new(Desk::new(config, KnowledgeBase::builtin()));
     let origin = Origin::local("facturaelectronica");
@@ -153,16 +164,15 @@ async fn wait_for_cases(url: &str, wanted: usize, limit: Duration) -> usize {
 
 #[tokio::test]
 async fn the_daemon_keeps_mail_in_the_inbox_while_the_disk_is_full_and_resumes_by_itself() {
+    if !sqlite_only(FULL_DISK) {
+        return;
+    }
     let stack = Stack::from_env();
     let (folder, done) = ("t-lleno", "t-lleno-ok");
     stack.fresh_folders(FACTURA, &[folder, done]).await;
     let disk = Tmpfs::mount("16m");
-    let config = format!(
-        "[general]\nbase_datos = \"{}\"\n{}",
-        disk.database_url(),
-        buzon_toml(&stack, "facturaelectronica", FACTURA, folder, "")
-    );
-    let mut daemon = Daemon::new(&config);
+    let config = buzon_toml(&stack, "facturaelectronica", FACTURA, folder, "");
+    let mut daemon = Daemon::with_db(&config, disk.database());
     daemon.start();
     let base = daemon.http_base().await;
     let (status, body) = wait_ready(&base, 200, Duration::from_secs(20)).await;
@@ -179,7 +189,7 @@ async fn the_daemon_keeps_mail_in_the_inbox_while_the_disk_is_full_and_resumes_b
     assert_eq!(stack.count(FACTURA, done).await.0, 0);
 
     disk.free();
-    let cases = wait_for_cases(&disk.database_url(), 3, Duration::from_secs(60)).await;
+    let cases = wait_for_cases(&daemon.database_url(), 3, Duration::from_secs(60)).await;
     assert_eq!(
         cases,
         3,
@@ -196,10 +206,10 @@ async fn the_daemon_keeps_mail_in_the_inbox_while_the_disk_is_full_and_resumes_b
 
 /// Overwrites the start of the page that holds the raw messages (its header and cell pointers)
 /// with garbage, as a bad sector or a torn write would.
-async fn damage_raw_messages(db: &Path) {
+async fn damage_raw_messages(database: &TestDb) {
+    let db = database.sqlite_path().expect("a SQLite file");
     // Read straight from SQLite: the store itself would refuse the file once damaged.
-    let url = format!("sqlite://{}", db.display());
-    let pool = sqlx::SqlitePool::connect(&url).await.expect("open the database");
+    let pool = database.sqlite_pool().await;
     let root: i64 =
         sqlx::query_scalar("SELECT rootpage FROM sqlite_master WHERE name = 'raw_messages'")
             .fetch_one(&pool)
@@ -214,7 +224,7 @@ async fn damage_raw_messages(db: &Path) {
     bytes[start..start + 64].fill(0xA5);
     std::fs::write(db, bytes).expect("write the damage");
 
-    let pool = sqlx::SqlitePool::connect(&url).await.expect("open the database");
+    let pool = database.sqlite_pool().await;
     let check: Result<Vec<String>, sqlx::Error> =
         sqlx::query_scalar("PRAGMA quick_check").fetch_all(&pool).await;
     pool.close().await;
@@ -249,6 +259,9 @@ fn run_with_limit(mut command: Command, limit: Duration) -> (Option<ExitStatus>,
 
 #[tokio::test]
 async fn a_damaged_database_stops_run_migrate_and_ingest_with_exit_74_and_leaves_the_inbox() {
+    if !sqlite_only("daña páginas del archivo SQLite") {
+        return;
+    }
     let stack = Stack::from_env();
     let (folder, done) = ("t-danada", "t-danada-ok");
     stack.fresh_folders(FACTURA, &[folder, done]).await;
@@ -257,21 +270,19 @@ async fn a_damaged_database_stops_run_migrate_and_ingest_with_exit_74_and_leaves
     std::fs::write(&eml, common::request(1, "danada-cli")).expect("write .eml");
     let ingested = daemon.cli(&["ingest", eml.to_str().expect("UTF-8 path")]);
     assert!(ingested.status.success(), "{}", String::from_utf8_lossy(&ingested.stderr));
-    let db = daemon.path().join("mesa-fe.db");
-    damage_raw_messages(&db).await;
+    damage_raw_messages(&daemon.db).await;
     stack
         .append(FACTURA, folder, &[common::request(2, "danada"), common::request(3, "danada")])
         .await;
 
-    let mut run = Command::new(env!("CARGO_BIN_EXE_mesa-fe"));
+    let mut run = daemon.command();
     run.arg("run")
         .arg("--config")
         .arg(daemon.path().join("mesa-fe.toml"))
-        .env("MESA_FE__GENERAL__DIRECTORIO_ESTADO", daemon.path())
         .env("MESA_FE__HTTP__DIRECCION", "127.0.0.1:0");
     let (status, stderr) = run_with_limit(run, Duration::from_secs(30));
     assert_eq!(status.and_then(|s| s.code()), Some(74), "run must refuse to start: {stderr}");
-    let path = db.display().to_string();
+    let path = daemon.db.sqlite_path().expect("a SQLite file").display().to_string();
     for expected in ["dañada", path.as_str(), "copia de respaldo", ".recover", "siguen en el buzón"]
     {
         assert!(stderr.contains(expected), "stderr names {expected:?}: {stderr}");

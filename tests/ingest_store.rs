@@ -5,6 +5,7 @@ mod common;
 
 use std::path::Path;
 
+use common::db::TestDb;
 use common::local::{fixture, plain_mail, sample};
 use mesa_fe::pipeline::{Decision, Outcome};
 use mesa_fe::store::cases::CaseFilter;
@@ -536,9 +537,9 @@ async fn a_reused_message_id_with_other_content_is_another_message() {
 /// find it migrated, none may fail applying a migration the other applied.
 #[tokio::test]
 async fn processes_opening_a_new_database_together_all_find_it_migrated() {
-    for round in 0..5 {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join(format!("nueva-{round}.db")).display());
+    for _ in 0..5 {
+        let db = TestDb::new();
+        let url = db.url();
         let opened =
             futures::future::join_all((0..4).map(|_| mesa_fe::store::Store::open(&url))).await;
         for store in opened {
@@ -555,17 +556,8 @@ async fn processes_opening_a_new_database_together_all_find_it_migrated() {
 async fn an_unreadable_outbox_row_is_its_own_error_and_the_others_stay_due() {
     let f = fixture(|_| {}).await;
     f.ingest(&sample("mail/01_proveedor_zip_attacheddocument.eml")).await;
-    let url = format!("sqlite://{}", f.dir.path().join("mesa-fe.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.expect("pool");
-    sqlx::query("UPDATE outbox SET kind = 'aviso_del_futuro' WHERE id = 1")
-        .execute(&pool)
-        .await
-        .expect("kind");
-    sqlx::query("UPDATE outbox SET context = '{\"case\": ' WHERE id = 2")
-        .execute(&pool)
-        .await
-        .expect("context");
-    pool.close().await;
+    f.db.execute("UPDATE outbox SET kind = 'aviso_del_futuro' WHERE id = 1", &[]).await;
+    f.db.execute("UPDATE outbox SET context = '{\"case\": ' WHERE id = 2", &[]).await;
     let buzones: Vec<String> = f.desk.config.buzones.iter().map(|b| b.name.clone()).collect();
     let due = f.store.due_outbox(&buzones, 10).await.expect("due");
     assert_eq!(due.len(), 2, "{due:?}");

@@ -17,20 +17,9 @@ const BUZON: &str = "sd_facturaelectronica@dian.gov.co";
 const PAUSE_MS: &str = "600000";
 
 async fn attempts(daemon: &Daemon, raw_id: i64) -> i64 {
-    let path = daemon.path().join("mesa-fe.db");
-    if !path.exists() {
-        return 0;
-    }
-    let url = format!("sqlite://{}?mode=ro", path.display());
-    let Ok(pool) = sqlx::SqlitePool::connect(&url).await else { return 0 };
-    let found: Option<i64> = sqlx::query_scalar("SELECT attempts FROM raw_messages WHERE id = $1")
-        .bind(raw_id)
-        .fetch_optional(&pool)
-        .await
-        .ok()
-        .flatten();
-    pool.close().await;
-    found.unwrap_or(0)
+    // Read-only and only once the daemon made the database: polling must not create it.
+    let sql = "SELECT attempts FROM raw_messages WHERE id = $1";
+    daemon.db.fetch_i64(sql, &[raw_id]).await.unwrap_or(0)
 }
 
 async fn wait_for_attempts(daemon: &Daemon, raw_id: i64, wanted: i64) {

@@ -1,13 +1,12 @@
-//! Retention (`mesa-fe purge`) on a real SQLite store and through the binary: the bodies and
+//! Retention (`mesa-fe purge`) on a real store and through the binary: the bodies and
 //! attachments of closed cases go, their record and event log stay, open cases are not touched,
 //! a dry run changes nothing and a second run finds nothing to do.
 
 mod common;
 
-use std::path::Path;
 use std::process::Output;
 
-use common::local::{Fixture, fixture, fixture_path, mesa_fe, sample, text, vouched};
+use common::local::{Fixture, Host, fixture, fixture_path, sample, text, vouched};
 use mesa_fe::desk::command::{Action, Command};
 use mesa_fe::pipeline::Outcome;
 use mesa_fe::store::Store;
@@ -268,8 +267,8 @@ async fn a_reopened_case_waits_for_its_new_closing_and_is_purged_again() {
 
 // --- The binary, as an operator runs it. ---
 
-fn run(state: &Path, args: &[&str]) -> Output {
-    mesa_fe(state).args(args).output().expect("run mesa-fe")
+fn run(state: &Host, args: &[&str]) -> Output {
+    state.mesa_fe().args(args).output().expect("run mesa-fe")
 }
 
 fn ok(output: Output) -> Output {
@@ -281,17 +280,16 @@ fn stdout_json(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(output)))
 }
 
-async fn state_store(state: &Path) -> Store {
-    Store::open(&format!("sqlite://{}", state.join("mesa-fe.db").display())).await.expect("store")
+async fn state_store(state: &Host) -> Store {
+    Store::open(&state.db.url()).await.expect("store")
 }
 
 #[tokio::test]
 async fn the_command_lists_purges_once_and_refuses_a_bad_duration() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let state = dir.path();
+    let state = &Host::new();
     let request = fixture_path(REQUEST);
     let other = fixture_path(OTHER_REQUEST);
-    let ingest = ok(mesa_fe(state).arg("ingest").arg(&request).arg(&other).output().expect("run"));
+    let ingest = ok(state.mesa_fe().arg("ingest").arg(&request).arg(&other).output().expect("run"));
     let log = text(&ingest);
     let numbers: Vec<&str> = log.split_whitespace().filter(|w| w.starts_with("FE-")).collect();
     let [closed, open] = numbers[..] else { panic!("two cases expected: {log}") };

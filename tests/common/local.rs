@@ -1,5 +1,5 @@
-//! Test support for the store and the binary without a mail server: a desk over a real SQLite
-//! store in a temporary directory, the `mesa-fe` binary with its state in a directory of the
+//! Test support for the store and the binary without a mail server: a desk over a real store
+//! on a fresh [`TestDb`], the `mesa-fe` binary with its state in a directory of the
 //! test's, and the files of tests/fixtures.
 
 use std::path::{Path, PathBuf};
@@ -13,25 +13,27 @@ use mesa_fe::store::Store;
 use mesa_fe::store::raw::Origin;
 use tempfile::TempDir;
 
+use super::db::TestDb;
+
 /// The built-in configuration's desk over a fresh store in `dir`, and the buzón its mail comes
 /// through.
 pub struct Fixture {
     pub desk: Arc<Desk>,
     pub store: Store,
     pub origin: Origin,
-    pub dir: TempDir,
+    pub db: TestDb,
 }
 
 /// A [`Fixture`] whose configuration `adjust` changes first (`|_| {}` for none).
 pub async fn fixture(adjust: impl FnOnce(&mut Config)) -> Fixture {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let db = TestDb::new();
     let mut config = Config::builtin().expect("config");
-    config.general.database_url = format!("sqlite://{}", dir.path().join("mesa-fe.db").display());
+    config.general.database_url = db.url();
     config.autenticacion.servers = vec![MTA.to_string()];
     adjust(&mut config);
     let store = Store::open(&config.database_url()).await.expect("open store");
     let origin = Origin::local("facturaelectronica");
-    Fixture { desk: Arc::new(Desk::new(config, KnowledgeBase::builtin())), store, origin, dir }
+    Fixture { desk: Arc::new(Desk::new(config, KnowledgeBase::builtin())), store, origin, db }
 }
 
 impl Fixture {
@@ -58,6 +60,25 @@ pub fn mesa_fe(state: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_mesa-fe"));
     command.env_remove("MESA_FE_CONFIG").env("MESA_FE__GENERAL__DIRECTORIO_ESTADO", state);
     command
+}
+
+/// A state directory and a database, as an operator's host has them, for runs of the binary.
+pub struct Host {
+    pub dir: TempDir,
+    pub db: TestDb,
+}
+
+impl Host {
+    pub fn new() -> Host {
+        Host { dir: tempfile::tempdir().expect("temp dir"), db: TestDb::new() }
+    }
+
+    /// [`mesa_fe`] on this host's state directory and database.
+    pub fn mesa_fe(&self) -> Command {
+        let mut command = mesa_fe(self.dir.path());
+        self.db.apply(&mut command);
+        command
+    }
 }
 
 /// All a run printed: its stdout, then its stderr.

@@ -2,6 +2,7 @@
 //! an IMAP client to put mail in and look at folders, and the `mesa-fe run` process itself.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod db;
 pub mod http;
 pub mod local;
 pub mod mail;
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use db::TestDb;
 use futures::TryStreamExt;
 use mesa_fe::store::Store;
 use mesa_fe::store::cases::{CaseFilter, CaseSummary};
@@ -116,18 +118,33 @@ pub fn request(n: usize, tag: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The daemon under test: its own state directory and configuration file.
+/// The daemon under test: its own state directory, configuration file and database.
 pub struct Daemon {
     pub dir: tempfile::TempDir,
+    pub db: TestDb,
     child: Option<Child>,
 }
 
 impl Daemon {
-    /// Writes `config` to the state directory; `start` runs it.
+    /// Writes `config` to the state directory; `start` runs it on a fresh [`TestDb`].
     pub fn new(config: &str) -> Daemon {
+        Daemon::with_db(config, TestDb::new())
+    }
+
+    /// As [`Daemon::new`], on the database `db` (whatever `config` says of `base_datos`).
+    pub fn with_db(config: &str, db: TestDb) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("mesa-fe.toml"), config).expect("write config");
-        Daemon { dir, child: None }
+        Daemon { dir, db, child: None }
+    }
+
+    /// The `mesa-fe` binary with this daemon's state directory and database; the caller adds
+    /// the subcommand and `--config`.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mesa-fe"));
+        command.env("MESA_FE__GENERAL__DIRECTORIO_ESTADO", self.dir.path());
+        self.db.apply(&mut command);
+        command
     }
 
     pub fn start(&mut self) {
@@ -141,11 +158,11 @@ impl Daemon {
             .append(true)
             .open(self.dir.path().join("daemon.log"))
             .expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_mesa-fe"))
+        let child = self
+            .command()
             .arg("run")
             .arg("--config")
             .arg(self.dir.path().join("mesa-fe.toml"))
-            .env("MESA_FE__GENERAL__DIRECTORIO_ESTADO", self.dir.path())
             // Any free port: tests may run daemons side by side.
             .env("MESA_FE__HTTP__DIRECCION", "127.0.0.1:0")
             .env("RUST_LOG", "info")
@@ -185,7 +202,7 @@ impl Daemon {
     }
 
     pub fn database_url(&self) -> String {
-        format!("sqlite://{}", self.dir.path().join("mesa-fe.db").display())
+        self.db.url()
     }
 
     pub fn path(&self) -> &Path {
@@ -193,7 +210,7 @@ impl Daemon {
     }
 
     pub async fn cases(&self) -> Vec<CaseSummary> {
-        if !self.dir.path().join("mesa-fe.db").exists() {
+        if !self.db.exists() {
             return Vec::new();
         }
         // The daemon may be creating the schema right now: an error means "not yet".
@@ -242,7 +259,7 @@ impl Daemon {
     /// What `mesa-fe case show FE-… --json` prints, as JSON (read through the library); `None`
     /// while the base or the case does not exist yet.
     pub async fn case_json(&self, number: &str) -> Option<serde_json::Value> {
-        if !self.dir.path().join("mesa-fe.db").exists() {
+        if !self.db.exists() {
             return None;
         }
         // The daemon may be creating the schema right now: an error means "not yet".
@@ -255,11 +272,10 @@ impl Daemon {
     /// A one-shot `mesa-fe` command (`case link …`, `outbox list`…) on this daemon's
     /// configuration and state directory, as an operator would run it next to the service.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_mesa-fe"))
+        self.command()
             .args(args)
             .arg("--config")
             .arg(self.dir.path().join("mesa-fe.toml"))
-            .env("MESA_FE__GENERAL__DIRECTORIO_ESTADO", self.dir.path())
             .stdin(Stdio::null())
             .output()
             .expect("run mesa-fe")
