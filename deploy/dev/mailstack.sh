@@ -238,8 +238,13 @@ strays() { # dovecot|postfix|postgres
   case "$1" in
     dovecot) f=$(grep -lsz "^dovecot-$(instance_name)/" /proc/[0-9]*/cmdline || true) ;;
     postfix) f=$(grep -lszx "MAIL_CONFIG=$DIR/postfix/etc" /proc/[0-9]*/environ || true) ;;
-    # un solo find (un readlink por proceso tardaba ~1 s)
-    postgres) f=$(find /proc -mindepth 2 -maxdepth 2 -name cwd -lname "$DIR/pg/data" 2>/dev/null || true) ;;
+    # Un solo find (un readlink por proceso tardaba ~1 s). "(deleted)": un clúster cuyo directorio
+    # borró otro (un mailstack.sh de antes de PostgreSQL que hizo start --fresh o stop --purge)
+    # sigue corriendo y ocupando el puerto.
+    postgres)
+      f=$(find /proc -mindepth 2 -maxdepth 2 -name cwd \( -lname "$DIR/pg/data" -o -lname "$DIR/pg/data (deleted)" \) \
+            2>/dev/null || true)
+      ;;
   esac
   # y solo binarios de Dovecot, Postfix o PostgreSQL (nunca, p. ej., un shell con MAIL_CONFIG
   # exportada o parado en el directorio del clúster)
