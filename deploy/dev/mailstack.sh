@@ -5,9 +5,12 @@
 #            LOGIN/PLAIN con contraseña, XOAUTH2/OAUTHBEARER contra un endpoint de introspección
 #   Postfix  SMTP 32025 (sin AUTH desde loopback), submission 32587 (STARTTLS + AUTH), SMTPS 32465
 #            entrega por LMTP a Dovecot; nada sale de la máquina (sin DNS, sin SMTP saliente)
+#   PostgreSQL 32432: clúster desechable (paquete postgresql de Debian), rol y base `mesa` (clave
+#            `mesa`, LOGIN CREATEDB), locale C, fsync off; para el segundo backend (issue 13)
 #
-# Solo escucha en 127.0.0.1 y guarda todo (configuración, certificados, buzones, cola, registros) en
-# un directorio. No lee ni cambia /etc/dovecot ni /etc/postfix/main.cf. Hay que correrlo como root.
+# Solo escucha en 127.0.0.1 y guarda todo (configuración, certificados, buzones, cola, clúster,
+# registros) en un directorio. No lee ni cambia /etc/dovecot, /etc/postfix/main.cf ni
+# /etc/postgresql. Hay que correrlo como root (PostgreSQL corre como el usuario postgres).
 #
 # Uso:
 #   mailstack.sh start [--fresh]   instala lo que falte, arranca lo que no corre y espera los puertos
@@ -17,10 +20,13 @@
 #   mailstack.sh env               líneas `export MESA_FE_MAILSTACK_…=` para eval "$(… env)"
 #   mailstack.sh restart-dovecot   detiene y vuelve a arrancar solo Dovecot (pruebas de reconexión)
 #   mailstack.sh stop-dovecot      detiene solo Dovecot; `start` lo vuelve a levantar
+#   mailstack.sh restart-postgres  detiene (apagado rápido: corta las sesiones) y vuelve a arrancar
+#                                  solo PostgreSQL, con los mismos datos
+#   mailstack.sh stop-postgres     detiene solo PostgreSQL; `start` lo vuelve a levantar
 #
 # Variables (opcionales; se fijan al arrancar y se guardan en $DIR/settings.env):
 #   MESA_FE_MAILSTACK_DIR=/tmp/mesa-fe-mailstack     directorio de estado (ruta absoluta, sin espacios)
-#   MESA_FE_MAILSTACK_{IMAP,IMAPS,LMTP,SMTP,SUBMISSION,SMTPS}_PORT
+#   MESA_FE_MAILSTACK_{IMAP,IMAPS,LMTP,SMTP,SUBMISSION,SMTPS,PG}_PORT
 #   MESA_FE_MAILSTACK_PASSWORD=secret                contraseña de todos los usuarios
 #   MESA_FE_MAILSTACK_OAUTH_INTROSPECTION=http://127.0.0.1:32080/introspect
 #   MESA_FE_MAILSTACK_EXTRA_USERS="a@fe.test b@pt.test"   usuarios adicionales
@@ -63,20 +69,25 @@ compute_settings() {
   SMTP_PORT=${MESA_FE_MAILSTACK_SMTP_PORT:-32025}
   SUBMISSION_PORT=${MESA_FE_MAILSTACK_SUBMISSION_PORT:-32587}
   SMTPS_PORT=${MESA_FE_MAILSTACK_SMTPS_PORT:-32465}
+  PG_PORT=${MESA_FE_MAILSTACK_PG_PORT:-32432}
   PASSWORD=${MESA_FE_MAILSTACK_PASSWORD:-secret}
   OAUTH_URL=${MESA_FE_MAILSTACK_OAUTH_INTROSPECTION:-http://127.0.0.1:32080/introspect}
   EXTRA_USERS=${MESA_FE_MAILSTACK_EXTRA_USERS:-}
 }
-SETTING_NAMES="IMAP_PORT IMAPS_PORT LMTP_PORT SMTP_PORT SUBMISSION_PORT SMTPS_PORT PASSWORD OAUTH_URL EXTRA_USERS"
+SETTING_NAMES="IMAP_PORT IMAPS_PORT LMTP_PORT SMTP_PORT SUBMISSION_PORT SMTPS_PORT PG_PORT PASSWORD OAUTH_URL EXTRA_USERS"
+# Rol, clave y base de PostgreSQL: fijos, como los exporta `env` (MESA_FE_PRUEBA_POSTGRES).
+PG_USER=mesa
+PG_PASSWORD=mesa
+PG_DB=mesa
 
 validate_settings() {
-  local p ports="$IMAP_PORT $IMAPS_PORT $LMTP_PORT $SMTP_PORT $SUBMISSION_PORT $SMTPS_PORT" u
+  local p ports="$IMAP_PORT $IMAPS_PORT $LMTP_PORT $SMTP_PORT $SUBMISSION_PORT $SMTPS_PORT $PG_PORT" u
   for p in $ports; do
     case "$p" in '' | *[!0-9]*) die "puerto no numérico: '$p'" ;; esac
     if [ "$p" -lt 1 ] || [ "$p" -gt 65535 ]; then die "puerto fuera de rango: $p"; fi
   done
   # shellcheck disable=SC2086  # división por palabras buscada
-  [ "$(printf '%s\n' $ports | sort -u | wc -l)" = 6 ] || die "puertos repetidos: $ports"
+  [ "$(printf '%s\n' $ports | sort -u | wc -l)" = 7 ] || die "puertos repetidos: $ports"
   case "$PASSWORD" in '' | *[[:space:]:]*) die "MESA_FE_MAILSTACK_PASSWORD no puede ser vacía ni tener espacios o ':'" ;; esac
   case "$OAUTH_URL" in
     http://127.0.0.1:* | http://localhost:* | http://\[::1\]:*) ;;
@@ -99,7 +110,7 @@ save_settings() {
 # entorno pide otra cosa). Si nada corre, se toman del entorno.
 load_settings() {
   compute_settings
-  if [ -f "$DIR/settings.env" ] && { dovecot_running || postfix_running; }; then
+  if [ -f "$DIR/settings.env" ] && { dovecot_running || postfix_running || postgres_running; }; then
     local n diff=""
     for n in $SETTING_NAMES; do printf -v "WANT_$n" '%s' "${!n}"; done
     # shellcheck disable=SC1091
@@ -148,8 +159,16 @@ pid_from() { # archivo comm
 }
 dovecot_pid() { pid_from "$DIR/dovecot/run/master.pid" dovecot; }
 postfix_pid() { pid_from "$DIR/postfix/spool/pid/master.pid" master; }
+# El postmaster se llama "postgres", como cualquier otro clúster de la máquina (p. ej. el "main" que
+# crea el paquete): el PID reciclado solo cuenta si su directorio de trabajo es nuestro clúster.
+postgres_pid() {
+  local p
+  p=$(pid_from "$DIR/pg/data/postmaster.pid" postgres) || return 1
+  [ "$(readlink "/proc/$p/cwd" 2>/dev/null)" = "$DIR/pg/data" ] && echo "$p"
+}
 dovecot_running() { dovecot_pid >/dev/null; }
 postfix_running() { postfix_pid >/dev/null; }
+postgres_running() { postgres_pid >/dev/null; }
 
 descendants() { # pid: todos sus descendientes, leyendo /proc (sin depender de procps)
   local f stat rest pid ppid queue="$1" cur
@@ -170,6 +189,8 @@ descendants() { # pid: todos sus descendientes, leyendo /proc (sin depender de p
 #   term-master: SIGTERM solo al maestro (Postfix: él detiene a sus hijos, en ~5 ms)
 #   term-all:    SIGTERM al maestro y a cada hijo a la vez (Dovecot: cada proceso cierra ordenadamente;
 #                solo al maestro, tarda ~1,1 s porque espera a que su proceso "log" se rinda)
+#   int-master:  SIGINT solo al maestro (PostgreSQL: apagado "fast", corta las sesiones abiertas; con
+#                SIGTERM, el apagado "smart", esperaría a que cada cliente se desconecte)
 #   kill-all:    SIGKILL a todo, cuando los datos se van a borrar (start --fresh, stop --purge)
 stop_tree() { # pid nombre modo
   local master=$1 all p left now deadline orphaned=""
@@ -178,6 +199,7 @@ stop_tree() { # pid nombre modo
   case "$3" in
     kill-all) kill -KILL $all 2>/dev/null || true ;;
     term-all) kill -TERM $all 2>/dev/null || true ;;
+    int-master) kill -INT "$master" 2>/dev/null || true ;;
     *) kill -TERM "$master" 2>/dev/null || true ;;
   esac
   deadline=$(( ${EPOCHREALTIME/./} + 10000000 ))
@@ -208,23 +230,33 @@ stop_tree() { # pid nombre modo
 
 # Procesos de esta pila que ya no cuelgan de su maestro (p. ej. de un maestro que murió con kill -9) y
 # que podrían seguir ocupando un puerto. Se reconocen sin ambigüedad: los hijos de Dovecot se llaman
-# "dovecot-<instance_name>/…" y los de Postfix llevan MAIL_CONFIG=$DIR/postfix/etc en su entorno.
-strays() { # dovecot|postfix
+# "dovecot-<instance_name>/…", los de Postfix llevan MAIL_CONFIG=$DIR/postfix/etc en su entorno y los
+# de PostgreSQL trabajan en $DIR/pg/data (el postmaster hace chdir ahí y los hijos lo heredan). Un
+# proceso de PostgreSQL suelto además tendría pegada la memoria compartida del clúster viejo.
+strays() { # dovecot|postfix|postgres
   local f
-  if [ "$1" = dovecot ]; then
-    f=$(grep -lsz "^dovecot-$(instance_name)/" /proc/[0-9]*/cmdline || true)
-  else
-    f=$(grep -lszx "MAIL_CONFIG=$DIR/postfix/etc" /proc/[0-9]*/environ || true)
-  fi
-  # y solo binarios de Dovecot o Postfix (nunca, p. ej., un shell con MAIL_CONFIG exportada)
+  case "$1" in
+    dovecot) f=$(grep -lsz "^dovecot-$(instance_name)/" /proc/[0-9]*/cmdline || true) ;;
+    postfix) f=$(grep -lszx "MAIL_CONFIG=$DIR/postfix/etc" /proc/[0-9]*/environ || true) ;;
+    # Un solo find (un readlink por proceso tardaba ~1 s). "(deleted)": un clúster cuyo directorio
+    # borró otro (un mailstack.sh de antes de PostgreSQL que hizo start --fresh o stop --purge)
+    # sigue corriendo y ocupando el puerto.
+    postgres)
+      f=$(find /proc -mindepth 2 -maxdepth 2 -name cwd \( -lname "$DIR/pg/data" -o -lname "$DIR/pg/data (deleted)" \) \
+            2>/dev/null || true)
+      ;;
+  esac
+  # y solo binarios de Dovecot, Postfix o PostgreSQL (nunca, p. ej., un shell con MAIL_CONFIG
+  # exportada o parado en el directorio del clúster)
   [ -z "$f" ] || echo "$f" | sed 's|^/proc/||; s|/.*||' | while read -r p; do
     case "$(readlink "/proc/$p/exe" 2>/dev/null)" in
       /usr/sbin/dovecot | /usr/lib/dovecot/* | /usr/lib/postfix/sbin/*) pid_alive "$p" && echo "$p" ;;
+      /usr/lib/postgresql/*/bin/postgres) pid_alive "$p" && echo "$p" ;;
     esac
   done
   return 0
 }
-kill_strays() { # dovecot|postfix
+kill_strays() { # dovecot|postfix|postgres
   local left
   left=$(strays "$1" | tr '\n' ' ')
   [ -n "${left// /}" ] || return 0
@@ -249,6 +281,12 @@ stop_postfix() { # [kill]
   if p=$(postfix_pid); then stop_tree "$p" postfix "$mode"; say "postfix detenido (pid $p)"; fi
   kill_strays postfix
 }
+stop_postgres() { # [kill]
+  local p mode=int-master
+  [ "${1:-}" = kill ] && mode=kill-all
+  if p=$(postgres_pid); then stop_tree "$p" postgres "$mode"; say "postgres detenido (pid $p)"; fi
+  kill_strays postgres
+}
 
 # ------------------------------------------------------------------------------------------ puertos
 # shellcheck disable=SC2016  # el $1 de los bash -c lo expande el bash hijo
@@ -266,12 +304,16 @@ ready() { # tipo puerto
     imap) case "$(banner "$2")" in '* OK'*) return 0 ;; esac; return 1 ;;
     smtp) case "$(banner "$2")" in 220*) return 0 ;; esac; return 1 ;;
     tls) tls_ok "$2" ;;
+    # "acepta conexiones" según el propio protocolo (un puerto abierto no basta: durante el arranque
+    # y la recuperación el postmaster ya escucha pero rechaza las sesiones)
+    pg) [ -x "$PGBIN/pg_isready" ] && "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$2" -t 2 ;;
   esac
 }
 # tipo:puerto:nombre de lo que cada componente debe tener escuchando
 port_specs() {
   DOVECOT_PORTS=("imap:$IMAP_PORT:IMAP" "tls:$IMAPS_PORT:IMAPS" "smtp:$LMTP_PORT:LMTP")
   POSTFIX_PORTS=("smtp:$SMTP_PORT:SMTP" "smtp:$SUBMISSION_PORT:submission" "tls:$SMTPS_PORT:SMTPS")
+  POSTGRES_PORTS=("pg:$PG_PORT:PostgreSQL")
 }
 
 WAIT=${MESA_FE_MAILSTACK_WAIT:-30}
@@ -305,22 +347,45 @@ ports_free() { # componente puertos...
 }
 
 # ------------------------------------------------------------------------------------------ paquetes
+# Binarios de PostgreSQL: Debian los pone por versión mayor, fuera del PATH. Los de la versión del
+# clúster si ya existe (un clúster solo arranca con su versión mayor); si no, los de la más nueva.
+pg_bin() {
+  local v=""
+  if [ -f "$DIR/pg/data/PG_VERSION" ]; then
+    { read -r v < "$DIR/pg/data/PG_VERSION"; } 2>/dev/null || true
+    echo "/usr/lib/postgresql/${v//[!0-9]/}/bin"
+    return 0
+  fi
+  find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2>/dev/null | sort -V | tail -n 1
+}
+PGBIN=$(pg_bin)
+
 ensure_packages() {
-  local f missing=""
+  local f missing="" pkgs=""
   for f in /usr/sbin/dovecot /usr/lib/dovecot/imap /usr/lib/dovecot/lmtp /usr/sbin/postfix /usr/bin/openssl; do
     [ -x "$f" ] || missing="$missing $f"
   done
+  # openssl llega como dependencia de dovecot-core y postfix (nombrarlo lo actualizaría sin necesidad)
+  [ -z "$missing" ] || pkgs="dovecot-imapd dovecot-lmtpd postfix"
+  PGBIN=$(pg_bin)
+  if [ ! -x "$PGBIN/initdb" ]; then missing="$missing ${PGBIN:-/usr/lib/postgresql/*/bin}/initdb"; pkgs="$pkgs postgresql"; fi
   [ -z "$missing" ] && return 0
-  say "faltan$missing: instalando paquetes (apt-get)"
+  local cmd="apt-get install -y --no-install-recommends ${pkgs# }"
+  say "faltan$missing: se instalan con: $cmd"
   local log=$DIR/apt.log
   apt-get -o DPkg::Lock::Timeout=900 update >"$log" 2>&1 || { show_log "$log"; die "apt-get update falló"; }
-  # openssl llega como dependencia de dovecot-core y postfix (nombrarlo lo actualizaría sin necesidad)
+  # Sin /usr/sbin/policy-rc.d que lo impida, el paquete postgresql crea y arranca además el clúster
+  # "main" del sistema (puerto 5432): no choca con el de la pila, que es otro directorio y puerto.
+  # shellcheck disable=SC2086  # lista de paquetes
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y --no-install-recommends \
-    dovecot-imapd dovecot-lmtpd postfix >>"$log" 2>&1 \
-    || { show_log "$log"; die "apt-get install falló"; }
-  for f in mail postfix dovecot dovenull; do
+    $pkgs >>"$log" 2>&1 \
+    || { show_log "$log"; die "apt-get install falló; instálelos a mano: $cmd"; }
+  for f in mail postfix dovecot dovenull postgres; do
     id "$f" >/dev/null 2>&1 || die "falta el usuario del sistema '$f' tras instalar los paquetes"
   done
+  PGBIN=$(pg_bin)
+  [ -x "$PGBIN/initdb" ] \
+    || die "falta $PGBIN/initdb tras instalar postgresql (¿el clúster de $DIR/pg es de otra versión mayor? use start --fresh)"
 }
 
 # ------------------------------------------------------------------------------------------ TLS
@@ -611,10 +676,76 @@ start_postfix() {
 }
 
 # ------------------------------------------------------------------------------------------ PostgreSQL
-# PostgreSQL: FUERA DE ALCANCE por ahora (issue 3 usa SQLite). Cuando haga falta, va aquí:
-# start_postgres/stop_postgres con un clúster propio en $DIR/pg (initdb y pg_ctl como usuario postgres,
-# listen_addresses = 127.0.0.1, puerto MESA_FE_MAILSTACK_PG_PORT=32432, fsync off), su espera en
-# cmd_start y su DATABASE_URL en print_env. Ver ../shared/reference/mailstack/ (solo como guía).
+# Un clúster propio en $DIR/pg/data (no el "main" de /etc/postgresql), creado la primera vez. initdb y
+# postgres se niegan a correr como root: corren como el usuario postgres, con el directorio de trabajo
+# en $DIR/pg (el del llamador puede no ser legible para postgres).
+pg_as() { # orden... como el usuario postgres, desde $DIR/pg
+  ( cd "$DIR/pg" && runuser -u postgres -- "$@" )
+}
+
+start_postgres() {
+  local d=$DIR/pg v=""
+  ports_free postgres "${POSTGRES_PORTS[@]}"
+  if [ -f "$d/data/PG_VERSION" ] && [ ! -x "$PGBIN/postgres" ]; then
+    read -r v < "$d/data/PG_VERSION"
+    die "el clúster de $d/data es de PostgreSQL $v, que no está instalado: use start --fresh"
+  fi
+  mkdir -p "$d/data" "$d/run"
+  chown postgres:postgres "$d" "$d/data" "$d/run"
+  chmod 700 "$d/data"
+  if [ ! -f "$d/data/PG_VERSION" ]; then
+    # --locale=C: el orden del texto es el de los bytes, como en SQLite (las migraciones de
+    # PostgreSQL además fijan COLLATE "C" en cada columna). --no-sync: datos desechables, y así
+    # initdb no espera al disco. Sin clave de superusuario: postgres entra solo por el socket Unix
+    # del clúster (trust); por TCP, con clave SCRAM.
+    find "$d/data" -mindepth 1 -delete
+    pg_as "$PGBIN/initdb" -D "$d/data" -U postgres --encoding=UTF8 --locale=C \
+      --auth-local=trust --auth-host=scram-sha-256 --no-sync --no-instructions \
+      >"$d/initdb.log" 2>&1 9>&- </dev/null || { show_log "$d/initdb.log"; die "initdb falló"; }
+    echo "include_if_exists = 'mesa-fe.conf'" >> "$d/data/postgresql.conf"
+  fi
+  # los ajustes de la pila, reescritos en cada arranque (el puerto puede haber cambiado)
+  cat > "$d/data/mesa-fe.conf" <<EOF
+# generado por deploy/dev/mailstack.sh: clúster desechable de pruebas, sin durabilidad
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$d/run'
+# pruebas en paralelo, cada una con su pool (y, más adelante, varios nodos por prueba)
+max_connections = 200
+shared_buffers = 64MB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+EOF
+  chown postgres:postgres "$d/data/mesa-fe.conf"
+  # Tras un kill -9 queda postmaster.pid; si su PID sigue como zombi (el PID 1 de estas máquinas
+  # recoge huérfanos cada ~2 s), PostgreSQL cree que el clúster corre y no arranca. Aquí ya se sabe
+  # que no corre (postgres_running, kill_strays): se borran los candados viejos.
+  rm -f "$d/data/postmaster.pid" "$d/run/.s.PGSQL.$PG_PORT.lock"
+  touch "$d/postgres.log"
+  chown postgres:postgres "$d/postgres.log"
+  # -W: no esperar aquí (cmd_start espera los puertos de todos a la vez). 9>&-: el postmaster no
+  # debe heredar el candado (flock) de este script.
+  pg_as "$PGBIN/pg_ctl" -D "$d/data" -l "$d/postgres.log" -W start >"$d/start.log" 2>&1 9>&- </dev/null || {
+    cat "$d/start.log" >&2
+    show_log "$d/postgres.log"
+    die "postgres no arrancó"
+  }
+}
+
+# El rol y la base de las pruebas (idempotente: corre en cada arranque). CREATEDB para que cada prueba
+# cree su propia base. Por el socket Unix como superusuario (trust): no hace falta su clave.
+setup_postgres() {
+  "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$DIR/pg/run" -p "$PG_PORT" -U postgres -d postgres \
+    -v u="$PG_USER" -v pw="$PG_PASSWORD" -v db="$PG_DB" >"$DIR/pg/setup.log" 2>&1 <<'SQL' \
+    || { show_log "$DIR/pg/setup.log"; die "postgres: no se pudo crear el rol o la base"; }
+SELECT format('CREATE ROLE %I', :'u') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'u') \gexec
+SELECT format('ALTER ROLE %I LOGIN CREATEDB PASSWORD %L', :'u', :'pw') \gexec
+SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'u') WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \gexec
+SQL
+}
+
+postgres_url() { echo "postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB"; }
 
 # ------------------------------------------------------------------------------------------ comandos
 # Un solo mailstack.sh a la vez por directorio (nextest corre cada prueba en su propio proceso).
@@ -668,6 +799,7 @@ cmd_start() {
     saved_settings
     stop_postfix kill
     stop_dovecot kill
+    stop_postgres kill
     wipe_dir
     touch "$DIR/$MARKER"
   fi
@@ -680,6 +812,7 @@ cmd_start() {
   # primero todos los puertos, para no dejar media pila arrancada si uno está ocupado
   dovecot_running || { kill_strays dovecot; ports_free dovecot "${DOVECOT_PORTS[@]}"; }
   postfix_running || { kill_strays postfix; ports_free postfix "${POSTFIX_PORTS[@]}"; }
+  postgres_running || { kill_strays postgres; ports_free postgres "${POSTGRES_PORTS[@]}"; }
   # si algo falla, no dejar a medias lo que este start arrancó
   LAUNCHED=""
   trap 'start_failed' EXIT
@@ -688,6 +821,8 @@ cmd_start() {
   # cuando llega una conexión a submission/SMTPS, y esos puertos se prueban después de los de Dovecot.
   if dovecot_running; then say "dovecot ya estaba en marcha"; else LAUNCHED="$LAUNCHED dovecot"; start_dovecot & started="$started dovecot:$!"; fi
   if postfix_running; then say "postfix ya estaba en marcha"; else LAUNCHED="$LAUNCHED postfix"; start_postfix & started="$started postfix:$!"; fi
+  # PostgreSQL también, a la vez: su initdb (la primera vez, ~1 s) es lo más lento de la pila.
+  if postgres_running; then say "postgres ya estaba en marcha"; else LAUNCHED="$LAUNCHED postgres"; start_postgres & started="$started postgres:$!"; fi
   local job rc=0
   for job in $started; do wait "${job#*:}" || rc=1; done
   [ "$rc" = 0 ] || exit 1
@@ -698,6 +833,8 @@ cmd_start() {
     sleep 0.05
   done
   wait_ports postfix "$DIR/postfix/postfix.log" "${POSTFIX_PORTS[@]}"
+  wait_ports postgres "$DIR/pg/postgres.log" "${POSTGRES_PORTS[@]}"
+  setup_postgres
   print_env > "$DIR/mailstack.env"
   trap - EXIT
 
@@ -709,11 +846,12 @@ cmd_start() {
   SMTP        127.0.0.1:$SMTP_PORT   sin AUTH desde loopback
   submission  127.0.0.1:$SUBMISSION_PORT   STARTTLS + AUTH obligatorios
   SMTPS       127.0.0.1:$SMTPS_PORT   TLS implícito + AUTH
+  PostgreSQL  127.0.0.1:$PG_PORT   $(postgres_url)  (rol con CREATEDB)
   CA          $DIR/tls/ca.pem
   OAuth2      introspección en $OAUTH_URL (POST token=…)
   usuarios    $(all_users | paste -sd ' ')  (clave: $PASSWORD)
   comodín     todo lo demás -> $CATCHALL
-  registros   $DIR/dovecot/dovecot.log $DIR/postfix/postfix.log
+  registros   $DIR/dovecot/dovecot.log $DIR/postfix/postfix.log $DIR/pg/postgres.log
   entorno     eval "\$(bash $0 env)"
 EOF
 }
@@ -728,9 +866,11 @@ cmd_stop() {
   if [ "$purge" = 1 ]; then
     stop_postfix kill
     stop_dovecot kill
+    stop_postgres kill
   else
     stop_postfix
     stop_dovecot
+    stop_postgres
   fi
   if [ "$purge" = 1 ]; then
     if [ -f "$DIR/$MARKER" ]; then
@@ -773,13 +913,44 @@ cmd_restart_dovecot() {
   say "dovecot reiniciado en $(elapsed) s (pid $(dovecot_pid))"
 }
 
+cmd_stop_postgres() {
+  [ -f "$DIR/settings.env" ] || die "la pila no se ha arrancado en $DIR"
+  check_dir
+  take_lock
+  saved_settings
+  postgres_running || say "postgres no estaba en marcha"
+  stop_postgres
+}
+
+# Mismos datos y mismo puerto: las sesiones abiertas se cortan (apagado fast) y los clientes deben
+# reconectar, como tras un reinicio o una conmutación del servidor de verdad.
+cmd_restart_postgres() {
+  [ -f "$DIR/settings.env" ] || die "la pila no se ha arrancado en $DIR (use: mailstack.sh start)"
+  check_dir
+  take_lock
+  saved_settings
+  validate_settings
+  # una pila arrancada antes de que hubiera PostgreSQL no guardó su puerto
+  save_settings
+  PGBIN=$(pg_bin)
+  [ -x "$PGBIN/initdb" ] || die "PostgreSQL no está instalado (use: mailstack.sh start, que lo instala)"
+  stop_postgres
+  DEADLINE=$(( $(date +%s) + WAIT ))
+  start_postgres
+  wait_ports postgres "$DIR/pg/postgres.log" "${POSTGRES_PORTS[@]}"
+  setup_postgres
+  print_env > "$DIR/mailstack.env"
+  say "postgres reiniciado en $(elapsed) s (pid $(postgres_pid))"
+}
+
 cmd_status() {
   local ok=0 p spec kind port name
   saved_settings
   echo "directorio  $DIR"
   if p=$(dovecot_pid); then echo "dovecot     en marcha (pid $p)"; else echo "dovecot     detenido"; ok=1; fi
   if p=$(postfix_pid); then echo "postfix     en marcha (pid $p)"; else echo "postfix     detenido"; ok=1; fi
-  for spec in "${DOVECOT_PORTS[@]}" "${POSTFIX_PORTS[@]}"; do
+  if p=$(postgres_pid); then echo "postgres    en marcha (pid $p)"; else echo "postgres    detenido"; ok=1; fi
+  for spec in "${DOVECOT_PORTS[@]}" "${POSTFIX_PORTS[@]}" "${POSTGRES_PORTS[@]}"; do
     IFS=: read -r kind port name <<< "$spec"
     if ready "$kind" "$port"; then printf '%-11s 127.0.0.1:%s responde\n' "$name" "$port"
     else printf '%-11s 127.0.0.1:%s NO responde\n' "$name" "$port"; ok=1; fi
@@ -804,16 +975,19 @@ export MESA_FE_MAILSTACK_BUZONES=$(q "$BUZONES")
 export MESA_FE_MAILSTACK_USERS=$(q "$(all_users | paste -sd ' ')")
 export MESA_FE_MAILSTACK_CATCHALL=$CATCHALL
 export MESA_FE_MAILSTACK_DOVECOT_CONF=$(q "$DIR/dovecot/dovecot.conf")
+export MESA_FE_MAILSTACK_PG_PORT=$PG_PORT
+export MESA_FE_PRUEBA_POSTGRES=$(q "$(postgres_url)")
 EOF
   if [ -n "$EXTRA_USERS" ]; then echo "export MESA_FE_MAILSTACK_EXTRA_USERS=$(q "$EXTRA_USERS")"; fi
 }
 
 cmd_env() {
+  # antes que los ajustes guardados: los de una pila de antes de PostgreSQL no traen PG_PORT
+  compute_settings
   if [ -f "$DIR/settings.env" ]; then
     # shellcheck disable=SC1091
     . "$DIR/settings.env"
   else
-    compute_settings
     echo "# mailstack: aún no arrancada en $DIR; valores según el entorno actual" >&2
   fi
   print_env
@@ -826,8 +1000,10 @@ case "${1:-}" in
   env) cmd_env ;;
   restart-dovecot) cmd_restart_dovecot ;;
   stop-dovecot) cmd_stop_dovecot ;;
+  restart-postgres) cmd_restart_postgres ;;
+  stop-postgres) cmd_stop_postgres ;;
   *)
-    echo "uso: mailstack.sh start [--fresh] | stop [--purge] | status | env | restart-dovecot | stop-dovecot" >&2
+    echo "uso: mailstack.sh start [--fresh] | stop [--purge] | status | env | restart-dovecot | stop-dovecot | restart-postgres | stop-postgres" >&2
     exit 2
     ;;
 esac

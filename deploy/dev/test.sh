@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Corre todas las pruebas de mesa-fe: unitarias, de contrato y de integración contra la pila de
-# correo local (Dovecot + Postfix en 127.0.0.1), que este script instala si falta y arranca.
+# desarrollo local (Dovecot + Postfix + PostgreSQL en 127.0.0.1), que mailstack.sh instala desde apt
+# si falta (dovecot-imapd dovecot-lmtpd postfix postgresql) y arranca.
 # Uso: bash deploy/dev/test.sh [argumentos de cargo nextest]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
