@@ -395,7 +395,14 @@ async fn a_flood_from_one_sender_opens_at_most_the_cap_and_tells_the_coordinator
     let detail = f.store.case_detail(&latest).await.expect("detail").expect("case");
     assert_eq!(detail.messages.len(), 201 - cap + 1, "every message is kept on the case");
     assert!(detail.events.iter().any(|e| e.detail.contains("tope de casos por remitente")));
-    let all = f.store.list_outbox(None).await.expect("outbox");
+    let all: Vec<_> = f
+        .store
+        .list_outbox(None)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .map(|row| row.expect("a readable row"))
+        .collect();
     let notices: Vec<_> = all.iter().filter(|o| o.kind.as_str() == "aviso_tope_casos").collect();
     assert_eq!(notices.len(), 1, "the coordinator is told once");
     assert_eq!(notices[0].to_addr, "coord.factura@dian.gov.co");
@@ -567,4 +574,11 @@ async fn an_unreadable_outbox_row_is_its_own_error_and_the_others_stay_due() {
     let readable = due.iter().find_map(|row| row.as_ref().ok()).expect("readable row");
     let error = readable.context().expect_err("context cut short");
     assert!(error.to_string().contains("correo 2"), "{error}");
+    // The operator sent to look at it still sees the queue and the case.
+    let listed = f.store.list_outbox(None).await.expect("outbox list");
+    assert_eq!(listed.len(), 2);
+    assert!(matches!(&listed[0], Err(row) if row.id == 1), "{listed:?}");
+    let case = readable.case_number.clone();
+    let detail = f.store.case_detail(&case).await.expect("detail").expect("case");
+    assert!(detail.outbox.iter().any(|o| o.kind == "aviso_del_futuro"), "{:?}", detail.outbox);
 }

@@ -46,7 +46,10 @@ impl Fixture {
 
     async fn outbox(&self, kind: &str) -> Vec<OutboxItem> {
         let all = self.store.list_outbox(None).await.expect("outbox");
-        all.into_iter().filter(|o| o.kind.as_str() == kind).collect()
+        all.into_iter()
+            .map(|row| row.expect("a readable row"))
+            .filter(|o| o.kind.as_str() == kind)
+            .collect()
     }
 
     async fn cli(&self, number: &str, agent: &str, command: Command, text: &str) {

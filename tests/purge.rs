@@ -62,7 +62,10 @@ impl Fixture {
 
     async fn outbox_of(&self, number: &str) -> Vec<OutboxItem> {
         let all = self.store.list_outbox(None).await.expect("outbox");
-        all.into_iter().filter(|o| o.case_number == number).collect()
+        all.into_iter()
+            .map(|row| row.expect("a readable row"))
+            .filter(|o| o.case_number == number)
+            .collect()
     }
 }
 

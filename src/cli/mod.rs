@@ -539,11 +539,32 @@ pub async fn outbox(path: Option<&Path>, command: OutboxCommand) -> Result<ExitC
                 .transpose()
                 .map_err(|e| Failure::new(EX_DATAERR, e.to_string()))?;
             let items = store.list_outbox(wanted).await?;
-            if json { show::json(&items)? } else { show::outbox_list(&items) }
+            if json {
+                let rows: Vec<serde_json::Value> = items
+                    .iter()
+                    .map(|row| match row {
+                        Ok(item) => serde_json::to_value(item),
+                        Err(unreadable) => serde_json::to_value(unreadable),
+                    })
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| Failure::new(EX_SOFTWARE, e.to_string()))?;
+                show::json(&rows)?
+            } else {
+                show::outbox_list(&items)
+            }
         }
         OutboxCommand::Show { id, json } => match store.outbox_item(id).await? {
-            Some(item) if json => show::json(&item)?,
-            Some(item) => show::outbox_item(&item),
+            Some(Ok(item)) if json => show::json(&item)?,
+            Some(Ok(item)) => show::outbox_item(&item),
+            Some(Err(unreadable)) => {
+                return Err(Failure::new(
+                    EX_DATAERR,
+                    format!(
+                        "el correo {id} no se puede leer con esta versión: {}",
+                        unreadable.error
+                    ),
+                ));
+            }
             None => {
                 return Err(Failure::new(
                     EX_DATAERR,

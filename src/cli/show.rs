@@ -3,7 +3,7 @@
 use mesa_fe::desk::knowledge::KnowledgeBase;
 use mesa_fe::pipeline::{Analysis, Outcome};
 use mesa_fe::store::cases::{CaseDetail, CaseSummary};
-use mesa_fe::store::outbox::OutboxItem;
+use mesa_fe::store::outbox::{OutboxItem, UnreadableRow};
 use mesa_fe::store::raw::QuarantineEntry;
 use mesa_fe::store::timestamp;
 
@@ -223,7 +223,7 @@ pub fn case_detail(d: &CaseDetail) {
     if !d.outbox.is_empty() {
         say!("\nCorreos en cola:");
         for o in &d.outbox {
-            say!("  {} → {} [{}] {}", o.kind.as_str(), o.to_addr, o.status, o.subject);
+            say!("  {} → {} [{}] {}", o.kind, o.to_addr, o.status, o.subject);
         }
     }
 }
@@ -280,13 +280,20 @@ pub fn knowledge(base: &KnowledgeBase) {
     }
 }
 
-pub fn outbox_list(items: &[OutboxItem]) {
+pub fn outbox_list(items: &[Result<OutboxItem, UnreadableRow>]) {
     if items.is_empty() {
         say!("La cola de salida está vacía.");
         return;
     }
     say!("{:<6} {:<17} {:<16} {:<25} {:<8} PARA", "ID", "ESTADO", "CASO", "TIPO", "INTENTOS");
-    for i in items {
+    for item in items {
+        let i = match item {
+            Ok(i) => i,
+            Err(unreadable) => {
+                say!("{:<6} ilegible: {}", unreadable.id, unreadable.error);
+                continue;
+            }
+        };
         say!(
             "{:<6} {:<17} {:<16} {:<25} {:<8} {}",
             i.id,

@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::message::MessageRecord;
-use super::outbox::{OutboxDraft, OutboxStatus};
+use super::outbox::OutboxDraft;
 use super::raw::{RawStatus, sha256_hex};
 use chrono::{DateTime, Utc};
 
@@ -876,27 +876,16 @@ pub struct EventRow {
     pub created_at: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A case's mail as `case show` lists it: kind and status as stored, so a row this version
+/// cannot work (written by a newer one) is still shown rather than hiding the whole case.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct OutboxRow {
-    pub kind: ReplyKind,
+    pub kind: String,
     pub buzon: String,
     pub to_addr: String,
     pub subject: String,
     pub message_id: String,
-    pub status: OutboxStatus,
-}
-
-impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for OutboxRow {
-    fn from_row(row: &'r sqlx::sqlite::SqliteRow) -> Result<OutboxRow, sqlx::Error> {
-        Ok(OutboxRow {
-            kind: super::outbox::kind_column(row, "kind")?,
-            buzon: row.try_get("buzon")?,
-            to_addr: row.try_get("to_addr")?,
-            subject: row.try_get("subject")?,
-            message_id: row.try_get("message_id")?,
-            status: super::outbox::status_column(row, "status")?,
-        })
-    }
+    pub status: String,
 }
 
 impl Store {

@@ -142,12 +142,28 @@ impl<'r> sqlx::FromRow<'r, SqliteRow> for OutboxItem {
     }
 }
 
-/// A due row that could not be read (a kind this version does not know, a malformed time): the sender marks it
-/// failed instead of stopping on it.
+/// A row that could not be read (a kind this version does not know, a malformed time): the
+/// sender marks it failed instead of stopping on it; `outbox list` shows it as unreadable.
 #[derive(Debug)]
 pub struct UnreadableRow {
     pub id: i64,
     pub error: sqlx::Error,
+}
+
+impl Serialize for UnreadableRow {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut row = serializer.serialize_struct("UnreadableRow", 2)?;
+        row.serialize_field("id", &self.id)?;
+        row.serialize_field("ilegible", &self.error.to_string())?;
+        row.end()
+    }
+}
+
+/// One row as an item, or as the reason it cannot be one (the row's id still read).
+fn item_or_unreadable(row: &SqliteRow) -> Result<Result<OutboxItem, UnreadableRow>, StoreError> {
+    let id: i64 = row.try_get("id")?;
+    Ok(<OutboxItem as sqlx::FromRow<_>>::from_row(row).map_err(|error| UnreadableRow { id, error }))
 }
 
 impl OutboxItem {
@@ -186,13 +202,7 @@ impl Store {
         }
         query.push(") ORDER BY o.next_attempt_at, o.id LIMIT ").push_bind(limit);
         let rows = query.build().fetch_all(self.pool()).await?;
-        rows.iter()
-            .map(|row| {
-                let id: i64 = row.try_get("id")?;
-                Ok(<OutboxItem as sqlx::FromRow<_>>::from_row(row)
-                    .map_err(|error| UnreadableRow { id, error }))
-            })
-            .collect()
+        rows.iter().map(item_or_unreadable).collect()
     }
 
     /// When the next row of these buzones falls due, if any waits.
@@ -266,27 +276,34 @@ impl Store {
     }
 
     /// `outbox list`: every row, or those with one status, newest last.
+    /// `outbox list`: every row, each read on its own, so that the operator sent to look at an
+    /// unreadable row still sees the queue (and that row, as unreadable).
     pub async fn list_outbox(
         &self,
         wanted: Option<OutboxStatus>,
-    ) -> Result<Vec<OutboxItem>, StoreError> {
+    ) -> Result<Vec<Result<OutboxItem, UnreadableRow>>, StoreError> {
         // The only interpolation is the constant column list.
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {ITEM_COLUMNS} FROM outbox o JOIN cases c ON c.id = o.case_id \
              WHERE ($1 IS NULL OR o.status = $1) ORDER BY o.id"
         )))
         .bind(wanted.map(OutboxStatus::as_str))
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        rows.iter().map(item_or_unreadable).collect()
     }
 
-    pub async fn outbox_item(&self, id: i64) -> Result<Option<OutboxItem>, StoreError> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    pub async fn outbox_item(
+        &self,
+        id: i64,
+    ) -> Result<Option<Result<OutboxItem, UnreadableRow>>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {ITEM_COLUMNS} FROM outbox o JOIN cases c ON c.id = o.case_id WHERE o.id = $1"
         )))
         .bind(id)
         .fetch_optional(self.pool())
-        .await?)
+        .await?;
+        row.as_ref().map(item_or_unreadable).transpose()
     }
 
     /// `outbox retry`: a failed (or waiting) row is due again now. `false` when it was sent.
