@@ -382,6 +382,9 @@ async fn reload_on_hangup(reloading: Arc<Reloading>, shutdown: Shutdown, notifie
         }
         info!("SIGHUP: se relee la configuración");
         tell_systemd(notifier.reloading());
+        // READY=1 must follow RELOADING=1 even if the reload panics (the supervisor restarts this
+        // task), or systemd shows the unit "reloading" until its own timeout.
+        let _ready_again = ReadyAgain(&notifier);
         let imported = store.providers().await.map_err(|e| e.to_string());
         let setup = reload().and_then(|desk| {
             let desk = desk.with_imported_providers(imported?);
@@ -414,7 +417,15 @@ async fn reload_on_hangup(reloading: Arc<Reloading>, shutdown: Shutdown, notifie
                 );
             }
         }
-        tell_systemd(notifier.ready());
+    }
+}
+
+/// Sends READY=1 when dropped: at the end of a reload, however it ended.
+struct ReadyAgain<'a>(&'a Notifier);
+
+impl Drop for ReadyAgain<'_> {
+    fn drop(&mut self) {
+        tell_systemd(self.0.ready());
     }
 }
 
