@@ -159,8 +159,7 @@ impl Keeper {
                     ("la tarea terminó sin que se pidiera detener el servicio", String::new())
                 }
                 Err(panic) => (
-                    "la tarea falló con un pánico; el detalle está en el registro \
-                     (event=tarea_reiniciada)",
+                    "la tarea falló con un pánico; el detalle está en el registro del servicio",
                     mask_personal(&panic_text(panic.as_ref())),
                 ),
             };
