@@ -176,8 +176,10 @@ fn register_store_stats(registry: &mut Registry, stats: &StoreStats, config: &Co
 
     let buzones: Vec<&str> = config.buzones.iter().map(|b| b.name.as_str()).collect();
     // `get_or_create` alone puts a series at 0 (the guard it returns is dropped at once).
-    let messages = Family::<MessageLabels, Counter>::default();
-    let quarantine = Family::<BuzonLabel, Counter>::default();
+    // Rows as they stand now: a message leaves `pendiente` and a quarantined one may be released,
+    // so these go down too (gauges, not counters).
+    let messages = Family::<MessageLabels, Gauge>::default();
+    let quarantine = Family::<BuzonLabel, Gauge>::default();
     for buzon in &buzones {
         let _ = quarantine.get_or_create(&BuzonLabel { buzon: buzon.to_string() });
         for estado in RawStatus::ALL {
@@ -189,9 +191,9 @@ fn register_store_stats(registry: &mut Registry, stats: &StoreStats, config: &Co
     }
     for (buzon, estado, n) in &stats.messages {
         let labels = MessageLabels { buzon: buzon.clone(), estado: estado.clone() };
-        messages.get_or_create(&labels).inc_by(count(*n));
+        messages.get_or_create(&labels).set(*n);
         if estado == RawStatus::Cuarentena.as_str() {
-            quarantine.get_or_create(&BuzonLabel { buzon: buzon.clone() }).inc_by(count(*n));
+            quarantine.get_or_create(&BuzonLabel { buzon: buzon.clone() }).set(*n);
         }
     }
     registry.register(
@@ -364,8 +366,8 @@ mod tests {
         prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).expect("encode");
         let buzon = &config.buzones[0].name;
         for series in [
-            format!("mesa_fe_mensajes_total{{buzon=\"{buzon}\",estado=\"procesado\"}} 0"),
-            format!("mesa_fe_cuarentena_total{{buzon=\"{buzon}\"}} 0"),
+            format!("mesa_fe_mensajes{{buzon=\"{buzon}\",estado=\"procesado\"}} 0"),
+            format!("mesa_fe_cuarentena{{buzon=\"{buzon}\"}} 0"),
             "mesa_fe_casos_abiertos_total{tema=\"radian\"} 0".into(),
             "mesa_fe_casos_por_canal_total{canal=\"rechazado\"} 0".into(),
             "mesa_fe_casos{estado=\"nuevo\",nivel=\"n1\"} 0".into(),
@@ -374,7 +376,7 @@ mod tests {
         ] {
             assert!(out.lines().any(|l| l == series), "{series} missing:\n{out}");
         }
-        assert!(out.contains("# TYPE mesa_fe_mensajes_total counter"), "{out}");
+        assert!(out.contains("# TYPE mesa_fe_mensajes gauge"), "{out}");
         assert!(out.contains("# TYPE mesa_fe_casos gauge"), "{out}");
     }
 
@@ -391,8 +393,8 @@ mod tests {
         let mut out = String::new();
         prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).expect("encode");
         for series in [
-            r#"mesa_fe_mensajes_total{buzon="raro\"\\",estado="cuarentena"} 2"#,
-            r#"mesa_fe_cuarentena_total{buzon="raro\"\\"} 2"#,
+            r#"mesa_fe_mensajes{buzon="raro\"\\",estado="cuarentena"} 2"#,
+            r#"mesa_fe_cuarentena{buzon="raro\"\\"} 2"#,
             r#"mesa_fe_casos{estado="nuevo",nivel="n1"} 5"#,
         ] {
             assert!(out.lines().any(|l| l == series), "{series} missing:\n{out}");

@@ -157,7 +157,7 @@ async fn metrics_count_what_was_ingested_and_the_case_api_wants_its_token() {
     let mut daemon = Daemon::new(&(config(&stack, folder, "ana.n2@fe.test") + &extra));
     daemon.start();
     let base = daemon.http_base().await;
-    let processed = "mesa_fe_mensajes_total{buzon=\"facturaelectronica\",estado=\"procesado\"}";
+    let processed = "mesa_fe_mensajes{buzon=\"facturaelectronica\",estado=\"procesado\"}";
     let before = get(&format!("{base}/metrics")).await.1;
     assert_eq!(sample(&before, processed), 0.0, "{before}");
 
