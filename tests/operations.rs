@@ -290,23 +290,28 @@ async fn systemd_hears_ready_status_watchdog_reload_and_stopping() {
     assert!(daemon.terminate().success());
 }
 
-#[tokio::test]
-async fn an_outbox_worker_that_panics_is_restarted_counted_and_still_sends() {
-    let stack = Stack::from_env();
-    let folder = "OpsSupervise";
-    stack.fresh_folders(BUZON, &[folder, "OpsSupervise-ok"]).await;
+/// A daemon on a fresh `folder` whose buzón sends through the stack's SMTP server.
+async fn sending_daemon(stack: &Stack, folder: &str) -> Daemon {
+    stack.fresh_folders(BUZON, &[folder, &format!("{folder}-ok")]).await;
     let smtp: u16 =
         std::env::var("MESA_FE_MAILSTACK_SMTP_PORT").expect("SMTP port").parse().expect("port");
     let smtp_toml = format!(
         "[buzones.smtp]\nservidor = \"{}\"\npuerto = {smtp}\ntls = \"ninguno\"\n",
         stack.host
     );
-    let toml = config(&stack, folder, "agente.n2@fe.test").replacen(
+    let toml = config(stack, folder, "agente.n2@fe.test").replacen(
         "\n[[agentes]]",
         &format!("\n{smtp_toml}\n[[agentes]]"),
         1,
     );
-    let mut daemon = Daemon::new(&toml);
+    Daemon::new(&toml)
+}
+
+#[tokio::test]
+async fn an_outbox_worker_that_panics_is_restarted_counted_and_still_sends() {
+    let stack = Stack::from_env();
+    let folder = "OpsSupervise";
+    let mut daemon = sending_daemon(&stack, folder).await;
     // Debug builds only: the worker panics once, in the round that holds the first mail.
     daemon.start_with_env(&[("MESA_FE_PRUEBA_PANICO_COLA_SALIDA", "tarea")]);
     let base = daemon.http_base().await;
@@ -358,19 +363,7 @@ async fn an_outbox_worker_that_panics_is_restarted_counted_and_still_sends() {
 async fn a_mail_that_panics_fails_alone_and_the_queue_goes_on() {
     let stack = Stack::from_env();
     let folder = "OpsPanicRow";
-    stack.fresh_folders(BUZON, &[folder, "OpsPanicRow-ok"]).await;
-    let smtp: u16 =
-        std::env::var("MESA_FE_MAILSTACK_SMTP_PORT").expect("SMTP port").parse().expect("port");
-    let smtp_toml = format!(
-        "[buzones.smtp]\nservidor = \"{}\"\npuerto = {smtp}\ntls = \"ninguno\"\n",
-        stack.host
-    );
-    let toml = config(&stack, folder, "agente.n2@fe.test").replacen(
-        "\n[[agentes]]",
-        &format!("\n{smtp_toml}\n[[agentes]]"),
-        1,
-    );
-    let mut daemon = Daemon::new(&toml);
+    let mut daemon = sending_daemon(&stack, folder).await;
     daemon.start_with_env(&[("MESA_FE_PRUEBA_PANICO_COLA_SALIDA", "fila")]);
     let base = daemon.http_base().await;
     stack.append(BUZON, folder, &[request(1, "ops-panic-row")]).await;
