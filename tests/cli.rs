@@ -246,15 +246,21 @@ fn kb_list_shows_the_known_errors() {
     assert!(entries >= 30, "only {entries} known errors");
 }
 
-#[test]
-fn the_outbox_can_be_listed_shown_and_retried() {
+/// A fresh state directory into which `mesa-fe ingest` took these samples.
+fn ingested(samples: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     let ingest = mesa_fe(dir.path())
         .arg("ingest")
-        .arg(fixture_path("mail/01_proveedor_zip_attacheddocument.eml"))
+        .args(samples.iter().map(|s| fixture_path(s)))
         .output()
         .expect("run");
     assert!(ingest.status.success(), "{}", text(&ingest));
+    dir
+}
+
+#[test]
+fn the_outbox_can_be_listed_shown_and_retried() {
+    let dir = ingested(&["mail/01_proveedor_zip_attacheddocument.eml"]);
     let list = mesa_fe(dir.path())
         .args(["outbox", "list", "--estado", "pendiente", "--json"])
         .output()
@@ -313,14 +319,8 @@ fn json_of(output: &std::process::Output) -> serde_json::Value {
 
 #[test]
 fn every_list_and_show_takes_json() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let ingest = mesa_fe(dir.path())
-        .arg("ingest")
-        .arg(fixture_path("mail/01_proveedor_zip_attacheddocument.eml"))
-        .arg(fixture_path("pipeline/20_basura_binaria.eml"))
-        .output()
-        .expect("run");
-    assert!(ingest.status.success(), "{}", text(&ingest));
+    let dir =
+        ingested(&["mail/01_proveedor_zip_attacheddocument.eml", "pipeline/20_basura_binaria.eml"]);
     let run = |args: &[&str]| json_of(&mesa_fe(dir.path()).args(args).output().expect("run"));
 
     let known = run(&["kb", "list", "--json"]);
@@ -355,13 +355,7 @@ fn kb_export_writes_json_and_names_its_formats_when_refusing_one() {
 
 #[test]
 fn a_case_is_named_by_its_bare_number_for_this_year() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let ingest = mesa_fe(dir.path())
-        .arg("ingest")
-        .arg(fixture_path("mail/01_proveedor_zip_attacheddocument.eml"))
-        .output()
-        .expect("run");
-    assert!(ingest.status.success(), "{}", text(&ingest));
+    let dir = ingested(&["mail/01_proveedor_zip_attacheddocument.eml"]);
     let cases =
         json_of(&mesa_fe(dir.path()).args(["case", "list", "--json"]).output().expect("run"));
     let number = cases[0]["number"].as_str().expect("number").to_string();
