@@ -44,14 +44,6 @@ impl std::fmt::Display for OutboxStatus {
     }
 }
 
-impl TryFrom<String> for OutboxStatus {
-    type Error = UnknownStatus;
-
-    fn try_from(name: String) -> Result<OutboxStatus, UnknownStatus> {
-        OutboxStatus::read(&name)
-    }
-}
-
 /// A status name this version does not know (a typo on the command line, a row written by a
 /// newer version).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -499,7 +491,7 @@ mod tests {
 
     #[test]
     fn an_unknown_status_is_an_error_that_names_it_and_the_known_ones() {
-        let error = OutboxStatus::try_from("enviada".to_string()).expect_err("unknown");
+        let error = OutboxStatus::read("enviada").expect_err("unknown");
         assert_eq!(
             error.to_string(),
             "estado desconocido: \"enviada\"; use uno de pendiente, enviado, fallo_temporal, \
