@@ -6,14 +6,14 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::cases::{
-    CaseChange, FoundCase, SYSTEM_ACTOR, Tx, claim_raw, insert_events, insert_message,
-    insert_outbox, update_case,
+    CaseChange, FoundCase, SYSTEM_ACTOR, claim_raw, insert_events, insert_message, insert_outbox,
+    update_case,
 };
 use super::message::MessageRecord;
 use super::outbox::OutboxDraft;
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError, now_text, timestamp};
+use super::{Store, StoreError, Tx, now_text, timestamp};
 use crate::desk::Level;
 
 /// One action as the case history keeps it.

@@ -4,18 +4,18 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Row as _};
 
 use super::message::MessageRecord;
 use super::outbox::OutboxDraft;
 use super::raw::{RawStatus, sha256_hex};
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError, now_text, optional_instant_column, timestamp};
+use super::{
+    Connection, DB, Row, Store, StoreError, Tx, now_text, optional_instant_column, timestamp,
+};
 use crate::desk::case::{Case, Event, ReplyKind, Status, Transition};
 use crate::desk::{Channel, Level, Tema};
-
-pub(super) type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
 
 /// A stored case the engine can act on.
 #[derive(Debug, Clone)]
@@ -317,7 +317,7 @@ impl Store {
             return Ok(counts);
         }
         let mut query =
-            QueryBuilder::<Sqlite>::new("SELECT agent, COUNT(*) FROM cases WHERE agent IN (");
+            QueryBuilder::<DB>::new("SELECT agent, COUNT(*) FROM cases WHERE agent IN (");
         let mut list = query.separated(", ");
         for agent in agents {
             list.push_bind(agent);
@@ -361,7 +361,7 @@ impl Store {
     }
 }
 
-fn case_summary(row: &sqlx::sqlite::SqliteRow) -> Result<CaseSummary, StoreError> {
+fn case_summary(row: &Row) -> Result<CaseSummary, StoreError> {
     Ok(CaseSummary {
         number: row.try_get("number")?,
         status: row.try_get("status")?,
@@ -379,7 +379,7 @@ fn corrupt(what: &'static str, value: &str) -> StoreError {
     StoreError::Corrupt { what, detail: format!("valor desconocido \"{value}\"") }
 }
 
-fn found_case(row: &sqlx::sqlite::SqliteRow) -> Result<FoundCase, StoreError> {
+fn found_case(row: &Row) -> Result<FoundCase, StoreError> {
     let text =
         |column: &str| -> Result<String, StoreError> { Ok(row.try_get::<String, _>(column)?) };
     let status = text("status")?;
@@ -538,10 +538,7 @@ fn hour_ago() -> String {
 }
 
 /// Cases opened by `requester` in the last hour.
-async fn cases_opened_last_hour(
-    conn: &mut sqlx::SqliteConnection,
-    requester: &str,
-) -> Result<i64, StoreError> {
+async fn cases_opened_last_hour(conn: &mut Connection, requester: &str) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM cases WHERE requester = $1 AND created_at >= $2")
         .bind(requester)
         .bind(hour_ago())
@@ -650,7 +647,7 @@ pub(super) async fn insert_message(
     .fetch_one(&mut **tx)
     .await?;
     if !message.files.is_empty() {
-        let mut insert = QueryBuilder::<Sqlite>::new(
+        let mut insert = QueryBuilder::<DB>::new(
             "INSERT INTO attachments (case_message_id, source, content_type, size_bytes, sha256) ",
         );
         insert.push_values(&message.files, |mut row, file| {
@@ -748,7 +745,7 @@ pub(super) async fn insert_events(
         return Ok(());
     }
     let now = now_text();
-    let mut insert = QueryBuilder::<Sqlite>::new(
+    let mut insert = QueryBuilder::<DB>::new(
         "INSERT INTO events (case_id, activity, from_status, to_status, from_level, to_level, actor, detail, created_at) ",
     );
     insert.push_values(events, |mut row, event| {
@@ -781,7 +778,7 @@ pub(super) async fn insert_outbox(
         .map(|d| serde_json::to_string(&d.context))
         .collect::<Result<Vec<String>, _>>()
         .map_err(|e| StoreError::Corrupt { what: "contexto", detail: e.to_string() })?;
-    let mut insert = QueryBuilder::<Sqlite>::new(
+    let mut insert = QueryBuilder::<DB>::new(
         "INSERT INTO outbox (case_id, kind, buzon, to_addr, subject, message_id, in_reply_to, refs, context, \
          next_attempt_at, created_at) ",
     );

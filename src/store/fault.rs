@@ -2,7 +2,7 @@
 //! held by another process, an I/O error), or stop and call an operator (a damaged file). Also the
 //! start-up check that refuses a damaged database before any mail is accepted.
 
-use sqlx::sqlite::SqlitePool;
+use super::Pool;
 
 /// A database failure the daemon must act on, from SQLite's primary result code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +58,7 @@ impl Fault {
 /// SQLite's own check of the file's structure (`PRAGMA quick_check`): `Ok(None)` when sound,
 /// else what it found (the first lines). A PostgreSQL store would check connectivity and the
 /// schema version here instead.
-pub(super) async fn quick_check(pool: &SqlitePool) -> Result<Option<String>, sqlx::Error> {
+pub(super) async fn quick_check(pool: &Pool) -> Result<Option<String>, sqlx::Error> {
     let rows: Vec<String> = sqlx::query_scalar("PRAGMA quick_check(5)").fetch_all(pool).await?;
     if rows.len() == 1 && rows[0] == "ok" {
         return Ok(None);

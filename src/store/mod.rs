@@ -29,13 +29,22 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection as _, Row as _};
 
 pub use fault::Fault;
+
+/// The backend the SQL modules are compiled for. They name the driver only through these aliases
+/// (`super::{DB, Row, Tx, Pool}`), never `sqlx::Sqlite` or `SqliteRow` themselves.
+pub(crate) type DB = sqlx::Sqlite;
+/// A result row of [`DB`].
+pub(crate) type Row = <DB as sqlx::Database>::Row;
+/// A transaction on [`DB`].
+pub(crate) type Tx<'a> = sqlx::Transaction<'a, DB>;
+/// The connection pool of [`DB`].
+pub(crate) type Pool = sqlx::Pool<DB>;
+/// A connection of [`DB`].
+pub(crate) type Connection = <DB as sqlx::Database>::Connection;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -99,7 +108,7 @@ impl StoreError {
 /// The database handle. Cheap to clone (a pool).
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
 }
 
 impl Store {
@@ -159,15 +168,13 @@ impl Store {
         Ok(Store { pool })
     }
 
-    pub(crate) fn pool(&self) -> &SqlitePool {
+    pub(crate) fn pool(&self) -> &Pool {
         &self.pool
     }
 
     /// A write transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`), so a
     /// second writer waits for the busy timeout instead of failing on its first write.
-    pub(crate) async fn write_tx(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+    pub(crate) async fn write_tx(&self) -> Result<Tx<'static>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
@@ -197,14 +204,14 @@ pub struct BadTimestamp {
 }
 
 /// A timestamp column read back.
-pub(crate) fn instant_column(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+pub(crate) fn instant_column(row: &Row, column: &str) -> Result<DateTime<Utc>, sqlx::Error> {
     let value: String = row.try_get(column)?;
     parse_timestamp(value, column)
 }
 
 /// A timestamp column that may be NULL.
 pub(crate) fn optional_instant_column(
-    row: &SqliteRow,
+    row: &Row,
     column: &str,
 ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     let value: Option<String> = row.try_get(column)?;

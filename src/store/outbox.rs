@@ -5,13 +5,12 @@
 //! Message-ID, which mail clients show once.
 
 use serde::Serialize;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Row as _};
 
 use chrono::{DateTime, Duration, Utc};
 
 pub use super::timestamp;
-use super::{Store, StoreError, instant_column, now_text, optional_instant_column};
+use super::{DB, Row, Store, StoreError, Tx, instant_column, now_text, optional_instant_column};
 use crate::desk::case::ReplyKind;
 
 mod context;
@@ -56,7 +55,7 @@ pub struct UnknownStatus(pub String);
 pub struct UnknownKind(pub String);
 
 /// The `kind` column as the desk's enum.
-pub(super) fn kind_column(row: &SqliteRow, column: &str) -> Result<ReplyKind, sqlx::Error> {
+pub(super) fn kind_column(row: &Row, column: &str) -> Result<ReplyKind, sqlx::Error> {
     let name: String = row.try_get(column)?;
     ReplyKind::parse(&name).ok_or_else(|| sqlx::Error::ColumnDecode {
         index: column.to_string(),
@@ -65,7 +64,7 @@ pub(super) fn kind_column(row: &SqliteRow, column: &str) -> Result<ReplyKind, sq
 }
 
 /// The `status` column as [`OutboxStatus`].
-pub(super) fn status_column(row: &SqliteRow, column: &str) -> Result<OutboxStatus, sqlx::Error> {
+pub(super) fn status_column(row: &Row, column: &str) -> Result<OutboxStatus, sqlx::Error> {
     let name: String = row.try_get(column)?;
     OutboxStatus::read(&name)
         .map_err(|e| sqlx::Error::ColumnDecode { index: column.to_string(), source: Box::new(e) })
@@ -110,8 +109,8 @@ pub struct OutboxItem {
     pub digest_id: Option<i64>,
 }
 
-impl<'r> sqlx::FromRow<'r, SqliteRow> for OutboxItem {
-    fn from_row(row: &'r SqliteRow) -> Result<OutboxItem, sqlx::Error> {
+impl<'r> sqlx::FromRow<'r, Row> for OutboxItem {
+    fn from_row(row: &'r Row) -> Result<OutboxItem, sqlx::Error> {
         Ok(OutboxItem {
             id: row.try_get("id")?,
             case_number: row.try_get("case_number")?,
@@ -153,7 +152,7 @@ impl Serialize for UnreadableRow {
 }
 
 /// One row as an item, or as the reason it cannot be one (the row's id still read).
-fn item_or_unreadable(row: &SqliteRow) -> Result<Result<OutboxItem, UnreadableRow>, StoreError> {
+fn item_or_unreadable(row: &Row) -> Result<Result<OutboxItem, UnreadableRow>, StoreError> {
     let id: i64 = row.try_get("id")?;
     Ok(<OutboxItem as sqlx::FromRow<_>>::from_row(row).map_err(|error| UnreadableRow { id, error }))
 }
@@ -182,7 +181,7 @@ impl Store {
         if buzones.is_empty() {
             return Ok(Vec::new());
         }
-        let mut query = QueryBuilder::<Sqlite>::new(format!(
+        let mut query = QueryBuilder::<DB>::new(format!(
             "SELECT {ITEM_COLUMNS} FROM outbox o JOIN cases c ON c.id = o.case_id \
              WHERE o.status IN ('pendiente', 'fallo_temporal') AND o.digest_id IS NULL \
              AND o.next_attempt_at <= "
@@ -205,7 +204,7 @@ impl Store {
         if buzones.is_empty() {
             return Ok(None);
         }
-        let mut query = QueryBuilder::<Sqlite>::new(
+        let mut query = QueryBuilder::<DB>::new(
             "SELECT MIN(next_attempt_at) AS next FROM outbox WHERE status IN ('pendiente', 'fallo_temporal') \
              AND digest_id IS NULL AND buzon IN (",
         );
@@ -418,7 +417,7 @@ impl Store {
             .bind(&draft.message_id)
             .fetch_one(&mut *tx)
             .await?;
-        let mut tie = QueryBuilder::<Sqlite>::new("UPDATE outbox SET digest_id = ");
+        let mut tie = QueryBuilder::<DB>::new("UPDATE outbox SET digest_id = ");
         tie.push_bind(digest_id).push(
             " WHERE digest_id IS NULL AND status IN ('pendiente', 'fallo_temporal') AND id IN (",
         );
@@ -437,11 +436,7 @@ impl Store {
 }
 
 /// Holds an agent's waiting notifications until their next digest may go.
-async fn hold_until(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
-    to_addr: &str,
-    next: &str,
-) -> Result<(), StoreError> {
+async fn hold_until(tx: &mut Tx<'_>, to_addr: &str, next: &str) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE outbox SET next_attempt_at = $1 WHERE to_addr = $2 AND kind = $3 \
          AND digest_id IS NULL AND status IN ('pendiente', 'fallo_temporal') AND next_attempt_at < $1",
@@ -456,7 +451,7 @@ async fn hold_until(
 
 /// Answers to requesters queued for one address since `since` (internal mail does not count).
 pub(crate) async fn automatic_replies_since(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    tx: &mut Tx<'_>,
     to_addr: &str,
     since: &str,
 ) -> Result<i64, StoreError> {

@@ -8,11 +8,11 @@
 //! quote the requester). `raw_messages` rows (metadata, SHA-256) stay: dedupe still works.
 
 use serde::Serialize;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Row as _};
 
 use super::cases::{SYSTEM_ACTOR, insert_events};
 use super::outbox::OutboxStatus;
-use super::{Store, StoreError, now_text};
+use super::{DB, Store, StoreError, now_text};
 use crate::desk::Level;
 use crate::desk::case::{Activity, Event, Status};
 
@@ -160,7 +160,7 @@ impl Store {
         let bodies = case_bodies(&mut *tx, case_id).await?;
         for chunk in bodies.chunks(500) {
             let mut delete =
-                QueryBuilder::<Sqlite>::new("DELETE FROM raw_bodies WHERE raw_message_id IN (");
+                QueryBuilder::<DB>::new("DELETE FROM raw_bodies WHERE raw_message_id IN (");
             let mut list = delete.separated(", ");
             for (id, _) in chunk {
                 list.push_bind(*id);
@@ -255,7 +255,7 @@ impl Store {
 /// `(raw message id, body bytes)` of the bodies a purge of the case removes.
 async fn case_bodies<'e, E>(executor: E, case_id: i64) -> Result<Vec<(i64, i64)>, StoreError>
 where
-    E: sqlx::Executor<'e, Database = Sqlite>,
+    E: sqlx::Executor<'e, Database = DB>,
 {
     Ok(sqlx::query_as(CASE_BODIES).bind(case_id).fetch_all(executor).await?)
 }

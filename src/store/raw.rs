@@ -5,7 +5,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::{Store, StoreError, now_text};
+use super::{DB, Store, StoreError, Tx, now_text};
 
 /// Where a raw message came from: the buzón and, for IMAP, its UID coordinates.
 #[derive(Debug, Clone, Default)]
@@ -153,9 +153,8 @@ impl Store {
     ) -> Result<Vec<u32>, StoreError> {
         let mut known = Vec::new();
         for chunk in uids.chunks(500) {
-            let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "SELECT uid FROM raw_messages WHERE buzon = ",
-            );
+            let mut query =
+                sqlx::QueryBuilder::<DB>::new("SELECT uid FROM raw_messages WHERE buzon = ");
             query
                 .push_bind(buzon)
                 .push(" AND uidvalidity = ")
@@ -309,8 +308,6 @@ impl Store {
         Ok(Some((entry, bytes)))
     }
 }
-
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
 
 /// One message to store.
 #[derive(Debug, Clone, Copy)]

@@ -4,10 +4,9 @@
 //! and percentage is computed by [`crate::desk::report`] from these rows.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::Row as _;
 
-use super::{Store, StoreError};
+use super::{Row, Store, StoreError};
 use crate::desk::case::{Activity, Status};
 use crate::desk::{Channel, Level, Tema};
 // The row types belong to the report that reads them; the store fills them.
@@ -96,7 +95,7 @@ impl Store {
     }
 }
 
-fn report_case(row: &SqliteRow) -> Result<ReportCase, StoreError> {
+fn report_case(row: &Row) -> Result<ReportCase, StoreError> {
     let text = |column: &str| -> Result<String, StoreError> { Ok(row.try_get(column)?) };
     let status = text("status")?;
     let tema = text("tema")?;
@@ -119,13 +118,13 @@ fn report_case(row: &SqliteRow) -> Result<ReportCase, StoreError> {
 }
 
 /// The `level` column (`to_level AS level` for events); `what` names it in the error.
-fn level(row: &SqliteRow, what: &'static str) -> Result<Level, StoreError> {
+fn level(row: &Row, what: &'static str) -> Result<Level, StoreError> {
     let value: String = row.try_get("level")?;
     Level::parse(&value).ok_or_else(|| unknown(what, &value))
 }
 
 /// The `created_at` column, RFC 3339.
-fn instant(row: &SqliteRow, what: &'static str) -> Result<DateTime<Utc>, StoreError> {
+fn instant(row: &Row, what: &'static str) -> Result<DateTime<Utc>, StoreError> {
     let value: String = row.try_get("created_at")?;
     DateTime::parse_from_rfc3339(&value)
         .map(|at| at.with_timezone(&Utc))
