@@ -9,7 +9,19 @@
 //! - [`outbox`]: mail to send, its schedule and its fate.
 //! - [`actions`]: what agents do to cases, control posterior, mass-incident suggestions.
 //! - [`sla`]: service-level clocks of open cases and their breaches.
-//! - [`fault`]: which database failures are worth retrying, and the start-up integrity check.
+//! - [`fault`]: which database failures are worth retrying.
+//! - `dialect`: what only the backend does (SQLite: opening, `BEGIN IMMEDIATE`, `quick_check`,
+//!   result codes, `PRAGMA`s after a purge).
+//!
+//! Backend seam (issue 13, plan step 1). The SQL modules name the driver only through the aliases
+//! below (`DB`, `Row`, `Tx`, `Pool`, `Connection`) and reach backend-only behaviour only through
+//! `dialect`, so a second copy of them can be compiled with `DB = sqlx::Postgres` by mounting the
+//! same files again (`#[path]`) beside a PostgreSQL `dialect`. `Store` stays a plain struct for
+//! now, not an enum with one variant: the enum and its `delegate!` (~70 methods) only earn their
+//! keep with a second variant, cannot be tested with one, and need the public row and draft types
+//! taken out of the SQL files first (a file mounted twice defines its types twice). That split
+//! (types stay here, SQL moves to `store/sql/`) is a pure move, reviewed on its own; then the
+//! enum and the PostgreSQL mount come together in step 2. Callers see no change in this step.
 
 pub mod actions;
 pub mod cases;
@@ -24,13 +36,11 @@ pub mod report;
 pub mod sla;
 pub mod stats;
 
-use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
+#[path = "dialect/sqlite.rs"]
+mod dialect;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection as _, Row as _};
+use sqlx::Row as _;
 
 pub use fault::Fault;
 
@@ -45,8 +55,6 @@ pub(crate) type Tx<'a> = sqlx::Transaction<'a, DB>;
 pub(crate) type Pool = sqlx::Pool<DB>;
 /// A connection of [`DB`].
 pub(crate) type Connection = <DB as sqlx::Database>::Connection;
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// A store failure, shaped for the caller: a busy or unreachable database is worth retrying; a
 /// broken schema or a bad URL is not.
@@ -115,57 +123,10 @@ impl Store {
     /// Opens (creating if needed) the database at `url` in WAL mode, refuses it if it is damaged
     /// (before any mail is accepted) and applies the migrations.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
-        let open_error = |source| StoreError::Open { url: url.to_string(), source };
-        if !url.starts_with("sqlite:") {
+        if !dialect::accepts(url) {
             return Err(StoreError::UnsupportedUrl { url: url.to_string() });
         }
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(open_error)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        if let Some(parent) = Path::new(options.get_filename()).parent()
-            && !parent.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(parent).map_err(|e| open_error(sqlx::Error::Io(e)))?;
-        }
-        let path = options.get_filename().display().to_string();
-        let damaged = |detail: String| StoreError::Damaged { path: path.clone(), detail };
-        // Held until the schema is in place: creating the file, switching it to WAL (which needs
-        // SQLite's exclusive lock and does not wait on the busy timeout) and migrating are one
-        // step for every process opening the same new database together.
-        let _opening = lock_opening(Path::new(&path)).await.map_err(open_error)?;
-        // A local file needs no liveness ping before every query (sqlx's default).
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .test_before_acquire(false)
-            .after_release(|conn, _| {
-                Box::pin(async move {
-                    // After SQLITE_FULL or SQLITE_IOERR SQLite may roll a transaction back by
-                    // itself; the driver's ROLLBACK then fails and it keeps counting an open
-                    // transaction, so every later BEGIN on this connection would fail. The ping
-                    // runs a queued ROLLBACK first; a connection still "in" a transaction is
-                    // closed instead of returned.
-                    conn.ping().await?;
-                    Ok(!conn.is_in_transaction())
-                })
-            })
-            .connect_with(options)
-            .await
-            .map_err(|e| match Fault::of(&e) {
-                Some(Fault::Damaged) => damaged(e.to_string()),
-                _ => open_error(e),
-            })?;
-        match fault::quick_check(&pool).await {
-            Ok(None) => {}
-            Ok(Some(found)) => return Err(damaged(found)),
-            Err(e) if Fault::of(&e) == Some(Fault::Damaged) => return Err(damaged(e.to_string())),
-            Err(e) => return Err(open_error(e)),
-        }
-        MIGRATOR.run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store { pool: dialect::open(url).await? })
     }
 
     pub(crate) fn pool(&self) -> &Pool {
@@ -175,7 +136,7 @@ impl Store {
     /// A write transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`), so a
     /// second writer waits for the busy timeout instead of failing on its first write.
     pub(crate) async fn write_tx(&self) -> Result<Tx<'static>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.pool.begin_with(dialect::BEGIN_WRITE).await?)
     }
 
     /// Closes the pool, waiting for connections to return.
@@ -226,24 +187,6 @@ fn parse_timestamp(value: String, column: &str) -> Result<DateTime<Utc>, sqlx::E
             source: Box::new(BadTimestamp { value, source }),
         }),
     }
-}
-
-/// An exclusive lock on a file beside the database. sqlx takes no lock of its own on SQLite, so
-/// two processes opening a new database together (the daemon and an operator's `mesa-fe case
-/// list`) would both apply the same migration, or both try to switch it to WAL, and one would fail.
-async fn lock_opening(database: &Path) -> Result<Option<std::fs::File>, sqlx::Error> {
-    let name = database.as_os_str();
-    if name.is_empty() || name == ":memory:" {
-        return Ok(None);
-    }
-    let mut lock_path = name.to_os_string();
-    lock_path.push(".migraciones.lock");
-    let file =
-        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path)?;
-    let file = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
-        .await
-        .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))??;
-    Ok(Some(file))
 }
 
 #[cfg(test)]

@@ -223,32 +223,10 @@ impl Store {
         }))
     }
 
-    /// After a purge: gives freed pages back to the file system when the database was created
-    /// with `auto_vacuum = incremental` (`PRAGMA incremental_vacuum`); otherwise only measures
-    /// the free space (no `VACUUM`: it rewrites the whole file and locks it meanwhile).
-    /// SQLite only, like the rest of the store for now.
+    /// After a purge: gives freed pages back to the file system where the backend needs it
+    /// (SQLite created with `auto_vacuum = incremental`), else only measures the free space.
     pub async fn reclaim_space(&self) -> Result<SpaceReport, StoreError> {
-        let pool = self.pool();
-        let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum").fetch_one(pool).await?;
-        let page_size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(pool).await?;
-        let free_before: i64 = sqlx::query_scalar("PRAGMA freelist_count").fetch_one(pool).await?;
-        let incremental = mode == 2;
-        if incremental {
-            // Runs to the end: every free page goes back.
-            sqlx::query("PRAGMA incremental_vacuum").fetch_all(pool).await?;
-        }
-        let free_after: i64 = sqlx::query_scalar("PRAGMA freelist_count").fetch_one(pool).await?;
-        Ok(SpaceReport {
-            auto_vacuum: match mode {
-                1 => "full",
-                2 => "incremental",
-                _ => "none",
-            }
-            .to_string(),
-            incremental_vacuum: incremental,
-            returned_bytes: (free_before - free_after).max(0) * page_size,
-            free_bytes: free_after * page_size,
-        })
+        super::dialect::reclaim_space(self.pool()).await
     }
 }
 
