@@ -10,18 +10,21 @@
 //! - [`actions`]: what agents do to cases, control posterior, mass-incident suggestions.
 //! - [`sla`]: service-level clocks of open cases and their breaches.
 //! - [`fault`]: which database failures are worth retrying.
-//! - `dialect`: what only the backend does (SQLite: opening, `BEGIN IMMEDIATE`, `quick_check`,
-//!   result codes, `PRAGMA`s after a purge).
 //!
-//! Backend seam (issue 13, plan step 1). The SQL modules name the driver only through the aliases
-//! below (`DB`, `Row`, `Tx`, `Pool`, `Connection`) and reach backend-only behaviour only through
-//! `dialect`, so a second copy of them can be compiled with `DB = sqlx::Postgres` by mounting the
-//! same files again (`#[path]`) beside a PostgreSQL `dialect`. `Store` stays a plain struct for
-//! now, not an enum with one variant: the enum and its `delegate!` (~70 methods) only earn their
-//! keep with a second variant, cannot be tested with one, and need the public row and draft types
-//! taken out of the SQL files first (a file mounted twice defines its types twice). That split
-//! (types stay here, SQL moves to `store/sql/`) is a pure move, reviewed on its own; then the
-//! enum and the PostgreSQL mount come together in step 2. Callers see no change in this step.
+//! Backend seam (issue 13, plan step 1). The public types of each module (rows, drafts, plans)
+//! are defined once, here; the SQL that reads and writes them lives in `store/sql/*.rs`, which
+//! names the driver only through its parent's aliases (`DB`, `Row`, `Tx`, `Pool`, `Connection`)
+//! and reaches backend-only behaviour only through `super::dialect`. `sqlite/mod.rs` mounts those
+//! files by `#[path]` with `DB = sqlx::Sqlite`; `sqlite/dialect.rs` holds what only SQLite does
+//! (open options and lock, the `after_release` ping, migrations, `BEGIN IMMEDIATE`,
+//! `quick_check`, result codes, the `PRAGMA`s after a purge). Step 2 adds `postgres/`, the same
+//! mount with `DB = sqlx::Postgres` and its own dialect.
+//!
+//! `Store` stays a struct around the SQLite pool for now, not an enum with a single variant: the
+//! enum and its `delegate!` over ~70 methods only earn their keep with a second variant, cannot
+//! be exercised with one, and would double a diff meant to change no behaviour. In step 2 the SQL
+//! files' `impl Store` (their `super::Store`) becomes each mount's own handle and the public
+//! `Store` the enum over them, without touching the SQL files. Callers see no change.
 
 pub mod actions;
 pub mod cases;
@@ -29,32 +32,19 @@ pub mod fault;
 pub mod knowledge;
 pub mod message;
 pub mod outbox;
-pub mod providers;
 pub mod purge;
 pub mod raw;
 pub mod report;
 pub mod sla;
 pub mod stats;
 
-#[path = "dialect/sqlite.rs"]
-mod dialect;
+mod sqlite;
 
 use chrono::{DateTime, Utc};
-use sqlx::Row as _;
 
 pub use fault::Fault;
 
-/// The backend the SQL modules are compiled for. They name the driver only through these aliases
-/// (`super::{DB, Row, Tx, Pool}`), never `sqlx::Sqlite` or `SqliteRow` themselves.
-pub(crate) type DB = sqlx::Sqlite;
-/// A result row of [`DB`].
-pub(crate) type Row = <DB as sqlx::Database>::Row;
-/// A transaction on [`DB`].
-pub(crate) type Tx<'a> = sqlx::Transaction<'a, DB>;
-/// The connection pool of [`DB`].
-pub(crate) type Pool = sqlx::Pool<DB>;
-/// A connection of [`DB`].
-pub(crate) type Connection = <DB as sqlx::Database>::Connection;
+use sqlite::{Pool, Tx, dialect};
 
 /// A store failure, shaped for the caller: a busy or unreachable database is worth retrying; a
 /// broken schema or a bad URL is not.
@@ -164,22 +154,8 @@ pub struct BadTimestamp {
     pub source: chrono::ParseError,
 }
 
-/// A timestamp column read back.
-pub(crate) fn instant_column(row: &Row, column: &str) -> Result<DateTime<Utc>, sqlx::Error> {
-    let value: String = row.try_get(column)?;
-    parse_timestamp(value, column)
-}
-
-/// A timestamp column that may be NULL.
-pub(crate) fn optional_instant_column(
-    row: &Row,
-    column: &str,
-) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    let value: Option<String> = row.try_get(column)?;
-    value.map(|value| parse_timestamp(value, column)).transpose()
-}
-
-fn parse_timestamp(value: String, column: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+/// A stored timestamp read back (the backend's `columns` read the text).
+pub(crate) fn parse_timestamp(value: String, column: &str) -> Result<DateTime<Utc>, sqlx::Error> {
     match DateTime::parse_from_rfc3339(&value) {
         Ok(at) => Ok(at.with_timezone(&Utc)),
         Err(source) => Err(sqlx::Error::ColumnDecode {

@@ -11,8 +11,9 @@ use std::time::Duration;
 use sqlx::Connection as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::purge::SpaceReport;
-use super::{Fault, Pool, StoreError};
+use super::Pool;
+use crate::store::purge::SpaceReport;
+use crate::store::{Fault, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 

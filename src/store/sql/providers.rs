@@ -1,6 +1,7 @@
 //! The registry of technology providers imported from CSV (`mesa-fe proveedores importar`).
 //! Domains and addresses are stored `;`-separated and lower-case; the providers of the
 //! configuration are not stored (they are added when the registry is loaded).
+//! Its SQL is written once against the backend aliases of its parent (`super::{DB, Row, Tx}`).
 
 use super::{Store, StoreError, now_text};
 use crate::desk::providers::Provider;

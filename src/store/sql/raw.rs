@@ -1,0 +1,400 @@
+//! The SQL of [`crate::store::raw`]: raw messages: storing, dedupe, attempts and quarantine.
+//! Written once against the backend aliases of its parent (`super::{DB, Row, Tx}`), so each backend
+//! that mounts it compiles the same text.
+
+use crate::store::raw::*;
+use sqlx::Row;
+
+use super::{DB, Store, StoreError, Tx, now_text};
+
+impl Store {
+    /// Stores the bytes of a message unless it is already known; commits before returning.
+    pub async fn store_raw(
+        &self,
+        origin: &Origin,
+        message_id: Option<&str>,
+        raw: &[u8],
+    ) -> Result<Stored, StoreError> {
+        let stored = self.store_raw_batch(&[IncomingRaw { origin, message_id, raw }]).await?;
+        stored
+            .into_iter()
+            .next()
+            .ok_or(StoreError::Corrupt { what: "raw_messages", detail: "lote vacío".into() })
+    }
+
+    /// Stores a batch of messages (an IMAP fetch, a list of files) in one transaction: one
+    /// commit, one sync to disk. A message repeated inside the batch is a duplicate of the first.
+    pub async fn store_raw_batch(
+        &self,
+        batch: &[IncomingRaw<'_>],
+    ) -> Result<Vec<Stored>, StoreError> {
+        self.store_fetched(batch, None).await
+    }
+
+    /// Stores a batch fetched from a buzón and, in the same transaction, how far the reading has
+    /// gone: after the commit the server may be told, and a crash loses nothing.
+    pub async fn store_fetched(
+        &self,
+        batch: &[IncomingRaw<'_>],
+        progress: Option<BuzonProgress<'_>>,
+    ) -> Result<Vec<Stored>, StoreError> {
+        // Hashing a large message takes milliseconds: done before the write lock is taken, so
+        // that the other buzones' writers do not wait for it.
+        let keys: Vec<(String, String)> =
+            batch.iter().map(|i| (sha256_hex(i.raw), content_key(i.raw))).collect();
+        let mut tx = self.write_tx().await?;
+        let mut stored = Vec::with_capacity(batch.len());
+        for (incoming, (sha, key)) in batch.iter().zip(&keys) {
+            stored.push(store_one(&mut tx, incoming, sha, key).await?);
+        }
+        if let Some(progress) = progress {
+            save_progress(&mut tx, progress).await?;
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// UIDVALIDITY and last UID stored for a buzón.
+    pub async fn buzon_progress(&self, buzon: &str) -> Result<Option<(u32, u32)>, StoreError> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT uidvalidity, last_uid FROM buzon_state WHERE buzon = $1")
+                .bind(buzon)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.map(|(validity, uid)| {
+            (u32::try_from(validity).unwrap_or(0), u32::try_from(uid).unwrap_or(0))
+        }))
+    }
+
+    /// Records a new UIDVALIDITY (the mailbox was recreated): reading starts over from UID 0 and
+    /// Message-ID + content dedupe keeps what was already stored from being stored twice.
+    pub async fn reset_progress(&self, buzon: &str, uidvalidity: u32) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        save_progress(&mut tx, BuzonProgress { buzon, uidvalidity, last_uid: 0 }).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Which of these UIDs of a buzón (under this UIDVALIDITY) are already stored.
+    pub async fn stored_uids(
+        &self,
+        buzon: &str,
+        uidvalidity: u32,
+        uids: &[u32],
+    ) -> Result<Vec<u32>, StoreError> {
+        let mut known = Vec::new();
+        for chunk in uids.chunks(500) {
+            let mut query =
+                sqlx::QueryBuilder::<DB>::new("SELECT uid FROM raw_messages WHERE buzon = ");
+            query
+                .push_bind(buzon)
+                .push(" AND uidvalidity = ")
+                .push_bind(i64::from(uidvalidity))
+                .push(" AND uid IN (");
+            let mut list = query.separated(", ");
+            for uid in chunk {
+                list.push_bind(i64::from(*uid));
+            }
+            query.push(")");
+            let rows: Vec<(i64,)> = query.build_query_as().fetch_all(self.pool()).await?;
+            known.extend(rows.into_iter().filter_map(|(uid,)| u32::try_from(uid).ok()));
+        }
+        known.sort_unstable();
+        Ok(known)
+    }
+
+    /// Raw messages stored but not yet processed (a crash between storing and processing).
+    pub async fn pending_raw(&self) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM raw_messages WHERE status = $1 ORDER BY id")
+            .bind(RawStatus::Pendiente.as_str())
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    /// Pending raw messages of one buzón (each watcher retries only its own).
+    pub async fn pending_raw_of(&self, buzon: &str) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM raw_messages WHERE status = $1 AND buzon = $2 ORDER BY id",
+        )
+        .bind(RawStatus::Pendiente.as_str())
+        .bind(buzon)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// The bytes and origin of a stored message.
+    pub async fn raw_message(&self, id: i64) -> Result<Option<(Origin, Vec<u8>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT m.buzon, m.uidvalidity, m.uid, m.declared_size, b.raw FROM raw_messages m \
+                 JOIN raw_bodies b ON b.raw_message_id = m.id WHERE m.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let origin = Origin {
+            buzon: row.try_get("buzon")?,
+            uidvalidity: row
+                .try_get::<Option<i64>, _>("uidvalidity")?
+                .and_then(|v| u32::try_from(v).ok()),
+            uid: row.try_get::<Option<i64>, _>("uid")?.and_then(|v| u32::try_from(v).ok()),
+            declared_size: row
+                .try_get::<Option<i64>, _>("declared_size")?
+                .and_then(|v| u64::try_from(v).ok()),
+        };
+        Ok(Some((origin, row.try_get("raw")?)))
+    }
+
+    /// Counts one more start of processing for a pending message and commits it before the
+    /// analysis runs; returns how many starts there were before this one. `None` when the
+    /// message is no longer pending (processed meanwhile by someone else).
+    pub async fn begin_attempt(&self, id: i64) -> Result<Option<u32>, StoreError> {
+        let before: Option<i64> = sqlx::query_scalar(
+            "UPDATE raw_messages SET attempts = attempts + 1 WHERE id = $1 AND status = $2 \
+             RETURNING attempts - 1",
+        )
+        .bind(id)
+        .bind(RawStatus::Pendiente.as_str())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(before.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+
+    /// Takes back the start counted by [`Store::begin_attempt`] when processing stopped on a
+    /// passing store error (a full disk, a lock): that was the desk's failure, not the message's.
+    pub async fn undo_attempt(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE raw_messages SET attempts = attempts - 1 \
+             WHERE id = $1 AND status = $2 AND attempts > 0",
+        )
+        .bind(id)
+        .bind(RawStatus::Pendiente.as_str())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Marks a raw message quarantined (unreadable) or ignored, with the reason for operators.
+    pub async fn set_raw_status(
+        &self,
+        id: i64,
+        status: RawStatus,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        // Only a message still waiting changes fate: one processed meanwhile keeps its result.
+        sqlx::query(
+            "UPDATE raw_messages SET status = $1, status_reason = $2, processed_at = $3 \
+             WHERE id = $4 AND status = $5",
+        )
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(now_text())
+        .bind(id)
+        .bind(RawStatus::Pendiente.as_str())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Quarantined messages; with `include_ignored`, also machine mail that belonged to no case.
+    pub async fn held_messages(
+        &self,
+        include_ignored: bool,
+    ) -> Result<Vec<QuarantineEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, buzon, received_at, size_bytes, status, status_reason FROM raw_messages \
+             WHERE status = $1 OR ($2 = 1 AND status = $3) ORDER BY id",
+        )
+        .bind(RawStatus::Cuarentena.as_str())
+        .bind(i64::from(include_ignored))
+        .bind(RawStatus::Ignorado.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(QuarantineEntry {
+                    id: row.try_get("id")?,
+                    buzon: row.try_get("buzon")?,
+                    received_at: row.try_get("received_at")?,
+                    size_bytes: row.try_get("size_bytes")?,
+                    status: row.try_get("status")?,
+                    reason: row.try_get::<Option<String>, _>("status_reason")?.unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    pub async fn quarantine_list(&self) -> Result<Vec<QuarantineEntry>, StoreError> {
+        self.held_messages(false).await
+    }
+
+    /// A held message with its bytes, for `quarantine show`.
+    pub async fn quarantine_entry(
+        &self,
+        id: i64,
+    ) -> Result<Option<(QuarantineEntry, Vec<u8>)>, StoreError> {
+        let entries = self.held_messages(true).await?;
+        let Some(entry) = entries.into_iter().find(|e| e.id == id) else { return Ok(None) };
+        let bytes = self.raw_message(id).await?.map(|(_, raw)| raw).unwrap_or_default();
+        Ok(Some((entry, bytes)))
+    }
+}
+
+async fn save_progress(tx: &mut Tx<'_>, progress: BuzonProgress<'_>) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO buzon_state (buzon, uidvalidity, last_uid, updated_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (buzon) DO UPDATE SET uidvalidity = excluded.uidvalidity, \
+         last_uid = CASE WHEN buzon_state.uidvalidity = excluded.uidvalidity \
+                         AND buzon_state.last_uid > excluded.last_uid THEN buzon_state.last_uid \
+                         ELSE excluded.last_uid END, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(progress.buzon)
+    .bind(i64::from(progress.uidvalidity))
+    .bind(i64::from(progress.last_uid))
+    .bind(now_text())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn store_one(
+    tx: &mut Tx<'_>,
+    incoming: &IncomingRaw<'_>,
+    sha: &str,
+    key: &str,
+) -> Result<Stored, StoreError> {
+    let IncomingRaw { origin, message_id, raw } = *incoming;
+    if let Some((of, same_bytes)) = find_same(tx, origin, message_id, sha, key).await? {
+        // The same message with other bytes (e.g. the copy sent to the other buzón): keep it.
+        if !same_bytes {
+            let row = Keys { message_id, sha, key, status: RawStatus::Duplicado };
+            insert(tx, origin, raw, row, Some(of)).await?;
+        }
+        return Ok(Stored::Duplicate { of });
+    }
+    let row = Keys { message_id, sha, key, status: RawStatus::Pendiente };
+    let id = insert(tx, origin, raw, row, None).await?;
+    Ok(Stored::New(id))
+}
+
+/// The first stored message that is the same one (same IMAP UID, same bytes, or the same
+/// Message-ID with the same content), and whether nothing new would be kept by storing these
+/// bytes again. A Message-ID alone proves nothing: some mailers reuse theirs.
+async fn find_same(
+    tx: &mut Tx<'_>,
+    origin: &Origin,
+    message_id: Option<&str>,
+    sha: &str,
+    key: &str,
+) -> Result<Option<(i64, bool)>, StoreError> {
+    if let (Some(validity), Some(uid)) = (origin.uidvalidity, origin.uid) {
+        let by_uid: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM raw_messages WHERE buzon = $1 AND uidvalidity = $2 AND uid = $3",
+        )
+        .bind(&origin.buzon)
+        .bind(i64::from(validity))
+        .bind(i64::from(uid))
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(id) = by_uid {
+            return Ok(Some((id, true)));
+        }
+    }
+    let by_bytes: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM raw_messages WHERE content_sha256 = $1 AND duplicate_of IS NULL \
+         ORDER BY id LIMIT 1",
+    )
+    .bind(sha)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(id) = by_bytes {
+        return Ok(Some((id, true)));
+    }
+    let Some(message_id) = message_id else { return Ok(None) };
+    let same_id: Vec<(i64, Option<String>)> = sqlx::query_as(
+        "SELECT id, content_key FROM raw_messages WHERE message_id = $1 AND duplicate_of IS NULL \
+         ORDER BY id",
+    )
+    .bind(message_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    for (id, stored_key) in same_id {
+        let stored_key = match stored_key {
+            Some(stored) => Some(stored),
+            None => legacy_content_key(tx, id).await?,
+        };
+        // A row from before content keys whose body was purged cannot be compared: the old
+        // rule (the Message-ID alone) stands for it.
+        if stored_key.is_none_or(|stored| stored == key) {
+            return Ok(Some((id, false)));
+        }
+    }
+    Ok(None)
+}
+
+/// The content key of a row stored before keys existed, from its body if still kept.
+async fn legacy_content_key(tx: &mut Tx<'_>, id: i64) -> Result<Option<String>, StoreError> {
+    let body: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT raw FROM raw_bodies WHERE raw_message_id = $1")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(body.map(|raw| content_key(&raw)))
+}
+
+/// The key columns of a raw message row.
+struct Keys<'a> {
+    message_id: Option<&'a str>,
+    sha: &'a str,
+    key: &'a str,
+    status: RawStatus,
+}
+
+async fn insert(
+    tx: &mut Tx<'_>,
+    origin: &Origin,
+    raw: &[u8],
+    row: Keys<'_>,
+    duplicate_of: Option<i64>,
+) -> Result<i64, StoreError> {
+    let id = sqlx::query_scalar(
+        "INSERT INTO raw_messages (buzon, uidvalidity, uid, message_id, content_sha256, size_bytes, \
+         declared_size, received_at, status, duplicate_of, content_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+    )
+    .bind(&origin.buzon)
+    .bind(origin.uidvalidity.map(i64::from))
+    .bind(origin.uid.map(i64::from))
+    .bind(row.message_id)
+    .bind(row.sha)
+    .bind(i64::try_from(raw.len()).unwrap_or(i64::MAX))
+    .bind(origin.declared_size.and_then(|s| i64::try_from(s).ok()))
+    .bind(now_text())
+    .bind(row.status.as_str())
+    .bind(duplicate_of)
+    .bind(row.key)
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query("INSERT INTO raw_bodies (raw_message_id, raw) VALUES ($1, $2)")
+        .bind(id)
+        .bind(raw)
+        .execute(&mut **tx)
+        .await?;
+    Ok(id)
+}
+
+/// The earlier message that carried this one's Message-ID with other content, if any: its case
+/// history says so (the sender's mailer reuses Message-IDs).
+pub(super) async fn reused_message_id(
+    tx: &mut Tx<'_>,
+    raw_id: i64,
+) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT o.id FROM raw_messages r JOIN raw_messages o ON o.message_id = r.message_id \
+         AND o.id < r.id AND o.duplicate_of IS NULL WHERE r.id = $1 ORDER BY o.id LIMIT 1",
+    )
+    .bind(raw_id)
+    .fetch_optional(&mut **tx)
+    .await?)
+}
