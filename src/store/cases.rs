@@ -23,14 +23,17 @@ pub struct FoundCase {
     /// When the case reached its level, and since when it waits for the requester: read with
     /// `version`, so the clock can be moved on in Rust rather than with one backend's date
     /// functions.
-    pub(crate) level_since: Option<DateTime<Utc>>,
-    pub(crate) waiting_since: Option<DateTime<Utc>>,
+    pub(in crate::store) level_since: Option<DateTime<Utc>>,
+    pub(in crate::store) waiting_since: Option<DateTime<Utc>>,
 }
 
 impl FoundCase {
     /// The level clock once the requester answered: moved on by the time spent waiting, which
     /// does not count against the desk.
-    pub(crate) fn level_since_after_waiting(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    pub(in crate::store) fn level_since_after_waiting(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
         Some(self.level_since? + (now - self.waiting_since?))
     }
 }

@@ -155,7 +155,10 @@ pub struct BadTimestamp {
 }
 
 /// A stored timestamp read back (the backend's `columns` read the text).
-pub(crate) fn parse_timestamp(value: String, column: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+pub(in crate::store) fn parse_timestamp(
+    value: String,
+    column: &str,
+) -> Result<DateTime<Utc>, sqlx::Error> {
     match DateTime::parse_from_rfc3339(&value) {
         Ok(at) => Ok(at.with_timezone(&Utc)),
         Err(source) => Err(sqlx::Error::ColumnDecode {

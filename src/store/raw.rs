@@ -89,7 +89,7 @@ const AUTHOR_HEADERS: &[&str] =
 /// A hash of what the author sent: the author's headers (unfolded, whitespace collapsed, in a
 /// fixed order) and the body, with line endings normalized. Two copies of one message share it
 /// whatever the servers added; two messages that share only a Message-ID do not.
-pub(crate) fn content_key(raw: &[u8]) -> String {
+pub(in crate::store) fn content_key(raw: &[u8]) -> String {
     let (head, body) = split_head(raw);
     let mut fields: Vec<String> = Vec::new();
     for line in String::from_utf8_lossy(head).split('\n') {

@@ -7,8 +7,9 @@ pub(super) use super::{Store, StoreError, now_text, timestamp};
 
 /// The database these SQL modules are compiled for.
 pub(crate) type DB = sqlx::Sqlite;
-/// A result row of [`DB`].
-pub(crate) type Row = <DB as sqlx::Database>::Row;
+/// A result row of [`DB`]. Named concretely, not as `<DB as Database>::Row`: with the projection,
+/// coherence sees the two mounts' `impl FromRow<'_, Row> for OutboxItem` as overlapping.
+pub(crate) type Row = sqlx::sqlite::SqliteRow;
 /// A transaction on [`DB`].
 pub(crate) type Tx<'a> = sqlx::Transaction<'a, DB>;
 /// The connection pool of [`DB`].
