@@ -165,9 +165,14 @@ pub struct General {
     /// Where the SQLite database and other state live.
     #[serde(rename = "directorio_estado", deserialize_with = "path_text")]
     pub state_dir: PathBuf,
-    /// Database URL; empty = SQLite file under `state_dir`.
+    /// Database URL: `sqlite://PATH`, or `postgres://USER@HOST:PORT/DB` for two or more nodes
+    /// sharing one state; empty = SQLite file under `state_dir`.
     #[serde(rename = "base_datos")]
     pub database_url: String,
+    /// The PostgreSQL password, from a file, a variable or a systemd credential (never in the
+    /// URL of a file others can read); absent = the URL's own, or none.
+    #[serde(rename = "base_datos_clave", default)]
+    pub database_password: Option<SecretRef>,
     /// Known-error base file; empty = the base built into the program.
     #[serde(rename = "base_conocimiento")]
     pub knowledge_base: String,
@@ -607,13 +612,26 @@ impl Config {
             ));
         }
         let url = &self.general.database_url;
-        if !url.is_empty() && !url.starts_with("sqlite:") {
+        let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        if !url.is_empty() && !url.starts_with("sqlite:") && !postgres {
             return Err(invalid(
                 "general.base_datos",
                 format!(
-                    "\"{url}\" no está soportada todavía: deje la clave vacía o use sqlite://RUTA"
+                    "\"{}\" no es una base de datos que mesa-fe conozca: deje la clave vacía \
+                     (SQLite en directorio_estado), o use sqlite://RUTA o \
+                     postgres://USUARIO@SERVIDOR:PUERTO/BASE",
+                    crate::store::redact_url(url)
                 ),
             ));
+        }
+        if let Some(secret) = &self.general.database_password {
+            if !postgres {
+                return Err(invalid(
+                    "general.base_datos_clave",
+                    "solo se usa con general.base_datos = \"postgres://…\": SQLite no tiene clave",
+                ));
+            }
+            validate_secret("general.base_datos_clave", secret)?;
         }
         if !(-12..=14).contains(&self.general.utc_offset_hours) {
             return Err(invalid("general.zona_horaria_horas", "debe estar entre -12 y 14"));

@@ -86,6 +86,7 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
         }
     }
     if old.general.database_url != new.general.database_url
+        || old.general.database_password != new.general.database_password
         || old.general.state_dir != new.general.state_dir
     {
         changes.push("base de datos o directorio de estado".into());

@@ -65,7 +65,8 @@ impl From<ConfigError> for Failure {
 
 impl From<mesa_fe::store::StoreError> for Failure {
     fn from(error: mesa_fe::store::StoreError) -> Failure {
-        Failure::new(EX_IOERR, error.to_string())
+        let code = if error.is_config() { EX_CONFIG } else { EX_IOERR };
+        Failure::new(code, error.to_string())
     }
 }
 
@@ -242,7 +243,15 @@ fn missing_state_dir(dir: &Path) -> String {
 
 /// The database, created with its directory if missing: for `run`, `migrate` and `ingest`.
 async fn create_store(config: &Config) -> Result<Store, Failure> {
-    Ok(Store::open(&config.database_url()).await?)
+    let password = match &config.general.database_password {
+        Some(source) => Some(
+            mesa_fe::secrets::load(source)
+                .map_err(|e| Failure::new(EX_CONFIG, format!("general.base_datos_clave: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(Store::open_with_password(&config.database_url(), password.as_ref().map(|p| p.expose()))
+        .await?)
 }
 
 fn pick_buzon(config: &Config, name: Option<&str>) -> Result<Buzon, Failure> {
@@ -382,7 +391,7 @@ pub fn check_config(path: Option<&Path>) -> Result<ExitCode, Failure> {
         config.grupos.len(),
         config.agentes.len(),
         knowledge.len(),
-        config.database_url()
+        mesa_fe::store::redact_url(&config.database_url())
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -391,7 +400,7 @@ pub async fn migrate(path: Option<&Path>) -> Result<ExitCode, Failure> {
     let config = load_config(path)?;
     let store = create_store(&config).await?;
     store.close().await;
-    say!("Base de datos al día: {}", config.database_url());
+    say!("Base de datos al día: {}", mesa_fe::store::redact_url(&config.database_url()));
     Ok(ExitCode::SUCCESS)
 }
 

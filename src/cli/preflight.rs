@@ -36,6 +36,9 @@ pub fn preflight(path: Option<&Path>, mode: Mode) -> Result<Checked, Failure> {
     if let Some(source) = &config.general.message_key {
         secrets.push(("general.firma_mensajes".to_string(), source));
     }
+    if let Some(source) = &config.general.database_password {
+        secrets.push(("general.base_datos_clave".to_string(), source));
+    }
     // The token is read only when the HTTP server is on.
     if !config.http.address.is_empty()
         && let Some(source) = &config.http.api_token

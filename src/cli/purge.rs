@@ -210,6 +210,11 @@ fn print_space(space: &SpaceReport, bytes: i64) {
         "full" => {
             say!("Espacio: SQLite reduce el archivo al confirmar cada caso (auto_vacuum completo).")
         }
+        "postgresql" => say!(
+            "Espacio: {bytes} bytes de cuerpos eliminados; el autovacuum de PostgreSQL los reutiliza \
+             para datos nuevos (la tabla de cuerpos ocupa ahora {} bytes en el servidor).",
+            space.free_bytes
+        ),
         _ => say!(
             "Espacio: {bytes} bytes de cuerpos eliminados; el archivo de la base de datos conserva su \
              tamaño y reutiliza sus {} bytes libres para datos nuevos (para reducirlo, VACUUM con el \

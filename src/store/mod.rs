@@ -38,13 +38,16 @@ pub mod report;
 pub mod sla;
 pub mod stats;
 
+mod delegate;
+// Both mount the same `store/sql/*.rs`, each for its own driver: on purpose, see above.
+#[allow(clippy::duplicate_mod)]
+mod postgres;
+#[allow(clippy::duplicate_mod)]
 mod sqlite;
 
 use chrono::{DateTime, Utc};
 
 pub use fault::Fault;
-
-use sqlite::{Pool, Tx, dialect};
 
 /// A store failure, shaped for the caller: a busy or unreachable database is worth retrying; a
 /// broken schema or a bad URL is not.
@@ -55,10 +58,32 @@ pub enum StoreError {
     )]
     Open { url: String, source: sqlx::Error },
     #[error(
-        "la base de datos {url} no está soportada todavía: use una URL sqlite:// (PostgreSQL llegará \
-         en una versión posterior)"
+        "general.base_datos = \"{url}\" no es una base de datos que mesa-fe conozca: use \
+         sqlite://RUTA (un archivo en esta máquina) o postgres://USUARIO@SERVIDOR:PUERTO/BASE"
     )]
     UnsupportedUrl { url: String },
+    #[error(
+        "general.base_datos_clave está puesta, pero general.base_datos = \"{url}\" es un archivo \
+         SQLite, que no usa clave: quite la clave o apunte general.base_datos a PostgreSQL"
+    )]
+    PasswordWithoutServer { url: String },
+    #[error(
+        "no se pudo conectar con la base de datos {url} (general.base_datos): {source}. Revise que \
+         PostgreSQL esté en marcha y acepte conexiones en esa dirección y puerto (listen_addresses, \
+         pg_hba.conf, cortafuegos) y la URL de general.base_datos; no se escribió nada"
+    )]
+    Unreachable { url: String, source: sqlx::Error },
+    #[error(
+        "PostgreSQL rechazó la conexión a {url} (general.base_datos): {detail}. Revise el usuario y \
+         la base de general.base_datos y la clave de general.base_datos_clave; no se escribió nada"
+    )]
+    Refused { url: String, detail: String },
+    #[error(
+        "la base de datos {url} (general.base_datos) tiene un esquema más nuevo que este programa \
+         (la migración {version} no es de esta versión): la actualizó una versión posterior de \
+         mesa-fe. Instale esa versión, o una más nueva, en este nodo; no se escribió nada"
+    )]
+    NewerSchema { url: String, version: i64 },
     #[error("el caso cambió mientras se procesaba el mensaje; se vuelve a intentar")]
     Conflict,
     #[error("el mensaje ya fue procesado por otro proceso")]
@@ -82,6 +107,30 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A configuration the operator must fix before the program can start (the URL, the
+    /// password, a server that does not answer, a schema from a newer version): exit 78.
+    pub fn is_config(&self) -> bool {
+        matches!(
+            self,
+            StoreError::UnsupportedUrl { .. }
+                | StoreError::PasswordWithoutServer { .. }
+                | StoreError::Unreachable { .. }
+                | StoreError::Refused { .. }
+                | StoreError::NewerSchema { .. }
+        )
+    }
+
+    /// A failed migration, said as what it means for the operator: a database a newer binary
+    /// migrated is refused before anything is written.
+    pub(in crate::store) fn of_migration(url: &str, error: sqlx::migrate::MigrateError) -> Self {
+        match error {
+            sqlx::migrate::MigrateError::VersionMissing(version) => {
+                StoreError::NewerSchema { url: redact_url(url), version }
+            }
+            error => StoreError::Migrate(error),
+        }
+    }
+
     /// Transient (disk full, locked, I/O, pool timeout): the same operation may succeed later.
     /// A damaged file is not: it needs an operator.
     pub fn is_retriable(&self) -> bool {
@@ -103,35 +152,72 @@ impl StoreError {
     }
 }
 
-/// The database handle. Cheap to clone (a pool).
+/// The database handle. Cheap to clone (a pool). Its query methods are listed in `delegate.rs`
+/// and written in `store/sql/`, once for both backends.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: Pool,
+    backend: Backend,
+}
+
+/// The backend a database URL names, each the SQL of `store/sql/` compiled for its driver.
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(sqlite::Store),
+    Postgres(postgres::Store),
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `url` in WAL mode, refuses it if it is damaged
-    /// (before any mail is accepted) and applies the migrations.
+    /// Opens the database at `url`, creating a SQLite file if needed, refuses it if it is damaged
+    /// or of a newer schema (before any mail is accepted) and applies the migrations. A
+    /// PostgreSQL URL takes its password from the URL itself; see [`Store::open_with_password`].
     pub async fn open(url: &str) -> Result<Store, StoreError> {
-        if !dialect::accepts(url) {
-            return Err(StoreError::UnsupportedUrl { url: url.to_string() });
+        Store::open_with_password(url, None).await
+    }
+
+    /// As [`Store::open`], with the PostgreSQL password from a secret (`general.base_datos_clave`)
+    /// rather than written in the URL. SQLite has no password: one given is refused.
+    pub async fn open_with_password(
+        url: &str,
+        password: Option<&str>,
+    ) -> Result<Store, StoreError> {
+        let backend = if sqlite::dialect::accepts(url) {
+            if password.is_some() {
+                return Err(StoreError::PasswordWithoutServer { url: redact_url(url) });
+            }
+            Backend::Sqlite(sqlite::Store::open_with_password(url, None).await?)
+        } else if postgres::dialect::accepts(url) {
+            Backend::Postgres(postgres::Store::open_with_password(url, password).await?)
+        } else {
+            return Err(StoreError::UnsupportedUrl { url: redact_url(url) });
+        };
+        Ok(Store { backend })
+    }
+
+    /// Which backend this is, for messages and reports: `sqlite` or `postgresql`.
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgresql",
         }
-        Ok(Store { pool: dialect::open(url).await? })
-    }
-
-    pub(crate) fn pool(&self) -> &Pool {
-        &self.pool
-    }
-
-    /// A write transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`), so a
-    /// second writer waits for the busy timeout instead of failing on its first write.
-    pub(crate) async fn write_tx(&self) -> Result<Tx<'static>, StoreError> {
-        Ok(self.pool.begin_with(dialect::BEGIN_WRITE).await?)
     }
 
     /// Closes the pool, waiting for connections to return.
     pub async fn close(&self) {
-        self.pool.close().await;
+        match &self.backend {
+            Backend::Sqlite(store) => store.close().await,
+            Backend::Postgres(store) => store.close().await,
+        }
+    }
+}
+
+/// `url` without its password (`postgres://user:secret@host/db` → `postgres://user:***@host/db`),
+/// for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((credentials, place)) = rest.rsplit_once('@') else { return url.to_string() };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{place}"),
+        None => url.to_string(),
     }
 }
 
@@ -185,5 +271,45 @@ mod tests {
         let error = parse_timestamp("ayer".into(), "next_attempt_at").expect_err("malformed");
         let text = error.to_string();
         assert!(text.contains("next_attempt_at") && text.contains("\"ayer\""), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod provider_tests {
+    use super::*;
+    use crate::desk::providers::Provider;
+
+    fn provider(nit: &str, domain: &str) -> Provider {
+        Provider {
+            nit: nit.into(),
+            name: format!("Proveedor {nit}"),
+            domains: vec![domain.into()],
+            addresses: vec!["soporte@gmail.com".into()],
+            active: nit != "811000222",
+        }
+    }
+
+    #[tokio::test]
+    async fn replace_is_whole_and_a_failure_keeps_the_old_registry() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::open(&url).await.expect("open");
+        assert!(store.providers().await.expect("empty").is_empty());
+        let first = vec![provider("900123456", "a.co"), provider("811000222", "b.co")];
+        store.replace_providers(&first).await.expect("replace");
+        let stored = store.providers().await.expect("read");
+        assert_eq!(
+            stored.iter().map(|p| p.nit.as_str()).collect::<Vec<_>>(),
+            ["811000222", "900123456"]
+        );
+        assert_eq!(stored[1], first[0]);
+        assert!(!stored[0].active);
+        // A repeated NIT fails on the primary key after the DELETE: nothing changes.
+        let broken = vec![provider("700000001", "c.co"), provider("700000001", "d.co")];
+        assert!(store.replace_providers(&broken).await.is_err());
+        assert_eq!(store.providers().await.expect("read"), stored);
+        store.replace_providers(&[]).await.expect("clear");
+        assert!(store.providers().await.expect("read").is_empty());
+        store.close().await;
     }
 }

@@ -43,12 +43,13 @@ pub struct PurgedCase {
 /// holds free after a purge, and whether it was shrunk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SpaceReport {
-    /// `PRAGMA auto_vacuum`: `none`, `full` or `incremental`.
+    /// `PRAGMA auto_vacuum`: `none`, `full` or `incremental`; `postgresql` on PostgreSQL.
     pub auto_vacuum: String,
     /// Whether `PRAGMA incremental_vacuum` ran (only in `incremental` mode).
     pub incremental_vacuum: bool,
     /// Bytes given back to the file system (the file shrank by this much).
     pub returned_bytes: i64,
-    /// Bytes free inside the file, reused for new data (the file keeps its size).
+    /// Bytes free inside the file, reused for new data (the file keeps its size); on PostgreSQL,
+    /// the size of the bodies' table after the purge.
     pub free_bytes: i64,
 }

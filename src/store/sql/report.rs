@@ -20,7 +20,7 @@ impl Store {
         // Stored timestamps are RFC 3339 UTC with seconds: as text, they sort as instants.
         let start = start.to_rfc3339_opts(SecondsFormat::Secs, true);
         let end = end.to_rfc3339_opts(SecondsFormat::Secs, true);
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.snapshot_tx().await?;
         let cases = sqlx::query(
             "SELECT id, number, status, level, tema, channel, case_type, first_contact, parent_id, created_at \
              FROM cases WHERE created_at >= $1 AND created_at < $2 ORDER BY id",

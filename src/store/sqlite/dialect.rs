@@ -11,7 +11,7 @@ use std::time::Duration;
 use sqlx::Connection as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::Pool;
+use super::{Pool, Tx};
 use crate::store::purge::SpaceReport;
 use crate::store::{Fault, StoreError};
 
@@ -24,11 +24,16 @@ pub(in crate::store) fn accepts(url: &str) -> bool {
 
 /// Starts a write transaction holding SQLite's write lock at once, so a second writer waits for
 /// the busy timeout instead of failing on its first write.
-pub(in crate::store) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+pub(in crate::store) async fn begin_write(pool: &Pool) -> Result<Tx<'static>, StoreError> {
+    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+}
+
+/// A read transaction: SQLite's snapshot starts at its first read and holds to the end.
+pub(in crate::store) const BEGIN_SNAPSHOT: &str = "BEGIN";
 
 /// Opens (creating if needed) the database at `url` in WAL mode, refuses it if it is damaged
 /// (before any mail is accepted) and applies the migrations.
-pub(in crate::store) async fn open(url: &str) -> Result<Pool, StoreError> {
+pub(in crate::store) async fn open(url: &str, _password: Option<&str>) -> Result<Pool, StoreError> {
     let open_error = |source| StoreError::Open { url: url.to_string(), source };
     let options = SqliteConnectOptions::from_str(url)
         .map_err(open_error)?
@@ -75,7 +80,7 @@ pub(in crate::store) async fn open(url: &str) -> Result<Pool, StoreError> {
         Err(e) if Fault::of(&e) == Some(Fault::Damaged) => return Err(damaged(e.to_string())),
         Err(e) => return Err(open_error(e)),
     }
-    MIGRATOR.run(&pool).await?;
+    MIGRATOR.run(&pool).await.map_err(|e| StoreError::of_migration(url, e))?;
     Ok(pool)
 }
 

@@ -3,7 +3,7 @@
 //! here by path. A PostgreSQL backend is this file again with `DB = sqlx::Postgres`, its own
 //! `dialect.rs` and the same `#[path]` lines.
 
-pub(super) use super::{Store, StoreError, now_text, timestamp};
+pub(super) use super::{StoreError, now_text, timestamp};
 
 /// The database these SQL modules are compiled for.
 pub(crate) type DB = sqlx::Sqlite;
@@ -25,6 +25,8 @@ mod actions;
 mod cases;
 #[path = "../sql/columns.rs"]
 mod columns;
+#[path = "../sql/handle.rs"]
+mod handle;
 #[path = "../sql/knowledge.rs"]
 mod knowledge;
 #[path = "../sql/outbox.rs"]
@@ -43,3 +45,4 @@ mod sla;
 mod stats;
 
 use columns::{instant_column, optional_instant_column};
+pub(crate) use handle::Store;

@@ -1,0 +1,112 @@
+//! The public [`Store`]'s methods, each passed to the backend the database URL chose. The SQL
+//! and the documentation of each method are in `store/sql/<file>.rs`, named above its group;
+//! this list only repeats their signatures (the compiler checks both sides agree).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::actions::*;
+use super::cases::*;
+use super::knowledge::GuideSolution;
+use super::message::MessageRecord;
+use super::outbox::*;
+use super::purge::*;
+use super::raw::*;
+use super::report::ReportRows;
+use super::sla::SlaClockRow;
+use super::stats::StoreStats;
+use super::{Backend, Store, StoreError};
+use crate::desk::knowledge::KnowledgeBase;
+use crate::desk::providers::Provider;
+
+/// `fn name(args) -> Result;` becomes `pub async fn name(&self, args) -> Result` on [`Store`],
+/// calling the same method of the backend in use.
+macro_rules! delegate {
+    ($( $(#[$attr:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty; )*) => {
+        impl Store {
+            $(
+                $(#[$attr])*
+                pub async fn $name(&self, $($arg: $ty),*) -> $ret {
+                    match &self.backend {
+                        Backend::Sqlite(store) => store.$name($($arg),*).await,
+                        Backend::Postgres(store) => store.$name($($arg),*).await,
+                    }
+                }
+            )*
+        }
+    };
+}
+
+delegate! {
+    // store/sql/actions.rs
+    fn record_action(message: Option<AgentMessage<'_>>, action: &ActionRecord<'_>, changes: &[(&FoundCase, CaseChange<'_>)], extras: &ActionExtras<'_>) -> Result<(), StoreError>;
+    fn pending_proposal(case_id: i64) -> Result<Option<i64>, StoreError>;
+    fn learned_errors() -> Result<Vec<LearnedError>, StoreError>;
+    fn children_codes(parent_id: i64) -> Result<Vec<String>, StoreError>;
+    fn apply_changes(changes: &[(&FoundCase, CaseChange<'_>)]) -> Result<(), StoreError>;
+    fn expired_follow_ups(now: DateTime<Utc>) -> Result<Vec<FoundCase>, StoreError>;
+    fn children_of(parent_id: i64) -> Result<Vec<FoundCase>, StoreError>;
+    fn case_by_external_ref(external_ref: &str) -> Result<Option<FoundCase>, StoreError>;
+    fn case_brief(case_id: i64) -> Result<CaseBrief, StoreError>;
+    fn requester_thread(case_id: i64) -> Result<RequesterThread, StoreError>;
+    fn suggest_mass_incident(code: &str, since: DateTime<Utc>, threshold: u32, case_number: &str, draft: impl FnOnce(&[SuggestedCase]) -> OutboxDraft) -> Result<Option<Vec<SuggestedCase>>, StoreError>;
+    // store/sql/cases.rs
+    fn open_case(new: NewCase<'_>, drafts: impl FnOnce(&str) -> Vec<OutboxDraft>) -> Result<String, StoreError>;
+    fn append_to_case(raw_id: i64, found: &FoundCase, message: &MessageRecord<'_>, change: &CaseChange<'_>, reply_cap: u32) -> Result<(), StoreError>;
+    fn case_cap_target(requester: &str, cap: u32) -> Result<Option<FoundCase>, StoreError>;
+    fn find_case_for(message: &MessageRecord<'_>, signed_case: Option<&str>) -> Result<Option<(FoundCase, ThreadMatch)>, StoreError>;
+    fn case_by_number(number: &str) -> Result<Option<FoundCase>, StoreError>;
+    fn case_by_id(id: i64) -> Result<Option<FoundCase>, StoreError>;
+    fn open_case_counts(agents: &[String]) -> Result<HashMap<String, i64>, StoreError>;
+    fn case_of_raw(raw_id: i64) -> Result<Option<String>, StoreError>;
+    fn list_cases(filter: &CaseFilter) -> Result<Vec<CaseSummary>, StoreError>;
+    fn case_detail(number: &str) -> Result<Option<CaseDetail>, StoreError>;
+    // store/sql/knowledge.rs
+    fn sync_known_errors(base: &KnowledgeBase) -> Result<(), StoreError>;
+    fn first_contact_solutions() -> Result<Vec<GuideSolution>, StoreError>;
+    // store/sql/outbox.rs
+    fn due_outbox(buzones: &[String], limit: i64) -> Result<Vec<Result<OutboxItem, UnreadableRow>>, StoreError>;
+    fn next_outbox_due(buzones: &[String]) -> Result<Option<DateTime<Utc>>, StoreError>;
+    fn mark_sent(id: i64, server_reply: &str) -> Result<(), StoreError>;
+    fn mark_retry(id: i64, next_attempt_at: DateTime<Utc>, error: &str) -> Result<(), StoreError>;
+    fn mark_failed(id: i64, error: &str) -> Result<(), StoreError>;
+    fn list_outbox(wanted: Option<OutboxStatus>) -> Result<Vec<Result<OutboxItem, UnreadableRow>>, StoreError>;
+    fn outbox_item(id: i64) -> Result<Option<Result<OutboxItem, UnreadableRow>>, StoreError>;
+    fn retry_outbox(id: i64) -> Result<bool, StoreError>;
+    fn digest_plan(item: &OutboxItem, more_than: u32) -> Result<DigestPlan, StoreError>;
+    fn queue_digest(draft: &OutboxDraft, covered: &[i64]) -> Result<Option<i64>, StoreError>;
+    // store/sql/providers.rs
+    fn replace_providers(providers: &[Provider]) -> Result<(), StoreError>;
+    fn providers() -> Result<Vec<Provider>, StoreError>;
+    // store/sql/purge.rs
+    fn purge_candidates(closed_before: &str) -> Result<Vec<PurgeCandidate>, StoreError>;
+    fn purge_case(case_id: i64, closed_before: &str) -> Result<Option<PurgedCase>, StoreError>;
+    fn reclaim_space() -> Result<SpaceReport, StoreError>;
+    // store/sql/raw.rs
+    fn store_raw(origin: &Origin, message_id: Option<&str>, raw: &[u8]) -> Result<Stored, StoreError>;
+    fn store_raw_batch(batch: &[IncomingRaw<'_>]) -> Result<Vec<Stored>, StoreError>;
+    fn store_fetched(batch: &[IncomingRaw<'_>], progress: Option<BuzonProgress<'_>>) -> Result<Vec<Stored>, StoreError>;
+    fn buzon_progress(buzon: &str) -> Result<Option<(u32, u32)>, StoreError>;
+    fn reset_progress(buzon: &str, uidvalidity: u32) -> Result<(), StoreError>;
+    fn stored_uids(buzon: &str, uidvalidity: u32, uids: &[u32]) -> Result<Vec<u32>, StoreError>;
+    fn pending_raw() -> Result<Vec<i64>, StoreError>;
+    fn pending_raw_of(buzon: &str) -> Result<Vec<i64>, StoreError>;
+    fn raw_message(id: i64) -> Result<Option<(Origin, Vec<u8>)>, StoreError>;
+    fn begin_attempt(id: i64) -> Result<Option<u32>, StoreError>;
+    fn undo_attempt(id: i64) -> Result<(), StoreError>;
+    fn set_raw_status(id: i64, status: RawStatus, reason: Option<&str>) -> Result<(), StoreError>;
+    fn held_messages(include_ignored: bool) -> Result<Vec<QuarantineEntry>, StoreError>;
+    fn quarantine_list() -> Result<Vec<QuarantineEntry>, StoreError>;
+    fn quarantine_entry(id: i64) -> Result<Option<(QuarantineEntry, Vec<u8>)>, StoreError>;
+    // store/sql/report.rs
+    fn report_rows(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<ReportRows, StoreError>;
+    // store/sql/sla.rs
+    fn sla_clocks() -> Result<Vec<SlaClockRow>, StoreError>;
+    fn record_sla_breach(found: &FoundCase, target: &str, due_at: DateTime<Utc>, change: &CaseChange<'_>) -> Result<bool, StoreError>;
+    fn sla_breach_count() -> Result<i64, StoreError>;
+    // store/sql/stats.rs
+    fn stats() -> Result<StoreStats, StoreError>;
+    fn ping() -> Result<(), StoreError>;
+    fn overdue_outbox(before: &str) -> Result<i64, StoreError>;
+}
