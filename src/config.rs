@@ -173,6 +173,9 @@ pub struct General {
     /// URL of a file others can read); absent = the URL's own, or none.
     #[serde(rename = "base_datos_clave", default)]
     pub database_password: Option<SecretRef>,
+    /// This node's name in leases and `/readyz` when nodes share PostgreSQL; empty = the host name.
+    #[serde(rename = "nodo", default)]
+    pub node: String,
     /// Known-error base file; empty = the base built into the program.
     #[serde(rename = "base_conocimiento")]
     pub knowledge_base: String,

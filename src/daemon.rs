@@ -23,6 +23,7 @@ use crate::shutdown::Shutdown;
 use crate::store::raw::RawStatus;
 use crate::store::raw::{BuzonProgress, IncomingRaw, Origin, Stored};
 use crate::store::{Store, StoreError};
+use crate::lease::{Lease, Leases};
 use crate::supervisor::Supervisor;
 use crate::systemd::Notifier;
 use crate::telemetry::{BuzonState, TaskState, Telemetry};
@@ -105,12 +106,17 @@ pub async fn run(
     }
     let http = http_listener(&desk.config).await?;
     let (publisher, live) = live::channel(setup);
+    let leases = Leases::new(store.clone(), &desk.config.general.node);
+    if store.is_shared() {
+        info!(nodo = %leases.holder(), "base compartida: cada buzón y cada temporizador los atiende un nodo a la vez");
+    }
     let mut tasks = Supervisor::new(telemetry.clone(), shutdown.clone());
     let outbox_task = match OutboxWorker::new(
         live.clone(),
         store.clone(),
         wake.clone(),
         shutdown.clone(),
+        leases.clone(),
     ) {
         Ok(Some(worker)) => {
             let worker = Arc::new(worker);
@@ -140,8 +146,13 @@ pub async fn run(
         tasks.spawn("http", move || serve_http(listener.clone(), state.clone(), shutdown.clone()));
     }
     // Before READY (a buzón is not read until what it left is done), but with /healthz up and
-    // the watchdog fed: a long replay is work, not a hang.
-    match feeding_watchdog(&notifier, desk.process_pending(&store)).await {
+    // the watchdog fed: a long replay is work, not a hang. On a shared database each buzón's
+    // pending mail is replayed by the node that takes its lease (after every sync), never by a
+    // node that merely starts while another works on it.
+    let replay = async {
+        if store.is_shared() { Ok(Vec::new()) } else { desk.process_pending(&store).await }
+    };
+    match feeding_watchdog(&notifier, replay).await {
         Ok(replayed) => {
             info!(
                 messages = replayed.len(),
@@ -155,13 +166,29 @@ pub async fn run(
         Err(failure) => return Err(failure.into()),
     }
     tasks.spawn(CONTROL_TASK, {
-        let (live, store, shutdown) = (live.clone(), store.clone(), shutdown.clone());
-        move || control_posterior(live.clone(), store.clone(), shutdown.clone())
+        let (live, store, shutdown, leases) =
+            (live.clone(), store.clone(), shutdown.clone(), leases.clone());
+        move || {
+            let (live, store, shutdown, leases) =
+                (live.clone(), store.clone(), shutdown.clone(), leases.clone());
+            async move {
+                let work = |_| control_posterior(live.clone(), store.clone(), shutdown.clone());
+                leases.serve(&timer_lease(CONTROL_TASK), &shutdown, |_| {}, work).await
+            }
+        }
     });
     tasks.spawn(SLA_TASK, {
-        let (live, store, shutdown, wake) =
-            (live.clone(), store.clone(), shutdown.clone(), wake.clone());
-        move || sla_sweep(live.clone(), store.clone(), shutdown.clone(), wake.clone())
+        let (live, store, shutdown, wake, leases) =
+            (live.clone(), store.clone(), shutdown.clone(), wake.clone(), leases.clone());
+        move || {
+            let (live, store, shutdown, wake, leases) =
+                (live.clone(), store.clone(), shutdown.clone(), wake.clone(), leases.clone());
+            async move {
+                let work =
+                    |_| sla_sweep(live.clone(), store.clone(), shutdown.clone(), wake.clone());
+                leases.serve(&timer_lease(SLA_TASK), &shutdown, |_| {}, work).await
+            }
+        }
     });
     tasks.spawn(RELOAD_TASK, {
         let reloading = Arc::new(Reloading { publisher, reload, store: store.clone() });
@@ -179,6 +206,7 @@ pub async fn run(
             connector,
             shutdown: shutdown.clone(),
             outbox: wake.clone(),
+            leases: leases.clone(),
         });
         tasks.spawn(name, move || {
             let watcher = watcher.clone();
@@ -213,6 +241,7 @@ pub async fn run(
         );
         tasks.abort_all();
     }
+    leases.release_all().await;
     Ok(())
 }
 
@@ -225,7 +254,12 @@ const RELOAD_TASK: &str = "recarga";
 const SYSTEMD_TASK: &str = "systemd";
 
 fn watcher_task(buzon: &str) -> String {
-    format!("buzon/{buzon}")
+    crate::lease::buzon_lease(buzon)
+}
+
+/// The lease a timer task runs under (a buzón's lease is its task name).
+fn timer_lease(task: &str) -> String {
+    format!("temporizador/{task}")
 }
 
 /// One run of the HTTP server on a copy of the listening socket, so that a restart serves the
@@ -306,7 +340,7 @@ async fn report_to_systemd(
         let buzones = telemetry.buzones();
         let down: Vec<&str> = buzones
             .iter()
-            .filter(|(_, b)| !matches!(b, BuzonState::Conectado { .. }))
+            .filter(|(_, b)| !b.is_served())
             .map(|(name, _)| name.as_str())
             .collect();
         let mut status = format!("vigilando {} buzones", buzones.len());
@@ -480,14 +514,24 @@ struct Watcher {
     shutdown: Shutdown,
     /// Told after each batch, so answers leave at once instead of at the worker's next round.
     outbox: Arc<Notify>,
+    /// The buzón is read only under its lease (on a shared database, one node at a time).
+    leases: Leases,
 }
 
 impl Watcher {
     async fn run(&self) {
         let _left = Leaving { watcher: self };
+        let name = watcher_task(&self.buzon.name);
+        let waiting = |holder: &str| self.telemetry.elsewhere(&self.buzon.name, holder);
+        self.leases.serve(&name, &self.shutdown, waiting, |lease| self.sessions(lease)).await;
+        info!(buzon = %self.buzon.name, "buzón detenido");
+    }
+
+    /// Sessions one after another while the lease holds, until shutdown.
+    async fn sessions(&self, lease: Arc<Lease>) {
         let mut backoff = Backoff::default();
         while !self.shutdown.requested() {
-            match self.session(&mut backoff).await {
+            match self.session(&mut backoff, &lease).await {
                 Ok(()) => break,
                 Err(failure) => {
                     let wait = backoff.after(&failure);
@@ -506,16 +550,15 @@ impl Watcher {
                 }
             }
         }
-        info!(buzon = %self.buzon.name, "buzón detenido");
     }
 
     /// One IMAP session, until shutdown (Ok) or an error (the caller reconnects).
-    async fn session(&self, backoff: &mut Backoff) -> Result<(), WatchError> {
+    async fn session(&self, backoff: &mut Backoff, lease: &Lease) -> Result<(), WatchError> {
         let mut mailbox = self.connector.connect().await?;
         info!(buzon = %self.buzon.name, idle = mailbox.has_idle(), "conectado al buzón");
         self.telemetry.connected(&self.buzon.name);
         loop {
-            self.sync(&mut mailbox).await?;
+            self.sync(&mut mailbox, lease).await?;
             backoff.reset();
             self.telemetry.database_ok(&self.buzon.name);
             if self.shutdown.requested() {
@@ -544,7 +587,7 @@ impl Watcher {
 
     /// Everything the folder holds that needs work: leftovers stored but not yet marked on the
     /// server, then new messages a batch at a time.
-    async fn sync(&self, mailbox: &mut Mailbox) -> Result<(), WatchError> {
+    async fn sync(&self, mailbox: &mut Mailbox, lease: &Lease) -> Result<(), WatchError> {
         let name = self.buzon.name.as_str();
         let uidvalidity = mailbox.uidvalidity();
         let last_uid = match self.store.buzon_progress(name).await? {
@@ -566,7 +609,7 @@ impl Watcher {
             candidates.into_iter().filter(|uid| stored.binary_search(uid).is_err()).collect();
         let batch = usize::try_from(self.imap.batch).unwrap_or(50).max(1);
         for chunk in new.chunks(batch) {
-            self.take_batch(mailbox, uidvalidity, chunk).await?;
+            self.take_batch(mailbox, uidvalidity, chunk, lease).await?;
             if self.shutdown.requested() {
                 break;
             }
@@ -587,6 +630,7 @@ impl Watcher {
         mailbox: &mut Mailbox,
         uidvalidity: u32,
         uids: &[u32],
+        lease: &Lease,
     ) -> Result<(), WatchError> {
         let started = std::time::Instant::now();
         let fetched = self.fetch_batch(mailbox, uids).await?;
@@ -612,7 +656,8 @@ impl Watcher {
             })
             .collect();
         let last_uid = uids.iter().copied().max().unwrap_or(0);
-        let progress = BuzonProgress { buzon: &self.buzon.name, uidvalidity, last_uid };
+        let progress =
+            BuzonProgress { buzon: &self.buzon.name, uidvalidity, last_uid, fence: lease.fence() };
         let stored = self.store.store_fetched(&incoming, Some(progress)).await?;
         // Committed: now the server may forget them.
         let on_server: Vec<u32> = fetched.iter().map(|f| f.uid).collect();

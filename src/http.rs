@@ -85,7 +85,7 @@ async fn readyz(State(state): State<Arc<HttpState>>) -> Response {
     let running = |name: &str| matches!(tasks.get(name), Some(TaskState::EnMarcha { .. }));
     let outbox_running = state.outbox_task.as_deref().is_some_and(running);
     let stuck = state.outbox_task.is_some() && overdue > 0;
-    let all_connected = buzones.values().all(|b| matches!(b, BuzonState::Conectado { .. }));
+    let all_connected = buzones.values().all(BuzonState::is_served);
     let all_running = tasks.values().all(|t| matches!(t, TaskState::EnMarcha { .. }));
     let ready = store.is_ok()
         && all_connected

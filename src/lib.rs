@@ -32,6 +32,7 @@ pub mod daemon;
 pub mod desk;
 pub mod dian;
 pub mod http;
+pub mod lease;
 pub mod live;
 pub mod mail;
 pub mod names;

@@ -18,6 +18,7 @@ use crate::live::Live;
 use crate::mail::outgoing::{self, Outgoing, OutgoingError, OutgoingFile};
 use crate::mail::smtp::{Sender, SmtpError};
 use crate::shutdown::Shutdown;
+use crate::lease::{Leases, buzon_lease};
 use crate::store::Store;
 use crate::store::outbox::{DigestPlan, DraftContext, OutboxItem, UnreadableRow};
 use crate::text::mask_personal;
@@ -46,6 +47,7 @@ pub struct OutboxWorker {
     ways: HashMap<String, Way>,
     wake: Arc<Notify>,
     shutdown: Shutdown,
+    leases: Leases,
 }
 
 impl OutboxWorker {
@@ -55,6 +57,7 @@ impl OutboxWorker {
         store: Store,
         wake: Arc<Notify>,
         shutdown: Shutdown,
+        leases: Leases,
     ) -> Result<Option<OutboxWorker>, (String, SmtpError)> {
         let mut ways = HashMap::new();
         for buzon in &live.desk().config.buzones {
@@ -68,14 +71,17 @@ impl OutboxWorker {
         if ways.is_empty() {
             return Ok(None);
         }
-        Ok(Some(OutboxWorker { live, store, ways, wake, shutdown }))
+        Ok(Some(OutboxWorker { live, store, ways, wake, shutdown, leases }))
     }
 
     /// Sends until shutdown. Takes `&self` so that the supervisor can start it again after a
     /// panic; everything it knows between rounds is in the store.
     pub async fn run(&self) {
-        let buzones: Vec<String> = self.ways.keys().cloned().collect();
         while !self.shutdown.requested() {
+            // Mail leaves from the node that reads its buzón (on a shared database, the holder
+            // of the buzón's lease): one sender per mail, and it is the node that just wrote it.
+            let buzones: Vec<String> =
+                self.ways.keys().filter(|b| self.leases.holds(&buzon_lease(b))).cloned().collect();
             let due = match self.store.due_outbox(&buzones, ROUND).await {
                 Ok(due) => due,
                 Err(e) => {

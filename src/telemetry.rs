@@ -29,6 +29,18 @@ pub enum BuzonState {
         motivo: String,
         desde: String,
     },
+    /// Another node holds the buzón's lease and reads it; this one takes over if that one dies.
+    EnOtroNodo {
+        nodo: String,
+        desde: String,
+    },
+}
+
+impl BuzonState {
+    /// Whether the buzón is being read, here or by another node sharing the database.
+    pub fn is_served(&self) -> bool {
+        matches!(self, BuzonState::Conectado { .. } | BuzonState::EnOtroNodo { .. })
+    }
 }
 
 /// A supervised task of the daemon ([`crate::supervisor`]) as the readiness check reports it.
@@ -132,6 +144,17 @@ impl Telemetry {
             i.token_failing.insert(buzon.to_string(), false);
         });
         self.metrics.connected.get_or_create(&BuzonLabel::of(buzon)).set(1);
+    }
+
+    /// Another node reads the buzón (`holder` is its lease holder: node, pid, random).
+    pub fn elsewhere(&self, buzon: &str, holder: &str) {
+        let desde = now();
+        let nodo = holder.to_string();
+        self.with(|i| {
+            i.buzones.insert(buzon.to_string(), BuzonState::EnOtroNodo { nodo, desde });
+            i.token_failing.insert(buzon.to_string(), false);
+        });
+        self.metrics.connected.get_or_create(&BuzonLabel::of(buzon)).set(0);
     }
 
     /// A failed session or connection attempt (counts as a reconnect).

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use super::actions::*;
 use super::cases::*;
 use super::knowledge::GuideSolution;
+use super::leases::{LeaseGrant, LeaseRow};
 use super::message::MessageRecord;
 use super::outbox::*;
 use super::purge::*;
@@ -65,6 +66,11 @@ delegate! {
     // store/sql/knowledge.rs
     fn sync_known_errors(base: &KnowledgeBase) -> Result<(), StoreError>;
     fn first_contact_solutions() -> Result<Vec<GuideSolution>, StoreError>;
+    // store/sql/leases.rs
+    fn acquire_lease(name: &str, holder: &str, ttl_ms: i64, is_gone: impl Fn(&str) -> bool) -> Result<LeaseGrant, StoreError>;
+    fn renew_lease(name: &str, holder: &str, token: i64, ttl_ms: i64) -> Result<bool, StoreError>;
+    fn release_leases(holder: &str) -> Result<(), StoreError>;
+    fn leases() -> Result<Vec<LeaseRow>, StoreError>;
     // store/sql/outbox.rs
     fn due_outbox(buzones: &[String], limit: i64) -> Result<Vec<Result<OutboxItem, UnreadableRow>>, StoreError>;
     fn next_outbox_due(buzones: &[String]) -> Result<Option<DateTime<Utc>>, StoreError>;

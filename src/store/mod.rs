@@ -30,6 +30,7 @@ pub mod actions;
 pub mod cases;
 pub mod fault;
 pub mod knowledge;
+pub mod leases;
 pub mod message;
 pub mod outbox;
 pub mod purge;
@@ -86,6 +87,11 @@ pub enum StoreError {
     NewerSchema { url: String, version: i64 },
     #[error("el caso cambió mientras se procesaba el mensaje; se vuelve a intentar")]
     Conflict,
+    #[error(
+        "este nodo perdió el arrendamiento {name} (otro nodo lo tomó mientras no podía renovarlo): \
+         no guarda lo que leyó; el otro nodo lo lee"
+    )]
+    LeaseLost { name: String },
     #[error("el mensaje ya fue procesado por otro proceso")]
     AlreadyProcessed,
     #[error("el remitente ya abrió su tope de casos de esta hora; el mensaje va a su último caso")]
@@ -191,6 +197,12 @@ impl Store {
             return Err(StoreError::UnsupportedUrl { url: redact_url(url) });
         };
         Ok(Store { backend })
+    }
+
+    /// Whether other nodes may share this database (PostgreSQL): then buzones and timers are
+    /// leased. A SQLite file belongs to one machine and one node.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
     }
 
     /// Which backend this is, for messages and reports: `sqlite` or `postgresql`.

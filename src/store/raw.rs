@@ -28,6 +28,8 @@ pub struct BuzonProgress<'a> {
     pub buzon: &'a str,
     pub uidvalidity: u32,
     pub last_uid: u32,
+    /// The buzón's lease when nodes share the database: nothing is stored unless it still holds.
+    pub fence: Option<crate::store::leases::Fence<'a>>,
 }
 
 /// What storing a raw message did.

@@ -38,6 +38,13 @@ pub(in crate::store) async fn begin_write(pool: &Pool) -> Result<Tx<'static>, St
     Ok(tx)
 }
 
+/// The database's clock in milliseconds since the epoch (for leases: never a node's clock).
+pub(in crate::store) async fn now_ms(tx: &mut Tx<'_>) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)")
+        .fetch_one(&mut **tx)
+        .await?)
+}
+
 /// A read transaction on one snapshot (READ COMMITTED would take a new one per statement).
 pub(in crate::store) const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 

@@ -43,6 +43,9 @@ impl Store {
         let keys: Vec<(String, String)> =
             batch.iter().map(|i| (sha256_hex(i.raw), content_key(i.raw))).collect();
         let mut tx = self.write_tx().await?;
+        if let Some(fence) = progress.as_ref().and_then(|p| p.fence.as_ref()) {
+            super::leases::check_fence(&mut tx, fence).await?;
+        }
         let mut stored = Vec::with_capacity(batch.len());
         for (incoming, (sha, key)) in batch.iter().zip(&keys) {
             stored.push(store_one(&mut tx, incoming, sha, key).await?);
@@ -70,7 +73,7 @@ impl Store {
     /// Message-ID + content dedupe keeps what was already stored from being stored twice.
     pub async fn reset_progress(&self, buzon: &str, uidvalidity: u32) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        save_progress(&mut tx, BuzonProgress { buzon, uidvalidity, last_uid: 0 }).await?;
+        save_progress(&mut tx, BuzonProgress { buzon, uidvalidity, last_uid: 0, fence: None }).await?;
         tx.commit().await?;
         Ok(())
     }

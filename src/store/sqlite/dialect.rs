@@ -28,6 +28,13 @@ pub(in crate::store) async fn begin_write(pool: &Pool) -> Result<Tx<'static>, St
     Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
 }
 
+/// The database's clock in milliseconds since the epoch (for leases: never a node's clock).
+pub(in crate::store) async fn now_ms(tx: &mut Tx<'_>) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT CAST(unixepoch('subsec') * 1000 AS INTEGER)")
+        .fetch_one(&mut **tx)
+        .await?)
+}
+
 /// A read transaction: SQLite's snapshot starts at its first read and holds to the end.
 pub(in crate::store) const BEGIN_SNAPSHOT: &str = "BEGIN";
 

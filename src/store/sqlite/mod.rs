@@ -29,6 +29,8 @@ mod columns;
 mod handle;
 #[path = "../sql/knowledge.rs"]
 mod knowledge;
+#[path = "../sql/leases.rs"]
+mod leases;
 #[path = "../sql/outbox.rs"]
 mod outbox;
 #[path = "../sql/providers.rs"]
