@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::local::{fixture_path, mesa_fe, text};
+use common::local::{Host, fixture_path, mesa_fe, text};
 
 #[test]
 fn environment_overrides_reach_the_configuration() {
@@ -174,8 +174,9 @@ fn case_list_without_a_state_directory_says_it_does_not_exist_and_what_to_do() {
 
 #[test]
 fn ingest_then_list_and_show_the_cases() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let output = mesa_fe(dir.path())
+    let host = Host::new();
+    let output = host
+        .mesa_fe()
         .arg("ingest")
         .arg(fixture_path("mail/02_contribuyente_texto_sin_requisitos.eml"))
         .arg(fixture_path("mail/02_contribuyente_texto_sin_requisitos.eml"))
@@ -188,7 +189,8 @@ fn ingest_then_list_and_show_the_cases() {
     assert!(log.contains("ya estaba registrado"), "{log}");
     assert!(log.contains("en cuarentena"), "{log}");
 
-    let list = mesa_fe(dir.path())
+    let list = host
+        .mesa_fe()
         .args(["case", "list", "--estado", "pendiente_informacion", "--json"])
         .output()
         .expect("run");
@@ -197,7 +199,7 @@ fn ingest_then_list_and_show_the_cases() {
     assert_eq!(cases.len(), 1, "the same file twice is one case");
     let number = cases[0]["number"].as_str().expect("number");
 
-    let show = mesa_fe(dir.path()).args(["case", "show", number]).output().expect("run");
+    let show = host.mesa_fe().args(["case", "show", number]).output().expect("run");
     let shown = text(&show);
     assert!(
         shown.contains("solicitud_informacion → rosa.cardenas.contable@correo.example"),
@@ -205,32 +207,31 @@ fn ingest_then_list_and_show_the_cases() {
     );
     assert!(shown.contains("Faltantes:    documento, nit, xml"), "{shown}");
 
-    let quarantine = mesa_fe(dir.path()).args(["quarantine", "list"]).output().expect("run");
+    let quarantine = host.mesa_fe().args(["quarantine", "list"]).output().expect("run");
     assert!(text(&quarantine).contains("datos binarios"), "{}", text(&quarantine));
 }
 
 #[test]
 fn ignored_machine_mail_is_listed_on_request() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let host = Host::new();
     let bounce = fixture_path("mail/05_rebote_dsn.eml");
-    let output = mesa_fe(dir.path()).arg("ingest").arg(&bounce).output().expect("run");
+    let output = host.mesa_fe().arg("ingest").arg(&bounce).output().expect("run");
     assert!(text(&output).contains("mensaje automático sin caso"), "{}", text(&output));
-    let plain = mesa_fe(dir.path()).args(["quarantine", "list"]).output().expect("run");
+    let plain = host.mesa_fe().args(["quarantine", "list"]).output().expect("run");
     assert!(text(&plain).contains("No hay mensajes"), "{}", text(&plain));
-    let all =
-        mesa_fe(dir.path()).args(["quarantine", "list", "--ignorados"]).output().expect("run");
+    let all = host.mesa_fe().args(["quarantine", "list", "--ignorados"]).output().expect("run");
     assert!(text(&all).contains("ignorado"), "{}", text(&all));
-    let show = mesa_fe(dir.path()).args(["quarantine", "show", "1"]).output().expect("run");
+    let show = host.mesa_fe().args(["quarantine", "show", "1"]).output().expect("run");
     assert!(text(&show).contains("Undelivered Mail Returned to Sender"), "{}", text(&show));
 }
 
 #[test]
 fn unknown_case_and_missing_file_have_clear_errors() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let show = mesa_fe(dir.path()).args(["case", "show", "FE-2026-999999"]).output().expect("run");
+    let host = Host::new();
+    let show = host.mesa_fe().args(["case", "show", "FE-2026-999999"]).output().expect("run");
     assert_eq!(show.status.code(), Some(65));
     assert!(text(&show).contains("no existe el caso FE-2026-999999"));
-    let inspect = mesa_fe(dir.path()).args(["inspect", "/no/existe.eml"]).output().expect("run");
+    let inspect = host.mesa_fe().args(["inspect", "/no/existe.eml"]).output().expect("run");
     assert_eq!(inspect.status.code(), Some(66));
     assert!(text(&inspect).contains("no se pudo leer /no/existe.eml"));
 }
@@ -246,22 +247,24 @@ fn kb_list_shows_the_known_errors() {
     assert!(entries >= 30, "only {entries} known errors");
 }
 
-/// A fresh state directory into which `mesa-fe ingest` took these samples.
-fn ingested(samples: &[&str]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let ingest = mesa_fe(dir.path())
+/// A fresh host into whose database `mesa-fe ingest` took these samples.
+fn ingested(samples: &[&str]) -> Host {
+    let host = Host::new();
+    let ingest = host
+        .mesa_fe()
         .arg("ingest")
         .args(samples.iter().map(|s| fixture_path(s)))
         .output()
         .expect("run");
     assert!(ingest.status.success(), "{}", text(&ingest));
-    dir
+    host
 }
 
 #[test]
 fn the_outbox_can_be_listed_shown_and_retried() {
-    let dir = ingested(&["mail/01_proveedor_zip_attacheddocument.eml"]);
-    let list = mesa_fe(dir.path())
+    let host = ingested(&["mail/01_proveedor_zip_attacheddocument.eml"]);
+    let list = host
+        .mesa_fe()
         .args(["outbox", "list", "--estado", "pendiente", "--json"])
         .output()
         .expect("run");
@@ -270,13 +273,12 @@ fn the_outbox_can_be_listed_shown_and_retried() {
     assert_eq!(items.len(), 2, "acknowledgement and agent notification");
     assert_eq!(items[0]["kind"], "acuse_recibo");
     assert_eq!(items[0]["to_addr"], "jpardo@andinas-contables.example");
-    let show = mesa_fe(dir.path()).args(["outbox", "show", "1"]).output().expect("run");
+    let show = host.mesa_fe().args(["outbox", "show", "1"]).output().expect("run");
     let shown = text(&show);
     assert!(shown.contains("In-Reply-To: <") && shown.contains("Message-ID:  <FE-"), "{shown}");
-    let retry = mesa_fe(dir.path()).args(["outbox", "retry", "1"]).output().expect("run");
+    let retry = host.mesa_fe().args(["outbox", "retry", "1"]).output().expect("run");
     assert!(retry.status.success(), "{}", text(&retry));
-    let bad =
-        mesa_fe(dir.path()).args(["outbox", "list", "--estado", "perdido"]).output().expect("run");
+    let bad = host.mesa_fe().args(["outbox", "list", "--estado", "perdido"]).output().expect("run");
     assert_eq!(bad.status.code(), Some(65));
 }
 
@@ -285,8 +287,9 @@ fn the_outbox_can_be_listed_shown_and_retried() {
 /// outgrows the pipe's buffer.
 fn run_with_a_closed_pipe(args: &[&str]) -> std::process::Output {
     use std::process::Stdio;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = mesa_fe(dir.path())
+    let host = Host::new();
+    let mut child = host
+        .mesa_fe()
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -319,9 +322,9 @@ fn json_of(output: &std::process::Output) -> serde_json::Value {
 
 #[test]
 fn every_list_and_show_takes_json() {
-    let dir =
+    let host =
         ingested(&["mail/01_proveedor_zip_attacheddocument.eml", "pipeline/20_basura_binaria.eml"]);
-    let run = |args: &[&str]| json_of(&mesa_fe(dir.path()).args(args).output().expect("run"));
+    let run = |args: &[&str]| json_of(&host.mesa_fe().args(args).output().expect("run"));
 
     let known = run(&["kb", "list", "--json"]);
     let fad06 = known.as_array().expect("array").iter().find(|e| e["codigo"] == "FAD06");
@@ -341,35 +344,34 @@ fn every_list_and_show_takes_json() {
 
 #[test]
 fn kb_export_writes_json_and_names_its_formats_when_refusing_one() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let guide = json_of(
-        &mesa_fe(dir.path()).args(["kb", "export", "--formato", "json"]).output().expect("run"),
-    );
+    let host = Host::new();
+    let guide =
+        json_of(&host.mesa_fe().args(["kb", "export", "--formato", "json"]).output().expect("run"));
     let first = &guide.as_array().expect("array")[0];
     assert_eq!(first["origen"], "base_errores_conocidos", "{first}");
     assert!(first["codigos"].is_array() && first["respuesta_primer_contacto"].is_string());
-    let bad = mesa_fe(dir.path()).args(["kb", "export", "--formato", "xml"]).output().expect("run");
+    let bad = host.mesa_fe().args(["kb", "export", "--formato", "xml"]).output().expect("run");
     assert_eq!(bad.status.code(), Some(65));
     assert!(text(&bad).contains("use uno de md, csv, json"), "{}", text(&bad));
 }
 
 #[test]
 fn a_case_is_named_by_its_bare_number_for_this_year() {
-    let dir = ingested(&["mail/01_proveedor_zip_attacheddocument.eml"]);
-    let cases =
-        json_of(&mesa_fe(dir.path()).args(["case", "list", "--json"]).output().expect("run"));
+    let host = ingested(&["mail/01_proveedor_zip_attacheddocument.eml"]);
+    let cases = json_of(&host.mesa_fe().args(["case", "list", "--json"]).output().expect("run"));
     let number = cases[0]["number"].as_str().expect("number").to_string();
     assert!(number.ends_with("-000001"), "{number}");
 
     let shown =
-        json_of(&mesa_fe(dir.path()).args(["case", "show", "1", "--json"]).output().expect("run"));
+        json_of(&host.mesa_fe().args(["case", "show", "1", "--json"]).output().expect("run"));
     assert!(shown.to_string().contains(&number), "{shown}");
-    let note = mesa_fe(dir.path())
+    let note = host
+        .mesa_fe()
         .args(["case", "note", "1", "--agente", "ana.rojas@dian.gov.co", "--texto", "Revisado"])
         .output()
         .expect("run");
     assert!(text(&note).starts_with(&format!("{number}:")), "{}", text(&note));
-    let missing = mesa_fe(dir.path()).args(["case", "show", "7"]).output().expect("run");
+    let missing = host.mesa_fe().args(["case", "show", "7"]).output().expect("run");
     assert_eq!(missing.status.code(), Some(65));
     let year_prefix = &number[..number.len() - "000001".len()];
     assert!(

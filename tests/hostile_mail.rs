@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::local::{fixture_path, mesa_fe, text};
+use common::local::{Host, fixture_path, mesa_fe, text};
 use mesa_fe::config::Config;
 use mesa_fe::desk::knowledge::KnowledgeBase;
 use mesa_fe::mail::parse::HEADERS_SOURCE;
@@ -147,10 +147,10 @@ fn forwards_nested_200000_deep_are_inspected_and_ingested() {
     let (_, json) = inspect(&raw);
     assert_read_with_problem(&json, &depth_problem());
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("hostil.eml");
+    let host = Host::new();
+    let file = host.dir.path().join("hostil.eml");
     std::fs::write(&file, &raw).expect("write message");
-    let output = mesa_fe(dir.path()).arg("ingest").arg(&file).output().expect("run ingest");
+    let output = host.mesa_fe().arg("ingest").arg(&file).output().expect("run ingest");
     assert!(output.status.success(), "ingest failed ({}): {}", output.status, text(&output));
     assert!(text(&output).contains("FE-"), "no case opened: {}", text(&output));
 }

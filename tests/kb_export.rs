@@ -4,37 +4,51 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use common::db::TestDb;
 use common::local::{fixture_path, text};
 use mesa_fe::desk::knowledge::KnowledgeBase;
+use tempfile::TempDir;
 
 const AGENT: &str = "agente.guia@fe.test";
 
-/// The built-in configuration with the state in `dir` and one more agent.
-fn write_config(dir: &Path) -> PathBuf {
-    let state = dir.join("estado");
-    let file = dir.join("mesa-fe.toml");
-    let text = format!(
-        "[general]\ndirectorio_estado = '{}'\n\n\
-         [[agentes]]\ncorreo = \"{AGENT}\"\nnombre = \"Agente Guía\"\nnivel = \"n2\"\n\
-         grupos = [\"n2_factura\"]\nactivo = true\n",
-        state.display()
-    );
-    std::fs::write(&file, text).expect("write the config");
-    file
+/// A desk as an operator has it: the built-in configuration with its state in a directory of
+/// its own and one more agent, and a database.
+struct Setup {
+    dir: TempDir,
+    config: PathBuf,
+    db: TestDb,
 }
 
-fn mesa_fe(config: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mesa-fe"));
-    command
-        .env_remove("MESA_FE_CONFIG")
-        .env_remove("MESA_FE__GENERAL__DIRECTORIO_ESTADO")
-        .env_remove("MESA_FE__GENERAL__BASE_DATOS")
-        .arg("--config")
-        .arg(config);
-    command
+impl Setup {
+    fn new() -> Setup {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state = dir.path().join("estado");
+        let config = dir.path().join("mesa-fe.toml");
+        let text = format!(
+            "[general]\ndirectorio_estado = '{}'\n\n\
+             [[agentes]]\ncorreo = \"{AGENT}\"\nnombre = \"Agente Guía\"\nnivel = \"n2\"\n\
+             grupos = [\"n2_factura\"]\nactivo = true\n",
+            state.display()
+        );
+        std::fs::write(&config, text).expect("write the config");
+        Setup { dir, config, db: TestDb::new() }
+    }
+
+    /// The binary on this configuration (its state directory is the file's, not the harness's)
+    /// and on this database.
+    fn mesa_fe(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mesa-fe"));
+        command
+            .env_remove("MESA_FE_CONFIG")
+            .env_remove("MESA_FE__GENERAL__DIRECTORIO_ESTADO")
+            .arg("--config")
+            .arg(&self.config);
+        self.db.apply(&mut command);
+        command
+    }
 }
 
 fn run(command: &mut Command) -> Output {
@@ -49,14 +63,16 @@ fn run(command: &mut Command) -> Output {
 }
 
 /// Ingests a request and solves it for first contact; returns the case number.
-fn solved_case(config: &Path, answer: &str) -> String {
-    run(mesa_fe(config)
+fn solved_case(setup: &Setup, answer: &str) -> String {
+    run(setup
+        .mesa_fe()
         .arg("ingest")
         .arg(fixture_path("mail/02_contribuyente_texto_sin_requisitos.eml")));
-    let list = run(mesa_fe(config).args(["case", "list", "--json"]));
+    let list = run(setup.mesa_fe().args(["case", "list", "--json"]));
     let cases: serde_json::Value = serde_json::from_slice(&list.stdout).expect("JSON");
     let number = cases[0]["number"].as_str().expect("a case number").to_string();
-    run(mesa_fe(config)
+    run(setup
+        .mesa_fe()
         .args(["case", "solve", &number, "--agente", AGENT, "--primer-contacto", "--texto"])
         .arg(answer));
     number
@@ -72,14 +88,13 @@ fn fad06_answer_line() -> String {
 
 #[test]
 fn the_guide_has_the_agents_solution_and_the_known_errors_in_md_and_csv() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(dir.path());
+    let setup = Setup::new();
     let answer = "Revise el NIT del adquiriente, sin dígito de verificación.\n\
                   Luego reenvíe el documento \"corregido\" a la DIAN.";
-    let number = solved_case(&config, answer);
+    let number = solved_case(&setup, answer);
     let fad06 = fad06_answer_line();
 
-    let md = run(mesa_fe(&config).args(["kb", "export", "--formato", "md"]));
+    let md = run(setup.mesa_fe().args(["kb", "export", "--formato", "md"]));
     let md = String::from_utf8(md.stdout).expect("UTF-8");
     assert!(md.contains("CT-CAC-0127"), "{md}");
     assert!(md.contains(answer), "the agent's lines, as written: {md}");
@@ -89,10 +104,10 @@ fn the_guide_has_the_agents_solution_and_the_known_errors_in_md_and_csv() {
     assert!(md.contains(&fad06), "FAD06's answer: {md}");
 
     // The default format is Markdown.
-    let default = run(mesa_fe(&config).args(["kb", "export"]));
+    let default = run(setup.mesa_fe().args(["kb", "export"]));
     assert_eq!(String::from_utf8_lossy(&default.stdout), md);
 
-    let csv = run(mesa_fe(&config).args(["kb", "export", "--formato", "csv"]));
+    let csv = run(setup.mesa_fe().args(["kb", "export", "--formato", "csv"]));
     let csv = String::from_utf8(csv.stdout).expect("UTF-8");
     assert!(
         csv.starts_with(
@@ -111,19 +126,18 @@ fn the_guide_has_the_agents_solution_and_the_known_errors_in_md_and_csv() {
     assert!(csv.contains(&fad06), "FAD06's answer: {csv}");
 
     // --salida writes the same text to the file.
-    let file = dir.path().join("guia.csv");
+    let file = setup.dir.path().join("guia.csv");
     let written =
-        run(mesa_fe(&config).args(["kb", "export", "--formato", "csv", "--salida"]).arg(&file));
+        run(setup.mesa_fe().args(["kb", "export", "--formato", "csv", "--salida"]).arg(&file));
     assert!(text(&written).contains(&file.display().to_string()), "{}", text(&written));
     assert_eq!(std::fs::read_to_string(&file).expect("the guide file"), csv);
 }
 
 #[test]
 fn an_unknown_format_or_an_unwritable_file_fails_clearly() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(dir.path());
+    let setup = Setup::new();
 
-    let xls = mesa_fe(&config).args(["kb", "export", "--formato", "xls"]).output().expect("run");
+    let xls = setup.mesa_fe().args(["kb", "export", "--formato", "xls"]).output().expect("run");
     assert_eq!(xls.status.code(), Some(65), "sysexits EX_DATAERR: {}", text(&xls));
     assert!(xls.stdout.is_empty(), "{}", text(&xls));
     let message = String::from_utf8_lossy(&xls.stderr);
@@ -132,9 +146,9 @@ fn an_unknown_format_or_an_unwritable_file_fails_clearly() {
         "{message}"
     );
 
-    let nowhere = dir.path().join("no-existe").join("guia.md");
+    let nowhere = setup.dir.path().join("no-existe").join("guia.md");
     let output =
-        mesa_fe(&config).args(["kb", "export", "--salida"]).arg(&nowhere).output().expect("run");
+        setup.mesa_fe().args(["kb", "export", "--salida"]).arg(&nowhere).output().expect("run");
     assert_eq!(output.status.code(), Some(74), "sysexits EX_IOERR: {}", text(&output));
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(message.contains(&format!("no se pudo escribir {}", nowhere.display())), "{message}");

@@ -9,27 +9,17 @@
 //! Needs the PostgreSQL of the dev stack: `MESA_FE_PRUEBA_POSTGRES` from
 //! `eval "$(bash deploy/dev/mailstack.sh env)"`.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::str::FromStr;
+mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::db::{Backend, TestDb};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Row, SqliteConnection};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, Row, SqliteConnection};
 
 static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
 static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
-
-fn postgres_url() -> String {
-    std::env::var("MESA_FE_PRUEBA_POSTGRES").unwrap_or_else(|_| {
-        panic!(
-            "MESA_FE_PRUEBA_POSTGRES is not set: start the dev stack (it includes PostgreSQL) and \
-             export its settings first:\n  \
-             bash deploy/dev/mailstack.sh start && eval \"$(bash deploy/dev/mailstack.sh env)\"\n\
-             (bash deploy/dev/test.sh does both)"
-        )
-    })
-}
 
 /// What a migrated table looks like, in terms both backends can state. The column type is the
 /// SQLite affinity it stands for (BIGINT is INTEGER, BYTEA is BLOB), so a wrong translation shows.
@@ -392,34 +382,12 @@ async fn compare(pg: &mut PgConnection) -> Result<Vec<String>, Box<dyn std::erro
 
 #[tokio::test]
 async fn postgres_migrations_build_the_sqlite_schema() {
-    let admin_options =
-        PgConnectOptions::from_str(&postgres_url()).expect("MESA_FE_PRUEBA_POSTGRES");
-    let mut admin = PgConnection::connect_with(&admin_options).await.expect(
-        "connect to the stack's PostgreSQL (is it running? bash deploy/dev/mailstack.sh start)",
-    );
-    // a database of its own: runs never see each other's leftovers
-    // (the name is ours, letters and hex digits: nothing to quote)
-    let database = format!("mesa_fe_esquema_{:016x}", fastrand::u64(..));
-    admin
-        .execute(AssertSqlSafe(format!("CREATE DATABASE {database}")))
-        .await
-        .expect("CREATE DATABASE");
-
-    let outcome = match PgConnection::connect_with(&admin_options.clone().database(&database)).await
-    {
-        Ok(mut pg) => {
-            let outcome = compare(&mut pg).await;
-            let _ = pg.close().await;
-            outcome
-        }
-        Err(e) => Err(e.into()),
-    };
-    // dropped before asserting, so that a failing run leaves nothing behind
-    admin
-        .execute(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")))
-        .await
-        .expect("DROP DATABASE");
-    admin.close().await.expect("close");
+    // a database of its own, dropped also when the test fails: runs never see each other's
+    // leftovers
+    let db = TestDb::on(Backend::Postgres);
+    let mut pg = PgConnection::connect(&db.url()).await.expect("connect to the test database");
+    let outcome = compare(&mut pg).await;
+    let _ = pg.close().await;
 
     let differences = outcome.expect("migrate and read both schemas");
     assert!(

@@ -6,11 +6,11 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::local::{mesa_fe, text};
+use common::local::{Host, text};
 use serde_json::Value;
 
-fn import(state: &Path, csv: &Path) -> Output {
-    mesa_fe(state).args(["proveedores", "importar"]).arg(csv).output().expect("run importar")
+fn import(host: &Host, csv: &Path) -> Output {
+    host.mesa_fe().args(["proveedores", "importar"]).arg(csv).output().expect("run importar")
 }
 
 /// `proveedores list --json` as (nit, origen) pairs, and the whole JSON.
@@ -42,16 +42,16 @@ const GOOD: &str = "\u{feff}nit,nombre,dominios,direcciones,activo\r\n\
 
 #[test]
 fn a_good_csv_is_imported_and_listed() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let csv = dir.path().join("proveedores.csv");
+    let host = Host::new();
+    let csv = host.dir.path().join("proveedores.csv");
     std::fs::write(&csv, GOOD).expect("write");
-    let output = import(dir.path(), &csv);
+    let output = import(&host, &csv);
     assert!(output.status.success(), "{}", text(&output));
     let said = text(&output);
     assert!(said.contains("2 proveedores (activos: 1, inactivos: 1)"), "{said}");
     assert!(said.contains("systemctl reload mesa-fe"), "{said}");
 
-    let (listed, json) = list(&mut mesa_fe(dir.path()));
+    let (listed, json) = list(&mut host.mesa_fe());
     assert_eq!(listed, pairs(&[("800555111", "csv"), ("900123456", "csv")]));
     let andinas = &json[1];
     assert_eq!(andinas["nombre"], "Facturas Andinas, SAS");
@@ -61,7 +61,7 @@ fn a_good_csv_is_imported_and_listed() {
     assert_eq!(json[0]["direcciones"], serde_json::json!(["proveedor.ltda@gmail.com"]));
     assert_eq!(json[0]["activo"], false);
 
-    let table = mesa_fe(dir.path()).args(["proveedores", "list"]).output().expect("run");
+    let table = host.mesa_fe().args(["proveedores", "list"]).output().expect("run");
     assert!(table.status.success(), "{}", text(&table));
     let table = text(&table);
     assert!(table.contains("900123456") && table.contains("ORIGEN"), "{table}");
@@ -69,12 +69,12 @@ fn a_good_csv_is_imported_and_listed() {
 
 #[test]
 fn a_malformed_csv_imports_nothing_and_names_the_line() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let good = dir.path().join("bueno.csv");
+    let host = Host::new();
+    let good = host.dir.path().join("bueno.csv");
     std::fs::write(&good, GOOD).expect("write");
-    assert!(import(dir.path(), &good).status.success());
+    assert!(import(&host, &good).status.success());
 
-    let bad = dir.path().join("malo.csv");
+    let bad = host.dir.path().join("malo.csv");
     std::fs::write(
         &bad,
         "nit,nombre,dominios,direcciones\n\
@@ -84,7 +84,7 @@ fn a_malformed_csv_imports_nothing_and_names_the_line() {
          700111555,Nuevo Cuatro,nuevo4.co,\n",
     )
     .expect("write");
-    let output = import(dir.path(), &bad);
+    let output = import(&host, &bad);
     assert_eq!(output.status.code(), Some(65), "EX_DATAERR: {}", text(&output));
     let said = text(&output);
     assert!(said.contains("no se importó nada"), "{said}");
@@ -92,30 +92,30 @@ fn a_malformed_csv_imports_nothing_and_names_the_line() {
     assert!(said.contains("soporte.nuevo3.co"), "{said}");
     assert!(said.contains("el registro anterior sigue vigente"), "{said}");
 
-    let (listed, _) = list(&mut mesa_fe(dir.path()));
+    let (listed, _) = list(&mut host.mesa_fe());
     assert_eq!(listed, pairs(&[("800555111", "csv"), ("900123456", "csv")]));
 
     // Not UTF-8 (Excel's "CSV" in Latin-1) and a missing file are refused too.
-    let latin1 = dir.path().join("latin1.csv");
+    let latin1 = host.dir.path().join("latin1.csv");
     std::fs::write(&latin1, b"nit,nombre,dominios\n900123456,Compa\xf1\xeda,a.co\n")
         .expect("write");
-    let output = import(dir.path(), &latin1);
+    let output = import(&host, &latin1);
     assert_eq!(output.status.code(), Some(65), "{}", text(&output));
     assert!(
         text(&output).contains("línea 2") && text(&output).contains("UTF-8"),
         "{}",
         text(&output)
     );
-    let output = import(dir.path(), &dir.path().join("no-existe.csv"));
+    let output = import(&host, &host.dir.path().join("no-existe.csv"));
     assert_eq!(output.status.code(), Some(66), "EX_NOINPUT: {}", text(&output));
-    let (listed, _) = list(&mut mesa_fe(dir.path()));
+    let (listed, _) = list(&mut host.mesa_fe());
     assert_eq!(listed.len(), 2);
 }
 
 #[test]
 fn providers_of_the_configuration_are_listed_with_their_origin() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("mesa-fe.toml");
+    let host = Host::new();
+    let config = host.dir.path().join("mesa-fe.toml");
     std::fs::write(
         &config,
         "[[proveedores]]\n\
@@ -128,9 +128,10 @@ fn providers_of_the_configuration_are_listed_with_their_origin() {
          direcciones = [\"proveedor.ltda@gmail.com\"]\n",
     )
     .expect("write");
-    let csv = dir.path().join("proveedores.csv");
+    let csv = host.dir.path().join("proveedores.csv");
     std::fs::write(&csv, GOOD).expect("write");
-    let output = mesa_fe(dir.path())
+    let output = host
+        .mesa_fe()
         .arg("--config")
         .arg(&config)
         .args(["proveedores", "importar"])
@@ -141,7 +142,7 @@ fn providers_of_the_configuration_are_listed_with_their_origin() {
     assert!(text(&output).contains("prevalece sobre el CSV: 800555111"), "{}", text(&output));
 
     // The union as the desk builds it: a NIT in both keeps the configuration's entry.
-    let (listed, json) = list(mesa_fe(dir.path()).arg("--config").arg(&config));
+    let (listed, json) = list(host.mesa_fe().arg("--config").arg(&config));
     assert_eq!(
         listed,
         pairs(&[
@@ -154,7 +155,8 @@ fn providers_of_the_configuration_are_listed_with_their_origin() {
     assert_eq!(json[0]["activo"], true);
     assert_eq!(json[1]["nombre"], "Gmail según la configuración");
     assert_eq!(json[1]["activo"], true);
-    let table = mesa_fe(dir.path())
+    let table = host
+        .mesa_fe()
         .arg("--config")
         .arg(&config)
         .args(["proveedores", "list"])
@@ -166,7 +168,7 @@ fn providers_of_the_configuration_are_listed_with_their_origin() {
         text(&table)
     );
     // Without the configuration, the CSV's own entry is back.
-    let (listed, _) = list(&mut mesa_fe(dir.path()));
+    let (listed, _) = list(&mut host.mesa_fe());
     assert_eq!(listed, pairs(&[("800555111", "csv"), ("900123456", "csv")]));
 
     // A configured provider with a NIT that is not one is a configuration error naming its key.
@@ -175,7 +177,8 @@ fn providers_of_the_configuration_are_listed_with_their_origin() {
         "[[proveedores]]\nnit = \"ochocientos\"\nnombre = \"X\"\ndominios = [\"x.co\"]\n",
     )
     .expect("write");
-    let output = mesa_fe(dir.path())
+    let output = host
+        .mesa_fe()
         .arg("--config")
         .arg(&config)
         .args(["proveedores", "list"])

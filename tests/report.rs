@@ -7,7 +7,7 @@
 mod common;
 
 use chrono::{Duration, NaiveDate, Utc};
-use common::local::{Fixture, always_open, fixture, fixture_path, mesa_fe, sample, text};
+use common::local::{Fixture, Host, always_open, fixture, fixture_path, sample, text};
 use mesa_fe::desk::Level;
 use mesa_fe::desk::command::{Action, Command};
 use mesa_fe::desk::report::{Dimension, Period, Report};
@@ -216,11 +216,12 @@ fn csv_records(text: &str) -> Vec<Vec<String>> {
     text.split_terminator("\r\n").map(|line| line.split(',').map(String::from).collect()).collect()
 }
 
-/// A state directory with three requests ingested by `mesa-fe ingest`: a factura at N2, a
-/// habilitación waiting for information and a factura answered at first contact.
-fn ingested() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let output = mesa_fe(dir.path())
+/// A host with three requests ingested by `mesa-fe ingest`: a factura at N2, a habilitación
+/// waiting for information and a factura answered at first contact.
+fn ingested() -> Host {
+    let host = Host::new();
+    let output = host
+        .mesa_fe()
         .arg("ingest")
         .arg(fixture_path("mail/01_proveedor_zip_attacheddocument.eml"))
         .arg(fixture_path("mail/12_habilitacion_set_de_pruebas.eml"))
@@ -228,17 +229,18 @@ fn ingested() -> tempfile::TempDir {
         .output()
         .expect("run");
     assert!(output.status.success(), "{}", text(&output));
-    dir
+    host
 }
 
 #[test]
 fn the_binary_writes_the_report_as_csv_json_and_markdown() {
-    let dir = ingested();
+    let host = ingested();
     let (yesterday, today) = yesterday_and_today(-5);
     let period =
         ["--desde".to_string(), yesterday.to_string(), "--hasta".to_string(), today.to_string()];
 
-    let csv = mesa_fe(dir.path())
+    let csv = host
+        .mesa_fe()
         .arg("reporte")
         .args(&period)
         .args(["--formato", "csv"])
@@ -263,7 +265,8 @@ fn the_binary_writes_the_report_as_csv_json_and_markdown() {
     assert_eq!(value("tiempo_solucion", "n2_mediana_horas"), "sin datos");
     assert_eq!(value("ans", "n2_cumplimiento_porcentaje"), "100.0");
 
-    let json = mesa_fe(dir.path())
+    let json = host
+        .mesa_fe()
         .arg("reporte")
         .args(&period)
         .args(["--formato", "json"])
@@ -282,8 +285,8 @@ fn the_binary_writes_the_report_as_csv_json_and_markdown() {
     assert_eq!(json["solution_times"]["by_level"][0]["cases"], 1);
 
     // The default period (this month up to today) and format (Markdown), into a file.
-    let file = dir.path().join("informe.md");
-    let md = mesa_fe(dir.path()).arg("reporte").arg("--salida").arg(&file).output().expect("run");
+    let file = host.dir.path().join("informe.md");
+    let md = host.mesa_fe().arg("reporte").arg("--salida").arg(&file).output().expect("run");
     assert!(md.status.success(), "{}", text(&md));
     assert!(text(&md).contains("Informe de niveles de servicio escrito en"), "{}", text(&md));
     assert!(text(&md).contains(": 3 casos creados del "), "{}", text(&md));
@@ -294,8 +297,8 @@ fn the_binary_writes_the_report_as_csv_json_and_markdown() {
 
 #[test]
 fn bad_arguments_have_clear_spanish_errors() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let run = |args: &[&str]| mesa_fe(dir.path()).arg("reporte").args(args).output().expect("run");
+    let host = Host::new();
+    let run = |args: &[&str]| host.mesa_fe().arg("reporte").args(args).output().expect("run");
 
     for bad in ["2026-02-30", "2026-3-1", "01/03/2026", "ayer"] {
         let output = run(&["--desde", bad]);
@@ -321,8 +324,9 @@ fn bad_arguments_have_clear_spanish_errors() {
     assert_eq!(format.status.code(), Some(65), "{}", text(&format));
     assert!(text(&format).contains("formato desconocido: \"pdf\""), "{}", text(&format));
 
-    let nowhere = dir.path().join("no-existe").join("informe.csv");
-    let unwritable = mesa_fe(dir.path())
+    let nowhere = host.dir.path().join("no-existe").join("informe.csv");
+    let unwritable = host
+        .mesa_fe()
         .args(["reporte", "--formato", "csv", "--salida"])
         .arg(&nowhere)
         .output()

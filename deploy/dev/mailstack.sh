@@ -747,6 +747,23 @@ SQL
 
 postgres_url() { echo "postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB"; }
 
+# Las bases que las pruebas crean una por prueba (tests/common/db.rs: t_ y 16 dígitos hexadecimales;
+# mesa_fe_esquema_… de versiones anteriores de tests/postgres_schema.rs) y que una corrida matada dejó
+# atrás: cada prueba borra la suya al terminar, pero no si nextest o alguien la mata. Solo las creadas
+# hace más de 30 minutos (la fecha de su PG_VERSION): otra corrida puede estar usando las suyas ahora
+# mismo (operations.rs llama a `start` en medio de la suite) y ninguna prueba dura tanto (nextest
+# corta las de la pila a los 4 minutos). Idempotente y callado; un fallo aquí no impide arrancar.
+drop_stale_test_databases() {
+  "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$DIR/pg/run" -p "$PG_PORT" -U postgres -d postgres \
+    >"$DIR/pg/cleanup.log" 2>&1 <<'SQL' \
+    || { show_log "$DIR/pg/cleanup.log"; say "aviso: no se pudieron borrar las bases viejas de las pruebas"; }
+SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', datname) FROM pg_database
+ WHERE datname ~ '^(t|mesa_fe_esquema)_[0-9a-f]{16}$'
+   AND (pg_stat_file('base/' || oid || '/PG_VERSION', true)).modification < now() - interval '30 minutes'
+\gexec
+SQL
+}
+
 # ------------------------------------------------------------------------------------------ comandos
 # Un solo mailstack.sh a la vez por directorio (nextest corre cada prueba en su propio proceso).
 take_lock() {
@@ -835,6 +852,7 @@ cmd_start() {
   wait_ports postfix "$DIR/postfix/postfix.log" "${POSTFIX_PORTS[@]}"
   wait_ports postgres "$DIR/pg/postgres.log" "${POSTGRES_PORTS[@]}"
   setup_postgres
+  drop_stale_test_databases
   print_env > "$DIR/mailstack.env"
   trap - EXIT
 

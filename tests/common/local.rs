@@ -54,11 +54,17 @@ pub fn sample(path: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The binary with its state (database, imported providers) in `state`, whatever the
-/// environment of the test run says about the configuration.
+/// The binary with its state directory `state` and the configuration's default database (a
+/// SQLite file in `state`), whatever the environment of the test run says about the
+/// configuration. Only for what opens no database (`check-config`, `inspect`, `--help`,
+/// `kb list`) and for tests of that default: a command that opens the store runs through
+/// [`Host::mesa_fe`], on the run's backend.
 pub fn mesa_fe(state: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_mesa-fe"));
-    command.env_remove("MESA_FE_CONFIG").env("MESA_FE__GENERAL__DIRECTORIO_ESTADO", state);
+    command
+        .env_remove("MESA_FE_CONFIG")
+        .env_remove(super::db::URL_VARIABLE)
+        .env("MESA_FE__GENERAL__DIRECTORIO_ESTADO", state);
     command
 }
 
