@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 
 use crate::config::{Buzon, ImapSettings};
 use crate::http::HttpState;
+use crate::lease::{Lease, Leases};
 use crate::live::{self, Live, Publisher, Setup};
 use crate::mail::imap::{Connector, IdleOutcome, ImapError, Mailbox};
 use crate::outbox::OutboxWorker;
@@ -23,7 +24,6 @@ use crate::shutdown::Shutdown;
 use crate::store::raw::RawStatus;
 use crate::store::raw::{BuzonProgress, IncomingRaw, Origin, Stored};
 use crate::store::{Store, StoreError};
-use crate::lease::{Lease, Leases};
 use crate::supervisor::Supervisor;
 use crate::systemd::Notifier;
 use crate::telemetry::{BuzonState, TaskState, Telemetry};
@@ -338,11 +338,8 @@ async fn report_to_systemd(
     let mut last_status = String::new();
     while !shutdown.requested() {
         let buzones = telemetry.buzones();
-        let down: Vec<&str> = buzones
-            .iter()
-            .filter(|(_, b)| !b.is_served())
-            .map(|(name, _)| name.as_str())
-            .collect();
+        let down: Vec<&str> =
+            buzones.iter().filter(|(_, b)| !b.is_served()).map(|(name, _)| name.as_str()).collect();
         let mut status = format!("vigilando {} buzones", buzones.len());
         if !down.is_empty() {
             status.push_str(&format!("; sin conexión: {}", down.join(", ")));

@@ -27,6 +27,7 @@ use crate::secrets::Secret;
 use crate::shutdown::Shutdown;
 use crate::store::Store;
 use crate::store::cases::CaseFilter;
+use crate::store::leases::LeaseRow;
 use crate::store::stats::StoreStats;
 use crate::telemetry::{BuzonState, TaskState, Telemetry};
 
@@ -93,6 +94,15 @@ async fn readyz(State(state): State<Arc<HttpState>>) -> Response {
         && failing_tokens.is_empty()
         && all_running
         && (state.outbox_task.is_none() || outbox_running);
+    // Who reads each buzón and runs each timer, when nodes share the database.
+    let leases = if state.store.is_shared() {
+        state.store.leases().await.ok().map(|rows| {
+            let shown = |l: LeaseRow| json!({ "nombre": l.name, "nodo": l.holder, "vence_en_ms": l.expires_in_ms });
+            rows.into_iter().map(shown).collect::<Vec<_>>()
+        })
+    } else {
+        None
+    };
     let body = json!({
         "listo": ready,
         "base_datos": match &store { Ok(()) => "ok".to_string(), Err(e) => e.clone() },
@@ -104,6 +114,7 @@ async fn readyz(State(state): State<Arc<HttpState>>) -> Response {
         },
         "oauth_tokens_fallando": failing_tokens,
         "tareas": tasks,
+        "arrendamientos": leases,
     });
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(body)).into_response()

@@ -124,7 +124,9 @@ impl Leases {
                         said = holder;
                     }
                 }
-                Err(e) => warn!(lease = %name, error = %e, "no se pudo pedir el arrendamiento; se reintenta"),
+                Err(e) => {
+                    warn!(lease = %name, error = %e, "no se pudo pedir el arrendamiento; se reintenta")
+                }
             }
             tokio::select! {
                 () = tokio::time::sleep(WAIT_POLL.mul_f64(0.75 + fastrand::f64() * 0.5)) => {}
@@ -196,7 +198,9 @@ impl Lease {
                     warn!(lease = %self.name, error = %e, "sin renovar el arrendamiento a tiempo; este nodo deja de atenderlo para que otro lo tome");
                     return;
                 }
-                Err(e) => warn!(lease = %self.name, error = %e, "no se pudo renovar el arrendamiento; se reintenta"),
+                Err(e) => {
+                    warn!(lease = %self.name, error = %e, "no se pudo renovar el arrendamiento; se reintenta")
+                }
             }
         }
     }

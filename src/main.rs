@@ -211,6 +211,11 @@ fn log_panics() {
 fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    // PostgreSQL's notices ("relation … already exists, skipping" at every start) are not news.
+    let filter = match "sqlx::postgres::notice=warn".parse() {
+        Ok(quiet) => filter.add_directive(quiet),
+        Err(_) => filter,
+    };
     // Under systemd stderr goes to the journal (JOURNAL_STREAM is set): one JSON object per
     // line, for `journalctl -o cat | jq` and log shippers; on a terminal, readable text.
     if std::env::var_os("JOURNAL_STREAM").is_some() {

@@ -14,11 +14,11 @@ use tokio::sync::Notify;
 use tracing::{error, info, warn};
 
 use crate::desk::case::ReplyKind;
+use crate::lease::{Leases, buzon_lease};
 use crate::live::Live;
 use crate::mail::outgoing::{self, Outgoing, OutgoingError, OutgoingFile};
 use crate::mail::smtp::{Sender, SmtpError};
 use crate::shutdown::Shutdown;
-use crate::lease::{Leases, buzon_lease};
 use crate::store::Store;
 use crate::store::outbox::{DigestPlan, DraftContext, OutboxItem, UnreadableRow};
 use crate::text::mask_personal;

@@ -68,6 +68,19 @@ pub fn sqlite_only(why: &str) -> bool {
     }
 }
 
+/// Whether this run is the PostgreSQL pass, for tests that always use PostgreSQL whatever the
+/// run's backend (several nodes on one server): they run once, in that pass, and the SQLite
+/// pass says why it leaves them out.
+pub fn postgres_pass_only(why: &str) -> bool {
+    match Backend::from_env() {
+        Backend::Postgres => true,
+        Backend::Sqlite => {
+            eprintln!("prueba omitida en la pasada SQLite, corre en la de PostgreSQL: {why}");
+            false
+        }
+    }
+}
+
 /// The server URL of [`POSTGRES_VARIABLE`]; a run without it stops and says how to get it.
 pub fn postgres_server() -> String {
     std::env::var(POSTGRES_VARIABLE).unwrap_or_else(|_| {

@@ -73,7 +73,8 @@ impl Store {
     /// Message-ID + content dedupe keeps what was already stored from being stored twice.
     pub async fn reset_progress(&self, buzon: &str, uidvalidity: u32) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        save_progress(&mut tx, BuzonProgress { buzon, uidvalidity, last_uid: 0, fence: None }).await?;
+        save_progress(&mut tx, BuzonProgress { buzon, uidvalidity, last_uid: 0, fence: None })
+            .await?;
         tx.commit().await?;
         Ok(())
     }
