@@ -357,7 +357,7 @@ pub fn message_id_of(raw: &[u8]) -> Option<String> {
     let block = [field.trim_ascii_end(), b"\r\n\r\n"].concat();
     mail_parser::MessageParser::new()
         .parse_headers(&block)
-        .and_then(|m| m.message_id().map(str::to_string))
+        .and_then(|m| m.message_id().map(|id| id.replace('\0', "")))
 }
 
 /// Only the header block of an oversized message (up to the first empty line, CRLF or LF).

@@ -250,3 +250,29 @@ fn check_fixture(path: &Path) {
         .find(|p| p.source == HEADERS_SOURCE || p.problem.contains("por seguridad no se abrieron"));
     assert!(cut.is_none(), "{}: {cut:?}", path.display());
 }
+
+/// NUL characters in an encoded subject, a sender's name, the body and an RFC 2231 file name mean
+/// nothing to a reader; the mail becomes a case on either backend (PostgreSQL refuses U+0000 in
+/// TEXT), and what agents see has no NUL left.
+#[test]
+fn nul_characters_in_the_text_of_a_mail_still_make_a_case() {
+    let raw = b"From: =?utf-8?q?Ana=00_Ruiz?= <ana@pt.example>\r\nTo: sd@dian.gov.co\r\n\
+        Subject: =?utf-8?q?Factura=00_FE-7_rechazada?=\r\nMessage-ID: <nulo.7@pt.example>\r\n\
+        MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+        Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+        La factura FE-7 del NIT 900481236 fue rechazada.=00 =C2=BFQu=C3=A9 reviso?\r\n--b\r\n\
+        Content-Type: text/plain\r\nContent-Disposition: attachment; filename*=utf-8''nota%00.txt\r\n\r\n\
+        nota\r\n--b--\r\n";
+    let host = Host::new();
+    let file = host.dir.path().join("nulo.eml");
+    std::fs::write(&file, raw).expect("write message");
+    let output = host.mesa_fe().arg("ingest").arg(&file).output().expect("run ingest");
+    assert!(output.status.success(), "ingest failed ({}): {}", output.status, text(&output));
+    let said = text(&output);
+    let number = said.split_whitespace().find(|w| w.starts_with("FE-")).expect("a case");
+    let show = host.mesa_fe().args(["case", "show", number, "--json"]).output().expect("show");
+    assert!(show.status.success(), "{}", text(&show));
+    let shown = String::from_utf8_lossy(&show.stdout);
+    assert!(shown.contains("Factura FE-7 rechazada"), "subject kept without the NUL: {shown}");
+    assert!(!shown.contains("\\u0000") && !shown.contains('\0'), "no NUL reaches agents: {shown}");
+}

@@ -151,9 +151,55 @@ pub struct Inbound {
     pub problems: Vec<AttachmentProblem>,
 }
 
+impl Inbound {
+    /// The same mail without U+0000 in any text: an encoded word or a body may carry one (`=00`,
+    /// `%00` in an RFC 2231 name), it means nothing to a reader, and PostgreSQL refuses it in a
+    /// TEXT column, which would quarantine the mail there and not on SQLite.
+    pub fn without_nul(mut self) -> Inbound {
+        let texts = [&mut self.from, &mut self.subject, &mut self.body_text, &mut self.own_words]
+            .into_iter()
+            .chain(self.message_id.as_mut())
+            .chain(self.from_name.as_mut())
+            .chain(self.reply_to.as_mut())
+            .chain(self.recipients.iter_mut())
+            .chain(self.in_reply_to.iter_mut())
+            .chain(self.references.iter_mut())
+            .chain(self.authentication_results.iter_mut())
+            .chain(self.leading_headers.iter_mut().flat_map(|(name, value)| [name, value]))
+            .chain(self.files.iter_mut().flat_map(|f| [&mut f.source, &mut f.content_type]))
+            .chain(self.problems.iter_mut().flat_map(|p| [&mut p.source, &mut p.problem]));
+        for text in texts {
+            if text.contains('\0') {
+                text.retain(|c| c != '\0');
+            }
+        }
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_text_of_a_parsed_mail_keeps_a_nul() {
+        let inbound = Inbound {
+            subject: "nulo\0aquí".into(),
+            from_name: Some("\0Ana".into()),
+            files: vec![FileEntry {
+                source: "factura\0.xml".into(),
+                content_type: "text/xml".into(),
+                bytes: b"\0stays".to_vec(),
+                inline: false,
+            }],
+            ..Inbound::default()
+        }
+        .without_nul();
+        assert_eq!(inbound.subject, "nuloaquí");
+        assert_eq!(inbound.from_name.as_deref(), Some("Ana"));
+        assert_eq!(inbound.files[0].source, "factura.xml");
+        assert_eq!(inbound.files[0].bytes, b"\0stays", "file bytes are data, kept as received");
+    }
 
     #[test]
     fn auto_submitted_no_is_a_person() {

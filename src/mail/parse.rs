@@ -69,12 +69,12 @@ pub fn parse(raw: &[u8], limits: &AttachmentLimits) -> Result<Inbound, Unreadabl
     check_looks_like_mail(raw)?;
     let structure = prescan::scan(raw);
     if structure.within_limits() {
-        return parse_scanned(raw, limits);
+        return parse_scanned(raw, limits).map(Inbound::without_nul);
     }
     let (safe, problem) = safe_copy(raw, &structure);
     let mut inbound = parse_scanned(&safe, limits)?;
     inbound.problems.insert(0, problem);
-    Ok(inbound)
+    Ok(inbound.without_nul())
 }
 
 /// Parses bytes whose structure [`prescan`] found within its limits.
