@@ -25,10 +25,10 @@ use crate::desk::{Channel, Level, Tema};
 use crate::live::Live;
 use crate::secrets::Secret;
 use crate::shutdown::Shutdown;
-use crate::store::Store;
 use crate::store::cases::CaseFilter;
 use crate::store::leases::LeaseRow;
 use crate::store::stats::StoreStats;
+use crate::store::{Fault, Store};
 use crate::telemetry::{BuzonState, TaskState, Telemetry};
 
 /// Mail due this long ago and still not sent means the outbox is stuck.
@@ -69,15 +69,28 @@ pub async fn serve(listener: tokio::net::TcpListener, state: Arc<HttpState>, shu
     }
 }
 
+/// How long `/readyz` waits for the database to answer its ping.
+const READY_PING_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 async fn readyz(State(state): State<Arc<HttpState>>) -> Response {
     // The buzones before the database fault: a watcher records the fault first and then its
     // disconnection, so a buzón seen down for the database always comes with the reason.
     let buzones = state.telemetry.buzones();
     let failing_tokens = state.telemetry.failing_tokens();
-    let store = match (state.store.ping().await, state.telemetry.database_fault()) {
-        (Err(e), _) => Err(e.to_string()),
-        (Ok(()), Some(fault)) => Err(fault),
-        (Ok(()), None) => Ok(()),
+    // A server that went away must not hold the answer for the pool's whole wait.
+    let ping = tokio::time::timeout(READY_PING_LIMIT, state.store.ping()).await;
+    let store = match (ping, state.telemetry.database_fault()) {
+        (Err(_), _) => Err(format!(
+            "{}: no respondió en {} s",
+            Fault::Unreachable.describe(),
+            READY_PING_LIMIT.as_secs()
+        )),
+        (Ok(Err(e)), _) => Err(match e.fault() {
+            Some(fault) => format!("{}: {e}", fault.describe()),
+            None => e.to_string(),
+        }),
+        (Ok(Ok(())), Some(fault)) => Err(fault),
+        (Ok(Ok(())), None) => Ok(()),
     };
     let before = crate::store::outbox::timestamp(chrono::Utc::now() - OUTBOX_STUCK_AFTER);
     let overdue = state.store.overdue_outbox(&before).await.unwrap_or(0);

@@ -1,7 +1,7 @@
 //! Two `mesa-fe run` nodes on one PostgreSQL database and the real mail stack: each buzón is
 //! read by one node at a time, and when that node dies (`kill -9`) the other takes the buzón
 //! over; nothing is lost, no case is doubled, every acknowledgement leaves once. And one node
-//! whose PostgreSQL restarts in the middle of a drain. These tests always run on PostgreSQL,
+//! whose PostgreSQL stops and comes back in the middle of a drain. These tests always run on PostgreSQL,
 //! whatever backend the rest of the run uses.
 
 mod common;
@@ -32,6 +32,33 @@ fn two_buzones(stack: &Stack, folder: &str) -> String {
 fn start_node(daemon: &mut Daemon, node: &str, url: &str) {
     daemon
         .start_with_env(&[("MESA_FE__GENERAL__NODO", node), ("MESA_FE__GENERAL__BASE_DATOS", url)]);
+}
+
+/// `bash deploy/dev/mailstack.sh ACTION` (stop-postgres, start), which must succeed.
+fn mailstack(action: &str) {
+    let status = std::process::Command::new("bash")
+        .args(["deploy/dev/mailstack.sh", action])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run mailstack.sh");
+    assert!(status.success(), "mailstack.sh {action}");
+}
+
+/// Polls `/readyz` for up to 60 s until it answers `status` with a body `matches` accepts.
+async fn wait_ready(base: &str, status: u16, matches: impl Fn(&str) -> bool) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(response) = reqwest::get(format!("{base}/readyz")).await {
+            let code = response.status().as_u16();
+            let body = response.text().await.unwrap_or_default();
+            if code == status && matches(&body) {
+                return Some(body);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
 }
 
 /// The Message-IDs of the desk's first answers (an acknowledgement, or the request for what is
@@ -131,8 +158,9 @@ async fn the_node_holding_a_buzon_is_killed_and_the_other_finishes_1000_messages
 }
 
 #[tokio::test]
-async fn postgresql_restarting_in_the_middle_of_a_drain_loses_and_doubles_nothing() {
-    if !postgres_pass_only("reinicia el servidor PostgreSQL") {
+async fn postgresql_stopping_in_the_middle_of_a_drain_shows_in_readyz_and_loses_and_doubles_nothing()
+ {
+    if !postgres_pass_only("detiene y arranca el servidor PostgreSQL") {
         return;
     }
     let stack = Stack::from_env();
@@ -144,14 +172,17 @@ async fn postgresql_restarting_in_the_middle_of_a_drain_loses_and_doubles_nothin
     let config = buzon_toml(&stack, "facturaelectronica", FACTURA, folder, "lote = 10");
     let mut daemon = Daemon::with_db(&config, TestDb::on(Backend::Postgres));
     daemon.start();
+    let base = daemon.http_base().await;
     let partial = daemon.wait_for_cases(Duration::from_secs(60), |c| c.len() >= 60).await;
-    let restart = std::process::Command::new("bash")
-        .args(["deploy/dev/mailstack.sh", "restart-postgres"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("restart PostgreSQL");
-    assert!(restart.success(), "mailstack.sh restart-postgres");
-    assert!(partial.len() < 400, "the restart must hit the middle ({} cases)", partial.len());
+    mailstack("stop-postgres");
+    // While it is gone, /readyz says so, and the daemon goes on running.
+    let said =
+        wait_ready(&base, 503, |body| body.contains("sin conexión con la base de datos")).await;
+    mailstack("start");
+    assert!(partial.len() < 400, "the outage must hit the middle ({} cases)", partial.len());
+    assert!(said.is_some(), "/readyz never said the database was gone:\n{}", daemon.log());
+    let back = wait_ready(&base, 200, |body| body.contains("\"base_datos\":\"ok\"")).await;
+    assert!(back.is_some(), "/readyz says ready again once PostgreSQL is back:\n{}", daemon.log());
 
     let cases = daemon.wait_for_cases(Duration::from_secs(120), |c| c.len() >= 400).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
