@@ -34,6 +34,19 @@ fn start_node(daemon: &mut Daemon, node: &str, url: &str) {
         .start_with_env(&[("MESA_FE__GENERAL__NODO", node), ("MESA_FE__GENERAL__BASE_DATOS", url)]);
 }
 
+/// Waits for `messages` cases in `daemon`'s database, then checks a while later that there are
+/// exactly that many, one per message (`log` explains a failure).
+async fn assert_each_message_once(daemon: &Daemon, messages: usize, log: &str) {
+    let cases = daemon.wait_for_cases(Duration::from_secs(180), |c| c.len() >= messages).await;
+    assert_eq!(cases.len(), messages, "log:\n{log}");
+    // A node doubling the work would show it now.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = daemon.cases().await;
+    assert_eq!(after.len(), messages, "no case may appear twice");
+    let subjects: HashSet<&str> = after.iter().map(|c| c.subject.as_str()).collect();
+    assert_eq!(subjects.len(), messages, "each message is exactly one case");
+}
+
 /// `bash deploy/dev/mailstack.sh ACTION` (stop-postgres, start), which must succeed.
 fn mailstack(action: &str) {
     let status = std::process::Command::new("bash")
@@ -125,14 +138,7 @@ async fn the_node_holding_a_buzon_is_killed_and_the_other_finishes_1000_messages
     );
     assert!(takeover <= Duration::from_secs(15), "takeover took {takeover:?}");
 
-    let cases = a.wait_for_cases(Duration::from_secs(180), |c| c.len() >= 1000).await;
-    // A node doubling the work would show it now.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = a.cases().await;
-    assert_eq!(cases.len(), 1000, "node B log:\n{}", b.log());
-    assert_eq!(after.len(), 1000, "no case may appear twice");
-    let subjects: HashSet<&str> = after.iter().map(|c| c.subject.as_str()).collect();
-    assert_eq!(subjects.len(), 1000, "each message is exactly one case");
+    assert_each_message_once(&a, 1000, &b.log()).await;
     for user in [FACTURA, ALIADOS] {
         assert_eq!(stack.count(user, folder).await.0, 0, "{user}: nothing left unread");
         assert_eq!(stack.count(user, "t-nodos-ok").await.0, 500, "{user}: each moved once");
@@ -184,13 +190,7 @@ async fn postgresql_stopping_in_the_middle_of_a_drain_shows_in_readyz_and_loses_
     let back = wait_ready(&base, 200, |body| body.contains("\"base_datos\":\"ok\"")).await;
     assert!(back.is_some(), "/readyz says ready again once PostgreSQL is back:\n{}", daemon.log());
 
-    let cases = daemon.wait_for_cases(Duration::from_secs(120), |c| c.len() >= 400).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = daemon.cases().await;
-    assert_eq!(cases.len(), 400, "log:\n{}", daemon.log());
-    assert_eq!(after.len(), 400, "no case may appear twice");
-    let subjects: HashSet<&str> = after.iter().map(|c| c.subject.as_str()).collect();
-    assert_eq!(subjects.len(), 400, "each message is exactly one case");
+    assert_each_message_once(&daemon, 400, &daemon.log()).await;
     assert_eq!(stack.count(FACTURA, folder).await.0, 0, "nothing left unread");
     assert_eq!(stack.count(FACTURA, "t-pgreinicio-ok").await.0, 400, "each moved once");
     let status = daemon.terminate();

@@ -1,5 +1,5 @@
-//! Every SQL statement of mesa-fe lives under this module, in the portable subset of SQL
-//! (PostgreSQL comes later): `$n` placeholders, TEXT timestamps in RFC 3339 UTC, INTEGER flags.
+//! Every SQL statement of mesa-fe lives under this module, in the subset of SQL that SQLite and
+//! PostgreSQL share: `$n` placeholders, TEXT timestamps in RFC 3339 UTC, integer flags.
 //!
 //! - [`raw`]: raw messages as received (stored before anything else), dedupe, quarantine.
 //! - [`cases`]: cases with their messages, documents, rejections, events and outbox rows, written
@@ -9,22 +9,70 @@
 //! - [`outbox`]: mail to send, its schedule and its fate.
 //! - [`actions`]: what agents do to cases, control posterior, mass-incident suggestions.
 //! - [`sla`]: service-level clocks of open cases and their breaches.
+//! - [`leases`]: which node reads a buzón or runs a timer when nodes share the database.
+//! - [`copy`]: a SQLite desk copied into an empty PostgreSQL database.
 //! - [`fault`]: which database failures are worth retrying.
 //!
-//! Backend seam (issue 13, plan step 1). The public types of each module (rows, drafts, plans)
-//! are defined once, here; the SQL that reads and writes them lives in `store/sql/*.rs`, which
-//! names the driver only through its parent's aliases (`DB`, `Row`, `Tx`, `Pool`, `Connection`)
-//! and reaches backend-only behaviour only through `super::dialect`. `sqlite/mod.rs` mounts those
-//! files by `#[path]` with `DB = sqlx::Sqlite`; `sqlite/dialect.rs` holds what only SQLite does
-//! (open options and lock, the `after_release` ping, migrations, `BEGIN IMMEDIATE`,
-//! `quick_check`, result codes, the `PRAGMA`s after a purge). Step 2 adds `postgres/`, the same
-//! mount with `DB = sqlx::Postgres` and its own dialect.
-//!
-//! `Store` stays a struct around the SQLite pool for now, not an enum with a single variant: the
-//! enum and its `delegate!` over ~70 methods only earn their keep with a second variant, cannot
-//! be exercised with one, and would double a diff meant to change no behaviour. In step 2 the SQL
-//! files' `impl Store` (their `super::Store`) becomes each mount's own handle and the public
-//! `Store` the enum over them, without touching the SQL files. Callers see no change.
+//! Two backends, one SQL text. The public types of each module (rows, drafts, plans) are
+//! defined once, here; the SQL that reads and writes them lives in `store/sql/*.rs`, which names
+//! the driver only through its parent's aliases (`DB`, `Row`, `Tx`, `Pool`, `Connection`) and
+//! reaches backend-only behaviour only through `super::dialect`. `sqlite/` and `postgres/` each
+//! mount those files ([`mount_sql!`]) for their driver beside their own `dialect.rs` (opening,
+//! migrations, the write lock, faults, space after a purge). The public [`Store`] is an enum over
+//! the two mounts' handles; `delegate.rs` passes each method to the one in use. Both backends
+//! write one transaction at a time (SQLite's `BEGIN IMMEDIATE`, a PostgreSQL advisory lock), so
+//! the store's check-then-write steps mean the same on both, with any number of nodes.
+
+/// The SQL modules of `store/sql/` mounted into a backend's module, with the driver aliases they
+/// name: `mount_sql!(sqlx::Sqlite, sqlx::sqlite::SqliteRow)`. The backend module adds its
+/// `dialect`. `Row` is named concretely, not as `<DB as Database>::Row`: with the projection,
+/// coherence sees the two mounts' `impl FromRow<'_, Row> for OutboxItem` as overlapping.
+macro_rules! mount_sql {
+    ($db:ty, $row:ty) => {
+        pub(super) use super::{StoreError, now_text, timestamp};
+
+        /// The database these SQL modules are compiled for.
+        pub(crate) type DB = $db;
+        /// A result row of [`DB`].
+        pub(crate) type Row = $row;
+        /// A transaction on [`DB`].
+        pub(crate) type Tx<'a> = sqlx::Transaction<'a, DB>;
+        /// The connection pool of [`DB`].
+        pub(crate) type Pool = sqlx::Pool<DB>;
+        /// A connection of [`DB`].
+        pub(crate) type Connection = <DB as sqlx::Database>::Connection;
+
+        #[path = "../sql/actions.rs"]
+        mod actions;
+        #[path = "../sql/cases.rs"]
+        mod cases;
+        #[path = "../sql/columns.rs"]
+        mod columns;
+        #[path = "../sql/handle.rs"]
+        mod handle;
+        #[path = "../sql/knowledge.rs"]
+        mod knowledge;
+        #[path = "../sql/leases.rs"]
+        mod leases;
+        #[path = "../sql/outbox.rs"]
+        mod outbox;
+        #[path = "../sql/providers.rs"]
+        mod providers;
+        #[path = "../sql/purge.rs"]
+        mod purge;
+        #[path = "../sql/raw.rs"]
+        mod raw;
+        #[path = "../sql/report.rs"]
+        mod report;
+        #[path = "../sql/sla.rs"]
+        mod sla;
+        #[path = "../sql/stats.rs"]
+        mod stats;
+
+        use columns::{instant_column, optional_instant_column};
+        pub(crate) use handle::Store;
+    };
+}
 
 pub mod actions;
 pub mod cases;
