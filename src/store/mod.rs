@@ -76,6 +76,7 @@ macro_rules! mount_sql {
 
 pub mod actions;
 pub mod cases;
+pub mod copy;
 pub mod fault;
 pub mod knowledge;
 pub mod leases;
