@@ -32,8 +32,19 @@ enum Command {
     Run,
     /// Valida la configuración y dice qué clave está mal.
     CheckConfig,
-    /// Crea o actualiza el esquema de la base de datos.
-    Migrate,
+    /// Crea o actualiza el esquema de la base de datos. Con --desde y --hacia, pasa una mesa de
+    /// SQLite a una base PostgreSQL vacía: copia todas sus tablas, verifica la copia y la
+    /// confirma, o no escribe nada.
+    Migrate {
+        /// La mesa que se copia: sqlite://RUTA del archivo. Antes de copiar se lleva al esquema
+        /// de esta versión, como hace `mesa-fe migrate`.
+        #[arg(long, value_name = "URL")]
+        desde: Option<String>,
+        /// La base PostgreSQL vacía que la recibe: postgres://USUARIO@SERVIDOR:PUERTO/BASE. La
+        /// clave es la de la URL o, si no trae, la de general.base_datos_clave.
+        #[arg(long, value_name = "URL")]
+        hacia: Option<String>,
+    },
     /// Muestra lo que la mesa haría con un correo (.eml), sin escribir nada.
     Inspect {
         /// Salida en JSON (el contrato de `inspect`).
@@ -158,7 +169,9 @@ async fn run(args: Args) -> Result<ExitCode, cli::Failure> {
     match args.command {
         Command::Run => cli::run(config_path).await,
         Command::CheckConfig => cli::check_config(config_path),
-        Command::Migrate => cli::migrate(config_path).await,
+        Command::Migrate { desde, hacia } => {
+            cli::copy::run(config_path, desde.as_deref(), hacia.as_deref()).await
+        }
         Command::Inspect { json, buzon, file } => {
             cli::inspect(config_path, buzon.as_deref(), &file, json)
         }

@@ -17,6 +17,7 @@ use mesa_fe::store::outbox::OutboxStatus;
 use mesa_fe::store::raw::Origin;
 
 mod act;
+pub mod copy;
 pub mod help;
 mod kb;
 mod preflight;
@@ -28,6 +29,7 @@ mod show;
 /// Files stored per transaction by `ingest`.
 const INGEST_BATCH: usize = 64;
 
+pub const EX_USAGE: u8 = 64;
 pub const EX_DATAERR: u8 = 65;
 pub const EX_NOINPUT: u8 = 66;
 pub const EX_SOFTWARE: u8 = 70;
@@ -63,10 +65,17 @@ impl From<ConfigError> for Failure {
     }
 }
 
+impl Failure {
+    /// The exit code of a store failure: a configuration to fix (78) or a database that failed
+    /// (74).
+    fn from_store(error: &mesa_fe::store::StoreError) -> u8 {
+        if error.is_config() { EX_CONFIG } else { EX_IOERR }
+    }
+}
+
 impl From<mesa_fe::store::StoreError> for Failure {
     fn from(error: mesa_fe::store::StoreError) -> Failure {
-        let code = if error.is_config() { EX_CONFIG } else { EX_IOERR };
-        Failure::new(code, error.to_string())
+        Failure::new(Failure::from_store(&error), error.to_string())
     }
 }
 
@@ -396,7 +405,9 @@ pub fn check_config(path: Option<&Path>) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn migrate(path: Option<&Path>) -> Result<ExitCode, Failure> {
+/// `migrate` without options: the configured database, created if missing, at this version's
+/// schema. With `--desde` and `--hacia`: [`copy::run`].
+pub async fn migrate_configured(path: Option<&Path>) -> Result<ExitCode, Failure> {
     let config = load_config(path)?;
     let store = create_store(&config).await?;
     store.close().await;
