@@ -11,7 +11,8 @@ use mesa_fe::store::copy::{self, CopyError, CopyReport};
 use mesa_fe::store::{Store, redact_url};
 
 use super::{
-    EX_DATAERR, EX_NOINPUT, EX_SOFTWARE, EX_USAGE, Failure, load_config, migrate_configured,
+    EX_DATAERR, EX_NOINPUT, EX_SOFTWARE, EX_TEMPFAIL, EX_USAGE, Failure, load_config,
+    migrate_configured,
 };
 
 /// `migrate`: with neither option, the configured database's migrations; with both, the copy.
@@ -106,6 +107,7 @@ fn failure(error: CopyError) -> Failure {
     let code = match &error {
         CopyError::UnsupportedPair { .. } => EX_USAGE,
         CopyError::SourceMissing { .. } => EX_NOINPUT,
+        CopyError::SourceBusy => EX_TEMPFAIL,
         CopyError::TargetNotEmpty { .. }
         | CopyError::Schema { .. }
         | CopyError::BadValues { .. }

@@ -34,6 +34,7 @@ pub const EX_DATAERR: u8 = 65;
 pub const EX_NOINPUT: u8 = 66;
 pub const EX_SOFTWARE: u8 = 70;
 pub const EX_IOERR: u8 = 74;
+pub const EX_TEMPFAIL: u8 = 75;
 pub const EX_CONFIG: u8 = 78;
 
 /// A failed command: the message for the operator and its exit code.

@@ -56,6 +56,12 @@ pub enum CopyError {
     )]
     SourceMissing { url: String, path: String },
     #[error(
+        "el archivo SQLite de origen está bloqueado por otro proceso que escribe en él (¿el \
+         servicio sigue en marcha?): detenga el servicio (systemctl stop mesa-fe) y repita la \
+         orden; no se escribió nada"
+    )]
+    SourceBusy,
+    #[error(
         "la base de destino ya tiene datos: {}. mesa-fe solo copia una mesa a una base vacía, \
          para no mezclar dos mesas ni pisar casos: no se escribió nada. Si es una copia anterior \
          que quiere rehacer, bórrela y créela de nuevo vacía (DROP DATABASE y CREATE DATABASE, \
@@ -266,7 +272,10 @@ pub async fn copy_desk(
 
     // The source stays as it is until the end: a writer waits (and retries) instead of adding a
     // row the copy would miss. Only read, and rolled back.
-    let mut reading = from.write_tx().await?;
+    let mut reading = from.write_tx().await.map_err(|e| match e.fault() {
+        Some(super::Fault::Busy) => CopyError::SourceBusy,
+        _ => CopyError::Store(e),
+    })?;
     check_references(&mut reading).await?;
     check_values(&mut reading, &tables).await?;
     let mut expected = Vec::with_capacity(tables.len());
