@@ -651,6 +651,7 @@ async fn a_bigger_desk_copies_at_a_measured_speed() {
     let output = desk.migrate_to(&target.url());
     let wall = started.elapsed().as_secs_f64();
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    println!("{}", String::from_utf8_lossy(&output.stderr));
     println!("{}", String::from_utf8_lossy(&output.stdout));
     println!("migrate completo (abrir, revisar, copiar, verificar): {wall:.1} s");
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use mesa_fe::store::copy::{self, CopyError, CopyReport};
+use mesa_fe::store::copy::{self, CopyError, CopyReport, Progress};
 use mesa_fe::store::{Store, redact_url};
 
 use super::{
@@ -42,13 +42,18 @@ pub async fn run(
     };
     let started = Instant::now();
     let mut lap = started;
-    let result = copy::copy_desk(&source, &target, |table, rows| {
+    let result = copy::copy_desk(&source, &target, |progress| {
         let seconds = decimal(lap.elapsed().as_secs_f64());
         lap = Instant::now();
-        eprintln!(
-            "  copiada {table}: {rows} {} en {seconds} s",
-            if rows == 1 { "fila" } else { "filas" }
-        );
+        match progress {
+            Progress::Checked { tables, rows } => eprintln!(
+                "  origen revisado: {tables} tablas, {rows} filas, ningún valor que PostgreSQL no \
+                 pueda guardar ({seconds} s)"
+            ),
+            Progress::Copied { table, rows } => {
+                eprintln!("  copiada {table}: {rows} {} ({seconds} s)", rows_word(rows))
+            }
+        }
     })
     .await;
     let elapsed = started.elapsed().as_secs_f64();
@@ -159,6 +164,10 @@ fn print_report(from: &str, to: &str, before: Option<i64>, report: &CopyReport, 
          y arranque el servicio. El archivo SQLite queda como estaba: guárdelo como respaldo.",
         redact_url(to)
     );
+}
+
+fn rows_word(rows: i64) -> &'static str {
+    if rows == 1 { "fila" } else { "filas" }
 }
 
 /// One decimal, with a decimal comma.

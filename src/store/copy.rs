@@ -177,6 +177,15 @@ pub struct CopyReport {
     pub schema_version: i64,
 }
 
+/// How far a copy got, for the operator watching a long one.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    /// The source was checked (values, references) and counted; the copy starts.
+    Checked { tables: usize, rows: i64 },
+    /// One table was copied, with its rows.
+    Copied { table: &'a str, rows: i64 },
+}
+
 /// Refuses, before either database is opened (opening creates a SQLite file and migrates), any
 /// pair but SQLite → PostgreSQL.
 pub fn check_pair(from: &str, to: &str) -> Result<(), CopyError> {
@@ -236,12 +245,12 @@ pub async fn sqlite_version(url: &str) -> Result<Option<i64>, CopyError> {
 }
 
 /// Copies the SQLite desk `source` into the empty PostgreSQL database `target` (both opened, so
-/// both migrated), verifies and commits it. `progress` hears of each table once it is copied
-/// (its name and rows), before the verification.
+/// both migrated), verifies and commits it. `progress` hears when the source is checked and as
+/// each table is copied, before the verification.
 pub async fn copy_desk(
     source: &Store,
     target: &Store,
-    mut progress: impl FnMut(&str, i64),
+    mut progress: impl FnMut(Progress<'_>),
 ) -> Result<CopyReport, CopyError> {
     let (Backend::Sqlite(from), Backend::Postgres(to)) = (&source.backend, &target.backend) else {
         let name = |store: &Store| match store.backend {
@@ -282,6 +291,8 @@ pub async fn copy_desk(
     for table in &tables {
         expected.push(sqlite_stats(&mut reading, table).await?);
     }
+    let rows = expected.iter().map(|stats: &TableStats| stats.rows).sum();
+    progress(Progress::Checked { tables: tables.len(), rows });
 
     let mut writing = to.write_tx().await?;
     refuse_non_empty(&mut writing, &tables).await?;
@@ -290,7 +301,7 @@ pub async fn copy_desk(
         let rows = copy_table(&mut reading, &mut writing, table)
             .await
             .map_err(|e| e.in_table(&table.name))?;
-        progress(&table.name, rows);
+        progress(Progress::Copied { table: &table.name, rows });
     }
     // The deferred foreign keys, checked now rather than at COMMIT, so a failure says so here.
     sqlx::query("SET CONSTRAINTS ALL IMMEDIATE").execute(&mut *writing).await?;
