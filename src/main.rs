@@ -44,6 +44,10 @@ enum Command {
         /// clave es la de la URL o, si no trae, la de general.base_datos_clave.
         #[arg(long, value_name = "URL")]
         hacia: Option<String>,
+        /// Copia cada carácter U+0000 de un texto (que PostgreSQL no admite) como U+FFFD (�) en
+        /// vez de negarse a copiar; la salida dice en qué tablas y columnas.
+        #[arg(long)]
+        reemplazar_nulos: bool,
     },
     /// Muestra lo que la mesa haría con un correo (.eml), sin escribir nada.
     Inspect {
@@ -169,8 +173,8 @@ async fn run(args: Args) -> Result<ExitCode, cli::Failure> {
     match args.command {
         Command::Run => cli::run(config_path).await,
         Command::CheckConfig => cli::check_config(config_path),
-        Command::Migrate { desde, hacia } => {
-            cli::copy::run(config_path, desde.as_deref(), hacia.as_deref()).await
+        Command::Migrate { desde, hacia, reemplazar_nulos } => {
+            cli::copy::run(config_path, desde.as_deref(), hacia.as_deref(), reemplazar_nulos).await
         }
         Command::Inspect { json, buzon, file } => {
             cli::inspect(config_path, buzon.as_deref(), &file, json)

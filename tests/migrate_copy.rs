@@ -129,9 +129,14 @@ impl Desk {
     }
 
     fn migrate_to(&self, target: &str) -> Output {
+        self.migrate_with(target, &[])
+    }
+
+    fn migrate_with(&self, target: &str, options: &[&str]) -> Output {
         mesa_fe(self.dir.path())
             .env(URL_VARIABLE, self.url())
             .args(["migrate", "--desde", &self.url(), "--hacia", target])
+            .args(options)
             .stdin(Stdio::null())
             .output()
             .expect("run migrate")
@@ -515,6 +520,8 @@ async fn a_sqlite_desk_moves_to_postgres_whole_and_a_second_copy_is_refused() {
 
 #[tokio::test]
 async fn a_source_holding_text_in_an_integer_column_or_a_nul_is_refused_before_writing() {
+    // Both found and named; with --reemplazar-nulos only the integer still stops the copy; once
+    // fixed, the U+0000 arrives as U+FFFD and the output says where.
     let desk = Desk::new();
     desk.ingest(&[
         fixture_path("mail/01_proveedor_zip_attacheddocument.eml"),
@@ -543,9 +550,36 @@ async fn a_source_holding_text_in_an_integer_column_or_a_nul_is_refused_before_w
     ] {
         assert!(said.contains(expected), "«{expected}» in: {said}");
     }
+    assert!(said.contains("--reemplazar-nulos"), "{said}");
     let tables: Vec<&String> = dump.keys().collect();
     let counts = postgres_counts(&target.url(), &tables).await;
     assert!(counts.values().all(|n| *n == 0), "the target stays empty: {counts:?}");
+
+    let output = desk.migrate_with(&target.url(), &["--reemplazar-nulos"]);
+    assert_eq!(output.status.code(), Some(65), "{}", text(&output));
+    let said = text(&output);
+    assert!(said.contains("cases.version (id = 1)") && !said.contains("U+0000"), "{said}");
+    let counts = postgres_counts(&target.url(), &tables).await;
+    assert!(counts.values().all(|n| *n == 0), "the target stays empty: {counts:?}");
+
+    let mut conn = desk.sqlite().await;
+    sqlx::query("UPDATE cases SET version = 0 WHERE id = 1").execute(&mut conn).await.expect("fix");
+    conn.close().await.expect("close");
+    let output = desk.migrate_with(&target.url(), &["--reemplazar-nulos"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let said = text(&output);
+    assert!(
+        said.contains("U+0000 copiado como U+FFFD (�)")
+            && said.contains("case_messages.own_words en 1 fila"),
+        "{said}"
+    );
+    let copied = postgres_dump(&target.url(), &dump).await;
+    let own_words = dump["case_messages"].columns.iter().position(|c| c == "own_words");
+    let own_words = own_words.expect("own_words");
+    assert_eq!(
+        copied["case_messages"].rows[1][own_words],
+        Cell::Text("antes\u{FFFD}después".into())
+    );
 }
 
 #[test]

@@ -20,8 +20,15 @@ pub async fn run(
     path: Option<&Path>,
     desde: Option<&str>,
     hacia: Option<&str>,
+    replace_nul: bool,
 ) -> Result<ExitCode, Failure> {
     let (from, to) = match (desde, hacia) {
+        (None, None) if replace_nul => {
+            return Err(Failure::new(
+                EX_USAGE,
+                "--reemplazar-nulos es para la copia: va con --desde y --hacia",
+            ));
+        }
         (None, None) => return migrate_configured(path).await,
         (Some(from), Some(to)) => (from, to),
         (Some(_), None) => return Err(Failure::new(EX_USAGE, missing("--hacia", "--desde"))),
@@ -42,7 +49,8 @@ pub async fn run(
     };
     let started = Instant::now();
     let mut lap = started;
-    let result = copy::copy_desk(&source, &target, |progress| {
+    let options = copy::Options { replace_nul };
+    let result = copy::copy_desk(&source, &target, options, |progress| {
         let seconds = decimal(lap.elapsed().as_secs_f64());
         lap = Instant::now();
         match progress {
@@ -146,6 +154,17 @@ fn print_report(from: &str, to: &str, before: Option<i64>, report: &CopyReport, 
     }
     say!("{:<width$}  {:>12}  {:>13}", "total", rows, rows);
     say!();
+    if !report.replaced.is_empty() {
+        let places: Vec<String> = report
+            .replaced
+            .iter()
+            .map(|r| format!("{}.{} en {} {}", r.table, r.column, r.rows, rows_word(r.rows)))
+            .collect();
+        say!(
+            "U+0000 copiado como U+FFFD (�), como pidió --reemplazar-nulos: {}.",
+            places.join(", ")
+        );
+    }
     let megabytes = bytes as f64 / 1_000_000.0;
     let per_second = |amount: f64| if seconds > 0.0 { amount / seconds } else { 0.0 };
     say!(

@@ -78,12 +78,10 @@ pub enum CopyError {
     Schema { problems: Vec<String> },
     #[error(
         "el origen tiene valores que PostgreSQL no puede guardar tal como están, y mesa-fe no los \
-         convierte por su cuenta: {}{}. No se escribió nada en el destino. Detenga el servicio, \
-         guarde una copia del archivo SQLite, corrija esas filas (con sqlite3, por ejemplo \
-         `UPDATE tabla SET columna = replace(columna, char(0), '') WHERE id = N` para un U+0000) \
-         y repita la orden",
+         convierte por su cuenta: {}{}. No se escribió nada en el destino.{}",
         list_problems(.problems),
-        more_problems(*.more)
+        more_problems(*.more),
+        remedies(.problems)
     )]
     BadValues { problems: Vec<BadValue>, more: usize },
     #[error(
@@ -123,6 +121,8 @@ pub struct BadValue {
     pub row: String,
     /// What is wrong with it, in Spanish.
     pub problem: String,
+    /// The problem is a U+0000 in a text (which `--reemplazar-nulos` copies as U+FFFD).
+    pub nul: bool,
 }
 
 impl std::fmt::Display for BadValue {
@@ -145,8 +145,32 @@ fn list_problems(problems: &[BadValue]) -> String {
     problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
+/// What the operator can do about each sort of value listed.
+fn remedies(problems: &[BadValue]) -> String {
+    let mut said = String::new();
+    if problems.iter().any(|p| p.nul) {
+        said.push_str(
+            " Un U+0000 llega en correos raros o maliciosos y no se puede quitar con sqlite3: \
+             repita la orden con --reemplazar-nulos y cada U+0000 se copia como U+FFFD (�), \
+             diciendo en qué tablas, columnas y filas; el origen no cambia.",
+        );
+    }
+    if problems.iter().any(|p| !p.nul) {
+        said.push_str(
+            " Un valor de otro tipo no se adivina: detenga el servicio, guarde una copia del \
+             archivo SQLite, corrija esas filas con sqlite3 (`UPDATE tabla SET columna = valor \
+             WHERE id = N`) y repita la orden.",
+        );
+    }
+    said
+}
+
 fn more_problems(more: usize) -> String {
-    if more == 0 { String::new() } else { format!(" (y {more} más)") }
+    match more {
+        0 => String::new(),
+        1 => " (y 1 fila más)".to_string(),
+        more => format!(" (y {more} filas más)"),
+    }
 }
 
 /// What each table held on each side after the copy.
@@ -168,11 +192,29 @@ pub struct TableReport {
     pub target: TableStats,
 }
 
+/// What the operator allowed the copy to change.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Copy each U+0000 of a text as U+FFFD (PostgreSQL's TEXT cannot hold U+0000) instead of
+    /// refusing the copy.
+    pub replace_nul: bool,
+}
+
+/// A text column where U+0000 was copied as U+FFFD, and in how many rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replaced {
+    pub table: String,
+    pub column: String,
+    pub rows: i64,
+}
+
 /// A committed, verified copy.
 #[derive(Debug, Clone)]
 pub struct CopyReport {
     /// In the order they were copied (parents before the tables that reference them).
     pub tables: Vec<TableReport>,
+    /// Where U+0000 became U+FFFD ([`Options::replace_nul`]).
+    pub replaced: Vec<Replaced>,
     /// The schema version both databases are at (the highest migration applied).
     pub schema_version: i64,
 }
@@ -250,6 +292,7 @@ pub async fn sqlite_version(url: &str) -> Result<Option<i64>, CopyError> {
 pub async fn copy_desk(
     source: &Store,
     target: &Store,
+    options: Options,
     mut progress: impl FnMut(Progress<'_>),
 ) -> Result<CopyReport, CopyError> {
     let (Backend::Sqlite(from), Backend::Postgres(to)) = (&source.backend, &target.backend) else {
@@ -286,7 +329,7 @@ pub async fn copy_desk(
         _ => CopyError::Store(e),
     })?;
     check_references(&mut reading).await?;
-    check_values(&mut reading, &tables).await?;
+    let replaced = check_values(&mut reading, &tables, options.replace_nul).await?;
     let mut expected = Vec::with_capacity(tables.len());
     for table in &tables {
         expected.push(sqlite_stats(&mut reading, table).await?);
@@ -298,7 +341,7 @@ pub async fn copy_desk(
     refuse_non_empty(&mut writing, &tables).await?;
     sqlx::query("SET CONSTRAINTS ALL DEFERRED").execute(&mut *writing).await?;
     for table in &tables {
-        let rows = copy_table(&mut reading, &mut writing, table)
+        let rows = copy_table(&mut reading, &mut writing, table, options)
             .await
             .map_err(|e| e.in_table(&table.name))?;
         progress(Progress::Copied { table: &table.name, rows });
@@ -321,7 +364,7 @@ pub async fn copy_desk(
     reset_identities(&mut writing, &tables).await?;
     writing.commit().await?;
     reading.rollback().await?;
-    Ok(CopyReport { tables: report, schema_version: schema_version.unwrap_or(0) })
+    Ok(CopyReport { tables: report, replaced, schema_version: schema_version.unwrap_or(0) })
 }
 
 impl CopyError {
@@ -648,11 +691,20 @@ async fn check_references(conn: &mut sqlite::Connection) -> Result<(), CopyError
 }
 
 /// Every value of the source has the storage class its column's kind says (an INTEGER column
-/// holds integers or NULL: SQLite keeps text it could not convert) and no text holds U+0000.
-async fn check_values(conn: &mut sqlite::Connection, tables: &[Table]) -> Result<(), CopyError> {
+/// holds integers or NULL: SQLite keeps text it could not convert) and no text holds U+0000,
+/// unless `replace_nul`: then the texts holding it are counted, by column.
+async fn check_values(
+    conn: &mut sqlite::Connection,
+    tables: &[Table],
+    replace_nul: bool,
+) -> Result<Vec<Replaced>, CopyError> {
     let mut problems = Vec::new();
     let mut more = 0;
+    let mut replaced = Vec::new();
     for table in tables {
+        if replace_nul {
+            replaced.extend(count_nul(conn, table).await?);
+        }
         // (condition, what it found: "column:class" or "column:nul")
         let mut checks = Vec::new();
         for column in &table.columns {
@@ -661,11 +713,8 @@ async fn check_values(conn: &mut sqlite::Connection, tables: &[Table]) -> Result
                 format!("typeof({name}) NOT IN ('{}', 'null')", column.kind.storage_class()),
                 format!("{} || ':' || typeof({name})", literal(&column.name)),
             ));
-            if column.kind == Kind::Text {
-                checks.push((
-                    format!("(typeof({name}) = 'text' AND instr(CAST({name} AS BLOB), x'00') > 0)"),
-                    literal(&format!("{}:nul", column.name)),
-                ));
+            if column.kind == Kind::Text && !replace_nul {
+                checks.push((has_nul(&column.name), literal(&format!("{}:nul", column.name))));
             }
         }
         if checks.is_empty() {
@@ -675,13 +724,16 @@ async fn check_values(conn: &mut sqlite::Connection, tables: &[Table]) -> Result
             Some(key) => format!("{} || ' = ' || CAST({} AS TEXT)", literal(key), ident(key)),
             None => "'rowid = ' || CAST(rowid AS TEXT)".to_string(),
         };
-        let found: Vec<String> =
-            checks.iter().map(|(when, what)| format!("WHEN {when} THEN {what}")).collect();
+        // Every problem of a row, each as "column:class;" or "column:nul;".
+        let found: Vec<String> = checks
+            .iter()
+            .map(|(when, what)| format!("(CASE WHEN {when} THEN {what} || ';' ELSE '' END)"))
+            .collect();
         let any: Vec<&str> = checks.iter().map(|(when, _)| when.as_str()).collect();
         let sql = format!(
-            "SELECT {key} AS row_name, CASE {} END AS found, COUNT(*) OVER () AS total FROM {} \
+            "SELECT {key} AS row_name, {} AS found, COUNT(*) OVER () AS total FROM {} \
              WHERE {} ORDER BY rowid LIMIT {}",
-            found.join(" "),
+            found.join(" || "),
             ident(&table.name),
             any.join(" OR "),
             PROBLEMS_SHOWN
@@ -693,31 +745,70 @@ async fn check_values(conn: &mut sqlite::Connection, tables: &[Table]) -> Result
             None => continue,
         };
         let mut listed = 0;
-        for row in rows.iter().take(PROBLEMS_SHOWN.saturating_sub(problems.len())) {
+        for row in &rows {
+            if problems.len() >= PROBLEMS_SHOWN {
+                break;
+            }
             let row_name: String = row.try_get("row_name")?;
             let found: String = row.try_get("found")?;
-            let (column, what) = found.rsplit_once(':').unwrap_or((found.as_str(), ""));
-            let problem = if what == "nul" {
-                "el texto tiene el carácter U+0000, que PostgreSQL no admite en un TEXT".to_string()
-            } else {
-                let expected = table
-                    .columns
-                    .iter()
-                    .find(|c| c.name == column)
-                    .map_or("otro tipo", |c| class_in_spanish(c.kind.storage_class()));
-                format!("tiene {} donde va {expected}", class_in_spanish(what))
-            };
-            problems.push(BadValue {
-                table: table.name.clone(),
-                column: column.to_string(),
-                row: row_name,
-                problem,
-            });
+            for item in found.split(';').filter(|item| !item.is_empty()) {
+                let (column, what) = item.rsplit_once(':').unwrap_or((item, ""));
+                let problem = if what == "nul" {
+                    "el texto tiene el carácter U+0000, que PostgreSQL no admite en un TEXT"
+                        .to_string()
+                } else {
+                    let expected = table
+                        .columns
+                        .iter()
+                        .find(|c| c.name == column)
+                        .map_or("otro tipo", |c| class_in_spanish(c.kind.storage_class()));
+                    format!("tiene {} donde va {expected}", class_in_spanish(what))
+                };
+                problems.push(BadValue {
+                    table: table.name.clone(),
+                    column: column.to_string(),
+                    row: row_name.clone(),
+                    problem,
+                    nul: what == "nul",
+                });
+            }
             listed += 1;
         }
         more += usize::try_from(total).unwrap_or(usize::MAX).saturating_sub(listed);
     }
-    if problems.is_empty() { Ok(()) } else { Err(CopyError::BadValues { problems, more }) }
+    if problems.is_empty() { Ok(replaced) } else { Err(CopyError::BadValues { problems, more }) }
+}
+
+/// The SQLite condition "this column is a text holding U+0000" (text functions stop at it, so
+/// it is looked for in the bytes).
+fn has_nul(column: &str) -> String {
+    let name = ident(column);
+    format!("(typeof({name}) = 'text' AND instr(CAST({name} AS BLOB), x'00') > 0)")
+}
+
+/// The text columns of `table` holding U+0000, with how many rows do; one pass over the table.
+async fn count_nul(
+    conn: &mut sqlite::Connection,
+    table: &Table,
+) -> Result<Vec<Replaced>, CopyError> {
+    let texts: Vec<&Column> = table.columns.iter().filter(|c| c.kind == Kind::Text).collect();
+    if texts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sums: Vec<String> = texts
+        .iter()
+        .map(|c| format!("COALESCE(SUM(CASE WHEN {} THEN 1 ELSE 0 END), 0)", has_nul(&c.name)))
+        .collect();
+    let sql = format!("SELECT {} FROM {}", sums.join(", "), ident(&table.name));
+    let row = sqlx::query(AssertSqlSafe(sql)).fetch_one(&mut *conn).await?;
+    let mut found = Vec::new();
+    for (index, column) in texts.iter().enumerate() {
+        let rows: i64 = row.try_get(index)?;
+        if rows > 0 {
+            found.push(Replaced { table: table.name.clone(), column: column.name.clone(), rows });
+        }
+    }
+    Ok(found)
 }
 
 async fn sqlite_stats(
@@ -773,7 +864,12 @@ enum Value {
 
 /// The value in column `index` of `row`, decoded by its storage class, which must be the
 /// column's (checked before the copy; checked again here rather than converted).
-fn decode(row: &sqlite::Row, index: usize, column: &Column) -> Result<Value, String> {
+fn decode(
+    row: &sqlite::Row,
+    index: usize,
+    column: &Column,
+    options: Options,
+) -> Result<Value, String> {
     let raw = row.try_get_raw(index).map_err(|e| e.to_string())?;
     if raw.is_null() {
         return Ok(match column.kind {
@@ -792,7 +888,13 @@ fn decode(row: &sqlite::Row, index: usize, column: &Column) -> Result<Value, Str
     }
     let value = match column.kind {
         Kind::Integer => row.try_get::<i64, _>(index).map(|v| Value::Integer(Some(v))),
-        Kind::Text => row.try_get::<String, _>(index).map(|v| Value::Text(Some(v))),
+        Kind::Text => row.try_get::<String, _>(index).map(|v| {
+            if options.replace_nul && v.contains('\0') {
+                Value::Text(Some(v.replace('\0', "\u{FFFD}")))
+            } else {
+                Value::Text(Some(v))
+            }
+        }),
         Kind::Blob => row.try_get::<Vec<u8>, _>(index).map(|v| Value::Blob(Some(v))),
     };
     value.map_err(|e| format!("no se pudo leer ({e})"))
@@ -803,6 +905,7 @@ async fn copy_table(
     reading: &mut sqlite::Connection,
     writing: &mut postgres::Connection,
     table: &Table,
+    options: Options,
 ) -> Result<i64, CopyError> {
     if table.columns.is_empty() {
         return Ok(0);
@@ -837,16 +940,18 @@ async fn copy_table(
             let rowid: i64 = row.try_get(0)?;
             let mut tuple = Vec::with_capacity(table.columns.len());
             for (index, column) in table.columns.iter().enumerate() {
-                let value =
-                    decode(row, index + 1, column).map_err(|problem| CopyError::BadValues {
+                let value = decode(row, index + 1, column, options).map_err(|problem| {
+                    CopyError::BadValues {
                         problems: vec![BadValue {
                             table: table.name.clone(),
                             column: column.name.clone(),
                             row: table.row_name(rowid),
                             problem,
+                            nul: false,
                         }],
                         more: 0,
-                    })?;
+                    }
+                })?;
                 tuple.push(value);
             }
             values.push(tuple);
