@@ -35,7 +35,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    Noise, SEED, big_message, invoice_number, message, report, small_request, status_mib,
+    Noise, SEED, big_message, cpu_seconds, invoice_number, load_average, message, processes_cpu,
+    report, small_request, status_mib,
 };
 use db::TestDb;
 use futures::TryStreamExt;
@@ -93,9 +94,7 @@ fn main() -> ExitCode {
         runtime.block_on(bench(&stack, &binary, &folders, &sizes))
     }));
     runtime.block_on(folders.delete(&stack));
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let load: Vec<&str> = load.split_whitespace().take(3).collect();
-    println!("\ncarga al terminar       {} (1, 5, 15 min)", load.join(" "));
+    println!("\ncarga al terminar       {} (1, 5, 15 min)", load_average());
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::FAILURE,
@@ -146,32 +145,7 @@ fn daemon_binary() -> Option<PathBuf> {
 }
 
 fn print_machine(binary: &Path) {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let load: Vec<&str> = load.split_whitespace().take(3).collect();
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "?".into());
-    let memory = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse::<f64>().ok())
-        })
-        .map(|kib| kib / 1024.0 / 1024.0)
-        .unwrap_or(0.0);
-    println!("== Máquina");
-    println!("núcleos (nproc)        {cores}   CPU: {cpu}   memoria: {memory:.1} GiB");
-    println!("carga al empezar       {} (1, 5, 15 min)", load.join(" "));
-    println!("demonio                {}", binary.display());
+    common::print_machine(binary);
     println!(
         "estado del demonio en  {} (SQLite, synchronous=FULL)",
         std::env::temp_dir().display()
@@ -409,40 +383,6 @@ fn database(dir: &Path) -> TestDb {
     TestDb::sqlite_in(dir)
 }
 
-/// User + system CPU seconds of a process, from `/proc/PID/stat`.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, after_name) = stat.rsplit_once(')')?;
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
-    Some((ticks(11)? + ticks(12)?) / clock_ticks())
-}
-
-/// CPU seconds used so far by Dovecot's `imap` processes (the sessions that serve mail).
-fn dovecot_imap_cpu() -> f64 {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return 0.0 };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "imap")
-        })
-        .filter_map(cpu_seconds)
-        .sum()
-}
-
-fn clock_ticks() -> f64 {
-    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(|| {
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-            .unwrap_or(100.0)
-    })
-}
-
 /// A reader of the daemon's store: one connection, plain queries (cheap enough to poll every
 /// 10 ms without stealing the daemon's CPU; `Store::list_cases` loads whole rows).
 struct Cases(SqlitePool);
@@ -561,7 +501,7 @@ async fn daemon_rate(stack: &Stack, binary: &Path, folder: &str, count: usize, r
     println!("\n== 2. Demonio de punta a punta: mismos {count} mensajes (arranque → último caso)");
     let dir = Daemon::prepare(&stack.daemon_config(folder, 60)).await;
     let cases = Cases::open(dir.path()).await;
-    let dovecot_before = dovecot_imap_cpu();
+    let dovecot_before = processes_cpu("imap");
     let mut daemon = Daemon::start(binary, dir);
     if let Ok(output) = std::env::var("MESA_FE_BENCH_PERF") {
         daemon.start_perf(&output);
@@ -583,7 +523,7 @@ async fn daemon_rate(stack: &Stack, binary: &Path, folder: &str, count: usize, r
     }
     let elapsed = daemon.started.elapsed().as_secs_f64();
     let cpu = daemon.cpu_seconds();
-    let dovecot = dovecot_imap_cpu() - dovecot_before;
+    let dovecot = processes_cpu("imap") - dovecot_before;
     let hwm = daemon.mib("VmHWM");
     daemon.stop_perf();
     let rate = done as f64 / elapsed;

@@ -1,9 +1,12 @@
 //! Corpus shared by the benches: deterministic, realistic messages (a provider's e-mail with a
 //! ZIP holding an AttachedDocument and a PDF, ~50 KB), small text requests, one big message with
-//! a PDF of a given size, and the figures' formatting.
+//! a PDF of a given size, the figures' formatting, and what the benches that run the daemon read
+//! of the machine (cores, load, CPU time of processes).
 #![allow(dead_code)] // each bench binary uses a different part of the corpus
 
 use std::io::Write;
+use std::path::Path;
+use std::process::Command;
 
 use base64::Engine;
 
@@ -69,8 +72,17 @@ pub fn invoice_number(i: usize) -> String {
     format!("LCE{:06}", 100_000 + i)
 }
 
-/// Message `i` of the realistic corpus, ~50 KB: Message-ID `<TAG.i@andinas-contables.example>`.
+/// Message `i` of the realistic corpus, ~50 KB: Message-ID `<TAG.i@andinas-contables.example>`,
+/// from one of 37 senders (`proveedor{i % 37}@…`).
 pub fn message(i: usize, tag: &str, noise: &mut Noise) -> Vec<u8> {
+    message_from(i, i % 37, tag, noise)
+}
+
+/// Message `i` of the realistic corpus from sender `p` (`proveedor{p}@andinas-contables.example`).
+/// A sender opens at most `casos_por_remitente_hora` cases an hour (10 by default), and its
+/// further mail joins its latest case: a bench that wants every message to be a case of its own
+/// gives each its own sender (`p = i`).
+pub fn message_from(i: usize, p: usize, tag: &str, noise: &mut Noise) -> Vec<u8> {
     let number = invoice_number(i);
     let ad = TEMPLATE_AD.replace(TEMPLATE_NUMBER, &number).replace(TEMPLATE_CUFE, &noise.hex(96));
     let mut pdf = b"%PDF-1.4\n".to_vec();
@@ -86,7 +98,6 @@ pub fn message(i: usize, tag: &str, noise: &mut Noise) -> Vec<u8> {
          Content-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n\r\nAtentamente,\r\nMesa de soporte del proveedor\r\n--limite\r\n\
          Content-Type: application/zip; name=\"z0900481236.zip\"\r\nContent-Transfer-Encoding: base64\r\n\
          Content-Disposition: attachment; filename=\"z0900481236.zip\"\r\n\r\n{zip}\r\n--limite--\r\n",
-        p = i % 37,
         zip = base64_lines(&zip),
     )
     .into_bytes()
@@ -153,4 +164,85 @@ pub fn status_mib(pid: Option<u32>, field: &str) -> Option<f64> {
         .parse()
         .ok()?;
     Some(kib / 1024.0)
+}
+
+/// The load average (1, 5, 15 min) as `/proc/loadavg` has it.
+pub fn load_average() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    load.join(" ")
+}
+
+/// The first lines of a bench that runs the daemon: cores, CPU, memory, load, the binary.
+pub fn print_machine(binary: &Path) {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "?".into());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<f64>().ok())
+        })
+        .map(|kib| kib / 1024.0 / 1024.0)
+        .unwrap_or(0.0);
+    println!("== Máquina");
+    println!("núcleos (nproc)        {cores}   CPU: {cpu}   memoria: {memory:.1} GiB");
+    println!("carga al empezar       {} (1, 5, 15 min)", load_average());
+    println!("demonio                {}", binary.display());
+}
+
+/// User + system CPU seconds of a process, from `/proc/PID/stat`.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, after_name) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    Some((ticks(11)? + ticks(12)?) / clock_ticks())
+}
+
+/// CPU seconds used so far by the live processes named `comm` (`imap`: Dovecot's sessions that
+/// serve mail; `postgres`: the server and its backends). A process that exited takes its share
+/// with it.
+pub fn processes_cpu(comm: &str) -> f64 {
+    processes_cpu_where(comm, |_| true)
+}
+
+/// As [`processes_cpu`], only the processes whose command line (arguments joined by spaces: a
+/// PostgreSQL backend shows `postgres: ROLE DATABASE HOST(PORT) STATE`) satisfies `wanted`.
+pub fn processes_cpu_where(comm: &str, wanted: impl Fn(&str) -> bool) -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0.0 };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
+        })
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|line| wanted(&String::from_utf8_lossy(&line).replace('\0', " ")))
+        })
+        .filter_map(cpu_seconds)
+        .sum()
+}
+
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
