@@ -734,13 +734,15 @@ EOF
 }
 
 # El rol y la base de las pruebas (idempotente: corre en cada arranque). CREATEDB para que cada prueba
-# cree su propia base. Por el socket Unix como superusuario (trust): no hace falta su clave.
+# cree su propia base; pg_signal_backend para que su DROP DATABASE … WITH (FORCE) corte también al
+# autovacuum que esté analizando esa base (si no, la base queda). Por el socket Unix como superusuario (trust): no hace falta su clave.
 setup_postgres() {
   "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$DIR/pg/run" -p "$PG_PORT" -U postgres -d postgres \
     -v u="$PG_USER" -v pw="$PG_PASSWORD" -v db="$PG_DB" >"$DIR/pg/setup.log" 2>&1 <<'SQL' \
     || { show_log "$DIR/pg/setup.log"; die "postgres: no se pudo crear el rol o la base"; }
 SELECT format('CREATE ROLE %I', :'u') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'u') \gexec
 SELECT format('ALTER ROLE %I LOGIN CREATEDB PASSWORD %L', :'u', :'pw') \gexec
+SELECT format('GRANT pg_signal_backend TO %I', :'u') \gexec
 SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'u') WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \gexec
 SQL
 }
