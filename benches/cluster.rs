@@ -283,11 +283,7 @@ struct Folders {
 
 impl Folders {
     fn new() -> Folders {
-        let seconds = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let run = format!("bench-nodos-{}-{seconds}", std::process::id());
+        let run = common::run_name("bench-nodos");
         Folders {
             sqlite: format!("{run}-sqlite"),
             postgres: format!("{run}-pg1"),

@@ -214,11 +214,7 @@ struct Folders {
 
 impl Folders {
     fn new() -> Folders {
-        let seconds = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let run = format!("bench-{}-{seconds}", std::process::id());
+        let run = common::run_name("bench");
         Folders {
             fetch: format!("{run}-tasa"),
             idle: format!("{run}-idle"),

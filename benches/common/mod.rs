@@ -167,6 +167,15 @@ pub fn status_mib(pid: Option<u32>, field: &str) -> Option<f64> {
 }
 
 /// The load average (1, 5, 15 min) as `/proc/loadavg` has it.
+/// A name no earlier run used (`{prefix}-{pid}-{seconds}`), for a run's folders on the stack.
+pub fn run_name(prefix: &str) -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{seconds}", std::process::id())
+}
+
 pub fn load_average() -> String {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load: Vec<&str> = load.split_whitespace().take(3).collect();
