@@ -97,6 +97,10 @@ impl OutboxWorker {
                     break;
                 }
                 match row {
+                    // The lease may be lost in the middle of a round (each send takes a while):
+                    // the new holder sends the rest, so this node stops at once, not after up
+                    // to a round of mail sent twice.
+                    Ok(item) if !self.leases.holds(&buzon_lease(&item.buzon)) => continue,
                     Ok(item) => self.dispatch_guarded(item).await,
                     Err(unreadable) => self.fail_unreadable(unreadable).await,
                 }
