@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::config::{Buzon, Config};
+use crate::desk::answer::{self, Answer, Reading};
 use crate::desk::case::{self, AgentLoad, Intake, Staffing};
 use crate::desk::classify;
 use crate::desk::knowledge::KnowledgeBase;
@@ -19,7 +20,7 @@ use crate::desk::{Channel, Requirement, Tema};
 use crate::dian::{self, Document, Rejection};
 use crate::mail::thread::MessageIds;
 use crate::mail::{self, AttachmentProblem, FileEntry, Inbound};
-use crate::store::cases::{CaseChange, FoundCase, NewCase, ThreadMatch};
+use crate::store::cases::{CaseChange, FoundCase, NewCase, Related, ThreadMatch};
 use crate::store::message::{FileRecord, MessageRecord, ProblemRecord};
 use crate::store::raw::{IncomingRaw, Origin, RawStatus, Stored};
 use crate::store::{Store, StoreError};
@@ -87,7 +88,23 @@ impl Analysis {
             required: self.required.clone(),
             evidence: self.evidence.clone(),
             known_errors: self.known_errors.clone(),
+            // Read against the case's own rules in `Desk::append_as`, where the case is known.
+            answer: Reading::NoClara,
         }
+    }
+
+    /// How the message reads as an answer to a solution, for a case that already reported
+    /// `case_codes` (a rule it did not have is a new problem): the requester's own words, the
+    /// auto-generated flag, and whether it brings an XML or evidence.
+    pub fn reading(&self, case_codes: &[String]) -> Reading {
+        let words = self.inbound.as_ref().map_or("", |m| m.own_words.as_str());
+        let new_rule = self.rejections.iter().any(|r| {
+            !r.notification && !case_codes.iter().any(|c| c.eq_ignore_ascii_case(&r.code))
+        });
+        let supplied = &self.evidence.supplied;
+        let new_files =
+            supplied.contains(&Requirement::Xml) || supplied.contains(&Requirement::Evidencia);
+        answer::read(&Answer { words, auto_generated: self.auto_generated, new_rule, new_files })
     }
 
     /// The message as the store records it; `None` for a quarantined one (not an e-mail).
@@ -698,6 +715,7 @@ impl Desk {
             follow_up_until: None,
             provider_nit: None,
             case_cap: None,
+            related: None,
         };
         let number = store
             .open_case(new, |number| {
@@ -833,7 +851,20 @@ impl Desk {
         analysis: &Analysis,
         over_cap: Option<u32>,
     ) -> Result<Outcome, StoreError> {
-        let intake = analysis.intake();
+        let mut intake = analysis.intake();
+        if !found.case.status.is_open() && over_cap.is_none() {
+            intake.answer = analysis.reading(&store.case_brief(found.id).await?.codes);
+            let closed = found.case.status == case::Status::Cerrado;
+            if closed
+                && intake.answer == Reading::Persiste
+                && found.case.channel != Channel::Rechazado
+            {
+                let buzon = self.buzon_for(&found.buzon);
+                return self
+                    .open_new_case(store, raw_id, &buzon, analysis, None, Some(found))
+                    .await;
+            }
+        }
         let refined = case::refine_tema(&found.case, &intake);
         let staffing = self.staffing(&refined).await_loads(store).await?;
         let transition = match over_cap {
@@ -905,7 +936,7 @@ impl Desk {
                 Some((found, cap)) => {
                     self.append_as(store, raw_id, &found, analysis, Some(cap)).await
                 }
-                None => self.open_new_case(store, raw_id, buzon, analysis, cap).await,
+                None => self.open_new_case(store, raw_id, buzon, analysis, cap, None).await,
             };
             match done {
                 Err(StoreError::CaseCap | StoreError::Conflict) => continue,
@@ -931,6 +962,8 @@ impl Desk {
         (cap > 0).then_some(cap)
     }
 
+    /// A new case; `related`: the closed case on whose thread the requester wrote a new problem
+    /// (the new case is its child, and each history names the other).
     async fn open_new_case(
         &self,
         store: &Store,
@@ -938,11 +971,15 @@ impl Desk {
         buzon: &Buzon,
         analysis: &Analysis,
         case_cap: Option<u32>,
+        related: Option<&FoundCase>,
     ) -> Result<Outcome, StoreError> {
         let intake = analysis.intake();
         let staffing =
             self.staffing_for(intake.tema, intake.security_category).await_loads(store).await?;
-        let mut transition = case::open(&intake, &staffing);
+        let mut transition = match related {
+            Some(old) => case::open_related(&intake, &staffing, &old.number),
+            None => case::open(&intake, &staffing),
+        };
         let requester = analysis.inbound.as_ref().map(compose::reply_address).unwrap_or_default();
         for warning in &analysis.warnings {
             transition.note(case::Activity::VerificarRequisitos, format!("Advertencia: {warning}"));
@@ -959,6 +996,10 @@ impl Desk {
             follow_up_until: self.follow_up_until(None, &transition.case),
             provider_nit: analysis.provider.as_ref().map(|p| p.nit.clone()),
             case_cap,
+            related: related.map(|old| Related {
+                case_id: old.id,
+                event: Box::new(|number: &str| case::related_opened(&old.case, number)),
+            }),
         };
         let number = store
             .open_case(new, |number| {

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::desk::answer::Reading;
 use crate::desk::requirements::Evidence;
 use crate::desk::{Channel, Level, Requirement, Tema};
 
@@ -113,6 +114,9 @@ pub struct Intake {
     pub evidence: Evidence,
     /// Rejection codes found whose known-error entry has a first-contact answer.
     pub known_errors: Vec<String>,
+    /// How the message reads as an answer to the case's solution ([`crate::desk::answer`]):
+    /// what a reply to a solved or closed case does.
+    pub answer: Reading,
 }
 
 /// An agent who may take the case, with the open cases they hold.
@@ -412,9 +416,93 @@ pub fn follow_up(case: &Case, intake: &Intake, staffing: &Staffing) -> Transitio
             );
             notify_holder(&mut t, staffing);
         }
-        Status::Solucionado | Status::Cerrado => reopen(&mut t, staffing),
+        Status::Solucionado | Status::Cerrado => after_solution(&mut t, intake.answer, staffing),
     }
     t
+}
+
+/// Activity 12, a requester's reply to a solved case (in its control window) or a closed one:
+/// a confirmation closes the solved case (what control posterior waits for); the problem
+/// persisting reopens it where it was solved; anything unclear stays as it is and the agent who
+/// solved it is told. On a closed case nothing reopens: a new problem there becomes a related
+/// case ([`open_related`], by the caller, which has the new number).
+fn after_solution(t: &mut Transition, answer: Reading, staffing: &Staffing) {
+    let solved = t.case.status == Status::Solucionado;
+    match (answer, solved) {
+        (Reading::Automatica, _) => t.note(
+            Activity::ControlPosterior,
+            "Respuesta automática a la solución registrada; no se contesta.".into(),
+        ),
+        (Reading::Confirma, true) => {
+            let level = t.case.level;
+            t.record(
+                Activity::ControlPosterior,
+                Status::Cerrado,
+                level,
+                "Confirmación del solicitante: la solución resolvió su solicitud. Se cierra el caso."
+                    .into(),
+            );
+        }
+        (Reading::Confirma, false) => t.note(
+            Activity::ControlPosterior,
+            "El solicitante agradeció o confirmó la solución del caso ya cerrado: se registra, sin \
+             reabrir."
+                .into(),
+        ),
+        (Reading::Persiste, true) => reopen(t, staffing),
+        (Reading::Persiste | Reading::NoClara, _) => tell_solver(t, solved, staffing),
+    }
+}
+
+/// The reply is recorded, the case stays as it is, and whoever solved it reads the message.
+fn tell_solver(t: &mut Transition, solved: bool, staffing: &Staffing) {
+    let (detail, text) = if solved {
+        (
+            "El solicitante respondió a la solución sin decir si quedó resuelto: el caso sigue \
+             solucionado y se avisa a quien lo solucionó.",
+            "El solicitante respondió a la solución sin decir si quedó resuelto. El caso sigue \
+             solucionado; si hay que trabajarlo de nuevo, responda a este correo con #reabrir.",
+        )
+    } else {
+        (
+            "El solicitante escribió en el hilo del caso cerrado: se registra sin reabrir y se \
+             avisa al último agente.",
+            "El solicitante escribió en el hilo de este caso, ya cerrado. Sigue cerrado; si hay \
+             que trabajarlo de nuevo, responda a este correo con #reabrir.",
+        )
+    };
+    t.note(Activity::ControlPosterior, detail.into());
+    let to = holder(&t.case, staffing);
+    t.reply_with(ReplyKind::NotificacionAgente, Recipient::Agent(to), text);
+}
+
+/// A new problem written on the thread of a closed case: a new case, child of the old one
+/// (`parent`), opened as any request is, whose history names the old case.
+pub fn open_related(intake: &Intake, staffing: &Staffing, old: &str) -> Transition {
+    let mut t = open(intake, staffing);
+    t.case.parent = Some(old.to_string());
+    if let Some(received) = t.events.first_mut() {
+        received.detail.push_str(&format!(
+            " Caso relacionado con {old} (hijo de ese caso): el solicitante escribió un problema \
+             nuevo en el hilo de {old}, ya cerrado."
+        ));
+    }
+    t
+}
+
+/// The history row of the closed case that a new problem on its thread turned into `new`.
+pub fn related_opened(old: &Case, new: &str) -> Event {
+    Event {
+        activity: Activity::ControlPosterior,
+        from_status: Some(old.status),
+        to_status: old.status,
+        from_level: Some(old.level),
+        to_level: old.level,
+        detail: format!(
+            "El solicitante escribió un problema nuevo en el hilo de este caso cerrado: se abrió \
+             el caso relacionado {new} (hijo de este)."
+        ),
+    }
 }
 
 /// Activity 2, then 3 (known error) or 4 (N2), or a request for the missing items.
@@ -610,6 +698,7 @@ mod tests {
             required: vec![Descripcion, Nit, Documento, Xml],
             evidence: Evidence { supplied: supplied.iter().copied().collect(), reports_rejection },
             known_errors: Vec::new(),
+            answer: Reading::NoClara,
         }
     }
 
@@ -681,7 +770,8 @@ mod tests {
         let mut input = intake(&[Descripcion, Nit, Documento, Xml], true);
         input.known_errors = vec!["FAD06".into()];
         let solved = open(&input, &staffing()).case;
-        let t = follow_up(&solved, &intake(&[], false), &staffing());
+        let persists = Intake { answer: Reading::Persiste, ..intake(&[], false) };
+        let t = follow_up(&solved, &persists, &staffing());
         assert_eq!(activities(&t), vec![12, 4]);
         assert_eq!(t.case.status, Status::EnAtencion);
         assert!(!t.case.first_contact);
@@ -760,5 +850,78 @@ mod tests {
             }]
         );
         assert!(t.case.evidence.supplied.contains(&Xml));
+    }
+
+    /// A case solved at N2 by Luis, in its control window.
+    fn solved_at_n2() -> Case {
+        let mut case = open(&intake(&[Descripcion, Nit, Documento], false), &staffing()).case;
+        case.status = Status::Solucionado;
+        case
+    }
+
+    fn answer(reading: Reading) -> Intake {
+        Intake { answer: reading, ..intake(&[], false) }
+    }
+
+    #[test]
+    fn a_confirmation_closes_the_solved_case_and_mails_nobody() {
+        let t = follow_up(&solved_at_n2(), &answer(Reading::Confirma), &staffing());
+        assert_eq!(t.case.status, Status::Cerrado);
+        assert_eq!(activities(&t), vec![12]);
+        assert!(t.events[0].detail.contains("Confirmación del solicitante"), "{:?}", t.events);
+        assert!(t.replies.is_empty());
+    }
+
+    #[test]
+    fn the_problem_persisting_reopens_where_it_was_solved() {
+        let t = follow_up(&solved_at_n2(), &answer(Reading::Persiste), &staffing());
+        assert_eq!((t.case.status, t.case.level), (Status::EnAtencion, Level::N2));
+        assert_eq!(t.replies[0].to, Recipient::Agent("luis@dian.gov.co".into()));
+    }
+
+    #[test]
+    fn an_unclear_answer_stays_solved_and_tells_the_solver() {
+        let t = follow_up(&solved_at_n2(), &answer(Reading::NoClara), &staffing());
+        assert_eq!(t.case.status, Status::Solucionado);
+        assert_eq!(activities(&t), vec![12]);
+        assert_eq!(t.replies.len(), 1);
+        assert_eq!(t.replies[0].kind, ReplyKind::NotificacionAgente);
+        assert_eq!(t.replies[0].to, Recipient::Agent("luis@dian.gov.co".into()));
+        assert!(t.replies[0].text.as_deref().is_some_and(|x| x.contains("#reabrir")));
+    }
+
+    #[test]
+    fn a_closed_case_never_reopens_from_a_reply() {
+        let mut closed = solved_at_n2();
+        closed.status = Status::Cerrado;
+        for reading in [Reading::Confirma, Reading::Persiste, Reading::NoClara, Reading::Automatica]
+        {
+            let t = follow_up(&closed, &answer(reading), &staffing());
+            assert_eq!(t.case.status, Status::Cerrado, "{reading:?}");
+            let told = t.replies.iter().any(|r| r.kind == ReplyKind::NotificacionAgente);
+            assert_eq!(
+                told,
+                matches!(reading, Reading::Persiste | Reading::NoClara),
+                "{reading:?}"
+            );
+        }
+        let t = follow_up(&solved_at_n2(), &answer(Reading::Automatica), &staffing());
+        assert_eq!((t.case.status, t.replies.len()), (Status::Solucionado, 0));
+    }
+
+    #[test]
+    fn a_related_case_is_a_child_and_both_histories_name_the_other() {
+        let t = open_related(&intake(&[Descripcion, Nit, Documento], false), &staffing(), "FE-1");
+        assert_eq!(t.case.parent.as_deref(), Some("FE-1"));
+        assert_eq!(t.case.status, Status::EnAtencion);
+        assert!(t.events[0].detail.contains("relacionado con FE-1"), "{:?}", t.events[0]);
+        let mut old = solved_at_n2();
+        old.status = Status::Cerrado;
+        let event = related_opened(&old, "FE-2");
+        assert_eq!(
+            (event.to_status, event.activity),
+            (Status::Cerrado, Activity::ControlPosterior)
+        );
+        assert!(event.detail.contains("FE-2"));
     }
 }

@@ -7,6 +7,7 @@
 //! unchanged, an event says why, and the agent gets that explanation back.
 
 use crate::desk::Level;
+use crate::desk::answer::Reading;
 use crate::desk::case::{
     Activity, Case, Hop, Recipient, ReplyKind, Staffing, Status, Transition, activity_at, holder,
     working_status,
@@ -449,38 +450,16 @@ pub fn solve_as_child(child: &Case, parent: &str, text: &str, validate: bool) ->
     t
 }
 
-/// A requester's answer to the validation message, recorded on the case (no reopening: it is
-/// an answer to a survey, read by the parent's agents).
-pub fn validation_answer(case: &Case, verdict: Verdict) -> Transition {
+/// A requester's answer to the validation message, as [`crate::desk::answer`] reads it,
+/// recorded on the case (no reopening: it is an answer to a survey, read by the parent's
+/// agents).
+pub fn validation_answer(case: &Case, answer: Reading) -> Transition {
     let mut t = Transition::of(case);
     t.note(
         Activity::ControlPosterior,
-        format!("Respuesta a la validación de la solución masiva: {}.", verdict.as_str()),
+        format!("Respuesta a la validación de la solución masiva: {}.", answer.label()),
     );
     t
-}
-
-crate::names::named_enum! {
-    /// How a requester answered "¿se resolvió?".
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Verdict {
-        Resuelto = "resuelto",
-        NoResuelto = "no resuelto",
-        SinRespuestaClara = "sin respuesta clara",
-    }
-}
-
-impl Verdict {
-    /// From the first words of the answer ("Sí, gracias", "No, sigue el rechazo").
-    pub fn of(answer: &str) -> Verdict {
-        let folded = crate::text::fold(answer);
-        let first = folded.split(|c: char| !c.is_alphanumeric()).find(|w| !w.is_empty());
-        match first {
-            Some("si" | "resuelto" | "solucionado" | "ok" | "listo") => Verdict::Resuelto,
-            Some("no") => Verdict::NoResuelto,
-            _ => Verdict::SinRespuestaClara,
-        }
-    }
 }
 
 pub(crate) fn level_name(level: Level) -> &'static str {
@@ -540,6 +519,7 @@ mod tests {
                 reports_rejection: false,
             },
             known_errors: Vec::new(),
+            answer: Reading::NoClara,
         };
         open(&intake, &n2()).case
     }
@@ -649,6 +629,7 @@ mod tests {
             required: Vec::new(),
             evidence: Evidence::default(),
             known_errors: Vec::new(),
+            answer: Reading::NoClara,
         };
         let answered = crate::desk::case::follow_up(&asked.case, &intake, &n2());
         assert_eq!(answered.case.status, Status::EnAtencion);
@@ -726,8 +707,9 @@ mod tests {
                 (ReplyKind::ValidacionMasiva, "solicitante".into())
             ]
         );
-        assert_eq!(Verdict::of("Sí, ya quedó. Gracias"), Verdict::Resuelto);
-        assert_eq!(Verdict::of("no, sigue igual"), Verdict::NoResuelto);
-        assert_eq!(Verdict::of("Buenas tardes"), Verdict::SinRespuestaClara);
+        let answer = crate::desk::answer::read_words;
+        assert_eq!(answer("Sí, ya quedó. Gracias"), Reading::Confirma);
+        assert_eq!(answer("no, sigue igual"), Reading::Persiste);
+        assert_eq!(answer("Buenas tardes"), Reading::NoClara);
     }
 }

@@ -7,10 +7,11 @@ use super::compose::{self, ActionContext};
 use super::{Analysis, Desk, Outcome};
 use crate::desk::CaseType;
 use crate::desk::Level;
+use crate::desk::answer::Reading;
 use crate::desk::case;
 use crate::desk::case::{Case, ReplyKind, Status, Transition};
 use crate::desk::command::{self, Action, Command, Parsed};
-use crate::desk::levels::{self, Actor, Role, Roster, Verdict};
+use crate::desk::levels::{self, Actor, Role, Roster};
 use crate::mail::Inbound;
 use crate::store::actions::{ActionExtras, ActionRecord, AgentMessage, GuideEntry, ProposalDraft};
 use crate::store::cases::{CaseChange, FoundCase};
@@ -509,10 +510,10 @@ impl Desk {
         analysis: &Analysis,
     ) -> Result<Outcome, StoreError> {
         let own_words = analysis.inbound.as_ref().map_or("", |m| m.own_words.as_str());
-        let verdict = Verdict::of(own_words);
-        if verdict != Verdict::Resuelto {
+        let verdict = analysis.reading(&store.case_brief(found.id).await?.codes);
+        if verdict != Reading::Confirma {
             // "No" (or an unclear answer) is a requester's reply in the control window: it
-            // reopens the child and reaches its agent; the parent's log hears of it too.
+            // reopens the child, or reaches its agent; the parent's log hears of it too.
             let outcome = self.append(store, raw_id, found, analysis).await?;
             self.note_validation_on_parent(store, found, verdict).await?;
             return Ok(outcome);
@@ -526,7 +527,7 @@ impl Desk {
         if let Some(t) = parent_t.as_mut() {
             t.note(
                 case::Activity::ControlPosterior,
-                format!("Validación del caso hijo {}: {}.", found.number, verdict.as_str()),
+                format!("Validación del caso hijo {}: {}.", found.number, verdict.label()),
             );
         }
         let mut changes = vec![(
@@ -545,7 +546,7 @@ impl Desk {
             via: "correo",
             level: found.case.level,
             command: "validacion",
-            argument: Some(verdict.as_str()),
+            argument: Some(verdict.label()),
             text: own_words,
             refused: false,
         };
@@ -558,7 +559,7 @@ impl Desk {
         &self,
         store: &Store,
         child: &FoundCase,
-        verdict: Verdict,
+        verdict: Reading,
     ) -> Result<(), StoreError> {
         let Some(number) = &child.case.parent else { return Ok(()) };
         let Some(parent) = store.case_by_number(number).await? else { return Ok(()) };
@@ -566,9 +567,14 @@ impl Desk {
         t.note(
             case::Activity::ControlPosterior,
             format!(
-                "Validación del caso hijo {}: {}; el hijo se reabre.",
+                "Validación del caso hijo {}: {}; {}.",
                 child.number,
-                verdict.as_str()
+                verdict.label(),
+                if verdict == Reading::Persiste {
+                    "el hijo se reabre"
+                } else {
+                    "el hijo sigue solucionado y se avisa a su agente"
+                }
             ),
         );
         let change = CaseChange { transition: &t, drafts: Vec::new(), follow_up_until: None };

@@ -68,6 +68,15 @@ pub struct NewCase<'a> {
     /// Most cases the requester may open per hour, checked in the transaction that would open
     /// this one ([`StoreError::CaseCap`] past it); `None` = no cap.
     pub case_cap: Option<u32>,
+    /// The closed case on whose thread this one was written (the new case's `parent`): its
+    /// history row naming the new case is written in the same transaction.
+    pub related: Option<Related<'a>>,
+}
+
+/// The older case a new one is related to, and its history row given the new case's number.
+pub struct Related<'a> {
+    pub case_id: i64,
+    pub event: Box<dyn FnOnce(&str) -> crate::desk::case::Event + Send + 'a>,
 }
 
 /// Filters of `case list`.

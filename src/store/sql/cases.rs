@@ -58,9 +58,10 @@ impl Store {
         let case_id: i64 = sqlx::query_scalar(
             "INSERT INTO cases (number, year, status, level, tema, channel, buzon, requester, requester_name, \
              subject, security_category, group_name, agent, first_contact, engine_state, missing_requirements, \
-             created_at, updated_at, solved_at, follow_up_until, level_since, provider_nit) \
+             created_at, updated_at, solved_at, follow_up_until, level_since, provider_nit, parent_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, \
-             CASE WHEN $18 IS NULL THEN NULL ELSE $17 END, $18, $17, $19) RETURNING id",
+             CASE WHEN $18 IS NULL THEN NULL ELSE $17 END, $18, $17, $19, \
+             (SELECT p.id FROM cases p WHERE p.number = $20)) RETURNING id",
         )
         .bind(&number)
         .bind(new.year)
@@ -81,8 +82,13 @@ impl Store {
         .bind(&now)
         .bind(new.follow_up_until.map(timestamp))
         .bind(new.provider_nit.as_deref())
+        .bind(case.parent.as_deref())
         .fetch_one(&mut *tx)
         .await?;
+        if let Some(related) = new.related {
+            let event = (related.event)(&number);
+            insert_events(&mut tx, related.case_id, &[event], SYSTEM_ACTOR).await?;
+        }
         write_message_and_effects(
             &mut tx,
             case_id,
