@@ -737,3 +737,100 @@ async fn a_requester_who_answers_the_solution_within_the_window_reopens_the_case
         again.text
     );
 }
+
+/// A case from `token` solved at N2 by mail; returns its number and the solution as the
+/// requester received it.
+async fn solved_at_n2(
+    stack: &Stack,
+    daemon: &Daemon,
+    token: &str,
+    document: &str,
+) -> (String, Mail) {
+    let request_id = format!("{token}.solicitud@pt.test");
+    let raw = request(PROVIDER, "Proveedor Uno", token, document, &request_id);
+    smtp_send(stack, PROVIDER, ALIADOS, &raw).await;
+    let n2_note =
+        wait_mail(stack, daemon, N2, "notificación N2", |m| m.subject.contains(token)).await;
+    let number = case_number(&n2_note.subject);
+    let solution = "Reenvíe la factura con el NIT corregido.";
+    let subject = format!("RE: {}", n2_note.subject);
+    answer(stack, N2, "Agente N2", &n2_note, &subject, &format!("#solucion\n{solution}")).await;
+    let solved = wait_mail(stack, daemon, PROVIDER, "solución al proveedor", |m| {
+        m.subject.contains(token) && m.text.contains(solution)
+    })
+    .await;
+    wait_case(daemon, &number, "solved", |d| field(d, "status") == "solucionado").await;
+    wait_outbox_drained(daemon, &number).await;
+    (number, solved)
+}
+
+/// The provider's answer to the desk's solution, with the solution quoted below.
+async fn answer_solution(stack: &Stack, token: &str, solved: &Mail, words: &str) {
+    let body = format!(
+        "{words}\n\nEl lun., 7 dic. 2026 a las 9:00, Mesa FE <{ALIADOS}> escribió:\n> {}",
+        solved.text.lines().next().unwrap_or_default()
+    );
+    let raw = Letter {
+        from: PROVIDER,
+        name: "Proveedor Uno",
+        to: ALIADOS,
+        subject: &format!("RE: {}", solved.subject),
+        message_id: &format!("{token}.respuesta@pt.test"),
+        reply_to: Some(&solved.message_id),
+        body: &body,
+        headers: "",
+        xml: false,
+    }
+    .bytes();
+    smtp_send(stack, PROVIDER, ALIADOS, &raw).await;
+}
+
+#[tokio::test]
+async fn thanks_close_the_case_without_mail_and_the_same_error_reopens_it_at_n2() {
+    let stack = Stack::from_env();
+    let daemon = start_desk(&stack, "t-niveles-gracias", 3).await;
+
+    // "Muchas gracias, ya quedó resuelto": the requester's confirmation closes the case.
+    let thanks = unique("gracias");
+    let (number, solved) = solved_at_n2(&stack, &daemon, &thanks, "FEPT9601").await;
+    let before = wait_outbox_drained(&daemon, &number).await;
+    let n2_mail_before = inbox(&stack, N2).await.len();
+    answer_solution(&stack, &thanks, &solved, "Muchas gracias, ya quedó resuelto.").await;
+    let closed = wait_case(&daemon, &number, "closed", |d| field(d, "status") == "cerrado").await;
+    assert!(
+        has_event(&closed, |activity, detail| activity == 12
+            && detail.contains("Confirmación del solicitante")),
+        "the confirmation is in the history: {:#?}",
+        events(&closed)
+    );
+    let after = wait_outbox_drained(&daemon, &number).await;
+    assert_eq!(
+        outbox(&after).len(),
+        outbox(&before).len(),
+        "nobody is mailed: {:?}",
+        outbox(&after)
+    );
+
+    // "Sigue saliendo el mismo error": reopened at N2, and the agent is told.
+    let again = unique("sigue");
+    let (number, solved) = solved_at_n2(&stack, &daemon, &again, "FEPT9602").await;
+    answer_solution(&stack, &again, &solved, "Sigue saliendo el mismo error.").await;
+    let reopened =
+        wait_case(&daemon, &number, "reopened", |d| field(d, "status") != "solucionado").await;
+    assert_eq!((field(&reopened, "status"), field(&reopened, "level")), ("en_atencion", "n2"));
+    let told = wait_mail(&stack, &daemon, N2, "el caso vuelve al agente", |m| {
+        m.subject.contains(&again)
+            && m.is_kind("notificacion_agente")
+            && m.text.contains("mismo error")
+    })
+    .await;
+    assert!(told.subject.contains(&number), "{}", told.subject);
+    // The thanked case's agent got nothing after the thanks (the only new N2 mail is about the
+    // second case).
+    let thanked: Vec<Mail> = inbox(&stack, N2).await.into_iter().skip(n2_mail_before).collect();
+    assert!(
+        thanked.iter().all(|m| !m.subject.contains(&thanks)),
+        "no mail about the thanked case: {:?}",
+        thanked.iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
+}

@@ -585,3 +585,79 @@ async fn padre_hangs_a_case_only_on_a_parent_the_agents_groups_see() {
     f.cli(&child, N2, Command::Padre(parent.clone()), "").await;
     assert_eq!(f.detail(&child).await.parent.as_deref(), Some(parent.as_str()));
 }
+
+#[tokio::test]
+async fn thanks_within_the_window_close_the_case_and_nobody_is_mailed() {
+    let f = fixture(|c| c.control_posterior.business_days = 3.0).await;
+    let number = f.open_request().await;
+    f.cli(&number, N2, Command::Solucion { first_contact: false }, "Corrija el NIT").await;
+    let told_before = f.outbox("notificacion_agente").await.len();
+    let queued_before = f.store.list_outbox(None).await.expect("outbox").len();
+    let solution = f.last_id("solucion", REQUESTER).await;
+    let thanks = mail(
+        REQUESTER,
+        &format!("RE: [{number}] Consulta"),
+        Some(&solution),
+        "",
+        "Muchas gracias, ya quedó resuelto.\r\n\r\nEl lun., 7 dic. 2026 a las 9:00, Mesa FE \
+         <sd_facturaelectronica@dian.gov.co> escribió:\r\n> Corrija el NIT",
+    );
+    f.ingest(&thanks).await;
+    let detail = f.detail(&number).await;
+    assert_eq!(detail.summary.status, "cerrado", "{:#?}", detail.events);
+    let last = detail.events.last().expect("events");
+    assert_eq!(last.activity, 12);
+    assert!(last.detail.contains("Confirmación del solicitante"), "{}", last.detail);
+    assert_eq!(f.outbox("notificacion_agente").await.len(), told_before, "no agent is told");
+    let queued = f.store.list_outbox(None).await.expect("outbox").len();
+    assert_eq!(queued, queued_before, "no mail at all is queued");
+}
+
+#[tokio::test]
+async fn a_new_problem_on_a_closed_case_opens_a_related_child_case() {
+    let f = fixture(|_| {}).await;
+    let old = f.open_request().await;
+    f.cli(&old, N2, Command::Solucion { first_contact: false }, "Corrija el NIT").await;
+    f.cli(&old, N2, Command::Cerrar, "").await;
+    let solution = f.last_id("solucion", REQUESTER).await;
+    let thanks = mail(
+        REQUESTER,
+        &format!("RE: [{old}] Consulta"),
+        Some(&solution),
+        "",
+        "Gracias por la ayuda",
+    );
+    assert!(matches!(f.ingest(&thanks).await, Outcome::Appended { .. }));
+    assert_eq!(f.detail(&old).await.summary.status, "cerrado", "thanks do not reopen");
+    let queued_before = f.store.list_outbox(None).await.expect("outbox").len();
+    let problem = mail(
+        REQUESTER,
+        &format!("RE: [{old}] Consulta"),
+        Some(&solution),
+        "",
+        "Buenos días. Ahora tengo otro problema: la nota crédito NC-77 del NIT 900.123.456-7 \
+         sigue rechazada al transmitirla.",
+    );
+    let new = match f.ingest(&problem).await {
+        Outcome::Opened { case, .. } => case,
+        other => panic!("a new problem on a closed case opens a case, got {other:?}"),
+    };
+    assert_ne!(new, old);
+    let old_detail = f.detail(&old).await;
+    assert_eq!(old_detail.summary.status, "cerrado", "the old case is not reopened");
+    assert!(old_detail.events.iter().any(|e| e.detail.contains(&new)), "{:#?}", old_detail.events);
+    let new_detail = f.detail(&new).await;
+    assert_eq!(new_detail.parent.as_deref(), Some(old.as_str()));
+    assert!(new_detail.events.iter().any(|e| e.detail.contains(&old)), "{:#?}", new_detail.events);
+    let all = f.store.list_outbox(None).await.expect("outbox");
+    let to_requester: Vec<OutboxItem> = all
+        .into_iter()
+        .skip(queued_before)
+        .map(|row| row.expect("a readable row"))
+        .filter(|o| o.to_addr == REQUESTER)
+        .collect();
+    assert_eq!(to_requester.len(), 1, "one answer to the requester");
+    assert_eq!(to_requester[0].case_number, new);
+    assert!(to_requester[0].subject.contains(&new), "{}", to_requester[0].subject);
+    assert!(!to_requester[0].subject.contains(&old), "{}", to_requester[0].subject);
+}

@@ -234,7 +234,9 @@ async fn a_reopened_case_waits_for_its_new_closing_and_is_purged_again() {
     assert_eq!(purged.map(|p| p.raw_messages), Some(1));
     assert!(!f.has_body(raw_id).await);
 
-    // Long after, the requester answers the old thread: the purged case reopens with a new body.
+    // Long after, an agent reopens the purged case and the requester answers its old thread: the
+    // case takes a new body. (A reply on a closed case alone opens a related case instead.)
+    f.act(&number, Command::Reabrir).await;
     let acknowledgement =
         f.outbox_of(&number).await.into_iter().find(|o| o.kind.as_str() == "acuse_recibo");
     let thread = acknowledgement.expect("acknowledgement").message_id;
@@ -249,7 +251,7 @@ async fn a_reopened_case_waits_for_its_new_closing_and_is_purged_again() {
         Outcome::Appended { raw_id, case } if case == number => raw_id,
         other => panic!("the reply should join {number}, got {other:?}"),
     };
-    assert_ne!(f.detail(&number).await.summary.status, "cerrado", "the reply reopens the case");
+    assert_ne!(f.detail(&number).await.summary.status, "cerrado", "the case is open again");
     assert!(f.store.purge_candidates(&future_cutoff()).await.expect("candidates").is_empty());
 
     // Closed again: the new body is purged in turn, once its closing is old enough.

@@ -356,7 +356,7 @@ pub fn tagged_subject(number: &str, subject: &str) -> String {
         if let Some(after) = rest
             .strip_prefix('[')
             .and_then(|r| r.split_once(']'))
-            .filter(|(tag, _)| tag.trim().eq_ignore_ascii_case(number))
+            .filter(|(tag, _)| is_case_number(tag.trim(), number))
             .map(|(_, after)| after)
         {
             rest = after.trim_start();
@@ -370,6 +370,15 @@ pub fn tagged_subject(number: &str, subject: &str) -> String {
     } else {
         format!("[{number}] {rest}")
     }
+}
+
+/// `tag` is a number of this desk's shape (`FE-2026-000123`), this case's or another's: a new
+/// problem on a closed case's thread opens a related case, whose subject carries only its own.
+fn is_case_number(tag: &str, number: &str) -> bool {
+    tag.len() == number.len()
+        && tag.chars().zip(number.chars()).all(|(t, n)| {
+            if n.is_ascii_digit() { t.is_ascii_digit() } else { t.eq_ignore_ascii_case(&n) }
+        })
 }
 
 fn context(
@@ -484,6 +493,11 @@ mod tests {
             "[FE-2026-000001] Factura"
         );
         assert_eq!(tagged_subject("FE-2026-000001", ""), "[FE-2026-000001] Solicitud de soporte");
+        assert_eq!(
+            tagged_subject("FE-2026-000002", "RE: [FE-2026-000001] Factura"),
+            "[FE-2026-000002] Factura",
+            "a related case drops the old case's tag"
+        );
         assert_eq!(
             tagged_subject("FE-2026-000001", "Respuesta automática: hola"),
             "[FE-2026-000001] hola"
