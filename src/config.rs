@@ -86,9 +86,20 @@ pub struct WorkingHours {
     /// "17:00"; "24:00" = until midnight.
     #[serde(rename = "hora_fin")]
     pub closes: String,
-    /// Holidays, "AAAA-MM-DD".
-    #[serde(rename = "festivos")]
+    /// Colombia's national holidays, computed for any year
+    /// ([`crate::desk::calendar::colombia_holidays`]); false = only the listed ones.
+    #[serde(rename = "festivos_nacionales", default = "default_true")]
+    pub national_holidays: bool,
+    /// More holidays, "AAAA-MM-DD" (the key of configurations written before the holidays
+    /// were computed; still added).
+    #[serde(rename = "festivos", default)]
     pub holidays: Vec<String>,
+    /// More holidays, "AAAA-MM-DD".
+    #[serde(rename = "festivos_adicionales", default)]
+    pub additional_holidays: Vec<String>,
+    /// Days worked although computed or listed as holidays, "AAAA-MM-DD".
+    #[serde(rename = "no_festivos", default)]
+    pub not_holidays: Vec<String>,
 }
 
 /// Service-level targets per level, in business hours.
@@ -182,9 +193,14 @@ pub struct General {
     /// Case numbers read `{case_prefix}-YYYY-NNNNNN`.
     #[serde(rename = "prefijo_caso")]
     pub case_prefix: String,
-    /// Offset from UTC in hours (Colombia: -5); decides the year of a case number.
-    #[serde(rename = "zona_horaria_horas")]
-    pub utc_offset_hours: i32,
+    /// The desk's time zone (tz database name, "America/Bogota"): the year of a case number,
+    /// business hours and every time shown to people.
+    #[serde(rename = "zona_horaria", default = "default_zone")]
+    pub zone: String,
+    /// Fixed offset from UTC in hours, from configurations written before `zona_horaria`;
+    /// when given it wins. Use [`Config::zone`], not this.
+    #[serde(rename = "zona_horaria_horas", default)]
+    pub utc_offset_hours: Option<i32>,
     /// Domain of the Message-IDs we write; empty = the domain of each buzón's address.
     #[serde(rename = "dominio_mensajes", default)]
     pub message_domain: String,
@@ -216,6 +232,17 @@ fn default_cases_per_sender() -> u32 {
 
 fn default_cases_per_provider() -> u32 {
     60
+}
+
+/// The dates of a list that read as "AAAA-MM-DD" (validated by [`Config::validate`]).
+fn dates<'a>(
+    texts: impl IntoIterator<Item = &'a String>,
+) -> std::collections::HashSet<chrono::NaiveDate> {
+    texts.into_iter().filter_map(|d| d.parse().ok()).collect()
+}
+
+fn default_zone() -> String {
+    "America/Bogota".to_string()
 }
 
 fn default_replies_per_hour() -> u32 {
@@ -636,8 +663,18 @@ impl Config {
             }
             validate_secret("general.base_datos_clave", secret)?;
         }
-        if !(-12..=14).contains(&self.general.utc_offset_hours) {
-            return Err(invalid("general.zona_horaria_horas", "debe estar entre -12 y 14"));
+        if let Some(hours) = self.general.utc_offset_hours {
+            if crate::desk::zone::Zone::fixed_hours(hours).is_none() {
+                return Err(invalid("general.zona_horaria_horas", "debe estar entre -12 y 14"));
+            }
+        } else if crate::desk::zone::Zone::named(&self.general.zone).is_none() {
+            return Err(invalid(
+                "general.zona_horaria",
+                format!(
+                    "\"{}\" no es una zona horaria conocida: use un nombre como \"America/Bogota\"",
+                    self.general.zone
+                ),
+            ));
         }
         Ok(())
     }
@@ -744,12 +781,18 @@ impl Config {
         if opens >= closes {
             return Err(invalid("horario.hora_fin", "debe ser posterior a horario.hora_inicio"));
         }
-        for (i, day) in hours.holidays.iter().enumerate() {
-            if day.parse::<chrono::NaiveDate>().is_err() {
-                return Err(invalid(
-                    format!("horario.festivos[{i}]"),
-                    format!("\"{day}\" no es una fecha AAAA-MM-DD"),
-                ));
+        for (key, days) in [
+            ("festivos", &hours.holidays),
+            ("festivos_adicionales", &hours.additional_holidays),
+            ("no_festivos", &hours.not_holidays),
+        ] {
+            for (i, day) in days.iter().enumerate() {
+                if day.parse::<chrono::NaiveDate>().is_err() {
+                    return Err(invalid(
+                        format!("horario.{key}[{i}]"),
+                        format!("\"{day}\" no es una fecha AAAA-MM-DD"),
+                    ));
+                }
             }
         }
         let address = &self.http.address;
@@ -878,8 +921,23 @@ impl Config {
             weekdays: hours.weekdays.iter().filter_map(|d| parse_weekday(d)).collect(),
             opens: parse_clock(&hours.opens).unwrap_or(0),
             closes: parse_clock(&hours.closes).unwrap_or(24 * 60),
-            holidays: hours.holidays.iter().filter_map(|d| d.parse().ok()).collect(),
+            holidays: crate::desk::calendar::Holidays {
+                national: hours.national_holidays,
+                added: dates(hours.holidays.iter().chain(&hours.additional_holidays)),
+                removed: dates(&hours.not_holidays),
+            },
         }
+    }
+
+    /// The desk's time zone: the old fixed offset when a configuration still gives one, else
+    /// `general.zona_horaria` (validated by [`Config::validate`]; America/Bogota otherwise).
+    pub fn zone(&self) -> crate::desk::zone::Zone {
+        use crate::desk::zone::Zone;
+        match self.general.utc_offset_hours {
+            Some(hours) => Zone::fixed_hours(hours),
+            None => Zone::named(&self.general.zone),
+        }
+        .unwrap_or_else(Zone::bogota)
     }
 
     /// The SLA target of a level (N1 has none: it answers at once).
@@ -1118,6 +1176,47 @@ mod tests {
         assert_eq!(config.temas.len(), 7);
         assert_eq!(config.limites.zip_max_entries, 200);
         assert!(config.database_url().starts_with("sqlite://"));
+    }
+
+    /// Without any holiday configured, Colombia's are computed (years the old list never had);
+    /// the old `festivos` key still adds days; `no_festivos` removes them.
+    #[test]
+    fn holidays_are_computed_and_the_old_key_still_adds() {
+        let date = |text: &str| text.parse::<chrono::NaiveDate>().expect("date");
+        let builtin = Config::builtin().expect("built-in config").calendar();
+        assert!(!builtin.is_working_day(date("2031-01-06")), "Reyes 2031 (Monday)");
+        assert!(!builtin.is_working_day(date("2029-11-12")), "Cartagena 2029, moved");
+        let file = write(
+            "[horario]\nfestivos = [\"2026-12-24\"]\nfestivos_adicionales = [\"2026-12-31\"]\n\
+             no_festivos = [\"2026-12-08\"]\n",
+        );
+        let calendar = Config::load(Some(file.path())).expect("config").calendar();
+        assert!(!calendar.is_working_day(date("2026-12-24")), "old key");
+        assert!(!calendar.is_working_day(date("2026-12-31")), "new key");
+        assert!(calendar.is_working_day(date("2026-12-08")), "exception");
+        assert!(!calendar.is_working_day(date("2026-12-25")), "computed");
+        let bad = write("[horario]\nno_festivos = [\"8 de diciembre\"]\n");
+        let error = Config::load(Some(bad.path())).expect_err("not a date").to_string();
+        assert!(error.contains("horario.no_festivos[0]"), "{error}");
+    }
+
+    /// The zone by name, America/Bogota by default; an old fixed offset still wins.
+    #[test]
+    fn the_zone_by_name_or_by_the_old_offset() {
+        use crate::desk::zone::Zone;
+        assert_eq!(Config::builtin().expect("built-in").zone(), Zone::bogota());
+        let lima = write("[general]\nzona_horaria = \"America/Lima\"\n");
+        let config = Config::load(Some(lima.path())).expect("config");
+        assert_eq!(config.zone(), Zone::named("America/Lima").expect("zone"));
+        let old = write("[general]\nzona_horaria_horas = -5\n");
+        let config = Config::load(Some(old.path())).expect("config");
+        assert_eq!(config.zone(), Zone::fixed_hours(-5).expect("offset"));
+        let bad = write("[general]\nzona_horaria = \"Bogota\"\n");
+        let error = Config::load(Some(bad.path())).expect_err("unknown zone").to_string();
+        assert!(
+            error.contains("general.zona_horaria") && error.contains("America/Bogota"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -365,7 +365,10 @@ impl OutboxWorker {
             map.insert("known_error_answers".into(), Value::Array(answers));
             map.insert("buzon_address".into(), json!(way.address));
             map.insert("desk_name".into(), json!(way.name));
-            map.insert("zona_horaria_horas".into(), json!(desk.config.general.utc_offset_hours));
+            // The template filter `fecha` writes times in this zone (the offset for old templates).
+            let zone = desk.config.zone();
+            map.insert("zona_horaria".into(), json!(zone.tz_name()));
+            map.insert("zona_horaria_horas".into(), json!(zone.offset_hours(chrono::Utc::now())));
             map.entry("case").or_insert_with(|| json!(item.case_number));
         }
         context

@@ -1038,9 +1038,7 @@ impl Desk {
 
     /// The year of a new case number, in the desk's time zone.
     fn local_year(&self) -> i32 {
-        let offset = chrono::FixedOffset::east_opt(self.config.general.utc_offset_hours * 3600)
-            .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset is valid"));
-        chrono::Datelike::year(&chrono::Utc::now().with_timezone(&offset))
+        chrono::Datelike::year(&self.config.zone().local(chrono::Utc::now()))
     }
 
     /// The configured buzón, or a stand-in for one that was removed from the configuration

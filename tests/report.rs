@@ -39,7 +39,7 @@ const REQUESTS: [(&str, Decision); 9] = [
 impl Fixture {
     /// The desk's offset from UTC, as configured.
     fn offset_hours(&self) -> i32 {
-        self.desk.config.general.utc_offset_hours
+        self.desk.config.zone().offset_hours(chrono::Utc::now())
     }
 
     /// Ingests [`REQUESTS`]; returns the case numbers in the same order.

@@ -288,9 +288,7 @@ fn pick_buzon(config: &Config, name: Option<&str>) -> Result<Buzon, Failure> {
 /// sequence (`4`) for a case of this year with the configured prefix, the way the desk speaks
 /// of its cases.
 fn case_number(config: &Config, numero: &str) -> String {
-    let offset = chrono::FixedOffset::east_opt(config.general.utc_offset_hours * 3600)
-        .unwrap_or_else(|| chrono::Offset::fix(&chrono::Utc));
-    let year = chrono::Datelike::year(&chrono::Utc::now().with_timezone(&offset));
+    let year = chrono::Datelike::year(&config.zone().local(chrono::Utc::now()));
     expand_case_number(&config.general.case_prefix, year, numero)
 }
 
@@ -508,14 +506,14 @@ pub async fn case(path: Option<&Path>, command: CaseCommand) -> Result<ExitCode,
                 channel: parse_filter(canal.as_deref(), mesa_fe::desk::Channel::parse, "canal")?,
             };
             let cases = store.list_cases(&filter).await?;
-            if json { show::json(&cases)? } else { show::case_list(&cases) }
+            if json { show::json(&cases)? } else { show::case_list(&cases, &config.zone()) }
         }
         CaseCommand::Show { numero, json } => {
             let numero = case_number(&config, &numero);
             let Some(detail) = store.case_detail(&numero).await? else {
                 return Err(Failure::new(EX_DATAERR, format!("no existe el caso {numero}")));
             };
-            if json { show::json(&detail)? } else { show::case_detail(&detail) }
+            if json { show::json(&detail)? } else { show::case_detail(&detail, &config.zone()) }
         }
         CaseCommand::Act(_) => {}
     }
@@ -532,11 +530,15 @@ pub async fn quarantine(
     match command {
         QuarantineCommand::List { ignorados, json } => {
             let entries = store.held_messages(ignorados).await?;
-            if json { show::json(&entries)? } else { show::quarantine_list(&entries) }
+            if json {
+                show::json(&entries)?
+            } else {
+                show::quarantine_list(&entries, &config.zone())
+            }
         }
         QuarantineCommand::Show { id, json } => match store.quarantine_entry(id).await? {
             Some((entry, raw)) if json => show::json(&show::QuarantineJson::new(&entry, &raw))?,
-            Some((entry, raw)) => show::quarantine_entry(&entry, &raw),
+            Some((entry, raw)) => show::quarantine_entry(&entry, &raw, &config.zone()),
             None => {
                 return Err(Failure::new(
                     EX_DATAERR,
@@ -576,7 +578,7 @@ pub async fn outbox(path: Option<&Path>, command: OutboxCommand) -> Result<ExitC
         }
         OutboxCommand::Show { id, json } => match store.outbox_item(id).await? {
             Some(Ok(item)) if json => show::json(&item)?,
-            Some(Ok(item)) => show::outbox_item(&item),
+            Some(Ok(item)) => show::outbox_item(&item, &config.zone()),
             Some(Err(unreadable)) => {
                 return Err(Failure::new(
                     EX_DATAERR,

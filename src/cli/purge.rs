@@ -91,7 +91,7 @@ pub async fn purge(
             "space": space,
         }))?;
     } else {
-        print_table(&cases, simular, &label, &closed_before);
+        print_table(&cases, simular, &label, &closed_before, &config.zone());
         if let Some(space) = &space {
             print_space(space, cases.iter().map(|c| c.bytes).sum());
         }
@@ -165,7 +165,15 @@ async fn run(
     Ok((purged, space))
 }
 
-fn print_table(cases: &[Line], simular: bool, label: &str, closed_before: &str) {
+fn print_table(
+    cases: &[Line],
+    simular: bool,
+    label: &str,
+    closed_before: &str,
+    zone: &mesa_fe::desk::zone::Zone,
+) {
+    // Times as the operator reads them: local, the zone named once.
+    let closed_before = &zone.show_with_zone_stored(closed_before);
     if cases.is_empty() {
         say!(
             "No hay casos cerrados hasta {closed_before} (retención {label}) pendientes de depurar."
@@ -188,7 +196,7 @@ fn print_table(cases: &[Line], simular: bool, label: &str, closed_before: &str) 
         say!(
             "{:<18} {:<22} {:>9} {:>12}",
             case.number,
-            case.closed_at,
+            zone.show_stored(&case.closed_at),
             case.raw_messages,
             case.bytes
         );

@@ -28,8 +28,8 @@ pub async fn run(
     let from = desde.map(|d| parse_date("--desde", d)).transpose()?;
     let to = hasta.map(|d| parse_date("--hasta", d)).transpose()?;
     let config = load_config(config_path)?;
-    let hours = config.general.utc_offset_hours;
     let now = Utc::now().trunc_subsecs(0);
+    let hours = config.zone().offset_hours(now);
     let period = Period::today(now, hours)
         .and_then(|today| Period::resolve(from, to, today, hours))
         .map_err(|error| match error {

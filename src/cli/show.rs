@@ -1,11 +1,13 @@
-//! Terminal output of the commands: plain Spanish tables, or JSON with `--json`.
+//! Terminal output of the commands: plain Spanish tables, or JSON with `--json`. Times in the
+//! tables are the desk's local time ([`Zone`]), the zone named once; JSON keeps the stored UTC
+//! instants (RFC 3339) for programs.
 
 use mesa_fe::desk::knowledge::KnowledgeBase;
+use mesa_fe::desk::zone::Zone;
 use mesa_fe::pipeline::{Analysis, Outcome};
 use mesa_fe::store::cases::{CaseDetail, CaseSummary};
 use mesa_fe::store::outbox::{OutboxItem, UnreadableRow};
 use mesa_fe::store::raw::QuarantineEntry;
-use mesa_fe::store::timestamp;
 
 use super::{EX_SOFTWARE, Failure};
 
@@ -107,40 +109,45 @@ pub fn analysis(a: &Analysis) {
     }
 }
 
-pub fn case_list(cases: &[CaseSummary]) {
+pub fn case_list(cases: &[CaseSummary], zone: &Zone) {
     if cases.is_empty() {
         say!("No hay casos.");
         return;
     }
     say!(
-        "{:<16} {:<22} {:<7} {:<20} {:<10} {:<14} ASUNTO",
+        "{:<16} {:<22} {:<7} {:<20} {:<10} {:<14} {:<16} ASUNTO",
         "CASO",
         "ESTADO",
         "NIVEL",
         "TEMA",
         "CANAL",
-        "TIPO"
+        "TIPO",
+        "CREADO"
     );
     for c in cases {
         say!(
-            "{:<16} {:<22} {:<7} {:<20} {:<10} {:<14} {}",
+            "{:<16} {:<22} {:<7} {:<20} {:<10} {:<14} {:<16} {}",
             c.number,
             c.status,
             c.level,
             c.tema,
             c.channel,
             c.case_type,
+            zone.show_stored(&c.created_at),
             c.subject
         );
     }
+    say!("(fechas en {})", zone.label());
 }
 
-pub fn case_detail(d: &CaseDetail) {
+pub fn case_detail(d: &CaseDetail, zone: &Zone) {
+    let at = |stored: &str| zone.show_stored(stored);
     let s = &d.summary;
     say!("Caso {}  [{} · {}]", s.number, s.status, s.level);
     say!("Asunto:       {}", s.subject);
     say!("Tema:         {}   Canal: {}   Buzón: {}", s.tema, s.channel, d.buzon);
     say!("Tipo:         {}", s.case_type);
+    say!("Creado:       {} ({})", at(&s.created_at), zone.label());
     say!("Solicitante:  {} {}", d.requester_name.as_deref().unwrap_or(""), d.requester);
     say!(
         "Grupo/agente: {} / {}",
@@ -166,10 +173,13 @@ pub fn case_detail(d: &CaseDetail) {
         say!("Ref. externa: {reference}");
     }
     if let Some(until) = &d.follow_up_until {
-        say!("Control posterior hasta: {until}");
+        say!("Control posterior hasta: {} ({})", at(until), zone.label());
     }
     if let Some(purged) = &d.purged_at {
-        say!("Datos eliminados por retención: {purged} (se conservan el registro y el historial)");
+        say!(
+            "Datos eliminados por retención: {} (se conservan el registro y el historial)",
+            at(purged)
+        );
     }
     if let Some(parent) = &d.parent {
         say!("Caso padre:   {parent}");
@@ -177,9 +187,9 @@ pub fn case_detail(d: &CaseDetail) {
     if !d.children.is_empty() {
         say!("Casos hijos ({}): {}", d.children.len(), d.children.join(", "));
     }
-    say!("\nMensajes:");
+    say!("\nMensajes ({}):", zone.label());
     for m in &d.messages {
-        say!("  {} {} {} «{}»", m.created_at, m.direction, m.from_addr, m.subject);
+        say!("  {} {} {} «{}»", at(&m.created_at), m.direction, m.from_addr, m.subject);
     }
     if !d.documents.is_empty() {
         say!("\nDocumentos:");
@@ -200,20 +210,20 @@ pub fn case_detail(d: &CaseDetail) {
         }
     }
     if !d.actions.is_empty() {
-        say!("\nAcciones de los agentes:");
+        say!("\nAcciones de los agentes ({}):", zone.label());
         for a in &d.actions {
             let refused = if a.refused != 0 { " (rechazada)" } else { "" };
-            say!("  {} {} #{}{} en {}:", a.created_at, a.actor, a.command, refused, a.level);
+            say!("  {} {} #{}{} en {}:", at(&a.created_at), a.actor, a.command, refused, a.level);
             for line in a.text.lines() {
                 say!("      {line}");
             }
         }
     }
-    say!("\nHistorial (actividades del procedimiento):");
+    say!("\nHistorial (actividades del procedimiento, {}):", zone.label());
     for e in &d.events {
         say!(
             "  {} act. {:>2} → {} / {}: {}",
-            e.created_at,
+            at(&e.created_at),
             e.activity,
             e.to_status,
             e.to_level,
@@ -228,32 +238,33 @@ pub fn case_detail(d: &CaseDetail) {
     }
 }
 
-pub fn quarantine_list(entries: &[QuarantineEntry]) {
+pub fn quarantine_list(entries: &[QuarantineEntry], zone: &Zone) {
     if entries.is_empty() {
         say!("No hay mensajes en cuarentena.");
         return;
     }
-    say!("{:<6} {:<11} {:<20} {:<22} {:>9} RAZÓN", "ID", "ESTADO", "BUZÓN", "RECIBIDO", "BYTES");
+    say!("{:<6} {:<11} {:<20} {:<16} {:>9} RAZÓN", "ID", "ESTADO", "BUZÓN", "RECIBIDO", "BYTES");
     for e in entries {
         say!(
-            "{:<6} {:<11} {:<20} {:<22} {:>9} {}",
+            "{:<6} {:<11} {:<20} {:<16} {:>9} {}",
             e.id,
             e.status,
             e.buzon,
-            e.received_at,
+            zone.show_stored(&e.received_at),
             e.size_bytes,
             e.reason
         );
     }
+    say!("(fechas en {})", zone.label());
 }
 
 /// The reason and the first bytes, with control characters made visible.
-pub fn quarantine_entry(entry: &QuarantineEntry, raw: &[u8]) {
+pub fn quarantine_entry(entry: &QuarantineEntry, raw: &[u8], zone: &Zone) {
     say!(
         "Mensaje {} del buzón {}, recibido {} ({} bytes)",
         entry.id,
         entry.buzon,
-        entry.received_at,
+        zone.show_with_zone_stored(&entry.received_at),
         entry.size_bytes
     );
     say!("Razón: {}\n", entry.reason);
@@ -306,7 +317,7 @@ pub fn outbox_list(items: &[Result<OutboxItem, UnreadableRow>]) {
     }
 }
 
-pub fn outbox_item(i: &OutboxItem) {
+pub fn outbox_item(i: &OutboxItem, zone: &Zone) {
     say!("Correo {} del caso {} [{}]", i.id, i.case_number, i.status);
     say!("Tipo:        {}", i.kind.as_str());
     say!("Desde buzón: {}", i.buzon);
@@ -321,13 +332,14 @@ pub fn outbox_item(i: &OutboxItem) {
     }
     say!(
         "Creado:      {}   Intentos: {}   Próximo intento: {}",
-        timestamp(i.created_at),
+        zone.show(i.created_at),
         i.attempts,
-        timestamp(i.next_attempt_at)
+        zone.show(i.next_attempt_at)
     );
     if let Some(sent) = i.sent_at {
-        say!("Enviado:     {}", timestamp(sent));
+        say!("Enviado:     {}", zone.show(sent));
     }
+    say!("(fechas en {})", zone.label());
     if let Some(error) = &i.last_error {
         say!("Última respuesta del servidor: {error}");
     }

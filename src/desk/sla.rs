@@ -153,4 +153,21 @@ mod tests {
         waiting.status = Status::Solucionado;
         assert!(breaches(&waiting, N2, &office(), at("2026-12-10T09:00:00-05:00")).is_empty());
     }
+
+    #[test]
+    fn a_monday_moved_holiday_is_not_working_time_for_the_target() {
+        // Colombia's computed holidays, nothing configured: Monday 17 August 2026 is Asunción
+        // (Saturday 15 moved by Ley 51 de 1983).
+        let calendar =
+            Calendar { holidays: crate::desk::calendar::Holidays::colombia(), ..office() };
+        let mut friday = clock(None);
+        friday.level_since = at("2026-08-14T15:00:00-05:00");
+        // 2 h on Friday, none on Monday, 2 h on Tuesday: due Tuesday 10:00, not Monday 10:00.
+        assert!(breaches(&friday, N2, &calendar, at("2026-08-17T16:00:00-05:00")).is_empty());
+        let late = breaches(&friday, N2, &calendar, at("2026-08-18T10:01:00-05:00"));
+        assert_eq!(
+            late,
+            vec![Breach { target: Target::PrimeraRespuesta, due: at("2026-08-18T10:00:00-05:00") }]
+        );
+    }
 }

@@ -457,23 +457,19 @@ fn security_category_label(category: minijinja::Value) -> String {
     .into()
 }
 
-/// The desk's offset from UTC when the context does not carry `zona_horaria_horas`: Colombia.
-const DEFAULT_UTC_OFFSET_HOURS: i64 = -5;
-
 /// `2026-03-02T15:04:05Z` → `2026-03-02 10:04`: a stored timestamp (RFC 3339, or
-/// `AAAA-MM-DD HH:MM:SS` in UTC) in the desk's time zone, `zona_horaria_horas` of the context
-/// (Colombia's −5 without it). Any other text is shown as it came.
+/// `AAAA-MM-DD HH:MM:SS` in UTC) in the desk's time zone: `zona_horaria` of the context (a tz
+/// name), else its `zona_horaria_horas` (an old fixed offset), else America/Bogota. Any other
+/// text is shown as it came.
 fn date_label(state: &minijinja::State<'_, '_>, value: minijinja::Value) -> String {
+    use crate::desk::zone::Zone;
     let Some(text) = as_text(&value) else { return "(sin fecha)".into() };
-    let hours = state
-        .lookup("zona_horaria_horas")
-        .and_then(|v| i64::try_from(v).ok())
-        .filter(|h| (-12..=14).contains(h))
-        .unwrap_or(DEFAULT_UTC_OFFSET_HOURS);
-    let Some(offset) = i32::try_from(hours * 3600).ok().and_then(chrono::FixedOffset::east_opt)
-    else {
-        return text;
+    let named = state.lookup("zona_horaria").and_then(|v| v.as_str().and_then(Zone::named));
+    let fixed = || {
+        let hours = state.lookup("zona_horaria_horas")?;
+        Zone::fixed_hours(i32::try_from(hours).ok()?)
     };
+    let zone = named.or_else(fixed).unwrap_or_else(Zone::bogota);
     let utc = DateTime::parse_from_rfc3339(&text).map(|t| t.with_timezone(&Utc)).or_else(|_| {
         ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
             .iter()
@@ -482,7 +478,7 @@ fn date_label(state: &minijinja::State<'_, '_>, value: minijinja::Value) -> Stri
             .ok_or(())
     });
     match utc {
-        Ok(at) => at.with_timezone(&offset).format("%Y-%m-%d %H:%M").to_string(),
+        Ok(at) => zone.show(at),
         Err(()) => text,
     }
 }
@@ -1220,6 +1216,33 @@ mod tests {
         assert!(text.contains("mesa-fe case link <hijo> <padre> --agente correo"), "{text}");
         assert!(html.contains("Rechazo &lt;urgente&gt;"), "{html}");
         assert!(text.contains("- FE-2026-000131 (2026-03-02 10:01): (sin asunto)\n"), "{text}");
+    }
+
+    /// A note written at 03:00 UTC reads in the agent's mail as 22:00 of the day before in
+    /// Bogotá, from the zone the outbox puts in the context; another zone, its own hour.
+    #[test]
+    fn a_mail_shows_its_dates_in_the_desk_zone() {
+        let mut context = agent_context();
+        context["security_category"] = Value::Null;
+        context["redacted"] = json!(false);
+        context["notes"] = json!([
+            {"author": "ana@mesa.example.co", "level": "n2", "command": "nota",
+             "text": "Revisé la clave técnica.", "created_at": "2026-12-07T03:00:00Z"}
+        ]);
+        context["zona_horaria"] = json!("America/Bogota");
+        context["zona_horaria_horas"] = json!(-5);
+        let (text, html) = Templates::builtin().render("notificacion_agente", &context).unwrap();
+        for part in [&flat(&text), &flat(&html)] {
+            assert!(
+                part.contains("2026-12-06 22:00, nivel 2, ana@mesa.example.co: nota"),
+                "{part}"
+            );
+            assert!(!part.contains("2026-12-07 03:00"), "{part}");
+        }
+        // The zone's name wins over an old offset: Madrid in winter is UTC+1.
+        context["zona_horaria"] = json!("Europe/Madrid");
+        let (text, _) = Templates::builtin().render("notificacion_agente", &context).unwrap();
+        assert!(flat(&text).contains("2026-12-07 04:00, nivel 2"), "{text}");
     }
 
     #[test]

@@ -656,9 +656,8 @@ impl Desk {
         if after.status != Status::Solucionado || was_solved {
             return None;
         }
-        let offset = chrono::FixedOffset::east_opt(self.config.general.utc_offset_hours * 3600)?;
         let end = self.config.calendar().add_business_days(
-            Utc::now().with_timezone(&offset),
+            self.config.zone().local(Utc::now()),
             self.config.control_posterior.business_days,
         );
         Some(end.with_timezone(&Utc))

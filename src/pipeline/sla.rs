@@ -14,11 +14,8 @@ use crate::store::{Store, StoreError};
 impl Desk {
     /// Records the targets that passed since the last sweep; returns how many.
     pub async fn check_sla(&self, store: &Store) -> Result<usize, StoreError> {
-        let Some(offset) = FixedOffset::east_opt(self.config.general.utc_offset_hours * 3600)
-        else {
-            return Ok(0);
-        };
-        let now = Utc::now().with_timezone(&offset);
+        let zone = self.config.zone();
+        let now = zone.local(Utc::now());
         let calendar = self.config.calendar();
         let mut recorded = 0;
         for row in store.sla_clocks().await? {
@@ -37,7 +34,7 @@ impl Desk {
             let clock = Clock {
                 level,
                 status,
-                level_since: since.with_timezone(&offset),
+                level_since: zone.local(since.with_timezone(&Utc)),
                 first_action_at: row.first_action_at.as_deref().and_then(parse_time),
                 recorded: row
                     .recorded

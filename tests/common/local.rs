@@ -106,6 +106,7 @@ pub fn always_open(config: &mut Config) {
     config.horario.opens = "00:00".into();
     config.horario.closes = "24:00".into();
     config.horario.holidays.clear();
+    config.horario.national_holidays = false;
 }
 
 /// A plain-text mail to the general buzón; `in_reply_to` (with angle brackets) threads it and
