@@ -471,6 +471,20 @@ pub struct Group {
     pub level: Level,
     #[serde(rename = "coordinador")]
     pub coordinator: String,
+    /// For an N3 group: `funcional` (the filter `#escalar` from N2 reaches: `grupo_n3`) or
+    /// `tecnico` (reached by `#escalar n3-tecnico` from the functional group). Absent = a single
+    /// N3 group, as before: there is no technical hop.
+    #[serde(rename = "tipo", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<GroupKind>,
+}
+
+crate::names::named_enum! {
+    /// The role of an N3 group in activity 7: the functional filter first, then the technical.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum GroupKind {
+        Funcional = "funcional",
+        Tecnico = "tecnico",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -728,6 +742,7 @@ impl Config {
         if !self.enrutamiento.n1_group.is_empty() {
             self.check_group_exists("enrutamiento.grupo_n1", &self.enrutamiento.n1_group)?;
         }
+        self.validate_n3_kinds()?;
         check_address("enrutamiento.administracion_tecnica", &self.enrutamiento.csat_address)?;
         let days = self.control_posterior.business_days;
         if !(0.0..=60.0).contains(&days) {
@@ -819,6 +834,43 @@ impl Config {
         Ok(())
     }
 
+    /// `tipo` only on N3 groups; `grupo_n3` is the functional filter; at most one technical group.
+    fn validate_n3_kinds(&self) -> Result<(), ConfigError> {
+        let mut technical = None;
+        for (i, group) in self.grupos.iter().enumerate() {
+            match group.kind {
+                Some(_) if group.level != Level::N3 => {
+                    return Err(invalid(
+                        format!("grupos[{i}].tipo"),
+                        "solo los grupos de nivel n3 tienen tipo (funcional o tecnico)",
+                    ));
+                }
+                Some(GroupKind::Tecnico) if group.name == self.enrutamiento.n3_group => {
+                    return Err(invalid(
+                        "enrutamiento.grupo_n3",
+                        format!(
+                            "\"{}\" es el grupo técnico: grupo_n3 es el filtro funcional de nivel 3, \
+                             al que escala el nivel 2",
+                            group.name
+                        ),
+                    ));
+                }
+                Some(GroupKind::Tecnico) => {
+                    if let Some(first) = technical.replace(&group.name) {
+                        return Err(invalid(
+                            format!("grupos[{i}].tipo"),
+                            format!(
+                                "ya hay un grupo técnico de nivel 3 (\"{first}\"); solo puede haber uno"
+                            ),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     fn check_group_exists(&self, key: &str, group: &str) -> Result<(), ConfigError> {
         if self.group(group).is_none() {
             return Err(invalid(key, format!("el grupo \"{group}\" no existe en [[grupos]]")));
@@ -903,6 +955,12 @@ impl Config {
 
     pub fn group(&self, name: &str) -> Option<&Group> {
         self.grupos.iter().find(|g| g.name == name)
+    }
+
+    /// The N3 technical group (`tipo = "tecnico"`), if the desk has one: `#escalar n3-tecnico`
+    /// from the functional filter (`grupo_n3`) goes there.
+    pub fn n3_technical_group(&self) -> Option<&Group> {
+        self.grupos.iter().find(|g| g.level == Level::N3 && g.kind == Some(GroupKind::Tecnico))
     }
 
     pub fn tema(&self, tema: Tema) -> Option<&TemaConfig> {
@@ -1167,6 +1225,39 @@ mod tests {
         let mut file = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp file");
         std::io::Write::write_all(&mut file, text.as_bytes()).expect("write");
         file
+    }
+
+    fn n3_group(name: &str, kind: Option<GroupKind>) -> Group {
+        Group {
+            name: name.into(),
+            level: Level::N3,
+            coordinator: format!("coord.{name}@dian.gov.co"),
+            kind,
+        }
+    }
+
+    #[test]
+    fn one_n3_group_has_no_technical_hop_and_two_are_checked() {
+        let mut config = Config::builtin().expect("built-in config");
+        assert_eq!(config.n3_technical_group(), None, "the example keeps one N3 group");
+        config.grupos.push(n3_group("n3_tecnico", Some(GroupKind::Tecnico)));
+        config.validate().expect("a technical group beside grupo_n3");
+        assert_eq!(config.n3_technical_group().map(|g| g.name.as_str()), Some("n3_tecnico"));
+
+        let mut second = config.clone();
+        second.grupos.push(n3_group("otro_tecnico", Some(GroupKind::Tecnico)));
+        let error = second.validate().expect_err("two technical groups").to_string();
+        assert!(error.contains("solo puede haber uno"), "{error}");
+
+        let mut filter = config.clone();
+        filter.enrutamiento.n3_group = "n3_tecnico".into();
+        let error = filter.validate().expect_err("grupo_n3 is the functional filter").to_string();
+        assert!(error.contains("filtro funcional"), "{error}");
+
+        let mut n2 = config.clone();
+        n2.grupos[0].kind = Some(GroupKind::Funcional);
+        let error = n2.validate().expect_err("tipo on an N2 group").to_string();
+        assert!(error.contains("solo los grupos de nivel n3"), "{error}");
     }
 
     #[test]

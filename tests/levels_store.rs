@@ -661,3 +661,158 @@ async fn a_new_problem_on_a_closed_case_opens_a_related_child_case() {
     assert!(to_requester[0].subject.contains(&new), "{}", to_requester[0].subject);
     assert!(!to_requester[0].subject.contains(&old), "{}", to_requester[0].subject);
 }
+
+// Issue 14, points 10–12: marking a security event afterwards, the two N3 groups, and the XML
+// that Administración Técnica needs.
+
+const SECURITY: &str = "marta.quintero@dian.gov.co";
+const N3_TECHNICAL: &str = "tomas.rincon@dian.gov.co";
+
+/// A desk with the N3 functional filter (`n3`) and an N3 technical group with one agent.
+fn two_n3_groups(c: &mut mesa_fe::config::Config) {
+    use mesa_fe::config::{Agent, Group, GroupKind};
+    use mesa_fe::desk::Level;
+    c.grupos.push(Group {
+        name: "n3_tecnico".into(),
+        level: Level::N3,
+        coordinator: "coord.n3.tecnico@dian.gov.co".into(),
+        kind: Some(GroupKind::Tecnico),
+    });
+    c.agentes.push(Agent {
+        address: N3_TECHNICAL.into(),
+        name: "Tomás Rincón".into(),
+        level: Level::N3,
+        groups: vec!["n3_tecnico".into()],
+        active: true,
+    });
+}
+
+impl Fixture {
+    /// A complete request without any XML (tema otro: description and NIT): at N2 with Ana.
+    async fn open_request_without_xml(&self) -> String {
+        let body = "Buenos días, desde ayer el portal no nos deja consultar el estado del RUT de \
+                    la empresa NIT 900.123.456-7; aparece una pantalla en blanco. Gracias.";
+        match self.ingest(&mail(REQUESTER, "Consulta del RUT", None, "", body)).await {
+            Outcome::Opened { case, .. } => case,
+            other => panic!("expected a new case, got {other:?}"),
+        }
+    }
+
+    /// The action's refusal (the engine's words), asserting there was one.
+    async fn refused(&self, number: &str, agent: &str, command: Command, text: &str) -> String {
+        let action = Action { command, text: text.into() };
+        let outcome = self.desk.act_by_cli(&self.store, number, agent, &action).await.expect("act");
+        outcome.refusal.unwrap_or_else(|| panic!("{action:?} by {agent} was applied"))
+    }
+}
+
+#[tokio::test]
+async fn a_case_marked_as_security_moves_to_its_group_and_is_reserved_from_then_on() {
+    let f = fixture(|_| {}).await;
+    let number = f.open_request().await;
+    assert_eq!(f.detail(&number).await.security_category, None);
+    f.cli(
+        &number,
+        N2,
+        Command::Seguridad('h'),
+        "El solicitante dice que alguien entró con su usuario",
+    )
+    .await;
+    let detail = f.detail(&number).await;
+    assert_eq!(detail.security_category.as_deref(), Some("h"), "stored, not only in memory");
+    assert_eq!(detail.group.as_deref(), Some("seguridad"));
+    assert_eq!(detail.summary.agent.as_deref(), Some(SECURITY));
+    let marked = detail.events.last().expect("history row");
+    assert!(marked.detail.contains("categoría h (violación de acceso)"), "{}", marked.detail);
+    assert!(marked.detail.contains("alguien entró con su usuario"), "{}", marked.detail);
+    let action = detail.actions.last().expect("action row");
+    assert_eq!((action.command.as_str(), action.refused), ("seguridad", 0));
+    let told = f.outbox("notificacion_agente").await;
+    let to_security = told.iter().find(|o| o.to_addr == SECURITY).expect("the group is told");
+    assert_eq!(context(to_security)["redacted"], Value::Null, "inside the group: the details");
+    // Its former agent no longer acts on it, and mail about it to N3 says nothing.
+    let why = f.refused(&number, N2, Command::Nota, "Sigo revisando").await;
+    assert!(why.contains("grupo de seguridad"), "{why}");
+    f.cli(&number, SECURITY, Command::Escalar, "Revisar accesos").await;
+    let outside = f.outbox("notificacion_agente").await;
+    let to_n3 = outside.iter().find(|o| o.to_addr == N3).expect("N3 is told");
+    assert_eq!(context(to_n3)["redacted"], true);
+    assert!(to_n3.subject.contains("Caso reservado"), "{}", to_n3.subject);
+}
+
+#[tokio::test]
+async fn security_marking_refusals_are_explained() {
+    let f = fixture(|_| {}).await;
+    let number = f.open_request().await;
+    let why = f.refused(&number, N2, Command::Seguridad('a'), " ").await;
+    assert!(why.contains("motivo"), "{why}");
+    assert_eq!(f.detail(&number).await.security_category, None);
+    f.cli(&number, N2, Command::Seguridad('a'), "Correo falso a nombre de la DIAN").await;
+    let why = f.refused(&number, SECURITY, Command::Seguridad('a'), "otra vez").await;
+    assert!(why.contains("ya es un evento de seguridad"), "{why}");
+    f.cli(&number, SECURITY, Command::Seguridad('h'), "Además entraron con su usuario").await;
+    assert_eq!(f.detail(&number).await.security_category.as_deref(), Some("h"));
+}
+
+#[tokio::test]
+async fn n3_functional_then_technical_then_csat_without_xml_with_the_reason() {
+    let f = fixture(two_n3_groups).await;
+    let number = f.open_request_without_xml().await;
+    f.cli(&number, N2, Command::Nota, "Diagnóstico: el portal responde en blanco").await;
+    f.cli(&number, N2, Command::Escalar, "Revisión funcional").await;
+    f.cli(&number, N3, Command::EscalarN3Tecnico, "Parece del servicio, no de la norma").await;
+    let detail = f.detail(&number).await;
+    assert_eq!(
+        (detail.summary.level.as_str(), detail.group.as_deref()),
+        ("n3", Some("n3_tecnico"))
+    );
+    assert_eq!(detail.summary.agent.as_deref(), Some(N3_TECHNICAL));
+    let sevens: Vec<&str> =
+        detail.events.iter().filter(|e| e.activity == 7).map(|e| e.detail.as_str()).collect();
+    assert_eq!(
+        sevens,
+        vec![
+            "Asignado al grupo n3 (filtro funcional) de nivel 3.",
+            "Asignado al grupo técnico n3_tecnico de nivel 3."
+        ]
+    );
+    // Without the requester's XML, Administración Técnica is refused.
+    let why = f.refused(&number, N3_TECHNICAL, Command::Escalar, "Servicio caído").await;
+    assert!(why.contains("XML del solicitante") && why.contains("sin-xml"), "{why}");
+    assert!(f.outbox("paquete_administracion_tecnica").await.is_empty());
+    let reason = "la consulta es del RUT: no hay factura ni XML";
+    let command = Command::EscalarCsat { without_xml: Some(reason.into()) };
+    f.cli(&number, N3_TECHNICAL, command, "El portal de consulta no responde").await;
+    let detail = f.detail(&number).await;
+    assert_eq!(detail.summary.level, "administracion_tecnica");
+    assert!(detail.events.iter().any(|e| e.activity == 10 && e.detail.contains(reason)));
+    let package = f.outbox("paquete_administracion_tecnica").await;
+    assert_eq!(package.len(), 1);
+    let text = context(&package[0])["text"].as_str().unwrap_or_default().to_string();
+    assert!(text.contains(reason) && text.contains("El portal de consulta no responde"), "{text}");
+    let found = f.store.case_by_number(&number).await.expect("read").expect("case");
+    let hops: Vec<(String, Option<String>)> =
+        found.case.path.iter().map(|h| (h.level.as_str().to_string(), h.group.clone())).collect();
+    assert_eq!(
+        hops,
+        vec![
+            ("n2".to_string(), Some("n2_factura".to_string())),
+            ("n3".to_string(), Some("n3".to_string())),
+            ("n3".to_string(), Some("n3_tecnico".to_string())),
+            ("administracion_tecnica".to_string(), None),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn with_one_n3_group_n3_tecnico_is_refused_and_escalar_goes_to_csat() {
+    let f = fixture(|_| {}).await;
+    let number = f.open_request().await;
+    f.cli(&number, N2, Command::Nota, "Diagnóstico").await;
+    f.cli(&number, N2, Command::Escalar, "Revisión técnica").await;
+    let why = f.refused(&number, N3, Command::EscalarN3Tecnico, "").await;
+    assert!(why.contains("un solo grupo de nivel 3"), "{why}");
+    // The provider's request carries its XML: the package goes as before.
+    f.cli(&number, N3, Command::Escalar, "Falla del servicio").await;
+    assert_eq!(f.detail(&number).await.summary.level, "administracion_tecnica");
+}

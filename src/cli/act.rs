@@ -1,4 +1,4 @@
-//! `mesa-fe case note|solve|escalate|info|assign|link|close|reopen`: an operator acts on a case
+//! `mesa-fe case note|solve|escalate|info|assign|link|close|reopen|seguridad`: an operator acts on a case
 //! without e-mail, as the agent named by `--agente`. The same engine as the e-mail commands;
 //! the mail it causes waits in the outbox for the running service.
 
@@ -41,7 +41,35 @@ pub enum ActCommand {
         primer_contacto: bool,
     },
     /// Escala al siguiente nivel (N2 → N3 → Administración Técnica); el texto es el motivo.
-    Escalate(ActArgs),
+    Escalate {
+        #[command(flatten)]
+        args: ActArgs,
+        /// Del filtro funcional de nivel 3 al grupo técnico de nivel 3.
+        #[arg(long, conflicts_with_all = ["csat", "sin_xml"])]
+        n3_tecnico: bool,
+        /// A Administración Técnica (el caso debe estar en el último grupo de nivel 3).
+        #[arg(long)]
+        csat: bool,
+        /// A Administración Técnica sin el XML del solicitante: el motivo por el que no aplica.
+        #[arg(long, value_name = "MOTIVO")]
+        sin_xml: Option<String>,
+    },
+    /// Marca el caso como evento de seguridad (categoría a–h del procedimiento) y lo pasa al
+    /// grupo de seguridad, que desde entonces es el único que lo ve.
+    Seguridad {
+        /// Número del caso, por ejemplo FE-2026-000001, o solo 1 para un caso de este año.
+        numero: String,
+        /// a control ineficaz, b integridad/confidencialidad/disponibilidad, c error humano,
+        /// d políticas, e seguridad física, f cambio no controlado, g mal funcionamiento,
+        /// h violación de acceso.
+        categoria: String,
+        /// Correo del agente que actúa (de [[agentes]]).
+        #[arg(long)]
+        agente: String,
+        /// Por qué es un evento de seguridad (queda en el historial del caso).
+        #[arg(long)]
+        motivo: String,
+    },
     /// Pregunta al solicitante; el caso queda pendiente de información.
     Info(ActArgs),
     /// Asigna el caso a otro agente.
@@ -80,7 +108,24 @@ impl ActCommand {
             ActCommand::Solve { args, primer_contacto } => {
                 (args, Command::Solucion { first_contact: primer_contacto }, true)
             }
-            ActCommand::Escalate(args) => (args, Command::Escalar, false),
+            ActCommand::Escalate { args, n3_tecnico, csat, sin_xml } => {
+                (args, escalation(n3_tecnico, csat, sin_xml)?, false)
+            }
+            ActCommand::Seguridad { numero, categoria, agente, motivo } => {
+                let Some(category) = security_category(&categoria) else {
+                    return Err(Failure::new(
+                        EX_DATAERR,
+                        format!(
+                            "categoría de seguridad desconocida \"{categoria}\": use una letra de la a \
+                             a la h (a control ineficaz, b integridad/confidencialidad/\
+                             disponibilidad, c error humano, d políticas, e seguridad física, \
+                             f cambio no controlado, g mal funcionamiento, h violación de acceso)"
+                        ),
+                    ));
+                };
+                let args = ActArgs { numero, agente, texto: Some(motivo) };
+                (args, Command::Seguridad(category), true)
+            }
             ActCommand::Info(args) => (args, Command::Info, true),
             ActCommand::Assign { args, destino } => {
                 (args, Command::Asignar(destino.to_lowercase()), false)
@@ -101,6 +146,32 @@ impl ActCommand {
             },
             ActCommand::Cause(args) => (args, Command::Causa, true),
         })
+    }
+}
+
+/// `--n3-tecnico`, `--csat`, `--sin-xml MOTIVO` (implies `--csat`), or the next level.
+fn escalation(n3_tecnico: bool, csat: bool, sin_xml: Option<String>) -> Result<Command, Failure> {
+    Ok(match sin_xml {
+        Some(reason) if reason.trim().is_empty() => {
+            return Err(Failure::new(
+                EX_DATAERR,
+                "--sin-xml necesita el motivo por el que el XML del solicitante no aplica",
+            ));
+        }
+        Some(reason) => Command::EscalarCsat { without_xml: Some(reason.trim().to_string()) },
+        None if csat => Command::EscalarCsat { without_xml: None },
+        None if n3_tecnico => Command::EscalarN3Tecnico,
+        None => Command::Escalar,
+    })
+}
+
+/// `a`…`h`, any case.
+fn security_category(written: &str) -> Option<char> {
+    let written = written.trim().to_ascii_lowercase();
+    let mut chars = written.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c @ 'a'..='h'), None) => Some(c),
+        _ => None,
     }
 }
 

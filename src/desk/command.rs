@@ -28,10 +28,20 @@ pub enum Command {
     Causa,
     /// A coordinator approves the known-error entry proposed by a solved problema.
     AprobarErrorConocido,
+    // Issue 14, points 10–12: security marking and the explicit escalation targets.
+    /// From the N3 functional filter to the N3 technical group (`#escalar n3-tecnico`).
+    EscalarN3Tecnico,
+    /// To Administración Técnica (`#escalar csat`); `without_xml`: why the requester's XML does
+    /// not apply (`#escalar csat sin-xml: motivo`), else the XML is required.
+    EscalarCsat {
+        without_xml: Option<String>,
+    },
+    /// Marks the case as a security event of this category (a–h); the text is the reason.
+    Seguridad(char),
 }
 
 /// The commands and what they do, for the help an agent gets back (Spanish).
-pub const HELP: [(&str, &str); 12] = [
+pub const HELP: [(&str, &str); 15] = [
     ("#nota", "nota interna (en nivel 2 es el diagnóstico)"),
     ("#solucion", "la solución: el texto le llega al solicitante y el caso queda solucionado"),
     ("#solucion primer-contacto", "igual, y la solución entra a la guía de errores conocidos"),
@@ -44,6 +54,16 @@ pub const HELP: [(&str, &str); 12] = [
     ("#tipo incidente|requerimiento|cambio|problema", "cambia el tipo del caso"),
     ("#causa", "causa raíz de un problema (antes de su #solucion)"),
     ("#aprobar-error-conocido", "aprueba el error conocido que propuso un problema solucionado"),
+    ("#escalar n3-tecnico", "del filtro funcional de nivel 3 al grupo técnico de nivel 3"),
+    (
+        "#escalar csat sin-xml: motivo",
+        "a Administración Técnica sin el XML del solicitante, con el motivo por el que no aplica",
+    ),
+    (
+        "#seguridad a|b|c|d|e|f|g|h",
+        "marca el caso como evento de seguridad de esa categoría y lo pasa al grupo de seguridad; \
+         escriba el motivo",
+    ),
 ];
 
 impl Command {
@@ -61,6 +81,8 @@ impl Command {
             Command::Tipo(_) => "tipo",
             Command::Causa => "causa",
             Command::AprobarErrorConocido => "aprobar-error-conocido",
+            Command::EscalarN3Tecnico | Command::EscalarCsat { .. } => "escalar",
+            Command::Seguridad(_) => "seguridad",
         }
     }
 
@@ -70,6 +92,10 @@ impl Command {
             Command::Asignar(a) | Command::Padre(a) => Some(a),
             Command::Tipo(t) => Some(t.as_str()),
             Command::Solucion { first_contact: true } => Some("primer-contacto"),
+            Command::EscalarN3Tecnico => Some("n3-tecnico"),
+            Command::EscalarCsat { without_xml: None } => Some("csat"),
+            Command::EscalarCsat { without_xml: Some(_) } => Some("csat sin-xml"),
+            Command::Seguridad(category) => Some(SECURITY_CATEGORIES[category_index(*category)]),
             _ => None,
         }
     }
@@ -118,7 +144,31 @@ pub fn parse(own_words: &str) -> Parsed {
             }
             _ => Command::Solucion { first_contact: false },
         },
-        "escalar" => Command::Escalar,
+        "escalar" => match escalation(argument, &inline) {
+            Ok(Some(command)) => {
+                // The words after `n3-tecnico` start the reason; after `csat` they were its motivo.
+                let head = if command == Command::EscalarN3Tecnico { inline.as_str() } else { "" };
+                let text = [head, rest.trim()]
+                    .into_iter()
+                    .filter(|part| !part.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                return Parsed::Action(Action { command, text });
+            }
+            Ok(None) => Command::Escalar,
+            Err(problem) => return unknown(&problem),
+        },
+        "seguridad" => match argument.and_then(security_category_letter) {
+            Some(category) => Command::Seguridad(category),
+            None => {
+                return unknown(
+                    "#seguridad necesita la categoría del evento, una letra de la a a la h \
+                     (a control ineficaz, b integridad/confidencialidad/disponibilidad, c error \
+                     humano, d políticas, e seguridad física, f cambio no controlado, g mal \
+                     funcionamiento, h violación de acceso): #seguridad h, y el motivo debajo",
+                );
+            }
+        },
         "info" => Command::Info,
         "asignar" => match argument.filter(|a| a.contains('@')) {
             Some(address) => Command::Asignar(address.trim_matches(['<', '>']).to_lowercase()),
@@ -152,6 +202,7 @@ pub fn parse(own_words: &str) -> Parsed {
             | Command::Padre(_)
             | Command::Tipo(_)
             | Command::Solucion { first_contact: true }
+            | Command::Seguridad(_)
     );
     let mut head: Vec<&str> = Vec::new();
     if !takes_argument && let Some(argument) = argument {
@@ -166,6 +217,56 @@ pub fn parse(own_words: &str) -> Parsed {
         .collect::<Vec<_>>()
         .join("\n");
     Parsed::Action(Action { command, text })
+}
+
+/// The security categories as written after `#seguridad`, a–h.
+const SECURITY_CATEGORIES: [&str; 8] = ["a", "b", "c", "d", "e", "f", "g", "h"];
+
+fn category_index(category: char) -> usize {
+    (category as usize).saturating_sub('a' as usize).min(7)
+}
+
+/// `a`…`h` (any case, with or without a closing parenthesis: "h)").
+fn security_category_letter(written: &str) -> Option<char> {
+    let folded = crate::text::fold(written.trim_end_matches([')', '.', ':']));
+    let mut chars = folded.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c @ 'a'..='h'), None) => Some(c),
+        _ => None,
+    }
+}
+
+/// The explicit targets of `#escalar`: `n3-tecnico`, `csat`, `csat sin-xml: motivo`. `None` for
+/// a plain `#escalar` (its first word, if any, is the start of the reason).
+fn escalation(argument: Option<&str>, inline: &str) -> Result<Option<Command>, String> {
+    let target = argument.map(|a| crate::text::fold(a).replace('_', "-"));
+    match target.as_deref() {
+        Some("n3-tecnico" | "n3tecnico" | "tecnico") => Ok(Some(Command::EscalarN3Tecnico)),
+        Some("csat" | "administracion-tecnica") => {
+            let inline = inline.trim();
+            let marker = ["sin-xml", "sin xml", "sin_xml"].iter().find(|marker| {
+                inline.get(..marker.len()).is_some_and(|head| head.eq_ignore_ascii_case(marker))
+            });
+            let Some(marker) = marker else {
+                return match inline {
+                    "" => Ok(Some(Command::EscalarCsat { without_xml: None })),
+                    _ => Err("después de #escalar csat solo cabe «sin-xml: motivo»; escriba el \
+                         motivo del escalamiento en las líneas de abajo"
+                        .into()),
+                };
+            };
+            let reason = inline[marker.len()..].trim_start_matches([':', ' ']).trim();
+            if reason.is_empty() {
+                return Err(
+                    "#escalar csat sin-xml necesita el motivo por el que el XML no aplica: \
+                     #escalar csat sin-xml: el caso es de habilitación y no hay factura"
+                        .into(),
+                );
+            }
+            Ok(Some(Command::EscalarCsat { without_xml: Some(reason.to_string()) }))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Header fields a receiving MTA or the delivery agent prepends: trace fields (RFC 5321 §4.4),
@@ -330,6 +431,53 @@ mod tests {
             (cause.command, cause.text.as_str()),
             (Command::Causa, "El certificado del servicio venció.")
         );
+    }
+
+    #[test]
+    fn escalation_targets_and_the_reason_without_xml() {
+        let plain = action("#escalar El servicio devuelve 500");
+        assert_eq!(
+            (plain.command, plain.text.as_str()),
+            (Command::Escalar, "El servicio devuelve 500")
+        );
+        let technical = action("#escalar N3-Técnico revisar el firmado\nAdjunto trazas.");
+        assert_eq!(technical.command, Command::EscalarN3Tecnico);
+        assert_eq!(technical.text, "revisar el firmado\nAdjunto trazas.");
+        assert_eq!(action("#escalar csat").command, Command::EscalarCsat { without_xml: None });
+        let without = action(
+            "#escalar csat sin-xml: el caso es de habilitación, no hay factura\nFalla del servicio.",
+        );
+        assert_eq!(
+            without.command,
+            Command::EscalarCsat {
+                without_xml: Some("el caso es de habilitación, no hay factura".into())
+            }
+        );
+        assert_eq!(without.text, "Falla del servicio.");
+        assert_eq!(
+            action("#Escalar CSAT Sin-XML:no aplica").command,
+            Command::EscalarCsat { without_xml: Some("no aplica".into()) }
+        );
+        let Parsed::Unknown { problem, .. } = parse("#escalar csat sin-xml:") else {
+            panic!("a missing reason must be refused")
+        };
+        assert!(problem.contains("motivo"), "{problem}");
+        assert!(matches!(parse("#escalar csat urgente"), Parsed::Unknown { .. }));
+    }
+
+    #[test]
+    fn security_marking_needs_a_category_a_to_h() {
+        let marked = action("#seguridad H\nEl solicitante dice que alguien entró con su usuario.");
+        assert_eq!(marked.command, Command::Seguridad('h'));
+        assert_eq!(marked.text, "El solicitante dice que alguien entró con su usuario.");
+        assert_eq!(marked.command.argument(), Some("h"));
+        assert_eq!(action("#seguridad b) fuga de datos").text, "fuga de datos");
+        for bad in ["#seguridad", "#seguridad z", "#seguridad hh", "#seguridad 1"] {
+            let Parsed::Unknown { problem, .. } = parse(bad) else {
+                panic!("{bad} must be refused")
+            };
+            assert!(problem.contains("categoría"), "{problem}");
+        }
     }
 
     #[test]

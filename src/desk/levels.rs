@@ -6,13 +6,13 @@
 //! [`Transition`]. A command the procedure does not allow becomes a refusal: the case is
 //! unchanged, an event says why, and the agent gets that explanation back.
 
-use crate::desk::Level;
 use crate::desk::answer::Reading;
 use crate::desk::case::{
     Activity, Case, Hop, Recipient, ReplyKind, Staffing, Status, Transition, activity_at, holder,
     working_status,
 };
 use crate::desk::command::{Action, Command};
+use crate::desk::{Level, Requirement};
 
 /// Who gives a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,8 +32,14 @@ pub enum Role {
 /// What the engine needs to know beyond the case itself.
 #[derive(Debug, Clone)]
 pub struct Roster {
-    /// The N3 group and its active agents, with their loads.
+    /// The N3 group and its active agents, with their loads (the functional filter when the
+    /// desk has a technical group).
     pub n3: Staffing,
+    /// The N3 technical group (`tipo = "tecnico"`), when the desk has one: the functional filter
+    /// hands cases to it, and it hands them to Administración Técnica.
+    pub n3_technical: Option<Staffing>,
+    /// The security group (for `#seguridad`).
+    pub security: Staffing,
     /// The Administración Técnica (CSAT) address.
     pub csat: String,
     /// Who hears about solutions at N1 (the N1 group's coordinator).
@@ -71,7 +77,15 @@ pub fn act(
     match &action.command {
         Command::Nota => note(&mut t, actor),
         Command::Solucion { .. } => solve(&mut t, actor, &action.text, roster),
-        Command::Escalar => escalate(&mut t, &action.text, staffing, roster),
+        Command::Escalar | Command::EscalarN3Tecnico => {
+            escalate(&mut t, &action.text, staffing, roster, None)
+        }
+        Command::EscalarCsat { without_xml } => {
+            escalate(&mut t, &action.text, staffing, roster, without_xml.as_deref())
+        }
+        Command::Seguridad(category) => {
+            mark_security(&mut t, actor, *category, &action.text, roster)
+        }
         Command::Info => {
             let level = t.case.level;
             t.record(
@@ -183,6 +197,7 @@ fn not_allowed(
         Command::Reabrir if open => Some("el caso ya está abierto.".into()),
         Command::Nota
         | Command::Reabrir
+        | Command::Seguridad(_)
         | Command::Padre(_)
         | Command::Tipo(_)
         | Command::Causa
@@ -195,18 +210,107 @@ fn not_allowed(
             "el caso está {}; escriba #reabrir en la primera línea si hay que trabajarlo de nuevo.",
             if case.status == Status::Cerrado { "cerrado" } else { "solucionado" }
         )),
-        Command::Escalar if level == Level::AdministracionTecnica => Some(
+        Command::Escalar | Command::EscalarN3Tecnico | Command::EscalarCsat { .. } => {
+            escalation_refusal(case, command, roster)
+        }
+        _ => None,
+    }
+}
+
+/// Where `#escalar` takes a case next: N1 → N2 → N3 (the functional filter) → the N3 technical
+/// group, when the desk has one → Administración Técnica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    N2,
+    N3Functional,
+    N3Technical,
+    AdministracionTecnica,
+}
+
+fn next_step(case: &Case, roster: &Roster) -> Option<Step> {
+    match case.level {
+        Level::N1 => Some(Step::N2),
+        Level::N2 => Some(Step::N3Functional),
+        Level::N3 if roster.n3_technical.is_some() && !in_technical_group(case, roster) => {
+            Some(Step::N3Technical)
+        }
+        Level::N3 => Some(Step::AdministracionTecnica),
+        Level::AdministracionTecnica => None,
+    }
+}
+
+fn in_technical_group(case: &Case, roster: &Roster) -> bool {
+    roster.n3_technical.as_ref().is_some_and(|g| case.group.as_deref() == Some(g.group.as_str()))
+}
+
+/// Why this escalation is not allowed now: the target is not the case's next step, or
+/// Administración Técnica lacks the N2 diagnosis or the requester's XML (PR-IIT-0458).
+fn escalation_refusal(case: &Case, command: &Command, roster: &Roster) -> Option<String> {
+    let Some(step) = next_step(case, roster) else {
+        return Some(
             "el caso ya está en Administración Técnica, el último nivel: no se puede escalar más."
                 .into(),
-        ),
-        Command::Escalar if level == Level::N3 && !case.diagnosed => Some(
+        );
+    };
+    let at = level_name(case.level);
+    match (command, step) {
+        (Command::EscalarN3Tecnico, _) if roster.n3_technical.is_none() => {
+            return Some(
+                "esta mesa tiene un solo grupo de nivel 3 (no hay grupo técnico configurado): \
+                 escriba #escalar para pasar el caso a Administración Técnica."
+                    .into(),
+            );
+        }
+        (Command::EscalarN3Tecnico, Step::AdministracionTecnica) => {
+            return Some(
+                "el caso ya está en el grupo técnico de nivel 3: escriba #escalar para pasarlo a \
+                 Administración Técnica."
+                    .into(),
+            );
+        }
+        (Command::EscalarN3Tecnico, Step::N3Technical) => return None,
+        (Command::EscalarN3Tecnico, _) => {
+            return Some(format!(
+                "#escalar n3-tecnico es para el filtro funcional de nivel 3, y el caso está en \
+                 {at}: escriba #escalar para pasarlo al siguiente nivel."
+            ));
+        }
+        (Command::EscalarCsat { .. }, Step::N3Technical) => {
+            return Some(
+                "el caso está en el filtro funcional de nivel 3: primero pasa al grupo técnico \
+                 con #escalar n3-tecnico, y desde allí a Administración Técnica."
+                    .into(),
+            );
+        }
+        (Command::EscalarCsat { .. }, Step::N2 | Step::N3Functional) => {
+            return Some(format!(
+                "solo el nivel 3 escala a Administración Técnica, y el caso está en {at}: \
+                 escriba #escalar para pasarlo al siguiente nivel."
+            ));
+        }
+        _ => {}
+    }
+    if step != Step::AdministracionTecnica {
+        return None;
+    }
+    if !case.diagnosed {
+        return Some(
             "para escalar a Administración Técnica el caso necesita el diagnóstico de nivel 2 \
              (PR-IIT-0458). Pida al especialista de nivel 2 que lo escriba con #nota en la primera \
              línea de su respuesta, o devuélvale el caso con #asignar."
                 .into(),
-        ),
-        _ => None,
+        );
     }
+    let without_xml = matches!(command, Command::EscalarCsat { without_xml: Some(_) });
+    if !case.evidence.supplied.contains(&Requirement::Xml) && !without_xml {
+        return Some(
+            "Administración Técnica necesita el XML del solicitante (PR-IIT-0458) y este caso no lo \
+             tiene. Pídaselo al solicitante con #info; si el XML no aplica a este caso, escriba en \
+             la primera línea «#escalar csat sin-xml: motivo» con el motivo."
+                .into(),
+        );
+    }
+    None
 }
 
 fn refuse(t: &mut Transition, actor: &Actor, command: &Command, why: String) {
@@ -266,10 +370,17 @@ fn solve(t: &mut Transition, actor: &Actor, text: &str, roster: &Roster) {
     }
 }
 
-/// N1 → N2 (activity 4), N2 → N3 (6, 7), N3 → Administración Técnica (8, 9, 10).
-fn escalate(t: &mut Transition, reason: &str, staffing: &Staffing, roster: &Roster) {
-    match t.case.level {
-        Level::N1 => {
+/// N1 → N2 (activity 4), N2 → N3 (6, 7), N3 functional → N3 technical (8, 7), N3 →
+/// Administración Técnica (8, 9, 10). `without_xml`: why the requester's XML does not apply.
+fn escalate(
+    t: &mut Transition,
+    reason: &str,
+    staffing: &Staffing,
+    roster: &Roster,
+    without_xml: Option<&str>,
+) {
+    match next_step(&t.case, roster) {
+        Some(Step::N2) => {
             let holder = staffing.pick().map(|a| a.address.clone());
             let to = holder.clone().unwrap_or_else(|| staffing.coordinator.clone());
             t.case.group = Some(staffing.group.clone());
@@ -282,52 +393,149 @@ fn escalate(t: &mut Transition, reason: &str, staffing: &Staffing, roster: &Rost
             );
             hand_over(t, Level::N2, Some(staffing.group.clone()), to, reason);
         }
-        Level::N2 => {
+        Some(Step::N3Functional) => {
             t.note(Activity::DecisionNivel2, "Nivel 2 decide escalar a nivel 3.".into());
             let agent = roster.n3.pick().map(|a| a.address.clone());
             let to = agent.clone().unwrap_or_else(|| roster.n3.coordinator.clone());
             t.case.group = Some(roster.n3.group.clone());
             t.case.agent = agent;
+            let filter = if roster.n3_technical.is_some() { " (filtro funcional)" } else { "" };
             let detail = match &t.case.agent {
-                Some(_) => format!("Asignado al grupo {} de nivel 3.", roster.n3.group),
+                Some(_) => format!("Asignado al grupo {}{filter} de nivel 3.", roster.n3.group),
                 None => format!(
-                    "Asignado al grupo {} de nivel 3; sin agentes activos: se avisa al coordinador.",
+                    "Asignado al grupo {}{filter} de nivel 3; sin agentes activos: se avisa al \
+                     coordinador.",
                     roster.n3.group
                 ),
             };
             t.record(Activity::AsignarNivel3, Status::Escalado, Level::N3, detail);
             hand_over(t, Level::N3, Some(roster.n3.group.clone()), to, reason);
         }
-        Level::N3 => {
-            t.note(Activity::AtencionNivel3, "Análisis de nivel 3 registrado.".into());
-            t.note(
-                Activity::DecisionNivel3,
-                "Nivel 3 decide escalar a Administración Técnica.".into(),
-            );
-            t.case.group = None;
-            t.case.agent = Some(roster.csat.clone());
-            t.record(
-                Activity::AsignarAdministracionTecnica,
-                Status::Escalado,
-                Level::AdministracionTecnica,
-                "Paquete enviado a Administración Técnica (PR-IIT-0458) con el diagnóstico de nivel 2, \
-                 las validaciones, la evidencia y el XML."
-                    .into(),
-            );
-            t.case.path.push(Hop {
-                level: Level::AdministracionTecnica,
-                group: None,
-                holder: roster.csat.clone(),
-            });
-            t.reply_with(
-                ReplyKind::PaqueteAdministracionTecnica,
-                Recipient::Agent(roster.csat.clone()),
-                reason,
-            );
-        }
+        Some(Step::N3Technical) => to_n3_technical(t, reason, roster),
+        Some(Step::AdministracionTecnica) => to_csat(t, reason, roster, without_xml),
         // Refused in `not_allowed`.
-        Level::AdministracionTecnica => {}
+        None => {}
     }
+}
+
+/// Activity 7 again: the functional filter of N3 hands the case to the N3 technical group.
+fn to_n3_technical(t: &mut Transition, reason: &str, roster: &Roster) {
+    let Some(technical) = &roster.n3_technical else { return };
+    let functional = t.case.group.clone().unwrap_or_else(|| roster.n3.group.clone());
+    t.note(
+        Activity::AtencionNivel3,
+        format!(
+            "Filtro funcional de nivel 3 ({functional}): el caso necesita el análisis técnico."
+        ),
+    );
+    let agent = technical.pick().map(|a| a.address.clone());
+    let to = agent.clone().unwrap_or_else(|| technical.coordinator.clone());
+    t.case.group = Some(technical.group.clone());
+    t.case.agent = agent;
+    let detail = match &t.case.agent {
+        Some(_) => format!("Asignado al grupo técnico {} de nivel 3.", technical.group),
+        None => format!(
+            "Asignado al grupo técnico {} de nivel 3; sin agentes activos: se avisa al \
+             coordinador.",
+            technical.group
+        ),
+    };
+    t.record(Activity::AsignarNivel3, Status::Escalado, Level::N3, detail);
+    hand_over(t, Level::N3, Some(technical.group.clone()), to, reason);
+}
+
+/// Activities 8–10: the package to Administración Técnica, with the XML or the reason why the
+/// XML does not apply (recorded and sent in the package).
+fn to_csat(t: &mut Transition, reason: &str, roster: &Roster, without_xml: Option<&str>) {
+    t.note(Activity::AtencionNivel3, "Análisis de nivel 3 registrado.".into());
+    t.note(Activity::DecisionNivel3, "Nivel 3 decide escalar a Administración Técnica.".into());
+    t.case.group = None;
+    t.case.agent = Some(roster.csat.clone());
+    let (detail, package) = match without_xml {
+        None => (
+            "Paquete enviado a Administración Técnica (PR-IIT-0458) con el diagnóstico de nivel 2, \
+             las validaciones, la evidencia y el XML."
+                .to_string(),
+            reason.to_string(),
+        ),
+        Some(why) => (
+            format!(
+                "Paquete enviado a Administración Técnica (PR-IIT-0458) con el diagnóstico de nivel \
+                 2, las validaciones y la evidencia, sin el XML del solicitante. Motivo: {why}"
+            ),
+            format!("Sin el XML del solicitante. Motivo: {why}\n\n{reason}").trim().to_string(),
+        ),
+    };
+    t.record(
+        Activity::AsignarAdministracionTecnica,
+        Status::Escalado,
+        Level::AdministracionTecnica,
+        detail,
+    );
+    t.case.path.push(Hop {
+        level: Level::AdministracionTecnica,
+        group: None,
+        holder: roster.csat.clone(),
+    });
+    t.reply_with(
+        ReplyKind::PaqueteAdministracionTecnica,
+        Recipient::Agent(roster.csat.clone()),
+        &package,
+    );
+}
+
+/// `#seguridad X`: the case becomes a security event of category X and moves to the security
+/// group, which alone sees and works it from now on (mail to anyone else about it says only its
+/// number, see the pipeline's compose). An N1 case goes to N2 in that group (activity 4, as a
+/// reported event does); later levels keep their level. Within the security group the same
+/// command changes the category.
+fn mark_security(t: &mut Transition, actor: &Actor, category: char, reason: &str, roster: &Roster) {
+    let why = if reason.trim().is_empty() {
+        Some(
+            "#seguridad necesita el motivo: escríbalo después de la categoría o en las líneas de \
+             abajo (qué se reportó y por qué es un evento de seguridad)."
+                .to_string(),
+        )
+    } else if t.case.security_category == Some(category) {
+        Some(format!("el caso ya es un evento de seguridad de categoría {category}."))
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        refuse(t, actor, &Command::Seguridad(category), why);
+        return;
+    }
+    let name = crate::desk::classify::security_category_name(category);
+    if let Some(before) = t.case.security_category {
+        t.case.security_category = Some(category);
+        let activity = activity_at(t.case.level);
+        t.note(
+            activity,
+            format!("Categoría del evento de seguridad: {before} → {category} ({name}). Motivo: {reason}"),
+        );
+        return;
+    }
+    let from_n1 = t.case.level == Level::N1;
+    let level = if from_n1 { Level::N2 } else { t.case.level };
+    let status = if t.case.status.is_open() { working_status(level) } else { t.case.status };
+    let security = &roster.security;
+    let agent = security.pick().map(|a| a.address.clone());
+    let to = agent.clone().unwrap_or_else(|| security.coordinator.clone());
+    t.case.security_category = Some(category);
+    t.case.group = Some(security.group.clone());
+    t.case.agent = agent;
+    let activity = if from_n1 { Activity::AsignarNivel2 } else { activity_at(level) };
+    t.record(
+        activity,
+        status,
+        level,
+        format!(
+            "Marcado como evento de seguridad, categoría {category} ({name}). Motivo: {reason}\n\
+             Pasa al grupo {}; sus detalles quedan reservados a ese grupo.",
+            security.group
+        ),
+    );
+    hand_over(t, level, Some(security.group.clone()), to, reason);
 }
 
 fn hand_over(t: &mut Transition, level: Level, group: Option<String>, to: String, reason: &str) {
@@ -496,6 +704,8 @@ mod tests {
     fn roster() -> Roster {
         Roster {
             n3: staffing("n3", "coord.n3@dian.gov.co", &["jorge@dian.gov.co"]),
+            n3_technical: None,
+            security: staffing("seguridad", "seg@dian.gov.co", &["marta@dian.gov.co"]),
             csat: "csat@dian.gov.co".into(),
             n1: "n1@dian.gov.co".into(),
             agents: vec!["ana@dian.gov.co".into(), "jorge@dian.gov.co".into()],
@@ -515,13 +725,212 @@ mod tests {
             auto_generated: false,
             required: vec![Requirement::Descripcion],
             evidence: Evidence {
-                supplied: [Requirement::Descripcion].into_iter().collect(),
+                supplied: [Requirement::Descripcion, Requirement::Xml].into_iter().collect(),
                 reports_rejection: false,
             },
             known_errors: Vec::new(),
             answer: Reading::NoClara,
         };
         open(&intake, &n2()).case
+    }
+
+    /// A case at N2 whose requester sent no XML.
+    fn at_n2_without_xml() -> Case {
+        let mut case = at_n2();
+        case.evidence.supplied.remove(&Requirement::Xml);
+        case
+    }
+
+    /// Two N3 groups: the functional filter `n3` and the technical `n3_tecnico`.
+    fn two_n3_groups() -> Roster {
+        Roster {
+            n3_technical: Some(staffing(
+                "n3_tecnico",
+                "coord.tecnico@dian.gov.co",
+                &["tomas@dian.gov.co"],
+            )),
+            ..roster()
+        }
+    }
+
+    fn run_with(
+        case: &Case,
+        actor: &Actor,
+        command: Command,
+        text: &str,
+        r: &Roster,
+    ) -> Transition {
+        let action = Action { command, text: text.into() };
+        act(case, "FE-2026-000001", actor, &action, &n2(), r)
+    }
+
+    fn hops(case: &Case) -> Vec<(Level, Option<String>, String)> {
+        case.path.iter().map(|h| (h.level, h.group.clone(), h.holder.clone())).collect()
+    }
+
+    fn diagnosed_at_n3(r: &Roster, case: Case) -> Case {
+        let ana = agent("ana@dian.gov.co", Level::N2);
+        let diagnosed = run_with(&case, &ana, Command::Nota, "Diagnóstico", r).case;
+        run_with(&diagnosed, &ana, Command::Escalar, "Revisión", r).case
+    }
+
+    #[test]
+    fn functional_filter_then_technical_then_csat() {
+        let r = two_n3_groups();
+        let functional = diagnosed_at_n3(&r, at_n2());
+        assert_eq!(functional.group.as_deref(), Some("n3"));
+        let jorge = agent("jorge@dian.gov.co", Level::N3);
+        let technical =
+            run_with(&functional, &jorge, Command::EscalarN3Tecnico, "Falla en la firma", &r);
+        assert_eq!(technical.refusal, None);
+        assert_eq!(activities(&technical), vec![8, 7]);
+        assert_eq!((technical.case.level, technical.case.status), (Level::N3, Status::Escalado));
+        assert_eq!(technical.case.group.as_deref(), Some("n3_tecnico"));
+        assert_eq!(
+            kinds_to(&technical),
+            vec![(ReplyKind::NotificacionAgente, "tomas@dian.gov.co".into())]
+        );
+        let tomas = agent("tomas@dian.gov.co", Level::N3);
+        let at_csat = run_with(&technical.case, &tomas, Command::Escalar, "Servicio caído", &r);
+        assert_eq!(at_csat.case.level, Level::AdministracionTecnica);
+        assert_eq!(
+            hops(&at_csat.case),
+            vec![
+                (Level::N2, Some("n2_factura".into()), "ana@dian.gov.co".into()),
+                (Level::N3, Some("n3".into()), "jorge@dian.gov.co".into()),
+                (Level::N3, Some("n3_tecnico".into()), "tomas@dian.gov.co".into()),
+                (Level::AdministracionTecnica, None, "csat@dian.gov.co".into()),
+            ],
+            "the path shows both N3 hops"
+        );
+    }
+
+    #[test]
+    fn plain_escalar_from_the_functional_filter_goes_to_the_technical_group() {
+        let r = two_n3_groups();
+        let functional = diagnosed_at_n3(&r, at_n2());
+        let jorge = agent("jorge@dian.gov.co", Level::N3);
+        let next = run_with(&functional, &jorge, Command::Escalar, "", &r);
+        assert_eq!(next.case.group.as_deref(), Some("n3_tecnico"));
+        assert_eq!(next.case.level, Level::N3);
+        let skip =
+            run_with(&functional, &jorge, Command::EscalarCsat { without_xml: None }, "", &r);
+        assert!(skip.refusal.as_deref().is_some_and(|w| w.contains("#escalar n3-tecnico")));
+        assert_eq!(skip.case.level, Level::N3);
+    }
+
+    #[test]
+    fn n3_tecnico_is_refused_where_it_does_not_apply() {
+        let jorge = agent("jorge@dian.gov.co", Level::N3);
+        // One N3 group (the configuration before issue 14): no technical hop.
+        let single = diagnosed_at_n3(&roster(), at_n2());
+        let refused = run(&single, &jorge, Command::EscalarN3Tecnico, "");
+        assert!(refused.refusal.as_deref().is_some_and(|w| w.contains("un solo grupo de nivel 3")));
+        assert_eq!(refused.case.group.as_deref(), Some("n3"));
+        // From N2.
+        let ana = agent("ana@dian.gov.co", Level::N2);
+        let r = two_n3_groups();
+        let from_n2 = run_with(&at_n2(), &ana, Command::EscalarN3Tecnico, "", &r);
+        assert!(from_n2.refusal.as_deref().is_some_and(|w| w.contains("filtro funcional")));
+        // Already technical.
+        let functional = diagnosed_at_n3(&r, at_n2());
+        let technical = run_with(&functional, &jorge, Command::EscalarN3Tecnico, "", &r).case;
+        let again = run_with(&technical, &jorge, Command::EscalarN3Tecnico, "", &r);
+        assert!(
+            again.refusal.as_deref().is_some_and(|w| w.contains("ya está en el grupo técnico"))
+        );
+    }
+
+    #[test]
+    fn csat_needs_the_requesters_xml_unless_the_agent_says_why_not() {
+        let jorge = agent("jorge@dian.gov.co", Level::N3);
+        let at_n3 = diagnosed_at_n3(&roster(), at_n2_without_xml());
+        let refused = run(&at_n3, &jorge, Command::Escalar, "Falla del servicio");
+        assert_eq!(refused.case.level, Level::N3);
+        let why = refused.refusal.clone().unwrap_or_default();
+        assert!(why.contains("XML del solicitante") && why.contains("sin-xml"), "{why}");
+        assert_eq!(
+            kinds_to(&refused),
+            vec![(ReplyKind::RespuestaComando, "jorge@dian.gov.co".into())]
+        );
+        let explicit = run(&at_n3, &jorge, Command::EscalarCsat { without_xml: None }, "x");
+        assert!(explicit.refusal.is_some(), "#escalar csat without the reason needs the XML too");
+        let reason = "es una consulta de habilitación: no hay factura".to_string();
+        let command = Command::EscalarCsat { without_xml: Some(reason.clone()) };
+        let sent = run(&at_n3, &jorge, command, "Falla del servicio");
+        assert_eq!(sent.refusal, None);
+        assert_eq!(sent.case.level, Level::AdministracionTecnica);
+        assert!(
+            sent.events.iter().any(|e| e.detail.contains(&reason)),
+            "the reason is in the history"
+        );
+        let package = sent.replies[0].text.clone().unwrap_or_default();
+        assert_eq!(sent.replies[0].kind, ReplyKind::PaqueteAdministracionTecnica);
+        assert!(package.contains(&reason) && package.contains("Falla del servicio"), "{package}");
+        // With the XML, the plain command goes through.
+        let with_xml = diagnosed_at_n3(&roster(), at_n2());
+        assert_eq!(
+            run(&with_xml, &jorge, Command::Escalar, "").case.level,
+            Level::AdministracionTecnica
+        );
+    }
+
+    #[test]
+    fn csat_is_refused_below_n3() {
+        let ana = agent("ana@dian.gov.co", Level::N2);
+        let command = Command::EscalarCsat { without_xml: Some("no aplica".into()) };
+        let refused = run(&at_n2(), &ana, command, "");
+        assert!(refused.refusal.as_deref().is_some_and(|w| w.contains("solo el nivel 3")));
+        assert_eq!(refused.case.level, Level::N2);
+    }
+
+    #[test]
+    fn marking_a_security_event_moves_the_case_to_the_security_group() {
+        let ana = agent("ana@dian.gov.co", Level::N2);
+        let marked = run(&at_n2(), &ana, Command::Seguridad('h'), "Alguien entró con su usuario");
+        assert_eq!(marked.refusal, None);
+        assert_eq!(marked.case.security_category, Some('h'));
+        assert_eq!(marked.case.group.as_deref(), Some("seguridad"));
+        assert_eq!(marked.case.agent.as_deref(), Some("marta@dian.gov.co"));
+        assert_eq!((marked.case.level, marked.case.status), (Level::N2, Status::EnAtencion));
+        let detail = &marked.events.last().expect("event").detail;
+        assert!(detail.contains("categoría h (violación de acceso)"), "{detail}");
+        assert!(detail.contains("Alguien entró con su usuario"), "{detail}");
+        assert_eq!(
+            kinds_to(&marked),
+            vec![(ReplyKind::NotificacionAgente, "marta@dian.gov.co".into())]
+        );
+        // From now on only the security group acts on it.
+        let after = run(&marked.case, &ana, Command::Nota, "sigo revisando");
+        assert!(after.refusal.as_deref().is_some_and(|w| w.contains("grupo de seguridad")));
+        let cleared = Roster { cleared_for_security: true, ..roster() };
+        let marta = agent("marta@dian.gov.co", Level::N2);
+        let again = run_with(&marked.case, &marta, Command::Seguridad('h'), "otra vez", &cleared);
+        assert!(again.refusal.as_deref().is_some_and(|w| w.contains("ya es un evento")));
+        let recategorized =
+            run_with(&marked.case, &marta, Command::Seguridad('b'), "Hubo fuga", &cleared);
+        assert_eq!(recategorized.case.security_category, Some('b'));
+        assert_eq!(recategorized.case.group.as_deref(), Some("seguridad"));
+    }
+
+    #[test]
+    fn marking_needs_a_reason_and_works_on_closed_and_n1_cases() {
+        let ana = agent("ana@dian.gov.co", Level::N2);
+        let bare = run(&at_n2(), &ana, Command::Seguridad('a'), "  ");
+        assert!(bare.refusal.as_deref().is_some_and(|w| w.contains("motivo")));
+        assert_eq!(bare.case.security_category, None);
+        let closed = run(&at_n2(), &ana, Command::Cerrar, "").case;
+        let marked = run(&closed, &ana, Command::Seguridad('c'), "Se envió por error");
+        assert_eq!(
+            (marked.case.security_category, marked.case.status),
+            (Some('c'), Status::Cerrado)
+        );
+        let mut waiting = at_n2();
+        waiting.level = Level::N1;
+        waiting.status = Status::PendienteInformacion;
+        let moved = run(&waiting, &ana, Command::Seguridad('h'), "Suplantación");
+        assert_eq!((moved.case.level, moved.case.status), (Level::N2, Status::EnAtencion));
+        assert_eq!(activities(&moved), vec![4]);
     }
 
     fn agent(address: &str, level: Level) -> Actor {

@@ -290,8 +290,24 @@ impl Desk {
         };
         let staffing = self.staffing(&found.case).await_loads(store).await?;
         let n3 = self.plan(self.config.enrutamiento.n3_group.clone()).await_loads(store).await?;
+        let n3_technical = match self.config.n3_technical_group() {
+            Some(group) => Some(self.plan(group.name.clone()).await_loads(store).await?),
+            None => None,
+        };
+        let security_plan = self.plan(self.config.enrutamiento.security_group.clone());
+        let security = match &action.command {
+            Command::Seguridad(_) => security_plan.await_loads(store).await?,
+            // Only `#seguridad` moves a case there: no need to count the group's loads.
+            _ => case::Staffing {
+                group: security_plan.group,
+                coordinator: security_plan.coordinator,
+                agents: Vec::new(),
+            },
+        };
         let roster = Roster {
             n3,
+            n3_technical,
+            security,
             csat: self.config.enrutamiento.csat_address.clone(),
             n1: self.n1_address(),
             agents: self.config.agentes.iter().map(|a| a.address.to_lowercase()).collect(),

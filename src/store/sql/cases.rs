@@ -363,7 +363,7 @@ pub(super) async fn update_case(
              THEN COALESCE($17, level_since) ELSE level_since END, \
          waiting_since = CASE WHEN $1 = 'pendiente_informacion' THEN COALESCE(waiting_since, $9) ELSE NULL END, \
          parent_id = (SELECT p.id FROM cases p WHERE p.number = $12), external_ref = $13, \
-         case_type = $15, root_cause = $16, \
+         case_type = $15, root_cause = $16, security_category = $18, \
          solved_at = CASE WHEN $1 <> 'solucionado' THEN NULL WHEN $14 IS NULL THEN solved_at ELSE $9 END, \
          follow_up_until = CASE WHEN $1 <> 'solucionado' THEN NULL ELSE COALESCE($14, follow_up_until) END \
          WHERE id = $10 AND version = $11",
@@ -385,6 +385,8 @@ pub(super) async fn update_case(
     .bind(case.case_type.as_str())
     .bind(case.root_cause.as_deref())
     .bind(found.level_since_after_waiting(instant).map(timestamp))
+    // `#seguridad` marks a case afterwards.
+    .bind(case.security_category.map(String::from))
     .execute(&mut **tx)
     .await?;
     if updated.rows_affected() == 0 {
