@@ -4,6 +4,7 @@
 mod act;
 pub mod bounded;
 mod compose;
+mod related;
 mod sla;
 
 use std::sync::Arc;
@@ -825,7 +826,11 @@ impl Desk {
         // Reply-To is not trusted here: anyone can write it.
         let related = found.requester.eq_ignore_ascii_case(sender) || self.actor(sender).is_some();
         if how == ThreadMatch::SubjectTag && !related {
-            return Ok(None);
+            // The requester of a duplicate merged into this case was told to use its number.
+            let merged = store.merged_requesters(found.id).await?;
+            if !merged.iter().any(|r| r.eq_ignore_ascii_case(sender)) {
+                return Ok(None);
+            }
         }
         Ok(Some(found))
     }
@@ -984,6 +989,11 @@ impl Desk {
         for warning in &analysis.warnings {
             transition.note(case::Activity::VerificarRequisitos, format!("Advertencia: {warning}"));
         }
+        let same_cufe = self.same_cufe_cases(store, analysis).await?;
+        if !same_cufe.is_empty() {
+            let note = related::same_cufe_note(&same_cufe);
+            transition.note(case::Activity::RecibirSolicitud, note);
+        }
         let message = analysis.stored()?;
         let new = NewCase {
             raw_id,
@@ -1003,7 +1013,10 @@ impl Desk {
         };
         let number = store
             .open_case(new, |number| {
-                let ctx = self.reply_context(raw_id, number, buzon, &requester);
+                let ctx = ReplyContext {
+                    same_cufe: &same_cufe,
+                    ..self.reply_context(raw_id, number, buzon, &requester)
+                };
                 compose::drafts(&ctx, analysis, &transition)
             })
             .await?;
@@ -1033,6 +1046,7 @@ impl Desk {
             ids: &self.ids,
             message_domain: &self.config.general.message_domain,
             config: &self.config,
+            same_cufe: &[],
         }
     }
 

@@ -1,4 +1,4 @@
-//! `mesa-fe case note|solve|escalate|info|assign|link|close|reopen|seguridad`: an operator acts on a case
+//! `mesa-fe case note|solve|escalate|info|assign|link|close|reopen|seguridad|relate|merge`: an operator acts on a case
 //! without e-mail, as the agent named by `--agente`. The same engine as the e-mail commands;
 //! the mail it causes waits in the outbox for the running service.
 
@@ -7,9 +7,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use mesa_fe::desk::CaseType;
 use mesa_fe::desk::command::{Action, Command};
+use mesa_fe::desk::{CaseType, Tema};
 use mesa_fe::pipeline::{ActError, Desk};
+use mesa_fe::text::fold;
 
 use super::{
     EX_DATAERR, EX_IOERR, Failure, load_config, load_knowledge, load_message_ids, open_store,
@@ -99,6 +100,24 @@ pub enum ActCommand {
     },
     /// Registra la causa raíz de un problema (necesaria para solucionarlo).
     Cause(ActArgs),
+    /// Crea un caso nuevo relacionado con este (hijo suyo, mismo solicitante y canal); el texto
+    /// es su descripción y el solicitante recibe el número nuevo.
+    Relate {
+        #[command(flatten)]
+        args: ActArgs,
+        /// Tema del caso nuevo, si no es el del caso actual.
+        #[arg(long)]
+        tema: Option<String>,
+    },
+    /// Fusiona un caso duplicado (el número) en otro: mensajes, documentos e historial pasan al
+    /// destino, el duplicado queda cerrado apuntando a él y su solicitante recibe el número.
+    Merge {
+        #[command(flatten)]
+        args: ActArgs,
+        /// Caso que se queda (FE-2026-000001 o solo 1).
+        #[arg(long = "en")]
+        en: String,
+    },
 }
 
 impl ActCommand {
@@ -145,6 +164,24 @@ impl ActCommand {
                 }
             },
             ActCommand::Cause(args) => (args, Command::Causa, true),
+            ActCommand::Relate { args, tema } => {
+                let tema = match tema.as_deref().map(|t| Tema::parse(&fold(t.trim()))) {
+                    None => None,
+                    Some(Some(tema)) => Some(tema),
+                    Some(None) => {
+                        return Err(Failure::new(
+                            EX_DATAERR,
+                            format!(
+                                "tema desconocido \"{}\": use factura_electronica, documento_soporte, \
+                                 nomina_electronica, radian, facturador_gratuito, habilitacion u otro",
+                                tema.unwrap_or_default()
+                            ),
+                        ));
+                    }
+                };
+                (args, Command::Relacionado { tema }, true)
+            }
+            ActCommand::Merge { args, en } => (args, Command::Fusionar(en), false),
         })
     }
 }
@@ -213,6 +250,16 @@ pub async fn perform(
 ) -> Result<ExitCode, Failure> {
     let config = load_config(path)?;
     let number = &super::case_number(&config, number);
+    // `--en 1` is the case 1 of this year, as the case's own number.
+    let merged;
+    let action = match &action.command {
+        Command::Fusionar(target) => {
+            let command = Command::Fusionar(super::case_number(&config, target));
+            merged = Action { command, text: action.text.clone() };
+            &merged
+        }
+        _ => action,
+    };
     let ids = load_message_ids(&config)?;
     let store = open_store(&config).await?;
     let desk = Desk::new(config.clone(), load_knowledge(&config)?)
@@ -226,6 +273,17 @@ pub async fn perform(
     })?;
     if let Some(why) = &outcome.refusal {
         return Err(Failure::new(EX_DATAERR, format!("{}: no se aplicó: {why}", outcome.case)));
+    }
+    if let Some(created) = &outcome.created {
+        say!(
+            "{}: caso relacionado {created} creado (hijo de {}); el solicitante recibe el número \
+             nuevo en su propio hilo",
+            outcome.case,
+            outcome.case
+        );
+    }
+    if let Command::Fusionar(target) = &action.command {
+        say!("{}: fusionado en {target}; su solicitante recibe el número {target}", outcome.case);
     }
     say!(
         "{}: {} · {}{}",

@@ -106,6 +106,16 @@ pub enum CaseCommand {
         /// correo, aranda, pqsr o rechazado (remitentes que no podían escribir a ese buzón).
         #[arg(long)]
         canal: Option<String>,
+        /// Solo los casos con un documento de este CUFE/CUDE (el suyo o el que responde).
+        #[arg(long)]
+        cufe: Option<String>,
+        /// Solo los casos con este NIT como emisor o adquiriente de un documento, o como
+        /// proveedor tecnológico que escribió (con o sin puntos y dígito de verificación).
+        #[arg(long)]
+        nit: Option<String>,
+        /// Solo los casos de este solicitante (su correo).
+        #[arg(long)]
+        correo: Option<String>,
         /// Salida en JSON.
         #[arg(long)]
         json: bool,
@@ -488,6 +498,19 @@ fn parse_filter<T>(
         .transpose()
 }
 
+/// `--nit`: the digits as documents keep them, without dots or verification digit.
+fn nit_filter(written: &str) -> Result<String, Failure> {
+    match mesa_fe::dian::nit::normalize_nit(written) {
+        Some((digits, _)) => Ok(digits),
+        None => Err(Failure::new(
+            EX_DATAERR,
+            format!(
+                "NIT no válido \"{written}\": escriba solo los dígitos, por ejemplo 900123456-7"
+            ),
+        )),
+    }
+}
+
 pub async fn case(path: Option<&Path>, command: CaseCommand) -> Result<ExitCode, Failure> {
     if let CaseCommand::Act(action) = command {
         return act::act(path, action).await;
@@ -495,7 +518,19 @@ pub async fn case(path: Option<&Path>, command: CaseCommand) -> Result<ExitCode,
     let config = load_config(path)?;
     let store = open_store(&config).await?;
     match command {
-        CaseCommand::List { nivel, estado, tema, padre, vencidos, tipo, canal, json } => {
+        CaseCommand::List {
+            nivel,
+            estado,
+            tema,
+            padre,
+            vencidos,
+            tipo,
+            canal,
+            cufe,
+            nit,
+            correo,
+            json,
+        } => {
             let filter = CaseFilter {
                 level: parse_filter(nivel.as_deref(), Level::parse, "nivel")?,
                 status: parse_filter(estado.as_deref(), Status::parse, "estado")?,
@@ -504,6 +539,9 @@ pub async fn case(path: Option<&Path>, command: CaseCommand) -> Result<ExitCode,
                 overdue: vencidos,
                 case_type: parse_filter(tipo.as_deref(), mesa_fe::desk::CaseType::read, "tipo")?,
                 channel: parse_filter(canal.as_deref(), mesa_fe::desk::Channel::parse, "canal")?,
+                cufe: cufe.map(|c| c.trim().to_string()).filter(|c| !c.is_empty()),
+                nit: nit.as_deref().map(nit_filter).transpose()?,
+                requester: correo.map(|c| c.trim().trim_matches(['<', '>']).to_lowercase()),
             };
             let cases = store.list_cases(&filter).await?;
             if json { show::json(&cases)? } else { show::case_list(&cases, &config.zone()) }

@@ -187,6 +187,18 @@ pub fn case_detail(d: &CaseDetail, zone: &Zone) {
     if !d.children.is_empty() {
         say!("Casos hijos ({}): {}", d.children.len(), d.children.join(", "));
     }
+    if let Some(target) = &d.merged_into {
+        say!("Fusionado en: {target} (este caso es un duplicado; lo que llegue por él va allí)");
+    }
+    if !d.merged_here.is_empty() {
+        say!("Duplicados fusionados aquí: {}", d.merged_here.join(", "));
+    }
+    if !d.same_cufe.is_empty() {
+        say!("Casos con el mismo CUFE/CUDE:");
+        for other in &d.same_cufe {
+            say!("  {} ({}) {}", other.number, other.status, other.uuid);
+        }
+    }
     say!("\nMensajes ({}):", zone.label());
     for m in &d.messages {
         say!("  {} {} {} «{}»", at(&m.created_at), m.direction, m.from_addr, m.subject);

@@ -190,6 +190,12 @@ crate::names::named_enum! {
         AvisoTopeCasos = "aviso_tope_casos",
         /// To an agent: many notifications within a minute, listed in one mail instead.
         ResumenNotificaciones = "resumen_notificaciones",
+        /// To the requester, on a new case's own thread: an agent opened it as related to their
+        /// earlier case (`#relacionado`), with its new number.
+        AvisoCasoRelacionado = "aviso_caso_relacionado",
+        /// To the requester of a duplicate merged into another case (`#fusionar`): the number
+        /// to use from now on.
+        AvisoFusion = "aviso_fusion",
     }
 }
 
@@ -205,6 +211,8 @@ impl ReplyKind {
                 | ReplyKind::PreguntaSolicitante
                 | ReplyKind::ValidacionMasiva
                 | ReplyKind::RedireccionCanal
+                | ReplyKind::AvisoCasoRelacionado
+                | ReplyKind::AvisoFusion
         )
     }
 

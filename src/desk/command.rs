@@ -38,10 +38,19 @@ pub enum Command {
     },
     /// Marks the case as a security event of this category (a–h); the text is the reason.
     Seguridad(char),
+
+    // Related cases and duplicates (issue 14, point 5).
+    /// "Crear Relacionado a": a new case, child of this one, for the same requester; the text
+    /// below the command is its description. The tema stays unless one is named.
+    Relacionado {
+        tema: Option<crate::desk::Tema>,
+    },
+    /// This case is a duplicate: its messages, documents and history move to the case named.
+    Fusionar(String),
 }
 
 /// The commands and what they do, for the help an agent gets back (Spanish).
-pub const HELP: [(&str, &str); 15] = [
+pub const HELP: [(&str, &str); 17] = [
     ("#nota", "nota interna (en nivel 2 es el diagnóstico)"),
     ("#solucion", "la solución: el texto le llega al solicitante y el caso queda solucionado"),
     ("#solucion primer-contacto", "igual, y la solución entra a la guía de errores conocidos"),
@@ -64,6 +73,14 @@ pub const HELP: [(&str, &str); 15] = [
         "marca el caso como evento de seguridad de esa categoría y lo pasa al grupo de seguridad; \
          escriba el motivo",
     ),
+    (
+        "#relacionado [tema]",
+        "crea un caso nuevo del mismo solicitante, hijo de este; el texto de debajo es su descripción",
+    ),
+    (
+        "#fusionar FE-AAAA-NNNNNN",
+        "este caso es un duplicado: sus mensajes, documentos e historial pasan al caso indicado",
+    ),
 ];
 
 impl Command {
@@ -83,14 +100,17 @@ impl Command {
             Command::AprobarErrorConocido => "aprobar-error-conocido",
             Command::EscalarN3Tecnico | Command::EscalarCsat { .. } => "escalar",
             Command::Seguridad(_) => "seguridad",
+            Command::Relacionado { .. } => "relacionado",
+            Command::Fusionar(_) => "fusionar",
         }
     }
 
     /// The argument written after the command, if it takes one.
     pub fn argument(&self) -> Option<&str> {
         match self {
-            Command::Asignar(a) | Command::Padre(a) => Some(a),
+            Command::Asignar(a) | Command::Padre(a) | Command::Fusionar(a) => Some(a),
             Command::Tipo(t) => Some(t.as_str()),
+            Command::Relacionado { tema: Some(tema) } => Some(tema.as_str()),
             Command::Solucion { first_contact: true } => Some("primer-contacto"),
             Command::EscalarN3Tecnico => Some("n3-tecnico"),
             Command::EscalarCsat { without_xml: None } => Some("csat"),
@@ -194,6 +214,17 @@ pub fn parse(own_words: &str) -> Parsed {
         },
         "causa" => Command::Causa,
         "aprobar-error-conocido" | "aprobar_error_conocido" => Command::AprobarErrorConocido,
+        "relacionado" | "relacionar" => {
+            Command::Relacionado { tema: argument.and_then(named_tema) }
+        }
+        "fusionar" => match argument {
+            Some(number) => Command::Fusionar(number.trim_matches(['[', ']']).to_uppercase()),
+            None => {
+                return unknown(
+                    "#fusionar necesita el número del caso que se queda: #fusionar FE-AAAA-NNNNNN",
+                );
+            }
+        },
         _ => return unknown(&format!("el comando «#{name}» no existe")),
     };
     let takes_argument = matches!(
@@ -203,6 +234,8 @@ pub fn parse(own_words: &str) -> Parsed {
             | Command::Tipo(_)
             | Command::Solucion { first_contact: true }
             | Command::Seguridad(_)
+            | Command::Fusionar(_)
+            | Command::Relacionado { tema: Some(_) }
     );
     let mut head: Vec<&str> = Vec::new();
     if !takes_argument && let Some(argument) = argument {
@@ -266,6 +299,17 @@ fn escalation(argument: Option<&str>, inline: &str) -> Result<Option<Command>, S
             Ok(Some(Command::EscalarCsat { without_xml: Some(reason.to_string()) }))
         }
         _ => Ok(None),
+    }
+}
+
+/// A tema written after `#relacionado` (`nomina_electronica`, `tema=otro`). A bare "otro" is
+/// the first word of a description ("Otro rechazo…"), not a tema.
+fn named_tema(word: &str) -> Option<crate::desk::Tema> {
+    let folded = crate::text::fold(word);
+    match folded.strip_prefix("tema=") {
+        Some(name) => crate::desk::Tema::parse(name),
+        None if folded == "otro" => None,
+        None => crate::desk::Tema::parse(&folded),
     }
 }
 
@@ -478,6 +522,33 @@ mod tests {
             };
             assert!(problem.contains("categoría"), "{problem}");
         }
+    }
+
+    #[test]
+    fn related_cases_and_merges() {
+        let related = action("#relacionado\nAhora la nómina de marzo no transmite.");
+        assert_eq!(related.command, Command::Relacionado { tema: None });
+        assert_eq!(related.text, "Ahora la nómina de marzo no transmite.");
+        let with_tema = action("#Relacionado nomina_electronica La nómina de marzo.");
+        assert_eq!(
+            with_tema.command,
+            Command::Relacionado { tema: Some(crate::desk::Tema::NominaElectronica) }
+        );
+        assert_eq!(with_tema.text, "La nómina de marzo.");
+        assert_eq!(with_tema.command.argument(), Some("nomina_electronica"));
+        // A first word that is not a tema is part of the description.
+        let plain = action("#relacionado Otro rechazo\ncon la nota crédito");
+        assert_eq!(plain.command, Command::Relacionado { tema: None });
+        assert_eq!(plain.text, "Otro rechazo\ncon la nota crédito");
+        let merge = action("#fusionar [fe-2026-000031]\nEs el mismo CUFE.");
+        assert_eq!(merge.command, Command::Fusionar("FE-2026-000031".into()));
+        assert_eq!(merge.text, "Es el mismo CUFE.");
+        let Parsed::Unknown { problem, .. } = parse("#fusionar") else {
+            panic!("#fusionar without a number must be refused")
+        };
+        assert!(problem.contains("FE-AAAA-NNNNNN"), "{problem}");
+        assert!(HELP.iter().any(|(c, _)| c.starts_with("#relacionado")));
+        assert!(HELP.iter().any(|(c, _)| c.starts_with("#fusionar")));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::desk::case::{
     working_status,
 };
 use crate::desk::command::{Action, Command};
-use crate::desk::{Level, Requirement};
+use crate::desk::{Level, Requirement, Tema};
 
 /// Who gives a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +58,24 @@ pub struct Roster {
     /// Whether the actor belongs to the security group (or is Administración Técnica): only
     /// they act on a security case.
     pub cleared_for_security: bool,
+    // Related cases and duplicates (issue 14, point 5).
+    /// For `#fusionar`: the case named, as the caller found it (`None`: no such case).
+    pub merge_target: Option<MergeTarget>,
+    /// Children of the case acted on: a parent is not merged away from them.
+    pub children: usize,
+    /// The case acted on was merged into this one: it only takes notes.
+    pub merged_into: Option<String>,
+}
+
+/// The case a duplicate would merge into, as the caller found it.
+#[derive(Debug, Clone)]
+pub struct MergeTarget {
+    pub number: String,
+    pub case: Case,
+    /// It was itself merged into this case.
+    pub merged_into: Option<String>,
+    /// Whether the actor's groups see it (merging shows it the duplicate's history).
+    pub visible: bool,
 }
 
 /// Applies an agent's action. `staffing` is the case's current group (for N1 → N2 and reopening).
@@ -97,6 +115,9 @@ pub fn act(
             t.reply_with(ReplyKind::PreguntaSolicitante, Recipient::Requester, &action.text);
         }
         Command::Asignar(address) => assign(&mut t, actor, address, roster),
+        Command::Fusionar(target) => merge(&mut t, actor, number, target, roster),
+        // The new case needs its number, given inside the store's transaction: see `relate`.
+        Command::Relacionado { .. } => {}
         Command::Padre(parent) => link(&mut t, actor, number, parent, roster),
         Command::Cerrar => {
             let level = t.case.level;
@@ -149,6 +170,13 @@ fn not_allowed(
     text: &str,
 ) -> Option<String> {
     let level = case.level;
+    if let Some(target) = &roster.merged_into
+        && *command != Command::Nota
+    {
+        return Some(format!(
+            "este caso se fusionó en el caso {target}: escriba sobre ese caso (aquí solo caben notas)."
+        ));
+    }
     if case.security_category.is_some() && !roster.cleared_for_security {
         return Some(
             "es un evento de seguridad: solo el grupo de seguridad actúa sobre este caso.".into(),
@@ -157,6 +185,13 @@ fn not_allowed(
     match command {
         Command::Causa if text.trim().is_empty() => {
             return Some("#causa necesita el texto de la causa raíz debajo del comando.".into());
+        }
+        Command::Relacionado { .. } if text.trim().is_empty() => {
+            return Some(
+                "#relacionado necesita debajo del comando la descripción del caso nuevo (lo que \
+                 el solicitante pide ahora)."
+                    .into(),
+            );
         }
         Command::AprobarErrorConocido if !roster.proposal_pending => {
             return Some(
@@ -201,7 +236,8 @@ fn not_allowed(
         | Command::Padre(_)
         | Command::Tipo(_)
         | Command::Causa
-        | Command::AprobarErrorConocido => None,
+        | Command::AprobarErrorConocido
+        | Command::Relacionado { .. } => None,
         Command::Cerrar if case.status == Status::Cerrado => {
             Some("el caso ya está cerrado.".into())
         }
@@ -586,6 +622,187 @@ fn link(t: &mut Transition, actor: &Actor, number: &str, parent: &str, roster: &
     );
 }
 
+/// `#fusionar`: this case (a duplicate) closes as a stub pointing at `target`, whose history
+/// takes its messages, documents and events; its requester learns the number to use.
+fn merge(t: &mut Transition, actor: &Actor, number: &str, target: &str, roster: &Roster) {
+    if let Some(why) = merge_refusal(&t.case, number, target, roster) {
+        refuse(t, actor, &Command::Fusionar(target.into()), why);
+        return;
+    }
+    let level = t.case.level;
+    t.record(
+        Activity::ControlPosterior,
+        Status::Cerrado,
+        level,
+        format!(
+            "Fusionado en el caso {target} (duplicado): sus mensajes, documentos e historial pasan \
+             a ese caso; este número queda como referencia y lo que llegue por él va a {target}."
+        ),
+    );
+    // The template reads the number to use from the reply's text.
+    t.reply_with(ReplyKind::AvisoFusion, Recipient::Requester, target);
+}
+
+/// Why this case may not be merged into `target`, if it may not.
+fn merge_refusal(case: &Case, number: &str, target: &str, roster: &Roster) -> Option<String> {
+    if target.eq_ignore_ascii_case(number) {
+        return Some("un caso no se fusiona consigo mismo.".into());
+    }
+    let Some(found) = &roster.merge_target else {
+        return Some(format!("el caso {target} no existe; revise el número (FE-AAAA-NNNNNN)."));
+    };
+    if let Some(further) = &found.merged_into {
+        return Some(format!(
+            "el caso {target} ya se fusionó en el caso {further}; escriba #fusionar {further}."
+        ));
+    }
+    if found.case.status == Status::Cerrado {
+        return Some(format!(
+            "el caso {target} está cerrado: reábralo con #reabrir antes de fusionar en él, o \
+             fusione {target} en este caso."
+        ));
+    }
+    if !found.visible {
+        return Some(format!(
+            "el caso {target} no lo atiende ninguno de sus grupos; pida la fusión a quien lo atiende."
+        ));
+    }
+    if found.case.security_category.is_some() != case.security_category.is_some() {
+        return Some(
+            "un evento de seguridad solo se fusiona con otro evento de seguridad (y un caso \
+             corriente con otro corriente)."
+                .into(),
+        );
+    }
+    if roster.children > 0 || found.case.parent.as_deref() == Some(number) {
+        return Some(format!(
+            "este caso es padre de {} caso(s) hijo(s): vincúlelos a {target} con #padre antes de \
+             fusionar, o fusione {target} en este caso.",
+            roster.children.max(1)
+        ));
+    }
+    None
+}
+
+/// The case that takes a merged duplicate: a history row naming it, and its holder told
+/// (unless the holder merged it).
+pub fn absorb(target: &Case, duplicate: &str, actor: &Actor, staffing: &Staffing) -> Transition {
+    let mut t = Transition::of(target);
+    t.note(
+        activity_at(target.level),
+        format!(
+            "Se fusionó en este caso el caso {duplicate} (duplicado): sus mensajes, documentos e \
+             historial están ahora aquí."
+        ),
+    );
+    let to = holder(target, staffing);
+    if !to.is_empty() && !to.eq_ignore_ascii_case(&actor.address) {
+        t.reply_with(
+            ReplyKind::NotificacionAgente,
+            Recipient::Agent(to),
+            &format!("El caso {duplicate} se fusionó en este caso (duplicado)."),
+        );
+    }
+    t
+}
+
+/// What `#relacionado` opens: the new case's number (given by the store) and what it is about.
+#[derive(Debug, Clone)]
+pub struct Related<'a> {
+    pub parent_number: &'a str,
+    pub number: &'a str,
+    /// The agent's description: the new case's first content.
+    pub text: &'a str,
+    /// Another tema than the parent's, when the agent named one.
+    pub tema: Option<Tema>,
+}
+
+/// "Crear Relacionado a": a new case, child of `parent`, same requester and channel. With the
+/// parent's tema it stays with the agent who created it, at that agent's level; with another
+/// tema it goes to that tema's N2 group (`staffing`). The requester hears the new number on the
+/// new case's own thread; the holder (and the agent, if someone else holds it) are notified.
+/// Returns the parent's transition and the new case's.
+pub fn relate(
+    parent: &Case,
+    actor: &Actor,
+    related: &Related<'_>,
+    staffing: &Staffing,
+) -> (Transition, Transition) {
+    let mut up = Transition::of(parent);
+    up.note(
+        activity_at(parent.level),
+        format!(
+            "Caso relacionado {} creado como hijo de este caso, para el mismo solicitante.",
+            related.number
+        ),
+    );
+    let tema = related.tema.unwrap_or(parent.tema);
+    let mut child = Transition::of(&new_related_case(parent, related.parent_number, tema));
+    child.events.push(crate::desk::case::Event {
+        activity: Activity::RecibirSolicitud,
+        from_status: None,
+        to_status: Status::Nuevo,
+        from_level: None,
+        to_level: Level::N1,
+        detail: format!(
+            "Caso relacionado con {} («Crear Relacionado a»), abierto por un agente con su \
+             descripción; canal {}, tema {}.",
+            related.parent_number,
+            parent.channel.as_str(),
+            tema.as_str()
+        ),
+    });
+    let (level, group, agent) = match actor.role {
+        Role::Agent(level) if tema == parent.tema => {
+            let group = parent.group.clone().or_else(|| Some(staffing.group.clone()));
+            (level, group, Some(actor.address.clone()))
+        }
+        _ => (Level::N2, Some(staffing.group.clone()), staffing.pick().map(|a| a.address.clone())),
+    };
+    let to = agent.clone().unwrap_or_else(|| staffing.coordinator.clone());
+    child.case.group = group.clone();
+    child.case.agent = agent;
+    child.record(
+        if level == Level::N2 { Activity::AsignarNivel2 } else { activity_at(level) },
+        working_status(level),
+        level,
+        format!("Asignado en {} a quien lo atiende.", level_name(level)),
+    );
+    child.case.path.push(Hop { level, group, holder: to.clone() });
+    child.reply_with(ReplyKind::AvisoCasoRelacionado, Recipient::Requester, related.text);
+    let reason = format!("Caso relacionado con {}:\n{}", related.parent_number, related.text);
+    for address in [to, actor.address.clone()] {
+        let told = child.replies.iter().any(|r| r.to == Recipient::Agent(address.clone()));
+        if !address.is_empty() && !told {
+            child.reply_with(ReplyKind::NotificacionAgente, Recipient::Agent(address), &reason);
+        }
+    }
+    (up, child)
+}
+
+/// The engine's state of a related case before it is assigned: the parent's requester, channel
+/// and security category; nothing asked of the requester (the agent wrote the description).
+fn new_related_case(parent: &Case, parent_number: &str, tema: Tema) -> Case {
+    Case {
+        status: Status::Nuevo,
+        level: Level::N1,
+        tema,
+        channel: parent.channel,
+        security_category: parent.security_category,
+        group: None,
+        agent: None,
+        required: Vec::new(),
+        evidence: Default::default(),
+        first_contact: false,
+        path: Vec::new(),
+        diagnosed: false,
+        parent: Some(parent_number.to_string()),
+        external_ref: None,
+        case_type: crate::desk::CaseType::default(),
+        root_cause: None,
+    }
+}
+
 /// An agent's message whose first line is not a command this desk knows: nothing changes, the
 /// agent gets the list of valid commands.
 pub fn not_understood(case: &Case, actor: &Actor, problem: &str) -> Transition {
@@ -714,6 +931,9 @@ mod tests {
             proposal_pending: false,
             may_approve: false,
             cleared_for_security: false,
+            merge_target: None,
+            children: 0,
+            merged_into: None,
         }
     }
 
@@ -1103,6 +1323,143 @@ mod tests {
         let solved = run(&caused, &ana, Command::Solucion { first_contact: false }, "Renovarlo");
         assert_eq!(solved.case.status, Status::Solucionado);
         assert!(run(&solved.case, &ana, Command::AprobarErrorConocido, "").refusal.is_some());
+    }
+
+    fn target(number: &str, case: Case) -> MergeTarget {
+        MergeTarget { number: number.into(), case, merged_into: None, visible: true }
+    }
+
+    fn merge_into(roster: Roster, number: &str) -> Transition {
+        let ana = agent("ana@dian.gov.co", Level::N2);
+        let action = Action { command: Command::Fusionar(number.into()), text: String::new() };
+        act(&at_n2(), "FE-2026-000001", &ana, &action, &n2(), &roster)
+    }
+
+    #[test]
+    fn a_duplicate_merges_into_an_open_case_and_its_requester_hears_the_number() {
+        let roster = Roster { merge_target: Some(target("FE-2026-000009", at_n2())), ..roster() };
+        let t = merge_into(roster, "FE-2026-000009");
+        assert_eq!(t.refusal, None);
+        assert_eq!(t.case.status, Status::Cerrado);
+        assert!(t.events.iter().any(|e| e.detail.contains("Fusionado en el caso FE-2026-000009")));
+        assert_eq!(kinds_to(&t), vec![(ReplyKind::AvisoFusion, "solicitante".into())]);
+        assert_eq!(t.replies[0].text.as_deref(), Some("FE-2026-000009"));
+        let jorge = agent("jorge@dian.gov.co", Level::N2);
+        let absorbed = absorb(&at_n2(), "FE-2026-000001", &jorge, &n2());
+        assert!(absorbed.events[0].detail.contains("FE-2026-000001"));
+        assert_eq!(
+            kinds_to(&absorbed),
+            vec![(ReplyKind::NotificacionAgente, "ana@dian.gov.co".into())],
+            "the target's holder hears of the merge"
+        );
+        let ana = agent("ana@dian.gov.co", Level::N2);
+        assert!(absorb(&at_n2(), "FE-2026-000001", &ana, &n2()).replies.is_empty());
+    }
+
+    #[test]
+    fn merges_that_cannot_be_are_refused_with_the_reason() {
+        let refusal = |roster: Roster, number: &str| {
+            let t = merge_into(roster, number);
+            assert_eq!(t.case.status, Status::EnAtencion, "nothing changes");
+            assert_eq!(kinds_to(&t), vec![(ReplyKind::RespuestaComando, "ana@dian.gov.co".into())]);
+            t.refusal.unwrap_or_default()
+        };
+        let open = || Some(target("FE-2026-000009", at_n2()));
+        assert!(refusal(roster(), "FE-2026-000001").contains("consigo mismo"));
+        assert!(refusal(roster(), "FE-2026-000009").contains("no existe"));
+        let closed = Case { status: Status::Cerrado, ..at_n2() };
+        let r = Roster { merge_target: Some(target("FE-2026-000009", closed)), ..roster() };
+        assert!(refusal(r, "FE-2026-000009").contains("está cerrado"));
+        let mut merged = target("FE-2026-000009", at_n2());
+        merged.merged_into = Some("FE-2026-000004".into());
+        let r = Roster { merge_target: Some(merged), ..roster() };
+        assert!(refusal(r, "FE-2026-000009").contains("#fusionar FE-2026-000004"));
+        let r = Roster { merge_target: open(), children: 2, ..roster() };
+        assert!(refusal(r, "FE-2026-000009").contains("padre de 2"));
+        let mut own_child = target("FE-2026-000009", at_n2());
+        own_child.case.parent = Some("FE-2026-000001".into());
+        let r = Roster { merge_target: Some(own_child), ..roster() };
+        assert!(refusal(r, "FE-2026-000009").contains("padre"), "a cycle through the parent link");
+        let mut hidden = target("FE-2026-000009", at_n2());
+        hidden.visible = false;
+        let r = Roster { merge_target: Some(hidden), ..roster() };
+        assert!(refusal(r, "FE-2026-000009").contains("ninguno de sus grupos"));
+        let mut security = target("FE-2026-000009", at_n2());
+        security.case.security_category = Some('h');
+        let r = Roster { merge_target: Some(security), ..roster() };
+        assert!(refusal(r, "FE-2026-000009").contains("seguridad"));
+    }
+
+    #[test]
+    fn a_merged_stub_takes_notes_only() {
+        let ana = agent("ana@dian.gov.co", Level::N2);
+        let stub = Roster { merged_into: Some("FE-2026-000009".into()), ..roster() };
+        let action = Action { command: Command::Escalar, text: "x".into() };
+        let t = act(&at_n2(), "FE-2026-000001", &ana, &action, &n2(), &stub);
+        assert!(t.refusal.as_deref().is_some_and(|w| w.contains("FE-2026-000009")));
+        let note = Action { command: Command::Nota, text: "x".into() };
+        assert_eq!(act(&at_n2(), "FE-2026-000001", &ana, &note, &n2(), &stub).refusal, None);
+    }
+
+    #[test]
+    fn a_related_case_is_a_child_held_by_the_agent_who_created_it() {
+        let jorge = agent("jorge@dian.gov.co", Level::N2);
+        let mut parent = at_n2();
+        parent.status = Status::Cerrado;
+        let related = Related {
+            parent_number: "FE-2026-000001",
+            number: "FE-2026-000002",
+            text: "La nómina de marzo no transmite.",
+            tema: None,
+        };
+        let (up, child) = relate(&parent, &jorge, &related, &n2());
+        assert_eq!(up.case.status, Status::Cerrado, "the parent stays as it was");
+        assert!(up.events[0].detail.contains("FE-2026-000002"));
+        assert!(up.replies.is_empty());
+        let c = &child.case;
+        assert_eq!(c.parent.as_deref(), Some("FE-2026-000001"));
+        assert_eq!((c.status, c.level, c.tema), (Status::EnAtencion, Level::N2, parent.tema));
+        assert_eq!(c.agent.as_deref(), Some("jorge@dian.gov.co"));
+        assert_eq!(c.channel, parent.channel);
+        assert!(c.missing().is_empty(), "nothing is asked of the requester");
+        assert!(child.events[0].detail.contains("FE-2026-000001"));
+        assert_eq!(child.events[0].from_status, None, "the first row opens the case");
+        assert_eq!(
+            kinds_to(&child),
+            vec![
+                (ReplyKind::AvisoCasoRelacionado, "solicitante".into()),
+                (ReplyKind::NotificacionAgente, "jorge@dian.gov.co".into()),
+            ]
+        );
+        assert_eq!(child.replies[0].text.as_deref(), Some(related.text));
+    }
+
+    #[test]
+    fn a_related_case_of_another_tema_goes_to_that_temas_group() {
+        let jorge = agent("jorge@dian.gov.co", Level::N2);
+        let nomina = staffing("n2_nomina", "coord.nomina@dian.gov.co", &["luis@dian.gov.co"]);
+        let related = Related {
+            parent_number: "FE-2026-000001",
+            number: "FE-2026-000002",
+            text: "Nómina.",
+            tema: Some(Tema::NominaElectronica),
+        };
+        let (_, child) = relate(&at_n2(), &jorge, &related, &nomina);
+        assert_eq!(child.case.group.as_deref(), Some("n2_nomina"));
+        assert_eq!(child.case.agent.as_deref(), Some("luis@dian.gov.co"));
+        assert_eq!(
+            kinds_to(&child),
+            vec![
+                (ReplyKind::AvisoCasoRelacionado, "solicitante".into()),
+                (ReplyKind::NotificacionAgente, "luis@dian.gov.co".into()),
+                (ReplyKind::NotificacionAgente, "jorge@dian.gov.co".into()),
+            ],
+            "the agent who created it hears the number too"
+        );
+        let ana = agent("ana@dian.gov.co", Level::N2);
+        let empty = Action { command: Command::Relacionado { tema: None }, text: " ".into() };
+        let t = act(&at_n2(), "FE-2026-000001", &ana, &empty, &n2(), &roster());
+        assert!(t.refusal.as_deref().is_some_and(|w| w.contains("descripción")));
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct ActionOutcome {
     pub refusal: Option<String>,
     /// Children of a mass incident that got the solution.
     pub children_solved: usize,
+    /// The related case `#relacionado` created.
+    pub created: Option<String>,
 }
 
 /// Why a CLI action could not be applied.
@@ -284,6 +286,7 @@ impl Desk {
         };
         let parent_exists = parent.is_some();
         let parent_visible = parent.is_some_and(|p| self.sees(actor, &p.case));
+        let links = self.links_of(store, found, actor, &action.command).await?;
         let pending_proposal = match &action.command {
             Command::AprobarErrorConocido => store.pending_proposal(found.id).await?,
             _ => None,
@@ -317,8 +320,16 @@ impl Desk {
             may_approve: self.coordinates_tema_group(&actor.address, &found.case),
             cleared_for_security: actor.role == Role::AdministracionTecnica
                 || self.config.in_group(&self.config.enrutamiento.security_group, &actor.address),
+            merge_target: links.merge_target,
+            children: links.children,
+            merged_into: found.merged_into.clone(),
         };
         let mut t = levels::act(&found.case, &found.number, actor, action, &staffing, &roster);
+        if let Command::Relacionado { tema } = action.command
+            && t.refusal.is_none()
+        {
+            return self.relate(store, found, actor, action, tema, via).await;
+        }
         if let Via::Mail { analysis, .. } = &via
             && actor.role == Role::AdministracionTecnica
             && t.refusal.is_none()
@@ -354,6 +365,13 @@ impl Desk {
                 drafts,
             },
         )];
+        let merge = match (&links.target, &t.refusal) {
+            (Some(target), None) => Some(self.absorb(store, found, target, actor, &nonce).await?),
+            _ => None,
+        };
+        if let (Some(target), Some(absorbed)) = (&links.target, &merge) {
+            changes.push((target, absorbed.change()));
+        }
         for (index, (child, child_t)) in children.iter().zip(&child_transitions).enumerate() {
             let nonce = format!("{nonce}h{index}");
             let drafts = self.action_drafts(store, child, actor, child_t, nonce, None).await?;
@@ -379,6 +397,7 @@ impl Desk {
                 answer: &action.text,
             }),
             approve: pending_proposal.filter(|_| t.refusal.is_none()),
+            merge: merge.as_ref().map(|m| m.rows),
         };
         let record = ActionRecord {
             actor: &actor.address,
@@ -402,6 +421,7 @@ impl Desk {
             level: t.case.level,
             refusal: t.refusal.clone(),
             children_solved: child_transitions.len(),
+            created: None,
         })
     }
 
@@ -682,7 +702,7 @@ impl Desk {
     /// Whether the actor's groups see `case`: its tema's N2 group and any group that holds or
     /// held it (or the actor held it); a security case only the security group sees;
     /// Administración Técnica sees what reached it.
-    fn sees(&self, actor: &Actor, case: &Case) -> bool {
+    pub(super) fn sees(&self, actor: &Actor, case: &Case) -> bool {
         if actor.role == Role::AdministracionTecnica {
             return case.path.iter().any(|hop| hop.level == Level::AdministracionTecnica);
         }
@@ -709,7 +729,7 @@ impl Desk {
     }
 }
 
-fn via_nonce(via: &Via<'_>) -> String {
+pub(super) fn via_nonce(via: &Via<'_>) -> String {
     match via {
         Via::Mail { raw_id, .. } => format!("r{raw_id}"),
         Via::Cli => format!("cli{:x}{:04x}", Utc::now().timestamp_millis(), fastrand::u16(..)),

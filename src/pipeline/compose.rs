@@ -31,6 +31,8 @@ pub struct ReplyContext<'a> {
     pub message_domain: &'a str,
     /// Who may read a security case (the security group).
     pub config: &'a Config,
+    /// Open cases about the same invoice (CUFE/CUDE), for the agent's notification.
+    pub same_cufe: &'a [String],
 }
 
 /// The address answers go to: Reply-To when given, else From.
@@ -422,6 +424,7 @@ fn context(
         // Agents see the requester's words; requesters never get their own text echoed back.
         value["requester"] = json!(ctx.requester);
         value["own_words"] = json!(inbound.map(|m| m.own_words.clone()));
+        value["same_cufe"] = json!(ctx.same_cufe);
     }
     if kind == ReplyKind::AvisoTopeCasos {
         value["requester"] = json!(ctx.requester);

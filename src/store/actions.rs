@@ -54,6 +54,36 @@ pub struct ActionExtras<'a> {
     pub proposal: Option<ProposalDraft<'a>>,
     /// `#aprobar-error-conocido`: the proposal approved (by the action's actor).
     pub approve: Option<i64>,
+    /// `#fusionar`: the duplicate's rows move to the case that stays (before the changes are
+    /// written, so the duplicate keeps only its closing rows).
+    pub merge: Option<MergeMove>,
+}
+
+/// A duplicate (`from`, the case acted on) merged into the case `into`, by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MergeMove {
+    pub from: i64,
+    pub into: i64,
+}
+
+/// What `#relacionado` writes besides the new case's own state.
+pub struct RelatedCase<'a> {
+    pub parent: &'a crate::store::cases::FoundCase,
+    pub year: i32,
+    pub prefix: &'a str,
+    pub subject: &'a str,
+    /// The agent's description: the new case's first message.
+    pub description: &'a str,
+    pub message: Option<AgentMessage<'a>>,
+    pub action: &'a ActionRecord<'a>,
+}
+
+/// The new case's transition and mail and its parent's, composed once the number is known.
+pub struct RelatedWrite {
+    pub child: crate::desk::case::Transition,
+    pub child_drafts: Vec<crate::store::outbox::OutboxDraft>,
+    pub parent: crate::desk::case::Transition,
+    pub parent_drafts: Vec<crate::store::outbox::OutboxDraft>,
 }
 
 /// An approved known error learned from a problema: it answers at first contact.

@@ -20,6 +20,8 @@ pub struct FoundCase {
     pub case: Case,
     pub requester: String,
     pub buzon: String,
+    /// The case this one was merged into (`#fusionar`): it is a closed stub.
+    pub merged_into: Option<String>,
     /// When the case reached its level, and since when it waits for the requester: read with
     /// `version`, so the clock can be moved on in Rust rather than with one backend's date
     /// functions.
@@ -92,6 +94,13 @@ pub struct CaseFilter {
     pub case_type: Option<crate::desk::CaseType>,
     /// `correo`, `aranda`, `pqsr` or `rechazado`.
     pub channel: Option<Channel>,
+    // Cases about one invoice or one party (issue 14, point 6).
+    /// A document of the case has this CUFE/CUDE (its own or the one it answers).
+    pub cufe: Option<String>,
+    /// A document's issuer or buyer, or the registered provider who wrote (digits only).
+    pub nit: Option<String>,
+    /// The requester's address (lowercase).
+    pub requester: Option<String>,
 }
 
 /// One line of `case list`.
@@ -134,6 +143,11 @@ pub struct CaseDetail {
     pub children: Vec<String>,
     /// Ticket of another system (Administración Técnica).
     pub external_ref: Option<String>,
+    /// The case this duplicate was merged into, and the duplicates merged into this one.
+    pub merged_into: Option<String>,
+    pub merged_here: Vec<String>,
+    /// Other cases whose documents share a CUFE/CUDE with this one's.
+    pub same_cufe: Vec<SharedDocumentCase>,
     /// End of the control window while the case is solucionado.
     pub follow_up_until: Option<String>,
     /// When its bodies and attachments were removed (retention).
@@ -149,6 +163,14 @@ pub struct CaseDetail {
     /// What agents did (notes, solutions, escalations…), by e-mail or CLI.
     pub actions: Vec<super::actions::BriefAction>,
     pub outbox: Vec<OutboxRow>,
+}
+
+/// Another case about the same invoice: its number, status and the CUFE/CUDE they share.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct SharedDocumentCase {
+    pub number: String,
+    pub status: String,
+    pub uuid: String,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]

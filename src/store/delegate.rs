@@ -105,6 +105,10 @@ delegate! {
     fn held_messages(include_ignored: bool) -> Result<Vec<QuarantineEntry>, StoreError>;
     fn quarantine_list() -> Result<Vec<QuarantineEntry>, StoreError>;
     fn quarantine_entry(id: i64) -> Result<Option<(QuarantineEntry, Vec<u8>)>, StoreError>;
+    // store/sql/related.rs
+    fn open_related_case(related: RelatedCase<'_>, write: impl FnOnce(&str) -> RelatedWrite) -> Result<String, StoreError>;
+    fn open_cases_sharing_documents(uuids: &[String]) -> Result<Vec<String>, StoreError>;
+    fn merged_requesters(case_id: i64) -> Result<Vec<String>, StoreError>;
     // store/sql/report.rs
     fn report_rows(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<ReportRows, StoreError>;
     // store/sql/sla.rs

@@ -62,6 +62,8 @@ macro_rules! mount_sql {
         mod purge;
         #[path = "../sql/raw.rs"]
         mod raw;
+        #[path = "../sql/related.rs"]
+        mod related;
         #[path = "../sql/report.rs"]
         mod report;
         #[path = "../sql/sla.rs"]

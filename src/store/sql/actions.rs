@@ -26,26 +26,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         let Some((primary, _)) = changes.first() else { return Ok(()) };
         let mut tx = self.write_tx().await?;
+        if let Some(merge) = extras.merge {
+            super::related::move_merged(&mut tx, merge).await?;
+        }
         let raw_id = message.as_ref().map(|m| m.raw_id);
         if let Some(message) = &message {
             insert_message(&mut tx, primary.id, message.raw_id, &message.message, "agente").await?;
         }
-        sqlx::query(
-            "INSERT INTO case_actions (case_id, raw_message_id, actor, via, level, command, argument, text, refused, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(primary.id)
-        .bind(raw_id)
-        .bind(action.actor)
-        .bind(action.via)
-        .bind(action.level.as_str())
-        .bind(action.command)
-        .bind(action.argument)
-        .bind(action.text)
-        .bind(i64::from(action.refused))
-        .bind(now_text())
-        .execute(&mut *tx)
-        .await?;
+        insert_action(&mut tx, primary.id, raw_id, action).await?;
         write_changes(&mut tx, changes, action.actor).await?;
         if let Some(entry) = &extras.guide {
             insert_guide_entry(&mut tx, primary.id, entry).await?;
@@ -197,7 +185,14 @@ impl Store {
         .await?;
         let description = match requester_messages.first() {
             Some(row) => row.try_get("own_words")?,
-            None => String::new(),
+            // A related case (`#relacionado`) starts from the agent's description.
+            None => sqlx::query_scalar(
+                "SELECT own_words FROM case_messages WHERE case_id = $1 ORDER BY id LIMIT 1",
+            )
+            .bind(case_id)
+            .fetch_optional(pool)
+            .await?
+            .unwrap_or_default(),
         };
         let mut requester_raw_ids = Vec::new();
         for row in &requester_messages {
@@ -299,6 +294,32 @@ impl Store {
         tx.commit().await?;
         Ok(Some(cases))
     }
+}
+
+/// One row of what people did on a case.
+pub(super) async fn insert_action(
+    tx: &mut Tx<'_>,
+    case_id: i64,
+    raw_id: Option<i64>,
+    action: &ActionRecord<'_>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO case_actions (case_id, raw_message_id, actor, via, level, command, argument, text, refused, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(case_id)
+    .bind(raw_id)
+    .bind(action.actor)
+    .bind(action.via)
+    .bind(action.level.as_str())
+    .bind(action.command)
+    .bind(action.argument)
+    .bind(action.text)
+    .bind(i64::from(action.refused))
+    .bind(now_text())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 async fn insert_guide_entry(

@@ -45,14 +45,7 @@ impl Store {
         {
             return Err(StoreError::CaseCap);
         }
-        let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO case_counters (year, last) VALUES ($1, 1) \
-             ON CONFLICT (year) DO UPDATE SET last = case_counters.last + 1 RETURNING last",
-        )
-        .bind(new.year)
-        .fetch_one(&mut *tx)
-        .await?;
-        let number = format!("{}-{}-{seq:06}", new.prefix, new.year);
+        let number = next_case_number(&mut tx, new.prefix, new.year).await?;
         let case = &new.transition.case;
         let now = now_text();
         let case_id: i64 = sqlx::query_scalar(
@@ -148,7 +141,7 @@ impl Store {
             return Ok(None);
         }
         let latest: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM cases WHERE requester = $1 \
+            "SELECT id FROM cases WHERE requester = $1 AND merged_into_id IS NULL \
              ORDER BY status IN ('solucionado', 'cerrado'), id DESC LIMIT 1",
         )
         .bind(requester)
@@ -162,7 +155,33 @@ impl Store {
 
     /// The case a message belongs to: a reply to one of our outbox messages, then the subject
     /// tag, then a reply to any message stored on a case.
+    /// A duplicate merged into another case (`#fusionar`) hands its mail to that case.
     pub async fn find_case_for(
+        &self,
+        message: &MessageRecord<'_>,
+        signed_case: Option<&str>,
+    ) -> Result<Option<(FoundCase, ThreadMatch)>, StoreError> {
+        let Some((found, how)) = self.find_own_case_for(message, signed_case).await? else {
+            return Ok(None);
+        };
+        Ok(Some((self.follow_merges(found).await?, how)))
+    }
+
+    /// The case a merged duplicate's rows went to (through earlier merges too); the case itself
+    /// when it was not merged.
+    async fn follow_merges(&self, mut found: FoundCase) -> Result<FoundCase, StoreError> {
+        // Merges refuse a target that was merged, so a chain is short; the bound stops a loop.
+        for _ in 0..8 {
+            let Some(number) = found.merged_into.clone() else { break };
+            match self.case_by_number(&number).await? {
+                Some(target) => found = target,
+                None => break,
+            }
+        }
+        Ok(found)
+    }
+
+    async fn find_own_case_for(
         &self,
         message: &MessageRecord<'_>,
         signed_case: Option<&str>,
@@ -219,7 +238,9 @@ impl Store {
             "SELECT c.id, c.number, c.status, c.level, c.tema, c.channel, c.buzon, c.requester, c.security_category, \
              c.group_name, c.agent, c.first_contact, c.engine_state, c.version, c.external_ref, \
              c.case_type, c.root_cause, c.level_since, c.waiting_since, \
-             p.number AS parent_number FROM cases c LEFT JOIN cases p ON p.id = c.parent_id WHERE c.id = $1",
+             p.number AS parent_number, m.number AS merged_number FROM cases c \
+             LEFT JOIN cases p ON p.id = c.parent_id LEFT JOIN cases m ON m.id = c.merged_into_id \
+             WHERE c.id = $1",
         )
         .bind(id)
         .fetch_optional(self.pool())
@@ -266,6 +287,11 @@ impl Store {
              AND ($5 = 0 OR (status NOT IN ('solucionado', 'cerrado') AND EXISTS \
                  (SELECT 1 FROM sla_breaches b WHERE b.case_id = cases.id AND b.level = cases.level))) \
              AND ($6 IS NULL OR case_type = $6) AND ($7 IS NULL OR channel = $7) \
+             AND ($8 IS NULL OR EXISTS (SELECT 1 FROM documents d WHERE d.case_id = cases.id \
+                 AND (d.uuid IN ($8, $9) OR d.referenced_uuid IN ($8, $9)))) \
+             AND ($10 IS NULL OR provider_nit = $10 OR EXISTS (SELECT 1 FROM documents d \
+                 WHERE d.case_id = cases.id AND (d.supplier_nit = $10 OR d.customer_nit = $10))) \
+             AND ($11 IS NULL OR requester = $11) \
              ORDER BY id",
         )
         .bind(filter.level.map(Level::as_str))
@@ -275,6 +301,11 @@ impl Store {
         .bind(i64::from(filter.overdue))
         .bind(filter.case_type.map(crate::desk::CaseType::as_str))
         .bind(filter.channel.map(Channel::as_str))
+        // A CUFE is hexadecimal: written in either case, it is found as the XML wrote it.
+        .bind(filter.cufe.as_ref().map(|c| c.to_lowercase()))
+        .bind(filter.cufe.as_ref().map(|c| c.to_uppercase()))
+        .bind(filter.nit.as_deref())
+        .bind(filter.requester.as_deref())
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(case_summary).collect()
@@ -338,9 +369,26 @@ fn found_case(row: &Row) -> Result<FoundCase, StoreError> {
         case,
         requester: text("requester")?,
         buzon: text("buzon")?,
+        merged_into: row.try_get("merged_number")?,
         level_since: optional_instant_column(row, "level_since")?,
         waiting_since: optional_instant_column(row, "waiting_since")?,
     })
+}
+
+/// The next number of `year`, taken inside the transaction that opens the case (gap-free).
+pub(super) async fn next_case_number(
+    tx: &mut Tx<'_>,
+    prefix: &str,
+    year: i32,
+) -> Result<String, StoreError> {
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO case_counters (year, last) VALUES ($1, 1) \
+         ON CONFLICT (year) DO UPDATE SET last = case_counters.last + 1 RETURNING last",
+    )
+    .bind(year)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(format!("{prefix}-{year}-{seq:06}"))
 }
 
 /// Writes the case's new state, if nobody changed it since it was read ([`StoreError::Conflict`]
@@ -395,7 +443,7 @@ pub(super) async fn update_case(
     Ok(())
 }
 
-fn engine_state(case: &Case) -> Result<String, StoreError> {
+pub(super) fn engine_state(case: &Case) -> Result<String, StoreError> {
     serde_json::to_string(&EngineState {
         required: case.required.clone(),
         evidence: case.evidence.clone(),
@@ -718,8 +766,9 @@ impl Store {
             "SELECT c.id, c.number, c.status, c.level, c.tema, c.channel, c.case_type, c.agent, c.subject, c.created_at, c.buzon, \
              c.requester, c.requester_name, c.security_category, c.group_name, c.first_contact, \
              c.missing_requirements, c.external_ref, c.follow_up_until, c.purged_at, c.root_cause, c.provider_nit, \
-             p.number AS parent_number \
-             FROM cases c LEFT JOIN cases p ON p.id = c.parent_id WHERE c.number = $1",
+             p.number AS parent_number, m.number AS merged_number \
+             FROM cases c LEFT JOIN cases p ON p.id = c.parent_id \
+             LEFT JOIN cases m ON m.id = c.merged_into_id WHERE c.number = $1",
         )
         .bind(number)
         .fetch_optional(self.pool())
@@ -743,6 +792,26 @@ impl Store {
                 .fetch_all(pool)
                 .await?,
             external_ref: row.try_get("external_ref")?,
+            merged_into: row.try_get("merged_number")?,
+            merged_here: sqlx::query_scalar(
+                "SELECT number FROM cases WHERE merged_into_id = $1 ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?,
+            same_cufe: sqlx::query_as(
+                "SELECT c.number, c.status, MIN(CASE WHEN d.uuid = mine.uuid OR d.referenced_uuid = mine.uuid \
+                     THEN mine.uuid ELSE mine.referenced_uuid END) AS uuid FROM documents mine \
+                 JOIN documents d ON d.case_id <> mine.case_id AND (d.uuid = mine.uuid \
+                     OR d.referenced_uuid = mine.uuid OR d.uuid = mine.referenced_uuid \
+                     OR d.referenced_uuid = mine.referenced_uuid) \
+                 JOIN cases c ON c.id = d.case_id \
+                 WHERE mine.case_id = $1 AND c.merged_into_id IS NULL \
+                 GROUP BY c.id, c.number, c.status ORDER BY c.id",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?,
             follow_up_until: row.try_get("follow_up_until")?,
             purged_at: row.try_get("purged_at")?,
             root_cause: row.try_get("root_cause")?,
