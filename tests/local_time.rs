@@ -26,6 +26,7 @@ async fn all_at(host: &Host, at: &str) {
     host.db.execute("UPDATE events SET created_at = $1", &[at]).await;
     host.db.execute("UPDATE cases SET created_at = $1, follow_up_until = $1", &[at]).await;
     host.db.execute("UPDATE raw_messages SET received_at = $1", &[at]).await;
+    host.db.execute("UPDATE outbox SET created_at = $1, next_attempt_at = $1", &[at]).await;
 }
 
 #[tokio::test]
@@ -57,6 +58,11 @@ async fn case_show_prints_a_message_received_at_three_utc_as_ten_at_night_the_da
     let list = text(&host.mesa_fe().args(["case", "list"]).output().expect("run"));
     assert!(list.contains(" 2026-12-06 22:00 "), "{list}");
     assert!(list.contains("(fechas en hora de Colombia)"), "{list}");
+
+    let mail = text(&host.mesa_fe().args(["outbox", "show", "1"]).output().expect("run"));
+    assert!(mail.contains("Creado:      2026-12-06 22:00"), "{mail}");
+    assert!(mail.contains("Próximo intento: 2026-12-06 22:00"), "{mail}");
+    assert!(mail.contains("(fechas en hora de Colombia)"), "{mail}");
 }
 
 #[tokio::test]

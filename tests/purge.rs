@@ -348,6 +348,12 @@ async fn the_command_lists_purges_once_and_refuses_a_bad_duration() {
         "{}",
         text(&table)
     );
+    // The table shows the closing time as the desk's local time, not the stored UTC.
+    let closed_at = cases[0]["closed_at"].as_str().expect("closed_at");
+    let local = mesa_fe::desk::zone::Zone::bogota().show_stored(closed_at);
+    assert!(text(&table).contains(&format!(" {local} ")), "{local}: {}", text(&table));
+    assert!(!text(&table).contains(closed_at), "{}", text(&table));
+    assert!(text(&table).contains("(hora de Colombia)"), "{}", text(&table));
     assert_eq!(show(closed), before, "a dry run changes nothing");
     let store = state_store(state).await;
     assert!(store.raw_message(1).await.expect("raw").is_some());

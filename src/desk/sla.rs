@@ -96,7 +96,8 @@ pub fn breach_transition(
         breach.target.label(),
         crate::desk::levels::level_name(case.level),
         hours,
-        breach.due.format("%Y-%m-%d %H:%M"),
+        // In the desk's zone (the caller's offset), named so a coordinator elsewhere reads it.
+        breach.due.format("%Y-%m-%d %H:%M (UTC%:z)"),
     );
     t.note(activity_at(case.level), detail.clone());
     if !coordinator.is_empty() {
@@ -118,6 +119,31 @@ mod tests {
             first_action_at: first_action_at.map(at),
             recorded: Vec::new(),
         }
+    }
+
+    /// A case opened at N2 (the requirements met), held by one agent.
+    fn case_at_n2() -> Case {
+        use crate::desk::Requirement;
+        use crate::desk::case::{AgentLoad, Intake, Staffing, open};
+        use crate::desk::requirements::Evidence;
+        let intake = Intake {
+            tema: crate::desk::Tema::FacturaElectronica,
+            channel: crate::desk::Channel::Correo,
+            security_category: None,
+            auto_generated: false,
+            required: vec![Requirement::Descripcion],
+            evidence: Evidence {
+                supplied: [Requirement::Descripcion].into_iter().collect(),
+                reports_rejection: false,
+            },
+            known_errors: Vec::new(),
+        };
+        let staffing = Staffing {
+            group: "n2_factura".into(),
+            coordinator: "coord.n2@dian.gov.co".into(),
+            agents: vec![AgentLoad { address: "ana@dian.gov.co".into(), open_cases: 0 }],
+        };
+        open(&intake, &staffing).case
     }
 
     const N2: Targets = Targets { first_response_hours: 4.0, resolution_hours: 16.0 };
@@ -169,5 +195,9 @@ mod tests {
             late,
             vec![Breach { target: Target::PrimeraRespuesta, due: at("2026-08-18T10:00:00-05:00") }]
         );
+        // The history and the coordinator's notice say when it was due, in the desk's time.
+        let t = breach_transition(&case_at_n2(), &late[0], 4.0, "coord.n2@dian.gov.co");
+        let detail = &t.events.last().expect("an event").detail;
+        assert!(detail.contains("vencía 2026-08-18 10:00 (UTC-05:00)"), "{detail}");
     }
 }
