@@ -296,6 +296,7 @@ impl OutboxWorker {
             text,
             html: Some(html),
             attachments,
+            written_by_person: item.kind.written_by_person(),
         };
         outgoing::build(&outgoing)
     }

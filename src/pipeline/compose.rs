@@ -224,10 +224,14 @@ fn action_context(
         "documents": brief.documents,
         "rejections": brief.rejections,
         "text": reply.text,
-        "follow_up_days": ctx.config.control_posterior.business_days,
+        "follow_up_days": days_value(ctx.config.control_posterior.business_days),
         "parent_case": ctx.parent.or(case.parent.as_deref()),
     }));
     if reply.to == Recipient::Requester {
+        if reply.kind.written_by_person() {
+            // The agent's words go out as the agent's letter, signed with their name.
+            context.for_templates.insert("signed_by".into(), json!(actor_name));
+        }
         return context;
     }
     let diagnosis: Vec<&crate::store::actions::BriefAction> = brief
@@ -254,6 +258,12 @@ fn action_context(
     context.raw_message_ids = Some(brief.requester_raw_ids.clone());
     context.for_templates.extend(into_map(extra));
     context
+}
+
+/// A number of days for the templates: a whole one as an integer (`3`, not `3.0`), a part of
+/// one as it is (the `numero` filter writes `1,5`).
+fn days_value(days: f64) -> Value {
+    if days.fract() == 0.0 && days.abs() < 1e9 { json!(days as i64) } else { json!(days) }
 }
 
 /// A mass-incident suggestion for an N2 coordinator.
