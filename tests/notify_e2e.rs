@@ -28,7 +28,7 @@ fn config(stack: &Stack, processed: &str) -> String {
          autenticacion = \"contrasena\"\ncontrasena = {{ variable = \"MESA_FE_MAILSTACK_PASSWORD\" }}\n\
          carpeta = \"INBOX\"\ncarpeta_procesados = \"{processed}\"\nintervalo_sondeo_segundos = 2\n\
          [buzones.smtp]\nservidor = \"{host}\"\npuerto = {smtp}\ntls = \"ninguno\"\n\n\
-         [control_posterior]\ndias_habiles = 3.0\n\n\
+         [control_posterior]\ndias_habiles = 3.0\n\n[notificaciones]\nresumen_desde = 0\n\n\
          [[agentes]]\ncorreo = \"{N2}\"\nnombre = \"Ana Rojas\"\nnivel = \"n2\"\ngrupos = {N2_GROUPS}\nactivo = true\n",
         auth = trusted_mta_toml(),
         host = stack.host,
@@ -148,4 +148,105 @@ async fn an_agents_solution_reaches_the_requester_as_a_persons_letter_with_parag
     // Still on the requester's thread, under our signed Message-ID.
     assert!(solution.answers(&request_id), "{:?}", solution.thread());
     wait_case(&daemon, &number, "solved", |d| field(d, "status") == "solucionado").await;
+}
+
+// ------------------------------------------------------------------------------------ point 8
+
+/// The requester writes again on the case (answering `to`), under `subject`.
+async fn requester_adds(stack: &Stack, to: &Mail, subject: &str, body: &str) {
+    reply(stack, REQUESTER, "Proveedor Uno", GENERAL, to, subject, body).await;
+}
+
+fn thread_index_bytes(head: &str) -> Vec<u8> {
+    use base64::Engine;
+    let value = header(head, "Thread-Index").expect("Thread-Index");
+    base64::engine::general_purpose::STANDARD.decode(value).expect("base64 Thread-Index")
+}
+
+#[tokio::test]
+async fn every_agent_mail_about_one_case_threads_on_one_conversation() {
+    let stack = Stack::from_env();
+    let daemon = start_desk(&stack, "t-hilo-agentes").await;
+    let token = unique("hilo");
+    let request_id = format!("{token}.solicitud@pt.test");
+    send_request(&stack, &token, &request_id).await;
+    let ack = wait_mail(&stack, &daemon, REQUESTER, "acuse", |m| m.answers(&request_id)).await;
+    let number = case_number(&ack.subject);
+    let is_note = |m: &Mail| m.is_kind("notificacion_agente") && m.subject.contains(&number);
+
+    // Three notifications: the case reaches N2, then the requester writes twice more (the
+    // second time under another subject, with the case's tag).
+    let mut notes = vec![delivered(&stack, &daemon, N2, "notificación 1", is_note).await];
+    requester_adds(&stack, &ack, &format!("RE: {}", ack.subject), "Agrego el CUFE de la factura.")
+        .await;
+    notes.push(
+        delivered(&stack, &daemon, N2, "notificación 2", |m| {
+            is_note(m) && !notes.iter().any(|(n, _)| n.message_id == m.message_id)
+        })
+        .await,
+    );
+    requester_adds(
+        &stack,
+        &ack,
+        &format!("Otro dato [{number}]"),
+        "El adquiriente es Hotel Mirador del Quindío.",
+    )
+    .await;
+    notes.push(
+        delivered(&stack, &daemon, N2, "notificación 3", |m| {
+            is_note(m) && !notes.iter().any(|(n, _)| n.message_id == m.message_id)
+        })
+        .await,
+    );
+
+    let root = notes[0].0.references.first().expect("a root in References").clone();
+    assert!(root.contains(".hilo_agentes."), "a root of ours: {root}");
+    for (k, (note, head)) in notes.iter().enumerate() {
+        assert_eq!(note.subject, notes[0].0.subject, "one subject base");
+        assert_eq!(note.references.first(), Some(&root), "mail {k} starts from the root");
+        assert_eq!(header(head, "Thread-Topic"), header(&notes[0].1, "Thread-Topic"));
+        let earlier: Vec<&String> = notes[..k].iter().map(|(n, _)| &n.message_id).collect();
+        for id in &earlier {
+            assert!(
+                note.references.contains(id),
+                "mail {k} references {id}: {:?}",
+                note.references
+            );
+        }
+        let answered = earlier.last().map_or(&root, |id| *id);
+        assert_eq!(note.in_reply_to.first(), Some(answered), "mail {k} answers the previous");
+        // Outlook: one conversation header, each index extending the previous one.
+        let index = thread_index_bytes(head);
+        assert_eq!(index[..22], thread_index_bytes(&notes[0].1)[..22], "mail {k}");
+        if k > 0 {
+            let previous = thread_index_bytes(&notes[k - 1].1);
+            assert!(index.len() > previous.len() && index.starts_with(&previous), "mail {k}");
+        }
+    }
+    assert!(!notes[0].0.subject.contains("Otro dato"), "{}", notes[0].0.subject);
+
+    // The agent answers the first and the last: both commands find the case.
+    for (note, text) in [(&notes[0].0, "Primera revisión."), (&notes[2].0, "Segunda revisión.")] {
+        reply(
+            &stack,
+            N2,
+            "Ana Rojas",
+            GENERAL,
+            note,
+            &format!("RE: {}", note.subject),
+            &format!("#nota\n{text}"),
+        )
+        .await;
+        wait_case(&daemon, &number, "the note is recorded as the agent's action", |d| {
+            d["actions"].as_array().is_some_and(|actions| {
+                actions.iter().any(|a| {
+                    a["command"] == "nota"
+                        && a["refused"] == 0
+                        && a["text"].as_str().is_some_and(|t| t.contains(text))
+                })
+            })
+        })
+        .await;
+    }
+    assert_eq!(daemon.cases().await.len(), 1, "no other case was opened");
 }

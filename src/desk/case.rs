@@ -218,6 +218,13 @@ impl ReplyKind {
         matches!(self, ReplyKind::Solucion | ReplyKind::PreguntaSolicitante)
     }
 
+    /// Mail to agents about one case that threads on the agents' conversation of that case
+    /// (one per case in their mail client). A digest or a mass-incident suggestion speaks of
+    /// many cases: it stands alone.
+    pub fn in_agent_thread(self) -> bool {
+        self.takes_commands() && self != ReplyKind::SugerenciaMasiva
+    }
+
     /// Mail that carries the requester's XML and evidence as attachments.
     pub fn forwards_files(self) -> bool {
         matches!(self, ReplyKind::NotificacionAgente | ReplyKind::PaqueteAdministracionTecnica)
