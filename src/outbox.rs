@@ -270,6 +270,7 @@ impl OutboxWorker {
         way: &Way,
         attachments: Vec<OutgoingFile>,
     ) -> Result<Vec<u8>, OutgoingError> {
+        let agent_thread_index = context.agent_thread_index.clone();
         let context = self.render_context(item, context, way);
         let (text, html) = self.live.templates().render(item.kind.as_str(), &context)?;
         let references: Vec<String> = item
@@ -288,14 +289,14 @@ impl OutboxWorker {
             in_reply_to: item.in_reply_to.clone(),
             references,
             thread_topic: outgoing::thread_topic(&item.subject),
-            thread_index: outgoing::thread_index(
-                None,
-                item.created_at,
-                item.case_number.as_bytes(),
-            ),
+            // Agent mail carries its place in the agents' conversation of the case.
+            thread_index: agent_thread_index.unwrap_or_else(|| {
+                outgoing::thread_index(None, item.created_at, item.case_number.as_bytes())
+            }),
             text,
             html: Some(html),
             attachments,
+            written_by_person: item.kind.written_by_person(),
         };
         outgoing::build(&outgoing)
     }

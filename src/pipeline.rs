@@ -721,7 +721,8 @@ impl Desk {
         let number = store
             .open_case(new, |number| {
                 let ctx = self.reply_context(raw_id, number, buzon, &requester);
-                compose::drafts(&ctx, analysis, &transition)
+                // A new case: no agent mail about it yet.
+                compose::drafts(&ctx, analysis, &transition, &Default::default())
             })
             .await?;
         Ok(Outcome::Opened { raw_id, case: number, decision: Decision::NewCase })
@@ -878,8 +879,9 @@ impl Desk {
         };
         let buzon = self.buzon_for(&found.buzon);
         let ctx = self.reply_context(raw_id, &found.number, &buzon, &found.requester);
+        let agents = store.agent_thread(found.id).await?;
         let change = CaseChange {
-            drafts: compose::drafts(&ctx, analysis, &transition),
+            drafts: compose::drafts(&ctx, analysis, &transition, &agents),
             follow_up_until: self.follow_up_until(Some(&found.case), &transition.case),
             transition: &transition,
         };
@@ -1017,7 +1019,8 @@ impl Desk {
                     same_cufe: &same_cufe,
                     ..self.reply_context(raw_id, number, buzon, &requester)
                 };
-                compose::drafts(&ctx, analysis, &transition)
+                // A new case: no agent mail about it yet.
+                compose::drafts(&ctx, analysis, &transition, &Default::default())
             })
             .await?;
         self.suggest_mass_incident(store, &number, buzon, analysis).await?;

@@ -97,6 +97,20 @@ fn mask_word(word: &str) -> String {
     out
 }
 
+/// A quantity as a Spanish (Colombia) reader writes it: `3` for 3.0 (never "3.0"), `1,5` for
+/// 1.5 (decimal comma), at most two decimals; a value that is not finite is `0`.
+pub fn spanish_number(value: f64) -> String {
+    if !value.is_finite() {
+        return "0".into();
+    }
+    let rounded = (value * 100.0).round() / 100.0;
+    if rounded.fract() == 0.0 {
+        return format!("{rounded:.0}");
+    }
+    let written = format!("{rounded:.2}");
+    written.trim_end_matches('0').replace('.', ",")
+}
+
 /// A reader of RFC 4180 (quotes, doubled quotes, CRLF), to check in tests what a spreadsheet
 /// gets back from [`csv_record`].
 #[cfg(test)]
@@ -131,6 +145,17 @@ pub(crate) fn read_csv(text: &str) -> Vec<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantities_read_as_spanish_writes_them() {
+        assert_eq!(spanish_number(3.0), "3");
+        assert_eq!(spanish_number(1.5), "1,5");
+        assert_eq!(spanish_number(0.25), "0,25");
+        assert_eq!(spanish_number(2.0 / 3.0), "0,67");
+        assert_eq!(spanish_number(10.0), "10");
+        assert_eq!(spanish_number(-1.0), "-1");
+        assert_eq!(spanish_number(f64::NAN), "0");
+    }
 
     #[test]
     fn personal_data_is_masked_in_log_text() {

@@ -222,6 +222,21 @@ impl ReplyKind {
         !self.to_requester() && self != ReplyKind::ResumenNotificaciones
     }
 
+    /// Mail to the requester whose substance a person wrote (an agent's solution or question):
+    /// it goes out as that person's letter, without the automatic-mail marks (the
+    /// `Auto-Submitted` header, the "mensaje automático" note). Everything else the desk writes
+    /// on its own keeps them.
+    pub fn written_by_person(self) -> bool {
+        matches!(self, ReplyKind::Solucion | ReplyKind::PreguntaSolicitante)
+    }
+
+    /// Mail to agents about one case that threads on the agents' conversation of that case
+    /// (one per case in their mail client). A digest or a mass-incident suggestion speaks of
+    /// many cases: it stands alone.
+    pub fn in_agent_thread(self) -> bool {
+        self.takes_commands() && self != ReplyKind::SugerenciaMasiva
+    }
+
     /// Mail that carries the requester's XML and evidence as attachments.
     pub fn forwards_files(self) -> bool {
         matches!(self, ReplyKind::NotificacionAgente | ReplyKind::PaqueteAdministracionTecnica)

@@ -95,7 +95,7 @@ pub fn breach_transition(
         "Objetivo de servicio vencido: {} en {} ({} horas hábiles; vencía {}). Se avisa al coordinador.",
         breach.target.label(),
         crate::desk::levels::level_name(case.level),
-        hours,
+        crate::text::spanish_number(hours),
         // In the desk's zone (the caller's offset), named so a coordinator elsewhere reads it.
         breach.due.format("%Y-%m-%d %H:%M (UTC%:z)"),
     );

@@ -5,8 +5,8 @@
 //!   agents and Administración Técnica), each a text and an HTML template, built into the
 //!   program and optionally replaced by an operator's copies ([`Templates::load`]).
 //! - [`build`]: From, To, Subject, Message-ID, In-Reply-To, References, Thread-Topic,
-//!   Thread-Index, `Auto-Submitted: auto-replied`, `X-Auto-Response-Suppress: All`, and a
-//!   multipart/alternative body.
+//!   Thread-Index, `Auto-Submitted: auto-replied` (not on a person's words: a solution or a
+//!   question an agent wrote), `X-Auto-Response-Suppress: All`, and a multipart/alternative body.
 //! - [`thread_index`] and [`thread_topic`]: Outlook's conversation headers.
 
 use std::collections::BTreeMap;
@@ -45,6 +45,11 @@ pub struct Outgoing {
     pub html: Option<String>,
     /// Files sent along (the requester's evidence and XML, for agents).
     pub attachments: Vec<OutgoingFile>,
+    /// A person's words (an agent's solution or question): sent without `Auto-Submitted`, so
+    /// mail clients and the requester's filters treat it as the person's letter it is. Loop
+    /// protection does not need the header: what comes back quotes our signed Message-ID, and
+    /// machine answers to it are recognised by their own headers.
+    pub written_by_person: bool,
 }
 
 /// One attached file.
@@ -315,6 +320,8 @@ fn environment() -> Environment<'static> {
     env.add_filter("categoria_seguridad", security_category_label);
     env.add_filter("fecha", date_label);
     env.add_filter("accion", action_label);
+    env.add_filter("parrafos", paragraphs_html);
+    env.add_filter("numero", number_label);
     env
 }
 
@@ -495,6 +502,46 @@ fn date_label(state: &minijinja::State<'_, '_>, value: minijinja::Value) -> Stri
     }
 }
 
+/// A person's text as HTML paragraphs: one `<p>` per blank-line-separated paragraph, its line
+/// breaks as `<br>`, everything HTML-escaped. Outlook flattens a `white-space:pre-wrap` block
+/// into one paragraph; real paragraphs survive every client.
+fn paragraphs_html(text: minijinja::Value) -> minijinja::Value {
+    let Some(text) = as_text(&text) else {
+        return minijinja::Value::from_safe_string(String::new());
+    };
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let mut html = String::new();
+    let mut paragraph: Vec<&str> = Vec::new();
+    for line in text.lines().chain(std::iter::once("")) {
+        if !line.trim().is_empty() {
+            paragraph.push(line.trim_end());
+            continue;
+        }
+        if paragraph.is_empty() {
+            continue;
+        }
+        let lines: Vec<String> = paragraph.drain(..).map(escape_html).collect();
+        html.push_str(&format!("<p style=\"margin:0 0 10px 0;\">{}</p>\n", lines.join("<br>\n")));
+    }
+    minijinja::Value::from_safe_string(html)
+}
+
+/// The same escaping as every other value of an HTML template.
+fn escape_html(text: &str) -> String {
+    minijinja::HtmlEscape(text).to_string()
+}
+
+/// A quantity as people read it: `3` (never "3.0"), `1,5`. Text that is no number, as it came.
+fn number_label(value: minijinja::Value) -> String {
+    if let Ok(whole) = i64::try_from(value.clone()) {
+        return whole.to_string();
+    }
+    match f64::try_from(value.clone()) {
+        Ok(real) => crate::text::spanish_number(real),
+        Err(_) => as_text(&value).unwrap_or_default(),
+    }
+}
+
 /// What an action on a case is called: `escalar` → `escalamiento` (the `command` of a note).
 fn action_label(command: minijinja::Value) -> String {
     let Some(command) = as_text(&command) else { return "acción".into() };
@@ -515,7 +562,8 @@ fn action_label(command: minijinja::Value) -> String {
 }
 
 /// RFC 5322 bytes with Message-ID, In-Reply-To, References, Thread-Topic, Thread-Index,
-/// Auto-Submitted: auto-replied and X-Auto-Response-Suppress: All, text + HTML alternative.
+/// Auto-Submitted: auto-replied (unless [`Outgoing::written_by_person`]) and
+/// X-Auto-Response-Suppress: All, text + HTML alternative.
 pub fn build(outgoing: &Outgoing) -> Result<Vec<u8>, OutgoingError> {
     let message_id = bracketed(&outgoing.message_id)
         .ok_or_else(|| OutgoingError::Build("falta el Message-ID".into()))?;
@@ -546,9 +594,10 @@ pub fn build(outgoing: &Outgoing) -> Result<Vec<u8>, OutgoingError> {
         // lettre replaces the header on each call: the whole chain goes in at once.
         builder = builder.references(references.join(" "));
     }
-    builder = builder
-        .raw_header(raw_header("Auto-Submitted", "auto-replied"))
-        .raw_header(raw_header("X-Auto-Response-Suppress", "All"));
+    if !outgoing.written_by_person {
+        builder = builder.raw_header(raw_header("Auto-Submitted", "auto-replied"));
+    }
+    builder = builder.raw_header(raw_header("X-Auto-Response-Suppress", "All"));
     if !outgoing.thread_topic.trim().is_empty() {
         builder = builder.raw_header(raw_header("Thread-Topic", outgoing.thread_topic.trim()));
     }
@@ -902,6 +951,78 @@ mod tests {
         assert!(!text.contains("\n\n\n"), "{text}");
         // The requester's own words are never echoed back.
         assert!(!text.contains("own_words"), "{text}");
+    }
+
+    #[test]
+    fn a_persons_words_carry_no_automatic_note_and_keep_their_paragraphs_in_html() {
+        let templates = Templates::builtin();
+        let mut context = solucion_context();
+        context["text"] = json!(
+            "Buen día.\n\nRegenere el CUFE con la clave técnica.\nLuego reenvíe la factura <SETP>.\n\n\
+             Quedo atento."
+        );
+        context["signed_by"] = json!("Ana Rojas");
+        for kind in ["solucion", "pregunta_solicitante"] {
+            let (text, html) = templates.render(kind, &context).unwrap();
+            for part in [&text, &html] {
+                assert!(!part.contains("automático"), "{kind}: {part}");
+                assert!(part.contains("Ana Rojas"), "{kind}: {part}");
+            }
+            assert!(!html.contains("pre-wrap"), "{kind}: {html}");
+            assert!(html.contains(">Buen día.</p>"), "{kind}: {html}");
+            assert!(
+                html.contains(
+                    ">Regenere el CUFE con la clave técnica.<br>\n\
+                     Luego reenvíe la factura &lt;SETP&gt;.</p>"
+                ),
+                "{kind}: {html}"
+            );
+            assert!(html.contains(">Quedo atento.</p>"), "{kind}: {html}");
+            assert!(text.contains("Buen día.\n\nRegenere el CUFE"), "{kind}: {text}");
+        }
+        // What the desk writes on its own still says so.
+        let (text, html) = templates.render("acuse_recibo", &acuse_context()).unwrap();
+        assert!(text.contains("Este es un mensaje automático"), "{text}");
+        assert!(html.contains("Este es un mensaje automático"), "{html}");
+    }
+
+    #[test]
+    fn paragraphs_escape_everything_and_skip_empty_text() {
+        let rendered = paragraphs_html(minijinja::Value::from("a & b\r\n\r\n\r\n<c>\n\"d\""));
+        assert_eq!(
+            rendered.to_string(),
+            "<p style=\"margin:0 0 10px 0;\">a &amp; b</p>\n\
+             <p style=\"margin:0 0 10px 0;\">&lt;c&gt;<br>\n&quot;d&quot;</p>\n"
+        );
+        assert_eq!(paragraphs_html(minijinja::Value::from("  \n ")).to_string(), "");
+        assert_eq!(paragraphs_html(minijinja::Value::from(())).to_string(), "");
+    }
+
+    #[test]
+    fn business_days_read_as_whole_days_or_with_a_decimal_comma() {
+        let templates = Templates::builtin();
+        let mut context = solucion_context();
+        for (days, expected) in [
+            (json!(3.0), "dentro de los 3 días hábiles"),
+            (json!(1.5), "dentro de los 1,5 días hábiles"),
+        ] {
+            context["follow_up_days"] = days;
+            let (text, html) = templates.render("solucion", &context).unwrap();
+            for part in [&flat(&text), &flat(&html)] {
+                assert!(part.contains(expected), "{part}");
+                assert!(!part.contains("3.0 días") && !part.contains("1.5 días"), "{part}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_persons_letter_goes_without_auto_submitted_but_keeps_the_oof_suppression() {
+        let outgoing = Outgoing { written_by_person: true, ..sample_outgoing() };
+        let bytes = build(&outgoing).unwrap();
+        let message = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+        assert!(message.header_raw("Auto-Submitted").is_none());
+        assert_eq!(message.header_raw("X-Auto-Response-Suppress").map(str::trim), Some("All"));
+        assert!(message.message_id().is_some_and(|id| id.starts_with("FE-2026-000123.")));
     }
 
     #[test]
@@ -1480,6 +1601,7 @@ mod tests {
                 "<p>Cordial saludo.</p><p>Su caso es <strong>FE-2026-000123</strong>.</p>".into(),
             ),
             attachments: Vec::new(),
+            written_by_person: false,
         }
     }
 

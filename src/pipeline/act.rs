@@ -522,6 +522,7 @@ impl Desk {
         }
         let brief = store.case_brief(found.id).await?;
         let thread = store.requester_thread(found.id).await?;
+        let agents = store.agent_thread(found.id).await?;
         let buzon = self.buzon_for(&found.buzon);
         let ctx = ActionContext {
             nonce: &nonce,
@@ -534,7 +535,7 @@ impl Desk {
             received,
             parent: None,
         };
-        Ok(compose::action_drafts(&ctx, &brief, &thread, t))
+        Ok(compose::action_drafts(&ctx, &brief, &thread, &agents, t))
     }
 
     /// A requester's answer to "¿se resolvió?": recorded on the child and on its parent.

@@ -13,8 +13,9 @@ use crate::desk::command::HELP;
 use crate::desk::levels::Actor;
 use crate::desk::requirements::MIN_DESCRIPTION_CHARS;
 use crate::mail::Inbound;
+use crate::mail::outgoing::thread_index;
 use crate::mail::thread::MessageIds;
-use crate::store::actions::{CaseBrief, RequesterThread};
+use crate::store::actions::{AgentThread, CaseBrief, RequesterThread};
 use crate::store::outbox::{DraftContext, LearnedAnswer, OutboxDraft, OutboxItem, into_map};
 use crate::text::subject::strip_reply_prefixes;
 
@@ -43,10 +44,12 @@ pub fn reply_address(inbound: &Inbound) -> String {
 /// References kept on a reply: the newest ones are what clients thread on.
 const MAX_REFERENCES: usize = 10;
 
+/// `agents`: the agents' conversation of the case so far (empty for a new case).
 pub fn drafts(
     ctx: &ReplyContext<'_>,
     analysis: &Analysis,
     transition: &Transition,
+    agents: &AgentThread,
 ) -> Vec<OutboxDraft> {
     let inbound = analysis.inbound.as_ref();
     let subject = tagged_subject(ctx.number, inbound.map_or("", |m| m.subject.as_str()));
@@ -66,8 +69,13 @@ pub fn drafts(
         config: ctx.config,
         domain: message_domain(ctx.message_domain, ctx.buzon),
         nonce: format!("r{}", ctx.raw_id),
+        agent_subject: agents.subject.as_deref().map_or_else(
+            || subject.clone(),
+            |case_subject| tagged_subject(ctx.number, case_subject),
+        ),
         subject,
         thread: RequesterThread { in_reply_to, references },
+        agents: agents.clone(),
     };
     shared.drafts(transition, |reply| context(ctx, analysis, transition, reply))
 }
@@ -83,48 +91,96 @@ struct Shared<'a> {
     /// Makes the Message-IDs unique: `r57` (the e-mail that caused them), a random CLI token…
     nonce: String,
     subject: String,
+    /// The subject of every agent mail about the case: the case's own, tagged (a requester's
+    /// later mail may come with another subject; the agents' conversation keeps one).
+    agent_subject: String,
     /// Where mail to the requester threads.
     thread: RequesterThread,
+    /// Where mail to agents threads: the agents' conversation of the case so far.
+    agents: AgentThread,
 }
 
 impl Shared<'_> {
-    /// One draft per reply: the requester's threaded on their conversation, agents' not;
-    /// a security case's details only inside the security group; Message-IDs signed.
+    /// One draft per reply: the requester's threaded on their conversation, agents' on the
+    /// agents' conversation of the case; a security case's details only inside the security
+    /// group; Message-IDs signed.
     fn drafts(
         &self,
         transition: &Transition,
         context_of: impl Fn(&Reply) -> DraftContext,
     ) -> Vec<OutboxDraft> {
-        transition
-            .replies
-            .iter()
-            .enumerate()
-            .map(|(index, reply)| {
-                let (to, threaded) = match &reply.to {
-                    Recipient::Requester => (self.requester.to_string(), true),
-                    Recipient::Agent(address) => (address.clone(), false),
-                };
-                let (context, subject) = if must_redact(self.config, &transition.case, reply, &to) {
-                    (redacted(self.number, &transition.case), redacted_subject(self.number))
-                } else {
-                    (context_of(reply), self.subject.clone())
-                };
-                let detail = format!("{}.{}.{}", self.nonce, index, reply.kind.as_str());
-                // Bound to its recipient: only the agent it was sent to may command by answering.
-                let message_id = self.ids.sign(self.number, &detail, &to, self.domain);
-                OutboxDraft {
-                    kind: reply.kind,
-                    buzon: self.buzon.name.clone(),
-                    to,
-                    subject,
-                    message_id,
-                    in_reply_to: if threaded { self.thread.in_reply_to.clone() } else { None },
-                    references: if threaded { self.thread.references.clone() } else { Vec::new() },
-                    context,
+        let mut agents = self.agents.clone();
+        let mut drafts = Vec::with_capacity(transition.replies.len());
+        for (index, reply) in transition.replies.iter().enumerate() {
+            let to = match &reply.to {
+                Recipient::Requester => self.requester.to_string(),
+                Recipient::Agent(address) => address.clone(),
+            };
+            let (mut context, subject) = if must_redact(self.config, &transition.case, reply, &to) {
+                (redacted(self.number, &transition.case), redacted_subject(self.number))
+            } else if reply.to == Recipient::Requester {
+                (context_of(reply), self.subject.clone())
+            } else {
+                (context_of(reply), self.agent_subject.clone())
+            };
+            let detail = format!("{}.{}.{}", self.nonce, index, reply.kind.as_str());
+            // Bound to its recipient: only the agent it was sent to may command by answering.
+            let message_id = self.ids.sign(self.number, &detail, &to, self.domain);
+            let (in_reply_to, references) = match &reply.to {
+                Recipient::Requester => {
+                    (self.thread.in_reply_to.clone(), self.thread.references.clone())
                 }
-            })
-            .collect()
+                Recipient::Agent(_) if reply.kind.in_agent_thread() => {
+                    let (in_reply_to, references) = self.agent_thread_headers(&agents);
+                    let index = agent_thread_index(self.number, &agents);
+                    context.agent_thread_index = Some(index.clone());
+                    agents.sent.push(message_id.clone());
+                    agents.last_thread_index = Some(index);
+                    (Some(in_reply_to), references)
+                }
+                Recipient::Agent(_) => (None, Vec::new()),
+            };
+            drafts.push(OutboxDraft {
+                kind: reply.kind,
+                buzon: self.buzon.name.clone(),
+                to,
+                subject,
+                message_id,
+                in_reply_to,
+                references,
+                context,
+            });
+        }
+        drafts
     }
+
+    /// In-Reply-To and References of the next agent mail about the case: the conversation's
+    /// root first, then the newest earlier agent mails; it answers the newest (or the root).
+    fn agent_thread_headers(&self, agents: &AgentThread) -> (String, Vec<String>) {
+        let root = agent_thread_root(self.ids, self.number, self.domain);
+        let skip = agents.sent.len().saturating_sub(MAX_REFERENCES - 1);
+        let mut references = vec![root.clone()];
+        references.extend(agents.sent.iter().skip(skip).cloned());
+        let in_reply_to = agents.sent.last().cloned().unwrap_or(root);
+        (in_reply_to, references)
+    }
+}
+
+/// The Message-ID every agent mail about a case descends from: the same for the whole life of
+/// the case (signed, so a reply that quotes only it still finds the case), never sent itself,
+/// bound to no recipient and of no kind that commands.
+pub fn agent_thread_root(ids: &MessageIds, number: &str, domain: &str) -> String {
+    ids.sign(number, AGENT_THREAD_ROOT, "", domain)
+}
+
+/// The detail of [`agent_thread_root`]: no [`ReplyKind`] is called so.
+const AGENT_THREAD_ROOT: &str = "hilo_agentes";
+
+/// Outlook's Thread-Index of the next agent mail: a child of the previous one, or the header of
+/// the agents' conversation (its GUID from the case number) for the first.
+fn agent_thread_index(number: &str, agents: &AgentThread) -> String {
+    let seed = format!("{number}/{AGENT_THREAD_ROOT}");
+    thread_index(agents.last_thread_index.as_deref(), chrono::Utc::now(), seed.as_bytes())
 }
 
 fn message_domain<'a>(configured: &'a str, buzon: &'a Buzon) -> &'a str {
@@ -185,6 +241,7 @@ pub fn action_drafts(
     ctx: &ActionContext<'_>,
     brief: &CaseBrief,
     thread: &RequesterThread,
+    agents: &AgentThread,
     transition: &Transition,
 ) -> Vec<OutboxDraft> {
     let shared = Shared {
@@ -196,7 +253,9 @@ pub fn action_drafts(
         domain: message_domain(&ctx.config.general.message_domain, ctx.buzon),
         nonce: ctx.nonce.to_string(),
         subject: tagged_subject(ctx.number, &brief.subject),
+        agent_subject: tagged_subject(ctx.number, &brief.subject),
         thread: thread.clone(),
+        agents: agents.clone(),
     };
     shared.drafts(transition, |reply| action_context(ctx, brief, transition, reply))
 }
@@ -226,10 +285,14 @@ fn action_context(
         "documents": brief.documents,
         "rejections": brief.rejections,
         "text": reply.text,
-        "follow_up_days": ctx.config.control_posterior.business_days,
+        "follow_up_days": days_value(ctx.config.control_posterior.business_days),
         "parent_case": ctx.parent.or(case.parent.as_deref()),
     }));
     if reply.to == Recipient::Requester {
+        if reply.kind.written_by_person() {
+            // The agent's words go out as the agent's letter, signed with their name.
+            context.for_templates.insert("signed_by".into(), json!(actor_name));
+        }
         return context;
     }
     let diagnosis: Vec<&crate::store::actions::BriefAction> = brief
@@ -256,6 +319,12 @@ fn action_context(
     context.raw_message_ids = Some(brief.requester_raw_ids.clone());
     context.for_templates.extend(into_map(extra));
     context
+}
+
+/// A number of days for the templates: a whole one as an integer (`3`, not `3.0`), a part of
+/// one as it is (the `numero` filter writes `1,5`).
+fn days_value(days: f64) -> Value {
+    if days.fract() == 0.0 && days.abs() < 1e9 { json!(days as i64) } else { json!(days) }
 }
 
 /// A mass-incident suggestion for an N2 coordinator.

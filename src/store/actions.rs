@@ -137,6 +137,19 @@ pub struct BriefAction {
     pub created_at: String,
 }
 
+/// The agents' conversation about one case, so far: every mail to agents about it threads on
+/// it (one conversation per case in the agent's mail client).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentThread {
+    /// The case's subject (every agent mail about the case carries it, tagged); `None` before
+    /// the case exists.
+    pub subject: Option<String>,
+    /// Message-IDs (with angle brackets) of the agent mails already queued, oldest first.
+    pub sent: Vec<String>,
+    /// Outlook's Thread-Index of the newest of them: the next one extends it.
+    pub last_thread_index: Option<String>,
+}
+
 /// Where mail to the requester threads: their latest message, and the conversation so far.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RequesterThread {

@@ -51,6 +51,7 @@ delegate! {
     fn case_by_external_ref(external_ref: &str) -> Result<Option<FoundCase>, StoreError>;
     fn case_brief(case_id: i64) -> Result<CaseBrief, StoreError>;
     fn requester_thread(case_id: i64) -> Result<RequesterThread, StoreError>;
+    fn agent_thread(case_id: i64) -> Result<AgentThread, StoreError>;
     fn suggest_mass_incident(code: &str, since: DateTime<Utc>, threshold: u32, case_number: &str, draft: impl FnOnce(&[SuggestedCase]) -> OutboxDraft) -> Result<Option<Vec<SuggestedCase>>, StoreError>;
     // store/sql/cases.rs
     fn open_case(new: NewCase<'_>, drafts: impl FnOnce(&str) -> Vec<OutboxDraft>) -> Result<String, StoreError>;

@@ -39,6 +39,10 @@ pub struct DraftContext {
     pub status: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub level: Option<String>,
+    /// Outlook's Thread-Index of a mail in the agents' conversation of the case, fixed when it
+    /// was queued (it extends the previous one, so the next mail can extend it in turn).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_thread_index: Option<String>,
     /// Keys only the templates read (see config/templates/LEEME.md). Must not repeat the names
     /// of the fields above.
     #[serde(flatten)]

@@ -9,7 +9,8 @@ use super::cases::{
     SYSTEM_ACTOR, claim_raw, insert_events, insert_message, insert_outbox, update_case,
 };
 use crate::store::cases::{CaseChange, FoundCase};
-use crate::store::outbox::OutboxDraft;
+use crate::desk::case::ReplyKind;
+use crate::store::outbox::{DraftContext, OutboxDraft};
 use chrono::{DateTime, Utc};
 
 use super::{Store, StoreError, Tx, now_text, timestamp};
@@ -239,6 +240,36 @@ impl Store {
         let skip = references.len().saturating_sub(10);
         references.drain(..skip);
         Ok(RequesterThread { in_reply_to: references.last().cloned(), references })
+    }
+
+    /// The agents' side of the case's conversation: the case's subject and the mail queued to
+    /// agents about it (kinds [`ReplyKind::in_agent_thread`]), oldest first.
+    pub async fn agent_thread(&self, case_id: i64) -> Result<AgentThread, StoreError> {
+        let subject: Option<String> = sqlx::query_scalar("SELECT subject FROM cases WHERE id = $1")
+            .bind(case_id)
+            .fetch_optional(self.pool())
+            .await?;
+        let rows = sqlx::query("SELECT kind, message_id, context FROM outbox WHERE case_id = $1 ORDER BY id")
+            .bind(case_id)
+            .fetch_all(self.pool())
+            .await?;
+        let mut thread = AgentThread { subject, ..AgentThread::default() };
+        for row in &rows {
+            let kind: String = row.try_get("kind")?;
+            if !ReplyKind::parse(&kind).is_some_and(ReplyKind::in_agent_thread) {
+                continue;
+            }
+            thread.sent.push(row.try_get("message_id")?);
+            // A context that does not read (purged, newer) only loses Outlook's chain.
+            let context: String = row.try_get("context")?;
+            let index = serde_json::from_str::<DraftContext>(&context)
+                .ok()
+                .and_then(|c| c.agent_thread_index);
+            if index.is_some() {
+                thread.last_thread_index = index;
+            }
+        }
+        Ok(thread)
     }
 
     /// A mass-incident suggestion for rule `code`, unless one was made within the window: when
