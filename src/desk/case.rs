@@ -186,6 +186,9 @@ crate::names::named_enum! {
         AvisoTopeCasos = "aviso_tope_casos",
         /// To an agent: many notifications within a minute, listed in one mail instead.
         ResumenNotificaciones = "resumen_notificaciones",
+        /// To the agent holding a case (or the group's coordinator): a mail of the case bounced,
+        /// its recipient did not get it (the remote server's diagnostic included).
+        AvisoRebote = "aviso_rebote",
     }
 }
 

@@ -1,6 +1,7 @@
 //! The pure middle of mesa-fe: classification, minimum requirements, the known-error base and the
 //! case state machine. Nothing here does I/O, so unit tests drive it directly.
 
+pub mod bounce;
 pub mod calendar;
 pub mod case;
 pub mod classify;

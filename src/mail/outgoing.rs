@@ -69,7 +69,7 @@ pub enum OutgoingError {
 }
 
 /// The kinds of automatic mail; each has `KIND.txt.j2` and `KIND.html.j2`.
-pub const KINDS: [&str; 16] = [
+pub const KINDS: [&str; 17] = [
     "acuse_recibo",
     "solicitud_informacion",
     "respuesta_error_conocido",
@@ -86,10 +86,11 @@ pub const KINDS: [&str; 16] = [
     "redireccion_canal",
     "aviso_tope_casos",
     "resumen_notificaciones",
+    "aviso_rebote",
 ];
 
 /// The shipped templates, by file name.
-const BUILTIN: [(&str, &str); 32] = [
+const BUILTIN: [(&str, &str); 34] = [
     ("acuse_recibo.txt.j2", include_str!("../../config/templates/acuse_recibo.txt.j2")),
     ("acuse_recibo.html.j2", include_str!("../../config/templates/acuse_recibo.html.j2")),
     (
@@ -164,6 +165,8 @@ const BUILTIN: [(&str, &str); 32] = [
         "resumen_notificaciones.html.j2",
         include_str!("../../config/templates/resumen_notificaciones.html.j2"),
     ),
+    ("aviso_rebote.txt.j2", include_str!("../../config/templates/aviso_rebote.txt.j2")),
+    ("aviso_rebote.html.j2", include_str!("../../config/templates/aviso_rebote.html.j2")),
 ];
 
 /// The e-mail templates, loaded once (built-in, or from the configured folder).

@@ -414,7 +414,7 @@ fn context(
         value["requester"] = json!(ctx.requester);
         value["own_words"] = json!(inbound.map(|m| m.own_words.clone()));
     }
-    if kind == ReplyKind::AvisoTopeCasos {
+    if kind == ReplyKind::AvisoTopeCasos || kind == ReplyKind::AvisoRebote {
         value["requester"] = json!(ctx.requester);
         value["text"] = json!(reply.text);
     }
