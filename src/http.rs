@@ -271,7 +271,7 @@ fn register_store_stats(registry: &mut Registry, stats: &StoreStats, config: &Co
     }
     registry.register(
         "cola_salida",
-        "Correos de la cola de salida por estado (pendiente, enviado, fallo_temporal, fallo_permanente)",
+        "Correos de la cola de salida por estado (pendiente, enviado, fallo_temporal, fallo_permanente, rebotado)",
         outbox,
     );
 

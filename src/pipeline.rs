@@ -2,6 +2,7 @@
 //! and the daemon do: [`Desk::ingest`]).
 
 mod act;
+mod bounce;
 pub mod bounded;
 mod compose;
 mod related;
@@ -624,6 +625,9 @@ impl Desk {
             let reason = "correo enviado por la propia mesa que volvió al buzón";
             store.set_raw_status(raw_id, RawStatus::Ignorado, Some(reason)).await?;
             return Ok(Outcome::Ignored { raw_id });
+        }
+        if let Some(outcome) = self.take_bounce(store, raw_id, &analysis).await? {
+            return Ok(outcome);
         }
         // A concurrent message on the same case makes the update fail: read again, once.
         for attempt in 0..3 {

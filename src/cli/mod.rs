@@ -158,7 +158,7 @@ pub enum QuarantineCommand {
 pub enum OutboxCommand {
     /// Lista los correos de la cola, con su estado.
     List {
-        /// pendiente, enviado, fallo_temporal o fallo_permanente.
+        /// pendiente, enviado, fallo_temporal, fallo_permanente o rebotado.
         #[arg(long)]
         estado: Option<String>,
         #[arg(long)]

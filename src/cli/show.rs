@@ -355,4 +355,14 @@ pub fn outbox_item(i: &OutboxItem, zone: &Zone) {
     if let Some(error) = &i.last_error {
         say!("Última respuesta del servidor: {error}");
     }
+    if let Some(bounce) = &i.bounce {
+        say!("Rebotó:      {}", timestamp(bounce.at));
+        say!("Destinatario rechazado: {}", bounce.recipient.as_deref().unwrap_or(&i.to_addr));
+        if let Some(status) = &bounce.status {
+            say!("Código de estado remoto: {status}");
+        }
+        if let Some(diagnostic) = &bounce.diagnostic {
+            say!("Diagnóstico del servidor remoto: {diagnostic}");
+        }
+    }
 }

@@ -196,6 +196,9 @@ crate::names::named_enum! {
         /// To the requester of a duplicate merged into another case (`#fusionar`): the number
         /// to use from now on.
         AvisoFusion = "aviso_fusion",
+        /// To the agent holding a case (or the group's coordinator): a mail of the case bounced,
+        /// its recipient did not get it (the remote server's diagnostic included).
+        AvisoRebote = "aviso_rebote",
     }
 }
 

@@ -50,7 +50,7 @@ pub enum Command {
 }
 
 /// The commands and what they do, for the help an agent gets back (Spanish).
-pub const HELP: [(&str, &str); 17] = [
+pub const HELP: &[(&str, &str)] = &[
     ("#nota", "nota interna (en nivel 2 es el diagnóstico)"),
     ("#solucion", "la solución: el texto le llega al solicitante y el caso queda solucionado"),
     ("#solucion primer-contacto", "igual, y la solución entra a la guía de errores conocidos"),

@@ -2,6 +2,7 @@
 //! case state machine. Nothing here does I/O, so unit tests drive it directly.
 
 pub mod answer;
+pub mod bounce;
 pub mod calendar;
 pub mod case;
 pub mod classify;

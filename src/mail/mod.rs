@@ -13,8 +13,10 @@
 //! - [`outgoing`]: answers rendered from templates into RFC 5322 messages with threading headers.
 //! - [`smtp`]: submission of those messages through each buzón's SMTP server.
 //! - [`thread`]: our signed Message-IDs, so replies are matched to their case beyond doubt.
+//! - [`bounce`]: delivery reports, NDRs and "mailbox full" auto-replies about our mail.
 
 pub mod attachments;
+pub mod bounce;
 pub mod imap;
 pub mod oauth;
 pub mod outgoing;
@@ -149,6 +151,8 @@ pub struct Inbound {
     /// (a ZIP itself is replaced by its entries).
     pub files: Vec<FileEntry>,
     pub problems: Vec<AttachmentProblem>,
+    /// What the message says about a mail that was not delivered, when it is a bounce.
+    pub bounce: Option<bounce::Bounce>,
 }
 
 impl Inbound {

@@ -74,7 +74,7 @@ pub enum OutgoingError {
 }
 
 /// The kinds of automatic mail; each has `KIND.txt.j2` and `KIND.html.j2`.
-pub const KINDS: [&str; 18] = [
+pub const KINDS: &[&str] = &[
     "acuse_recibo",
     "solicitud_informacion",
     "respuesta_error_conocido",
@@ -93,10 +93,11 @@ pub const KINDS: [&str; 18] = [
     "resumen_notificaciones",
     "aviso_caso_relacionado",
     "aviso_fusion",
+    "aviso_rebote",
 ];
 
 /// The shipped templates, by file name.
-const BUILTIN: [(&str, &str); 36] = [
+const BUILTIN: &[(&str, &str)] = &[
     ("acuse_recibo.txt.j2", include_str!("../../config/templates/acuse_recibo.txt.j2")),
     ("acuse_recibo.html.j2", include_str!("../../config/templates/acuse_recibo.html.j2")),
     (
@@ -181,6 +182,8 @@ const BUILTIN: [(&str, &str); 36] = [
     ),
     ("aviso_fusion.txt.j2", include_str!("../../config/templates/aviso_fusion.txt.j2")),
     ("aviso_fusion.html.j2", include_str!("../../config/templates/aviso_fusion.html.j2")),
+    ("aviso_rebote.txt.j2", include_str!("../../config/templates/aviso_rebote.txt.j2")),
+    ("aviso_rebote.html.j2", include_str!("../../config/templates/aviso_rebote.html.j2")),
 ];
 
 /// The e-mail templates, loaded once (built-in, or from the configured folder).

@@ -93,6 +93,7 @@ fn read_message(message: &Message<'_>, limits: &AttachmentLimits) -> Result<Inbo
     inbound.own_words = content.own_words();
     inbound.files = content.files;
     inbound.problems = content.problems;
+    inbound.bounce = super::bounce::recognise(message, &inbound);
     Ok(inbound)
 }
 

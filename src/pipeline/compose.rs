@@ -495,7 +495,7 @@ fn context(
         value["own_words"] = json!(inbound.map(|m| m.own_words.clone()));
         value["same_cufe"] = json!(ctx.same_cufe);
     }
-    if kind == ReplyKind::AvisoTopeCasos {
+    if kind == ReplyKind::AvisoTopeCasos || kind == ReplyKind::AvisoRebote {
         value["requester"] = json!(ctx.requester);
         value["text"] = json!(reply.text);
     }

@@ -53,6 +53,9 @@ delegate! {
     fn requester_thread(case_id: i64) -> Result<RequesterThread, StoreError>;
     fn agent_thread(case_id: i64) -> Result<AgentThread, StoreError>;
     fn suggest_mass_incident(code: &str, since: DateTime<Utc>, threshold: u32, case_number: &str, draft: impl FnOnce(&[SuggestedCase]) -> OutboxDraft) -> Result<Option<Vec<SuggestedCase>>, StoreError>;
+    // store/sql/bounces.rs
+    fn outbox_by_message_id(message_id: &str) -> Result<Option<BouncedRow>, StoreError>;
+    fn record_bounce(raw_id: i64, found: &FoundCase, message: &MessageRecord<'_>, change: &CaseChange<'_>, mark: Option<BounceMark<'_>>, reply_cap: u32) -> Result<(), StoreError>;
     // store/sql/cases.rs
     fn open_case(new: NewCase<'_>, drafts: impl FnOnce(&str) -> Vec<OutboxDraft>) -> Result<String, StoreError>;
     fn append_to_case(raw_id: i64, found: &FoundCase, message: &MessageRecord<'_>, change: &CaseChange<'_>, reply_cap: u32) -> Result<(), StoreError>;

@@ -44,6 +44,8 @@ macro_rules! mount_sql {
 
         #[path = "../sql/actions.rs"]
         mod actions;
+        #[path = "../sql/bounces.rs"]
+        mod bounces;
         #[path = "../sql/cases.rs"]
         mod cases;
         #[path = "../sql/columns.rs"]

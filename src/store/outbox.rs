@@ -1,6 +1,8 @@
 //! The outbox: mail to send, written with the state change it reports, sent by one scheduler.
 //! Statuses: `pendiente` → `enviado`, or `fallo_temporal` (retried at `next_attempt_at`) →
-//! `fallo_permanente` (the server's reply kept). The Message-ID is fixed at write time, so a
+//! `fallo_permanente` (the server's reply kept); a mail sent and then returned by the remote
+//! server (a bounce quoting its Message-ID) is `rebotado`, with the remote diagnostic. The
+//! Message-ID is fixed at write time, so a
 //! crash between sending and marking can resend the same message at most once, with the same
 //! Message-ID, which mail clients show once.
 
@@ -25,6 +27,9 @@ crate::names::named_enum! {
         FalloTemporal = "fallo_temporal",
         /// Not tried again (the server's reply kept), unless an operator says so.
         FalloPermanente = "fallo_permanente",
+        /// Sent, then returned by the remote server (a bounce quoting its Message-ID): the
+        /// recipient did not get it. [`OutboxItem::bounce`] says who and why.
+        Rebotado = "rebotado",
     }
 }
 
@@ -89,6 +94,48 @@ pub struct OutboxItem {
     pub sent_at: Option<DateTime<Utc>>,
     /// The digest that carries this agent notification (its status follows the digest's).
     pub digest_id: Option<i64>,
+    /// The bounce that returned it, when one did.
+    #[serde(rename = "rebote", skip_serializing_if = "Option::is_none")]
+    pub bounce: Option<OutboxBounce>,
+}
+
+/// What a bounce said of one outbox row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxBounce {
+    /// When the bounce was processed.
+    #[serde(rename = "fecha")]
+    pub at: DateTime<Utc>,
+    /// The address the remote server refused (the row's own, unless it was forwarded).
+    #[serde(rename = "destinatario")]
+    pub recipient: Option<String>,
+    /// The enhanced status code (`5.1.1`).
+    #[serde(rename = "estado")]
+    pub status: Option<String>,
+    /// The remote server's words.
+    #[serde(rename = "diagnostico")]
+    pub diagnostic: Option<String>,
+}
+
+/// One of our mails a bounce quotes: what the desk needs to tell the case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BouncedRow {
+    pub id: i64,
+    pub case_id: i64,
+    pub kind: ReplyKind,
+    pub to_addr: String,
+    pub subject: String,
+    pub status: OutboxStatus,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// What a failed delivery writes on its outbox row.
+#[derive(Debug, Clone, Copy)]
+pub struct BounceMark<'a> {
+    pub outbox_id: i64,
+    pub recipient: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub diagnostic: &'a str,
 }
 
 /// A row that could not be read (a kind this version does not know, a malformed time): the
@@ -148,7 +195,7 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "estado desconocido: \"enviada\"; use uno de pendiente, enviado, fallo_temporal, \
-             fallo_permanente"
+             fallo_permanente, rebotado"
         );
     }
 }

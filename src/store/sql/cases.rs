@@ -459,7 +459,7 @@ fn missing_text(case: &Case) -> String {
 
 /// The message, its attachments, documents, rejections, the events and the outbox rows; then the
 /// raw message is marked processed. Runs inside the caller's transaction.
-async fn write_message_and_effects(
+pub(super) async fn write_message_and_effects(
     tx: &mut Tx<'_>,
     case_id: i64,
     raw_id: i64,

@@ -45,8 +45,20 @@ impl<'r> sqlx::FromRow<'r, Row> for OutboxItem {
             created_at: instant_column(row, "created_at")?,
             sent_at: optional_instant_column(row, "sent_at")?,
             digest_id: row.try_get("digest_id")?,
+            bounce: bounce_columns(row)?,
         })
     }
+}
+
+/// The bounce columns (migration 0013), when the row ever bounced.
+fn bounce_columns(row: &Row) -> Result<Option<OutboxBounce>, sqlx::Error> {
+    let Some(at) = optional_instant_column(row, "bounced_at")? else { return Ok(None) };
+    Ok(Some(OutboxBounce {
+        at,
+        recipient: row.try_get("bounce_recipient")?,
+        status: row.try_get("bounce_status")?,
+        diagnostic: row.try_get("bounce_diagnostic")?,
+    }))
 }
 
 /// One row as an item, or as the reason it cannot be one (the row's id still read).
@@ -57,7 +69,7 @@ fn item_or_unreadable(row: &Row) -> Result<Result<OutboxItem, UnreadableRow>, St
 
 const ITEM_COLUMNS: &str = "o.id, c.number AS case_number, o.kind, o.buzon, o.to_addr, o.subject, o.message_id, \
      o.in_reply_to, o.refs, o.context, o.status, o.attempts, o.next_attempt_at, o.last_error, o.created_at, o.sent_at, \
-     o.digest_id";
+     o.digest_id, o.bounced_at, o.bounce_recipient, o.bounce_status, o.bounce_diagnostic";
 
 impl Store {
     /// Rows due now for these buzones, oldest first; each read on its own, so that one this
@@ -110,7 +122,7 @@ impl Store {
     pub async fn mark_sent(&self, id: i64, server_reply: &str) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE outbox SET status = $1, sent_at = $2, attempts = attempts + 1, last_error = $3 \
-             WHERE id = $4 OR digest_id = $4",
+             WHERE (id = $4 OR digest_id = $4) AND status <> 'rebotado'",
         )
         .bind(OutboxStatus::Enviado.as_str())
         .bind(now_text())
@@ -130,7 +142,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE outbox SET status = $1, next_attempt_at = $2, attempts = attempts + 1, last_error = $3 \
-             WHERE id = $4 OR digest_id = $4",
+             WHERE (id = $4 OR digest_id = $4) AND status <> 'rebotado'",
         )
         .bind(OutboxStatus::FalloTemporal.as_str())
         .bind(timestamp(next_attempt_at))
@@ -145,7 +157,7 @@ impl Store {
     pub async fn mark_failed(&self, id: i64, error: &str) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE outbox SET status = $1, attempts = attempts + 1, last_error = $2 \
-             WHERE id = $3 OR digest_id = $3",
+             WHERE (id = $3 OR digest_id = $3) AND status <> 'rebotado'",
         )
         .bind(OutboxStatus::FalloPermanente.as_str())
         .bind(error)

@@ -28,7 +28,7 @@ macro_rules! closed_cases {
          FROM cases c WHERE c.status = 'cerrado' AND (c.purged_at IS NULL \
          OR EXISTS (SELECT 1 FROM case_messages m WHERE m.case_id = c.id AND m.own_words <> '') \
          OR EXISTS (SELECT 1 FROM outbox o WHERE o.case_id = c.id \
-             AND o.status IN ('enviado', 'fallo_permanente') AND o.context <> '{}') \
+             AND o.status IN ('enviado', 'fallo_permanente', 'rebotado') AND o.context <> '{}') \
          OR EXISTS (SELECT 1 FROM case_messages m \
              JOIN raw_bodies b ON b.raw_message_id = m.raw_message_id WHERE m.case_id = c.id) \
          OR EXISTS (SELECT 1 FROM case_messages m JOIN raw_messages o ON o.id = m.raw_message_id \
@@ -128,11 +128,12 @@ impl Store {
         .rows_affected();
         // Mail still waiting keeps its context: it is rendered from it when sent.
         let outbox_cleared = sqlx::query(
-            "UPDATE outbox SET context = '{}' WHERE case_id = $1 AND status IN ($2, $3) AND context <> '{}'",
+            "UPDATE outbox SET context = '{}' WHERE case_id = $1 AND status IN ($2, $3, $4) AND context <> '{}'",
         )
         .bind(case_id)
         .bind(OutboxStatus::Enviado.as_str())
         .bind(OutboxStatus::FalloPermanente.as_str())
+        .bind(OutboxStatus::Rebotado.as_str())
         .execute(&mut *tx)
         .await?
         .rows_affected();
