@@ -5,6 +5,7 @@ mod act;
 pub mod bounded;
 mod compose;
 mod sla;
+pub mod waiting;
 
 use std::sync::Arc;
 

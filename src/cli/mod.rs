@@ -106,6 +106,10 @@ pub enum CaseCommand {
         /// correo, aranda, pqsr o rechazado (remitentes que no podían escribir a ese buzón).
         #[arg(long)]
         canal: Option<String>,
+        /// Solo los casos en espera de información del solicitante, el más antiguo primero:
+        /// desde cuándo, días hábiles de espera, si ya se le recordó y cuándo se cierra.
+        #[arg(long, conflicts_with_all = ["nivel", "estado", "tema", "padre", "vencidos", "tipo", "canal"])]
+        esperando: bool,
         /// Salida en JSON.
         #[arg(long)]
         json: bool,
@@ -497,7 +501,12 @@ pub async fn case(path: Option<&Path>, command: CaseCommand) -> Result<ExitCode,
     let config = load_config(path)?;
     let store = open_store(&config).await?;
     match command {
-        CaseCommand::List { nivel, estado, tema, padre, vencidos, tipo, canal, json } => {
+        CaseCommand::List { esperando: true, json, .. } => {
+            let now = chrono::Utc::now();
+            let cases = mesa_fe::pipeline::waiting::waiting_cases(&config, &store, now).await?;
+            if json { show::json(&cases)? } else { show::waiting_list(&cases) }
+        }
+        CaseCommand::List { nivel, estado, tema, padre, vencidos, tipo, canal, json, .. } => {
             let filter = CaseFilter {
                 level: parse_filter(nivel.as_deref(), Level::parse, "nivel")?,
                 status: parse_filter(estado.as_deref(), Status::parse, "estado")?,

@@ -186,6 +186,13 @@ crate::names::named_enum! {
         AvisoTopeCasos = "aviso_tope_casos",
         /// To an agent: many notifications within a minute, listed in one mail instead.
         ResumenNotificaciones = "resumen_notificaciones",
+        /// To a requester who has not answered the desk's request for information (once per
+        /// waiting period).
+        RecordatorioInformacion = "recordatorio_informacion",
+        /// To a requester whose case closed without their answer.
+        CierreSinRespuesta = "cierre_sin_respuesta",
+        /// To the agent or coordinator holding a case that closed without the requester's answer.
+        AvisoCierreSinRespuesta = "aviso_cierre_sin_respuesta",
     }
 }
 
@@ -201,6 +208,8 @@ impl ReplyKind {
                 | ReplyKind::PreguntaSolicitante
                 | ReplyKind::ValidacionMasiva
                 | ReplyKind::RedireccionCanal
+                | ReplyKind::RecordatorioInformacion
+                | ReplyKind::CierreSinRespuesta
         )
     }
 

@@ -69,7 +69,7 @@ pub enum OutgoingError {
 }
 
 /// The kinds of automatic mail; each has `KIND.txt.j2` and `KIND.html.j2`.
-pub const KINDS: [&str; 16] = [
+pub const KINDS: [&str; 19] = [
     "acuse_recibo",
     "solicitud_informacion",
     "respuesta_error_conocido",
@@ -86,10 +86,13 @@ pub const KINDS: [&str; 16] = [
     "redireccion_canal",
     "aviso_tope_casos",
     "resumen_notificaciones",
+    "recordatorio_informacion",
+    "cierre_sin_respuesta",
+    "aviso_cierre_sin_respuesta",
 ];
 
 /// The shipped templates, by file name.
-const BUILTIN: [(&str, &str); 32] = [
+const BUILTIN: [(&str, &str); 38] = [
     ("acuse_recibo.txt.j2", include_str!("../../config/templates/acuse_recibo.txt.j2")),
     ("acuse_recibo.html.j2", include_str!("../../config/templates/acuse_recibo.html.j2")),
     (
@@ -163,6 +166,30 @@ const BUILTIN: [(&str, &str); 32] = [
     (
         "resumen_notificaciones.html.j2",
         include_str!("../../config/templates/resumen_notificaciones.html.j2"),
+    ),
+    (
+        "recordatorio_informacion.txt.j2",
+        include_str!("../../config/templates/recordatorio_informacion.txt.j2"),
+    ),
+    (
+        "recordatorio_informacion.html.j2",
+        include_str!("../../config/templates/recordatorio_informacion.html.j2"),
+    ),
+    (
+        "cierre_sin_respuesta.txt.j2",
+        include_str!("../../config/templates/cierre_sin_respuesta.txt.j2"),
+    ),
+    (
+        "cierre_sin_respuesta.html.j2",
+        include_str!("../../config/templates/cierre_sin_respuesta.html.j2"),
+    ),
+    (
+        "aviso_cierre_sin_respuesta.txt.j2",
+        include_str!("../../config/templates/aviso_cierre_sin_respuesta.txt.j2"),
+    ),
+    (
+        "aviso_cierre_sin_respuesta.html.j2",
+        include_str!("../../config/templates/aviso_cierre_sin_respuesta.html.j2"),
     ),
 ];
 
