@@ -37,6 +37,9 @@ pub struct Config {
     #[serde(default)]
     pub proveedores: Vec<crate::desk::providers::Provider>,
     pub control_posterior: FollowUp,
+    /// Cases waiting for the requester's information: reminder and closure.
+    #[serde(default)]
+    pub espera_solicitante: WaitingForRequester,
     pub masiva: MassIncidents,
     pub notificaciones: Notifications,
     pub privacidad: Privacy,
@@ -154,6 +157,37 @@ pub struct FollowUp {
     /// How often the daemon closes the cases whose window passed.
     #[serde(rename = "revision_segundos")]
     pub sweep_seconds: u64,
+}
+
+/// Cases waiting for the requester (`pendiente_informacion`): counted in business days (see
+/// `[horario]`) from the desk's latest request to the requester.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WaitingForRequester {
+    /// Business days without an answer before one reminder to the requester.
+    #[serde(rename = "recordatorio_dias_habiles")]
+    pub reminder_days: u32,
+    /// Business days without an answer before the case closes (requester and holder told).
+    #[serde(rename = "cierre_sin_respuesta_dias_habiles")]
+    pub closure_days: u32,
+    /// How often the daemon looks for cases due for a reminder or a closure.
+    #[serde(rename = "revision_segundos")]
+    pub sweep_seconds: u64,
+}
+
+impl Default for WaitingForRequester {
+    fn default() -> Self {
+        WaitingForRequester { reminder_days: 3, closure_days: 10, sweep_seconds: 300 }
+    }
+}
+
+impl WaitingForRequester {
+    pub fn deadlines(&self) -> crate::desk::waiting::Deadlines {
+        crate::desk::waiting::Deadlines {
+            reminder_days: self.reminder_days,
+            closure_days: self.closure_days,
+        }
+    }
 }
 
 /// Afectación masiva: suggestions to coordinators and the validation sample.
@@ -751,6 +785,7 @@ impl Config {
         if self.control_posterior.sweep_seconds == 0 {
             return Err(invalid("control_posterior.revision_segundos", "debe ser mayor que cero"));
         }
+        self.validate_waiting()?;
         if self.masiva.cases_to_suggest < 2 || self.masiva.window_minutes == 0 {
             return Err(invalid(
                 "masiva.casos_para_sugerir",
@@ -766,6 +801,29 @@ impl Config {
             for (j, group) in agent.groups.iter().enumerate() {
                 self.check_group_exists(&format!("agentes[{i}].grupos[{j}]"), group)?;
             }
+        }
+        Ok(())
+    }
+
+    /// The reminder comes before the closure, both within a quarter of a year.
+    fn validate_waiting(&self) -> Result<(), ConfigError> {
+        let waiting = &self.espera_solicitante;
+        if !(1..=60).contains(&waiting.reminder_days) {
+            return Err(invalid(
+                "espera_solicitante.recordatorio_dias_habiles",
+                "debe estar entre 1 y 60",
+            ));
+        }
+        if !(1..=60).contains(&waiting.closure_days)
+            || waiting.closure_days <= waiting.reminder_days
+        {
+            return Err(invalid(
+                "espera_solicitante.cierre_sin_respuesta_dias_habiles",
+                "debe estar entre 1 y 60 y ser mayor que recordatorio_dias_habiles",
+            ));
+        }
+        if waiting.sweep_seconds == 0 {
+            return Err(invalid("espera_solicitante.revision_segundos", "debe ser mayor que cero"));
         }
         Ok(())
     }
@@ -1330,6 +1388,21 @@ mod tests {
         let bad_window = write("[control_posterior]\ndias_habiles = -1\n");
         let error = Config::load(Some(bad_window.path())).expect_err("negative").to_string();
         assert!(error.contains("control_posterior.dias_habiles"), "{error}");
+    }
+
+    #[test]
+    fn waiting_deadlines_default_and_are_checked_by_key() {
+        let config = Config::builtin().expect("config");
+        assert_eq!(config.espera_solicitante.deadlines().reminder_days, 3);
+        assert_eq!(config.espera_solicitante.deadlines().closure_days, 10);
+        let reversed = write(
+            "[espera_solicitante]\nrecordatorio_dias_habiles = 5\ncierre_sin_respuesta_dias_habiles = 4\n",
+        );
+        let error = Config::load(Some(reversed.path())).expect_err("closure first").to_string();
+        assert!(error.contains("espera_solicitante.cierre_sin_respuesta_dias_habiles"), "{error}");
+        let zero = write("[espera_solicitante]\nrecordatorio_dias_habiles = 0\n");
+        let error = Config::load(Some(zero.path())).expect_err("zero").to_string();
+        assert!(error.contains("espera_solicitante.recordatorio_dias_habiles"), "{error}");
     }
 
     #[test]

@@ -101,7 +101,7 @@ pub async fn run(
         telemetry.watching(&buzon.name);
         telemetry.task_expected(&watcher_task(&buzon.name));
     }
-    for task in [CONTROL_TASK, SLA_TASK, RELOAD_TASK, SYSTEMD_TASK] {
+    for task in [CONTROL_TASK, SLA_TASK, WAITING_TASK, RELOAD_TASK, SYSTEMD_TASK] {
         telemetry.task_expected(task);
     }
     let http = http_listener(&desk.config).await?;
@@ -190,6 +190,19 @@ pub async fn run(
             }
         }
     });
+    tasks.spawn(WAITING_TASK, {
+        let (live, store, shutdown, wake, leases) =
+            (live.clone(), store.clone(), shutdown.clone(), wake.clone(), leases.clone());
+        move || {
+            let (live, store, shutdown, wake, leases) =
+                (live.clone(), store.clone(), shutdown.clone(), wake.clone(), leases.clone());
+            async move {
+                let work =
+                    |_| waiting_sweep(live.clone(), store.clone(), shutdown.clone(), wake.clone());
+                leases.serve(&timer_lease(WAITING_TASK), &shutdown, |_| {}, work).await
+            }
+        }
+    });
     tasks.spawn(RELOAD_TASK, {
         let reloading = Arc::new(Reloading { publisher, reload, store: store.clone() });
         let (shutdown, notifier) = (shutdown.clone(), notifier.clone());
@@ -250,6 +263,7 @@ pub async fn run(
 pub const OUTBOX_TASK: &str = "cola_salida";
 const CONTROL_TASK: &str = "control_posterior";
 const SLA_TASK: &str = "sla";
+const WAITING_TASK: &str = "espera_solicitante";
 const RELOAD_TASK: &str = "recarga";
 const SYSTEMD_TASK: &str = "systemd";
 
@@ -491,6 +505,30 @@ async fn sla_sweep(live: Live, store: Store, shutdown: Shutdown, outbox: Arc<Not
                 outbox.notify_one();
             }
             Err(e) => warn!(error = %e, "SLA: no se pudo revisar; se reintenta"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = shutdown.wait() => break,
+        }
+    }
+}
+
+/// Cases waiting for the requester, on a timer: reminders, then closures with notices.
+async fn waiting_sweep(live: Live, store: Store, shutdown: Shutdown, outbox: Arc<Notify>) {
+    while !shutdown.requested() {
+        let desk = live.desk();
+        let every = Duration::from_secs(desk.config.espera_solicitante.sweep_seconds);
+        match desk.sweep_waiting(&store, chrono::Utc::now()).await {
+            Ok(done) if done == Default::default() => {}
+            Ok(done) => {
+                info!(
+                    reminded = done.reminded,
+                    closed = done.closed,
+                    "espera del solicitante: recordatorios y cierres sin respuesta"
+                );
+                outbox.notify_one();
+            }
+            Err(e) => warn!(error = %e, "espera del solicitante: no se pudo revisar; se reintenta"),
         }
         tokio::select! {
             () = tokio::time::sleep(every) => {}

@@ -7,6 +7,7 @@ pub mod bounded;
 mod compose;
 mod related;
 mod sla;
+pub mod waiting;
 
 use std::sync::Arc;
 

@@ -116,6 +116,10 @@ pub enum CaseCommand {
         /// Solo los casos de este solicitante (su correo).
         #[arg(long)]
         correo: Option<String>,
+        /// Solo los casos en espera de información del solicitante, el más antiguo primero:
+        /// desde cuándo, días hábiles de espera, si ya se le recordó y cuándo se cierra.
+        #[arg(long, conflicts_with_all = ["nivel", "estado", "tema", "padre", "vencidos", "tipo", "canal", "cufe", "nit", "correo"])]
+        esperando: bool,
         /// Salida en JSON.
         #[arg(long)]
         json: bool,
@@ -518,6 +522,11 @@ pub async fn case(path: Option<&Path>, command: CaseCommand) -> Result<ExitCode,
     let config = load_config(path)?;
     let store = open_store(&config).await?;
     match command {
+        CaseCommand::List { esperando: true, json, .. } => {
+            let now = chrono::Utc::now();
+            let cases = mesa_fe::pipeline::waiting::waiting_cases(&config, &store, now).await?;
+            if json { show::json(&cases)? } else { show::waiting_list(&cases) }
+        }
         CaseCommand::List {
             nivel,
             estado,
@@ -530,6 +539,7 @@ pub async fn case(path: Option<&Path>, command: CaseCommand) -> Result<ExitCode,
             nit,
             correo,
             json,
+            ..
         } => {
             let filter = CaseFilter {
                 level: parse_filter(nivel.as_deref(), Level::parse, "nivel")?,

@@ -140,6 +140,36 @@ pub fn case_list(cases: &[CaseSummary], zone: &Zone) {
     say!("(fechas en {})", zone.label());
 }
 
+/// `case list --esperando`: since when each case waits (the day of the latest request to the
+/// requester), business days waited, whether the reminder went out, and the closure date.
+pub fn waiting_list(cases: &[mesa_fe::pipeline::waiting::WaitingCase]) {
+    if cases.is_empty() {
+        say!("No hay casos en espera de información del solicitante.");
+        return;
+    }
+    say!(
+        "{:<16} {:<7} {:<11} {:>12} {:<12} {:<11} AGENTE",
+        "CASO",
+        "NIVEL",
+        "DESDE",
+        "DÍAS HÁBILES",
+        "RECORDATORIO",
+        "CIERRE"
+    );
+    for c in cases {
+        say!(
+            "{:<16} {:<7} {:<11} {:>12} {:<12} {:<11} {}",
+            c.number,
+            c.level,
+            c.since.get(..10).unwrap_or(&c.since),
+            c.business_days,
+            if c.reminded { "enviado" } else { "no" },
+            c.closes_on,
+            c.agent.as_deref().unwrap_or("-")
+        );
+    }
+}
+
 pub fn case_detail(d: &CaseDetail, zone: &Zone) {
     let at = |stored: &str| zone.show_stored(stored);
     let s = &d.summary;

@@ -199,6 +199,13 @@ crate::names::named_enum! {
         /// To the agent holding a case (or the group's coordinator): a mail of the case bounced,
         /// its recipient did not get it (the remote server's diagnostic included).
         AvisoRebote = "aviso_rebote",
+        /// To a requester who has not answered the desk's request for information (once per
+        /// waiting period).
+        RecordatorioInformacion = "recordatorio_informacion",
+        /// To a requester whose case closed without their answer.
+        CierreSinRespuesta = "cierre_sin_respuesta",
+        /// To the agent or coordinator holding a case that closed without the requester's answer.
+        AvisoCierreSinRespuesta = "aviso_cierre_sin_respuesta",
     }
 }
 
@@ -216,6 +223,8 @@ impl ReplyKind {
                 | ReplyKind::RedireccionCanal
                 | ReplyKind::AvisoCasoRelacionado
                 | ReplyKind::AvisoFusion
+                | ReplyKind::RecordatorioInformacion
+                | ReplyKind::CierreSinRespuesta
         )
     }
 

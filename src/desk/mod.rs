@@ -15,6 +15,7 @@ pub mod report;
 pub mod requirements;
 pub mod sla;
 pub mod zone;
+pub mod waiting;
 
 crate::names::named_enum! {
     /// Topic of a request; each one has its N2 group (activity 4 of the procedure).

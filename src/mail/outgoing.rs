@@ -94,6 +94,9 @@ pub const KINDS: &[&str] = &[
     "aviso_caso_relacionado",
     "aviso_fusion",
     "aviso_rebote",
+    "recordatorio_informacion",
+    "cierre_sin_respuesta",
+    "aviso_cierre_sin_respuesta",
 ];
 
 /// The shipped templates, by file name.
@@ -184,6 +187,30 @@ const BUILTIN: &[(&str, &str)] = &[
     ("aviso_fusion.html.j2", include_str!("../../config/templates/aviso_fusion.html.j2")),
     ("aviso_rebote.txt.j2", include_str!("../../config/templates/aviso_rebote.txt.j2")),
     ("aviso_rebote.html.j2", include_str!("../../config/templates/aviso_rebote.html.j2")),
+    (
+        "recordatorio_informacion.txt.j2",
+        include_str!("../../config/templates/recordatorio_informacion.txt.j2"),
+    ),
+    (
+        "recordatorio_informacion.html.j2",
+        include_str!("../../config/templates/recordatorio_informacion.html.j2"),
+    ),
+    (
+        "cierre_sin_respuesta.txt.j2",
+        include_str!("../../config/templates/cierre_sin_respuesta.txt.j2"),
+    ),
+    (
+        "cierre_sin_respuesta.html.j2",
+        include_str!("../../config/templates/cierre_sin_respuesta.html.j2"),
+    ),
+    (
+        "aviso_cierre_sin_respuesta.txt.j2",
+        include_str!("../../config/templates/aviso_cierre_sin_respuesta.txt.j2"),
+    ),
+    (
+        "aviso_cierre_sin_respuesta.html.j2",
+        include_str!("../../config/templates/aviso_cierre_sin_respuesta.html.j2"),
+    ),
 ];
 
 /// The e-mail templates, loaded once (built-in, or from the configured folder).

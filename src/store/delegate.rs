@@ -123,4 +123,6 @@ delegate! {
     fn stats() -> Result<StoreStats, StoreError>;
     fn ping() -> Result<(), StoreError>;
     fn overdue_outbox(before: &str) -> Result<i64, StoreError>;
+    // store/sql/waiting.rs
+    fn waiting_cases() -> Result<Vec<super::waiting::WaitingRow>, StoreError>;
 }

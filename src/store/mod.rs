@@ -9,6 +9,7 @@
 //! - [`outbox`]: mail to send, its schedule and its fate.
 //! - [`actions`]: what agents do to cases, control posterior, mass-incident suggestions.
 //! - [`sla`]: service-level clocks of open cases and their breaches.
+//! - [`waiting`]: cases waiting for the requester (reminder and closure).
 //! - [`leases`]: which node reads a buzón or runs a timer when nodes share the database.
 //! - [`copy`]: a SQLite desk copied into an empty PostgreSQL database.
 //! - [`fault`]: which database failures are worth retrying.
@@ -72,6 +73,8 @@ macro_rules! mount_sql {
         mod sla;
         #[path = "../sql/stats.rs"]
         mod stats;
+        #[path = "../sql/waiting.rs"]
+        mod waiting;
 
         use columns::{instant_column, optional_instant_column};
         pub(crate) use handle::Store;
@@ -91,6 +94,7 @@ pub mod raw;
 pub mod report;
 pub mod sla;
 pub mod stats;
+pub mod waiting;
 
 mod delegate;
 // Both mount the same `store/sql/*.rs`, each for its own driver: on purpose, see above.
