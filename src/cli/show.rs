@@ -386,7 +386,7 @@ pub fn outbox_item(i: &OutboxItem, zone: &Zone) {
         say!("Última respuesta del servidor: {error}");
     }
     if let Some(bounce) = &i.bounce {
-        say!("Rebotó:      {}", timestamp(bounce.at));
+        say!("Rebotó:      {}", zone.show(bounce.at));
         say!("Destinatario rechazado: {}", bounce.recipient.as_deref().unwrap_or(&i.to_addr));
         if let Some(status) = &bounce.status {
             say!("Código de estado remoto: {status}");

@@ -137,6 +137,7 @@ mod tests {
                 reports_rejection: false,
             },
             known_errors: Vec::new(),
+            answer: crate::desk::answer::Reading::NoClara,
         };
         let staffing = Staffing {
             group: "n2_factura".into(),

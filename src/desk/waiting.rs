@@ -175,6 +175,7 @@ mod tests {
             required: vec![Requirement::Descripcion, Requirement::Xml],
             evidence: Evidence::default(),
             known_errors: Vec::new(),
+            answer: crate::desk::answer::Reading::NoClara,
         };
         let staffing = Staffing {
             group: "n2_factura".into(),

@@ -232,7 +232,7 @@ impl Templates {
     pub fn builtin() -> Templates {
         let mut env = environment();
         let mut origins = BTreeMap::new();
-        for (name, source) in BUILTIN {
+        for &(name, source) in BUILTIN {
             // Every built-in template is compiled by the tests; a failure here is a build defect.
             if let Err(e) = env.add_template(name, source) {
                 panic!("built-in template {name} does not compile: {e:#}");
@@ -256,7 +256,7 @@ impl Templates {
         warn_unknown_files(dir);
         let mut env = environment();
         let mut origins = BTreeMap::new();
-        for (name, builtin) in BUILTIN {
+        for &(name, builtin) in BUILTIN {
             let path = dir.join(name);
             let (source, origin) = match std::fs::read_to_string(&path) {
                 Ok(text) => (text, path.display().to_string()),
@@ -1537,7 +1537,7 @@ mod tests {
                 assert!(html.contains("&lt;b&gt;texto&lt;&#x2f;b&gt; &amp; más"), "{kind}: {html}");
             }
         }
-        for name in BUILTIN.map(|(name, _)| name) {
+        for name in BUILTIN.iter().map(|&(name, _)| name) {
             let kind = name.trim_end_matches(".txt.j2").trim_end_matches(".html.j2");
             assert!(KINDS.contains(&kind), "{name}");
         }

@@ -105,7 +105,8 @@ impl Desk {
         let transition = bounced(&found.case, &mail, &report, &staffing);
         let buzon = self.buzon_for(&found.buzon);
         let ctx = self.reply_context(raw_id, &found.number, &buzon, &found.requester);
-        let mut drafts = compose::drafts(&ctx, analysis, &transition);
+        let agents = store.agent_thread(found.id).await?;
+        let mut drafts = compose::drafts(&ctx, analysis, &transition, &agents);
         for draft in drafts.iter_mut().filter(|d| !d.context.redacted) {
             // On the bounced mail's subject, not on the mailer daemon's.
             draft.subject = notice_subject(&found.number, &row.subject);
@@ -124,9 +125,7 @@ impl Desk {
 
     /// A moment as people of the desk read it: `07/12/2026 09:14`, in the configured zone.
     fn local_time(&self, at: chrono::DateTime<chrono::Utc>) -> String {
-        let offset = chrono::FixedOffset::east_opt(self.config.general.utc_offset_hours * 3600)
-            .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset is valid"));
-        at.with_timezone(&offset).format("%d/%m/%Y %H:%M").to_string()
+        self.config.zone().local(at).format("%d/%m/%Y %H:%M").to_string()
     }
 }
 

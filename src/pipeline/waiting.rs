@@ -134,9 +134,9 @@ impl Desk {
     }
 }
 
-/// The desk's zone (`general.zona_horaria_horas`).
+/// The desk's offset from UTC now (`general.zona_horaria`).
 fn offset(config: &Config) -> Option<FixedOffset> {
-    FixedOffset::east_opt(config.general.utc_offset_hours * 3600)
+    Some(*config.zone().local(chrono::Utc::now()).offset())
 }
 
 fn step_tag(step: Step) -> &'static str {
