@@ -144,6 +144,7 @@ struct Cues {
     tentative: bool,
 }
 
+/// What a phrase of the reply says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     /// "Lo reviso y les cuento": not an answer yet.
