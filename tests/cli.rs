@@ -413,3 +413,50 @@ fn the_help_is_in_spanish_for_every_command() {
         "{message}"
     );
 }
+
+#[test]
+fn case_seguridad_marks_a_case_and_explains_its_refusals() {
+    let host = ingested(&["mail/01_proveedor_zip_attacheddocument.eml"]);
+    let ana = "ana.rojas@dian.gov.co";
+    let bad = host
+        .mesa_fe()
+        .args(["case", "seguridad", "1", "z", "--agente", ana, "--motivo", "x"])
+        .output()
+        .expect("run");
+    assert_eq!(bad.status.code(), Some(65));
+    assert!(text(&bad).contains("use una letra de la a a la h"), "{}", text(&bad));
+    let empty = host
+        .mesa_fe()
+        .args(["case", "seguridad", "1", "h", "--agente", ana, "--motivo", " "])
+        .output()
+        .expect("run");
+    assert_eq!(empty.status.code(), Some(65));
+    assert!(text(&empty).contains("necesita un texto"), "{}", text(&empty));
+    let marked = host
+        .mesa_fe()
+        .args([
+            "case",
+            "seguridad",
+            "1",
+            "H",
+            "--agente",
+            ana,
+            "--motivo",
+            "Suplantaron su usuario",
+        ])
+        .output()
+        .expect("run");
+    assert!(marked.status.success(), "{}", text(&marked));
+    let shown =
+        json_of(&host.mesa_fe().args(["case", "show", "1", "--json"]).output().expect("run"));
+    assert_eq!(shown["security_category"], "h", "{shown}");
+    assert_eq!(shown["group"], "seguridad", "{shown}");
+    // Ana is not in the security group: the case is no longer hers to work.
+    let after = host
+        .mesa_fe()
+        .args(["case", "escalate", "1", "--agente", ana, "--sin-xml", "no aplica"])
+        .output()
+        .expect("run");
+    assert_eq!(after.status.code(), Some(65));
+    assert!(text(&after).contains("solo el grupo de seguridad"), "{}", text(&after));
+}

@@ -834,3 +834,119 @@ async fn thanks_close_the_case_without_mail_and_the_same_error_reopens_it_at_n2(
         thanked.iter().map(|m| &m.subject).collect::<Vec<_>>()
     );
 }
+
+// Issue 14, points 10 and 12, by mail.
+
+#[tokio::test]
+async fn csat_is_refused_without_the_xml_until_n3_writes_why_it_does_not_apply() {
+    let stack = Stack::from_env();
+    let daemon = start_desk(&stack, "t-niveles-sin-xml", 3).await;
+    let token = unique("sinxml");
+    let request_id = format!("{token}.solicitud@pt.test");
+    // No XML: the request reports no DIAN rejection, so N1 did not ask for it.
+    let raw = request(PROVIDER, "Proveedor Uno", &token, "FEPT7001", &request_id);
+    smtp_send(&stack, PROVIDER, ALIADOS, &raw).await;
+    let n2_note =
+        wait_mail(&stack, &daemon, N2, "notificación N2", |m| m.subject.contains(&token)).await;
+    let number = case_number(&n2_note.subject);
+    let subject = format!("RE: {}", n2_note.subject);
+    answer(
+        &stack,
+        N2,
+        "Agente N2",
+        &n2_note,
+        &subject,
+        "#nota\nEl adquiriente no recibe el correo.",
+    )
+    .await;
+    wait_case(&daemon, &number, "the N2 diagnosis", |d| has_event(d, |a, _| a == 5)).await;
+    answer(&stack, N2, "Agente N2", &n2_note, &subject, "#escalar\nRevisar el envío.").await;
+    let n3_note =
+        wait_mail(&stack, &daemon, N3, "notificación N3", |m| m.subject.contains(&token)).await;
+    let n3_subject = format!("RE: {}", n3_note.subject);
+    answer(&stack, N3, "Agente N3", &n3_note, &n3_subject, "#escalar\nFalla del envío de correo.")
+        .await;
+    let refusal = wait_mail(&stack, &daemon, N3, "respuesta al comando", |m| {
+        m.subject.contains(&token) && m.is_kind("respuesta_comando")
+    })
+    .await;
+    assert!(
+        refusal.text.contains("XML del solicitante") && refusal.text.contains("sin-xml"),
+        "the refusal says what is missing and how to go on:\n{}",
+        refusal.text
+    );
+    let reason = "la factura nunca se generó como XML: el problema es el envío del correo";
+    answer(
+        &stack,
+        N3,
+        "Agente N3",
+        &refusal,
+        &format!("RE: {}", refusal.subject),
+        &format!("#escalar csat sin-xml: {reason}\nEl servicio de envío rechaza el dominio."),
+    )
+    .await;
+    let package = wait_mail(&stack, &daemon, CSAT, "paquete para Administración Técnica", |m| {
+        m.subject.contains(&token)
+    })
+    .await;
+    assert!(
+        package.text.contains(reason),
+        "the package says why there is no XML:\n{}",
+        package.text
+    );
+    assert!(package.text.contains("El servicio de envío rechaza el dominio."), "{}", package.text);
+    let detail = wait_outbox_drained(&daemon, &number).await;
+    assert_eq!(field(&detail, "level"), "administracion_tecnica");
+    assert!(has_event(&detail, |a, d| a == 10 && d.contains(reason)), "history: {detail}");
+}
+
+#[tokio::test]
+async fn an_agent_marks_a_case_as_a_security_event_and_it_moves_to_the_security_group() {
+    let stack = Stack::from_env();
+    let daemon = start_desk(&stack, "t-niveles-marca-seguridad", 3).await;
+    let token = unique("marcaseg");
+    let request_id = format!("{token}.solicitud@pt.test");
+    let raw = request(PROVIDER, "Proveedor Uno", &token, "FEPT7002", &request_id);
+    smtp_send(&stack, PROVIDER, ALIADOS, &raw).await;
+    let n2_note =
+        wait_mail(&stack, &daemon, N2, "notificación N2", |m| m.subject.contains(&token)).await;
+    let number = case_number(&n2_note.subject);
+    answer(
+        &stack,
+        N2,
+        "Agente N2",
+        &n2_note,
+        &format!("RE: {}", n2_note.subject),
+        "#seguridad h\nEl proveedor dice por teléfono que alguien entró con su usuario.",
+    )
+    .await;
+    let note = wait_mail(&stack, &daemon, CATCHALL, "notificación al grupo de seguridad", |m| {
+        m.is_to(SECURITY_AGENT) && m.subject.contains(&number)
+    })
+    .await;
+    assert!(note.text.contains("alguien entró con su usuario"), "{}", note.text);
+    let detail = wait_outbox_drained(&daemon, &number).await;
+    assert_eq!(field(&detail, "group"), "seguridad");
+    assert_eq!(detail["security_category"].as_str(), Some("h"));
+    assert!(
+        has_event(&detail, |_, d| d.contains("Marcado como evento de seguridad, categoría h")),
+        "history: {detail}"
+    );
+    // From now on the former agent's commands are refused.
+    answer(
+        &stack,
+        N2,
+        "Agente N2",
+        &n2_note,
+        &format!("RE: {}", n2_note.subject),
+        "#solucion\nYa quedó.",
+    )
+    .await;
+    let refusal = wait_mail(&stack, &daemon, N2, "respuesta al comando", |m| {
+        m.subject.contains(&number) && m.is_kind("respuesta_comando")
+    })
+    .await;
+    assert!(refusal.shown().contains("grupo de seguridad"), "{}", refusal.text);
+    let after = wait_outbox_drained(&daemon, &number).await;
+    assert_eq!(field(&after, "status"), "en_atencion");
+}

@@ -117,7 +117,7 @@ impl Shared<'_> {
                 Recipient::Agent(address) => address.clone(),
             };
             let (mut context, subject) = if must_redact(self.config, &transition.case, reply, &to) {
-                (redacted(self.number, &transition.case), redacted_subject(self.number))
+                (redacted(self.number, &transition.case, reply), redacted_subject(self.number))
             } else if reply.to == Recipient::Requester {
                 (context_of(reply), self.subject.clone())
             } else {
@@ -199,8 +199,14 @@ fn must_redact(config: &Config, case: &Case, reply: &Reply, to: &str) -> bool {
         && !config.in_group(&config.enrutamiento.security_group, to)
 }
 
-/// All that mail about a security case may say to someone outside the security group.
-fn redacted(number: &str, case: &Case) -> DraftContext {
+/// All that mail about a security case may say to someone outside the security group. A refused
+/// command keeps the desk's explanation (its own words, no detail of the case): an agent whose
+/// case became a security event (`#seguridad`) learns why his command no longer applies.
+fn redacted(number: &str, case: &Case, reply: &Reply) -> DraftContext {
+    let explanation = match reply.kind {
+        ReplyKind::RespuestaComando => reply.text.clone(),
+        _ => None,
+    };
     DraftContext {
         case: Some(number.to_string()),
         status: Some(case.status.as_str().to_string()),
@@ -208,6 +214,7 @@ fn redacted(number: &str, case: &Case) -> DraftContext {
         redacted: true,
         ..DraftContext::for_templates(json!({
             "security_category": case.security_category.map(String::from),
+            "text": explanation,
         }))
     }
 }
