@@ -4,6 +4,7 @@
 mod act;
 pub mod bounded;
 mod compose;
+mod quarantine;
 mod sla;
 pub mod waiting;
 
