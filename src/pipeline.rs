@@ -6,6 +6,7 @@ mod bounce;
 pub mod bounded;
 mod compose;
 mod related;
+mod quarantine;
 mod sla;
 pub mod waiting;
 

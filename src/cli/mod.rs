@@ -23,6 +23,7 @@ mod kb;
 mod preflight;
 pub mod providers;
 pub mod purge;
+mod quarantine;
 pub mod report;
 mod show;
 
@@ -144,17 +145,48 @@ pub enum QuarantineCommand {
         /// respuestas automáticas): se guardan sin responderlos.
         #[arg(long)]
         ignorados: bool,
+        /// Solo los mensajes descartados por un operador (`quarantine discard`).
+        #[arg(long, conflicts_with = "ignorados")]
+        descartados: bool,
         /// Salida en JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Muestra un mensaje en cuarentena: la razón y el comienzo de su contenido.
+    /// Muestra un mensaje en cuarentena: la razón, el comienzo de su contenido y lo que los
+    /// operadores hicieron con él (reprocesar, descartar).
     Show {
         /// Identificador del mensaje (columna "id" de `quarantine list`).
         id: i64,
         /// Salida en JSON (el comienzo del contenido va en "head").
         #[arg(long)]
         json: bool,
+    },
+    /// Pasa otra vez por la mesa un mensaje en cuarentena (después de una corrección o de un
+    /// cambio de configuración): si ahora abre un caso o se une a uno, sale de la cuarentena y
+    /// sus respuestas se encolan como las de un mensaje nuevo; si vuelve a fallar, sigue en
+    /// cuarentena con la razón nueva.
+    Reprocess {
+        /// Identificador del mensaje (columna "id" de `quarantine list`).
+        #[arg(required_unless_present = "todos", conflicts_with = "todos")]
+        id: Option<i64>,
+        /// Todos los mensajes en cuarentena (no los descartados).
+        #[arg(long)]
+        todos: bool,
+        /// Quién lo hace, para el registro (por defecto, el usuario del sistema).
+        #[arg(long, value_name = "NOMBRE")]
+        operador: Option<String>,
+    },
+    /// Descarta un mensaje en cuarentena: deja de listarse (salvo con --descartados) y sus bytes
+    /// se conservan hasta la purga.
+    Discard {
+        /// Identificador del mensaje (columna "id" de `quarantine list`).
+        id: i64,
+        /// Por qué se descarta (obligatorio; queda en el registro).
+        #[arg(long, value_name = "TEXTO")]
+        motivo: Option<String>,
+        /// Quién lo hace, para el registro (por defecto, el usuario del sistema).
+        #[arg(long, value_name = "NOMBRE")]
+        operador: Option<String>,
     },
 }
 
@@ -574,9 +606,16 @@ pub async fn quarantine(
     command: QuarantineCommand,
 ) -> Result<ExitCode, Failure> {
     let config = load_config(path)?;
+    if let QuarantineCommand::Reprocess { id, operador, .. } = command {
+        return quarantine::reprocess(config, id, operador).await;
+    }
     let store = open_store(&config).await?;
     match command {
-        QuarantineCommand::List { ignorados, json } => {
+        QuarantineCommand::List { descartados: true, json, .. } => {
+            let entries = store.discarded_messages().await?;
+            if json { show::json(&entries)? } else { show::quarantine_list(&entries, &config.zone()) }
+        }
+        QuarantineCommand::List { ignorados, json, .. } => {
             let entries = store.held_messages(ignorados).await?;
             if json {
                 show::json(&entries)?
@@ -584,9 +623,16 @@ pub async fn quarantine(
                 show::quarantine_list(&entries, &config.zone())
             }
         }
+        QuarantineCommand::Discard { id, motivo, operador } => {
+            quarantine::discard(&store, id, motivo.as_deref(), operador).await?;
+        }
+        QuarantineCommand::Reprocess { .. } => {}
         QuarantineCommand::Show { id, json } => match store.quarantine_entry(id).await? {
-            Some((entry, raw)) if json => show::json(&show::QuarantineJson::new(&entry, &raw))?,
-            Some((entry, raw)) => show::quarantine_entry(&entry, &raw, &config.zone()),
+            Some((entry, raw)) => {
+                let actions = store.raw_actions(id).await?;
+                let shown = show::QuarantineJson::new(&entry, &raw, actions);
+                if json { show::json(&shown)? } else { show::quarantine_entry(&shown, &raw, &config.zone()) }
+            }
             None => {
                 return Err(Failure::new(
                     EX_DATAERR,

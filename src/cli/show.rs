@@ -32,15 +32,22 @@ pub struct QuarantineJson<'a> {
     pub head: String,
     /// Whether the message goes on past `head`.
     pub truncated: bool,
+    /// What operators did to it (reprocess, discard), oldest first.
+    pub actions: Vec<mesa_fe::store::raw::QuarantineAction>,
 }
 
 impl<'a> QuarantineJson<'a> {
-    pub fn new(entry: &'a QuarantineEntry, raw: &[u8]) -> QuarantineJson<'a> {
+    pub fn new(
+        entry: &'a QuarantineEntry,
+        raw: &[u8],
+        actions: Vec<mesa_fe::store::raw::QuarantineAction>,
+    ) -> QuarantineJson<'a> {
         let head = &raw[..raw.len().min(QUARANTINE_HEAD)];
         QuarantineJson {
             entry,
             head: String::from_utf8_lossy(head).into_owned(),
             truncated: raw.len() > head.len(),
+            actions,
         }
     }
 }
@@ -301,7 +308,8 @@ pub fn quarantine_list(entries: &[QuarantineEntry], zone: &Zone) {
 }
 
 /// The reason and the first bytes, with control characters made visible.
-pub fn quarantine_entry(entry: &QuarantineEntry, raw: &[u8], zone: &Zone) {
+pub fn quarantine_entry(shown: &QuarantineJson<'_>, raw: &[u8], zone: &Zone) {
+    let entry = shown.entry;
     say!(
         "Mensaje {} del buzón {}, recibido {} ({} bytes)",
         entry.id,
@@ -309,7 +317,16 @@ pub fn quarantine_entry(entry: &QuarantineEntry, raw: &[u8], zone: &Zone) {
         zone.show_with_zone_stored(&entry.received_at),
         entry.size_bytes
     );
-    say!("Razón: {}\n", entry.reason);
+    say!("Estado: {}", entry.status);
+    say!("Razón: {}", entry.reason);
+    if !shown.actions.is_empty() {
+        say!("Registro de operadores:");
+        for a in &shown.actions {
+            let why = a.reason.as_deref().map(|r| format!(" (motivo: {r})")).unwrap_or_default();
+            say!("  {} {} por {}{}: {}", zone.show_stored(&a.created_at), a.action, a.actor, why, a.result);
+        }
+    }
+    say!();
     let head = &raw[..raw.len().min(QUARANTINE_HEAD)];
     let text: String = String::from_utf8_lossy(head)
         .chars()

@@ -1093,6 +1093,34 @@ mod tests {
     }
 
     #[test]
+    fn waiting_mails_give_the_closure_date_and_the_holder_the_reason() {
+        let templates = Templates::builtin();
+        let mut context = acuse_context();
+        context["status"] = json!("pendiente_informacion");
+        context["text"] = json!("2026-12-18");
+        let (text, html) = templates.render("recordatorio_informacion", &context).unwrap();
+        for part in [&flat(&text), &flat(&html)] {
+            assert!(part.contains("[FE-2026-000123]"), "{part}");
+            assert!(part.contains("el caso se cerrará el"), "{part}");
+            assert!(part.contains("2026-12-18"), "{part}");
+        }
+        context["status"] = json!("cerrado");
+        let (text, html) = templates.render("cierre_sin_respuesta", &context).unwrap();
+        for part in [&flat(&text), &flat(&html)] {
+            assert!(part.contains("el caso queda cerrado"), "{part}");
+        }
+        context["text"] = json!("Cerrado sin respuesta del solicitante: 10 días hábiles.");
+        let (text, html) = templates.render("aviso_cierre_sin_respuesta", &context).unwrap();
+        for part in [&flat(&text), &flat(&html)] {
+            assert!(
+                part.contains("Cerrado sin respuesta del solicitante: 10 días hábiles."),
+                "{part}"
+            );
+            assert!(part.contains("FE-2026-000123"), "{part}");
+        }
+    }
+
+    #[test]
     fn pregunta_solicitante_asks_to_reply_keeping_the_case_tag() {
         let mut context = acuse_context();
         context["status"] = json!("pendiente_informacion");

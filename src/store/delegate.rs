@@ -109,6 +109,11 @@ delegate! {
     fn held_messages(include_ignored: bool) -> Result<Vec<QuarantineEntry>, StoreError>;
     fn quarantine_list() -> Result<Vec<QuarantineEntry>, StoreError>;
     fn quarantine_entry(id: i64) -> Result<Option<(QuarantineEntry, Vec<u8>)>, StoreError>;
+    fn discarded_messages() -> Result<Vec<QuarantineEntry>, StoreError>;
+    fn requeue_quarantined(id: i64) -> Result<Result<(Origin, Vec<u8>), NotHeld>, StoreError>;
+    fn discard_quarantined(id: i64, actor: &str, reason: &str) -> Result<Result<(), NotHeld>, StoreError>;
+    fn record_raw_action(id: i64, action: &str, actor: &str, reason: Option<&str>, result: &str) -> Result<(), StoreError>;
+    fn raw_actions(id: i64) -> Result<Vec<QuarantineAction>, StoreError>;
     // store/sql/related.rs
     fn open_related_case(related: RelatedCase<'_>, write: impl FnOnce(&str) -> RelatedWrite) -> Result<String, StoreError>;
     fn open_cases_sharing_documents(uuids: &[String]) -> Result<Vec<String>, StoreError>;

@@ -55,6 +55,9 @@ crate::names::named_enum! {
         Duplicado = "duplicado",
         /// Kept but not worked (our own mail coming back, a machine's mail with no case).
         Ignorado = "ignorado",
+        /// Taken out of quarantine by an operator (`quarantine discard`, with a reason): not
+        /// worked, its bytes kept until purge.
+        Descartado = "descartado",
     }
 }
 
@@ -70,9 +73,30 @@ pub struct QuarantineEntry {
     pub buzon: String,
     pub received_at: String,
     pub size_bytes: i64,
-    /// `cuarentena` or `ignorado`.
+    /// `cuarentena`, `ignorado` or `descartado`.
     pub status: String,
     pub reason: String,
+}
+
+/// What an operator did to a quarantined message (`quarantine reprocess` / `discard`).
+#[derive(Debug, Clone, Serialize)]
+pub struct QuarantineAction {
+    /// `reprocesar` or `descartar`.
+    pub action: String,
+    pub actor: String,
+    pub reason: Option<String>,
+    /// What came of it, in Spanish (the case it made, the new reason it stays for…).
+    pub result: String,
+    pub created_at: String,
+}
+
+/// Why a quarantined message could not be taken for an operator's action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotHeld {
+    /// No raw message has that id.
+    Unknown,
+    /// It is not in quarantine: its status as stored (`descartado`, `procesado`…).
+    Status(String),
 }
 
 /// One message to store.

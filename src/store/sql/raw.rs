@@ -3,9 +3,9 @@
 //! that mounts it compiles the same text.
 
 use crate::store::raw::*;
-use sqlx::Row;
+use sqlx::Row as _;
 
-use super::{DB, Store, StoreError, Tx, now_text};
+use super::{DB, Row, Store, StoreError, Tx, now_text};
 
 impl Store {
     /// Stores the bytes of a message unless it is already known; commits before returning.
@@ -232,16 +232,172 @@ impl Store {
         self.held_messages(false).await
     }
 
-    /// A held message with its bytes, for `quarantine show`.
+    /// The messages discarded by an operator (`quarantine list --descartados`).
+    pub async fn discarded_messages(&self) -> Result<Vec<QuarantineEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, buzon, received_at, size_bytes, status, status_reason FROM raw_messages              WHERE status = $1 ORDER BY id",
+        )
+        .bind(RawStatus::Descartado.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(quarantine_entry_of).collect()
+    }
+
+    /// A held message with its bytes, for `quarantine show`: quarantined, ignored or discarded,
+    /// or taken out of quarantine by an operator (then its history says how).
     pub async fn quarantine_entry(
         &self,
         id: i64,
     ) -> Result<Option<(QuarantineEntry, Vec<u8>)>, StoreError> {
-        let entries = self.held_messages(true).await?;
-        let Some(entry) = entries.into_iter().find(|e| e.id == id) else { return Ok(None) };
+        let row = sqlx::query(
+            "SELECT id, buzon, received_at, size_bytes, status, status_reason FROM raw_messages              WHERE id = $1 AND (status IN ($2, $3, $4)              OR EXISTS (SELECT 1 FROM raw_actions a WHERE a.raw_message_id = raw_messages.id))",
+        )
+        .bind(id)
+        .bind(RawStatus::Cuarentena.as_str())
+        .bind(RawStatus::Ignorado.as_str())
+        .bind(RawStatus::Descartado.as_str())
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(entry) = row.as_ref().map(quarantine_entry_of).transpose()? else {
+            return Ok(None);
+        };
         let bytes = self.raw_message(id).await?.map(|(_, raw)| raw).unwrap_or_default();
         Ok(Some((entry, bytes)))
     }
+
+    /// Puts a quarantined message back in the queue (`pendiente`, attempts cleared) for the
+    /// pipeline to run it again; its origin and bytes, or why it cannot be taken.
+    pub async fn requeue_quarantined(
+        &self,
+        id: i64,
+    ) -> Result<Result<(Origin, Vec<u8>), NotHeld>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        if let Err(not_held) = held_in_quarantine(&mut tx, id).await? {
+            return Ok(Err(not_held));
+        }
+        sqlx::query(
+            "UPDATE raw_messages SET status = $1, status_reason = NULL, processed_at = NULL,              attempts = 0 WHERE id = $2 AND status = $3",
+        )
+        .bind(RawStatus::Pendiente.as_str())
+        .bind(id)
+        .bind(RawStatus::Cuarentena.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        match self.raw_message(id).await? {
+            Some(found) => Ok(Ok(found)),
+            None => Ok(Err(NotHeld::Unknown)),
+        }
+    }
+
+    /// Takes a quarantined message out of the flow for good, with the operator's reason, and
+    /// records it; its bytes stay until purge.
+    pub async fn discard_quarantined(
+        &self,
+        id: i64,
+        actor: &str,
+        reason: &str,
+    ) -> Result<Result<(), NotHeld>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        if let Err(not_held) = held_in_quarantine(&mut tx, id).await? {
+            return Ok(Err(not_held));
+        }
+        sqlx::query(
+            "UPDATE raw_messages SET status = $1, status_reason = $2, processed_at = $3              WHERE id = $4 AND status = $5",
+        )
+        .bind(RawStatus::Descartado.as_str())
+        .bind(format!("descartado por {actor}: {reason}"))
+        .bind(now_text())
+        .bind(id)
+        .bind(RawStatus::Cuarentena.as_str())
+        .execute(&mut *tx)
+        .await?;
+        insert_raw_action(&mut tx, id, "descartar", actor, Some(reason), "descartado").await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    /// Records what an operator's action on a quarantined message came to.
+    pub async fn record_raw_action(
+        &self,
+        id: i64,
+        action: &str,
+        actor: &str,
+        reason: Option<&str>,
+        result: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        insert_raw_action(&mut tx, id, action, actor, reason, result).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// What operators did to a raw message, oldest first.
+    pub async fn raw_actions(&self, id: i64) -> Result<Vec<QuarantineAction>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT action, actor, reason, result, created_at FROM raw_actions              WHERE raw_message_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(QuarantineAction {
+                    action: row.try_get("action")?,
+                    actor: row.try_get("actor")?,
+                    reason: row.try_get("reason")?,
+                    result: row.try_get("result")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn quarantine_entry_of(row: &Row) -> Result<QuarantineEntry, StoreError> {
+    Ok(QuarantineEntry {
+        id: row.try_get("id")?,
+        buzon: row.try_get("buzon")?,
+        received_at: row.try_get("received_at")?,
+        size_bytes: row.try_get("size_bytes")?,
+        status: row.try_get("status")?,
+        reason: row.try_get::<Option<String>, _>("status_reason")?.unwrap_or_default(),
+    })
+}
+
+/// Whether raw message `id` is in quarantine now (read in the writing transaction).
+async fn held_in_quarantine(tx: &mut Tx<'_>, id: i64) -> Result<Result<(), NotHeld>, StoreError> {
+    let status: Option<String> = sqlx::query_scalar("SELECT status FROM raw_messages WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(match status {
+        None => Err(NotHeld::Unknown),
+        Some(status) if status == RawStatus::Cuarentena.as_str() => Ok(()),
+        Some(status) => Err(NotHeld::Status(status)),
+    })
+}
+
+async fn insert_raw_action(
+    tx: &mut Tx<'_>,
+    id: i64,
+    action: &str,
+    actor: &str,
+    reason: Option<&str>,
+    result: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO raw_actions (raw_message_id, action, actor, reason, result, created_at)          VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(action)
+    .bind(actor)
+    .bind(reason)
+    .bind(result)
+    .bind(now_text())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 async fn save_progress(tx: &mut Tx<'_>, progress: BuzonProgress<'_>) -> Result<(), StoreError> {
