@@ -106,6 +106,11 @@ pub enum CaseCommand {
         /// correo, aranda, pqsr o rechazado (remitentes que no podían escribir a ese buzón).
         #[arg(long)]
         canal: Option<String>,
+        /// Solo el caso con esta referencia externa: el número de Aranda, el radicado de PQSR o
+        /// el ticket de Administración Técnica (con o sin el nombre del sistema: "778812" o
+        /// "Aranda 778812").
+        #[arg(long)]
+        referencia: Option<String>,
         /// Salida en JSON.
         #[arg(long)]
         json: bool,
@@ -497,7 +502,17 @@ pub async fn case(path: Option<&Path>, command: CaseCommand) -> Result<ExitCode,
     let config = load_config(path)?;
     let store = open_store(&config).await?;
     match command {
-        CaseCommand::List { nivel, estado, tema, padre, vencidos, tipo, canal, json } => {
+        CaseCommand::List {
+            nivel,
+            estado,
+            tema,
+            padre,
+            vencidos,
+            tipo,
+            canal,
+            referencia,
+            json,
+        } => {
             let filter = CaseFilter {
                 level: parse_filter(nivel.as_deref(), Level::parse, "nivel")?,
                 status: parse_filter(estado.as_deref(), Status::parse, "estado")?,
@@ -506,6 +521,7 @@ pub async fn case(path: Option<&Path>, command: CaseCommand) -> Result<ExitCode,
                 overdue: vencidos,
                 case_type: parse_filter(tipo.as_deref(), mesa_fe::desk::CaseType::read, "tipo")?,
                 channel: parse_filter(canal.as_deref(), mesa_fe::desk::Channel::parse, "canal")?,
+                external_ref: referencia.map(|r| r.trim().to_string()).filter(|r| !r.is_empty()),
             };
             let cases = store.list_cases(&filter).await?;
             if json { show::json(&cases)? } else { show::case_list(&cases) }

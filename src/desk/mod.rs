@@ -12,6 +12,7 @@ pub mod providers;
 pub mod report;
 pub mod requirements;
 pub mod sla;
+pub mod systems;
 
 crate::names::named_enum! {
     /// Topic of a request; each one has its N2 group (activity 4 of the procedure).

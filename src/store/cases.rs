@@ -83,6 +83,9 @@ pub struct CaseFilter {
     pub case_type: Option<crate::desk::CaseType>,
     /// `correo`, `aranda`, `pqsr` or `rechazado`.
     pub channel: Option<Channel>,
+    /// The case's reference in another system (`Aranda 778812`, `PQSR 2026…`, `CSAT-4711`), or
+    /// only its number (`778812`).
+    pub external_ref: Option<String>,
 }
 
 /// One line of `case list`.

@@ -58,9 +58,9 @@ impl Store {
         let case_id: i64 = sqlx::query_scalar(
             "INSERT INTO cases (number, year, status, level, tema, channel, buzon, requester, requester_name, \
              subject, security_category, group_name, agent, first_contact, engine_state, missing_requirements, \
-             created_at, updated_at, solved_at, follow_up_until, level_since, provider_nit) \
+             created_at, updated_at, solved_at, follow_up_until, level_since, provider_nit, external_ref) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, \
-             CASE WHEN $18 IS NULL THEN NULL ELSE $17 END, $18, $17, $19) RETURNING id",
+             CASE WHEN $18 IS NULL THEN NULL ELSE $17 END, $18, $17, $19, $20) RETURNING id",
         )
         .bind(&number)
         .bind(new.year)
@@ -81,6 +81,8 @@ impl Store {
         .bind(&now)
         .bind(new.follow_up_until.map(timestamp))
         .bind(new.provider_nit.as_deref())
+        // Aranda's ticket or PQSR's radicado, read from the notification that opened the case.
+        .bind(case.external_ref.as_deref())
         .fetch_one(&mut *tx)
         .await?;
         write_message_and_effects(
@@ -260,6 +262,7 @@ impl Store {
              AND ($5 = 0 OR (status NOT IN ('solucionado', 'cerrado') AND EXISTS \
                  (SELECT 1 FROM sla_breaches b WHERE b.case_id = cases.id AND b.level = cases.level))) \
              AND ($6 IS NULL OR case_type = $6) AND ($7 IS NULL OR channel = $7) \
+             AND ($8 IS NULL OR external_ref IN ($8, $9, $10)) \
              ORDER BY id",
         )
         .bind(filter.level.map(Level::as_str))
@@ -269,6 +272,10 @@ impl Store {
         .bind(i64::from(filter.overdue))
         .bind(filter.case_type.map(crate::desk::CaseType::as_str))
         .bind(filter.channel.map(Channel::as_str))
+        // `778812` finds `Aranda 778812` and `PQSR 778812` as well as itself.
+        .bind(filter.external_ref.as_deref())
+        .bind(filter.external_ref.as_deref().map(|r| format!("Aranda {r}")))
+        .bind(filter.external_ref.as_deref().map(|r| format!("PQSR {r}")))
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(case_summary).collect()
