@@ -74,6 +74,9 @@ pub struct Analysis {
     pub provider: Option<crate::desk::providers::Provider>,
     /// For the agents: the XML's software provider does not match the sender (not a rejection).
     pub warnings: Vec<String>,
+    /// What a notification of Aranda or PQSR says about itself (its ticket or radicado, who
+    /// sent it, the person it names); `None` for mail from people.
+    pub system_notice: Option<crate::desk::systems::SystemNotice>,
     pub decision: Decision,
 }
 
@@ -285,6 +288,7 @@ impl Desk {
             learned: Vec::new(),
             provider: None,
             warnings: Vec::new(),
+            system_notice: None,
             decision: Decision::Quarantine,
         }
     }
@@ -320,7 +324,10 @@ impl Desk {
             );
         let provider = self.providers.find_sender(&inbound.from).cloned();
         let warnings = self.software_provider_warnings(&documents, provider.as_ref());
+        let system_notice =
+            crate::desk::systems::read_notice(channel, &inbound.subject, &inbound.body_text);
         let mut analysis = Analysis {
+            system_notice,
             auto_generated,
             security_category: classify::security_category(&folded),
             channel,
@@ -827,6 +834,12 @@ impl Desk {
             {
                 return store.case_by_external_ref(&ticket).await;
             }
+            // Aranda and PQSR write again about their own ticket, with or without our tag.
+            if let Some(reference) =
+                analysis.system_notice.as_ref().and_then(|n| n.reference.as_deref())
+            {
+                return store.case_by_external_ref(reference).await;
+            }
             return Ok(None);
         };
         let sender = inbound.from.as_str();
@@ -993,6 +1006,11 @@ impl Desk {
             Some(old) => case::open_related(&intake, &staffing, &old.number),
             None => case::open(&intake, &staffing),
         };
+        if let Some(notice) = &analysis.system_notice {
+            let n1 = self.config.group(&self.config.enrutamiento.n1_group);
+            let n1 = n1.map(|g| g.coordinator.as_str()).unwrap_or_default();
+            crate::desk::systems::adapt_opening(&mut transition, analysis.channel, notice, n1);
+        }
         let requester = analysis.inbound.as_ref().map(compose::reply_address).unwrap_or_default();
         for warning in &analysis.warnings {
             transition.note(case::Activity::VerificarRequisitos, format!("Advertencia: {warning}"));

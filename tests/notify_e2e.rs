@@ -250,3 +250,97 @@ async fn every_agent_mail_about_one_case_threads_on_one_conversation() {
     }
     assert_eq!(daemon.cases().await.len(), 1, "no other case was opened");
 }
+
+// ------------------------------------------------------------------------------------ point 3
+
+const ARANDA: &str = "notificaciones@aranda.dian.gov.co";
+const PQSR: &str = "pqsr@dian.gov.co";
+/// The N1 group's coordinator of the example configuration (lands in the catch-all).
+const N1_COORDINATOR: &str = "mesa.n1@dian.gov.co";
+
+/// A fixture of tests/fixtures/pipeline/ under a Message-ID of this run.
+fn notification(file: &str, token: &str) -> Vec<u8> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pipeline").join(file);
+    let text = std::fs::read_to_string(path).expect("fixture");
+    let text = text
+        .lines()
+        .map(|line| {
+            if line.starts_with("Message-ID:") {
+                format!("Message-ID: <{token}.{file}@sistemas.test>")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    text.into_bytes()
+}
+
+#[tokio::test]
+async fn a_system_is_never_asked_for_requirements_and_its_reference_stays_in_every_subject() {
+    let stack = Stack::from_env();
+    let daemon = start_desk(&stack, "t-sistemas").await;
+    let token = unique("sistemas");
+
+    // Aranda, from a Seccional, names nobody and brings no XML.
+    smtp_send(&stack, ARANDA, GENERAL, &notification("33_aranda_seccional.eml", &token)).await;
+    let cases = daemon.wait_for_cases(std::time::Duration::from_secs(30), |c| !c.is_empty()).await;
+    let number = cases[0].number.clone();
+    let detail = wait_case(&daemon, &number, "the Aranda case", |d| {
+        !d["outbox"].as_array().is_none_or(Vec::is_empty)
+    })
+    .await;
+    assert_eq!(field(&detail, "external_ref"), "Aranda 812377", "{detail:#}");
+    assert_eq!(field(&detail, "status"), "pendiente_informacion", "{detail:#}");
+    assert!(
+        common::mail::events(&detail)
+            .iter()
+            .any(|e| e["detail"].as_str().is_some_and(|t| t.contains("Seccional Bucaramanga"))),
+        "the origin is recorded: {detail:#}"
+    );
+    // The robot gets the acknowledgement, with both references in its subject, and no request.
+    let to_robot = wait_mail(&stack, &daemon, CATCHALL, "acuse a Aranda", |m| {
+        m.is_to(ARANDA) && m.is_kind("acuse_recibo")
+    })
+    .await;
+    assert!(
+        to_robot.subject.starts_with(&format!("[{number}] [Aranda 812377] ")),
+        "{}",
+        to_robot.subject
+    );
+    assert!(
+        !to_robot.shown().contains("Aranda Service Desk:"),
+        "a robot is not greeted: {}",
+        to_robot.text
+    );
+    // N1 gets the task of getting the XML.
+    let task = wait_mail(&stack, &daemon, CATCHALL, "tarea para N1", |m| {
+        m.is_to(N1_COORDINATOR) && m.subject.contains(&number)
+    })
+    .await;
+    assert!(task.text.contains("a Aranda no se le piden requisitos"), "{}", task.text);
+    assert!(task.subject.contains("[Aranda 812377]"), "{}", task.subject);
+    common::mail::wait_outbox_drained(&daemon, &number).await;
+    let asked: Vec<Mail> = common::mail::matching(&stack, CATCHALL, |m| {
+        m.is_to(ARANDA) && m.is_kind("solicitud_informacion")
+    })
+    .await;
+    assert!(asked.is_empty(), "Aranda was asked for requirements: {asked:?}");
+
+    // The reference is searchable.
+    let listed = daemon.cli(&["case", "list", "--referencia", "812377", "--json"]);
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(listed.contains(&number), "{listed}");
+    let none = daemon.cli(&["case", "list", "--referencia", "999999", "--json"]);
+    assert!(!String::from_utf8_lossy(&none.stdout).contains(&number));
+
+    // PQSR names the person: the request goes to PQSR, addressed to that person.
+    smtp_send(&stack, PQSR, GENERAL, &notification("34_pqsr_radicado.eml", &token)).await;
+    let request = wait_mail(&stack, &daemon, CATCHALL, "solicitud a PQSR", |m| {
+        m.is_to(PQSR) && m.is_kind("solicitud_informacion")
+    })
+    .await;
+    assert!(request.subject.contains("[PQSR 202682140100045678]"), "{}", request.subject);
+    assert!(request.text.contains("Andrés Felipe Castaño Ruiz"), "{}", request.text);
+}

@@ -119,8 +119,13 @@ pub enum CaseCommand {
         correo: Option<String>,
         /// Solo los casos en espera de información del solicitante, el más antiguo primero:
         /// desde cuándo, días hábiles de espera, si ya se le recordó y cuándo se cierra.
-        #[arg(long, conflicts_with_all = ["nivel", "estado", "tema", "padre", "vencidos", "tipo", "canal", "cufe", "nit", "correo"])]
+        #[arg(long, conflicts_with_all = ["nivel", "estado", "tema", "padre", "vencidos", "tipo", "canal", "cufe", "nit", "correo", "referencia"])]
         esperando: bool,
+        /// Solo el caso con esta referencia externa: el número de Aranda, el radicado de PQSR o
+        /// el ticket de Administración Técnica (con o sin el nombre del sistema: "778812" o
+        /// "Aranda 778812").
+        #[arg(long)]
+        referencia: Option<String>,
         /// Salida en JSON.
         #[arg(long)]
         json: bool,
@@ -570,6 +575,7 @@ pub async fn case(path: Option<&Path>, command: CaseCommand) -> Result<ExitCode,
             cufe,
             nit,
             correo,
+            referencia,
             json,
             ..
         } => {
@@ -584,6 +590,7 @@ pub async fn case(path: Option<&Path>, command: CaseCommand) -> Result<ExitCode,
                 cufe: cufe.map(|c| c.trim().to_string()).filter(|c| !c.is_empty()),
                 nit: nit.as_deref().map(nit_filter).transpose()?,
                 requester: correo.map(|c| c.trim().trim_matches(['<', '>']).to_lowercase()),
+                external_ref: referencia.map(|r| r.trim().to_string()).filter(|r| !r.is_empty()),
             };
             let cases = store.list_cases(&filter).await?;
             if json { show::json(&cases)? } else { show::case_list(&cases, &config.zone()) }

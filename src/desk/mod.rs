@@ -16,6 +16,7 @@ pub mod requirements;
 pub mod sla;
 pub mod zone;
 pub mod waiting;
+pub mod systems;
 
 crate::names::named_enum! {
     /// Topic of a request; each one has its N2 group (activity 4 of the procedure).

@@ -52,7 +52,12 @@ pub fn drafts(
     agents: &AgentThread,
 ) -> Vec<OutboxDraft> {
     let inbound = analysis.inbound.as_ref();
-    let subject = tagged_subject(ctx.number, inbound.map_or("", |m| m.subject.as_str()));
+    let case = &transition.case;
+    let subject = system_tagged(
+        tagged_subject(ctx.number, inbound.map_or("", |m| m.subject.as_str())),
+        ctx.number,
+        case,
+    );
     let in_reply_to = inbound.and_then(|m| m.message_id.as_ref()).map(|id| format!("<{id}>"));
     let mut references: Vec<String> = inbound
         .map(|m| m.references.iter().map(|id| format!("<{id}>")).collect())
@@ -71,7 +76,9 @@ pub fn drafts(
         nonce: format!("r{}", ctx.raw_id),
         agent_subject: agents.subject.as_deref().map_or_else(
             || subject.clone(),
-            |case_subject| tagged_subject(ctx.number, case_subject),
+            |case_subject| {
+                system_tagged(tagged_subject(ctx.number, case_subject), ctx.number, case)
+            },
         ),
         subject,
         thread: RequesterThread { in_reply_to, references },
@@ -259,8 +266,16 @@ pub fn action_drafts(
         config: ctx.config,
         domain: message_domain(&ctx.config.general.message_domain, ctx.buzon),
         nonce: ctx.nonce.to_string(),
-        subject: tagged_subject(ctx.number, &brief.subject),
-        agent_subject: tagged_subject(ctx.number, &brief.subject),
+        subject: system_tagged(
+            tagged_subject(ctx.number, &brief.subject),
+            ctx.number,
+            &transition.case,
+        ),
+        agent_subject: system_tagged(
+            tagged_subject(ctx.number, &brief.subject),
+            ctx.number,
+            &transition.case,
+        ),
         thread: thread.clone(),
         agents: agents.clone(),
     };
@@ -286,7 +301,11 @@ fn action_context(
         "tema": case.tema.as_str(),
         "group": case.group,
         "agent": case.agent,
-        "requester_name": brief.requester_name,
+        // Aranda and PQSR are greeted as nobody in particular, never by the robot's name.
+        "requester_name": brief
+            .requester_name
+            .as_ref()
+            .filter(|_| crate::desk::systems::system_name(case.channel).is_none()),
         "security_category": case.security_category.map(String::from),
         "external_ref": case.external_ref,
         "documents": brief.documents,
@@ -423,6 +442,26 @@ pub fn digest_draft(
     })
 }
 
+/// `[FE-2026-000123] [Aranda 45678] Original subject`: a case that came from Aranda or PQSR
+/// keeps that system's reference in every subject, so the system files our answers on its
+/// ticket and its people find it. Other cases' subjects as they are.
+pub fn system_tagged(subject: String, number: &str, case: &Case) -> String {
+    let (Some(_), Some(reference)) =
+        (crate::desk::systems::system_name(case.channel), case.external_ref.as_deref())
+    else {
+        return subject;
+    };
+    let tag = format!("[{reference}]");
+    if subject.contains(&tag) {
+        return subject;
+    }
+    let case_tag = format!("[{number}]");
+    match subject.strip_prefix(&case_tag) {
+        Some(rest) => format!("{case_tag} {tag}{rest}"),
+        None => format!("{tag} {subject}"),
+    }
+}
+
 /// `[FE-2026-000123] Original subject`, without "RE: RV: FW:" piles or an older tag.
 pub fn tagged_subject(number: &str, subject: &str) -> String {
     let mut rest = subject.trim();
@@ -478,9 +517,14 @@ fn context(
         .iter()
         .map(|r| json!({"item": r.as_str(), "description": requirement_description(*r)}))
         .collect();
+    // A system is not greeted as a person: its notification's person is, when it names one.
+    let requester_name = match &analysis.system_notice {
+        Some(notice) => notice.person.as_ref().map(|p| p.label()),
+        None => inbound.and_then(|m| m.from_name.clone()),
+    };
     let mut value = json!({
         "tema": case.tema.as_str(),
-        "requester_name": inbound.and_then(|m| m.from_name.clone()),
+        "requester_name": requester_name,
         "documents": documents,
         "rejections": analysis.rejections,
         "missing": missing,
@@ -501,6 +545,8 @@ fn context(
         value["requester"] = json!(ctx.requester);
         value["own_words"] = json!(inbound.map(|m| m.own_words.clone()));
         value["same_cufe"] = json!(ctx.same_cufe);
+        // Why it comes now (a task for N1 on a system's notification, …).
+        value["reason"] = json!(reply.text);
     }
     if kind == ReplyKind::AvisoTopeCasos || kind == ReplyKind::AvisoRebote {
         value["requester"] = json!(ctx.requester);
@@ -560,6 +606,89 @@ pub fn requirement_description(requirement: Requirement) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn agent_mail_threads_on_the_agents_conversation_of_the_case() {
+        use base64::Engine as _;
+        let config = Config::builtin().expect("config");
+        let buzon = config.buzones[0].clone();
+        let ids = MessageIds::new(b"clave de prueba de los hilos".to_vec());
+        let mut t = crate::desk::systems::tests::opened_without_xml(crate::desk::Channel::Correo);
+        t.replies.clear();
+        t.reply(ReplyKind::NotificacionAgente, Recipient::Agent("ana@dian.gov.co".into()));
+        t.reply(ReplyKind::AcuseRecibo, Recipient::Requester);
+        t.reply(ReplyKind::AvisoSolucion, Recipient::Agent("luis@dian.gov.co".into()));
+        let drafts = |nonce: &str, agents: AgentThread| {
+            let shared = Shared {
+                number: "FE-2026-000123",
+                buzon: &buzon,
+                requester: "rosa@correo.example",
+                ids: &ids,
+                config: &config,
+                domain: "dian.gov.co",
+                nonce: nonce.to_string(),
+                subject: "[FE-2026-000123] Factura".into(),
+                agent_subject: "[FE-2026-000123] Factura".into(),
+                thread: RequesterThread::default(),
+                agents,
+            };
+            shared.drafts(&t, |_| DraftContext::default())
+        };
+        let root = agent_thread_root(&ids, "FE-2026-000123", "dian.gov.co");
+        let first = drafts("r1", AgentThread::default());
+        assert_eq!(first[0].in_reply_to.as_ref(), Some(&root));
+        assert_eq!(first[0].references, std::slice::from_ref(&root));
+        assert!(first[1].references.is_empty(), "the requester's thread is another");
+        assert_eq!(first[2].in_reply_to.as_ref(), Some(&first[0].message_id));
+        assert_eq!(first[2].references, [root.clone(), first[0].message_id.clone()]);
+        // A later action continues the same conversation, and its Thread-Index extends it.
+        let later = AgentThread {
+            subject: None,
+            sent: vec![first[0].message_id.clone(), first[2].message_id.clone()],
+            last_thread_index: first[2].context.agent_thread_index.clone(),
+        };
+        let second = drafts("r2", later);
+        assert_eq!(
+            second[0].references,
+            [root.clone(), first[0].message_id.clone(), first[2].message_id.clone()]
+        );
+        assert_eq!(second[0].in_reply_to.as_ref(), Some(&first[2].message_id));
+        let decode = |d: &OutboxDraft| {
+            let index = d.context.agent_thread_index.as_deref().expect("a Thread-Index");
+            base64::engine::general_purpose::STANDARD.decode(index).expect("base64")
+        };
+        assert!(decode(&second[0]).starts_with(&decode(&first[2])));
+        assert!(decode(&first[2]).starts_with(&decode(&first[0])));
+        // The root finds the case, but commands nothing and is bound to nobody.
+        let signed = ids.verify_signed(&root).expect("signed");
+        assert_eq!(signed.case, "FE-2026-000123");
+        assert!(ReplyKind::parse(&signed.kind).is_none());
+        assert!(!ids.was_sent_to(&signed, "ana@dian.gov.co"));
+    }
+
+    #[test]
+    fn a_systems_reference_follows_the_case_tag_once() {
+        let mut case =
+            crate::desk::systems::tests::opened_without_xml(crate::desk::Channel::Aranda).case;
+        case.external_ref = Some("Aranda 45678".into());
+        let tagged = |subject: &str| {
+            system_tagged(tagged_subject("FE-2026-000123", subject), "FE-2026-000123", &case)
+        };
+        assert_eq!(
+            tagged("Caso 45678: factura"),
+            "[FE-2026-000123] [Aranda 45678] Caso 45678: factura"
+        );
+        assert_eq!(
+            tagged("RE: [FE-2026-000123] [Aranda 45678] Caso 45678: factura"),
+            "[FE-2026-000123] [Aranda 45678] Caso 45678: factura"
+        );
+        case.channel = crate::desk::Channel::Correo;
+        case.external_ref = Some("CSAT-4711".into());
+        assert_eq!(
+            system_tagged("[FE-2026-000123] Factura".into(), "FE-2026-000123", &case),
+            "[FE-2026-000123] Factura"
+        );
+    }
 
     #[test]
     fn subject_tag_replaces_reply_prefixes_and_old_tags() {

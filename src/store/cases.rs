@@ -101,6 +101,9 @@ pub struct CaseFilter {
     pub nit: Option<String>,
     /// The requester's address (lowercase).
     pub requester: Option<String>,
+    /// The case's reference in another system (`Aranda 778812`, `PQSR 2026…`, `CSAT-4711`), or
+    /// only its number (`778812`).
+    pub external_ref: Option<String>,
 }
 
 /// One line of `case list`.

@@ -51,10 +51,10 @@ impl Store {
         let case_id: i64 = sqlx::query_scalar(
             "INSERT INTO cases (number, year, status, level, tema, channel, buzon, requester, requester_name, \
              subject, security_category, group_name, agent, first_contact, engine_state, missing_requirements, \
-             created_at, updated_at, solved_at, follow_up_until, level_since, provider_nit, parent_id) \
+             created_at, updated_at, solved_at, follow_up_until, level_since, provider_nit, parent_id, external_ref) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, \
              CASE WHEN $18 IS NULL THEN NULL ELSE $17 END, $18, $17, $19, \
-             (SELECT p.id FROM cases p WHERE p.number = $20)) RETURNING id",
+             (SELECT p.id FROM cases p WHERE p.number = $20), $21) RETURNING id",
         )
         .bind(&number)
         .bind(new.year)
@@ -76,6 +76,8 @@ impl Store {
         .bind(new.follow_up_until.map(timestamp))
         .bind(new.provider_nit.as_deref())
         .bind(case.parent.as_deref())
+        // Aranda's ticket or PQSR's radicado, read from the notification that opened the case.
+        .bind(case.external_ref.as_deref())
         .fetch_one(&mut *tx)
         .await?;
         if let Some(related) = new.related {
@@ -292,6 +294,7 @@ impl Store {
              AND ($10 IS NULL OR provider_nit = $10 OR EXISTS (SELECT 1 FROM documents d \
                  WHERE d.case_id = cases.id AND (d.supplier_nit = $10 OR d.customer_nit = $10))) \
              AND ($11 IS NULL OR requester = $11) \
+             AND ($12 IS NULL OR external_ref IN ($12, $13, $14)) \
              ORDER BY id",
         )
         .bind(filter.level.map(Level::as_str))
@@ -306,6 +309,10 @@ impl Store {
         .bind(filter.cufe.as_ref().map(|c| c.to_uppercase()))
         .bind(filter.nit.as_deref())
         .bind(filter.requester.as_deref())
+        // `778812` finds `Aranda 778812` and `PQSR 778812` as well as itself.
+        .bind(filter.external_ref.as_deref())
+        .bind(filter.external_ref.as_deref().map(|r| format!("Aranda {r}")))
+        .bind(filter.external_ref.as_deref().map(|r| format!("PQSR {r}")))
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(case_summary).collect()
