@@ -8,6 +8,7 @@
 //!   fields and addresses before mail-parser builds a tree.
 //! - [`quote`]: the requester's own words, without quoted history and signatures.
 //! - [`attachments`]: ZIP files unpacked recursively under [`AttachmentLimits`].
+//! - [`tnef`]: Outlook's `winmail.dat` (TNEF) read under the same limits.
 //! - [`imap`]: sessions to a buzón (TLS, LOGIN/XOAUTH2, fetch, move, IDLE).
 //! - [`oauth`]: OAuth2 client-credentials tokens for XOAUTH2, cached and refreshed.
 //! - [`outgoing`]: answers rendered from templates into RFC 5322 messages with threading headers.
@@ -23,6 +24,7 @@ pub mod prescan;
 pub mod quote;
 pub mod smtp;
 pub mod thread;
+pub mod tnef;
 
 use serde::Serialize;
 
