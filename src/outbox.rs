@@ -270,8 +270,8 @@ impl OutboxWorker {
         way: &Way,
         attachments: Vec<OutgoingFile>,
     ) -> Result<Vec<u8>, OutgoingError> {
-        let context = self.render_context(item, context, way);
-        let (text, html) = self.live.templates().render(item.kind.as_str(), &context)?;
+        let rendered = self.render_context(item, context, way);
+        let (text, html) = self.live.templates().render(item.kind.as_str(), &rendered)?;
         let references: Vec<String> = item
             .refs
             .as_deref()
@@ -288,10 +288,11 @@ impl OutboxWorker {
             in_reply_to: item.in_reply_to.clone(),
             references,
             thread_topic: outgoing::thread_topic(&item.subject),
-            thread_index: outgoing::thread_index(
-                None,
+            thread_index: outgoing::thread_index_of(
+                context.thread_index.as_deref(),
                 item.created_at,
                 item.case_number.as_bytes(),
+                item.message_id.as_bytes(),
             ),
             text,
             html: Some(html),

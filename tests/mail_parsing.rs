@@ -807,3 +807,15 @@ fn an_outlook_msg_is_said_to_be_unreadable() {
     assert!(inbound.files.is_empty());
     assert!(problem_for(&inbound, "Factura.msg").contains(".eml"), "{:?}", inbound.problems);
 }
+
+#[test]
+fn outlooks_thread_index_is_kept_for_the_answer() {
+    let inbound = parse_fixture("70_outlook_winmail_dat_factura.eml");
+    assert_eq!(inbound.thread_index.as_deref(), Some("AdlRmN3Jq8K2lXzUTuO1Yk0Fb1Qx3w=="));
+    let folded =
+        b"From: a@b.example\r\nThread-Index: AdlRmN3Jq8K2\r\n lXzUTuO1Yk0Fb1Qx3w==\r\n\r\nx";
+    assert_eq!(parse_ok(folded).thread_index.as_deref(), Some("AdlRmN3Jq8K2lXzUTuO1Yk0Fb1Qx3w=="));
+    let junk = b"From: a@b.example\r\nThread-Index: <script>\r\n\r\nx";
+    assert_eq!(parse_ok(junk).thread_index, None, "not base64: not Outlook's, not extended");
+    assert_eq!(parse_fixture("22_reenvio_rfc822_con_xml.eml").thread_index, None);
+}

@@ -136,6 +136,9 @@ pub struct Inbound {
     /// Message-IDs without angle brackets.
     pub in_reply_to: Vec<String>,
     pub references: Vec<String>,
+    /// Outlook's `Thread-Index` (base64, whitespace removed), when sent: our answers extend it
+    /// so Outlook shows them in the requester's own conversation.
+    pub thread_index: Option<String>,
     pub auto: AutoHeaders,
     /// Raw `Authentication-Results` values (for the agent-command checks of a later issue).
     pub authentication_results: Vec<String>,
@@ -163,6 +166,7 @@ impl Inbound {
             .chain(self.message_id.as_mut())
             .chain(self.from_name.as_mut())
             .chain(self.reply_to.as_mut())
+            .chain(self.thread_index.as_mut())
             .chain(self.recipients.iter_mut())
             .chain(self.in_reply_to.iter_mut())
             .chain(self.references.iter_mut())

@@ -264,6 +264,7 @@ fn envelope(message: &Message<'_>, from: String, from_name: Option<String>) -> I
             .and_then(|d| chrono::DateTime::from_timestamp(d.to_timestamp(), 0)),
         in_reply_to: ids(message.in_reply_to()),
         references: ids(message.references()),
+        thread_index: thread_index(message),
         auto: auto_headers(message),
         authentication_results: raw_values(message, "Authentication-Results"),
         leading_headers: leading_fields(message),
@@ -275,6 +276,18 @@ fn envelope(message: &Message<'_>, from: String, from_name: Option<String>) -> I
 
 fn clean_id(id: &str) -> String {
     id.trim().trim_start_matches('<').trim_end_matches('>').trim().to_string()
+}
+
+/// Longest `Thread-Index` kept (Outlook's grow by 5 bytes a reply; 700 base64 characters is
+/// over a hundred replies): a longer one is not Outlook's and is not extended.
+const MAX_THREAD_INDEX_CHARS: usize = 700;
+
+/// The `Thread-Index` as sent, without folding whitespace; only base64 characters are accepted.
+fn thread_index(message: &Message<'_>) -> Option<String> {
+    let raw = raw_values(message, "Thread-Index").into_iter().next()?;
+    let compact: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+    let base64 = compact.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='));
+    (base64 && !compact.is_empty() && compact.len() <= MAX_THREAD_INDEX_CHARS).then_some(compact)
 }
 
 /// Message-IDs of an id header, without brackets, empty ones dropped.

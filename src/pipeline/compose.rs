@@ -65,7 +65,11 @@ pub fn drafts(
         domain: message_domain(ctx.message_domain, ctx.buzon),
         nonce: format!("r{}", ctx.raw_id),
         subject,
-        thread: RequesterThread { in_reply_to, references },
+        thread: RequesterThread {
+            in_reply_to,
+            references,
+            thread_index: inbound.and_then(|m| m.thread_index.clone()),
+        },
     };
     shared.drafts(transition, |reply| context(ctx, analysis, transition, reply))
 }
@@ -102,11 +106,15 @@ impl Shared<'_> {
                     Recipient::Requester => (self.requester.to_string(), true),
                     Recipient::Agent(address) => (address.clone(), false),
                 };
-                let (context, subject) = if must_redact(self.config, &transition.case, reply, &to) {
-                    (redacted(self.number, &transition.case), redacted_subject(self.number))
-                } else {
-                    (context_of(reply), self.subject.clone())
-                };
+                let (mut context, subject) =
+                    if must_redact(self.config, &transition.case, reply, &to) {
+                        (redacted(self.number, &transition.case), redacted_subject(self.number))
+                    } else {
+                        (context_of(reply), self.subject.clone())
+                    };
+                if threaded {
+                    context.thread_index = self.thread.thread_index.clone();
+                }
                 let detail = format!("{}.{}.{}", self.nonce, index, reply.kind.as_str());
                 // Bound to its recipient: only the agent it was sent to may command by answering.
                 let message_id = self.ids.sign(self.number, &detail, &to, self.domain);
