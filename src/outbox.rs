@@ -270,9 +270,8 @@ impl OutboxWorker {
         way: &Way,
         attachments: Vec<OutgoingFile>,
     ) -> Result<Vec<u8>, OutgoingError> {
-        let agent_thread_index = context.agent_thread_index.clone();
-        let context = self.render_context(item, context, way);
-        let (text, html) = self.live.templates().render(item.kind.as_str(), &context)?;
+        let rendered = self.render_context(item, context, way);
+        let (text, html) = self.live.templates().render(item.kind.as_str(), &rendered)?;
         let references: Vec<String> = item
             .refs
             .as_deref()
@@ -289,9 +288,15 @@ impl OutboxWorker {
             in_reply_to: item.in_reply_to.clone(),
             references,
             thread_topic: outgoing::thread_topic(&item.subject),
-            // Agent mail carries its place in the agents' conversation of the case.
-            thread_index: agent_thread_index.unwrap_or_else(|| {
-                outgoing::thread_index(None, item.created_at, item.case_number.as_bytes())
+            // Agent mail carries its place in the agents' conversation of the case; mail to the
+            // requester extends the requester's own Outlook conversation when they sent one.
+            thread_index: context.agent_thread_index.clone().unwrap_or_else(|| {
+                outgoing::thread_index_of(
+                    context.thread_index.as_deref(),
+                    item.created_at,
+                    item.case_number.as_bytes(),
+                    item.message_id.as_bytes(),
+                )
             }),
             text,
             html: Some(html),

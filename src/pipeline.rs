@@ -121,6 +121,7 @@ impl Analysis {
             message_id: inbound.message_id.as_deref(),
             in_reply_to: &inbound.in_reply_to,
             references: &inbound.references,
+            thread_index: inbound.thread_index.as_deref(),
             from: &inbound.from,
             from_name: inbound.from_name.as_deref(),
             reply_to: inbound.reply_to.as_deref(),

@@ -582,3 +582,19 @@ async fn an_unreadable_outbox_row_is_its_own_error_and_the_others_stay_due() {
     let detail = f.store.case_detail(&case).await.expect("detail").expect("case");
     assert!(detail.outbox.iter().any(|o| o.kind == "aviso_del_futuro"), "{:?}", detail.outbox);
 }
+
+/// Issue 14, point 7: an Outlook requester's Thread-Index is kept with their message, so an answer
+/// an agent's action causes later still extends their conversation.
+#[tokio::test]
+async fn the_requesters_thread_index_is_kept_for_later_answers() {
+    let f = fixture(|_| {}).await;
+    let Outcome::Opened { case, .. } =
+        f.ingest(&sample("mail/70_outlook_winmail_dat_factura.eml")).await
+    else {
+        panic!("expected a new case")
+    };
+    let found = f.store.case_by_number(&case).await.expect("read").expect("the case");
+    let thread = f.store.requester_thread(found.id).await.expect("thread");
+    assert_eq!(thread.thread_index.as_deref(), Some("AdlRmN3Jq8K2lXzUTuO1Yk0Fb1Qx3w=="));
+    assert_eq!(thread.in_reply_to.as_deref(), Some("<winmail.1@ferreteria-andina.example>"));
+}

@@ -762,3 +762,60 @@ fn encoded_forwards_too_deep_for_mail_parser_are_reported() {
     let damaged = inbound.problems.iter().find(|p| p.problem.contains("reenviado como adjunto"));
     assert!(damaged.is_some(), "{:#?}", inbound.problems);
 }
+
+// ------------------------------------------------------------------------------------------
+// Outlook: winmail.dat and forwards as attachments (issue 14, point 7)
+
+#[test]
+fn outlook_winmail_dat_is_replaced_by_the_xml_inside_it() {
+    let inbound = parse_fixture("70_outlook_winmail_dat_factura.eml");
+    assert!(inbound.problems.is_empty(), "{:?}", inbound.problems);
+    assert_eq!(sources(&inbound), ["winmail.dat/ad0900481236.xml"]);
+    assert!(inbound.files[0].is_xml());
+    assert!(String::from_utf8_lossy(&inbound.files[0].bytes).contains("AttachedDocument"));
+}
+
+#[test]
+fn a_forward_inside_winmail_dat_brings_its_xml() {
+    let inbound = parse_fixture("71_outlook_reenvio_dentro_de_winmail.eml");
+    assert_eq!(sources(&inbound), ["winmail.dat/RV: Factura rechazada/ad0900481236.xml"]);
+}
+
+#[test]
+fn an_eml_attached_as_octet_stream_is_read_as_a_forward() {
+    let inbound = parse_fixture("72_reenvio_eml_como_octet_stream.eml");
+    assert!(inbound.problems.is_empty(), "{:?}", inbound.problems);
+    assert_eq!(sources(&inbound), ["reenviado/ad0900481236.xml"]);
+    assert!(inbound.body_text.contains("Mensaje reenviado"));
+    assert!(inbound.body_text.contains("La DIAN rechazó la factura SETP990000002"));
+}
+
+#[test]
+fn an_outlook_msg_is_said_to_be_unreadable() {
+    let raw = multipart(
+        b"Reenvio",
+        &[
+            ("Content-Type: text/plain; charset=utf-8", b"Va el correo."),
+            (
+                "Content-Type: application/vnd.ms-outlook; name=\"Factura.msg\"\r\n\
+                 Content-Disposition: attachment; filename=\"Factura.msg\"",
+                b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+            ),
+        ],
+    );
+    let inbound = parse_ok(&raw);
+    assert!(inbound.files.is_empty());
+    assert!(problem_for(&inbound, "Factura.msg").contains(".eml"), "{:?}", inbound.problems);
+}
+
+#[test]
+fn outlooks_thread_index_is_kept_for_the_answer() {
+    let inbound = parse_fixture("70_outlook_winmail_dat_factura.eml");
+    assert_eq!(inbound.thread_index.as_deref(), Some("AdlRmN3Jq8K2lXzUTuO1Yk0Fb1Qx3w=="));
+    let folded =
+        b"From: a@b.example\r\nThread-Index: AdlRmN3Jq8K2\r\n lXzUTuO1Yk0Fb1Qx3w==\r\n\r\nx";
+    assert_eq!(parse_ok(folded).thread_index.as_deref(), Some("AdlRmN3Jq8K2lXzUTuO1Yk0Fb1Qx3w=="));
+    let junk = b"From: a@b.example\r\nThread-Index: <script>\r\n\r\nx";
+    assert_eq!(parse_ok(junk).thread_index, None, "not base64: not Outlook's, not extended");
+    assert_eq!(parse_fixture("22_reenvio_rfc822_con_xml.eml").thread_index, None);
+}

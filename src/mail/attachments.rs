@@ -1,4 +1,4 @@
-//! ZIP attachments unpacked recursively under limits.
+//! ZIP attachments unpacked recursively under limits (shared with `winmail.dat`, [`super::tnef`]).
 //!
 //! Providers send DIAN documents zipped (`z….zip` with an `ad….xml` inside), so a ZIP is
 //! replaced by its entries. A ZIP is also the cheapest way to make a server allocate gigabytes
@@ -65,6 +65,18 @@ impl ZipBudget {
     /// Uncompressed bytes the message's ZIPs may still produce.
     pub fn bytes_left(&self) -> u64 {
         self.bytes_left
+    }
+
+    /// Charges `bytes` taken out of a container other than a ZIP (a `winmail.dat`), if they
+    /// fit; `false` (and nothing charged) when they do not.
+    pub fn charge(&mut self, bytes: u64) -> bool {
+        match self.bytes_left.checked_sub(bytes) {
+            Some(left) => {
+                self.bytes_left = left;
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -310,7 +322,7 @@ fn too_many_entries(found: usize, limits: &AttachmentLimits) -> String {
     )
 }
 
-fn total_too_large(limits: &AttachmentLimits) -> String {
+pub(super) fn total_too_large(limits: &AttachmentLimits) -> String {
     format!(
         "Al descomprimirlo se supera el límite de {} descomprimidos por correo; no se \
          extrajo. Por favor envíe solo los documentos necesarios (por ejemplo el XML) o \

@@ -8,6 +8,7 @@
 //!   fields and addresses before mail-parser builds a tree.
 //! - [`quote`]: the requester's own words, without quoted history and signatures.
 //! - [`attachments`]: ZIP files unpacked recursively under [`AttachmentLimits`].
+//! - [`tnef`]: Outlook's `winmail.dat` (TNEF) read under the same limits.
 //! - [`imap`]: sessions to a buzón (TLS, LOGIN/XOAUTH2, fetch, move, IDLE).
 //! - [`oauth`]: OAuth2 client-credentials tokens for XOAUTH2, cached and refreshed.
 //! - [`outgoing`]: answers rendered from templates into RFC 5322 messages with threading headers.
@@ -25,6 +26,7 @@ pub mod prescan;
 pub mod quote;
 pub mod smtp;
 pub mod thread;
+pub mod tnef;
 
 use serde::Serialize;
 
@@ -136,6 +138,9 @@ pub struct Inbound {
     /// Message-IDs without angle brackets.
     pub in_reply_to: Vec<String>,
     pub references: Vec<String>,
+    /// Outlook's `Thread-Index` (base64, whitespace removed), when sent: our answers extend it
+    /// so Outlook shows them in the requester's own conversation.
+    pub thread_index: Option<String>,
     pub auto: AutoHeaders,
     /// Raw `Authentication-Results` values (for the agent-command checks of a later issue).
     pub authentication_results: Vec<String>,
@@ -165,6 +170,7 @@ impl Inbound {
             .chain(self.message_id.as_mut())
             .chain(self.from_name.as_mut())
             .chain(self.reply_to.as_mut())
+            .chain(self.thread_index.as_mut())
             .chain(self.recipients.iter_mut())
             .chain(self.in_reply_to.iter_mut())
             .chain(self.references.iter_mut())

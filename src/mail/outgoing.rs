@@ -692,12 +692,27 @@ const THREAD_INDEX_MAX_LEN: usize = THREAD_INDEX_HEADER_LEN + 100 * THREAD_INDEX
 /// in one Outlook conversation. With a parent, the parent's bytes plus a 5-byte child block: the
 /// time since the parent's header (delta code and 31 bits of it) and a byte derived from the
 /// seed and the depth. Deterministic for the same inputs.
+///
+/// `parent` is the requester's own `Thread-Index` when they sent one (Outlook), so the answer
+/// lands in their conversation rather than starting one of ours.
 pub fn thread_index(parent: Option<&str>, now: DateTime<Utc>, conversation_seed: &[u8]) -> String {
+    thread_index_of(parent, now, conversation_seed, conversation_seed)
+}
+
+/// [`thread_index`], with the last byte of a child block taken from `message_seed` (e.g. the
+/// Message-ID) as well: two answers to the same message at the same instant (an acknowledgement
+/// and a request for information) get different indexes, which Outlook needs to tell them apart.
+pub fn thread_index_of(
+    parent: Option<&str>,
+    now: DateTime<Utc>,
+    conversation_seed: &[u8],
+    message_seed: &[u8],
+) -> String {
     let ticks = filetime(now);
     let parent = parent.and_then(decode_thread_index);
     let bytes = match parent {
         Some(mut bytes) => {
-            let child = child_block(&bytes, ticks, conversation_seed);
+            let child = child_block(&bytes, ticks, message_seed);
             bytes.extend_from_slice(&child);
             bytes
         }
@@ -1841,6 +1856,25 @@ mod tests {
         {
             assert_eq!(thread_index(Some(parent), now, b"seed"), fresh, "{parent:?}");
         }
+    }
+
+    #[test]
+    fn an_outlook_requesters_index_is_extended_by_one_block_per_answer() {
+        // As Outlook 16 sent it: 22 bytes, a header block of its own conversation.
+        let theirs = "AdlRmN3Jq8K2lXzUTuO1Yk0Fb1Qx3w==";
+        let their_bytes = decode(theirs);
+        assert_eq!(their_bytes.len(), 22);
+        let now = Utc::now();
+        let ack = decode(&thread_index_of(Some(theirs), now, b"FE-2026-000001", b"<a@x>"));
+        let ask = decode(&thread_index_of(Some(theirs), now, b"FE-2026-000001", b"<b@x>"));
+        assert_eq!(ack.len(), 27);
+        assert_eq!(ack[..22], their_bytes[..], "their conversation, not ours");
+        assert_ne!(ack, ask, "two answers at one instant stay apart");
+        assert_eq!(
+            thread_index(Some(theirs), now, b"s"),
+            thread_index_of(Some(theirs), now, b"s", b"s"),
+            "the three-argument form is the same function"
+        );
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //! The walk, in order: envelope headers → structure checks (a declared boundary that never
 //! appears is recovered by re-parsing with the boundary the parts really use) → body text (HTML
 //! reduced to text when there is no plain part) → attachments, where forwarded
-//! `message/rfc822` parts contribute their text and, under `reenviado/`, their files, and ZIPs
-//! are replaced by their entries ([`super::attachments`]).
+//! `message/rfc822` parts (and `.eml` files attached as plain bytes) contribute their text and,
+//! under `reenviado/`, their files, ZIPs are replaced by their entries
+//! ([`super::attachments`]) and Outlook's `winmail.dat` by the files inside it ([`super::tnef`]).
 //!
 //! Old clients still send 8-bit Latin-1 without saying so: a text part with no `charset`, or a
 //! raw 8-bit Subject or From name. mail-parser reads those as lossy UTF-8 ("habilitaci�n"), so
@@ -25,6 +26,7 @@ use mail_parser::{
 
 use super::attachments::{self, ZipBudget};
 use super::prescan::{self, Excess, Structure};
+use super::tnef;
 use super::{AttachmentLimits, AttachmentProblem, AutoHeaders, FileEntry, Inbound, quote};
 
 /// Forwards nested deeper than this are not walked: mail-parser nests un-encoded
@@ -263,6 +265,7 @@ fn envelope(message: &Message<'_>, from: String, from_name: Option<String>) -> I
             .and_then(|d| chrono::DateTime::from_timestamp(d.to_timestamp(), 0)),
         in_reply_to: ids(message.in_reply_to()),
         references: ids(message.references()),
+        thread_index: thread_index(message),
         auto: auto_headers(message),
         authentication_results: raw_values(message, "Authentication-Results"),
         leading_headers: leading_fields(message),
@@ -274,6 +277,18 @@ fn envelope(message: &Message<'_>, from: String, from_name: Option<String>) -> I
 
 fn clean_id(id: &str) -> String {
     id.trim().trim_start_matches('<').trim_end_matches('>').trim().to_string()
+}
+
+/// Longest `Thread-Index` kept (Outlook's grow by 5 bytes a reply; 700 base64 characters is
+/// over a hundred replies): a longer one is not Outlook's and is not extended.
+const MAX_THREAD_INDEX_CHARS: usize = 700;
+
+/// The `Thread-Index` as sent, without folding whitespace; only base64 characters are accepted.
+fn thread_index(message: &Message<'_>) -> Option<String> {
+    let raw = raw_values(message, "Thread-Index").into_iter().next()?;
+    let compact: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+    let base64 = compact.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='));
+    (base64 && !compact.is_empty() && compact.len() <= MAX_THREAD_INDEX_CHARS).then_some(compact)
 }
 
 /// Message-IDs of an id header, without brackets, empty ones dropped.
@@ -577,6 +592,9 @@ const ATTACHMENT_DAMAGED: &str = "El adjunto llegó dañado: su codificación de
 const ATTACHMENT_EMPTY: &str = "El adjunto llegó vacío (0 bytes). Por favor adjúntelo de nuevo.";
 const FORWARD_DAMAGED: &str = "El mensaje reenviado como adjunto está dañado y no se pudo leer. \
                                Por favor reenvíelo o adjunte directamente sus archivos.";
+const OUTLOOK_MSG: &str = "El mensaje de Outlook adjunto (.msg) no se puede leer en la mesa de \
+                           ayuda. Por favor reenvíelo como adjunto en formato .eml o adjunte \
+                           directamente sus archivos (por ejemplo el XML).";
 
 fn too_many_forwards() -> String {
     format!(
@@ -708,6 +726,12 @@ impl<'l> Content<'l> {
             _ if is_forward_type(content_type.as_deref()) && part.is_encoding_problem => {
                 self.problem(&source, FORWARD_DAMAGED.to_string());
             }
+            _ if has_extension(name.as_deref(), "eml") => {
+                self.eml_file(message, part, &source, prefix, depth);
+            }
+            _ if has_extension(name.as_deref(), "msg") => {
+                self.problem(&source, OUTLOOK_MSG.to_string());
+            }
             _ if is_wanted(content_type.as_deref(), name.as_deref()) => {
                 let content_type = content_type
                     .unwrap_or_else(|| attachments::guess_content_type(&label).to_string());
@@ -727,6 +751,31 @@ impl<'l> Content<'l> {
         self.walk(nested, &format!("{prefix}{FORWARD_PREFIX}"), depth + 1);
     }
 
+    /// A saved message (`.eml`) attached as plain bytes, as some clients forward: read as the
+    /// forward it is, within the same structure limits as the message itself.
+    fn eml_file(
+        &mut self,
+        message: &Message<'_>,
+        part: &MessagePart<'_>,
+        source: &str,
+        prefix: &str,
+        depth: usize,
+    ) {
+        let bytes = original_bytes(message, part);
+        let parsed = (!part.is_encoding_problem
+            && check_looks_like_mail(&bytes).is_ok()
+            && prescan::scan(&bytes).within_limits())
+        .then(|| MessageParser::default().parse(&bytes))
+        .flatten();
+        match parsed {
+            Some(nested) => {
+                self.forward(&nested, source, prefix, depth);
+                dismantle(nested);
+            }
+            None => self.problem(source, FORWARD_DAMAGED.to_string()),
+        }
+    }
+
     /// One wanted file: damaged or empty ones become problems, ZIPs become their entries.
     fn file(
         &mut self,
@@ -743,16 +792,36 @@ impl<'l> Content<'l> {
             return self.problem(&source, ATTACHMENT_EMPTY.to_string());
         }
         if attachments::is_zip(&ctype, &source) {
-            let (files, problems) =
-                attachments::unpack_zip(&source, &bytes, self.limits, &mut self.budget);
-            self.files.extend(files);
-            self.problems.extend(problems);
+            self.zip(&source, &bytes);
+        } else if tnef::is_tnef(&ctype, &source) {
+            self.tnef(&source, &bytes);
         } else {
             let inline = part
                 .content_disposition()
                 .is_some_and(|d| d.ctype().eq_ignore_ascii_case("inline"))
                 || (part.content_id().is_some() && part.content_disposition().is_none());
             self.files.push(FileEntry { source, content_type: ctype, bytes, inline });
+        }
+    }
+
+    fn zip(&mut self, source: &str, bytes: &[u8]) {
+        let (files, problems) =
+            attachments::unpack_zip(source, bytes, self.limits, &mut self.budget);
+        self.files.extend(files);
+        self.problems.extend(problems);
+    }
+
+    /// Outlook's `winmail.dat`: replaced by the wanted files inside it, ZIPs unpacked, under the
+    /// same budget as every other container of the message.
+    fn tnef(&mut self, source: &str, bytes: &[u8]) {
+        let (files, problems) = tnef::unpack_tnef(source, bytes, self.limits, &mut self.budget);
+        self.problems.extend(problems);
+        for file in files {
+            if attachments::is_zip(&file.content_type, &file.source) {
+                self.zip(&file.source, &file.bytes);
+            } else if is_wanted(Some(&file.content_type), Some(&file.source)) {
+                self.files.push(file);
+            }
         }
     }
 
@@ -823,6 +892,11 @@ fn declared_type(part: &MessagePart<'_>) -> Option<String> {
     Some(full.to_ascii_lowercase())
 }
 
+/// Whether the file name ends in `.ext` (any case).
+fn has_extension(name: Option<&str>, ext: &str) -> bool {
+    name.and_then(|n| n.rsplit_once('.')).is_some_and(|(_, e)| e.eq_ignore_ascii_case(ext))
+}
+
 fn is_forward_type(content_type: Option<&str>) -> bool {
     matches!(content_type, Some("message/rfc822" | "message/global"))
 }
@@ -834,10 +908,12 @@ fn is_wanted(content_type: Option<&str>, name: Option<&str>) -> bool {
             || ct == "application/pdf"
             || ct.ends_with("/xml")
             || attachments::is_zip(ct, "")
+            || tnef::is_tnef(ct, "")
     });
     let by_name = name.is_some_and(|n| {
         let lower = n.to_ascii_lowercase();
         lower.rsplit_once('.').is_some_and(|(_, ext)| WANTED_EXTENSIONS.contains(&ext))
+            || tnef::is_tnef("", n)
     });
     by_type || by_name
 }
@@ -1034,7 +1110,7 @@ fn undeclared_8bit<'t>(
 /// Latin-1 or Windows-1252 is almost never valid UTF-8 (an accented letter is followed by an
 /// ASCII one), so such text comes out whole, and a UTF-8 text with a stray Latin-1 line keeps
 /// both.
-fn utf8_or_cp1252(bytes: &[u8]) -> String {
+pub(super) fn utf8_or_cp1252(bytes: &[u8]) -> String {
     let mut text = String::with_capacity(bytes.len() + bytes.len() / 4);
     for chunk in bytes.utf8_chunks() {
         text.push_str(chunk.valid());

@@ -81,7 +81,11 @@ pub fn drafts(
             },
         ),
         subject,
-        thread: RequesterThread { in_reply_to, references },
+        thread: RequesterThread {
+            in_reply_to,
+            references,
+            thread_index: inbound.and_then(|m| m.thread_index.clone()),
+        },
         agents: agents.clone(),
     };
     shared.drafts(transition, |reply| context(ctx, analysis, transition, reply))
@@ -135,6 +139,7 @@ impl Shared<'_> {
             let message_id = self.ids.sign(self.number, &detail, &to, self.domain);
             let (in_reply_to, references) = match &reply.to {
                 Recipient::Requester => {
+                    context.thread_index = self.thread.thread_index.clone();
                     (self.thread.in_reply_to.clone(), self.thread.references.clone())
                 }
                 Recipient::Agent(_) if reply.kind.in_agent_thread() => {

@@ -156,6 +156,9 @@ pub struct RequesterThread {
     /// With angle brackets.
     pub in_reply_to: Option<String>,
     pub references: Vec<String>,
+    /// The `Thread-Index` of the requester's latest message that had one (Outlook), which
+    /// answers to the requester extend.
+    pub thread_index: Option<String>,
 }
 
 /// A case listed in a mass-incident suggestion.

@@ -13,6 +13,8 @@ pub struct MessageRecord<'a> {
     /// The Message-IDs it answers (the first is kept as its In-Reply-To), without brackets.
     pub in_reply_to: &'a [String],
     pub references: &'a [String],
+    /// Outlook's `Thread-Index` as sent (base64), for answers that extend it.
+    pub thread_index: Option<&'a str>,
     pub from: &'a str,
     pub from_name: Option<&'a str>,
     pub reply_to: Option<&'a str>,

@@ -32,6 +32,10 @@ pub struct DraftContext {
     /// Answers learned from solved problemas (not in the known-error file, so they travel here).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub learned_answers: Option<Vec<LearnedAnswer>>,
+    /// The requester's Outlook `Thread-Index` (base64) this mail extends; none for mail outside
+    /// their conversation or when they sent none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread_index: Option<String>,
     /// The case's state as the mail saw it, which a digest lists.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tema_label: Option<String>,

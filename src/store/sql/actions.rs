@@ -236,10 +236,18 @@ impl Store {
         .bind(case_id)
         .fetch_all(self.pool())
         .await?;
+        let thread_index: Option<String> = sqlx::query_scalar(
+            "SELECT thread_index FROM case_messages WHERE case_id = $1 AND direction = 'entrante' \
+             AND thread_index IS NOT NULL ORDER BY id DESC LIMIT 1",
+        )
+        .bind(case_id)
+        .fetch_optional(self.pool())
+        .await?
+        .flatten();
         let mut references: Vec<String> = ids.iter().map(|id| format!("<{id}>")).collect();
         let skip = references.len().saturating_sub(10);
         references.drain(..skip);
-        Ok(RequesterThread { in_reply_to: references.last().cloned(), references })
+        Ok(RequesterThread { in_reply_to: references.last().cloned(), references, thread_index })
     }
 
     /// The agents' side of the case's conversation: the case's subject and the mail queued to

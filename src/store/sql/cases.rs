@@ -598,8 +598,8 @@ pub(super) async fn insert_message(
     let problems = serde_json::to_string(&message.problems).unwrap_or_else(|_| "[]".into());
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO case_messages (case_id, raw_message_id, direction, message_id, in_reply_to, from_addr, subject, \
-         own_words, auto_generated, attachment_problems, created_at) \
-         VALUES ($1, $2, $11, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+         own_words, auto_generated, attachment_problems, created_at, thread_index) \
+         VALUES ($1, $2, $11, $3, $4, $5, $6, $7, $8, $9, $10, $12) RETURNING id",
     )
     .bind(case_id)
     .bind(raw_id)
@@ -612,6 +612,7 @@ pub(super) async fn insert_message(
     .bind(problems)
     .bind(now_text())
     .bind(direction)
+    .bind(message.thread_index)
     .fetch_one(&mut **tx)
     .await?;
     if !message.files.is_empty() {
