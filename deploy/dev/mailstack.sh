@@ -23,6 +23,8 @@
 #   mailstack.sh restart-postgres  detiene (apagado rápido: corta las sesiones) y vuelve a arrancar
 #                                  solo PostgreSQL, con los mismos datos
 #   mailstack.sh stop-postgres     detiene solo PostgreSQL; `start` lo vuelve a levantar
+#   mailstack.sh reload-postfix    reescribe la configuración de Postfix y la recarga sin detenerlo
+#                                  (una pila arrancada con una versión anterior de este script)
 #
 # Variables (opcionales; se fijan al arrancar y se guardan en $DIR/settings.env):
 #   MESA_FE_MAILSTACK_DIR=/tmp/mesa-fe-mailstack     directorio de estado (ruta absoluta, sin espacios)
@@ -47,6 +49,12 @@ CATCHALL=catchall@fe.test
 FIXED_USERS="$BUZONES agente.n2@fe.test agente.n3@fe.test csat@fe.test proveedor1@pt.test $CATCHALL"
 # Dominios estrictos: un usuario desconocido se rechaza con 550 en vez de ir al comodín.
 STRICT_DOMAINS="fe.test pt.test"
+# Dominios que rebotan (issue 14, rebotes): Postfix acepta el correo para cualquier dirección de estos
+# dominios y lo entrega por LMTP a Dovecot, que no conoce a nadie ahí y contesta 550 5.1.1; Postfix lo
+# devuelve entonces al remitente con su aviso de no entrega (DSN), como ante un servidor remoto que no
+# conoce al destinatario. (Con el transporte error: smtpd lo rechazaría ya en el RCPT TO, sin DSN.)
+# No va al comodín y nada sale de la máquina.
+BOUNCE_DOMAINS="rebota.test"
 
 say()  { echo "mailstack: $*"; }
 die()  { echo "mailstack: ERROR: $*" >&2; exit 1; }
@@ -556,8 +564,11 @@ write_postfix_config() {
   # comodín: toda dirección que no sea un usuario conocido (con +detalle opcional) ni de un dominio
   # estricto va a $CATCHALL (conserva su To:). Las tablas regexp no quitan el +detalle solas.
   known=$(all_users | sed 's/\./\\./g; s/@/(\\+[^@]*)?@/' | paste -sd '|')
-  strict=$(echo "$STRICT_DOMAINS" | sed 's/\./\\./g; s/ /|/g')
+  strict=$(echo "$STRICT_DOMAINS $BOUNCE_DOMAINS" | sed 's/\./\\./g; s/ /|/g')
   printf 'if !/^(%s)$/\nif !/@(%s)$/\n/@/ %s\nendif\nendif\n' "$known" "$strict" "$CATCHALL" > "$e/comodin.regexp"
+  for u in $BOUNCE_DOMAINS; do
+    echo "$u lmtp:unix:$DIR/dovecot/run/lmtp"
+  done > "$e/transporte"
 
   cat > "$e/main.cf" <<EOF
 # generado por deploy/dev/mailstack.sh: instancia propia, /etc/postfix/main.cf no se usa
@@ -591,6 +602,8 @@ virtual_mailbox_maps = texthash:$e/buzones
 virtual_transport = lmtp:unix:$DIR/dovecot/run/lmtp
 virtual_alias_domains =
 virtual_alias_maps = regexp:$e/comodin.regexp
+# los dominios que rebotan: aceptados y devueltos con un DSN al entregarlos
+transport_maps = texthash:$e/transporte
 
 # nada sale de la máquina: sin SMTP saliente, sin DNS
 default_transport = error:5.7.1 mailstack: outbound mail is disabled
@@ -871,6 +884,7 @@ cmd_start() {
   OAuth2      introspección en $OAUTH_URL (POST token=…)
   usuarios    $(all_users | paste -sd ' ')  (clave: $PASSWORD)
   comodín     todo lo demás -> $CATCHALL
+  rebotan     $BOUNCE_DOMAINS (aceptado; Dovecot no conoce al usuario y Postfix devuelve un DSN 5.1.1)
   registros   $DIR/dovecot/dovecot.log $DIR/postfix/postfix.log $DIR/pg/postgres.log
   entorno     eval "\$(bash $0 env)"
 EOF
@@ -910,6 +924,22 @@ cmd_stop_dovecot() {
   saved_settings
   dovecot_running || say "dovecot no estaba en marcha"
   stop_dovecot
+}
+
+# La configuración de Postfix de este script, aplicada a un Postfix que ya corre (postfix reload: las
+# entregas en curso siguen). Para una pila arrancada con una versión anterior del script.
+cmd_reload_postfix() {
+  [ -f "$DIR/settings.env" ] || die "la pila no se ha arrancado en $DIR (use: mailstack.sh start)"
+  check_dir
+  take_lock
+  saved_settings
+  postfix_running || die "postfix no corre (use: mailstack.sh start)"
+  write_postfix_config
+  postfix -c "$DIR/postfix/etc" reload >"$DIR/postfix/reload.log" 2>&1 9>&- </dev/null || {
+    cat "$DIR/postfix/reload.log" >&2
+    die "postfix no recargó su configuración"
+  }
+  say "postfix recargó su configuración"
 }
 
 cmd_restart_dovecot() {
@@ -1022,8 +1052,9 @@ case "${1:-}" in
   stop-dovecot) cmd_stop_dovecot ;;
   restart-postgres) cmd_restart_postgres ;;
   stop-postgres) cmd_stop_postgres ;;
+  reload-postfix) cmd_reload_postfix ;;
   *)
-    echo "uso: mailstack.sh start [--fresh] | stop [--purge] | status | env | restart-dovecot | stop-dovecot | restart-postgres | stop-postgres" >&2
+    echo "uso: mailstack.sh start [--fresh] | stop [--purge] | status | env | restart-dovecot | stop-dovecot | restart-postgres | stop-postgres | reload-postfix" >&2
     exit 2
     ;;
 esac
