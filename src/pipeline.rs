@@ -5,8 +5,8 @@ mod act;
 mod bounce;
 pub mod bounded;
 mod compose;
-mod related;
 mod quarantine;
+mod related;
 mod sla;
 pub mod waiting;
 

@@ -620,7 +620,11 @@ pub async fn quarantine(
     match command {
         QuarantineCommand::List { descartados: true, json, .. } => {
             let entries = store.discarded_messages().await?;
-            if json { show::json(&entries)? } else { show::quarantine_list(&entries, &config.zone()) }
+            if json {
+                show::json(&entries)?
+            } else {
+                show::quarantine_list(&entries, &config.zone())
+            }
         }
         QuarantineCommand::List { ignorados, json, .. } => {
             let entries = store.held_messages(ignorados).await?;
@@ -638,7 +642,11 @@ pub async fn quarantine(
             Some((entry, raw)) => {
                 let actions = store.raw_actions(id).await?;
                 let shown = show::QuarantineJson::new(&entry, &raw, actions);
-                if json { show::json(&shown)? } else { show::quarantine_entry(&shown, &raw, &config.zone()) }
+                if json {
+                    show::json(&shown)?
+                } else {
+                    show::quarantine_entry(&shown, &raw, &config.zone())
+                }
             }
             None => {
                 return Err(Failure::new(

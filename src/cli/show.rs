@@ -323,7 +323,14 @@ pub fn quarantine_entry(shown: &QuarantineJson<'_>, raw: &[u8], zone: &Zone) {
         say!("Registro de operadores:");
         for a in &shown.actions {
             let why = a.reason.as_deref().map(|r| format!(" (motivo: {r})")).unwrap_or_default();
-            say!("  {} {} por {}{}: {}", zone.show_stored(&a.created_at), a.action, a.actor, why, a.result);
+            say!(
+                "  {} {} por {}{}: {}",
+                zone.show_stored(&a.created_at),
+                a.action,
+                a.actor,
+                why,
+                a.result
+            );
         }
     }
     say!();

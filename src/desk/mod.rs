@@ -14,9 +14,9 @@ pub mod providers;
 pub mod report;
 pub mod requirements;
 pub mod sla;
-pub mod zone;
-pub mod waiting;
 pub mod systems;
+pub mod waiting;
+pub mod zone;
 
 crate::names::named_enum! {
     /// Topic of a request; each one has its N2 group (activity 4 of the procedure).

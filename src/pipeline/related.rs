@@ -152,7 +152,13 @@ impl Desk {
                 };
                 // The new case's own thread: nothing of the parent's conversation.
                 let thread = RequesterThread::default();
-                let child_drafts = compose::action_drafts(&ctx, &child_brief, &thread, &Default::default(), &child);
+                let child_drafts = compose::action_drafts(
+                    &ctx,
+                    &child_brief,
+                    &thread,
+                    &Default::default(),
+                    &child,
+                );
                 RelatedWrite { child, child_drafts, parent, parent_drafts: Vec::new() }
             })
             .await?;
