@@ -165,44 +165,18 @@ pub async fn run(
         }
         Err(failure) => return Err(failure.into()),
     }
-    tasks.spawn(CONTROL_TASK, {
-        let (live, store, shutdown, leases) =
-            (live.clone(), store.clone(), shutdown.clone(), leases.clone());
-        move || {
-            let (live, store, shutdown, leases) =
-                (live.clone(), store.clone(), shutdown.clone(), leases.clone());
-            async move {
-                let work = |_| control_posterior(live.clone(), store.clone(), shutdown.clone());
-                leases.serve(&timer_lease(CONTROL_TASK), &shutdown, |_| {}, work).await
-            }
-        }
+    let timers = TimerParts {
+        live: live.clone(),
+        store: store.clone(),
+        shutdown: shutdown.clone(),
+        wake: wake.clone(),
+        leases: leases.clone(),
+    };
+    spawn_timer(&mut tasks, CONTROL_TASK, &timers, |live, store, shutdown, _wake| {
+        control_posterior(live, store, shutdown)
     });
-    tasks.spawn(SLA_TASK, {
-        let (live, store, shutdown, wake, leases) =
-            (live.clone(), store.clone(), shutdown.clone(), wake.clone(), leases.clone());
-        move || {
-            let (live, store, shutdown, wake, leases) =
-                (live.clone(), store.clone(), shutdown.clone(), wake.clone(), leases.clone());
-            async move {
-                let work =
-                    |_| sla_sweep(live.clone(), store.clone(), shutdown.clone(), wake.clone());
-                leases.serve(&timer_lease(SLA_TASK), &shutdown, |_| {}, work).await
-            }
-        }
-    });
-    tasks.spawn(WAITING_TASK, {
-        let (live, store, shutdown, wake, leases) =
-            (live.clone(), store.clone(), shutdown.clone(), wake.clone(), leases.clone());
-        move || {
-            let (live, store, shutdown, wake, leases) =
-                (live.clone(), store.clone(), shutdown.clone(), wake.clone(), leases.clone());
-            async move {
-                let work =
-                    |_| waiting_sweep(live.clone(), store.clone(), shutdown.clone(), wake.clone());
-                leases.serve(&timer_lease(WAITING_TASK), &shutdown, |_| {}, work).await
-            }
-        }
-    });
+    spawn_timer(&mut tasks, SLA_TASK, &timers, sla_sweep);
+    spawn_timer(&mut tasks, WAITING_TASK, &timers, waiting_sweep);
     tasks.spawn(RELOAD_TASK, {
         let reloading = Arc::new(Reloading { publisher, reload, store: store.clone() });
         let (shutdown, notifier) = (shutdown.clone(), notifier.clone());
@@ -472,6 +446,35 @@ impl Drop for ReadyAgain<'_> {
     fn drop(&mut self) {
         tell_systemd(self.0.ready());
     }
+}
+
+/// What a timer's sweep works with.
+#[derive(Clone)]
+struct TimerParts {
+    live: Live,
+    store: Store,
+    shutdown: Shutdown,
+    /// Told when a sweep queued mail, so it leaves at once.
+    wake: Arc<Notify>,
+    leases: Leases,
+}
+
+/// A sweep on a timer, run only by the node holding its lease (`temporizador/NAME`) and started
+/// again by the supervisor if it ends early.
+fn spawn_timer<S, Fut>(tasks: &mut Supervisor, name: &'static str, parts: &TimerParts, sweep: S)
+where
+    S: Fn(Live, Store, Shutdown, Arc<Notify>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let parts = parts.clone();
+    tasks.spawn(name, move || {
+        let (parts, sweep) = (parts.clone(), sweep.clone());
+        async move {
+            let TimerParts { live, store, shutdown, wake, leases } = &parts;
+            let work = |_| sweep(live.clone(), store.clone(), shutdown.clone(), wake.clone());
+            leases.serve(&timer_lease(name), shutdown, |_| {}, work).await
+        }
+    });
 }
 
 /// Activity 12 on a timer: closes the solved cases whose control window passed.

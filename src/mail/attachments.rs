@@ -115,13 +115,7 @@ pub fn unpack_zip(
     limits: &AttachmentLimits,
     budget: &mut ZipBudget,
 ) -> (Vec<FileEntry>, Vec<AttachmentProblem>) {
-    let mut unpacker = Unpacker {
-        limits,
-        budget,
-        entries_left: limits.zip_max_entries,
-        files: Vec::new(),
-        problems: Vec::new(),
-    };
+    let mut unpacker = Unpacker::new(limits, budget);
     unpacker.archive(source, bytes, 1);
     (unpacker.files, unpacker.problems)
 }
@@ -129,13 +123,27 @@ pub fn unpack_zip(
 type Archive<'b> = ZipArchive<Cursor<&'b [u8]>>;
 
 /// The state of one top-level ZIP attachment being unpacked.
-struct Unpacker<'l> {
-    limits: &'l AttachmentLimits,
-    budget: &'l mut ZipBudget,
-    /// Entries this attachment (with its nested ZIPs) may still hold.
-    entries_left: usize,
-    files: Vec<FileEntry>,
-    problems: Vec<AttachmentProblem>,
+/// What reading one container (a ZIP here, a TNEF `winmail.dat` in [`super::tnef`]) has found
+/// so far, and what it may still take.
+pub(super) struct Unpacker<'l> {
+    pub(super) limits: &'l AttachmentLimits,
+    pub(super) budget: &'l mut ZipBudget,
+    /// Entries this attachment (with its nested containers) may still hold.
+    pub(super) entries_left: usize,
+    pub(super) files: Vec<FileEntry>,
+    pub(super) problems: Vec<AttachmentProblem>,
+}
+
+impl<'l> Unpacker<'l> {
+    pub(super) fn new(limits: &'l AttachmentLimits, budget: &'l mut ZipBudget) -> Unpacker<'l> {
+        Unpacker {
+            limits,
+            budget,
+            entries_left: limits.zip_max_entries,
+            files: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
 }
 
 /// What the central directory says about an entry that passed the metadata checks.

@@ -17,7 +17,7 @@
 //! the input. Nothing here fails: damage becomes an [`AttachmentProblem`] in Spanish, and the
 //! attachments read before it are kept.
 
-use super::attachments::{self, AttachmentLimits, ZipBudget};
+use super::attachments::{self, AttachmentLimits, Unpacker, ZipBudget};
 use super::{AttachmentProblem, FileEntry};
 
 /// The first four bytes of every TNEF stream (little-endian `0x223E9F78`).
@@ -72,13 +72,7 @@ pub fn unpack_tnef(
     limits: &AttachmentLimits,
     budget: &mut ZipBudget,
 ) -> (Vec<FileEntry>, Vec<AttachmentProblem>) {
-    let mut unpacker = Unpacker {
-        limits,
-        budget,
-        entries_left: limits.zip_max_entries,
-        files: Vec::new(),
-        problems: Vec::new(),
-    };
+    let mut unpacker = Unpacker::new(limits, budget);
     unpacker.stream(source, bytes, 1);
     (unpacker.files, unpacker.problems)
 }
@@ -169,28 +163,18 @@ struct Props<'b> {
     embedded: Option<&'b [u8]>,
 }
 
-/// The state of one top-level TNEF attachment being read.
-struct Unpacker<'l> {
-    limits: &'l AttachmentLimits,
-    budget: &'l mut ZipBudget,
-    /// Attachments this file (with its embedded messages) may still yield.
-    entries_left: usize,
-    files: Vec<FileEntry>,
-    problems: Vec<AttachmentProblem>,
-}
-
 impl Unpacker<'_> {
     /// Reads one TNEF stream (`depth` 1 = the attached `winmail.dat`).
     fn stream(&mut self, source: &str, bytes: &[u8], depth: usize) {
         let mut cursor = Cursor::new(bytes);
         if !has_signature(bytes) || cursor.take(6).is_none() {
-            return self.problem(source, NOT_TNEF.to_string());
+            return self.problem_once(source, NOT_TNEF.to_string());
         }
         let mut pending: Option<Pending> = None;
         let mut number = 0;
         while cursor.left() > 0 {
             let Ok(attribute) = attribute(&mut cursor) else {
-                self.problem(source, TRUNCATED.to_string());
+                self.problem_once(source, TRUNCATED.to_string());
                 break;
             };
             match attribute.level {
@@ -200,7 +184,7 @@ impl Unpacker<'_> {
                         self.finish(source, done, number, depth);
                     }
                     if self.entries_left == 0 {
-                        self.problem(source, too_many(self.limits));
+                        self.problem_once(source, too_many(self.limits));
                         return;
                     }
                     self.entries_left -= 1;
@@ -214,7 +198,7 @@ impl Unpacker<'_> {
                     }
                 }
                 _ => {
-                    self.problem(source, TRUNCATED.to_string());
+                    self.problem_once(source, TRUNCATED.to_string());
                     break;
                 }
             }
@@ -279,7 +263,7 @@ impl Unpacker<'_> {
             .unwrap_or_else(|| format!("adjunto-{number}"));
         let path = format!("{source}/{name}");
         if let Some(problem) = done.damaged {
-            return self.problem(&path, problem);
+            return self.problem_once(&path, problem);
         }
         if let Some(embedded) = done.embedded {
             return self.embedded(&path, &embedded, depth);
@@ -297,7 +281,7 @@ impl Unpacker<'_> {
                     inline: false,
                 });
             }
-            _ => self.problem(&path, EMPTY.to_string()),
+            _ => self.problem_once(&path, EMPTY.to_string()),
         }
     }
 
@@ -305,15 +289,16 @@ impl Unpacker<'_> {
     fn embedded(&mut self, path: &str, bytes: &[u8], depth: usize) {
         let stream = bytes.get(OBJECT_IID_LEN..).unwrap_or_default();
         if !has_signature(stream) {
-            return self.problem(path, EMBEDDED_UNREADABLE.to_string());
+            return self.problem_once(path, EMBEDDED_UNREADABLE.to_string());
         }
         if depth >= self.limits.zip_max_depth {
-            return self.problem(path, too_deep(self.limits));
+            return self.problem_once(path, too_deep(self.limits));
         }
         self.stream(path, stream, depth + 1);
     }
 
-    fn problem(&mut self, source: &str, problem: String) {
+    /// A damaged stream says the same thing many times: each problem is kept once.
+    fn problem_once(&mut self, source: &str, problem: String) {
         let problem = AttachmentProblem { source: source.to_string(), problem };
         if !self.problems.contains(&problem) {
             self.problems.push(problem);

@@ -399,15 +399,7 @@ impl Desk {
             approve: pending_proposal.filter(|_| t.refusal.is_none()),
             merge: merge.as_ref().map(|m| m.rows),
         };
-        let record = ActionRecord {
-            actor: &actor.address,
-            via: if matches!(via, Via::Cli) { "cli" } else { "correo" },
-            level: found.case.level,
-            command: action.command.name(),
-            argument: action.command.argument(),
-            text: &action.text,
-            refused: t.refusal.is_some(),
-        };
+        let record = action_record(found, actor, action, &via, t.refusal.is_some());
         let message = match via {
             Via::Mail { raw_id, analysis } => {
                 Some(AgentMessage { raw_id, message: analysis.stored()? })
@@ -746,6 +738,25 @@ pub fn sample_indices(len: usize, size: usize, seed: u64) -> Vec<usize> {
     let mut chosen: Vec<usize> = all.into_iter().take(size.min(len)).collect();
     chosen.sort_unstable();
     chosen
+}
+
+/// What the log of agents' actions keeps of `action` on `found`, applied or refused.
+pub(super) fn action_record<'a>(
+    found: &FoundCase,
+    actor: &'a Actor,
+    action: &'a Action,
+    via: &Via<'_>,
+    refused: bool,
+) -> ActionRecord<'a> {
+    ActionRecord {
+        actor: &actor.address,
+        via: if matches!(via, Via::Cli) { "cli" } else { "correo" },
+        level: found.case.level,
+        command: action.command.name(),
+        argument: action.command.argument(),
+        text: &action.text,
+        refused,
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! `#relacionado` / `#fusionar` and the store, and the open cases that share a new case's
 //! CUFE/CUDE (shown to its agent as related, with the commands that link them).
 
-use super::act::{ActionOutcome, Via, via_nonce};
+use super::act::{ActionOutcome, Via, action_record, via_nonce};
 use super::compose::{self, ActionContext};
 use super::{Analysis, Desk};
 use crate::desk::Tema;
@@ -10,7 +10,7 @@ use crate::desk::case::Transition;
 use crate::desk::command::{Action, Command};
 use crate::desk::levels::{self, Actor, MergeTarget, Related};
 use crate::store::actions::{
-    ActionRecord, AgentMessage, CaseBrief, MergeMove, RelatedCase, RelatedWrite, RequesterThread,
+    AgentMessage, CaseBrief, MergeMove, RelatedCase, RelatedWrite, RequesterThread,
 };
 use crate::store::cases::{CaseChange, CaseFilter, FoundCase};
 use crate::store::outbox::OutboxDraft;
@@ -110,15 +110,7 @@ impl Desk {
         };
         let nonce = via_nonce(&via);
         let buzon = self.buzon_for(&found.buzon);
-        let record = ActionRecord {
-            actor: &actor.address,
-            via: if matches!(via, Via::Cli) { "cli" } else { "correo" },
-            level: found.case.level,
-            command: action.command.name(),
-            argument: action.command.argument(),
-            text: &action.text,
-            refused: false,
-        };
+        let record = action_record(found, actor, action, &via, false);
         let message = match via {
             Via::Mail { raw_id, analysis } => {
                 Some(AgentMessage { raw_id, message: analysis.stored()? })
