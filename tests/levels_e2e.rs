@@ -230,12 +230,7 @@ async fn escalating_to_csat_without_an_n2_diagnosis_is_refused() {
     let stack = Stack::from_env();
     let daemon = start_desk(&stack, "t-niveles-sin-diag", 3).await;
     let token = unique("sindiag");
-    let request_id = format!("{token}.solicitud@pt.test");
-    let raw = request(PROVIDER, "Proveedor Uno", &token, "FEPT6001", &request_id);
-    smtp_send(&stack, PROVIDER, ALIADOS, &raw).await;
-    let n2_note =
-        wait_mail(&stack, &daemon, N2, "notificación N2", |m| m.subject.contains(&token)).await;
-    let number = case_number(&n2_note.subject);
+    let (n2_note, number) = request_at_n2(&stack, &daemon, &token, "FEPT6001").await;
     answer(
         &stack,
         N2,
@@ -610,12 +605,7 @@ async fn an_unknown_command_gets_the_list_of_commands_and_changes_nothing() {
     let stack = Stack::from_env();
     let daemon = start_desk(&stack, "t-niveles-desconocido", 3).await;
     let token = unique("desconocido");
-    let request_id = format!("{token}.solicitud@pt.test");
-    let raw = request(PROVIDER, "Proveedor Uno", &token, "FEPT9001", &request_id);
-    smtp_send(&stack, PROVIDER, ALIADOS, &raw).await;
-    let n2_note =
-        wait_mail(&stack, &daemon, N2, "notificación N2", |m| m.subject.contains(&token)).await;
-    let number = case_number(&n2_note.subject);
+    let (n2_note, number) = request_at_n2(&stack, &daemon, &token, "FEPT9001").await;
     let before = wait_outbox_drained(&daemon, &number).await;
     answer(
         &stack,
@@ -675,12 +665,7 @@ async fn a_requester_who_answers_the_solution_within_the_window_reopens_the_case
     let stack = Stack::from_env();
     let daemon = start_desk(&stack, "t-niveles-reabrir", 3).await;
     let token = unique("reabrir");
-    let request_id = format!("{token}.solicitud@pt.test");
-    let raw = request(PROVIDER, "Proveedor Uno", &token, "FEPT9501", &request_id);
-    smtp_send(&stack, PROVIDER, ALIADOS, &raw).await;
-    let n2_note =
-        wait_mail(&stack, &daemon, N2, "notificación N2", |m| m.subject.contains(&token)).await;
-    let number = case_number(&n2_note.subject);
+    let (n2_note, number) = request_at_n2(&stack, &daemon, &token, "FEPT9501").await;
     let solution = "Pídale al adquiriente que revise la carpeta de correo no deseado.";
     answer(
         &stack,
@@ -746,12 +731,7 @@ async fn solved_at_n2(
     token: &str,
     document: &str,
 ) -> (String, Mail) {
-    let request_id = format!("{token}.solicitud@pt.test");
-    let raw = request(PROVIDER, "Proveedor Uno", token, document, &request_id);
-    smtp_send(stack, PROVIDER, ALIADOS, &raw).await;
-    let n2_note =
-        wait_mail(stack, daemon, N2, "notificación N2", |m| m.subject.contains(token)).await;
-    let number = case_number(&n2_note.subject);
+    let (n2_note, number) = request_at_n2(stack, daemon, token, document).await;
     let solution = "Reenvíe la factura con el NIT corregido.";
     let subject = format!("RE: {}", n2_note.subject);
     answer(stack, N2, "Agente N2", &n2_note, &subject, &format!("#solucion\n{solution}")).await;
@@ -905,12 +885,7 @@ async fn an_agent_marks_a_case_as_a_security_event_and_it_moves_to_the_security_
     let stack = Stack::from_env();
     let daemon = start_desk(&stack, "t-niveles-marca-seguridad", 3).await;
     let token = unique("marcaseg");
-    let request_id = format!("{token}.solicitud@pt.test");
-    let raw = request(PROVIDER, "Proveedor Uno", &token, "FEPT7002", &request_id);
-    smtp_send(&stack, PROVIDER, ALIADOS, &raw).await;
-    let n2_note =
-        wait_mail(&stack, &daemon, N2, "notificación N2", |m| m.subject.contains(&token)).await;
-    let number = case_number(&n2_note.subject);
+    let (n2_note, number) = request_at_n2(&stack, &daemon, &token, "FEPT7002").await;
     answer(
         &stack,
         N2,
@@ -949,4 +924,21 @@ async fn an_agent_marks_a_case_as_a_security_event_and_it_moves_to_the_security_
     assert!(refusal.shown().contains("grupo de seguridad"), "{}", refusal.text);
     let after = wait_outbox_drained(&daemon, &number).await;
     assert_eq!(field(&after, "status"), "en_atencion");
+}
+
+/// A provider's request with `document` that reaches the N2 agent: the notification and the
+/// case number.
+async fn request_at_n2(
+    stack: &Stack,
+    daemon: &Daemon,
+    token: &str,
+    document: &str,
+) -> (Mail, String) {
+    let request_id = format!("{token}.solicitud@pt.test");
+    let raw = request(PROVIDER, "Proveedor Uno", token, document, &request_id);
+    smtp_send(stack, PROVIDER, ALIADOS, &raw).await;
+    let n2_note =
+        wait_mail(stack, daemon, N2, "notificación N2", |m| m.subject.contains(token)).await;
+    let number = case_number(&n2_note.subject);
+    (n2_note, number)
 }
