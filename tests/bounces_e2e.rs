@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use common::mail::{
-    case_number, clear_inbox, events, inbox, smtp_port, smtp_send, undelivered_invoice_request,
-    unique, wait_case, wait_mail,
+    case_number, clear_inbox, events, inbox, smtp_send, undelivered_invoice_request, unique,
+    wait_case, wait_mail,
 };
 use common::{Daemon, Stack};
 
@@ -26,15 +26,9 @@ const GROUPS: &str = "[\"n2_factura\", \"n2_radian\", \"n2_nomina\", \"n2_docume
 
 fn config(stack: &Stack, processed: &str) -> String {
     format!(
-        "[[buzones]]\nnombre = \"facturaelectronica\"\ndireccion = \"{BUZON}\"\ncanal = \"correo\"\n\
-         [buzones.imap]\nservidor = \"{host}\"\npuerto = {imap}\ntls = \"ninguno\"\nusuario = \"{BUZON}\"\n\
-         autenticacion = \"contrasena\"\ncontrasena = {{ variable = \"MESA_FE_MAILSTACK_PASSWORD\" }}\n\
-         carpeta = \"INBOX\"\ncarpeta_procesados = \"{processed}\"\nintervalo_sondeo_segundos = 2\n\
-         [buzones.smtp]\nservidor = \"{host}\"\npuerto = {smtp}\ntls = \"ninguno\"\n\n\
+        "{buzon}\
          [[agentes]]\ncorreo = \"{AGENT}\"\nnombre = \"Agente N2\"\nnivel = \"n2\"\ngrupos = {GROUPS}\nactivo = true\n",
-        host = stack.host,
-        imap = stack.imap_port,
-        smtp = smtp_port(),
+        buzon = common::answering_buzon_toml(stack, "facturaelectronica", BUZON, processed),
     )
 }
 

@@ -7,8 +7,8 @@
 mod common;
 
 use common::mail::{
-    Letter, Mail, case_number, clear_inbox, field, folder, reply, smtp_port, smtp_send,
-    trusted_mta_toml, unique, vouched_header, wait_case, wait_mail,
+    Letter, Mail, case_number, clear_inbox, field, folder, reply, smtp_send, trusted_mta_toml,
+    unique, vouched_header, wait_case, wait_mail,
 };
 use common::{Daemon, Stack};
 
@@ -23,17 +23,11 @@ const N2_GROUPS: &str = "[\"n2_factura\", \"n2_radian\", \"n2_nomina\", \"n2_doc
 /// The general buzón on loopback IMAP/SMTP, one N2 agent for every N2 group.
 fn config(stack: &Stack, processed: &str) -> String {
     format!(
-        "{auth}[[buzones]]\nnombre = \"facturaelectronica\"\ndireccion = \"{GENERAL}\"\ncanal = \"correo\"\n\
-         [buzones.imap]\nservidor = \"{host}\"\npuerto = {imap}\ntls = \"ninguno\"\nusuario = \"{GENERAL}\"\n\
-         autenticacion = \"contrasena\"\ncontrasena = {{ variable = \"MESA_FE_MAILSTACK_PASSWORD\" }}\n\
-         carpeta = \"INBOX\"\ncarpeta_procesados = \"{processed}\"\nintervalo_sondeo_segundos = 2\n\
-         [buzones.smtp]\nservidor = \"{host}\"\npuerto = {smtp}\ntls = \"ninguno\"\n\n\
+        "{auth}{buzon}\
          [control_posterior]\ndias_habiles = 3.0\n\n[notificaciones]\nresumen_desde = 0\n\n\
          [[agentes]]\ncorreo = \"{N2}\"\nnombre = \"Ana Rojas\"\nnivel = \"n2\"\ngrupos = {N2_GROUPS}\nactivo = true\n",
         auth = trusted_mta_toml(),
-        host = stack.host,
-        imap = stack.imap_port,
-        smtp = smtp_port(),
+        buzon = common::answering_buzon_toml(stack, "facturaelectronica", GENERAL, processed),
     )
 }
 

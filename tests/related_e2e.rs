@@ -8,8 +8,8 @@
 mod common;
 
 use common::mail::{
-    Letter, Mail, case_number, clear_inbox, events, reply, smtp_port, smtp_send, trusted_mta_toml,
-    unique, wait_case, wait_mail,
+    Letter, Mail, case_number, clear_inbox, events, reply, smtp_send, trusted_mta_toml, unique,
+    wait_case, wait_mail,
 };
 use common::{Daemon, Stack};
 use serde_json::Value;
@@ -24,16 +24,10 @@ const N2_GROUPS: &str = "[\"n2_factura\", \"n2_radian\", \"n2_nomina\", \"n2_doc
 /// The aliados buzón on loopback IMAP/SMTP and one N2 agent for every N2 group.
 fn config(stack: &Stack, processed: &str) -> String {
     format!(
-        "{auth}[[buzones]]\nnombre = \"aliados\"\ndireccion = \"{ALIADOS}\"\ncanal = \"correo\"\n\
-         [buzones.imap]\nservidor = \"{host}\"\npuerto = {imap}\ntls = \"ninguno\"\nusuario = \"{ALIADOS}\"\n\
-         autenticacion = \"contrasena\"\ncontrasena = {{ variable = \"MESA_FE_MAILSTACK_PASSWORD\" }}\n\
-         carpeta = \"INBOX\"\ncarpeta_procesados = \"{processed}\"\nintervalo_sondeo_segundos = 2\n\
-         [buzones.smtp]\nservidor = \"{host}\"\npuerto = {smtp}\ntls = \"ninguno\"\n\n\
+        "{auth}{buzon}\
          [[agentes]]\ncorreo = \"{N2}\"\nnombre = \"Agente N2\"\nnivel = \"n2\"\ngrupos = {N2_GROUPS}\nactivo = true\n",
         auth = trusted_mta_toml(),
-        host = stack.host,
-        imap = stack.imap_port,
-        smtp = smtp_port(),
+        buzon = common::answering_buzon_toml(stack, "aliados", ALIADOS, processed),
     )
 }
 

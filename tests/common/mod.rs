@@ -255,6 +255,21 @@ pub fn buzon_toml(stack: &Stack, name: &str, address: &str, folder: &str, extra:
     )
 }
 
+/// One `[[buzones]]` entry that reads INBOX over loopback IMAP, keeps what it read in
+/// `processed` and answers over loopback SMTP: the buzón of every end-to-end desk that sends mail.
+pub fn answering_buzon_toml(stack: &Stack, name: &str, address: &str, processed: &str) -> String {
+    format!(
+        "[[buzones]]\nnombre = \"{name}\"\ndireccion = \"{address}\"\ncanal = \"correo\"\n\
+         [buzones.imap]\nservidor = \"{host}\"\npuerto = {imap}\ntls = \"ninguno\"\nusuario = \"{address}\"\n\
+         autenticacion = \"contrasena\"\ncontrasena = {{ variable = \"MESA_FE_MAILSTACK_PASSWORD\" }}\n\
+         carpeta = \"INBOX\"\ncarpeta_procesados = \"{processed}\"\nintervalo_sondeo_segundos = 2\n\
+         [buzones.smtp]\nservidor = \"{host}\"\npuerto = {smtp}\ntls = \"ninguno\"\n\n",
+        host = stack.host,
+        imap = stack.imap_port,
+        smtp = mail::smtp_port(),
+    )
+}
+
 impl Daemon {
     /// What `mesa-fe case show FE-… --json` prints, as JSON (read through the library); `None`
     /// while the base or the case does not exist yet.
