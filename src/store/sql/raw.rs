@@ -335,7 +335,7 @@ impl Store {
     /// What operators did to a raw message, oldest first.
     pub async fn raw_actions(&self, id: i64) -> Result<Vec<QuarantineAction>, StoreError> {
         let rows = sqlx::query(
-            "SELECT action, actor, reason, result, created_at FROM raw_actions              WHERE raw_message_id = $1 ORDER BY id",
+            "SELECT action, actor, reason, result, created_at FROM raw_actions WHERE raw_message_id = $1 ORDER BY id",
         )
         .bind(id)
         .fetch_all(self.pool())
