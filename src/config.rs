@@ -46,6 +46,9 @@ pub struct Config {
     pub horario: WorkingHours,
     pub sla: SlaSettings,
     pub http: HttpSettings,
+    /// The web console of agents and coordinators (`/consola` on `http.direccion`).
+    #[serde(default)]
+    pub consola: ConsoleSettings,
     pub limites: Limits,
     pub autenticacion: Authentication,
 }
@@ -74,6 +77,56 @@ pub struct HttpSettings {
     /// Bearer token of `/api/casos`; absent = the API is off.
     #[serde(rename = "token_api", default)]
     pub api_token: Option<SecretRef>,
+}
+
+/// The web console, served by the daemon under `/consola` on `http.direccion`. People sign in
+/// with a single-use link mailed to their address (agents, coordinators, Administración Técnica).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSettings {
+    /// `false`: no console (the HTTP server keeps health, metrics and the API).
+    #[serde(rename = "activa")]
+    pub enabled: bool,
+    /// The address people open, as they reach it: behind a TLS proxy `https://mesa.example`.
+    /// The sign-in links point to it. Empty = `http://` + `http.direccion` (loopback only).
+    #[serde(rename = "url_publica")]
+    pub public_url: String,
+    /// How long a session lasts without signing in again.
+    #[serde(rename = "sesion_horas")]
+    pub session_hours: u32,
+    /// How long a sign-in link stays valid (it also dies on first use).
+    #[serde(rename = "enlace_minutos")]
+    pub link_minutes: u32,
+    /// Sign-in links one address may ask for per hour (more get the same page and no mail).
+    #[serde(rename = "enlaces_por_hora")]
+    pub links_per_hour: u32,
+    /// Buzón whose SMTP sends the sign-in links; empty = the first buzón with `[buzones.smtp]`.
+    #[serde(rename = "buzon")]
+    pub buzon: String,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        ConsoleSettings {
+            enabled: true,
+            public_url: String::new(),
+            session_hours: 12,
+            link_minutes: 15,
+            links_per_hour: 5,
+            buzon: String::new(),
+        }
+    }
+}
+
+impl ConsoleSettings {
+    /// The console's base URL, without a trailing slash.
+    pub fn base_url(&self, http_address: &str) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{http_address}")
+        } else {
+            self.public_url.trim_end_matches('/').to_string()
+        }
+    }
 }
 
 /// When the desk works: business days for control posterior, business hours for SLA targets.

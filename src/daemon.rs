@@ -141,6 +141,7 @@ pub async fn run(
             live: live.clone(),
             api_token,
             outbox_task,
+            outbox_wake: Some(wake.clone()),
         });
         let shutdown = shutdown.clone();
         tasks.spawn("http", move || serve_http(listener.clone(), state.clone(), shutdown.clone()));

@@ -1,6 +1,7 @@
 //! The operators' HTTP endpoint (loopback by default): `/healthz` (the process answers),
 //! `/readyz` (store, buzones, outbox, OAuth2 tokens), `/metrics` (Prometheus text format) and a
-//! read-only JSON API for cases behind a bearer token (`/api/casos`, `/api/casos/{numero}`).
+//! read-only JSON API for cases behind a bearer token (`/api/casos`, `/api/casos/{numero}`), and
+//! the web console under `/consola` ([`crate::console`]).
 
 use std::sync::Arc;
 
@@ -44,16 +45,24 @@ pub struct HttpState {
     /// The supervised task that sends the outbox; `None` without SMTP settings (mail waits by
     /// design, and that is no reason to be unready).
     pub outbox_task: Option<String>,
+    /// Wakes the outbox worker when the console queues mail (an action's answer).
+    pub outbox_wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 pub fn router(state: Arc<HttpState>) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/casos", get(list_cases))
-        .route("/api/casos/{numero}", get(show_case))
-        .with_state(state)
+        .route("/api/casos/{numero}", get(show_case));
+    if state.live.desk().config.consola.enabled {
+        let console = crate::console::router()
+            .layer(axum::middleware::from_fn(crate::console::page::security_headers))
+            .layer(axum::middleware::from_fn(crate::console::page::access_log));
+        router = router.nest("/consola", console);
+    }
+    router.with_state(state)
 }
 
 /// Serves until shutdown.

@@ -21,6 +21,7 @@
 //! - [`systemd`]: `sd_notify` (the `sd-notify` crate's vocabulary, our datagram): readiness,
 //!   status, reload, stop, watchdog.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics` and the read-only case API.
+//! - [`console`]: the web console of agents and coordinators (`/consola`), on the same server.
 //! - [`telemetry`]: buzón connections, in-process counters and the ingest latency histogram.
 //! - [`text`]: small text helpers shared by the parsers and the classifier; [`text::subject`]
 //!   strips reply prefixes and case tags for both the case tag and the Thread-Topic.
@@ -28,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod console;
 pub mod daemon;
 pub mod desk;
 pub mod dian;

@@ -24,6 +24,24 @@ pub enum Via<'a> {
     Mail { raw_id: i64, analysis: &'a Analysis },
     /// `mesa-fe case …` by an operator.
     Cli,
+    /// A form of the web console, by a signed-in agent or coordinator.
+    Console,
+}
+
+impl Via<'_> {
+    /// How the action log names the way it came: `correo`, `cli` or `consola`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Via::Mail { .. } => "correo",
+            Via::Cli => "cli",
+            Via::Console => "consola",
+        }
+    }
+
+    /// A person at a terminal or a browser reads a refusal at once: no mail about it.
+    fn answered_in_place(&self) -> bool {
+        matches!(self, Via::Cli | Via::Console)
+    }
 }
 
 /// What an action did, for the CLI and the logs.
@@ -49,6 +67,8 @@ pub enum ActError {
         "{0} no es un agente configurado ni la dirección de Administración Técnica: use --agente con el correo de un agente de [[agentes]]"
     )]
     NotAnAgent(String),
+    #[error("el caso {0} no es de sus grupos")]
+    NotVisible(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -256,6 +276,29 @@ impl Desk {
         action: &Action,
     ) -> Result<ActionOutcome, ActError> {
         let actor = self.actor(agent).ok_or_else(|| ActError::NotAnAgent(agent.to_string()))?;
+        self.act_on_number(store, number, &actor, action, false).await
+    }
+
+    /// A console form's action by a signed-in person: the same engine call as their mail
+    /// command, refused when the case is not one they may see.
+    pub async fn act_by_console(
+        &self,
+        store: &Store,
+        number: &str,
+        actor: &Actor,
+        action: &Action,
+    ) -> Result<ActionOutcome, ActError> {
+        self.act_on_number(store, number, actor, action, true).await
+    }
+
+    async fn act_on_number(
+        &self,
+        store: &Store,
+        number: &str,
+        actor: &Actor,
+        action: &Action,
+        console: bool,
+    ) -> Result<ActionOutcome, ActError> {
         // The service may change the case meanwhile (a reply arriving): read it again and retry.
         let mut attempts = 0;
         loop {
@@ -263,7 +306,11 @@ impl Desk {
                 .case_by_number(&number.to_uppercase())
                 .await?
                 .ok_or_else(|| ActError::NoCase(number.to_string()))?;
-            match self.apply_action(store, &found, &actor, action, Via::Cli).await {
+            if console && !self.sees(actor, &found.case) {
+                return Err(ActError::NotVisible(found.number));
+            }
+            let via = if console { Via::Console } else { Via::Cli };
+            match self.apply_action(store, &found, actor, action, via).await {
                 Err(StoreError::Conflict) if attempts < 3 => attempts += 1,
                 other => return Ok(other?),
             }
@@ -338,8 +385,7 @@ impl Desk {
         {
             t.case.external_ref = Some(ticket);
         }
-        if matches!(via, Via::Cli) {
-            // The operator reads the refusal on the terminal: no mail about it.
+        if via.answered_in_place() {
             t.replies.retain(|r| r.kind != ReplyKind::RespuestaComando);
         }
         let solved = t.refusal.is_none() && matches!(action.command, Command::Solucion { .. });
@@ -404,7 +450,7 @@ impl Desk {
             Via::Mail { raw_id, analysis } => {
                 Some(AgentMessage { raw_id, message: analysis.stored()? })
             }
-            Via::Cli => None,
+            Via::Cli | Via::Console => None,
         };
         store.record_action(message, &record, &changes, &extras).await?;
         Ok(ActionOutcome {
@@ -695,7 +741,7 @@ impl Desk {
     /// Whether the actor's groups see `case`: its tema's N2 group and any group that holds or
     /// held it (or the actor held it); a security case only the security group sees;
     /// Administración Técnica sees what reached it.
-    pub(super) fn sees(&self, actor: &Actor, case: &Case) -> bool {
+    pub fn sees(&self, actor: &Actor, case: &Case) -> bool {
         if actor.role == Role::AdministracionTecnica {
             return case.path.iter().any(|hop| hop.level == Level::AdministracionTecnica);
         }
@@ -725,7 +771,12 @@ impl Desk {
 pub(super) fn via_nonce(via: &Via<'_>) -> String {
     match via {
         Via::Mail { raw_id, .. } => format!("r{raw_id}"),
-        Via::Cli => format!("cli{:x}{:04x}", Utc::now().timestamp_millis(), fastrand::u16(..)),
+        Via::Cli | Via::Console => format!(
+            "{}{:x}{:04x}",
+            if matches!(via, Via::Cli) { "cli" } else { "con" },
+            Utc::now().timestamp_millis(),
+            fastrand::u16(..)
+        ),
     }
 }
 
@@ -750,7 +801,7 @@ pub(super) fn action_record<'a>(
 ) -> ActionRecord<'a> {
     ActionRecord {
         actor: &actor.address,
-        via: if matches!(via, Via::Cli) { "cli" } else { "correo" },
+        via: via.name(),
         level: found.case.level,
         command: action.command.name(),
         argument: action.command.argument(),

@@ -115,7 +115,7 @@ impl Desk {
             Via::Mail { raw_id, analysis } => {
                 Some(AgentMessage { raw_id, message: analysis.stored()? })
             }
-            Via::Cli => None,
+            Via::Cli | Via::Console => None,
         };
         let related = RelatedCase {
             parent: found,

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::actions::*;
 use super::cases::*;
+use super::console::ConsoleSession;
 use super::knowledge::GuideSolution;
 use super::leases::{LeaseGrant, LeaseRow};
 use super::message::MessageRecord;
@@ -56,6 +57,14 @@ delegate! {
     // store/sql/bounces.rs
     fn outbox_by_message_id(message_id: &str) -> Result<Option<BouncedRow>, StoreError>;
     fn record_bounce(raw_id: i64, found: &FoundCase, message: &MessageRecord<'_>, change: &CaseChange<'_>, mark: Option<BounceMark<'_>>, reply_cap: u32) -> Result<(), StoreError>;
+    // store/sql/console.rs
+    fn create_console_link(address: &str, token_hash: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError>;
+    fn console_links_since(address: &str, since: DateTime<Utc>) -> Result<i64, StoreError>;
+    fn consume_console_link(token_hash: &str) -> Result<Option<String>, StoreError>;
+    fn create_console_session(address: &str, token_hash: &str, csrf: &str, expires_at: DateTime<Utc>) -> Result<i64, StoreError>;
+    fn console_session(token_hash: &str) -> Result<Option<ConsoleSession>, StoreError>;
+    fn end_console_session(session_id: i64) -> Result<(), StoreError>;
+    fn revoke_console_sessions(address: &str) -> Result<u64, StoreError>;
     // store/sql/cases.rs
     fn open_case(new: NewCase<'_>, drafts: impl FnOnce(&str) -> Vec<OutboxDraft>) -> Result<String, StoreError>;
     fn append_to_case(raw_id: i64, found: &FoundCase, message: &MessageRecord<'_>, change: &CaseChange<'_>, reply_cap: u32) -> Result<(), StoreError>;

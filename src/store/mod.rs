@@ -10,6 +10,7 @@
 //! - [`actions`]: what agents do to cases, control posterior, mass-incident suggestions.
 //! - [`sla`]: service-level clocks of open cases and their breaches.
 //! - [`waiting`]: cases waiting for the requester (reminder and closure).
+//! - [`console`]: the web console's sign-in links and sessions.
 //! - [`leases`]: which node reads a buzón or runs a timer when nodes share the database.
 //! - [`copy`]: a SQLite desk copied into an empty PostgreSQL database.
 //! - [`fault`]: which database failures are worth retrying.
@@ -51,6 +52,8 @@ macro_rules! mount_sql {
         mod cases;
         #[path = "../sql/columns.rs"]
         mod columns;
+        #[path = "../sql/console.rs"]
+        mod console;
         #[path = "../sql/handle.rs"]
         mod handle;
         #[path = "../sql/knowledge.rs"]
@@ -83,6 +86,7 @@ macro_rules! mount_sql {
 
 pub mod actions;
 pub mod cases;
+pub mod console;
 pub mod copy;
 pub mod fault;
 pub mod knowledge;

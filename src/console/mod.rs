@@ -1,0 +1,30 @@
+//! The web console of agents and coordinators (issue 15), served by the daemon under
+//! `/consola` on `http.direccion`: server-rendered pages (minijinja templates embedded in the
+//! binary), one small script for progressive enhancement, no CDN.
+//!
+//! - [`session`]: who is looking ([`session::Viewer`]), cookies, tokens, CSRF.
+//! - [`page`]: the layout, rendering, error pages and the security headers every answer has.
+//!
+//! Every action is the engine's ([`crate::pipeline::Desk::apply_action`] with
+//! [`crate::pipeline::Via::Console`]) and every page shows only what the viewer may see
+//! ([`crate::pipeline::Desk::sees`]), exactly as for mail.
+
+pub mod page;
+pub mod session;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::response::Redirect;
+use axum::routing::get;
+
+use crate::http::HttpState;
+
+/// The console's routes, nested under `/consola` by [`crate::http::router`].
+pub fn router() -> Router<Arc<HttpState>> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/consola/bandeja") }))
+        .route("/bandeja", get(page::placeholder))
+        .route("/static/{name}", get(page::asset))
+        .merge(session::routes())
+}
