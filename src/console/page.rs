@@ -141,7 +141,8 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
 /// CUFEs travel in queries and forms, never in this line), status and time.
 pub async fn access_log(request: Request, next: Next) -> Response {
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    let original = request.extensions().get::<axum::extract::OriginalUri>();
+    let path = original.map_or(request.uri().path(), |uri| uri.path()).to_string();
     let started = std::time::Instant::now();
     let response = next.run(request).await;
     tracing::info!(

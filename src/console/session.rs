@@ -138,7 +138,9 @@ impl FromRequestParts<Arc<HttpState>> for Viewer {
 /// anything else is 401.
 fn unauthenticated(parts: &Parts) -> Response {
     if parts.method == Method::GET {
-        let back = parts.uri.path();
+        // Under `nest`, the URI lost its `/consola`: the original has it.
+        let original = parts.extensions.get::<axum::extract::OriginalUri>();
+        let back = original.map_or(parts.uri.path(), |uri| uri.path());
         let target = format!("/consola/entrar?volver={}", percent_encode(back));
         return Redirect::to(&target).into_response();
     }
