@@ -9,8 +9,10 @@
 //! [`crate::pipeline::Via::Console`]) and every page shows only what the viewer may see
 //! ([`crate::pipeline::Desk::sees`]), exactly as for mail.
 
+pub mod operacion;
 pub mod page;
 pub mod session;
+pub mod svg;
 
 use std::sync::Arc;
 
@@ -27,4 +29,5 @@ pub fn router() -> Router<Arc<HttpState>> {
         .route("/bandeja", get(page::placeholder))
         .route("/static/{name}", get(page::asset))
         .merge(session::routes())
+        .merge(operacion::routes())
 }

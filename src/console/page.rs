@@ -19,6 +19,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
     ("error.html", include_str!("templates/error.html")),
     ("placeholder.html", include_str!("templates/placeholder.html")),
+    ("operacion.html", include_str!("templates/operacion.html")),
+    ("operacion_cuarentena.html", include_str!("templates/operacion_cuarentena.html")),
 ];
 
 /// The static files, embedded: `(name, content type, bytes)`.
