@@ -139,7 +139,7 @@ async fn overview(
         operator,
         notice: query.aviso.as_deref().and_then(notice),
         zone: zone.label(),
-        buzones: buzon_views(&state, &zone, &activity),
+        buzones: buzon_views(&desk.config.buzones, &state.telemetry.buzones(), &activity, &zone),
         database_fault: state.telemetry.database_fault(),
         failed_count: failed.len(),
         bounced_count: bounced.len(),
@@ -187,15 +187,15 @@ struct BuzonView {
     quarantined: i64,
 }
 
+/// Each configured buzón: its connection as this process's watchers report it, and its newest
+/// stored message.
 fn buzon_views(
-    state: &HttpState,
-    zone: &Zone,
+    buzones: &[crate::config::Buzon],
+    connections: &std::collections::BTreeMap<String, BuzonState>,
     activity: &[crate::store::console_ops::BuzonActivity],
+    zone: &Zone,
 ) -> Vec<BuzonView> {
-    let desk = state.live.desk();
-    let connections = state.telemetry.buzones();
-    desk.config
-        .buzones
+    buzones
         .iter()
         .map(|buzon| {
             let stored = activity.iter().find(|a| a.buzon == buzon.name);
@@ -674,11 +674,11 @@ async fn report_view(
     let solution_series = [
         Series {
             name: "Mediana".into(),
-            values: solution.iter().map(|r| r.median.unwrap_or(0.0)).collect(),
+            values: solution.iter().map(|r| r.median.unwrap_or(f64::NAN)).collect(),
         },
         Series {
             name: "Percentil 90".into(),
-            values: solution.iter().map(|r| r.p90.unwrap_or(0.0)).collect(),
+            values: solution.iter().map(|r| r.p90.unwrap_or(f64::NAN)).collect(),
         },
     ];
     Ok(ReportView {
@@ -811,7 +811,8 @@ pub fn cases_per_day(period: &Period, rows: &ReportRows) -> (Vec<String>, Vec<Se
     (labels, series)
 }
 
-/// Per week from the period's first day: the share of the week's cases solved at first contact.
+/// Per week from the period's first day: the share of the week's cases solved at first contact
+/// (NaN, "no data", for a week without cases).
 pub fn first_contact_by_week(period: &Period, rows: &ReportRows) -> (Vec<String>, Vec<Series>) {
     let days = (period.to - period.from).num_days() + 1;
     let weeks = ((days + 6) / 7) as usize;
@@ -831,7 +832,7 @@ pub fn first_contact_by_week(period: &Period, rows: &ReportRows) -> (Vec<String>
         .iter()
         .map(
             |(first, all)| {
-                if *all == 0 { 0.0 } else { 100.0 * f64::from(*first) / f64::from(*all) }
+                if *all == 0 { f64::NAN } else { 100.0 * f64::from(*first) / f64::from(*all) }
             },
         )
         .collect();
@@ -1007,6 +1008,39 @@ mod tests {
             (vec![("\u{fffd}\u{fffd}".into(), String::new())], false)
         );
         assert_eq!(header_fields(b""), (vec![], false));
+    }
+
+    #[test]
+    fn a_buzon_shows_its_connection_and_its_newest_message() {
+        let config = crate::config::Config::builtin().expect("config");
+        let zone = Zone::fixed_hours(-5).expect("zone");
+        let name = config.buzones[0].name.clone();
+        let down = BuzonState::Desconectado {
+            motivo: "IMAP: autenticación rechazada".into(),
+            desde: "2026-12-07T15:00:00Z".into(),
+        };
+        let connections = [(name.clone(), down)].into_iter().collect();
+        let activity = [crate::store::console_ops::BuzonActivity {
+            buzon: name.clone(),
+            last_received_at: "2026-12-07T14:30:00Z".into(),
+            last_status: "cuarentena".into(),
+            last_reason: Some("sin remitente".into()),
+            quarantined: 2,
+        }];
+        let views = buzon_views(&config.buzones, &connections, &activity, &zone);
+        assert_eq!(views.len(), config.buzones.len(), "every configured buzón, stored mail or not");
+        let first = &views[0];
+        assert_eq!(
+            (first.state, first.reason.as_deref()),
+            ("desconectado", Some("IMAP: autenticación rechazada"))
+        );
+        assert_eq!(first.since.as_deref(), Some("2026-12-07 10:00"));
+        assert_eq!(first.last_message.as_deref(), Some("2026-12-07 09:30"));
+        assert_eq!((first.last_status.as_deref(), first.quarantined), (Some("cuarentena"), 2));
+        for other in &views[1..] {
+            assert!(other.last_message.is_none() && other.quarantined == 0);
+            assert!(matches!(other.state, "sin_imap" | "desconectado"), "{}", other.state);
+        }
     }
 
     #[test]

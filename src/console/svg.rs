@@ -54,7 +54,7 @@ const PLOT_RIGHT: f64 = 12.0;
 /// Room under the plot for the category labels.
 const AXIS_ROOM: f64 = 34.0;
 const LEGEND_ROW: f64 = 20.0;
-const LEGEND_ITEM: f64 = 175.0;
+const LEGEND_ITEM: f64 = 218.0;
 /// At most this many category labels are written (every n-th one beyond it).
 const MAX_LABELS: usize = 15;
 /// Series colours, readable on white and told apart without red/green alone.
@@ -71,7 +71,13 @@ pub fn bar_chart(chart: &BarChart<'_>) -> String {
         .map(|s| (0..chart.categories.len()).map(|i| clean(s.values.get(i).copied())).collect())
         .collect();
     let peak = peak(chart.layout, &values, chart.categories.len());
-    if chart.categories.is_empty() || chart.series.is_empty() || peak <= 0.0 {
+    // A value that is not a number (NaN) is "no data" for its bar; on a fixed scale a real 0
+    // is data (0 % solved at first contact), on a free one all zeros say nothing.
+    let any_value = chart
+        .series
+        .iter()
+        .any(|s| s.values.iter().take(chart.categories.len()).any(|v| v.is_finite() && *v >= 0.0));
+    if !any_value || (peak <= 0.0 && chart.max.is_none()) {
         return empty_chart(chart.title);
     }
     let (step, top) = scale(chart.max.map_or(peak, clean_max));
@@ -257,7 +263,7 @@ fn legend(svg: &mut String, series: &[Series], top: f64) {
             PALETTE[s % PALETTE.len()],
             x + 17.0,
             y + 10.5,
-            escape(&shorten(&item.name, 24))
+            escape(&shorten(&item.name, 32))
         );
     }
 }
@@ -437,6 +443,19 @@ mod tests {
             assert!(text.contains(NO_DATA), "{svg}");
             assert!(svg.contains("aria-label=\"Casos por día: sin datos\""), "{svg}");
         }
+    }
+
+    #[test]
+    fn a_real_zero_on_a_fixed_scale_is_drawn_but_nan_everywhere_is_no_data() {
+        let categories = names(&["semana 1", "semana 2"]);
+        let zero = [Series { name: "Primer contacto".into(), values: vec![0.0, f64::NAN] }];
+        let percent =
+            BarChart { unit: "%", max: Some(100.0), ..chart(&categories, &zero, Layout::Grouped) };
+        let (bars, text) = parse(&bar_chart(&percent));
+        assert!(bars.is_empty() && !text.contains(NO_DATA) && text.contains("100"), "{text}");
+        let nothing = [Series { name: "Mediana".into(), values: vec![f64::NAN, f64::NAN] }];
+        let hours = BarChart { max: Some(100.0), ..chart(&categories, &nothing, Layout::Grouped) };
+        assert!(parse(&bar_chart(&hours)).1.contains(NO_DATA));
     }
 
     #[test]
