@@ -73,6 +73,34 @@ async fn a_failed_mail_shows_the_servers_answer_and_reintentar_queues_it_again()
 }
 
 #[tokio::test]
+async fn a_bounced_mail_is_listed_with_the_remote_servers_diagnostic() {
+    // The Message-ID the bounce fixtures quote, replaced by the one of our sent mail.
+    const PLACEHOLDER_ID: &str = "<FE-2026-000037.r12.0.solicitud_informacion.para-5d41402abc4b.9f86d081884c7d65@dian.gov.co>";
+    let server = console(|_| {}).await;
+    server.ingest(&sample("mail/01_proveedor_zip_attacheddocument.eml")).await;
+    let rows = server.store().list_outbox(None).await.expect("outbox");
+    let rows: Vec<_> = rows.into_iter().map(|r| r.expect("readable")).collect();
+    for row in &rows {
+        server.store().mark_sent(row.id, "250 2.0.0 Ok: queued").await.expect("sent");
+    }
+    let ack = rows.iter().find(|r| r.kind.as_str() == "acuse_recibo").expect("acknowledgment");
+    let bounce = String::from_utf8(sample("mail/50_rebote_postfix_usuario_desconocido.eml"));
+    let bounce = bounce.expect("UTF-8").replace(PLACEHOLDER_ID, &ack.message_id);
+    server.ingest(bounce.as_bytes()).await;
+    assert_eq!(outbox_status(&server, ack.id).await, OutboxStatus::Rebotado);
+
+    let (cookie, _) = server.session_for(COORD_FACTURA).await;
+    let page = server.get(PAGE, Some(&cookie)).await;
+    let section = page.body.split("id=\"cola\"").nth(1).expect("outbox section");
+    let section = section.split("id=\"cuarentena\"").next().unwrap_or_default();
+    assert!(section.contains("0 correo(s) con fallo · 1 rebotado(s)"), "{section}");
+    for shown in ["contabilidad@ferreteriaelsol.example", "5.1.1", "550 5.1.1"] {
+        assert!(section.contains(shown), "{shown} missing: {section}");
+    }
+    assert!(!section.contains("reintentar"), "a bounced mail is not resent from here");
+}
+
+#[tokio::test]
 async fn a_forged_post_without_the_token_is_refused_and_changes_nothing() {
     let server = console(|_| {}).await;
     let id = failed_mail(&server).await;
