@@ -9,6 +9,8 @@
 //! [`crate::pipeline::Via::Console`]) and every page shows only what the viewer may see
 //! ([`crate::pipeline::Desk::sees`]), exactly as for mail.
 
+pub mod conocimiento;
+pub mod masivas;
 pub mod page;
 pub mod session;
 
@@ -27,4 +29,6 @@ pub fn router() -> Router<Arc<HttpState>> {
         .route("/bandeja", get(page::placeholder))
         .route("/static/{name}", get(page::asset))
         .merge(session::routes())
+        .merge(masivas::routes())
+        .merge(conocimiento::routes())
 }

@@ -19,6 +19,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
     ("error.html", include_str!("templates/error.html")),
     ("placeholder.html", include_str!("templates/placeholder.html")),
+    ("masivas.html", include_str!("templates/masivas.html")),
+    ("masivas_vincular.html", include_str!("templates/masivas_vincular.html")),
+    ("masivas_padre.html", include_str!("templates/masivas_padre.html")),
+    ("conocimiento.html", include_str!("templates/conocimiento.html")),
 ];
 
 /// The static files, embedded: `(name, content type, bytes)`.

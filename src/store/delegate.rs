@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use super::actions::*;
 use super::cases::*;
 use super::console::ConsoleSession;
+use super::console_masivas::*;
 use super::knowledge::GuideSolution;
 use super::leases::{LeaseGrant, LeaseRow};
 use super::message::MessageRecord;
@@ -65,6 +66,17 @@ delegate! {
     fn console_session(token_hash: &str) -> Result<Option<ConsoleSession>, StoreError>;
     fn end_console_session(session_id: i64) -> Result<(), StoreError>;
     fn revoke_console_sessions(address: &str) -> Result<u64, StoreError>;
+    // store/sql/console_masivas.rs
+    fn mass_suggestions(limit: i64) -> Result<Vec<SuggestionRow>, StoreError>;
+    fn open_cases_with_code(code: &str, since: DateTime<Utc>) -> Result<i64, StoreError>;
+    fn mass_candidates(parent: &str, code: &str, words: &str, limit: i64) -> Result<Vec<CandidateRow>, StoreError>;
+    fn mass_parents(limit: i64) -> Result<Vec<ParentRow>, StoreError>;
+    fn children_rows(parent_id: i64) -> Result<Vec<ChildRow>, StoreError>;
+    fn children_mail(parent_id: i64) -> Result<Vec<ChildMail>, StoreError>;
+    fn pending_proposals() -> Result<Vec<ProposalRow>, StoreError>;
+    fn propose_known_error_edit(code: &str, meaning: &str, answer: &str, proposed_by: &str) -> Result<i64, StoreError>;
+    fn known_error_edits(limit: i64) -> Result<Vec<KnownErrorEdit>, StoreError>;
+    fn decide_known_error_edit(id: i64, approve: bool, decided_by: &str) -> Result<bool, StoreError>;
     // store/sql/cases.rs
     fn open_case(new: NewCase<'_>, drafts: impl FnOnce(&str) -> Vec<OutboxDraft>) -> Result<String, StoreError>;
     fn append_to_case(raw_id: i64, found: &FoundCase, message: &MessageRecord<'_>, change: &CaseChange<'_>, reply_cap: u32) -> Result<(), StoreError>;
