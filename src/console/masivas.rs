@@ -375,8 +375,7 @@ async fn parent_page(
 }
 
 fn child_view(child: &ChildRow, mail: &[ChildMail], answers: &[(String, String)]) -> ChildView {
-    let own =
-        |kind: &str| mail.iter().filter(|m| m.number == child.number && m.kind == kind).last();
+    let own = |kind: &str| mail.iter().rfind(|m| m.number == child.number && m.kind == kind);
     let solution = match own("solucion") {
         None => "sin enviar".to_string(),
         Some(m) if m.bounced_at.is_some() => "rebotado".to_string(),
