@@ -245,16 +245,16 @@ async fn link(
     if let Some(wake) = &state.outbox_wake {
         wake.notify_one();
     }
-    let mut target = format!("/consola/masivas/{parent}?");
+    let mut flash = Vec::new();
     if !linked.is_empty() {
         let done = format!("Vinculados al caso padre {parent}: {}.", linked.join(", "));
-        target.push_str(&format!("hecho={}", percent_encode(&done)));
+        flash.push(format!("hecho={}", percent_encode(&done)));
     }
     if !refused.is_empty() {
         let why = format!("No vinculados: {}.", refused.join("; "));
-        target.push_str(&format!("&aviso={}", percent_encode(&why)));
+        flash.push(format!("aviso={}", percent_encode(&why)));
     }
-    Redirect::to(&target).into_response()
+    Redirect::to(&format!("/consola/masivas/{parent}?{}", flash.join("&"))).into_response()
 }
 
 /// The engine's `#padre` on each child: the numbers linked, and "number: reason" of the refused.
