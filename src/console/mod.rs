@@ -10,6 +10,8 @@
 //! ([`crate::pipeline::Desk::sees`]), exactly as for mail.
 
 pub mod operacion;
+pub mod conocimiento;
+pub mod masivas;
 pub mod page;
 pub mod session;
 pub mod svg;
@@ -30,4 +32,6 @@ pub fn router() -> Router<Arc<HttpState>> {
         .route("/static/{name}", get(page::asset))
         .merge(session::routes())
         .merge(operacion::routes())
+        .merge(masivas::routes())
+        .merge(conocimiento::routes())
 }

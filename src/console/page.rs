@@ -21,6 +21,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("placeholder.html", include_str!("templates/placeholder.html")),
     ("operacion.html", include_str!("templates/operacion.html")),
     ("operacion_cuarentena.html", include_str!("templates/operacion_cuarentena.html")),
+    ("masivas.html", include_str!("templates/masivas.html")),
+    ("masivas_vincular.html", include_str!("templates/masivas_vincular.html")),
+    ("masivas_padre.html", include_str!("templates/masivas_padre.html")),
+    ("conocimiento.html", include_str!("templates/conocimiento.html")),
 ];
 
 /// The static files, embedded: `(name, content type, bytes)`.

@@ -10,6 +10,7 @@ use super::actions::*;
 use super::cases::*;
 use super::console::ConsoleSession;
 use super::console_ops::{BuzonActivity, OpenBreach};
+use super::console_masivas::*;
 use super::knowledge::GuideSolution;
 use super::leases::{LeaseGrant, LeaseRow};
 use super::message::MessageRecord;
@@ -69,6 +70,17 @@ delegate! {
     // store/sql/console_ops.rs
     fn buzon_activity() -> Result<Vec<BuzonActivity>, StoreError>;
     fn open_sla_breaches(limit: i64) -> Result<Vec<OpenBreach>, StoreError>;
+    // store/sql/console_masivas.rs
+    fn mass_suggestions(limit: i64) -> Result<Vec<SuggestionRow>, StoreError>;
+    fn open_cases_with_code(code: &str, since: DateTime<Utc>) -> Result<i64, StoreError>;
+    fn mass_candidates(parent: &str, code: &str, words: &str, limit: i64) -> Result<Vec<CandidateRow>, StoreError>;
+    fn mass_parents(limit: i64) -> Result<Vec<ParentRow>, StoreError>;
+    fn children_rows(parent_id: i64) -> Result<Vec<ChildRow>, StoreError>;
+    fn children_mail(parent_id: i64) -> Result<Vec<ChildMail>, StoreError>;
+    fn pending_proposals() -> Result<Vec<ProposalRow>, StoreError>;
+    fn propose_known_error_edit(code: &str, meaning: &str, answer: &str, proposed_by: &str) -> Result<i64, StoreError>;
+    fn known_error_edits(limit: i64) -> Result<Vec<KnownErrorEdit>, StoreError>;
+    fn decide_known_error_edit(id: i64, approve: bool, decided_by: &str) -> Result<bool, StoreError>;
     // store/sql/cases.rs
     fn open_case(new: NewCase<'_>, drafts: impl FnOnce(&str) -> Vec<OutboxDraft>) -> Result<String, StoreError>;
     fn append_to_case(raw_id: i64, found: &FoundCase, message: &MessageRecord<'_>, change: &CaseChange<'_>, reply_cap: u32) -> Result<(), StoreError>;

@@ -56,6 +56,8 @@ macro_rules! mount_sql {
         mod console;
         #[path = "../sql/console_ops.rs"]
         mod console_ops;
+        #[path = "../sql/console_masivas.rs"]
+        mod console_masivas;
         #[path = "../sql/handle.rs"]
         mod handle;
         #[path = "../sql/knowledge.rs"]
@@ -90,6 +92,7 @@ pub mod actions;
 pub mod cases;
 pub mod console;
 pub mod console_ops;
+pub mod console_masivas;
 pub mod copy;
 pub mod fault;
 pub mod knowledge;
