@@ -11,6 +11,7 @@
 
 pub mod page;
 pub mod session;
+pub mod signin;
 
 use std::sync::Arc;
 

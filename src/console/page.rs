@@ -19,6 +19,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
     ("error.html", include_str!("templates/error.html")),
     ("placeholder.html", include_str!("templates/placeholder.html")),
+    ("entrar.html", include_str!("templates/entrar.html")),
+    ("entrar_enviado.html", include_str!("templates/entrar_enviado.html")),
+    ("entrar_confirmar.html", include_str!("templates/entrar_confirmar.html")),
 ];
 
 /// The static files, embedded: `(name, content type, bytes)`.
