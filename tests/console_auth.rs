@@ -374,6 +374,7 @@ async fn a_forged_post_without_the_csrf_token_is_refused_and_the_session_still_w
         assert!(page.headers.get("set-cookie").is_none());
         let still = server.get("/consola/bandeja", Some(&cookie)).await;
         assert_eq!(still.status, StatusCode::OK, "the session survives {fields:?}");
+        assert_accessible(&still.body);
     }
     let out = server.post("/consola/salir", Some(&cookie), &[("_csrf", &csrf)]).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
