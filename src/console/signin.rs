@@ -451,6 +451,28 @@ mod tests {
     }
 
     #[test]
+    fn the_links_leave_from_the_named_buzon_or_the_first_with_smtp() {
+        let mut config = Config::builtin().expect("config");
+        for buzon in &mut config.buzones {
+            buzon.smtp = None;
+        }
+        assert!(link_buzon(&config).is_none());
+        let smtp: SmtpSettings =
+            toml::from_str("servidor = \"127.0.0.1\"\npuerto = 25\ntls = \"ninguno\"")
+                .expect("smtp");
+        let last = config.buzones.len() - 1;
+        assert!(last > 0, "the built-in configuration has several buzones");
+        config.buzones[last].smtp = Some(smtp.clone());
+        let first_with_smtp = config.buzones[last].name.clone();
+        assert_eq!(link_buzon(&config).map(|(b, _)| b.name.clone()), Some(first_with_smtp));
+        config.consola.buzon = config.buzones[0].name.clone();
+        assert!(link_buzon(&config).is_none(), "the named buzón has no SMTP");
+        config.buzones[0].smtp = Some(smtp);
+        let named = config.buzones[0].name.clone();
+        assert_eq!(link_buzon(&config).map(|(b, _)| b.name.clone()), Some(named));
+    }
+
+    #[test]
     fn the_session_cookie_is_http_only_strict_and_scoped_to_the_console() {
         let cookie = session_cookie("abc", 3600, false);
         assert_eq!(
