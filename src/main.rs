@@ -85,6 +85,9 @@ enum Command {
     /// Registro de proveedores tecnológicos: los únicos remitentes que acepta el buzón de aliados.
     #[command(subcommand)]
     Proveedores(cli::providers::ProvidersCommand),
+    /// Sesiones de la consola web: listar quién entró y revocar las de una dirección.
+    #[command(subcommand)]
+    Sesiones(cli::sessions::SessionsCommand),
     /// Informe de niveles de servicio de la Subdirección: casos creados en el período por tema,
     /// canal, estado y nivel máximo alcanzado; solución en primer contacto; mediana de horas hasta
     /// la solución por nivel; y cumplimiento de los ANS por nivel.
@@ -187,6 +190,7 @@ async fn run(args: Args) -> Result<ExitCode, cli::Failure> {
         Command::Kb(command) => cli::kb(config_path, command).await,
         Command::Outbox(command) => cli::outbox(config_path, command).await,
         Command::Proveedores(command) => cli::providers::run(config_path, command).await,
+        Command::Sesiones(command) => cli::sessions::run(config_path, command).await,
         Command::Reporte { desde, hasta, formato, salida } => {
             cli::report::run(
                 config_path,

@@ -25,6 +25,7 @@ pub mod providers;
 pub mod purge;
 mod quarantine;
 pub mod report;
+pub mod sessions;
 mod show;
 
 /// Files stored per transaction by `ingest`.

@@ -15,6 +15,7 @@ pub mod masivas;
 pub mod page;
 pub mod session;
 pub mod svg;
+pub mod signin;
 
 use std::sync::Arc;
 

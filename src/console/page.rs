@@ -25,6 +25,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("masivas_vincular.html", include_str!("templates/masivas_vincular.html")),
     ("masivas_padre.html", include_str!("templates/masivas_padre.html")),
     ("conocimiento.html", include_str!("templates/conocimiento.html")),
+    ("entrar.html", include_str!("templates/entrar.html")),
+    ("entrar_enviado.html", include_str!("templates/entrar_enviado.html")),
+    ("entrar_confirmar.html", include_str!("templates/entrar_confirmar.html")),
 ];
 
 /// The static files, embedded: `(name, content type, bytes)`.

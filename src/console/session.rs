@@ -191,7 +191,7 @@ pub fn percent_encode(text: &str) -> String {
 
 /// Sign-in and sign-out (issue 15: links by mail, sessions, `sesiones revocar`).
 pub fn routes() -> Router<Arc<HttpState>> {
-    Router::new()
+    super::signin::routes()
 }
 
 #[cfg(test)]

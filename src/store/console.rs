@@ -10,3 +10,13 @@ pub struct ConsoleSession {
     /// RFC 3339 UTC.
     pub expires_at: String,
 }
+
+/// A live session as operators list it (`mesa-fe sesiones listar`): who, since when, until when.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OpenConsoleSession {
+    pub address: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// RFC 3339 UTC.
+    pub expires_at: String,
+}

@@ -4,6 +4,7 @@
 
 pub mod console;
 pub mod db;
+pub mod html;
 pub mod http;
 pub mod local;
 pub mod mail;

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{Store, StoreError, now_text, timestamp};
-use crate::store::console::ConsoleSession;
+use crate::store::console::{ConsoleSession, OpenConsoleSession};
 
 impl Store {
     /// Records a sign-in link for `address`, valid until `expires_at`.
@@ -60,6 +60,20 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(row.map(|r| r.try_get("address")).transpose()?)
+    }
+
+    /// Whether a link could still be used (exists, unused, unexpired), without spending it: the
+    /// confirmation page says at once when a link is spent.
+    pub async fn console_link_usable(&self, token_hash: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM console_links \
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now_text())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
     }
 
     /// Opens a session for `address` until `expires_at`.
@@ -141,5 +155,25 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(revoked)
+    }
+
+    /// Every live session (unexpired, not revoked), oldest first.
+    pub async fn open_console_sessions(&self) -> Result<Vec<OpenConsoleSession>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT address, created_at, expires_at FROM console_sessions \
+             WHERE revoked_at IS NULL AND expires_at > $1 ORDER BY created_at, id",
+        )
+        .bind(now_text())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(OpenConsoleSession {
+                    address: row.try_get("address")?,
+                    created_at: row.try_get("created_at")?,
+                    expires_at: row.try_get("expires_at")?,
+                })
+            })
+            .collect()
     }
 }
