@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 
 use super::actions::*;
 use super::cases::*;
-use super::console::ConsoleSession;
 use super::console_ops::{BuzonActivity, OpenBreach};
 use super::console_masivas::*;
 use super::console::{ConsoleSession, OpenConsoleSession};
@@ -68,6 +67,8 @@ delegate! {
     fn console_session(token_hash: &str) -> Result<Option<ConsoleSession>, StoreError>;
     fn end_console_session(session_id: i64) -> Result<(), StoreError>;
     fn revoke_console_sessions(address: &str) -> Result<u64, StoreError>;
+    fn console_link_usable(token_hash: &str) -> Result<bool, StoreError>;
+    fn open_console_sessions() -> Result<Vec<OpenConsoleSession>, StoreError>;
     // store/sql/console_ops.rs
     fn buzon_activity() -> Result<Vec<BuzonActivity>, StoreError>;
     fn open_sla_breaches(limit: i64) -> Result<Vec<OpenBreach>, StoreError>;
@@ -82,8 +83,6 @@ delegate! {
     fn propose_known_error_edit(code: &str, meaning: &str, answer: &str, proposed_by: &str) -> Result<i64, StoreError>;
     fn known_error_edits(limit: i64) -> Result<Vec<KnownErrorEdit>, StoreError>;
     fn decide_known_error_edit(id: i64, approve: bool, decided_by: &str) -> Result<bool, StoreError>;
-    fn console_link_usable(token_hash: &str) -> Result<bool, StoreError>;
-    fn open_console_sessions() -> Result<Vec<OpenConsoleSession>, StoreError>;
     // store/sql/cases.rs
     fn open_case(new: NewCase<'_>, drafts: impl FnOnce(&str) -> Vec<OutboxDraft>) -> Result<String, StoreError>;
     fn append_to_case(raw_id: i64, found: &FoundCase, message: &MessageRecord<'_>, change: &CaseChange<'_>, reply_cap: u32) -> Result<(), StoreError>;
