@@ -161,7 +161,7 @@ async fn the_browser_is_sent_to_sign_in_and_with_a_session_sees_the_bandeja() {
     browser.wait_path("/consola/bandeja").await;
     let header = browser.text_css("header .salir").await;
     assert!(header.contains("Ana Rojas"), "signed in as Ana Rojas: {header:?}");
-    let shot = browser.screenshot("bandeja").await;
+    let shot = browser.screenshot("bandeja-sesion").await;
     assert!(std::fs::metadata(&shot).is_ok_and(|m| m.len() > 1000), "{}", shot.display());
     browser.close().await;
 }
@@ -184,8 +184,9 @@ async fn an_agent_signs_in_by_keyboard_with_the_link_read_from_her_mailbox() {
     browser.goto("/consola/bandeja").await;
     browser.wait_path("/consola/entrar").await;
 
-    // By keyboard: Tab to the address, type it, Enter.
+    // By keyboard: from the top of the page, Tab to the address, type it, Enter.
     browser.wait("correo").await;
+    browser.blur().await;
     browser.tab_to("correo").await;
     browser.keys(ANA).await;
     browser.press(Key::Enter).await;
@@ -203,6 +204,7 @@ async fn an_agent_signs_in_by_keyboard_with_the_link_read_from_her_mailbox() {
     // The link opens a confirmation (a mail scanner's GET spends nothing); Enter on `entrar`.
     browser.goto(&link).await;
     browser.wait("entrar").await;
+    browser.blur().await;
     browser.tab_to("entrar").await;
     browser.press(Key::Enter).await;
     browser.wait_path("/consola/bandeja").await;
@@ -249,7 +251,7 @@ async fn a_case_found_by_its_cufe_is_escalated_to_n3_with_a_note_from_the_consol
     browser.select("escalar-a", "").await;
     browser.click("boton-escalar").await;
     let done = browser.wait_css("p.hecho").await.text().await.unwrap_or_default();
-    assert!(!browser.has("p.aviso").await, "refused: {}", browser.whereabouts().await);
+    assert!(!browser.has("p.aviso[role=alert]").await, "refused: {}", browser.whereabouts().await);
     assert!(!done.is_empty(), "the page says what was done");
 
     let detail =
@@ -328,7 +330,8 @@ async fn three_cases_linked_to_a_parent_get_its_solution_each_on_its_own_thread(
 
     // Select the three candidates and link them in one action.
     let browser = desk.browser_as(ANA).await;
-    browser.goto(&format!("/consola/masivas/vincular?padre={parent}")).await;
+    // The candidates: open cases without a parent whose subject has the words searched.
+    browser.goto(&format!("/consola/masivas/vincular?padre={parent}&q=Consulta+factura")).await;
     browser.wait("form-vincular").await;
     for child in &child_numbers {
         let checkbox =
@@ -382,9 +385,21 @@ async fn three_cases_linked_to_a_parent_get_its_solution_each_on_its_own_thread(
         })
         .await;
     }
-    browser.goto(&format!("/consola/masivas/{parent}")).await;
-    let progress = browser.text("progreso").await;
-    assert!(progress.contains('3'), "the progress counts the three mails: {progress}");
+    // The parent's page counts the three mails as sent.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        browser.goto(&format!("/consola/masivas/{parent}")).await;
+        let progress = browser.text("progreso").await;
+        if progress.contains("3 enviados") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the progress never counted three sent mails: {progress}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    browser.screenshot("masivas-padre").await;
     browser.close().await;
 }
 

@@ -299,6 +299,13 @@ impl Browser {
         self.keys(&char::from(key).to_string()).await;
     }
 
+    /// Takes the focus away from whatever has it (an `autofocus` field, say), so that the next
+    /// Tab starts from the top of the page.
+    pub async fn blur(&self) {
+        let script = "if (document.activeElement) { document.activeElement.blur(); }";
+        self.client.execute(script, vec![]).await.expect("blur");
+    }
+
     /// Presses Tab until the element with `id` has the focus (at most 40 times): it is reachable
     /// by keyboard, in the page's tab order.
     pub async fn tab_to(&self, id: &str) {
