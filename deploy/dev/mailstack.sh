@@ -7,6 +7,8 @@
 #            entrega por LMTP a Dovecot; nada sale de la máquina (sin DNS, sin SMTP saliente)
 #   PostgreSQL 32432: clúster desechable (paquete postgresql de Debian), rol y base `mesa` (clave
 #            `mesa`, LOGIN CREATEDB), locale C, fsync off; para el segundo backend (issue 13)
+#   Chromium y chromedriver de Debian (paquetes chromium chromium-driver): solo se instalan, para
+#            las pruebas de la consola web en un navegador real (tests/console_browser.rs)
 #
 # Solo escucha en 127.0.0.1 y guarda todo (configuración, certificados, buzones, cola, clúster,
 # registros) en un directorio. No lee ni cambia /etc/dovecot, /etc/postfix/main.cf ni
@@ -375,6 +377,13 @@ ensure_packages() {
   done
   # openssl llega como dependencia de dovecot-core y postfix (nombrarlo lo actualizaría sin necesidad)
   [ -z "$missing" ] || pkgs="dovecot-imapd dovecot-lmtpd postfix"
+  # Chromium y chromedriver de Debian: las pruebas de la consola web en un navegador real
+  # (tests/console_browser.rs) no bajan ningún navegador por su cuenta.
+  local browser_missing=""
+  for f in /usr/bin/chromium /usr/bin/chromedriver; do
+    [ -x "$f" ] || browser_missing="$browser_missing $f"
+  done
+  if [ -n "$browser_missing" ]; then missing="$missing$browser_missing"; pkgs="$pkgs chromium chromium-driver"; fi
   PGBIN=$(pg_bin)
   if [ ! -x "$PGBIN/initdb" ]; then missing="$missing ${PGBIN:-/usr/lib/postgresql/*/bin}/initdb"; pkgs="$pkgs postgresql"; fi
   [ -z "$missing" ] && return 0

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # mesa-fe de punta a punta en esta máquina: levanta la pila de correo local (Dovecot + Postfix),
 # arranca el servicio sobre SQLite, envía por SMTP unos correos de ejemplo a los buzones y muestra
-# los casos que resultan y las respuestas que salen por SMTP. Luego sigue mostrando el registro del
-# servicio hasta Ctrl+C.
+# los casos que resultan y las respuestas que salen por SMTP. Abre también la consola web: imprime
+# su dirección y un enlace de entrada para el agente de ejemplo, leído de su buzón. Luego sigue
+# mostrando el registro del servicio hasta Ctrl+C.
 # Uso: bash deploy/dev/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,6 +21,16 @@ eval "$(bash deploy/dev/mailstack.sh env)"
 cargo build --release --quiet
 bin=target/release/mesa-fe
 config=deploy/dev/mesa-fe.dev.toml
+# La consola web la sirve el servidor HTTP del servicio: sin [http] en la configuración de
+# desarrollo (una copia local anterior) se le agrega, en el puerto de siempre.
+if ! grep -q '^\[http\]' "$config"; then
+    echo "Aviso: $config no tiene [http]; se agrega direccion = \"127.0.0.1:9464\" para la consola."
+    printf '\n[http]\ndireccion = "127.0.0.1:9464"\n' >> "$config"
+fi
+http_address=$(sed -n '/^\[http\]/,/^\[/{s/^direccion *= *"\(.*\)"/\1/p}' "$config" | head -n 1)
+http_address=${http_address:-127.0.0.1:9464}
+console="http://$http_address/consola"
+sample_agent=ana.rojas@dian.gov.co
 log=estado-dev/mesa-fe.log
 rm -rf estado-dev
 mkdir -p estado-dev
@@ -93,6 +104,21 @@ for _ in $(seq 1 50); do
 done
 "$bin" outbox list --config "$config"
 echo "(las de remitentes externos llegan al buzón comodín catchall@fe.test de la pila)"
+echo
+echo "== Consola web: $console =="
+echo "Se entra con un enlace de un solo uso que llega al correo del agente. Para el agente de ejemplo"
+echo "($sample_agent, nivel 2 de factura; su correo cae en catchall@fe.test de la pila) se pide aquí:"
+if link=$(python3 deploy/dev/enlace-consola.py "$sample_agent" "http://$http_address"); then
+    echo
+    echo "  Abra en el navegador (vale 15 minutos, una vez) y pulse «Entrar»:"
+    echo "  $link"
+else
+    echo "  (no se obtuvo el enlace; el registro $log dice por qué)"
+fi
+echo
+echo "Otro enlace, u otro agente o coordinador (p. ej. coord.factura@dian.gov.co):"
+echo "  eval \"\$(bash deploy/dev/mailstack.sh env)\"; python3 deploy/dev/enlace-consola.py CORREO http://$http_address"
+echo "(o escriba el correo en $console y lea el enlace en el buzón catchall@fe.test de la pila)"
 echo
 echo "Registro del servicio (Ctrl+C para detenerlo):"
 tail -n +1 -f estado-dev/mesa-fe.log

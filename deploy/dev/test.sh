@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Corre todas las pruebas de mesa-fe: unitarias, de contrato y de integración contra la pila de
 # desarrollo local (Dovecot + Postfix + PostgreSQL en 127.0.0.1), que mailstack.sh instala desde apt
-# si falta (dovecot-imapd dovecot-lmtpd postfix postgresql) y arranca.
+# si falta (dovecot-imapd dovecot-lmtpd postfix postgresql, y chromium chromium-driver para las
+# pruebas de la consola en un navegador real) y arranca.
 #
 # La suite corre dos veces, una por backend de la base de datos (issue 13): primero sobre SQLite y
 # después sobre PostgreSQL (MESA_FE_PRUEBA_BASE=postgres: cada prueba en una base propia del

@@ -2,6 +2,7 @@
 //! an IMAP client to put mail in and look at folders, and the `mesa-fe run` process itself.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod browser;
 pub mod console;
 pub mod db;
 pub mod html;
