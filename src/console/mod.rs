@@ -9,6 +9,8 @@
 //! [`crate::pipeline::Via::Console`]) and every page shows only what the viewer may see
 //! ([`crate::pipeline::Desk::sees`]), exactly as for mail.
 
+pub mod caso;
+pub mod caso_actions;
 pub mod page;
 pub mod session;
 
@@ -27,4 +29,5 @@ pub fn router() -> Router<Arc<HttpState>> {
         .route("/bandeja", get(page::placeholder))
         .route("/static/{name}", get(page::asset))
         .merge(session::routes())
+        .merge(caso::routes())
 }

@@ -19,6 +19,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
     ("error.html", include_str!("templates/error.html")),
     ("placeholder.html", include_str!("templates/placeholder.html")),
+    ("caso.html", include_str!("templates/caso.html")),
 ];
 
 /// The static files, embedded: `(name, content type, bytes)`.

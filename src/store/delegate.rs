@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use super::actions::*;
 use super::cases::*;
 use super::console::ConsoleSession;
+use super::console_case::{CaseTimeline, StoredAttachment};
 use super::knowledge::GuideSolution;
 use super::leases::{LeaseGrant, LeaseRow};
 use super::message::MessageRecord;
@@ -65,6 +66,9 @@ delegate! {
     fn console_session(token_hash: &str) -> Result<Option<ConsoleSession>, StoreError>;
     fn end_console_session(session_id: i64) -> Result<(), StoreError>;
     fn revoke_console_sessions(address: &str) -> Result<u64, StoreError>;
+    // store/sql/console_case.rs
+    fn case_timeline(case_id: i64) -> Result<CaseTimeline, StoreError>;
+    fn case_attachment(case_id: i64, message_id: i64, index: usize) -> Result<Option<StoredAttachment>, StoreError>;
     // store/sql/cases.rs
     fn open_case(new: NewCase<'_>, drafts: impl FnOnce(&str) -> Vec<OutboxDraft>) -> Result<String, StoreError>;
     fn append_to_case(raw_id: i64, found: &FoundCase, message: &MessageRecord<'_>, change: &CaseChange<'_>, reply_cap: u32) -> Result<(), StoreError>;
