@@ -68,6 +68,16 @@ fn escaped(text: &str) -> String {
         .replace('/', "&#x2f;")
 }
 
+/// No id twice in a page, and no inline style or script (the CSP forbids them).
+fn assert_valid_ids(body: &str) {
+    let mut seen = std::collections::HashSet::new();
+    for piece in body.split(" id=\"").skip(1) {
+        let id = piece.split('"').next().unwrap_or_default();
+        assert!(seen.insert(id.to_string()), "id repetido: {id}");
+    }
+    assert!(!body.contains(" style=") && !body.contains("<script>"), "estilo o script en línea");
+}
+
 /// Every visible form control has a `<label for>` or an `aria-label`.
 fn assert_labelled(body: &str) {
     for tag in ["<input", "<select", "<textarea"] {
@@ -120,6 +130,7 @@ async fn the_page_shows_the_documents_cufe_and_the_known_error_text_of_its_rules
         assert!(page.body.contains(&format!("id=\"boton-{accion}\"")), "falta el botón {accion}");
     }
     assert_labelled(&page.body);
+    assert_valid_ids(&page.body);
 }
 
 #[tokio::test]
@@ -337,10 +348,29 @@ async fn a_preview_shows_the_mail_and_changes_nothing() {
         preview.contains(&format!(">{}</textarea>", escaped(question))),
         "el texto no se conservó"
     );
-    assert_eq!(page.body.matches("id=\"accion-info\"").count(), 1, "formulario duplicado");
     assert_labelled(&page.body);
+    assert_valid_ids(&page.body);
+    // Escalating and solving preview the same way, with their own fields kept.
+    let reason = "El CUFE no coincide con el de la DIAN.";
+    let escalate =
+        [("accion", "escalar"), ("escalar_a", ""), ("texto", reason), ("vista_previa", "1")];
+    let page = act(&server, &session, &number, &escalate).await;
+    let preview = &page.body[page.body.find("id=\"vista-previa\"").expect("vista previa")..];
+    assert!(preview.contains("id=\"boton-escalar\""), "{preview}");
+    assert!(preview.contains(&escaped(reason)), "{preview}");
+    let solve = [
+        ("accion", "solucionar"),
+        ("primer_contacto", "1"),
+        ("texto", "Reenvíe el XML corregido."),
+        ("vista_previa", "1"),
+    ];
+    let page = act(&server, &session, &number, &solve).await;
+    let preview = &page.body[page.body.find("id=\"vista-previa\"").expect("vista previa")..];
+    assert!(preview.contains(&before.requester) && preview.contains("Reenvíe el XML corregido."));
+    assert!(preview.contains("id=\"primer-contacto\" value=\"1\" checked"), "{preview}");
     let unchanged = detail(&server, &number).await;
     assert_eq!(unchanged.summary.status, before.summary.status);
+    assert_eq!(unchanged.summary.level, before.summary.level);
     assert_eq!(unchanged.events.len(), before.events.len());
     assert_eq!(unchanged.outbox.len(), before.outbox.len());
     assert!(actions(&server, &number).await.is_empty());

@@ -105,7 +105,7 @@ pub async fn case_page(
     let desk = state.live.desk();
     let zone = desk.config.zone();
     let view = CaseView {
-        header: header_of(&detail, found),
+        header: header_of(&detail, found, &zone),
         timeline: timeline_of(&timeline, &detail.events, &zone),
         zone: zone.label(),
         documents: documents_of(&timeline, &desk.knowledge),
@@ -182,7 +182,7 @@ struct Header {
     follow_up_until: Option<String>,
 }
 
-fn header_of(d: &CaseDetail, found: &FoundCase) -> Header {
+fn header_of(d: &CaseDetail, found: &FoundCase, zone: &Zone) -> Header {
     let s = &d.summary;
     Header {
         number: s.number.clone(),
@@ -200,8 +200,8 @@ fn header_of(d: &CaseDetail, found: &FoundCase) -> Header {
         security_category: d.security_category.clone(),
         root_cause: d.root_cause.clone(),
         first_contact: d.first_contact,
-        purged_at: d.purged_at.clone(),
-        follow_up_until: d.follow_up_until.clone(),
+        purged_at: d.purged_at.as_deref().map(|at| zone.show_stored(at)),
+        follow_up_until: d.follow_up_until.as_deref().map(|at| zone.show_stored(at)),
     }
 }
 
@@ -250,42 +250,10 @@ impl Entry {
 
 /// Everything that happened on the case, in time order (ties keep the order below).
 fn timeline_of(t: &CaseTimeline, events: &[EventRow], zone: &Zone) -> Vec<Entry> {
-    let mut entries = Vec::new();
-    let mut per_message: HashMap<i64, usize> = HashMap::new();
-    let mut links: HashMap<i64, Vec<AttachmentLink>> = HashMap::new();
-    for a in &t.attachments {
-        let index = per_message.entry(a.case_message_id).or_default();
-        links.entry(a.case_message_id).or_default().push(AttachmentLink {
-            message: a.case_message_id,
-            index: *index,
-            name: a.source.clone(),
-            content_type: a.content_type.clone(),
-            size: human_size(a.size_bytes),
-        });
-        *index += 1;
-    }
-    for m in &t.messages {
-        let (kind, label) = match m.direction.as_str() {
-            "agente" => ("comando", "Correo de agente"),
-            "saliente" => ("correo", "Mensaje enviado"),
-            _ => ("mensaje", "Mensaje recibido"),
-        };
-        let mut e = Entry::new(&m.created_at, zone, kind, label);
-        e.title = format!(
-            "De {}{}",
-            m.from_addr,
-            if m.auto_generated != 0 { " (automático)" } else { "" }
-        );
-        e.subject = Some(m.subject.clone());
-        e.text = m.own_words.clone();
-        e.attachments = links.remove(&m.id).unwrap_or_default();
-        e.problems = problems_of(&m.attachment_problems);
-        entries.push(e);
-    }
-    for o in &t.mails {
+    let mut entries = message_entries(t, zone);
+    entries.extend(t.mails.iter().map(|o| {
         let mut e = Entry::new(&o.created_at, zone, "correo", "Correo de la mesa");
         let status = match o.status.as_str() {
-            "enviado" => "enviado".to_string(),
             "pendiente" => "en cola".to_string(),
             other => other.replace('_', " "),
         };
@@ -294,9 +262,9 @@ fn timeline_of(t: &CaseTimeline, events: &[EventRow], zone: &Zone) -> Vec<Entry>
         if let Some(error) = &o.last_error {
             e.text = format!("Respuesta del servidor: {error}");
         }
-        entries.push(e);
-    }
-    for ev in events {
+        e
+    }));
+    entries.extend(events.iter().map(|ev| {
         let mut e = Entry::new(&ev.created_at, zone, "actividad", "Actividad");
         e.title = format!(
             "Actividad {} · {} → {} / {}",
@@ -307,25 +275,60 @@ fn timeline_of(t: &CaseTimeline, events: &[EventRow], zone: &Zone) -> Vec<Entry>
         );
         e.subject = Some(format!("Por {}", ev.actor));
         e.text = ev.detail.clone();
-        entries.push(e);
-    }
-    for a in &t.actions {
+        e
+    }));
+    entries.extend(t.actions.iter().map(|a| {
         let mut e = Entry::new(&a.created_at, zone, "accion", "Acción de agente");
         let argument = a.argument.as_deref().map(|x| format!(" {x}")).unwrap_or_default();
         e.title = format!("{} vía {}: #{}{argument} (en {})", a.actor, a.via, a.command, a.level);
         e.text = a.text.clone();
         e.refused = a.refused != 0;
-        entries.push(e);
-    }
-    for b in &t.breaches {
+        e
+    }));
+    entries.extend(t.breaches.iter().map(|b| {
         let mut e = Entry::new(&b.detected_at, zone, "sla", "Nivel de servicio");
         let target = if b.target == "solucion" { "solución" } else { "primera respuesta" };
         e.title = format!("Vencido el plazo de {target} en {}", b.level.replace('_', " "));
         e.text = format!("Vencía {}", zone.show_stored(&b.due_at));
-        entries.push(e);
-    }
+        e
+    }));
+    // Stable: rows of the same instant keep the order above (message, mail, activity, action).
     entries.sort_by(|a, b| a.sort.cmp(&b.sort));
     entries
+}
+
+/// The messages on the case, each with the links to its attachments (numbered per message in
+/// stored order, the parser's order: what the download reads again).
+fn message_entries(t: &CaseTimeline, zone: &Zone) -> Vec<Entry> {
+    let mut links: HashMap<i64, Vec<AttachmentLink>> = HashMap::new();
+    for a in &t.attachments {
+        let list = links.entry(a.case_message_id).or_default();
+        list.push(AttachmentLink {
+            message: a.case_message_id,
+            index: list.len(),
+            name: a.source.clone(),
+            content_type: a.content_type.clone(),
+            size: human_size(a.size_bytes),
+        });
+    }
+    t.messages
+        .iter()
+        .map(|m| {
+            let (kind, label) = match m.direction.as_str() {
+                "agente" => ("comando", "Correo de agente"),
+                "saliente" => ("correo", "Mensaje enviado"),
+                _ => ("mensaje", "Mensaje recibido"),
+            };
+            let mut e = Entry::new(&m.created_at, zone, kind, label);
+            let automatic = if m.auto_generated != 0 { " (automático)" } else { "" };
+            e.title = format!("De {}{automatic}", m.from_addr);
+            e.subject = Some(m.subject.clone());
+            e.text = m.own_words.clone();
+            e.attachments = links.remove(&m.id).unwrap_or_default();
+            e.problems = problems_of(&m.attachment_problems);
+            e
+        })
+        .collect()
 }
 
 /// `attachment_problems` as stored (a JSON list of `{source, problem}`).
