@@ -192,13 +192,19 @@ async fn each_action_through_the_console_changes_the_case_as_the_cli_does() {
         );
         assert_eq!(mine.outbox.len(), theirs.outbox.len(), "#{}: el correo", command.name());
         assert_eq!(mine.parent, theirs.parent);
-        let flash = if cli.refusal.is_some() { "class=\"aviso\"" } else { "class=\"hecho\"" };
-        assert!(page.body.contains(flash), "#{}: {}", command.name(), page.body);
+        assert_eq!(cli.refusal, None, "#{} por CLI", command.name());
+        assert!(page.body.contains("class=\"hecho\""), "#{}: {}", command.name(), page.body);
         let last = actions(&server, &by_console).await.pop().expect("fila del historial");
         assert_eq!((last.via.as_str(), last.actor.as_str()), ("consola", AGENT_FACTURA));
         assert_eq!(last.command, command.name());
         assert_eq!(last.text, text);
     }
+    let end = detail(&server, &by_console).await;
+    assert_eq!(
+        (end.summary.status.as_str(), end.summary.case_type.as_str(), end.parent.as_deref()),
+        ("solucionado", "requerimiento", Some(parent.as_str()))
+    );
+    assert_eq!(end.summary.agent.as_deref(), Some(OTHER_FACTURA));
     // The console's rows say "consola" and the CLI's "cli": the rest is the same.
     assert!(actions(&server, &by_cli).await.iter().all(|a| a.via == "cli"));
 }

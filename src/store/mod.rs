@@ -11,6 +11,7 @@
 //! - [`sla`]: service-level clocks of open cases and their breaches.
 //! - [`waiting`]: cases waiting for the requester (reminder and closure).
 //! - [`console`]: the web console's sign-in links and sessions.
+//! - [`console_case`]: what the console's case page reads (timeline, documents, attachments).
 //! - [`leases`]: which node reads a buzón or runs a timer when nodes share the database.
 //! - [`copy`]: a SQLite desk copied into an empty PostgreSQL database.
 //! - [`fault`]: which database failures are worth retrying.
