@@ -12,6 +12,8 @@
 pub mod operacion;
 pub mod conocimiento;
 pub mod masivas;
+pub mod caso;
+pub mod caso_actions;
 pub mod page;
 pub mod session;
 pub mod svg;
@@ -35,4 +37,5 @@ pub fn router() -> Router<Arc<HttpState>> {
         .merge(operacion::routes())
         .merge(masivas::routes())
         .merge(conocimiento::routes())
+        .merge(caso::routes())
 }

@@ -28,6 +28,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("entrar.html", include_str!("templates/entrar.html")),
     ("entrar_enviado.html", include_str!("templates/entrar_enviado.html")),
     ("entrar_confirmar.html", include_str!("templates/entrar_confirmar.html")),
+    ("caso.html", include_str!("templates/caso.html")),
 ];
 
 /// The static files, embedded: `(name, content type, bytes)`.

@@ -317,16 +317,15 @@ impl Desk {
         }
     }
 
-    /// The engine's transition for the action, its mail, the children of a solved parent, the
-    /// guide entry of a first-contact solution: all written in one transaction.
-    pub async fn apply_action(
+    /// The engine's pure transition for `action` on `found` by `actor`, with what it weighed
+    /// read from the store (staffing, the roster, the case named, a pending proposal).
+    async fn engine_transition(
         &self,
         store: &Store,
         found: &FoundCase,
         actor: &Actor,
         action: &Action,
-        via: Via<'_>,
-    ) -> Result<ActionOutcome, StoreError> {
+    ) -> Result<(Transition, Option<FoundCase>, Option<i64>), StoreError> {
         let parent = match &action.command {
             Command::Padre(parent) => store.case_by_number(parent).await?,
             _ => None,
@@ -371,7 +370,41 @@ impl Desk {
             children: links.children,
             merged_into: found.merged_into.clone(),
         };
-        let mut t = levels::act(&found.case, &found.number, actor, action, &staffing, &roster);
+        let t = levels::act(&found.case, &found.number, actor, action, &staffing, &roster);
+        Ok((t, links.target, pending_proposal))
+    }
+
+    /// The mail `action` would queue for `found` from the console, without writing anything:
+    /// the same transition and drafts as [`Desk::apply_action`] (the children of a solved
+    /// parent get theirs too, not shown here). Empty with the engine's reason when it refuses.
+    pub async fn preview_action(
+        &self,
+        store: &Store,
+        found: &FoundCase,
+        actor: &Actor,
+        action: &Action,
+    ) -> Result<(Vec<OutboxDraft>, Option<String>), StoreError> {
+        let (mut t, _, _) = self.engine_transition(store, found, actor, action).await?;
+        if let Some(why) = t.refusal {
+            return Ok((Vec::new(), Some(why)));
+        }
+        t.replies.retain(|r| r.kind != ReplyKind::RespuestaComando);
+        let drafts = self.action_drafts(store, found, actor, &t, "vista".to_string(), None).await?;
+        Ok((drafts, None))
+    }
+
+    /// The engine's transition for the action, its mail, the children of a solved parent, the
+    /// guide entry of a first-contact solution: all written in one transaction.
+    pub async fn apply_action(
+        &self,
+        store: &Store,
+        found: &FoundCase,
+        actor: &Actor,
+        action: &Action,
+        via: Via<'_>,
+    ) -> Result<ActionOutcome, StoreError> {
+        let (mut t, merge_target, pending_proposal) =
+            self.engine_transition(store, found, actor, action).await?;
         if let Command::Relacionado { tema } = action.command
             && t.refusal.is_none()
         {
@@ -411,11 +444,11 @@ impl Desk {
                 drafts,
             },
         )];
-        let merge = match (&links.target, &t.refusal) {
+        let merge = match (&merge_target, &t.refusal) {
             (Some(target), None) => Some(self.absorb(store, found, target, actor, &nonce).await?),
             _ => None,
         };
-        if let (Some(target), Some(absorbed)) = (&links.target, &merge) {
+        if let (Some(target), Some(absorbed)) = (&merge_target, &merge) {
             changes.push((target, absorbed.change()));
         }
         for (index, (child, child_t)) in children.iter().zip(&child_transitions).enumerate() {

@@ -11,6 +11,7 @@ use super::cases::*;
 use super::console_ops::{BuzonActivity, OpenBreach};
 use super::console_masivas::*;
 use super::console::{ConsoleSession, OpenConsoleSession};
+use super::console_case::{CaseTimeline, StoredAttachment};
 use super::knowledge::GuideSolution;
 use super::leases::{LeaseGrant, LeaseRow};
 use super::message::MessageRecord;
@@ -83,6 +84,9 @@ delegate! {
     fn propose_known_error_edit(code: &str, meaning: &str, answer: &str, proposed_by: &str) -> Result<i64, StoreError>;
     fn known_error_edits(limit: i64) -> Result<Vec<KnownErrorEdit>, StoreError>;
     fn decide_known_error_edit(id: i64, approve: bool, decided_by: &str) -> Result<bool, StoreError>;
+    // store/sql/console_case.rs
+    fn case_timeline(case_id: i64) -> Result<CaseTimeline, StoreError>;
+    fn case_attachment(case_id: i64, message_id: i64, index: usize) -> Result<Option<StoredAttachment>, StoreError>;
     // store/sql/cases.rs
     fn open_case(new: NewCase<'_>, drafts: impl FnOnce(&str) -> Vec<OutboxDraft>) -> Result<String, StoreError>;
     fn append_to_case(raw_id: i64, found: &FoundCase, message: &MessageRecord<'_>, change: &CaseChange<'_>, reply_cap: u32) -> Result<(), StoreError>;

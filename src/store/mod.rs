@@ -11,6 +11,7 @@
 //! - [`sla`]: service-level clocks of open cases and their breaches.
 //! - [`waiting`]: cases waiting for the requester (reminder and closure).
 //! - [`console`]: the web console's sign-in links and sessions.
+//! - [`console_case`]: what the console's case page reads (timeline, documents, attachments).
 //! - [`leases`]: which node reads a buzón or runs a timer when nodes share the database.
 //! - [`copy`]: a SQLite desk copied into an empty PostgreSQL database.
 //! - [`fault`]: which database failures are worth retrying.
@@ -58,6 +59,8 @@ macro_rules! mount_sql {
         mod console_ops;
         #[path = "../sql/console_masivas.rs"]
         mod console_masivas;
+        #[path = "../sql/console_case.rs"]
+        mod console_case;
         #[path = "../sql/handle.rs"]
         mod handle;
         #[path = "../sql/knowledge.rs"]
@@ -93,6 +96,7 @@ pub mod cases;
 pub mod console;
 pub mod console_ops;
 pub mod console_masivas;
+pub mod console_case;
 pub mod copy;
 pub mod fault;
 pub mod knowledge;
