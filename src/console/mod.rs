@@ -9,6 +9,7 @@
 //! [`crate::pipeline::Via::Console`]) and every page shows only what the viewer may see
 //! ([`crate::pipeline::Desk::sees`]), exactly as for mail.
 
+pub mod bandeja;
 pub mod page;
 pub mod session;
 
@@ -24,7 +25,7 @@ use crate::http::HttpState;
 pub fn router() -> Router<Arc<HttpState>> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/consola/bandeja") }))
-        .route("/bandeja", get(page::placeholder))
+        .merge(bandeja::routes())
         .route("/static/{name}", get(page::asset))
         .merge(session::routes())
 }

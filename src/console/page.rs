@@ -17,6 +17,7 @@ use super::session::Viewer;
 /// The templates, embedded: `(name, text)`. A page's template extends `base.html`.
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
+    ("bandeja.html", include_str!("templates/bandeja.html")),
     ("error.html", include_str!("templates/error.html")),
     ("placeholder.html", include_str!("templates/placeholder.html")),
 ];

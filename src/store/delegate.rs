@@ -65,6 +65,8 @@ delegate! {
     fn console_session(token_hash: &str) -> Result<Option<ConsoleSession>, StoreError>;
     fn end_console_session(session_id: i64) -> Result<(), StoreError>;
     fn revoke_console_sessions(address: &str) -> Result<u64, StoreError>;
+    // store/sql/console_cases.rs
+    fn bandeja(scope: &super::console_cases::BandejaScope, filter: &super::console_cases::BandejaFilter) -> Result<super::console_cases::BandejaPage, StoreError>;
     // store/sql/cases.rs
     fn open_case(new: NewCase<'_>, drafts: impl FnOnce(&str) -> Vec<OutboxDraft>) -> Result<String, StoreError>;
     fn append_to_case(raw_id: i64, found: &FoundCase, message: &MessageRecord<'_>, change: &CaseChange<'_>, reply_cap: u32) -> Result<(), StoreError>;

@@ -54,6 +54,8 @@ macro_rules! mount_sql {
         mod columns;
         #[path = "../sql/console.rs"]
         mod console;
+        #[path = "../sql/console_cases.rs"]
+        mod console_cases;
         #[path = "../sql/handle.rs"]
         mod handle;
         #[path = "../sql/knowledge.rs"]
@@ -87,6 +89,7 @@ macro_rules! mount_sql {
 pub mod actions;
 pub mod cases;
 pub mod console;
+pub mod console_cases;
 pub mod copy;
 pub mod fault;
 pub mod knowledge;
