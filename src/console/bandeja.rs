@@ -285,7 +285,8 @@ struct Choice {
 #[derive(Debug, Serialize)]
 struct PageLink {
     number: i64,
-    href: String,
+    /// The query string after `/consola/bandeja?` (the template escapes it: `&` as `&amp;`).
+    query: String,
 }
 
 fn page_context(
@@ -318,7 +319,7 @@ fn page_context(
     let rows: Vec<RowView> = shown.iter().map(|row| row_view(config, row, now)).collect();
     let pages = ((found.total + PER_PAGE - 1) / PER_PAGE).max(1);
     let current = filter.offset / PER_PAGE + 1;
-    let link = |number: i64| PageLink { number, href: page_href(query, number) };
+    let link = |number: i64| PageLink { number, query: page_query(query, number) };
     BandejaView {
         rows,
         total: found.total,
@@ -367,8 +368,8 @@ fn choices<'a>(
         .collect()
 }
 
-/// The bandeja's address with the same filters and page `number`.
-fn page_href(query: &BandejaQuery, number: i64) -> String {
+/// The bandeja's query string with the same filters and page `number`.
+fn page_query(query: &BandejaQuery, number: i64) -> String {
     let fields = [
         ("q", &query.q),
         ("nivel", &query.nivel),
@@ -380,7 +381,7 @@ fn page_href(query: &BandejaQuery, number: i64) -> String {
         ("canal", &query.canal),
         ("vencidos", &query.vencidos),
     ];
-    let mut href = String::from("/consola/bandeja?");
+    let mut href = String::new();
     for (name, value) in fields {
         if let Some(value) = given(value) {
             href.push_str(&format!("{name}={}&", form_encode(value)));
