@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::page;
 use super::session::Viewer;
 use crate::config::Config;
+use crate::desk::calendar::Calendar;
 use crate::desk::case::Status;
 use crate::desk::levels::Role;
 use crate::desk::{CaseType, Channel, Level, Tema};
@@ -106,7 +107,7 @@ pub async fn bandeja(
 }
 
 /// Whose cases the viewer sees, as the store's query reads it.
-fn scope(desk: &Desk, viewer: &Viewer) -> BandejaScope {
+pub fn scope(desk: &Desk, viewer: &Viewer) -> BandejaScope {
     let config = &desk.config;
     let temas = Tema::ALL
         .into_iter()
@@ -123,7 +124,7 @@ fn scope(desk: &Desk, viewer: &Viewer) -> BandejaScope {
 
 /// The filter the query string asks for, and what could not be read in it (said on the page;
 /// that filter is left out).
-fn read_filter(
+pub fn read_filter(
     config: &Config,
     query: &BandejaQuery,
     now: DateTime<Utc>,
@@ -316,7 +317,9 @@ fn page_context(
             "Algunos casos de esta página no se muestran: no tiene permiso para verlos.".into(),
         );
     }
-    let rows: Vec<RowView> = shown.iter().map(|row| row_view(config, row, now)).collect();
+    let calendar = config.calendar();
+    let rows: Vec<RowView> =
+        shown.iter().map(|row| row_view(config, &calendar, row, now)).collect();
     let pages = ((found.total + PER_PAGE - 1) / PER_PAGE).max(1);
     let current = filter.offset / PER_PAGE + 1;
     let link = |number: i64| PageLink { number, query: page_query(query, number) };
@@ -404,7 +407,7 @@ fn form_encode(text: &str) -> String {
         .collect()
 }
 
-fn row_view(config: &Config, row: &BandejaRow, now: DateTime<Utc>) -> RowView {
+fn row_view(config: &Config, calendar: &Calendar, row: &BandejaRow, now: DateTime<Utc>) -> RowView {
     let case = &row.case;
     let zone = config.zone();
     let local = |text: &str| parse_time(text).map(|t| zone.local(t.with_timezone(&Utc)));
@@ -412,15 +415,12 @@ fn row_view(config: &Config, row: &BandejaRow, now: DateTime<Utc>) -> RowView {
     let waiting = match (case.status, row.asked_at.as_deref().or(row.waiting_since.as_deref())) {
         (Status::PendienteInformacion, Some(since)) => {
             local(since).map_or(String::new(), |since| {
-                let days = crate::desk::waiting::business_days_waited(
-                    &config.calendar(),
-                    since,
-                    now_local,
-                );
-                if days == 1 {
-                    "1 día hábil".to_string()
-                } else {
-                    format!("{days} días hábiles")
+                match business_days_waited(calendar, since, now_local) {
+                    1 => "1 día hábil".to_string(),
+                    days if days > MAX_WAITING_DAYS => {
+                        format!("más de {MAX_WAITING_DAYS} días hábiles")
+                    }
+                    days => format!("{days} días hábiles"),
                 }
             })
         }
@@ -444,20 +444,24 @@ fn row_view(config: &Config, row: &BandejaRow, now: DateTime<Utc>) -> RowView {
             .unwrap_or_else(|| row.requester.clone()),
         age,
         waiting,
-        sla: sla_view(config, row, now),
+        sla: sla_view(config, calendar, row, now),
     }
 }
 
 /// The service-level state of a row at `now` (see the module's documentation); `None` for a
 /// case without a running target (N1, solved, closed).
-pub fn sla_view(config: &Config, row: &BandejaRow, now: DateTime<Utc>) -> Option<SlaView> {
+pub fn sla_view(
+    config: &Config,
+    calendar: &Calendar,
+    row: &BandejaRow,
+    now: DateTime<Utc>,
+) -> Option<SlaView> {
     let case = &row.case;
     let target = config.sla_target(case.level)?;
     if !case.status.is_open() {
         return None;
     }
     let zone = config.zone();
-    let calendar = config.calendar();
     let since = zone.local(parse_time(row.level_since.as_deref()?)?.with_timezone(&Utc));
     let now_local = zone.local(now);
     let first_due = calendar.add_business_hours(since, target.first_response_hours);
@@ -493,6 +497,29 @@ pub fn sla_view(config: &Config, row: &BandejaRow, now: DateTime<Utc>) -> Option
     } else {
         Some(SlaView { class: "a_tiempo", words: format!("A tiempo ({name}): quedan {left}") })
     }
+}
+
+/// Most business days of waiting a row counts (a case closes long before: 10 by default).
+const MAX_WAITING_DAYS: u32 = 400;
+
+/// Whole business days from `since` to `now`, as [`crate::desk::waiting::business_days_waited`]
+/// counts them, found by bisection: that one adds day after day, which for a case waiting
+/// months is too slow for fifty rows of a page.
+fn business_days_waited(
+    calendar: &Calendar,
+    since: DateTime<FixedOffset>,
+    now: DateTime<FixedOffset>,
+) -> u32 {
+    let (mut passed, mut not_yet) = (0, MAX_WAITING_DAYS + 1);
+    while not_yet - passed > 1 {
+        let middle = (passed + not_yet) / 2;
+        if calendar.add_business_days(since, f64::from(middle)) <= now {
+            passed = middle;
+        } else {
+            not_yet = middle;
+        }
+    }
+    passed
 }
 
 fn parse_time(text: &str) -> Option<DateTime<FixedOffset>> {
@@ -568,6 +595,20 @@ mod tests {
         );
         assert!(read_search("¿?", "FE", 2026).is_err());
         assert!(read_search("   ", "FE", 2026).expect("empty").is_none());
+    }
+
+    #[test]
+    fn waiting_days_by_bisection_are_the_desks_count() {
+        let calendar = Calendar::weekdays_only();
+        let since = DateTime::parse_from_rfc3339("2026-11-02T10:00:00-05:00").expect("time");
+        for days in [0, 1, 3, 9, 40] {
+            let now = since + Duration::days(days) + Duration::hours(1);
+            assert_eq!(
+                business_days_waited(&calendar, since, now),
+                crate::desk::waiting::business_days_waited(&calendar, since, now),
+                "{days} days"
+            );
+        }
     }
 
     #[test]
