@@ -9,15 +9,16 @@
 //! [`crate::pipeline::Via::Console`]) and every page shows only what the viewer may see
 //! ([`crate::pipeline::Desk::sees`]), exactly as for mail.
 
-pub mod operacion;
-pub mod conocimiento;
-pub mod masivas;
+pub mod bandeja;
 pub mod caso;
 pub mod caso_actions;
+pub mod conocimiento;
+pub mod masivas;
+pub mod operacion;
 pub mod page;
 pub mod session;
-pub mod svg;
 pub mod signin;
+pub mod svg;
 
 use std::sync::Arc;
 
@@ -31,7 +32,7 @@ use crate::http::HttpState;
 pub fn router() -> Router<Arc<HttpState>> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/consola/bandeja") }))
-        .route("/bandeja", get(page::placeholder))
+        .merge(bandeja::routes())
         .route("/static/{name}", get(page::asset))
         .merge(session::routes())
         .merge(operacion::routes())

@@ -17,8 +17,8 @@ use super::session::Viewer;
 /// The templates, embedded: `(name, text)`. A page's template extends `base.html`.
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
+    ("bandeja.html", include_str!("templates/bandeja.html")),
     ("error.html", include_str!("templates/error.html")),
-    ("placeholder.html", include_str!("templates/placeholder.html")),
     ("operacion.html", include_str!("templates/operacion.html")),
     ("operacion_cuarentena.html", include_str!("templates/operacion_cuarentena.html")),
     ("masivas.html", include_str!("templates/masivas.html")),
@@ -118,11 +118,6 @@ pub async fn asset(Path(name): Path<String>) -> Response {
             .into_response(),
         None => error(StatusCode::NOT_FOUND, "Ese archivo no existe."),
     }
-}
-
-/// A section not built yet.
-pub async fn placeholder(viewer: Viewer) -> Response {
-    render(&viewer, "bandeja", "placeholder.html", context! {})
 }
 
 /// Headers of every console answer: no script or style from elsewhere, no framing, no caching

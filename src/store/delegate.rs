@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 
 use super::actions::*;
 use super::cases::*;
-use super::console_ops::{BuzonActivity, OpenBreach};
-use super::console_masivas::*;
 use super::console::{ConsoleSession, OpenConsoleSession};
 use super::console_case::{CaseTimeline, StoredAttachment};
+use super::console_masivas::*;
+use super::console_ops::{BuzonActivity, OpenBreach};
 use super::knowledge::GuideSolution;
 use super::leases::{LeaseGrant, LeaseRow};
 use super::message::MessageRecord;
@@ -87,6 +87,8 @@ delegate! {
     // store/sql/console_case.rs
     fn case_timeline(case_id: i64) -> Result<CaseTimeline, StoreError>;
     fn case_attachment(case_id: i64, message_id: i64, index: usize) -> Result<Option<StoredAttachment>, StoreError>;
+    // store/sql/console_cases.rs
+    fn bandeja(scope: &super::console_cases::BandejaScope, filter: &super::console_cases::BandejaFilter) -> Result<super::console_cases::BandejaPage, StoreError>;
     // store/sql/cases.rs
     fn open_case(new: NewCase<'_>, drafts: impl FnOnce(&str) -> Vec<OutboxDraft>) -> Result<String, StoreError>;
     fn append_to_case(raw_id: i64, found: &FoundCase, message: &MessageRecord<'_>, change: &CaseChange<'_>, reply_cap: u32) -> Result<(), StoreError>;

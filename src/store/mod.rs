@@ -55,12 +55,14 @@ macro_rules! mount_sql {
         mod columns;
         #[path = "../sql/console.rs"]
         mod console;
-        #[path = "../sql/console_ops.rs"]
-        mod console_ops;
-        #[path = "../sql/console_masivas.rs"]
-        mod console_masivas;
         #[path = "../sql/console_case.rs"]
         mod console_case;
+        #[path = "../sql/console_cases.rs"]
+        mod console_cases;
+        #[path = "../sql/console_masivas.rs"]
+        mod console_masivas;
+        #[path = "../sql/console_ops.rs"]
+        mod console_ops;
         #[path = "../sql/handle.rs"]
         mod handle;
         #[path = "../sql/knowledge.rs"]
@@ -94,9 +96,10 @@ macro_rules! mount_sql {
 pub mod actions;
 pub mod cases;
 pub mod console;
-pub mod console_ops;
-pub mod console_masivas;
 pub mod console_case;
+pub mod console_cases;
+pub mod console_masivas;
+pub mod console_ops;
 pub mod copy;
 pub mod fault;
 pub mod knowledge;

@@ -51,10 +51,11 @@ impl Store {
         let case_id: i64 = sqlx::query_scalar(
             "INSERT INTO cases (number, year, status, level, tema, channel, buzon, requester, requester_name, \
              subject, security_category, group_name, agent, first_contact, engine_state, missing_requirements, \
-             created_at, updated_at, solved_at, follow_up_until, level_since, provider_nit, parent_id, external_ref) \
+             created_at, updated_at, solved_at, follow_up_until, level_since, provider_nit, parent_id, external_ref, \
+             search_text) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, \
              CASE WHEN $18 IS NULL THEN NULL ELSE $17 END, $18, $17, $19, \
-             (SELECT p.id FROM cases p WHERE p.number = $20), $21) RETURNING id",
+             (SELECT p.id FROM cases p WHERE p.number = $20), $21, $22) RETURNING id",
         )
         .bind(&number)
         .bind(new.year)
@@ -78,6 +79,8 @@ impl Store {
         .bind(case.parent.as_deref())
         // Aranda's ticket or PQSR's radicado, read from the notification that opened the case.
         .bind(case.external_ref.as_deref())
+        // What the console's search by words reads.
+        .bind(crate::store::console_cases::search_text(message.subject, message.own_words))
         .fetch_one(&mut *tx)
         .await?;
         if let Some(related) = new.related {
@@ -337,7 +340,7 @@ fn corrupt(what: &'static str, value: &str) -> StoreError {
     StoreError::Corrupt { what, detail: format!("valor desconocido \"{value}\"") }
 }
 
-fn found_case(row: &Row) -> Result<FoundCase, StoreError> {
+pub(super) fn found_case(row: &Row) -> Result<FoundCase, StoreError> {
     let text =
         |column: &str| -> Result<String, StoreError> { Ok(row.try_get::<String, _>(column)?) };
     let status = text("status")?;

@@ -38,9 +38,9 @@ impl Store {
         let child_id: i64 = sqlx::query_scalar(
             "INSERT INTO cases (number, year, status, level, tema, channel, buzon, requester, requester_name, \
              subject, security_category, group_name, agent, first_contact, engine_state, missing_requirements, \
-             created_at, updated_at, level_since, provider_nit, parent_id, case_type) \
+             created_at, updated_at, level_since, provider_nit, parent_id, case_type, search_text) \
              SELECT $1, $2, $3, $4, $5, $6, p.buzon, p.requester, p.requester_name, $7, $8, $9, $10, 0, $11, '', \
-             $12, $12, $12, p.provider_nit, p.id, $13 FROM cases p WHERE p.id = $14 RETURNING id",
+             $12, $12, $12, p.provider_nit, p.id, $13, $15 FROM cases p WHERE p.id = $14 RETURNING id",
         )
         .bind(&number)
         .bind(related.year)
@@ -56,6 +56,7 @@ impl Store {
         .bind(&now)
         .bind(case.case_type.as_str())
         .bind(parent.id)
+        .bind(crate::store::console_cases::search_text(related.subject, related.description))
         .fetch_one(&mut *tx)
         .await?;
         insert_description(&mut tx, child_id, &related).await?;
