@@ -136,52 +136,50 @@ fn main_of(body: &str) -> &str {
 // ---------------------------------------------------------------------------------------------
 // Every console route without a session.
 
-/// Whether a route exists on this branch yet; the lead turns `Pending` into `Built` as pages
-/// are merged, and the test then demands the exact answer.
-#[derive(Clone, Copy, PartialEq)]
-enum Built {
-    Yes,
-    Pending,
-}
-
-const GET_ROUTES: &[(&str, Built)] = &[
-    ("/consola/bandeja", Built::Yes),
-    ("/consola/caso/FE-2026-000001", Built::Pending),
-    ("/consola/masivas", Built::Pending),
-    ("/consola/masivas/vincular?padre=FE-2026-000001", Built::Pending),
-    ("/consola/masivas/FE-2026-000001", Built::Pending),
-    ("/consola/conocimiento", Built::Pending),
-    ("/consola/operacion", Built::Pending),
+/// Every page of the console (all but the sign-in form and the static files).
+const GET_ROUTES: &[&str] = &[
+    "/consola/bandeja",
+    "/consola/bandeja?q=900123456",
+    "/consola/caso/FE-2026-000001",
+    "/consola/caso/FE-2026-000001/adjunto/1/0",
+    "/consola/masivas",
+    "/consola/masivas/vincular?padre=FE-2026-000001",
+    "/consola/masivas/FE-2026-000001",
+    "/consola/conocimiento",
+    "/consola/conocimiento/guia.md",
+    "/consola/conocimiento/guia.csv",
+    "/consola/operacion",
+    "/consola/operacion/cuarentena/1",
 ];
 
-const POST_ROUTES: &[(&str, Built)] = &[
-    ("/consola/caso/FE-2026-000001/accion", Built::Pending),
-    ("/consola/masivas/vincular", Built::Pending),
-    ("/consola/salir", Built::Yes),
+/// Every form of the console.
+const POST_ROUTES: &[&str] = &[
+    "/consola/caso/FE-2026-000001/accion",
+    "/consola/masivas/vincular",
+    "/consola/conocimiento/propuesta",
+    "/consola/conocimiento/aprobar",
+    "/consola/operacion/cola/1/reintentar",
+    "/consola/operacion/cuarentena/1/reprocesar",
+    "/consola/operacion/cuarentena/1/descartar",
+    "/consola/salir",
 ];
 
 #[tokio::test]
 async fn every_console_route_without_a_session_goes_to_the_sign_in_form_or_is_refused() {
     let server = console(|_| {}).await;
-    for (path, built) in GET_ROUTES {
+    for path in GET_ROUTES {
         let page = server.get(path, None).await;
         let bare = path.split('?').next().unwrap_or_default();
         let expected = format!("/consola/entrar?volver={bare}");
-        let redirected = page.status == StatusCode::SEE_OTHER && page.location() == Some(&expected);
-        let missing = *built == Built::Pending && page.status == StatusCode::NOT_FOUND;
-        assert!(redirected || missing, "GET {path}: {} {:?}", page.status, page.location());
-        if redirected {
-            assert!(!page.body.contains("<h1>"), "GET {path} shows a page: {}", page.body);
-        }
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "GET {path}");
+        assert_eq!(page.location(), Some(expected.as_str()), "GET {path}");
+        assert!(!page.body.contains("<h1>"), "GET {path} shows a page: {}", page.body);
     }
     // A valid CSRF token without its cookie changes nothing: the session is the cookie.
     let (_, csrf) = server.session_for(AGENT_FACTURA).await;
-    for (path, built) in POST_ROUTES {
+    for path in POST_ROUTES {
         let page = server.post(path, None, &[("_csrf", &csrf), ("accion", "nota")]).await;
-        let refused = page.status == StatusCode::UNAUTHORIZED;
-        let missing = *built == Built::Pending
-            && matches!(page.status, StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED);
-        assert!(refused || missing, "POST {path}: {}", page.status);
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED, "POST {path}");
     }
     // A forged or stale cookie is no session either.
     let forged = format!("mesa_fe_sesion={}", random_token());
