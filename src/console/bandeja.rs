@@ -83,17 +83,12 @@ pub async fn bandeja(
     let config = &desk.config;
     let (mut filter, notices) = read_filter(config, query, now);
     let scope = scope(desk, viewer);
-    let mut result = store.bandeja(&scope, &filter).await;
-    // Past the last page (a link kept after cases were solved): the last page instead.
-    if let Ok(found) = &result
-        && found.rows.is_empty()
-        && found.total > 0
-    {
-        filter.offset = (found.total - 1) / PER_PAGE * PER_PAGE;
-        result = store.bandeja(&scope, &filter).await;
-    }
+    let result = store.bandeja(&scope, &filter).await;
     let found = match result {
-        Ok(found) => found,
+        Ok(found) => {
+            filter.offset = found.offset;
+            found
+        }
         Err(e) => {
             tracing::warn!(error = %e, "consola: no se pudo leer la bandeja");
             return page::error(

@@ -109,4 +109,6 @@ pub struct BandejaRow {
 pub struct BandejaPage {
     pub rows: Vec<BandejaRow>,
     pub total: i64,
+    /// Where the page starts: the filter's offset, or the last page's when that was past it.
+    pub offset: i64,
 }

@@ -14,26 +14,49 @@ const OPEN: &str = "('nuevo', 'pendiente_informacion', 'en_atencion', 'escalado'
 
 impl Store {
     /// One page of the cases `scope` may see that match `filter`, oldest first, and how many
-    /// match in all.
+    /// match in all. One scan counts and pages at once (`COUNT(*) OVER ()`); a page past the
+    /// last one (a link kept after cases were solved) is answered with the last page.
     pub async fn bandeja(
         &self,
         scope: &BandejaScope,
         filter: &BandejaFilter,
     ) -> Result<BandejaPage, StoreError> {
-        let mut count = QueryBuilder::<DB>::new("SELECT COUNT(*) FROM cases c WHERE ");
-        push_conditions(&mut count, scope, filter);
-        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
-        if total == 0 || filter.offset >= total {
-            return Ok(BandejaPage { rows: Vec::new(), total });
+        let (ids, total) = self.bandeja_ids(scope, filter, filter.offset, Order::Oldest).await?;
+        if !ids.is_empty() || filter.offset == 0 {
+            let rows = self.bandeja_rows(&ids).await?;
+            return Ok(BandejaPage { rows, total, offset: filter.offset });
         }
-        let mut page = QueryBuilder::<DB>::new("SELECT c.id FROM cases c WHERE ");
+        // The newest `limit` cases, of which the last page is the first `total - last` ones.
+        let (mut ids, total) = self.bandeja_ids(scope, filter, 0, Order::Newest).await?;
+        let limit = filter.limit.max(1);
+        let last = (total - 1).max(0) / limit * limit;
+        ids.truncate(usize::try_from(total - last).unwrap_or(0));
+        ids.reverse();
+        Ok(BandejaPage { rows: self.bandeja_rows(&ids).await?, total, offset: last })
+    }
+
+    /// The ids of one page from `offset` and the count of every match (0 when the page is
+    /// past the last one).
+    async fn bandeja_ids(
+        &self,
+        scope: &BandejaScope,
+        filter: &BandejaFilter,
+        offset: i64,
+        order: Order,
+    ) -> Result<(Vec<i64>, i64), StoreError> {
+        let mut page =
+            QueryBuilder::<DB>::new("SELECT c.id, COUNT(*) OVER () AS total FROM cases c WHERE ");
         push_conditions(&mut page, scope, filter);
-        page.push(" ORDER BY c.id LIMIT ");
+        page.push(match order {
+            Order::Oldest => " ORDER BY c.id LIMIT ",
+            Order::Newest => " ORDER BY c.id DESC LIMIT ",
+        });
         page.push_bind(filter.limit);
         page.push(" OFFSET ");
-        page.push_bind(filter.offset);
-        let ids: Vec<i64> = page.build_query_scalar().fetch_all(self.pool()).await?;
-        Ok(BandejaPage { rows: self.bandeja_rows(&ids).await?, total })
+        page.push_bind(offset);
+        let found: Vec<(i64, i64)> = page.build_query_as().fetch_all(self.pool()).await?;
+        let total = found.first().map_or(0, |(_, total)| *total);
+        Ok((found.into_iter().map(|(id, _)| id).collect(), total))
     }
 
     /// The rows of one page, with the per-case lookups only these few need.
@@ -68,6 +91,12 @@ impl Store {
         let rows = query.build().fetch_all(self.pool()).await?;
         rows.iter().map(bandeja_row).collect()
     }
+}
+
+#[derive(Clone, Copy)]
+enum Order {
+    Oldest,
+    Newest,
 }
 
 fn bandeja_row(row: &Row) -> Result<BandejaRow, StoreError> {
