@@ -340,15 +340,12 @@ fn page_context(
             &query.agente,
         ),
         temas: choices(Tema::ALL.iter().map(|t| (t.as_str(), t.label())), &query.tema),
-        tipos: choices(CaseType::ALL.iter().map(|t| (t.as_str(), type_label(*t))), &query.tipo),
+        tipos: choices(CaseType::ALL.iter().map(|t| (t.as_str(), t.label())), &query.tipo),
         estados: choices(
-            Status::ALL.iter().map(|s| (s.as_str(), status_label(*s))).chain([("todos", "Todos")]),
+            Status::ALL.iter().map(|s| (s.as_str(), s.label())).chain([("todos", "Todos")]),
             &query.estado,
         ),
-        canales: choices(
-            Channel::ALL.iter().map(|c| (c.as_str(), channel_label(*c))),
-            &query.canal,
-        ),
+        canales: choices(Channel::ALL.iter().map(|c| (c.as_str(), c.label())), &query.canal),
     }
 }
 
@@ -427,9 +424,9 @@ fn row_view(config: &Config, calendar: &Calendar, row: &BandejaRow, now: DateTim
         number: row.number.clone(),
         subject: row.subject.clone(),
         tema: case.tema.label(),
-        channel: channel_label(case.channel),
+        channel: case.channel.label(),
         level: level_label(case.level),
-        status: status_label(case.status),
+        status: case.status.label(),
         group: case.group.clone().unwrap_or_default(),
         agent: case.agent.clone().unwrap_or_default(),
         requester: row
@@ -531,41 +528,13 @@ pub fn human_duration(duration: Duration) -> String {
     }
 }
 
-fn level_label(level: Level) -> &'static str {
+/// Levels as the console's tables name them (short: a column of its own).
+pub(crate) fn level_label(level: Level) -> &'static str {
     match level {
         Level::N1 => "N1",
         Level::N2 => "N2",
         Level::N3 => "N3",
         Level::AdministracionTecnica => "Administración Técnica",
-    }
-}
-
-fn status_label(status: Status) -> &'static str {
-    match status {
-        Status::Nuevo => "Nuevo",
-        Status::PendienteInformacion => "Pendiente de información",
-        Status::EnAtencion => "En atención",
-        Status::Escalado => "Escalado",
-        Status::Solucionado => "Solucionado",
-        Status::Cerrado => "Cerrado",
-    }
-}
-
-fn type_label(case_type: CaseType) -> &'static str {
-    match case_type {
-        CaseType::Incidente => "Incidente",
-        CaseType::Requerimiento => "Requerimiento",
-        CaseType::Cambio => "Cambio",
-        CaseType::Problema => "Problema",
-    }
-}
-
-fn channel_label(channel: Channel) -> &'static str {
-    match channel {
-        Channel::Correo => "Correo",
-        Channel::Aranda => "Aranda",
-        Channel::Pqsr => "PQSR",
-        Channel::Rechazado => "Rechazado",
     }
 }
 

@@ -43,6 +43,9 @@ fn environment() -> &'static Environment<'static> {
         let mut env = Environment::new();
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+        env.add_filter("estado", |status: String| {
+            crate::desk::case::Status::parse(&status).map_or(status, |s| s.label().to_string())
+        });
         for (name, text) in TEMPLATES {
             // The templates are part of the binary: a broken one fails its page test.
             if let Err(e) = env.add_template(name, text) {

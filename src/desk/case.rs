@@ -30,6 +30,18 @@ impl Status {
     pub fn is_open(self) -> bool {
         !matches!(self, Status::Solucionado | Status::Cerrado)
     }
+
+    /// The name people read (reports, the console, the mails).
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Nuevo => "Nuevo",
+            Status::PendienteInformacion => "Pendiente de información",
+            Status::EnAtencion => "En atención",
+            Status::Escalado => "Escalado",
+            Status::Solucionado => "Solucionado",
+            Status::Cerrado => "Cerrado",
+        }
+    }
 }
 
 /// The procedure's activities (numbers as in the procedure document).

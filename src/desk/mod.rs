@@ -95,7 +95,29 @@ crate::names::named_enum! {
     }
 }
 
+impl Channel {
+    /// The name people read.
+    pub fn label(self) -> &'static str {
+        match self {
+            Channel::Correo => "Correo",
+            Channel::Aranda => "Aranda",
+            Channel::Pqsr => "PQSR",
+            Channel::Rechazado => "Rechazado",
+        }
+    }
+}
+
 impl CaseType {
+    /// The name people read.
+    pub fn label(self) -> &'static str {
+        match self {
+            CaseType::Incidente => "Incidente",
+            CaseType::Requerimiento => "Requerimiento",
+            CaseType::Cambio => "Cambio",
+            CaseType::Problema => "Problema",
+        }
+    }
+
     /// Reads what a person typed: case, accents and surrounding spaces ignored.
     pub fn read(name: &str) -> Option<CaseType> {
         CaseType::parse(&crate::text::fold(name.trim()))

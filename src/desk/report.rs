@@ -248,19 +248,16 @@ impl Dimension {
     pub fn values(self) -> Vec<(&'static str, &'static str)> {
         match self {
             Dimension::Tema => Tema::ALL.iter().map(|t| (t.as_str(), t.label())).collect(),
-            Dimension::Tipo => crate::desk::CaseType::ALL
-                .iter()
-                .map(|t| (t.as_str(), case_type_label(*t)))
-                .collect(),
+            Dimension::Tipo => {
+                crate::desk::CaseType::ALL.iter().map(|t| (t.as_str(), t.label())).collect()
+            }
             Dimension::Canal => {
                 [Channel::Correo, Channel::Aranda, Channel::Pqsr, Channel::Rechazado]
                     .iter()
                     .map(|c| (c.as_str(), channel_label(*c)))
                     .collect()
             }
-            Dimension::Estado => {
-                Status::ALL.iter().map(|s| (s.as_str(), status_label(*s))).collect()
-            }
+            Dimension::Estado => Status::ALL.iter().map(|s| (s.as_str(), s.label())).collect(),
             Dimension::NivelMaximo => {
                 LEVELS.iter().map(|l| (l.as_str(), level_label(*l))).collect()
             }
@@ -285,26 +282,6 @@ pub fn level_label(level: Level) -> &'static str {
         Level::N2 => "Nivel 2",
         Level::N3 => "Nivel 3",
         Level::AdministracionTecnica => "Administración Técnica",
-    }
-}
-
-fn status_label(status: Status) -> &'static str {
-    match status {
-        Status::Nuevo => "Nuevo",
-        Status::PendienteInformacion => "Pendiente de información",
-        Status::EnAtencion => "En atención",
-        Status::Escalado => "Escalado",
-        Status::Solucionado => "Solucionado",
-        Status::Cerrado => "Cerrado",
-    }
-}
-
-fn case_type_label(case_type: crate::desk::CaseType) -> &'static str {
-    match case_type {
-        crate::desk::CaseType::Incidente => "Incidente",
-        crate::desk::CaseType::Requerimiento => "Requerimiento",
-        crate::desk::CaseType::Cambio => "Cambio",
-        crate::desk::CaseType::Problema => "Problema",
     }
 }
 

@@ -476,16 +476,8 @@ fn level_label(level: minijinja::Value) -> String {
 }
 
 fn status_label(status: minijinja::Value) -> String {
-    match as_text(&status).as_deref() {
-        Some("nuevo") => "nuevo".into(),
-        Some("pendiente_informacion") => "pendiente de información".into(),
-        Some("en_atencion") => "en atención".into(),
-        Some("escalado") => "escalado".into(),
-        Some("solucionado") => "solucionado".into(),
-        Some("cerrado") => "cerrado".into(),
-        Some(other) => other.to_string(),
-        None => String::new(),
-    }
+    let text = as_text(&status).unwrap_or_default();
+    crate::desk::case::Status::parse(&text).map_or(text, |s| s.label().to_lowercase())
 }
 
 /// The procedure's security-event categories a–h.
