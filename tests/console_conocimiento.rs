@@ -6,30 +6,12 @@
 mod common;
 
 use common::console::{AGENT_FACTURA, COORD_FACTURA, ConsoleServer, console};
+use common::html::assert_accessible;
 use common::local::plain_mail;
 use mesa_fe::desk::command::{Action, Command};
 use mesa_fe::desk::guide::Guide;
 use mesa_fe::pipeline::Outcome;
 use reqwest::StatusCode;
-
-/// Form controls (not hidden) without a `<label for>` or an `aria-label`.
-fn unlabelled_controls(html: &str) -> Vec<String> {
-    let mut missing = Vec::new();
-    for tag in ["<input", "<select", "<textarea"] {
-        for (start, _) in html.match_indices(tag) {
-            let end = html[start..].find('>').map_or(html.len(), |e| start + e);
-            let element = &html[start..end];
-            if element.contains("type=\"hidden\"") || element.contains("aria-label=") {
-                continue;
-            }
-            let id = element.split("id=\"").nth(1).and_then(|rest| rest.split('"').next());
-            if !id.is_some_and(|id| html.contains(&format!("<label for=\"{id}\""))) {
-                missing.push(element.to_string());
-            }
-        }
-    }
-    missing
-}
 
 async fn act(server: &ConsoleServer, number: &str, who: &str, command: Command, text: &str) {
     let desk = server.desk();
@@ -91,7 +73,7 @@ async fn the_search_finds_known_errors_by_code_and_by_words() {
     let (cookie, _) = server.session_for(AGENT_FACTURA).await;
     let all = server.get("/consola/conocimiento", Some(&cookie)).await;
     assert_eq!(all.status, StatusCode::OK);
-    assert_eq!(unlabelled_controls(&all.body), Vec::<String>::new());
+    assert_accessible(&all.body);
     let fad06 = server.get("/consola/conocimiento?q=fad06", Some(&cookie)).await;
     let table = fad06.body.split("id=\"errores-conocidos\"").nth(1).expect("results");
     assert!(table.contains("FAD06"), "{table}");
@@ -146,7 +128,7 @@ async fn a_proposed_change_is_approved_by_a_coordinator_and_not_by_an_agent() {
 
     let page = server.get("/consola/conocimiento", Some(&coord)).await;
     assert!(page.body.contains(&format!("id=\"boton-aprobar-cambio-{id}\"")), "{}", page.body);
-    assert_eq!(unlabelled_controls(&page.body), Vec::<String>::new());
+    assert_accessible(&page.body);
     let fields = approve(coord_csrf);
     let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let by_coord = server.post("/consola/conocimiento/aprobar", Some(&coord), &fields).await;
