@@ -8,7 +8,8 @@ n=${1:-300}
 bash deploy/dev/mailstack.sh start >/dev/null
 eval "$(bash deploy/dev/mailstack.sh env)"
 cargo build --release --quiet
-bin=$PWD/target/release/mesa-fe
+# The binary cargo just built, wherever CARGO_TARGET_DIR puts it.
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/mesa-fe
 work=$(mktemp -d)
 trap 'kill -TERM "${daemon:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 sed "s|directorio_estado = \"estado-dev\"|directorio_estado = \"$work/estado\"|; s|carpeta = \"INBOX\"||" \
