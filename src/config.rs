@@ -387,6 +387,19 @@ pub struct SmtpSettings {
     /// Display name of the From header.
     #[serde(rename = "nombre_remitente", default = "default_sender_name")]
     pub sender_name: String,
+    /// Mails of this buzón sent at once, each on its own connection, and the most connections
+    /// kept open between mails (1 to [`SMTP_CONNECTIONS_MAX`]).
+    #[serde(rename = "conexiones_smtp", default = "default_smtp_connections")]
+    pub connections: usize,
+}
+
+/// Most `conexiones_smtp` per buzón: more connections from one client make a submission server
+/// refuse or throttle (Postfix's `smtpd_client_connection_count_limit` is 50) rather than send
+/// faster.
+pub const SMTP_CONNECTIONS_MAX: usize = 32;
+
+fn default_smtp_connections() -> usize {
+    4
 }
 
 fn default_auth() -> AuthMethod {
@@ -1180,6 +1193,12 @@ fn validate_smtp(key: &str, smtp: &SmtpSettings) -> Result<(), ConfigError> {
     if smtp.user.is_some() {
         validate_login(key, smtp.auth, smtp.password.as_ref(), smtp.oauth2.as_ref())?;
     }
+    if !(1..=SMTP_CONNECTIONS_MAX).contains(&smtp.connections) {
+        return Err(invalid(
+            format!("{key}.conexiones_smtp"),
+            format!("debe estar entre 1 y {SMTP_CONNECTIONS_MAX}"),
+        ));
+    }
     Ok(())
 }
 
@@ -1512,6 +1531,26 @@ mod tests {
         );
         let error = Config::load(Some(plain.path())).expect_err("plaintext off-host").to_string();
         assert!(error.contains("buzones[0].smtp.tls"), "{error}");
+    }
+
+    #[test]
+    fn smtp_connections_default_to_four_and_stay_between_one_and_thirty_two() {
+        let smtp = |extra: &str| {
+            write(&format!(
+                "[[buzones]]\nnombre = \"b\"\ndireccion = \"b@dian.gov.co\"\ncanal = \"correo\"\n\
+                 [buzones.smtp]\nservidor = \"127.0.0.1\"\npuerto = 25\ntls = \"ninguno\"\n{extra}"
+            ))
+        };
+        let config = Config::load(Some(smtp("").path())).expect("config");
+        assert_eq!(config.buzones[0].smtp.as_ref().map(|s| s.connections), Some(4));
+        let config = Config::load(Some(smtp("conexiones_smtp = 32\n").path())).expect("config");
+        assert_eq!(config.buzones[0].smtp.as_ref().map(|s| s.connections), Some(32));
+        for bad in [0, 33] {
+            let file = smtp(&format!("conexiones_smtp = {bad}\n"));
+            let error = Config::load(Some(file.path())).expect_err("out of range").to_string();
+            assert!(error.contains("buzones[0].smtp.conexiones_smtp"), "{error}");
+            assert!(error.contains("entre 1 y 32"), "{error}");
+        }
     }
 
     #[test]

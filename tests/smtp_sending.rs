@@ -84,6 +84,7 @@ fn plain(stack: &Stack) -> SmtpSettings {
         password: None,
         oauth2: None,
         sender_name: "Mesa de Servicio Facturación Electrónica".into(),
+        connections: 4,
     }
 }
 

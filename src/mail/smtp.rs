@@ -1,28 +1,34 @@
-//! SMTP submission with lettre (tokio, rustls + ring): one [`Sender`] per buzón.
+//! SMTP submission (lettre's SMTP client over sockets we open, tokio, rustls + ring): one
+//! [`Sender`] per buzón, with a small pool of logged-in connections.
 //!
-//! - `tls = "implicito"`: TLS from the first byte (465, lettre's `relay` / [`Tls::Wrapper`]);
-//!   `"starttls"`: STARTTLS required before anything else ([`Tls::Required`], 587);
-//!   `"ninguno"`: plaintext, loopback only (lettre's `builder_dangerous`).
+//! - `tls = "implicito"`: TLS from the first byte (465); `"starttls"`: STARTTLS required before
+//!   anything else (587); `"ninguno"`: plaintext, loopback only.
 //! - Certificates are always verified, against the same roots as the IMAP connection: the
-//!   bundled public roots plus the PEM certificates of `ca`. lettre 0.11 cannot take a rustls
-//!   `ClientConfig`, so the roots are handed over with [`TlsParametersBuilder`]
-//!   ([`CertificateStore::WebpkiRoots`] + [`TlsParametersBuilder::add_root_certificate`]);
-//!   [`imap::tls_config`] still checks the CA file first, for the same Spanish errors.
+//!   bundled public roots plus the PEM certificates of `ca`. Implicit TLS uses the rustls
+//!   `ClientConfig` of [`imap::tls_config`] directly; STARTTLS happens inside lettre's
+//!   connection, which takes only its own [`TlsParameters`], so the same roots are handed over
+//!   with [`TlsParametersBuilder`] ([`CertificateStore::WebpkiRoots`] +
+//!   [`TlsParametersBuilder::add_root_certificate`]).
 //! - AUTH PLAIN (or LOGIN) with the password, or XOAUTH2 with a token of the buzón's
 //!   [`TokenSource`]; no AUTH without `usuario`. The token is asked for on every send (the source
-//!   caches it); when it changes the transport is rebuilt, so new connections log in with the new
-//!   one. A refused token is invalidated, so the next send asks for another.
-//! - One pooled transport per sender (up to [`POOL_MAX`] connections, closed after
-//!   [`POOL_IDLE`] unused). lettre tests a pooled connection with NOOP before reusing it, so a
-//!   server that was stopped and restarted meanwhile costs one failed NOOP and a new connection.
-//!   lettre times out only the TCP connect ([`CONNECT_TIMEOUT`]); the whole send is bounded here
-//!   ([`SEND_TIMEOUT`] plus the time the message needs at [`MIN_THROUGHPUT`]), and a send that
-//!   times out discards the pool, since its connection is mid-command.
-//! - Known cost: lettre 0.11 does not set `TCP_NODELAY` and writes the message and the final
-//!   `.` separately, so Nagle's algorithm meets the server's delayed ACK and every send waits
-//!   ~40 ms (measured on loopback: 44 ms per message; the same connection with `TCP_NODELAY`,
-//!   driven through `AsyncSmtpConnection::connect_with_transport`, takes 1 ms). About 22
-//!   messages per second per buzón.
+//!   caches it); a pooled connection that logged in with another token is closed, so new
+//!   connections log in with the new one. A refused token is invalidated, so the next send asks
+//!   for another.
+//! - The socket is ours (`AsyncSmtpConnection::connect_with_transport`) so that it has
+//!   `TCP_NODELAY`: lettre writes the message and the final `.` separately, and with Nagle's
+//!   algorithm that last write waits for the server's delayed ACK, ~40 ms per message on
+//!   loopback (22 messages/s); with it, ~1 ms.
+//! - The pool: up to `conexiones_smtp` connections in use at once (more senders wait their
+//!   turn) and as many kept idle, the most recently used taken first. A connection used in the
+//!   last [`CHECK_AFTER`] goes straight to `MAIL FROM` (lettre's own pool sent a NOOP before
+//!   every reuse: one more round trip per message); idle longer, it answers a NOOP first. Either
+//!   way a connection the server closed while idle (a restart, its idle limit) is noticed
+//!   without a round trip, by a non-blocking peek at its socket, and replaced. Unused for
+//!   [`POOL_IDLE`], it is closed (QUIT). A connection whose send failed, timed out or was
+//!   dropped unfinished is never put back: it may be mid-command.
+//! - Timeouts: the TCP connect ([`CONNECT_TIMEOUT`]), and the whole send (connect, TLS, AUTH,
+//!   MAIL, RCPT, DATA and the final reply) within [`SEND_TIMEOUT`] plus the time the message
+//!   needs at [`MIN_THROUGHPUT`].
 //!
 //! Failures, as the outbox needs them (never a secret in the text):
 //!
@@ -48,40 +54,50 @@
 
 use std::error::Error as _;
 use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
-    Certificate, CertificateStore, Tls, TlsParameters, TlsParametersBuilder,
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, CertificateStore, TlsParameters,
+    TlsParametersBuilder,
 };
+use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
-use lettre::transport::smtp::{AsyncSmtpTransport, AsyncSmtpTransportBuilder, PoolConfig};
-use lettre::{AsyncTransport, Tokio1Executor};
 use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 use tracing::{debug, warn};
 
-use crate::config::{AuthMethod, SmtpSettings, TlsMode, is_loopback};
+use crate::config::{AuthMethod, SMTP_CONNECTIONS_MAX, SmtpSettings, TlsMode, is_loopback};
 use crate::mail::imap::{self, ImapError};
 use crate::mail::oauth::{OAuthError, TokenSource};
 use crate::secrets::{self, Secret};
 
-/// TCP connect; the only step lettre itself times out.
+/// TCP connect, and the TLS handshake of implicit TLS.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 /// One whole send (connect, TLS, AUTH, MAIL, RCPT, DATA and the final reply), besides the time
 /// the message needs on the wire at [`MIN_THROUGHPUT`].
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(120);
 /// Slowest upload assumed, in bytes per second: a 25 MB message gets 120 s + 381 s.
 pub const MIN_THROUGHPUT: u64 = 64 * 1024;
-/// Pooled connections per sender. The outbox sends one message at a time per buzón.
-pub const POOL_MAX: u32 = 4;
-/// A pooled connection unused this long is closed (lettre looks every interval, so it can live
-/// up to twice this); far below servers' idle limits (Postfix: 300 s).
+/// A pooled connection unused this long is closed (the sweep looks every half of it, so it can
+/// live up to one and a half times this); far below servers' idle limits (Postfix: 300 s).
 pub const POOL_IDLE: Duration = Duration::from_secs(30);
-/// Longest wait for a discarded pool to say QUIT on its idle connections.
+/// A pooled connection idle longer than this answers a NOOP before it carries a message; one
+/// used more recently is taken as it is (the peek at its socket still sees a close).
+pub const CHECK_AFTER: Duration = Duration::from_secs(5);
+/// Longest wait for the server's reply to a QUIT or a NOOP of a pooled connection.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A failed send, shaped for the outbox: transient ones are retried with backoff, permanent ones
@@ -128,28 +144,59 @@ enum Credential {
     },
 }
 
-/// The pooled transport in use, and the token its connections log in with.
-struct Current {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+/// How a new connection is protected.
+enum Protection {
+    /// `ninguno` (loopback only).
+    Plain,
+    /// STARTTLS inside lettre's connection, with our roots.
+    Starttls(TlsParameters),
+    /// TLS from the first byte, with the IMAP side's `ClientConfig`.
+    Implicit { connector: TlsConnector, name: ServerName<'static> },
+}
+
+/// One logged-in SMTP session.
+struct Connection {
+    smtp: AsyncSmtpConnection,
+    /// The OAuth2 token it logged in with; `None` for a password or no AUTH.
     token: Option<Secret>,
-    /// Tells this pool from a later one.
-    generation: u64,
+    /// A second handle on the same socket, only for [`Connection::still_open`] (lettre keeps the
+    /// stream to itself).
+    probe: std::net::TcpStream,
+}
+
+impl Connection {
+    /// Whether the server has neither closed the connection nor said anything while it sat
+    /// idle: an idle SMTP server speaks only to hang up (`421`, a TLS close), so pending bytes
+    /// mean the same as EOF. One non-blocking `MSG_PEEK`, no round trip.
+    fn still_open(&self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(self.probe.peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+}
+
+/// A connection waiting in the pool, and since when.
+struct Idle {
+    connection: Connection,
+    since: Instant,
 }
 
 /// Sends already-formatted messages through one buzón's submission server.
 pub struct Sender {
     host: String,
     port: u16,
-    mode: TlsMode,
-    tls: Tls,
+    protection: Protection,
     credential: Credential,
     /// `host:port`, for messages.
     server: String,
+    hello: ClientId,
     send_timeout: Duration,
-    /// Built on the first send (lettre's pool spawns a task, which needs the runtime). Never
-    /// locked across an `.await`.
-    current: Mutex<Option<Current>>,
-    generations: AtomicU64,
+    /// `conexiones_smtp`: connections in use at once, and the most kept idle.
+    connections: usize,
+    in_use: Semaphore,
+    /// Most recently used last. Never locked across an `.await`; shared (weakly) with the sweep
+    /// that closes what stayed unused.
+    idle: Arc<Mutex<Vec<Idle>>>,
+    sweep_started: AtomicBool,
 }
 
 impl Sender {
@@ -179,6 +226,11 @@ impl Sender {
         &self.server
     }
 
+    /// How many sends may run at once (`conexiones_smtp`); more wait for a connection.
+    pub fn connections(&self) -> usize {
+        self.connections
+    }
+
     fn build(
         settings: &SmtpSettings,
         tokens: Option<Arc<TokenSource>>,
@@ -188,20 +240,23 @@ impl Sender {
             return Err(SmtpError::Config("falta `servidor`".into()));
         }
         // Checks the CA file (readable, PEM, certificates) with the IMAP side's messages; the
-        // OAuth2 token endpoint trusts the same roots.
+        // OAuth2 token endpoint and implicit TLS trust the same roots.
         let roots = imap::tls_config(settings.ca_file.as_deref()).map_err(|e| match e {
             ImapError::Config(detail) => SmtpError::Config(detail),
             other => SmtpError::Config(other.to_string()),
         })?;
-        let tls = match settings.tls {
+        let protection = match settings.tls {
             TlsMode::Ninguno if !is_loopback(host) => {
                 return Err(SmtpError::Config(format!(
                     "tls = \"ninguno\" solo se permite hacia 127.0.0.1/localhost, no hacia {host}"
                 )));
             }
-            TlsMode::Ninguno => Tls::None,
-            TlsMode::Implicito => Tls::Wrapper(tls_parameters(host, settings)?),
-            TlsMode::Starttls => Tls::Required(tls_parameters(host, settings)?),
+            TlsMode::Ninguno => Protection::Plain,
+            TlsMode::Implicito => Protection::Implicit {
+                connector: TlsConnector::from(roots.clone()),
+                name: server_name(host)?,
+            },
+            TlsMode::Starttls => Protection::Starttls(tls_parameters(host, settings)?),
         };
         let credential = match (&settings.user, settings.auth) {
             (None, _) => Credential::None,
@@ -236,16 +291,21 @@ impl Sender {
                 Credential::OAuth { user: user.clone(), tokens }
             }
         };
+        // The configuration checks the range; a Sender built by hand still gets at least one.
+        let connections = settings.connections.clamp(1, SMTP_CONNECTIONS_MAX);
         Ok(Sender {
             host: host.to_string(),
             port: settings.port,
-            mode: settings.tls,
-            tls,
+            protection,
             credential,
             server: format!("{host}:{}", settings.port),
+            // lettre's default: this machine's host name, as the transport used it.
+            hello: ClientId::default(),
             send_timeout: SEND_TIMEOUT,
-            current: Mutex::new(None),
-            generations: AtomicU64::new(0),
+            connections,
+            in_use: Semaphore::new(connections),
+            idle: Arc::new(Mutex::new(Vec::with_capacity(connections))),
+            sweep_started: AtomicBool::new(false),
         })
     }
 
@@ -253,8 +313,8 @@ impl Sender {
     /// server's final reply text (for the record), e.g. `250 2.0.0 Ok: queued as 4dXk…`.
     /// An empty `envelope_from` sends with the null reverse-path (`MAIL FROM:<>`).
     ///
-    /// Dropping the future before it completes is safe: the pool of an unfinished send is
-    /// discarded, since its connection is mid-command (the server may still have taken the
+    /// Dropping the future before it completes is safe: the connection of an unfinished send
+    /// is closed, never pooled, since it is mid-command (the server may still have taken the
     /// message).
     pub async fn send(
         &self,
@@ -263,39 +323,177 @@ impl Sender {
         message: &[u8],
     ) -> Result<String, SmtpError> {
         let envelope = self.envelope(envelope_from, recipients)?;
-        let (transport, generation) = self.transport().await?;
+        // Waiting for a free connection is not the server's slowness: outside the deadline.
+        // The semaphore is never closed.
+        let _turn = self.in_use.acquire().await;
         let limit = self.deadline(message.len());
-        let in_flight = InFlight { sender: self, generation, transport: Some(transport.clone()) };
-        let outcome = tokio::time::timeout(limit, transport.send_raw(&envelope, message)).await;
-        let result = match outcome {
-            Ok(Ok(response)) => Ok(reply_text(&response)),
-            Ok(Err(e)) => Err(self.failed(&e).await),
+        match tokio::time::timeout(limit, self.send_pooled(&envelope, message)).await {
+            Ok(result) => result,
             Err(_) => {
-                // `in_flight` stays armed: its drop discards the pool.
-                warn!(server = %self.server, limit = ?limit, "envío SMTP sin respuesta; se descartan sus conexiones");
-                return Err(self.transient(
+                // The connection was dropped with the timed-out future: never reused.
+                warn!(server = %self.server, limit = ?limit, "envío SMTP sin respuesta; se descarta su conexión");
+                Err(self.transient(
                     None,
                     format!(
                         "sin respuesta del servidor en {}; revise que el puerto corresponda a \
                          `tls` (465 = implicito, 587 = starttls)",
                         human(limit)
                     ),
-                ));
+                ))
             }
-        };
-        in_flight.finished();
-        // lettre puts the connection back in the pool from a spawned task: let it run, so a
-        // send right after this one (usually) reuses the connection instead of opening another.
-        tokio::task::yield_now().await;
-        result
+        }
     }
 
     /// Closes the pooled connections (QUIT); a later send opens new ones.
     pub async fn close(&self) {
-        let current = self.current.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(current) = current {
-            let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, current.transport.shutdown()).await;
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(PoisonError::into_inner));
+        for entry in idle {
+            quit(entry.connection).await;
         }
+    }
+
+    /// One send on a pooled or new connection; the connection goes back only after a 250.
+    async fn send_pooled(&self, envelope: &Envelope, message: &[u8]) -> Result<String, SmtpError> {
+        let token = self.token().await?;
+        let mut connection = match self.reuse(token.as_ref()).await {
+            Some(connection) => connection,
+            None => self.open(token).await?,
+        };
+        match connection.smtp.send(envelope, message).await {
+            Ok(response) => {
+                self.put_back(connection);
+                Ok(reply_text(&response))
+            }
+            Err(e) => {
+                // lettre already said QUIT after a refused command; a broken socket just closes.
+                drop(connection);
+                Err(self.failed(&e).await)
+            }
+        }
+    }
+
+    /// The token to log in with, asked for on every send (the source caches it).
+    async fn token(&self) -> Result<Option<Secret>, SmtpError> {
+        match &self.credential {
+            Credential::OAuth { tokens, .. } => Ok(Some(tokens.token().await.map_err(|e| {
+                self.transient(None, format!("no se obtuvo el token OAuth2 para AUTH: {e}"))
+            })?)),
+            Credential::None | Credential::Password { .. } => Ok(None),
+        }
+    }
+
+    /// The most recently used idle connection still fit to carry a message, if any; the unfit
+    /// ones met on the way are closed.
+    async fn reuse(&self, token: Option<&Secret>) -> Option<Connection> {
+        loop {
+            let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop()?;
+            let idle_for = idle.since.elapsed();
+            let mut connection = idle.connection;
+            if !connection.still_open() {
+                debug!(server = %self.server, "conexión SMTP cerrada por el servidor; se abre otra");
+                continue;
+            }
+            if idle_for >= POOL_IDLE || connection.token.as_ref() != token {
+                retire(connection);
+                continue;
+            }
+            if idle_for >= CHECK_AFTER
+                && !tokio::time::timeout(SHUTDOWN_TIMEOUT, connection.smtp.test_connected())
+                    .await
+                    .unwrap_or(false)
+            {
+                continue;
+            }
+            return Some(connection);
+        }
+    }
+
+    /// A new connection: TCP (with `TCP_NODELAY`), TLS, EHLO, AUTH.
+    async fn open(&self, token: Option<Secret>) -> Result<Connection, SmtpError> {
+        let tcp = match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            TcpStream::connect((self.host.as_str(), self.port)),
+        )
+        .await
+        {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(e)) => return Err(self.network(&e)),
+            Err(_) => return Err(self.connect_timed_out()),
+        };
+        // Without it every message waits for the server's delayed ACK (see the module's docs).
+        tcp.set_nodelay(true).map_err(|e| self.network(&e))?;
+        let probe = probe(&tcp).map_err(|e| self.network(&e))?;
+        let stream: Box<dyn AsyncTokioStream> = match &self.protection {
+            Protection::Implicit { connector, name } => {
+                match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name.clone(), tcp))
+                    .await
+                {
+                    Ok(Ok(tls)) => Box::new(TlsWire(tls)),
+                    Ok(Err(e)) => return Err(self.network(&e)),
+                    Err(_) => return Err(self.connect_timed_out()),
+                }
+            }
+            Protection::Plain | Protection::Starttls(_) => Box::new(tcp),
+        };
+        let mut smtp = match AsyncSmtpConnection::connect_with_transport(stream, &self.hello).await
+        {
+            Ok(smtp) => smtp,
+            Err(e) => return Err(self.failed(&e).await),
+        };
+        if let Protection::Starttls(parameters) = &self.protection
+            && let Err(e) = smtp.starttls(parameters.clone(), &self.hello).await
+        {
+            return Err(self.failed(&e).await);
+        }
+        let login = match (&self.credential, &token) {
+            (Credential::Password { user, password }, _) => Some((
+                vec![Mechanism::Plain, Mechanism::Login],
+                Credentials::new(user.clone(), password.expose().to_string()),
+            )),
+            (Credential::OAuth { user, .. }, Some(token)) => Some((
+                vec![Mechanism::Xoauth2],
+                Credentials::new(user.clone(), token.expose().to_string()),
+            )),
+            _ => None,
+        };
+        if let Some((mechanisms, credentials)) = login
+            && let Err(e) = smtp.auth(&mechanisms, &credentials).await
+        {
+            smtp.abort().await;
+            return Err(self.failed(&e).await);
+        }
+        Ok(Connection { smtp, token, probe })
+    }
+
+    /// After a 250 the connection is between transactions: kept for the next send while the
+    /// pool has room, else closed.
+    fn put_back(&self, connection: Connection) {
+        if connection.smtp.has_broken() {
+            return;
+        }
+        let surplus = {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            if idle.len() < self.connections {
+                idle.push(Idle { connection, since: Instant::now() });
+                None
+            } else {
+                Some(connection)
+            }
+        };
+        match surplus {
+            Some(connection) => retire(connection),
+            None => self.start_sweep(),
+        }
+    }
+
+    /// Starts, once, the task that closes connections left unused for [`POOL_IDLE`]; it ends
+    /// when the sender is dropped.
+    fn start_sweep(&self) {
+        if self.sweep_started.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        runtime.spawn(sweep(Arc::downgrade(&self.idle)));
     }
 
     fn deadline(&self, bytes: usize) -> Duration {
@@ -324,51 +522,22 @@ impl Sender {
             .map_err(|_| self.permanent(None, "el sobre del mensaje no es válido".into()))
     }
 
-    /// The pooled transport and its generation, rebuilt when the OAuth2 token changed.
-    async fn transport(&self) -> Result<(AsyncSmtpTransport<Tokio1Executor>, u64), SmtpError> {
-        let token = match &self.credential {
-            Credential::OAuth { tokens, .. } => Some(tokens.token().await.map_err(|e| {
-                self.transient(None, format!("no se obtuvo el token OAuth2 para AUTH: {e}"))
-            })?),
-            Credential::None | Credential::Password { .. } => None,
-        };
-        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(c) = current.as_ref().filter(|c| c.token == token) {
-            return Ok((c.transport.clone(), c.generation));
+    /// A connect-time I/O error (TCP, DNS, implicit TLS handshake), in the words lettre's
+    /// errors get.
+    fn network(&self, e: &io::Error) -> SmtpError {
+        match causes(e).find_map(|c| c.downcast_ref::<rustls::Error>()) {
+            Some(tls) => self.transient(None, tls_text(tls, &self.host)),
+            None => self.transient(None, io_text(e)),
         }
-        if current.is_some() {
-            debug!(server = %self.server, "token OAuth2 nuevo: conexiones SMTP nuevas");
-        }
-        // The replaced pool closes its idle connections when its last clone is dropped.
-        let transport = self.builder(token.as_ref())?.build();
-        let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
-        *current = Some(Current { transport: transport.clone(), token, generation });
-        Ok((transport, generation))
     }
 
-    fn builder(&self, token: Option<&Secret>) -> Result<AsyncSmtpTransportBuilder, SmtpError> {
-        let builder = match self.mode {
-            TlsMode::Implicito => AsyncSmtpTransport::<Tokio1Executor>::relay(&self.host),
-            TlsMode::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&self.host),
-            TlsMode::Ninguno => {
-                Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(self.host.as_str()))
-            }
-        }
-        .map_err(|e| SmtpError::Config(format!("TLS: {e}")))?
-        .port(self.port)
-        // Our roots (public + `ca`) instead of the preset's; the mode stays the preset's.
-        .tls(self.tls.clone())
-        .timeout(Some(CONNECT_TIMEOUT))
-        .pool_config(PoolConfig::new().max_size(POOL_MAX).idle_timeout(POOL_IDLE));
-        Ok(match (&self.credential, token) {
-            (Credential::Password { user, password }, _) => builder
-                .credentials(Credentials::new(user.clone(), password.expose().to_string()))
-                .authentication(vec![Mechanism::Plain, Mechanism::Login]),
-            (Credential::OAuth { user, .. }, Some(token)) => builder
-                .credentials(Credentials::new(user.clone(), token.expose().to_string()))
-                .authentication(vec![Mechanism::Xoauth2]),
-            _ => builder,
-        })
+    fn connect_timed_out(&self) -> SmtpError {
+        let detail = format!(
+            "no se pudo conectar: sin respuesta en {} s (¿servidor o puerto equivocado, o un \
+             cortafuegos?)",
+            CONNECT_TIMEOUT.as_secs()
+        );
+        self.transient(None, detail)
     }
 
     /// A lettre error as the outbox needs it; a refused token is forgotten.
@@ -487,36 +656,103 @@ impl Sender {
     }
 }
 
-/// Armed while a send runs. Dropped armed (timeout, or the caller dropped the send), it
-/// discards that send's pool: its connection is mid-command and must not be reused. The QUITs
-/// happen in the background.
-struct InFlight<'a> {
-    sender: &'a Sender,
-    generation: u64,
-    transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
-}
-
-impl InFlight<'_> {
-    fn finished(mut self) {
-        self.transport = None;
+/// Says QUIT on a connection that is no longer wanted (expired, surplus, another token), in the
+/// background so the send that met it does not wait.
+fn retire(connection: Connection) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(quit(connection));
     }
 }
 
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        let Some(transport) = self.transport.take() else { return };
-        {
-            let mut current = self.sender.current.lock().unwrap_or_else(PoisonError::into_inner);
-            if current.as_ref().is_some_and(|c| c.generation == self.generation) {
-                current.take();
-            }
-        }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, transport.shutdown()).await;
-            });
+async fn quit(mut connection: Connection) {
+    let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, connection.smtp.quit()).await;
+}
+
+/// Every half [`POOL_IDLE`], closes the connections unused for [`POOL_IDLE`]; ends with the
+/// sender (the pool is only weakly held).
+async fn sweep(idle: Weak<Mutex<Vec<Idle>>>) {
+    loop {
+        tokio::time::sleep(POOL_IDLE / 2).await;
+        let Some(idle) = idle.upgrade() else { return };
+        let expired: Vec<Idle> = {
+            let mut idle = idle.lock().unwrap_or_else(PoisonError::into_inner);
+            let (expired, kept) = std::mem::take(&mut *idle)
+                .into_iter()
+                .partition(|i| i.since.elapsed() >= POOL_IDLE);
+            *idle = kept;
+            expired
+        };
+        drop(idle);
+        for entry in expired {
+            quit(entry.connection).await;
         }
     }
+}
+
+/// Another handle on the connection's socket (a `dup`), for [`Connection::still_open`]. It
+/// shares the socket's non-blocking mode with tokio's handle, so a peek never waits.
+fn probe(tcp: &TcpStream) -> io::Result<std::net::TcpStream> {
+    use std::os::fd::AsFd as _;
+    let probe = std::net::TcpStream::from(tcp.as_fd().try_clone_to_owned()?);
+    probe.set_nonblocking(true)?;
+    Ok(probe)
+}
+
+/// Implicit TLS handed to lettre as its "TCP" stream: lettre's own TLS path
+/// (`AsyncNetworkStream`) opens the socket itself, without `TCP_NODELAY`.
+#[derive(Debug)]
+struct TlsWire(TlsStream<TcpStream>);
+
+impl AsyncRead for TlsWire {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsWire {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
+
+impl AsyncTokioStream for TlsWire {
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
+}
+
+/// The name the server's certificate must carry.
+fn server_name(host: &str) -> Result<ServerName<'static>, SmtpError> {
+    ServerName::try_from(host.to_string())
+        .map_err(|_| SmtpError::Config(format!("`servidor` \"{host}\" no es un nombre válido")))
 }
 
 /// `120 s`, `300 ms`.
@@ -530,8 +766,7 @@ fn human(d: Duration) -> String {
 
 /// lettre's TLS settings with our roots: the bundled public ones plus `ca`. Verification on.
 fn tls_parameters(host: &str, settings: &SmtpSettings) -> Result<TlsParameters, SmtpError> {
-    ServerName::try_from(host)
-        .map_err(|_| SmtpError::Config(format!("`servidor` \"{host}\" no es un nombre válido")))?;
+    server_name(host)?;
     let mut builder = TlsParametersBuilder::new(host.to_string())
         .certificate_store(CertificateStore::WebpkiRoots);
     if let Some(path) = &settings.ca_file {
@@ -750,6 +985,7 @@ mod tests {
             password: None,
             oauth2: None,
             sender_name: "Mesa".into(),
+            connections: 4,
         }
     }
 
@@ -824,13 +1060,40 @@ mod tests {
         send_to(&sender, "rosa@correo.example", MESSAGE).await.unwrap();
         assert_eq!(fake.connections.load(Ordering::SeqCst), 2);
 
-        // Restarted between two sends (no failed send in between): the stale pooled connection
-        // fails its NOOP and is replaced.
+        // Restarted between two sends (no failed send in between): the pooled connection is
+        // seen closed before use and replaced.
         let (port, connections, messages) = fake.stop().await;
         let fake = Fake::on(port, Script::default(), connections, messages).await;
         let reply = send_to(&sender, "rosa@correo.example", MESSAGE).await.unwrap();
         assert_eq!(reply, "250 2.0.0 Ok: queued as FAKE5");
         assert_eq!(fake.connections.load(Ordering::SeqCst), 3);
+        fake.stop().await;
+    }
+
+    #[tokio::test]
+    async fn twenty_sends_share_the_one_connection_allowed() {
+        let fake = Fake::start(Script::default()).await;
+        let mut smtp = settings(fake.port);
+        smtp.connections = 1;
+        let sender = Sender::new(&smtp).unwrap();
+        let sends = (0..20).map(|_| send_to(&sender, "rosa@correo.example", MESSAGE));
+        let replies = futures::future::join_all(sends).await;
+        assert!(replies.iter().all(Result::is_ok), "{replies:?}");
+        assert_eq!(fake.messages.load(Ordering::SeqCst), 20);
+        assert_eq!(fake.connections.load(Ordering::SeqCst), 1, "one connection, reused");
+        fake.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_failed_send_does_not_return_its_connection_to_the_pool() {
+        let fake = Fake::start(Script::default()).await;
+        let sender = Sender::new(&settings(fake.port)).unwrap();
+        send_to(&sender, "rosa@correo.example", MESSAGE).await.unwrap();
+        let err = send_to(&sender, "nadie@fe.test", MESSAGE).await.unwrap_err();
+        assert_eq!(err.code(), Some(550));
+        assert!(sender.idle.lock().unwrap().is_empty(), "the refused send's connection is gone");
+        send_to(&sender, "rosa@correo.example", MESSAGE).await.unwrap();
+        assert_eq!(fake.connections.load(Ordering::SeqCst), 2, "a new one after the failure");
         fake.stop().await;
     }
 
@@ -845,7 +1108,11 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
         assert!(err.is_transient(), "{err:?}");
         assert!(err.to_string().contains("sin respuesta del servidor en 300 ms"), "{err}");
-        assert!(sender.current.lock().unwrap().is_none(), "pool discarded");
+        assert!(sender.idle.lock().unwrap().is_empty(), "connection not pooled");
+        // The next send does not wait on the dead one: it opens another (and times out again).
+        let err = send_to(&sender, "rosa@correo.example", MESSAGE).await.unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
+        assert_eq!(fake.connections.load(Ordering::SeqCst), 2);
         fake.stop().await;
     }
 
