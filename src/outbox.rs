@@ -2,13 +2,19 @@
 //! the watchers say new rows were written, renders each row from its template, sends it from
 //! the buzón the case came in on, and records `enviado`, `fallo_temporal` (retried with backoff
 //! up to `general.reintentos_horas`) or `fallo_permanente` with the server's reply.
+//!
+//! Each buzón has its own loop (a slow or dead server holds back only its own mail), and each
+//! loop sends up to `conexiones_smtp` rows at once. What one reader must see in order stays in
+//! order: a round's rows to the same recipient in the same case (the acknowledgement before the
+//! solution) go one after the other, as do an agent's notifications (one of them may fold the
+//! others into a digest, and a row being sent alone must not be folded meanwhile).
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tracing::{error, info, warn};
@@ -74,48 +80,85 @@ impl OutboxWorker {
         Ok(Some(OutboxWorker { live, store, ways, wake, shutdown, leases }))
     }
 
-    /// Sends until shutdown. Takes `&self` so that the supervisor can start it again after a
-    /// panic; everything it knows between rounds is in the store.
+    /// Sends until shutdown: one loop per buzón, all in this one task. Takes `&self` so that
+    /// the supervisor can start it again after a panic (every loop starts again with it);
+    /// everything it knows between rounds is in the store.
     pub async fn run(&self) {
+        let loops: Vec<(&str, &Way, Notify)> =
+            self.ways.iter().map(|(name, way)| (name.as_str(), way, Notify::new())).collect();
+        let buzones = loops.iter().map(|(name, way, wake)| self.run_buzon(name, way, wake));
+        tokio::join!(self.relay_wakes(&loops), futures::future::join_all(buzones));
+        info!("cola de salida detenida");
+    }
+
+    /// Passes each wake-up of the watchers on to every buzón's loop (`notify_one` wakes only
+    /// one waiter; a per-loop `Notify` keeps the wake-up for a loop that is busy sending).
+    async fn relay_wakes(&self, loops: &[(&str, &Way, Notify)]) {
+        loop {
+            tokio::select! {
+                () = self.wake.notified() => loops.iter().for_each(|(_, _, wake)| wake.notify_one()),
+                () = self.shutdown.wait() => return,
+            }
+        }
+    }
+
+    /// One buzón's rounds until shutdown.
+    async fn run_buzon(&self, name: &str, way: &Way, wake: &Notify) {
         while !self.shutdown.requested() {
             // Mail leaves from the node that reads its buzón (on a shared database, the holder
             // of the buzón's lease): one sender per mail, and it is the node that just wrote it.
-            let buzones: Vec<String> =
-                self.ways.keys().filter(|b| self.leases.holds(&buzon_lease(b))).cloned().collect();
+            let buzones: Vec<String> = if self.leases.holds(&buzon_lease(name)) {
+                vec![name.to_string()]
+            } else {
+                Vec::new()
+            };
             let due = match self.store.due_outbox(&buzones, ROUND).await {
                 Ok(due) => due,
                 Err(e) => {
-                    warn!(error = %e, "no se pudo leer la cola de salida; se reintenta");
+                    warn!(buzon = %name, error = %e, "no se pudo leer la cola de salida; se reintenta");
                     Vec::new()
                 }
             };
             if !due.is_empty() {
                 test_hooks::panic_once("tarea");
             }
-            for row in &due {
-                if self.shutdown.requested() {
-                    break;
-                }
-                match row {
-                    // The lease may be lost in the middle of a round (each send takes a while):
-                    // the new holder sends the rest, so this node stops at once, not after up
-                    // to a round of mail sent twice.
-                    Ok(item) if !self.leases.holds(&buzon_lease(&item.buzon)) => continue,
-                    Ok(item) => self.dispatch_guarded(item).await,
-                    Err(unreadable) => self.fail_unreadable(unreadable).await,
-                }
-            }
-            if due.len() as i64 == ROUND {
+            let full = due.len() as i64 == ROUND;
+            self.send_round(due, way.sender.connections()).await;
+            if full {
                 continue;
             }
             let wait = self.until_next_due(&buzones).await;
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
-                () = self.wake.notified() => {}
+                () = wake.notified() => {}
                 () = self.shutdown.wait() => break,
             }
         }
-        info!("cola de salida detenida");
+    }
+
+    /// One round of a buzón: the rows of each [`in_order`] group one after the other, up to
+    /// `connections` groups at once.
+    async fn send_round(&self, due: Vec<Row>, connections: usize) {
+        let groups = in_order(due, order_keys);
+        futures::stream::iter(groups)
+            .for_each_concurrent(connections.max(1), |group| self.send_in_order(group))
+            .await;
+    }
+
+    async fn send_in_order(&self, rows: Vec<Row>) {
+        for row in &rows {
+            if self.shutdown.requested() {
+                return;
+            }
+            match row {
+                // The lease may be lost in the middle of a round (each send takes a while):
+                // the new holder sends the rest, so this node stops at once, not after up
+                // to a round of mail sent twice.
+                Ok(item) if !self.leases.holds(&buzon_lease(&item.buzon)) => continue,
+                Ok(item) => self.dispatch_guarded(item).await,
+                Err(unreadable) => self.fail_unreadable(unreadable).await,
+            }
+        }
     }
 
     async fn until_next_due(&self, buzones: &[String]) -> Duration {
@@ -381,6 +424,55 @@ impl OutboxWorker {
     }
 }
 
+/// A due row, or one this version cannot read.
+type Row = Result<OutboxItem, UnreadableRow>;
+
+/// What ties a row to others that must go before it: the same recipient in the same case (an
+/// acknowledgement before the solution), and for an agent's notifications and digests, the
+/// agent. An unreadable row is tied to nothing.
+fn order_keys(row: &Row) -> Vec<String> {
+    let Ok(item) = row else { return Vec::new() };
+    let to = item.to_addr.trim().to_lowercase();
+    let mut keys = vec![format!("{}\n{to}", item.case_number)];
+    if matches!(item.kind, ReplyKind::NotificacionAgente | ReplyKind::ResumenNotificaciones) {
+        keys.push(format!("agente\n{to}"));
+    }
+    keys
+}
+
+/// `rows` (in due order) split into groups that share no key, each group in due order: rows
+/// sharing a key, even through a third row, land in the same group.
+fn in_order<T>(rows: Vec<T>, keys: impl Fn(&T) -> Vec<String>) -> Vec<Vec<T>> {
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let mut parent: Vec<usize> = (0..rows.len()).collect();
+    let mut first_with: HashMap<String, usize> = HashMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        for key in keys(row) {
+            let other = *first_with.entry(key).or_insert(i);
+            let (a, b) = (root(&mut parent, i), root(&mut parent, other));
+            // The earlier row's root wins, so a group's root is its first row.
+            parent[a.max(b)] = a.min(b);
+        }
+    }
+    let mut groups: Vec<Vec<T>> = Vec::new();
+    let mut slot_of: HashMap<usize, usize> = HashMap::new();
+    for (i, row) in rows.into_iter().enumerate() {
+        let root = root(&mut parent, i);
+        let slot = *slot_of.entry(root).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[slot].push(row);
+    }
+    groups
+}
+
 /// Failure injection for the test that the supervisor restarts the worker. Only in debug builds:
 /// a release binary has no such switch.
 mod test_hooks {
@@ -414,6 +506,31 @@ fn retry_delay(attempts: i64) -> chrono::Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_tied_by_a_key_stay_together_in_due_order() {
+        // (id, keys): 1 and 3 share a case; 2 and 5 an agent; 4 ties 3 to 5; 6 is alone.
+        let rows = vec![
+            (1, vec!["c1"]),
+            (2, vec!["c2", "agente"]),
+            (3, vec!["c1"]),
+            (4, vec!["c1", "agente"]),
+            (5, vec!["c3", "agente"]),
+            (6, vec!["c4"]),
+            (7, vec![]),
+        ];
+        let groups = in_order(rows, |(_, keys)| keys.iter().map(|k| k.to_string()).collect());
+        let ids: Vec<Vec<i32>> =
+            groups.iter().map(|g| g.iter().map(|(id, _)| *id).collect()).collect();
+        assert_eq!(ids, vec![vec![1, 2, 3, 4, 5], vec![6], vec![7]]);
+
+        let apart = in_order(vec![(1, vec!["a"]), (2, vec!["b"]), (3, vec!["a"])], |(_, keys)| {
+            keys.iter().map(|k| k.to_string()).collect()
+        });
+        let ids: Vec<Vec<i32>> =
+            apart.iter().map(|g| g.iter().map(|(id, _)| *id).collect()).collect();
+        assert_eq!(ids, vec![vec![1, 3], vec![2]]);
+    }
 
     #[test]
     fn retries_back_off_to_half_an_hour() {
