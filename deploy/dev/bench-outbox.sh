@@ -35,4 +35,4 @@ while :; do
     sleep 0.2
 done
 end=$(date +%s.%N)
-python3 -c "import sys; r=$rows; t=$end-$start; print(f'cola de salida: {r} correos enviados en {t:.2f} s = {r/t:.0f} mensajes/s (Postfix local, STARTTLS + AUTH, conexión reutilizada)')"
+python3 -c "import sys; r=$rows; t=$end-$start; print(f'cola de salida: {r} correos enviados en {t:.2f} s = {r/t:.0f} mensajes/s (Postfix local, STARTTLS + AUTH, conexiones reutilizadas: conexiones_smtp del archivo, 4 por omisión)')"
