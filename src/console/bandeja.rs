@@ -379,24 +379,11 @@ fn page_query(query: &BandejaQuery, number: i64) -> String {
     let mut href = String::new();
     for (name, value) in fields {
         if let Some(value) = given(value) {
-            href.push_str(&format!("{name}={}&", form_encode(value)));
+            href.push_str(&format!("{name}={}&", super::session::query_encode(value)));
         }
     }
     href.push_str(&format!("pagina={number}"));
     href
-}
-
-/// `application/x-www-form-urlencoded` encoding of a value.
-fn form_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
-                (b as char).to_string()
-            }
-            b' ' => "+".to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn row_view(config: &Config, calendar: &Calendar, row: &BandejaRow, now: DateTime<Utc>) -> RowView {

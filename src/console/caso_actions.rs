@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::caso::{self, AgentChoice, Flash};
 use super::page;
-use super::session::{Viewer, percent_encode};
+use super::session::{Viewer, query_encode};
 use crate::config::Config;
 use crate::desk::CaseType;
 use crate::desk::case::Case;
@@ -121,10 +121,6 @@ pub async fn act(
 fn back(number: &str, kind: &str, message: &str) -> Response {
     let target = format!("/consola/caso/{number}?{kind}={}", query_encode(message));
     Redirect::to(&target).into_response()
-}
-
-fn query_encode(text: &str) -> String {
-    percent_encode(text).replace('/', "%2F")
 }
 
 /// The form as the CLI's command (`case note|info|solve|escalate|assign|link|type|close|reopen`):

@@ -189,6 +189,11 @@ pub fn percent_encode(text: &str) -> String {
         .collect()
 }
 
+/// Percent-encoding of one query-string value: everything but the unreserved characters.
+pub fn query_encode(text: &str) -> String {
+    percent_encode(text).replace('/', "%2F")
+}
+
 /// Sign-in and sign-out (issue 15: links by mail, sessions, `sesiones revocar`).
 pub fn routes() -> Router<Arc<HttpState>> {
     super::signin::routes()
