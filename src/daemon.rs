@@ -19,7 +19,7 @@ use crate::lease::{Lease, Leases};
 use crate::live::{self, Live, Publisher, Setup};
 use crate::mail::imap::{Connector, IdleOutcome, ImapError, Mailbox};
 use crate::outbox::OutboxWorker;
-use crate::pipeline::{Desk, Outcome};
+use crate::pipeline::{Desk, Fresh, Outcome};
 use crate::shutdown::Shutdown;
 use crate::store::raw::RawStatus;
 use crate::store::raw::{BuzonProgress, IncomingRaw, Origin, Stored};
@@ -701,11 +701,27 @@ impl Watcher {
         // Committed: now the server may forget them.
         let on_server: Vec<u32> = fetched.iter().map(|f| f.uid).collect();
         mailbox.mark_processed(&on_server).await?;
-        for ((stored, f), origin) in stored.into_iter().zip(&fetched).zip(&origins) {
-            if let Stored::New(raw_id) = stored {
-                self.process(raw_id, origin, &f.raw).await?;
-                self.telemetry.ingested(started.elapsed());
+        let fresh: Vec<Fresh> = stored
+            .into_iter()
+            .zip(fetched)
+            .zip(origins)
+            .filter_map(|((stored, f), origin)| match stored {
+                Stored::New(raw_id) => Some(Fresh { raw_id, origin, raw: f.raw }),
+                Stored::Duplicate { .. } => None,
+            })
+            .collect();
+        let processed = match self.live.desk().process_fresh(&self.store, fresh).await {
+            Ok(processed) => processed,
+            // Not even their starts were counted: they stay pending, for the next sync.
+            Err(failure) if failure.is_retriable() => {
+                warn!(buzon = %self.buzon.name, error = %mask_personal(&failure.to_string()), "no se pudo procesar el lote ahora; queda pendiente");
+                return Ok(());
             }
+            Err(failure) => return Err(failure.into()),
+        };
+        for (raw_id, outcome) in processed {
+            self.settle(raw_id, outcome).await?;
+            self.telemetry.ingested(started.elapsed());
         }
         Ok(())
     }
@@ -738,10 +754,14 @@ impl Watcher {
         Ok(fetched)
     }
 
-    /// One message through the pipeline. A transient store error leaves it pending (retried at
+    /// What processing one message gave: a transient store error leaves it pending (retried at
     /// the next sync); any other failure quarantines it so the buzón goes on.
-    async fn process(&self, raw_id: i64, origin: &Origin, raw: &[u8]) -> Result<(), WatchError> {
-        match self.live.desk().process(&self.store, raw_id, origin, raw).await {
+    async fn settle(
+        &self,
+        raw_id: i64,
+        outcome: Result<Outcome, StoreError>,
+    ) -> Result<(), WatchError> {
+        match outcome {
             Ok(outcome) => {
                 log_outcome(&self.buzon.name, &outcome);
                 Ok(())

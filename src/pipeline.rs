@@ -5,6 +5,7 @@ mod act;
 mod bounce;
 pub mod bounded;
 mod compose;
+mod fresh;
 mod quarantine;
 mod related;
 mod sla;
@@ -31,6 +32,7 @@ use crate::store::{Store, StoreError};
 use crate::text::fold;
 pub use act::{ActError, ActionOutcome, Via};
 pub use compose::{ReplyContext, digest_draft};
+pub use fresh::{Fresh, Processed};
 
 use act::OnCase;
 
@@ -536,8 +538,9 @@ impl Desk {
         outcomes.pop().ok_or(StoreError::Corrupt { what: "lote", detail: "sin resultado".into() })
     }
 
-    /// Stores a batch of raw messages in one committed transaction, then processes each one.
-    /// A crash after the commit leaves them `pendiente`, to be processed at the next start.
+    /// Stores a batch of raw messages in one committed transaction, then processes the new ones
+    /// with group commit ([`Desk::process_fresh`]). A crash after the first commit leaves them
+    /// `pendiente`, to be processed at the next start.
     pub async fn ingest_batch(
         self: &Arc<Self>,
         store: &Store,
@@ -552,15 +555,25 @@ impl Desk {
             .collect();
         let stored = store.store_raw_batch(&batch).await?;
         let mut outcomes = Vec::with_capacity(raws.len());
+        let mut fresh = Vec::new();
         for (stored, raw) in stored.into_iter().zip(raws) {
-            outcomes.push(match stored {
+            match stored {
                 Stored::Duplicate { of } => {
-                    Outcome::Duplicate { of, case: store.case_of_raw(of).await? }
+                    outcomes
+                        .push(Some(Outcome::Duplicate { of, case: store.case_of_raw(of).await? }));
                 }
-                Stored::New(raw_id) => self.process(store, raw_id, origin, raw).await?,
-            });
+                Stored::New(raw_id) => {
+                    outcomes.push(None);
+                    fresh.push(Fresh { raw_id, origin: origin.clone(), raw: raw.to_vec() });
+                }
+            }
         }
-        Ok(outcomes)
+        let mut processed = self.process_fresh(store, fresh).await?.into_iter();
+        for slot in outcomes.iter_mut().filter(|o| o.is_none()) {
+            let Some((_, outcome)) = processed.next() else { break };
+            *slot = Some(outcome?);
+        }
+        Ok(outcomes.into_iter().flatten().collect())
     }
 
     /// Processes a stored raw message: one transaction writes everything it causes. Exactly
@@ -575,42 +588,25 @@ impl Desk {
         origin: &Origin,
         raw: &[u8],
     ) -> Result<Outcome, StoreError> {
-        let Some(earlier) = store.begin_attempt(raw_id).await? else {
-            return Ok(Outcome::Duplicate { of: raw_id, case: store.case_of_raw(raw_id).await? });
-        };
-        if earlier >= MAX_PROCESSING_ATTEMPTS {
-            return quarantine(store, raw_id, unfinished_attempts(earlier)).await;
-        }
-        let analysis = match self.analyze_bounded(origin, raw).await {
-            Ok(analysis) => analysis,
-            Err(unfinished) => return quarantine(store, raw_id, analysis_failed(unfinished)).await,
-        };
-        match self.process_analysis(store, raw_id, origin, analysis).await {
-            Err(StoreError::AlreadyProcessed) => {
-                Ok(Outcome::Duplicate { of: raw_id, case: store.case_of_raw(raw_id).await? })
-            }
-            Err(failure) if failure.is_retriable() => {
-                // Best effort: a store that just failed may fail this too, and then the start
-                // stays counted (one of the two allowed).
-                let _ = store.undo_attempt(raw_id).await;
-                Err(failure)
-            }
-            other => other,
+        let earlier = store.begin_attempt(raw_id).await?;
+        let started = self.start(earlier, origin, raw.to_vec()).await;
+        match self.finish(store, raw_id, origin, started).await {
+            Ok(outcome) => Ok(outcome),
+            Err(failure) => fresh::after_failure(store, raw_id, failure).await,
         }
     }
 
     /// [`Desk::analyze_sized`] on the bounded blocking pool, under the configured time budget.
-    /// The bytes are copied once (at most `limites.mensaje_max_bytes`): the analysis may outlive
-    /// this call when it runs over its budget.
+    /// Takes the bytes (at most `limites.mensaje_max_bytes`): the analysis may outlive this call
+    /// when it runs over its budget.
     async fn analyze_bounded(
         self: &Arc<Self>,
         origin: &Origin,
-        raw: &[u8],
+        raw: Vec<u8>,
     ) -> Result<Analysis, bounded::Unfinished> {
         let desk = Arc::clone(self);
         let buzon = self.buzon_for(&origin.buzon);
         let size = origin.declared_size.unwrap_or(raw.len() as u64).max(raw.len() as u64);
-        let raw = raw.to_vec();
         let budget = self.config.limites.analysis_budget();
         bounded::run(budget, move || {
             test_hooks::pause_analysis();

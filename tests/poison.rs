@@ -101,7 +101,13 @@ async fn a_message_that_kills_the_daemon_twice_is_quarantined_and_the_next_one_g
     let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
     assert!(listed.contains("falló al procesar 2 veces"), "{listed}");
     assert_eq!(attempts(&daemon, 1).await, 3, "the third start was counted and stopped there");
-    assert_eq!(attempts(&daemon, 2).await, 1, "the second message was processed at once");
+    // Read ahead with the first in step 1 (its start counted there and cut by the kill), it
+    // is not started again while the first one is replayed alone, and goes through now.
+    assert_eq!(
+        attempts(&daemon, 2).await,
+        2,
+        "the second message was started once more, not quarantined"
+    );
     assert!(daemon.terminate().success());
 }
 

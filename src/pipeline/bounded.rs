@@ -10,10 +10,12 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 /// One analysis per core at a time, for the whole process (every buzón and reload shares it).
-static SLOTS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
-    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-    Arc::new(Semaphore::new(cores))
-});
+static SLOTS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(slots())));
+
+/// How many analyses run at once: one per core.
+pub fn slots() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+}
 
 /// Why a piece of work gave no result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -38,8 +38,10 @@ macro_rules! mount_sql {
         pub(crate) type DB = $db;
         /// A result row of [`DB`].
         pub(crate) type Row = $row;
-        /// A transaction on [`DB`].
-        pub(crate) type Tx<'a> = sqlx::Transaction<'a, DB>;
+        /// A write transaction on [`DB`]: its own, or a savepoint in a batch's.
+        pub(crate) type Tx<'a> = handle::WriteTx<'a>;
+        /// A transaction of the driver on [`DB`].
+        pub(crate) type SqlTx<'a> = sqlx::Transaction<'a, DB>;
         /// The connection pool of [`DB`].
         pub(crate) type Pool = sqlx::Pool<DB>;
         /// A connection of [`DB`].
@@ -168,6 +170,11 @@ pub enum StoreError {
     LeaseLost { name: String },
     #[error("el mensaje ya fue procesado por otro proceso")]
     AlreadyProcessed,
+    #[error(
+        "el lote de mensajes en el que iba este no se pudo confirmar en la base de datos \
+         ({detail}): el mensaje sigue pendiente y se procesa de nuevo en la próxima lectura"
+    )]
+    Uncommitted { detail: String },
     #[error("el remitente ya abrió su tope de casos de esta hora; el mensaje va a su último caso")]
     CaseCap,
     #[error("no se pudieron aplicar las migraciones de la base de datos: {0}")]
@@ -215,7 +222,7 @@ impl StoreError {
     /// A damaged file is not: it needs an operator.
     pub fn is_retriable(&self) -> bool {
         match self {
-            StoreError::Conflict => true,
+            StoreError::Conflict | StoreError::Uncommitted { .. } => true,
             StoreError::Sql(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) => true,
             _ => self.fault().is_some_and(Fault::is_retriable),
         }
@@ -292,6 +299,58 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(store) => store.close().await,
             Backend::Postgres(store) => store.close().await,
+        }
+    }
+}
+
+/// Many messages' writes in one transaction: one commit (one wait for the disk) for all of them.
+/// [`Batch::store`] is a store whose every method runs inside that transaction (reads see the
+/// batch's own writes; each method's write transaction is a savepoint in it), and each message's
+/// writes sit in a savepoint of their own, so one message can fail alone. It holds the desk's one
+/// write lock until [`Batch::commit`], so it is kept short; dropped uncommitted, it rolls back.
+pub struct Batch {
+    store: Store,
+}
+
+impl Store {
+    /// Starts a batch (see [`Batch`]): waits for the write lock like any write transaction.
+    pub async fn begin_batch(&self) -> Result<Batch, StoreError> {
+        let backend = match &self.backend {
+            Backend::Sqlite(store) => Backend::Sqlite(store.begin_batch().await?),
+            Backend::Postgres(store) => Backend::Postgres(store.begin_batch().await?),
+        };
+        Ok(Batch { store: Store { backend } })
+    }
+}
+
+impl Batch {
+    /// The store whose methods write into this batch. Its methods must not run concurrently
+    /// (the batch is one connection): a second one at the same time fails instead of waiting.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Starts the next message's savepoint.
+    pub async fn begin_message(&self) -> Result<(), StoreError> {
+        match &self.store.backend {
+            Backend::Sqlite(store) => store.begin_batch_message().await,
+            Backend::Postgres(store) => store.begin_batch_message().await,
+        }
+    }
+
+    /// Ends the current message's savepoint, keeping its writes or taking them all back.
+    pub async fn end_message(&self, keep: bool) -> Result<(), StoreError> {
+        match &self.store.backend {
+            Backend::Sqlite(store) => store.end_batch_message(keep).await,
+            Backend::Postgres(store) => store.end_batch_message(keep).await,
+        }
+    }
+
+    /// Commits every message kept.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match &self.store.backend {
+            Backend::Sqlite(store) => store.commit_batch().await,
+            Backend::Postgres(store) => store.commit_batch().await,
         }
     }
 }

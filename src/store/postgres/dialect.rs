@@ -14,7 +14,7 @@ use std::time::Duration;
 use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 
-use super::{Pool, Tx};
+use super::{Pool, SqlTx, Tx};
 use crate::store::purge::SpaceReport;
 use crate::store::{Fault, StoreError, redact_url};
 
@@ -32,7 +32,7 @@ pub(in crate::store) fn accepts(url: &str) -> bool {
 }
 
 /// Starts a write transaction holding the desk's one write lock (waits at most `lock_timeout`).
-pub(in crate::store) async fn begin_write(pool: &Pool) -> Result<Tx<'static>, StoreError> {
+pub(in crate::store) async fn begin_write(pool: &Pool) -> Result<SqlTx<'static>, StoreError> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITE_LOCK).execute(&mut *tx).await?;
     Ok(tx)

@@ -69,7 +69,7 @@ impl Store {
             "SELECT id FROM known_error_proposals WHERE case_id = $1 AND status = 'propuesta' ORDER BY id DESC LIMIT 1",
         )
         .bind(case_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?)
     }
 
@@ -81,7 +81,7 @@ impl Store {
              JOIN cases c ON c.id = k.case_id WHERE k.status = 'aprobada' \
              AND c.status IN ('solucionado', 'cerrado') ORDER BY k.id",
         )
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter()
             .map(|row| {
@@ -103,7 +103,7 @@ impl Store {
             "SELECT DISTINCT r.code FROM rejections r JOIN cases c ON c.id = r.case_id WHERE c.parent_id = $1 ORDER BY r.code",
         )
         .bind(parent_id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?)
     }
 
@@ -128,7 +128,7 @@ impl Store {
              AND follow_up_until <= $1 ORDER BY follow_up_until LIMIT 500",
         )
         .bind(timestamp(now))
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         self.cases_by_ids(ids).await
     }
@@ -139,7 +139,7 @@ impl Store {
             "SELECT id FROM cases WHERE parent_id = $1 AND status NOT IN ('solucionado', 'cerrado') ORDER BY id",
         )
         .bind(parent_id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         self.cases_by_ids(ids).await
     }
@@ -153,7 +153,7 @@ impl Store {
             "SELECT id FROM cases WHERE external_ref = $1 ORDER BY id DESC LIMIT 1",
         )
         .bind(external_ref)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         match id {
             Some(id) => self.case_by_id(id).await,
@@ -171,10 +171,10 @@ impl Store {
 
     /// The history the mail about a case draws on.
     pub async fn case_brief(&self, case_id: i64) -> Result<CaseBrief, StoreError> {
-        let pool = self.pool();
+        let mut conn = self.reader().await?;
         let head = sqlx::query("SELECT subject, requester_name FROM cases WHERE id = $1")
             .bind(case_id)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?;
         let Some(head) = head else { return Ok(CaseBrief::default()) };
         let requester_messages = sqlx::query(
@@ -182,7 +182,7 @@ impl Store {
              ORDER BY id",
         )
         .bind(case_id)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?;
         let description = match requester_messages.first() {
             Some(row) => row.try_get("own_words")?,
@@ -191,7 +191,7 @@ impl Store {
                 "SELECT own_words FROM case_messages WHERE case_id = $1 ORDER BY id LIMIT 1",
             )
             .bind(case_id)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?
             .unwrap_or_default(),
         };
@@ -203,7 +203,7 @@ impl Store {
             "SELECT code, MIN(description) AS description FROM rejections WHERE case_id = $1 GROUP BY code ORDER BY MIN(id)",
         )
         .bind(case_id)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?;
         Ok(CaseBrief {
             subject: head.try_get("subject")?,
@@ -213,7 +213,7 @@ impl Store {
                 "SELECT kind, number, uuid, response_code, environment FROM documents WHERE case_id = $1 ORDER BY id",
             )
             .bind(case_id)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?,
             codes: rejections.iter().map(|r| r.code.clone()).collect(),
             rejections,
@@ -221,7 +221,7 @@ impl Store {
                 "SELECT actor, level, command, text, refused, created_at FROM case_actions WHERE case_id = $1 ORDER BY id",
             )
             .bind(case_id)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?,
             requester_raw_ids,
         })
@@ -234,14 +234,14 @@ impl Store {
              AND message_id IS NOT NULL ORDER BY id",
         )
         .bind(case_id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         let thread_index: Option<String> = sqlx::query_scalar(
             "SELECT thread_index FROM case_messages WHERE case_id = $1 AND direction = 'entrante' \
              AND thread_index IS NOT NULL ORDER BY id DESC LIMIT 1",
         )
         .bind(case_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?
         .flatten();
         let mut references: Vec<String> = ids.iter().map(|id| format!("<{id}>")).collect();
@@ -255,11 +255,11 @@ impl Store {
     pub async fn agent_thread(&self, case_id: i64) -> Result<AgentThread, StoreError> {
         let subject: Option<String> = sqlx::query_scalar("SELECT subject FROM cases WHERE id = $1")
             .bind(case_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         let rows = sqlx::query("SELECT kind, message_id, context FROM outbox WHERE case_id = $1 ORDER BY id")
             .bind(case_id)
-            .fetch_all(self.pool())
+            .fetch_all(&mut *self.reader().await?)
             .await?;
         let mut thread = AgentThread { subject, ..AgentThread::default() };
         for row in &rows {

@@ -22,7 +22,7 @@ impl Store {
              WHERE message_id = $1",
         )
         .bind(format!("<{bare}>"))
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(BouncedRow {

@@ -141,7 +141,7 @@ impl Store {
         requester: &str,
         cap: u32,
     ) -> Result<Option<FoundCase>, StoreError> {
-        let opened = cases_opened_last_hour(&mut *self.pool().acquire().await?, requester).await?;
+        let opened = cases_opened_last_hour(&mut *self.reader().await?, requester).await?;
         if opened < i64::from(cap) {
             return Ok(None);
         }
@@ -150,7 +150,7 @@ impl Store {
              ORDER BY status IN ('solucionado', 'cerrado'), id DESC LIMIT 1",
         )
         .bind(requester)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         match latest {
             Some(id) => self.case_by_id(id).await,
@@ -202,7 +202,7 @@ impl Store {
             let by_outbox: Option<i64> =
                 sqlx::query_scalar("SELECT case_id FROM outbox WHERE message_id = $1")
                     .bind(format!("<{id}>"))
-                    .fetch_optional(self.pool())
+                    .fetch_optional(&mut *self.reader().await?)
                     .await?;
             if let Some(case_id) = by_outbox {
                 return Ok(self.case_by_id(case_id).await?.map(|f| (f, ThreadMatch::OurMessage)));
@@ -218,7 +218,7 @@ impl Store {
                 "SELECT case_id FROM case_messages WHERE message_id = $1 ORDER BY id LIMIT 1",
             )
             .bind(*id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
             if let Some(case_id) = by_message {
                 return Ok(self.case_by_id(case_id).await?.map(|f| (f, ThreadMatch::TheirMessage)));
@@ -230,7 +230,7 @@ impl Store {
     pub async fn case_by_number(&self, number: &str) -> Result<Option<FoundCase>, StoreError> {
         let id: Option<i64> = sqlx::query_scalar("SELECT id FROM cases WHERE number = $1")
             .bind(number)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         match id {
             Some(id) => self.case_by_id(id).await,
@@ -248,7 +248,7 @@ impl Store {
              WHERE c.id = $1",
         )
         .bind(id)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         row.map(|row| found_case(&row)).transpose()
     }
@@ -269,7 +269,7 @@ impl Store {
             list.push_bind(agent);
         }
         query.push(") AND status IN ('nuevo', 'pendiente_informacion', 'en_atencion', 'escalado') GROUP BY agent");
-        let rows: Vec<(String, i64)> = query.build_query_as().fetch_all(self.pool()).await?;
+        let rows: Vec<(String, i64)> = query.build_query_as().fetch_all(&mut *self.reader().await?).await?;
         counts.extend(rows);
         Ok(counts)
     }
@@ -280,7 +280,7 @@ impl Store {
             "SELECT c.number FROM case_messages m JOIN cases c ON c.id = m.case_id WHERE m.raw_message_id = $1",
         )
         .bind(raw_id)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?)
     }
 
@@ -316,7 +316,7 @@ impl Store {
         .bind(filter.external_ref.as_deref())
         .bind(filter.external_ref.as_deref().map(|r| format!("Aranda {r}")))
         .bind(filter.external_ref.as_deref().map(|r| format!("PQSR {r}")))
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter().map(case_summary).collect()
     }
@@ -782,12 +782,12 @@ impl Store {
              LEFT JOIN cases m ON m.id = c.merged_into_id WHERE c.number = $1",
         )
         .bind(number)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         let Some(row) = row else { return Ok(None) };
         let id: i64 = row.try_get("id")?;
         let missing: String = row.try_get("missing_requirements")?;
-        let pool = self.pool();
+        let mut conn = self.reader().await?;
         Ok(Some(CaseDetail {
             summary: case_summary(&row)?,
             buzon: row.try_get("buzon")?,
@@ -800,7 +800,7 @@ impl Store {
             parent: row.try_get("parent_number")?,
             children: sqlx::query_scalar("SELECT number FROM cases WHERE parent_id = $1 ORDER BY id")
                 .bind(id)
-                .fetch_all(pool)
+                .fetch_all(&mut *conn)
                 .await?,
             external_ref: row.try_get("external_ref")?,
             merged_into: row.try_get("merged_number")?,
@@ -808,7 +808,7 @@ impl Store {
                 "SELECT number FROM cases WHERE merged_into_id = $1 ORDER BY id",
             )
             .bind(id)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?,
             same_cufe: sqlx::query_as(
                 "SELECT c.number, c.status, MIN(CASE WHEN d.uuid = mine.uuid OR d.referenced_uuid = mine.uuid \
@@ -821,7 +821,7 @@ impl Store {
                  GROUP BY c.id, c.number, c.status ORDER BY c.id",
             )
             .bind(id)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?,
             follow_up_until: row.try_get("follow_up_until")?,
             purged_at: row.try_get("purged_at")?,
@@ -832,35 +832,35 @@ impl Store {
                  FROM case_messages WHERE case_id = $1 ORDER BY id",
             )
             .bind(id)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?,
             documents: sqlx::query_as(
                 "SELECT kind, number, uuid, environment, supplier_nit, response_code, source, findings \
                  FROM documents WHERE case_id = $1 ORDER BY id",
             )
             .bind(id)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?,
             rejections: sqlx::query_as("SELECT code, description FROM rejections WHERE case_id = $1 ORDER BY id")
                 .bind(id)
-                .fetch_all(pool)
+                .fetch_all(&mut *conn)
                 .await?,
             events: sqlx::query_as(
                 "SELECT activity, from_status, to_status, to_level, actor, detail, created_at \
                  FROM events WHERE case_id = $1 ORDER BY id",
             )
             .bind(id)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?,
             actions: sqlx::query_as(
                 "SELECT actor, level, command, text, refused, created_at FROM case_actions WHERE case_id = $1 ORDER BY id",
             )
             .bind(id)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?,
             outbox: sqlx::query_as("SELECT kind, buzon, to_addr, subject, message_id, status FROM outbox WHERE case_id = $1 ORDER BY id")
                 .bind(id)
-                .fetch_all(pool)
+                .fetch_all(&mut *conn)
                 .await?,
         }))
     }

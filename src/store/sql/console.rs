@@ -40,7 +40,7 @@ impl Store {
         )
         .bind(address)
         .bind(timestamp(since))
-        .fetch_one(self.pool())
+        .fetch_one(&mut *self.reader().await?)
         .await?;
         Ok(row.try_get("n")?)
     }
@@ -71,7 +71,7 @@ impl Store {
         )
         .bind(token_hash)
         .bind(now_text())
-        .fetch_one(self.pool())
+        .fetch_one(&mut *self.reader().await?)
         .await?;
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
@@ -111,7 +111,7 @@ impl Store {
         )
         .bind(token_hash)
         .bind(now_text())
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(ConsoleSession {
@@ -164,7 +164,7 @@ impl Store {
              WHERE revoked_at IS NULL AND expires_at > $1 ORDER BY created_at, id",
         )
         .bind(now_text())
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter()
             .map(|row| {

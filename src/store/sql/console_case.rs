@@ -8,14 +8,14 @@ use crate::store::console_case::{CaseTimeline, StoredAttachment};
 impl Store {
     /// The timeline and documents of case `case_id` (see [`CaseTimeline`]), oldest first.
     pub async fn case_timeline(&self, case_id: i64) -> Result<CaseTimeline, StoreError> {
-        let pool = self.pool();
+        let mut conn = self.reader().await?;
         Ok(CaseTimeline {
             messages: sqlx::query_as(
                 "SELECT id, direction, from_addr, subject, own_words, auto_generated, \
                  attachment_problems, created_at FROM case_messages WHERE case_id = $1 ORDER BY id",
             )
             .bind(case_id)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?,
             attachments: sqlx::query_as(
                 "SELECT a.id, a.case_message_id, a.source, a.content_type, a.size_bytes \
@@ -23,41 +23,41 @@ impl Store {
                  WHERE m.case_id = $1 ORDER BY a.id",
             )
             .bind(case_id)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?,
             actions: sqlx::query_as(
                 "SELECT actor, via, level, command, argument, text, refused, created_at \
                  FROM case_actions WHERE case_id = $1 ORDER BY id",
             )
             .bind(case_id)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?,
             mails: sqlx::query_as(
                 "SELECT kind, to_addr, subject, status, created_at, sent_at, last_error \
                  FROM outbox WHERE case_id = $1 ORDER BY id",
             )
             .bind(case_id)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?,
             documents: sqlx::query_as(
                 "SELECT id, kind, number, uuid, uuid_scheme, environment, supplier_nit, customer_nit, \
                  response_code, referenced_uuid, source FROM documents WHERE case_id = $1 ORDER BY id",
             )
             .bind(case_id)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?,
             rejections: sqlx::query_as(
                 "SELECT document_id, code, description FROM rejections WHERE case_id = $1 ORDER BY id",
             )
             .bind(case_id)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?,
             breaches: sqlx::query_as(
                 "SELECT level, target, due_at, detected_at FROM sla_breaches WHERE case_id = $1 \
                  ORDER BY id",
             )
             .bind(case_id)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?,
         })
     }
@@ -77,14 +77,14 @@ impl Store {
         )
         .bind(case_id)
         .bind(message_id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         let Some(row) = rows.get(index) else { return Ok(None) };
         let raw_id: Option<i64> = row.try_get("raw_message_id")?;
         let raw = match raw_id {
             Some(raw_id) => sqlx::query_scalar("SELECT raw FROM raw_bodies WHERE raw_message_id = $1")
                 .bind(raw_id)
-                .fetch_optional(self.pool())
+                .fetch_optional(&mut *self.reader().await?)
                 .await?,
             None => None,
         };

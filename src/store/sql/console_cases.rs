@@ -54,7 +54,7 @@ impl Store {
         page.push_bind(filter.limit);
         page.push(" OFFSET ");
         page.push_bind(offset);
-        let found: Vec<(i64, i64)> = page.build_query_as().fetch_all(self.pool()).await?;
+        let found: Vec<(i64, i64)> = page.build_query_as().fetch_all(&mut *self.reader().await?).await?;
         let total = found.first().map_or(0, |(_, total)| *total);
         Ok((found.into_iter().map(|(id, _)| id).collect(), total))
     }
@@ -88,7 +88,7 @@ impl Store {
             list.push_bind(*id);
         }
         query.push(") ORDER BY c.id");
-        let rows = query.build().fetch_all(self.pool()).await?;
+        let rows = query.build().fetch_all(&mut *self.reader().await?).await?;
         rows.iter().map(bandeja_row).collect()
     }
 }

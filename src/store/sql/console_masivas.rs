@@ -14,7 +14,7 @@ impl Store {
              ORDER BY id DESC LIMIT $1",
         )
         .bind(limit)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?)
     }
 
@@ -32,7 +32,7 @@ impl Store {
         )
         .bind(code)
         .bind(timestamp(since))
-        .fetch_one(self.pool())
+        .fetch_one(&mut *self.reader().await?)
         .await?)
     }
 
@@ -60,7 +60,7 @@ impl Store {
         .bind(pattern)
         .bind(words.to_uppercase())
         .bind(limit)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?)
     }
 
@@ -73,7 +73,7 @@ impl Store {
              GROUP BY p.id, p.number, p.subject, p.status ORDER BY p.id DESC LIMIT $1",
         )
         .bind(limit)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?)
     }
 
@@ -83,7 +83,7 @@ impl Store {
             "SELECT number, status, requester FROM cases WHERE parent_id = $1 ORDER BY id",
         )
         .bind(parent_id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?)
     }
 
@@ -95,7 +95,7 @@ impl Store {
              AND o.kind IN ('solucion', 'validacion_masiva') ORDER BY o.id",
         )
         .bind(parent_id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?)
     }
 
@@ -106,7 +106,7 @@ impl Store {
              k.proposed_at FROM known_error_proposals k JOIN cases c ON c.id = k.case_id \
              WHERE k.status = 'propuesta' ORDER BY k.id",
         )
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?)
     }
 
@@ -141,7 +141,7 @@ impl Store {
              decided_at FROM known_error_edits ORDER BY id DESC LIMIT $1",
         )
         .bind(limit)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?)
     }
 

@@ -15,7 +15,7 @@ impl Store {
              FROM raw_messages m WHERE m.id IN (SELECT MAX(id) FROM raw_messages GROUP BY buzon) \
              ORDER BY m.buzon",
         )
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter()
             .map(|row| {
@@ -39,7 +39,7 @@ impl Store {
              AND b.level = c.level ORDER BY b.due_at, b.id LIMIT $1",
         )
         .bind(limit)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter()
             .map(|row| {

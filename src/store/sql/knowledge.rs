@@ -41,7 +41,7 @@ impl Store {
              WHERE s.id IN (SELECT MAX(id) FROM first_contact_solutions GROUP BY case_id) \
              AND c.status IN ('solucionado', 'cerrado') ORDER BY s.id",
         )
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         Ok(rows
             .into_iter()

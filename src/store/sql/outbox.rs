@@ -93,7 +93,7 @@ impl Store {
             list.push_bind(buzon);
         }
         query.push(") ORDER BY o.next_attempt_at, o.id LIMIT ").push_bind(limit);
-        let rows = query.build().fetch_all(self.pool()).await?;
+        let rows = query.build().fetch_all(&mut *self.reader().await?).await?;
         rows.iter().map(item_or_unreadable).collect()
     }
 
@@ -114,7 +114,7 @@ impl Store {
             list.push_bind(buzon);
         }
         query.push(")");
-        let row = query.build().fetch_one(self.pool()).await?;
+        let row = query.build().fetch_one(&mut *self.reader().await?).await?;
         Ok(optional_instant_column(&row, "next")?)
     }
 
@@ -128,7 +128,7 @@ impl Store {
         .bind(now_text())
         .bind(server_reply)
         .bind(id)
-        .execute(self.pool())
+        .execute(&mut *self.reader().await?)
         .await?;
         Ok(())
     }
@@ -148,7 +148,7 @@ impl Store {
         .bind(timestamp(next_attempt_at))
         .bind(error)
         .bind(id)
-        .execute(self.pool())
+        .execute(&mut *self.reader().await?)
         .await?;
         Ok(())
     }
@@ -162,7 +162,7 @@ impl Store {
         .bind(OutboxStatus::FalloPermanente.as_str())
         .bind(error)
         .bind(id)
-        .execute(self.pool())
+        .execute(&mut *self.reader().await?)
         .await?;
         Ok(())
     }
@@ -180,7 +180,7 @@ impl Store {
              WHERE ($1 IS NULL OR o.status = $1) ORDER BY o.id"
         )))
         .bind(wanted.map(OutboxStatus::as_str))
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter().map(item_or_unreadable).collect()
     }
@@ -193,7 +193,7 @@ impl Store {
             "SELECT {ITEM_COLUMNS} FROM outbox o JOIN cases c ON c.id = o.case_id WHERE o.id = $1"
         )))
         .bind(id)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         row.as_ref().map(item_or_unreadable).transpose()
     }
@@ -211,7 +211,7 @@ impl Store {
         .bind(now_text())
         .bind(id)
         .bind(OutboxStatus::Enviado.as_str())
-        .execute(self.pool())
+        .execute(&mut *self.reader().await?)
         .await?;
         Ok(updated.rows_affected() > 0)
     }

@@ -37,7 +37,7 @@ impl Store {
         let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(
             "SELECT nit, name, domains, addresses, active FROM providers ORDER BY nit",
         )
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         Ok(rows
             .into_iter()

@@ -63,12 +63,12 @@ impl Store {
             ") closed WHERE closed_at <= $1 ORDER BY closed_at, id"
         ))
         .bind(closed_before)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         let mut candidates = Vec::with_capacity(rows.len());
         for row in rows {
             let case_id: i64 = row.try_get("id")?;
-            let bodies = case_bodies(self.pool(), case_id).await?;
+            let bodies = case_bodies(&mut *self.reader().await?, case_id).await?;
             candidates.push(PurgeCandidate {
                 case_id,
                 number: row.try_get("number")?,

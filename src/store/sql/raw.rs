@@ -62,7 +62,7 @@ impl Store {
         let row: Option<(i64, i64)> =
             sqlx::query_as("SELECT uidvalidity, last_uid FROM buzon_state WHERE buzon = $1")
                 .bind(buzon)
-                .fetch_optional(self.pool())
+                .fetch_optional(&mut *self.reader().await?)
                 .await?;
         Ok(row.map(|(validity, uid)| {
             (u32::try_from(validity).unwrap_or(0), u32::try_from(uid).unwrap_or(0))
@@ -100,7 +100,7 @@ impl Store {
                 list.push_bind(i64::from(*uid));
             }
             query.push(")");
-            let rows: Vec<(i64,)> = query.build_query_as().fetch_all(self.pool()).await?;
+            let rows: Vec<(i64,)> = query.build_query_as().fetch_all(&mut *self.reader().await?).await?;
             known.extend(rows.into_iter().filter_map(|(uid,)| u32::try_from(uid).ok()));
         }
         known.sort_unstable();
@@ -111,7 +111,7 @@ impl Store {
     pub async fn pending_raw(&self) -> Result<Vec<i64>, StoreError> {
         Ok(sqlx::query_scalar("SELECT id FROM raw_messages WHERE status = $1 ORDER BY id")
             .bind(RawStatus::Pendiente.as_str())
-            .fetch_all(self.pool())
+            .fetch_all(&mut *self.reader().await?)
             .await?)
     }
 
@@ -122,7 +122,7 @@ impl Store {
         )
         .bind(RawStatus::Pendiente.as_str())
         .bind(buzon)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?)
     }
 
@@ -133,7 +133,7 @@ impl Store {
                  JOIN raw_bodies b ON b.raw_message_id = m.id WHERE m.id = $1",
         )
         .bind(id)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         let Some(row) = row else { return Ok(None) };
         let origin = Origin {
@@ -159,9 +159,29 @@ impl Store {
         )
         .bind(id)
         .bind(RawStatus::Pendiente.as_str())
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         Ok(before.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+
+    /// [`Store::begin_attempt`] for several messages in one transaction (one commit to disk
+    /// instead of one per message), in the order given.
+    pub async fn begin_attempts(&self, ids: &[i64]) -> Result<Vec<Option<u32>>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let mut earlier = Vec::with_capacity(ids.len());
+        for id in ids {
+            let before: Option<i64> = sqlx::query_scalar(
+                "UPDATE raw_messages SET attempts = attempts + 1 WHERE id = $1 AND status = $2 \
+                 RETURNING attempts - 1",
+            )
+            .bind(id)
+            .bind(RawStatus::Pendiente.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            earlier.push(before.map(|n| u32::try_from(n).unwrap_or(u32::MAX)));
+        }
+        tx.commit().await?;
+        Ok(earlier)
     }
 
     /// Takes back the start counted by [`Store::begin_attempt`] when processing stopped on a
@@ -173,7 +193,7 @@ impl Store {
         )
         .bind(id)
         .bind(RawStatus::Pendiente.as_str())
-        .execute(self.pool())
+        .execute(&mut *self.reader().await?)
         .await?;
         Ok(())
     }
@@ -195,7 +215,7 @@ impl Store {
         .bind(now_text())
         .bind(id)
         .bind(RawStatus::Pendiente.as_str())
-        .execute(self.pool())
+        .execute(&mut *self.reader().await?)
         .await?;
         Ok(())
     }
@@ -212,7 +232,7 @@ impl Store {
         .bind(RawStatus::Cuarentena.as_str())
         .bind(i64::from(include_ignored))
         .bind(RawStatus::Ignorado.as_str())
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter()
             .map(|row| {
@@ -238,7 +258,7 @@ impl Store {
             "SELECT id, buzon, received_at, size_bytes, status, status_reason FROM raw_messages              WHERE status = $1 ORDER BY id",
         )
         .bind(RawStatus::Descartado.as_str())
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter().map(quarantine_entry_of).collect()
     }
@@ -256,7 +276,7 @@ impl Store {
         .bind(RawStatus::Cuarentena.as_str())
         .bind(RawStatus::Ignorado.as_str())
         .bind(RawStatus::Descartado.as_str())
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         let Some(entry) = row.as_ref().map(quarantine_entry_of).transpose()? else {
             return Ok(None);
@@ -338,7 +358,7 @@ impl Store {
             "SELECT action, actor, reason, result, created_at FROM raw_actions WHERE raw_message_id = $1 ORDER BY id",
         )
         .bind(id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter()
             .map(|row| {

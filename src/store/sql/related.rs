@@ -99,7 +99,7 @@ impl Store {
             list.push_bind(uuid);
         }
         query.push("))) ORDER BY c.id");
-        Ok(query.build_query_scalar().fetch_all(self.pool()).await?)
+        Ok(query.build_query_scalar().fetch_all(&mut *self.reader().await?).await?)
     }
 
     /// Requesters of the duplicates merged into this case: their mail with its tag is theirs.
@@ -108,7 +108,7 @@ impl Store {
             "SELECT DISTINCT requester FROM cases WHERE merged_into_id = $1 ORDER BY requester",
         )
         .bind(case_id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?)
     }
 }

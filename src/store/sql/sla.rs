@@ -23,7 +23,7 @@ impl Store {
              FROM cases c WHERE c.status IN ('nuevo', 'pendiente_informacion', 'en_atencion', 'escalado') \
              AND c.level IN ('n2', 'n3', 'administracion_tecnica') AND c.level_since IS NOT NULL ORDER BY c.id",
         )
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter()
             .map(|row| {
@@ -87,6 +87,6 @@ impl Store {
 
     /// SLA breaches recorded so far (for the metrics).
     pub async fn sla_breach_count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM sla_breaches").fetch_one(self.pool()).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM sla_breaches").fetch_one(&mut *self.reader().await?).await?)
     }
 }

@@ -22,7 +22,7 @@ impl Store {
         .bind(ReplyKind::SolicitudInformacion.as_str())
         .bind(ReplyKind::PreguntaSolicitante.as_str())
         .bind(ReplyKind::RecordatorioInformacion.as_str())
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter()
             .map(|row| {

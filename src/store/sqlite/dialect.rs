@@ -11,7 +11,7 @@ use std::time::Duration;
 use sqlx::Connection as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::{Pool, Tx};
+use super::{Pool, SqlTx, Tx};
 use crate::store::purge::SpaceReport;
 use crate::store::{Fault, StoreError};
 
@@ -24,7 +24,7 @@ pub(in crate::store) fn accepts(url: &str) -> bool {
 
 /// Starts a write transaction holding SQLite's write lock at once, so a second writer waits for
 /// the busy timeout instead of failing on its first write.
-pub(in crate::store) async fn begin_write(pool: &Pool) -> Result<Tx<'static>, StoreError> {
+pub(in crate::store) async fn begin_write(pool: &Pool) -> Result<SqlTx<'static>, StoreError> {
     Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
 }
 
