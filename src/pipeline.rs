@@ -1013,7 +1013,7 @@ impl Desk {
             transition.note(case::Activity::VerificarRequisitos, format!("Advertencia: {warning}"));
         }
         let same_cufe = self.same_cufe_cases(store, analysis).await?;
-        if !same_cufe.is_empty() {
+        if !same_cufe.numbers.is_empty() {
             let note = related::same_cufe_note(&same_cufe);
             transition.note(case::Activity::RecibirSolicitud, note);
         }
@@ -1037,7 +1037,8 @@ impl Desk {
         let number = store
             .open_case(new, |number| {
                 let ctx = ReplyContext {
-                    same_cufe: &same_cufe,
+                    same_cufe: &same_cufe.numbers,
+                    same_cufe_more: same_cufe.more,
                     ..self.reply_context(raw_id, number, buzon, &requester)
                 };
                 // A new case: no agent mail about it yet.
@@ -1071,6 +1072,7 @@ impl Desk {
             message_domain: &self.config.general.message_domain,
             config: &self.config,
             same_cufe: &[],
+            same_cufe_more: 0,
         }
     }
 

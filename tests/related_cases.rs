@@ -204,6 +204,44 @@ async fn two_cases_with_the_same_cufe_see_each_other() {
 }
 
 /// The buyer's fixture as sent again by someone else (another Message-ID and sender).
+/// The same ZIP sent again and again (a provider's retries, a loop) must not make each new case
+/// longer than the last: a new case names the ten oldest open cases with its CUFE and counts
+/// the rest, in its history and in its agent's mail.
+#[tokio::test]
+async fn a_new_case_names_the_ten_oldest_cases_with_its_cufe_and_counts_the_rest() {
+    let f = fixture(|_| {}).await;
+    let original =
+        String::from_utf8(sample("mail/01_proveedor_zip_attacheddocument.eml")).expect("utf-8");
+    let mut numbers = Vec::new();
+    for n in 0..13 {
+        // Each from a sender of its own: a sender's hourly cap of new cases is not the point.
+        let raw = original
+            .replace(PROVIDER, &format!("soporte{n}@andinas-contables.example"))
+            .replace("20261126091502.4821", &format!("20261126091502.{n}"));
+        match f.ingest(raw.as_bytes()).await {
+            Outcome::Opened { case, .. } => numbers.push(case),
+            other => panic!("{other:?}"),
+        }
+    }
+    let last = f.detail(&numbers[12]).await;
+    let listed = numbers[..10].join(", ");
+    assert!(
+        has_event(&last, &format!("Casos abiertos con el mismo CUFE: {listed} y 2 más")),
+        "{:?}",
+        last.events
+    );
+    let notice = f.outbox_of(&numbers[12], "notificacion_agente").await;
+    assert_eq!(context(&notice[0])["same_cufe"], serde_json::json!(numbers[..10]));
+    assert_eq!(context(&notice[0])["same_cufe_more"], serde_json::json!(2));
+    // Ten listed and none more: nothing to count.
+    let eleventh = f.detail(&numbers[10]).await;
+    assert!(
+        has_event(&eleventh, &format!("mismo CUFE: {listed}. Si tratan")),
+        "{:?}",
+        eleventh.events
+    );
+}
+
 fn plain_mail_with_attachment_of_buyer() -> Vec<u8> {
     let raw = String::from_utf8(sample("related/adquiriente_mismo_cufe.eml")).expect("utf-8");
     raw.replace(BUYER, "gerencia@ferreteria-elroble.example")

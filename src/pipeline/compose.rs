@@ -32,8 +32,10 @@ pub struct ReplyContext<'a> {
     pub message_domain: &'a str,
     /// Who may read a security case (the security group).
     pub config: &'a Config,
-    /// Open cases about the same invoice (CUFE/CUDE), for the agent's notification.
+    /// Open cases about the same invoice (CUFE/CUDE), for the agent's notification: the oldest
+    /// few, and how many more.
     pub same_cufe: &'a [String],
+    pub same_cufe_more: u64,
 }
 
 /// The address answers go to: Reply-To when given, else From.
@@ -550,6 +552,7 @@ fn context(
         value["requester"] = json!(ctx.requester);
         value["own_words"] = json!(inbound.map(|m| m.own_words.clone()));
         value["same_cufe"] = json!(ctx.same_cufe);
+        value["same_cufe_more"] = json!(ctx.same_cufe_more);
         // Why it comes now (a task for N1 on a system's notification, …).
         value["reason"] = json!(reply.text);
     }

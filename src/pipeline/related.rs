@@ -165,14 +165,15 @@ impl Desk {
     }
 
     /// Open cases whose documents carry a CUFE/CUDE of this message's documents (none for a
-    /// security event: its details stay in its group).
+    /// security event: its details stay in its group): the oldest [`SAME_CUFE_LISTED`] by
+    /// number, and how many more there are.
     pub(super) async fn same_cufe_cases(
         &self,
         store: &Store,
         analysis: &Analysis,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<SameCufe, StoreError> {
         if analysis.security_category.is_some() {
-            return Ok(Vec::new());
+            return Ok(SameCufe::default());
         }
         let mut uuids: Vec<String> = analysis
             .documents
@@ -185,16 +186,35 @@ impl Desk {
             .collect();
         uuids.sort();
         uuids.dedup();
-        store.open_cases_sharing_documents(&uuids).await
+        let (numbers, total) = store.open_cases_sharing_documents(&uuids, SAME_CUFE_LISTED).await?;
+        let more = total.saturating_sub(numbers.len() as u64);
+        Ok(SameCufe { numbers, more })
     }
 }
 
+/// How many open cases with the same CUFE a new case names: the same document sent a thousand
+/// times must not make each new case (its history and its agent's mail) longer than the last.
+pub(super) const SAME_CUFE_LISTED: u32 = 10;
+
+/// Open cases about the same invoice as a new case.
+#[derive(Debug, Default)]
+pub(super) struct SameCufe {
+    /// The oldest ones, by number.
+    pub numbers: Vec<String>,
+    /// How many more there are.
+    pub more: u64,
+}
+
 /// The history row of a new case about the same invoice as open cases.
-pub(super) fn same_cufe_note(numbers: &[String]) -> String {
+pub(super) fn same_cufe_note(same: &SameCufe) -> String {
+    let more = match same.more {
+        0 => String::new(),
+        more => format!(" y {more} más (búsquelos por el CUFE en la consola)"),
+    };
     format!(
-        "Casos abiertos con el mismo CUFE: {}. Si tratan el mismo asunto, vincúlelos con #padre, \
-         #relacionado o #fusionar.",
-        numbers.join(", ")
+        "Casos abiertos con el mismo CUFE: {}{more}. Si tratan el mismo asunto, vincúlelos con \
+         #padre, #relacionado o #fusionar.",
+        same.numbers.join(", ")
     )
 }
 

@@ -150,7 +150,7 @@ delegate! {
     fn raw_actions(id: i64) -> Result<Vec<QuarantineAction>, StoreError>;
     // store/sql/related.rs
     fn open_related_case(related: RelatedCase<'_>, write: impl FnOnce(&str) -> RelatedWrite) -> Result<String, StoreError>;
-    fn open_cases_sharing_documents(uuids: &[String]) -> Result<Vec<String>, StoreError>;
+    fn open_cases_sharing_documents(uuids: &[String], limit: u32) -> Result<(Vec<String>, u64), StoreError>;
     fn merged_requesters(case_id: i64) -> Result<Vec<String>, StoreError>;
     // store/sql/report.rs
     fn report_rows(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<ReportRows, StoreError>;

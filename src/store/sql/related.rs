@@ -76,30 +76,40 @@ impl Store {
     }
 
     /// Open cases (not merged, not security events) whose documents carry one of `uuids` as
-    /// their CUFE/CUDE or as the one they answer, by number.
+    /// their CUFE/CUDE or as the one they answer: the numbers of the `limit` oldest, and how many
+    /// there are in all.
     pub async fn open_cases_sharing_documents(
         &self,
         uuids: &[String],
-    ) -> Result<Vec<String>, StoreError> {
+        limit: u32,
+    ) -> Result<(Vec<String>, u64), StoreError> {
         if uuids.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), 0));
         }
+        // Driven by the two document indexes: the case ids come from them, not from a scan of
+        // every open case (which made each new case cost more than the one before).
         let mut query = QueryBuilder::<DB>::new(
-            "SELECT c.number FROM cases c WHERE c.status NOT IN ('solucionado', 'cerrado') \
-             AND c.merged_into_id IS NULL AND c.security_category IS NULL \
-             AND EXISTS (SELECT 1 FROM documents d WHERE d.case_id = c.id AND (d.uuid IN (",
+            "SELECT c.number, COUNT(*) OVER () AS total FROM cases c WHERE c.id IN (SELECT d.case_id FROM documents d \
+             WHERE d.uuid IN (",
         );
         let mut list = query.separated(", ");
         for uuid in uuids {
             list.push_bind(uuid);
         }
-        query.push(") OR d.referenced_uuid IN (");
+        query.push(") UNION SELECT d.case_id FROM documents d WHERE d.referenced_uuid IN (");
         let mut list = query.separated(", ");
         for uuid in uuids {
             list.push_bind(uuid);
         }
-        query.push("))) ORDER BY c.id");
-        Ok(query.build_query_scalar().fetch_all(&mut *self.reader().await?).await?)
+        query.push(
+            ")) AND c.status NOT IN ('solucionado', 'cerrado') AND c.merged_into_id IS NULL \
+             AND c.security_category IS NULL ORDER BY c.id LIMIT ",
+        );
+        query.push_bind(i64::from(limit));
+        let rows: Vec<(String, i64)> =
+            query.build_query_as().fetch_all(&mut *self.reader().await?).await?;
+        let total = rows.first().map_or(0, |(_, total)| u64::try_from(*total).unwrap_or(0));
+        Ok((rows.into_iter().map(|(number, _)| number).collect(), total))
     }
 
     /// Requesters of the duplicates merged into this case: their mail with its tag is theirs.
