@@ -7,7 +7,11 @@
 //! 3. latency APPEND → case with IDLE (poll interval 600 s, so IDLE is the only way in):
 //!    200 messages appended one at a time, ~20 ms apart; p50/p95/max;
 //! 4. RSS with 10,000 cases already in the store (steady), then while one 25 MB message becomes
-//!    a case.
+//!    a case;
+//! 5. a burst (issue 16): 1,000 short requests APPENDed at once to a buzón that answers by the
+//!    local Postfix; when each acknowledgement is in the requester's mailbox (the stack's
+//!    catch-all), from the first APPEND; then p50/p95 APPEND → acknowledgement of single
+//!    requests, one at a time.
 //!
 //! Prints figures and the aims of the issue next to them; asserts nothing about time (the
 //! machines are shared and noisy). The daemon is the binary Cargo builds for the bench (release
@@ -18,7 +22,8 @@
 //!   bash deploy/dev/mailstack.sh start && eval "$(bash deploy/dev/mailstack.sh env)"
 //!   cargo bench --bench imap
 //! Optional: `MESA_FE_BENCH_MESSAGES` (2000), `MESA_FE_BENCH_LATENCY_MESSAGES` (200),
-//! `MESA_FE_BENCH_PRELOAD` (10000), `MESA_FE_BIN` (another mesa-fe binary),
+//! `MESA_FE_BENCH_PRELOAD` (10000), `MESA_FE_BENCH_BURST` (1000), `MESA_FE_BENCH_STEPS` (the
+//! steps to run, e.g. `1,2,5`: 2 needs 1), `MESA_FE_BIN` (another mesa-fe binary),
 //! `MESA_FE_BENCH_PERF=FILE` (`perf record --call-graph dwarf` of the daemon during step 2 into
 //! FILE; then `perf report -i FILE --children`), `MESA_FE_BENCH_KEEP=1` (keep the daemons' state
 //! directories, with their logs and stores, and print where they are).
@@ -35,8 +40,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    Noise, SEED, big_message, cpu_seconds, invoice_number, load_average, message, processes_cpu,
-    report, small_request, status_mib,
+    Noise, SEED, big_message, cpu_seconds, invoice_number, load_average, message_from,
+    processes_cpu, report, small_request, status_mib,
 };
 use db::TestDb;
 use futures::TryStreamExt;
@@ -102,10 +107,21 @@ fn main() -> ExitCode {
 }
 
 async fn bench(stack: &Stack, binary: &Path, folders: &Folders, sizes: &Sizes) {
-    let raw_rate = raw_fetch(stack, &folders.fetch, sizes.messages).await;
-    daemon_rate(stack, binary, &folders.fetch, sizes.messages, raw_rate).await;
-    idle_latency(stack, binary, folders, sizes.latency_messages).await;
-    rss_with_cases(stack, binary, &folders.rss, sizes.preload).await;
+    if sizes.runs(1) {
+        let raw_rate = raw_fetch(stack, &folders.fetch, sizes.messages).await;
+        if sizes.runs(2) {
+            daemon_rate(stack, binary, &folders.fetch, sizes.messages, raw_rate).await;
+        }
+    }
+    if sizes.runs(3) {
+        idle_latency(stack, binary, folders, sizes.latency_messages).await;
+    }
+    if sizes.runs(4) {
+        rss_with_cases(stack, binary, &folders.rss, sizes.preload).await;
+    }
+    if sizes.runs(5) {
+        burst(stack, binary, &folders.burst, sizes.burst).await;
+    }
 }
 
 /// How much work each step does (environment overrides for quick runs).
@@ -113,6 +129,8 @@ struct Sizes {
     messages: usize,
     latency_messages: usize,
     preload: usize,
+    burst: usize,
+    steps: Option<Vec<u8>>,
 }
 
 impl Sizes {
@@ -124,7 +142,15 @@ impl Sizes {
             messages: count("MESA_FE_BENCH_MESSAGES", 2000).max(1),
             latency_messages: count("MESA_FE_BENCH_LATENCY_MESSAGES", 200).max(1),
             preload: count("MESA_FE_BENCH_PRELOAD", 10_000),
+            burst: count("MESA_FE_BENCH_BURST", 1000).max(1),
+            steps: std::env::var("MESA_FE_BENCH_STEPS")
+                .ok()
+                .map(|list| list.split(',').filter_map(|s| s.trim().parse().ok()).collect()),
         }
+    }
+
+    fn runs(&self, step: u8) -> bool {
+        self.steps.as_ref().is_none_or(|steps| steps.contains(&step))
     }
 }
 
@@ -159,6 +185,9 @@ struct Stack {
     host: String,
     port: u16,
     password: String,
+    submission_port: u16,
+    ca: String,
+    catchall: String,
 }
 
 impl Stack {
@@ -171,11 +200,21 @@ impl Stack {
                 .parse()
                 .map_err(|_| "MESA_FE_MAILSTACK_IMAP_PORT (a number)")?,
             password: var("MESA_FE_MAILSTACK_PASSWORD")?,
+            submission_port: var("MESA_FE_MAILSTACK_SUBMISSION_PORT")?
+                .parse()
+                .map_err(|_| "MESA_FE_MAILSTACK_SUBMISSION_PORT (a number)")?,
+            ca: var("MESA_FE_MAILSTACK_CA")?,
+            catchall: var("MESA_FE_MAILSTACK_CATCHALL")?,
         })
     }
 
     /// A plaintext session on loopback as the buzón's user.
     async fn login(&self) -> Session {
+        self.login_as(USER).await
+    }
+
+    /// A plaintext session on loopback as `user` (every stack user has the same password).
+    async fn login_as(&self, user: &str) -> Session {
         let tcp = TcpStream::connect((self.host.as_str(), self.port)).await.unwrap_or_else(|e| {
             panic!(
                 "cannot connect to Dovecot at {}:{} ({e}): is the mail stack running? \
@@ -186,7 +225,7 @@ impl Stack {
         let _ = tcp.set_nodelay(true);
         let mut client = async_imap::Client::new(tcp);
         client.read_response().await.expect("greeting").expect("greeting line");
-        client.login(USER, &self.password).await.map_err(|(e, _)| e).expect("LOGIN")
+        client.login(user, &self.password).await.map_err(|(e, _)| e).expect("LOGIN")
     }
 
     /// One `[[buzones]]` entry for the daemon, plaintext on loopback.
@@ -202,6 +241,19 @@ impl Stack {
             port = self.port,
         )
     }
+
+    /// [`Stack::daemon_config`] with the buzón answering by the stack's Postfix (STARTTLS).
+    fn answering_config(&self, folder: &str, poll_seconds: u64) -> String {
+        format!(
+            "{}[buzones.smtp]\nservidor = \"{host}\"\npuerto = {port}\ntls = \"starttls\"\n\
+             ca = \"{ca}\"\nusuario = \"{USER}\"\nautenticacion = \"contrasena\"\n\
+             contrasena = {{ variable = \"MESA_FE_MAILSTACK_PASSWORD\" }}\n",
+            self.daemon_config(folder, poll_seconds),
+            host = self.host,
+            port = self.submission_port,
+            ca = self.ca,
+        )
+    }
 }
 
 /// This run's folders (each with its `-ok` processed folder), deleted at the end.
@@ -210,6 +262,7 @@ struct Folders {
     idle: String,
     idle_bare: String,
     rss: String,
+    burst: String,
 }
 
 impl Folders {
@@ -220,12 +273,13 @@ impl Folders {
             idle: format!("{run}-idle"),
             idle_bare: format!("{run}-idle-solo"),
             rss: format!("{run}-rss"),
+            burst: format!("{run}-rafaga"),
         }
     }
 
     async fn delete(&self, stack: &Stack) {
         let mut session = stack.login().await;
-        for folder in [&self.fetch, &self.idle, &self.idle_bare, &self.rss] {
+        for folder in [&self.fetch, &self.idle, &self.idle_bare, &self.rss, &self.burst] {
             let _ = session.delete(folder).await;
             let _ = session.delete(&format!("{folder}-ok")).await;
         }
@@ -431,9 +485,11 @@ impl Cases {
 
 // ------------------------------------------------------------------------------------ the steps
 
+/// `count` realistic messages, each from a sender of its own: a sender's mail past its hourly
+/// cap of new cases joins its latest case, and every message here must be a case.
 fn corpus(count: usize, tag: &str, seed: u64) -> (Vec<Vec<u8>>, usize) {
     let mut noise = Noise(seed);
-    let messages: Vec<Vec<u8>> = (0..count).map(|i| message(i, tag, &mut noise)).collect();
+    let messages: Vec<Vec<u8>> = (0..count).map(|i| message_from(i, i, tag, &mut noise)).collect();
     let bytes = messages.iter().map(Vec::len).sum();
     (messages, bytes)
 }
@@ -774,4 +830,84 @@ async fn preload_cases(dir: &Path, count: usize) {
         println!("  ({opened} casos abiertos de {count} mensajes)");
     }
     store.close().await;
+}
+
+/// Step 5: the daemon idling on an empty folder with SMTP; `count` requests APPENDed as fast as
+/// one session can, then single requests one at a time. An acknowledgement is found in the
+/// catch-all mailbox by its In-Reply-To (the request's Message-ID, `<tag.i@pt.example>`).
+async fn burst(stack: &Stack, binary: &Path, folder: &str, count: usize) {
+    println!(
+        "\n== 5. Ráfaga: {count} solicitudes APPEND de una vez → acuses en el buzón del \
+         solicitante (Postfix local, STARTTLS)"
+    );
+    let mut session = stack.login().await;
+    let _ = session.delete(folder).await;
+    session.create(folder).await.expect("CREATE");
+    let dir = Daemon::prepare(&stack.answering_config(folder, 600)).await;
+    let daemon = Daemon::start(binary, dir);
+    daemon.wait_connected().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut inbox = stack.login_as(&stack.catchall).await;
+    inbox.select("INBOX").await.expect("SELECT catch-all");
+
+    let tag = common::run_name("rafaga");
+    let requests: Vec<Vec<u8>> = (0..count).map(|i| small_request(i, &tag)).collect();
+    let started = Instant::now();
+    for raw in &requests {
+        session.append(folder, None, None, raw).await.expect("APPEND");
+    }
+    let appended = started.elapsed();
+    let (mut first, mut last, mut acknowledged) = (None, None, 0);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while acknowledged < count && Instant::now() < deadline {
+        acknowledged = acknowledgements(&mut inbox, &tag).await;
+        if acknowledged > 0 {
+            first.get_or_insert(started.elapsed());
+        }
+        last = Some(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let secs = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64());
+    println!("  APPEND de las {count}: {:.2} s", appended.as_secs_f64());
+    println!(
+        "  acuses en el buzón: {acknowledged} de {count}; primero a los {:.2} s, último a los {:.2} s \
+         del primer APPEND   [meta: último ≤ 10 s]",
+        secs(first),
+        secs(last)
+    );
+    if acknowledged == count {
+        println!(
+            "  {:.0} acuses/s de punta a punta (primer APPEND → último acuse entregado)",
+            count as f64 / secs(last)
+        );
+    }
+
+    let singles = 30;
+    let mut latencies = Vec::with_capacity(singles);
+    for i in 0..singles {
+        let tag = format!("{tag}-uno{i}");
+        let sent = Instant::now();
+        session.append(folder, None, None, &small_request(i, &tag)).await.expect("APPEND");
+        let deadline = sent + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if acknowledgements(&mut inbox, &tag).await > 0 {
+                latencies.push(sent.elapsed());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    latencies.sort_unstable();
+    print_latencies("solicitud sola: APPEND → acuse entregado", &latencies, "   [meta p95 < 1 s]");
+    println!("  resolución: búsqueda IMAP en el comodín cada 10 ms (más lo que tarda)");
+    daemon.print_complaints();
+    let _ = inbox.logout().await;
+    let _ = session.logout().await;
+}
+
+/// How many acknowledgements of requests tagged `tag` the catch-all mailbox holds.
+async fn acknowledgements(inbox: &mut Session, tag: &str) -> usize {
+    inbox.noop().await.expect("NOOP");
+    let query = format!("HEADER In-Reply-To \"<{tag}.\"");
+    inbox.uid_search(&query).await.expect("UID SEARCH").len()
 }

@@ -723,6 +723,9 @@ impl Watcher {
             self.settle(raw_id, outcome).await?;
             self.telemetry.ingested(started.elapsed());
         }
+        // This batch's answers go out while the next batches are read (a burst's first
+        // acknowledgements do not wait for its last message).
+        self.outbox.notify_one();
         Ok(())
     }
 

@@ -13,6 +13,9 @@ use base64::Engine;
 const TEMPLATE_AD: &str = include_str!("../../tests/fixtures/dian/ad_factura_validada_02.xml");
 const TEMPLATE_NUMBER: &str = "LCE4821";
 const TEMPLATE_CUFE: &str = "d96f1533f0df6342ecdf29ead89c6039705250d2a5275e9799dc23df09a363e3fb5dcf4824c516402f73531dcba0d496";
+/// The CUDE of the DIAN's response in the template: each response has its own, as in real mail
+/// (one shared by every message would make each new case name every earlier one).
+const TEMPLATE_RESPONSE_CUDE: &str = "41b822e4745c01668466a90aa6cea813ad87f8528b7aebb49f7d3f9b47995a48b6a4f3946e4b367e773bd69768ca4b1b";
 
 /// Seed of the corpus: every run measures the same bytes.
 pub const SEED: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -84,7 +87,10 @@ pub fn message(i: usize, tag: &str, noise: &mut Noise) -> Vec<u8> {
 /// gives each its own sender (`p = i`).
 pub fn message_from(i: usize, p: usize, tag: &str, noise: &mut Noise) -> Vec<u8> {
     let number = invoice_number(i);
-    let ad = TEMPLATE_AD.replace(TEMPLATE_NUMBER, &number).replace(TEMPLATE_CUFE, &noise.hex(96));
+    let ad = TEMPLATE_AD
+        .replace(TEMPLATE_NUMBER, &number)
+        .replace(TEMPLATE_CUFE, &noise.hex(96))
+        .replace(TEMPLATE_RESPONSE_CUDE, &noise.hex(96));
     let mut pdf = b"%PDF-1.4\n".to_vec();
     pdf.extend(noise.bytes(PDF_BYTES));
     let name = format!("ad0900481236{:08x}.xml", i);
