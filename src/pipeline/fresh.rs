@@ -20,8 +20,9 @@ use crate::store::{Batch, Store, StoreError};
 const BATCH_MESSAGES: usize = 64;
 
 /// A batch is committed once it has been open this long: it holds the desk's write lock, and
-/// the answers it queued wait for its commit.
-const BATCH_TIME: Duration = Duration::from_millis(10);
+/// the answers it queued wait for its commit. Measured (`cargo bench --bench pipeline`, 2 cores):
+/// 10 ms gave 338 messages/s, 50 ms 371, 200 ms 425 (a batch of 64 takes ~150 ms).
+const BATCH_TIME: Duration = Duration::from_millis(200);
 
 /// A message just stored, to be processed.
 #[derive(Debug)]

@@ -1,5 +1,6 @@
-//! Cases and everything a message writes with them, one transaction per message: the case row,
-//! the message, its attachments, documents and rejections, the procedure's events and the outbox.
+//! Cases and everything a message writes with them, all or nothing (one transaction, or one
+//! savepoint of a [`crate::store::Batch`]): the case row, the message, its attachments,
+//! documents and rejections, the procedure's events and the outbox.
 
 use serde::Serialize;
 

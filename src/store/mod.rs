@@ -3,7 +3,7 @@
 //!
 //! - [`raw`]: raw messages as received (stored before anything else), dedupe, quarantine.
 //! - [`cases`]: cases with their messages, documents, rejections, events and outbox rows, written
-//!   in one transaction per message.
+//!   all or nothing per message (one transaction, or a savepoint of a [`Batch`] of messages).
 //! - [`knowledge`]: the known-error base as loaded.
 //! - [`message`]: a received message as the store records it (filled by the pipeline).
 //! - [`outbox`]: mail to send, its schedule and its fate.

@@ -61,9 +61,15 @@ impl BatchConnection {
         Ok(&mut **tx)
     }
 
+    /// One statement of the batch's own (a savepoint's), prepared once per connection; two
+    /// (a rollback to a savepoint and its release) as plain SQL: that path is rare.
     async fn run(&mut self, sql: &'static str) -> Result<(), StoreError> {
         let connection = self.connection().await?;
-        sqlx::raw_sql(sql).execute(connection).await?;
+        if sql.contains(';') {
+            sqlx::raw_sql(sql).execute(connection).await?;
+        } else {
+            sqlx::query(sql).execute(connection).await?;
+        }
         Ok(())
     }
 }
