@@ -24,7 +24,6 @@ use std::io;
 use std::path::Path;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_imap::extensions::idle::IdleResponse;
@@ -33,7 +32,6 @@ use async_imap::types::{Fetch, UnsolicitedResponse};
 use futures::TryStreamExt;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{sleep, timeout};
 use tokio_rustls::TlsConnector;
@@ -41,6 +39,7 @@ use tokio_rustls::client::TlsStream;
 
 use crate::config::{AfterProcessing, AuthMethod, ImapSettings, TlsMode, is_loopback};
 use crate::mail::oauth::{OAuthError, TokenSource};
+use crate::mail::wire::Wire;
 use crate::secrets::{self, Secret};
 
 /// TCP connect + TLS handshake + greeting (+ STARTTLS).
@@ -139,56 +138,8 @@ pub fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, I
     Ok(Arc::new(config))
 }
 
-/// The byte stream under async-imap: plain TCP (before STARTTLS, or `tls = "ninguno"`) or TLS,
-/// so `Session<ImapStream>` is one type whatever the mode.
-#[derive(Debug)]
-pub enum ImapStream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for ImapStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ImapStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for ImapStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            ImapStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ImapStream::Plain(s) => Pin::new(s).poll_flush(cx),
-            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ImapStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
-
-type Client = async_imap::Client<ImapStream>;
-type Session = async_imap::Session<ImapStream>;
+type Client = async_imap::Client<Wire>;
+type Session = async_imap::Session<Wire>;
 
 /// How the session authenticates.
 enum Credential {
@@ -317,12 +268,12 @@ impl Connector {
         let _ = tcp.set_nodelay(true);
         match self.settings.tls {
             TlsMode::Implicito => {
-                let mut client = Client::new(ImapStream::Tls(Box::new(self.handshake(tcp).await?)));
+                let mut client = Client::new(Wire::Tls(Box::new(self.handshake(tcp).await?)));
                 self.greeting(&mut client).await?;
                 Ok(client)
             }
             TlsMode::Starttls => {
-                let mut client = Client::new(ImapStream::Plain(tcp));
+                let mut client = Client::new(Wire::Plain(tcp));
                 self.greeting(&mut client).await?;
                 client.run_command_and_check_ok("STARTTLS", None).await.map_err(|e| match e {
                     async_imap::error::Error::No(text) | async_imap::error::Error::Bad(text) => {
@@ -337,13 +288,13 @@ impl Connector {
                 })?;
                 // Bytes the server sent before the handshake are dropped with the old stream
                 // (RFC 3501 §6.2.1: nothing before TLS is trusted). No greeting follows.
-                let ImapStream::Plain(tcp) = client.into_inner() else {
+                let Wire::Plain(tcp) = client.into_inner() else {
                     return Err(self.connection("estado inesperado tras STARTTLS".into()));
                 };
-                Ok(Client::new(ImapStream::Tls(Box::new(self.handshake(tcp).await?))))
+                Ok(Client::new(Wire::Tls(Box::new(self.handshake(tcp).await?))))
             }
             TlsMode::Ninguno => {
-                let mut client = Client::new(ImapStream::Plain(tcp));
+                let mut client = Client::new(Wire::Plain(tcp));
                 self.greeting(&mut client).await?;
                 Ok(client)
             }

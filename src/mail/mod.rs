@@ -15,6 +15,7 @@
 //! - [`smtp`]: submission of those messages through each buzón's SMTP server.
 //! - [`thread`]: our signed Message-IDs, so replies are matched to their case beyond doubt.
 //! - [`bounce`]: delivery reports, NDRs and "mailbox full" auto-replies about our mail.
+//! - [`wire`]: the TCP-or-TLS stream both the IMAP and the SMTP client run on.
 
 pub mod attachments;
 pub mod bounce;
@@ -27,6 +28,7 @@ pub mod quote;
 pub mod smtp;
 pub mod thread;
 pub mod tnef;
+pub mod wire;
 
 use serde::Serialize;
 

@@ -54,12 +54,9 @@
 
 use std::error::Error as _;
 use std::io;
-use std::net::SocketAddr;
-use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use lettre::address::{Address, Envelope};
@@ -71,17 +68,16 @@ use lettre::transport::smtp::client::{
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 use tracing::{debug, warn};
 
 use crate::config::{AuthMethod, SMTP_CONNECTIONS_MAX, SmtpSettings, TlsMode, is_loopback};
 use crate::mail::imap::{self, ImapError};
 use crate::mail::oauth::{OAuthError, TokenSource};
+use crate::mail::wire::Wire;
 use crate::secrets::{self, Secret};
 
 /// TCP connect, and the TLS handshake of implicit TLS.
@@ -428,7 +424,8 @@ impl Sender {
                 match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name.clone(), tcp))
                     .await
                 {
-                    Ok(Ok(tls)) => Box::new(TlsWire(tls)),
+                    // lettre's own TLS path would open a socket without `TCP_NODELAY`.
+                    Ok(Ok(tls)) => Box::new(Wire::Tls(Box::new(tls))),
                     Ok(Err(e)) => return Err(self.network(&e)),
                     Err(_) => return Err(self.connect_timed_out()),
                 }
@@ -696,57 +693,6 @@ fn probe(tcp: &TcpStream) -> io::Result<std::net::TcpStream> {
     let probe = std::net::TcpStream::from(tcp.as_fd().try_clone_to_owned()?);
     probe.set_nonblocking(true)?;
     Ok(probe)
-}
-
-/// Implicit TLS handed to lettre as its "TCP" stream: lettre's own TLS path
-/// (`AsyncNetworkStream`) opens the socket itself, without `TCP_NODELAY`.
-#[derive(Debug)]
-struct TlsWire(TlsStream<TcpStream>);
-
-impl AsyncRead for TlsWire {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for TlsWire {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
-    }
-}
-
-impl AsyncTokioStream for TlsWire {
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.0.get_ref().0.peer_addr()
-    }
 }
 
 /// The name the server's certificate must carry.
