@@ -163,3 +163,73 @@ async fn a_message_that_fails_in_a_batch_fails_alone_and_a_reply_in_the_same_bat
         assert!(!detail.messages.is_empty(), "{number} keeps its message");
     }
 }
+
+/// A batch whose commit fails loses nothing: none of its messages was written, each stays
+/// pending with its start taken back (so it is neither quarantined nor one step nearer to it)
+/// and reports a retriable error; processed again, each becomes its case. PostgreSQL only: a
+/// constraint checked at COMMIT is how to make a commit fail there (SQLite has no such trigger).
+#[tokio::test]
+async fn a_batch_whose_commit_fails_leaves_every_message_pending_and_retriable() {
+    if !common::db::postgres_pass_only("un disparador diferido hace fallar el COMMIT") {
+        return;
+    }
+    let f = fixture(|_| {}).await;
+    f.db.execute(
+        "CREATE FUNCTION al_confirmar() RETURNS trigger AS $$ BEGIN \
+         RAISE EXCEPTION 'confirmación rechazada por la prueba'; END $$ LANGUAGE plpgsql",
+        &[],
+    )
+    .await;
+    f.db.execute(
+        "CREATE CONSTRAINT TRIGGER al_confirmar AFTER INSERT ON cases DEFERRABLE INITIALLY \
+         DEFERRED FOR EACH ROW EXECUTE FUNCTION al_confirmar()",
+        &[],
+    )
+    .await;
+    let raws: Vec<Vec<u8>> =
+        (1..=3).map(|n| request(n, &format!("Factura SETT{n} rechazada"), PLAIN)).collect();
+    let ids: Vec<Option<String>> =
+        raws.iter().map(|r| mesa_fe::pipeline::message_id_of(r)).collect();
+    let incoming: Vec<IncomingRaw<'_>> = raws
+        .iter()
+        .zip(&ids)
+        .map(|(raw, id)| IncomingRaw { origin: &f.origin, message_id: id.as_deref(), raw })
+        .collect();
+    let stored = f.store.store_raw_batch(&incoming).await.expect("store raw");
+    let fresh = |stored: &[Stored]| -> Vec<Fresh> {
+        stored
+            .iter()
+            .zip(&raws)
+            .filter_map(|(stored, raw)| match stored {
+                Stored::New(raw_id) => {
+                    Some(Fresh { raw_id: *raw_id, origin: f.origin.clone(), raw: raw.clone() })
+                }
+                Stored::Duplicate { .. } => None,
+            })
+            .collect()
+    };
+    let processed = f.desk.process_fresh(&f.store, fresh(&stored)).await.expect("starts counted");
+    assert_eq!(processed.len(), 3);
+    for (_, outcome) in &processed {
+        let failure = outcome.as_ref().expect_err("nothing was committed");
+        assert!(failure.is_retriable(), "{failure}");
+        assert!(failure.to_string().contains("confirmación rechazada"), "{failure}");
+    }
+    assert!(f.store.list_cases(&CaseFilter::default()).await.expect("list").is_empty());
+    let pending = f.store.pending_raw().await.expect("pending");
+    assert_eq!(pending.len(), 3, "every message is still pending");
+    for raw_id in &pending {
+        let attempts =
+            f.db.fetch_i64(
+                "SELECT CAST(attempts AS BIGINT) FROM raw_messages WHERE id = $1",
+                &[*raw_id],
+            )
+            .await;
+        assert_eq!(attempts, Some(0), "the batch's failure is not counted against the message");
+    }
+
+    f.db.execute("DROP TRIGGER al_confirmar ON cases", &[]).await;
+    let retried = f.desk.process_pending(&f.store).await.expect("retried");
+    assert!(retried.iter().all(|o| matches!(o, Outcome::Opened { .. })), "{retried:?}");
+    assert_eq!(f.store.list_cases(&CaseFilter::default()).await.expect("list").len(), 3);
+}

@@ -51,6 +51,14 @@ struct Ahead {
     analysis: JoinHandle<Started>,
 }
 
+/// Why a message's writes in a batch failed.
+enum Failed {
+    /// The message's own writes (taken back by its savepoint).
+    Message(StoreError),
+    /// Opening or closing its savepoint: the batch as a whole is in doubt.
+    Batch(StoreError),
+}
+
 /// A batch being written, with the outcomes that wait for its commit.
 struct OpenBatch {
     batch: Batch,
@@ -93,13 +101,29 @@ impl Desk {
                 }
             }
             let Some(batch) = open.as_mut() else { continue };
-            match self.write_in_batch(&batch.batch, next.raw_id, &next.origin, started).await {
-                Ok(outcome) => batch.kept.push((next.raw_id, outcome)),
-                Err(failure) => {
+            let failure =
+                match self.write_in_batch(&batch.batch, next.raw_id, &next.origin, started).await {
+                    Ok(outcome) => {
+                        batch.kept.push((next.raw_id, outcome));
+                        None
+                    }
                     // Its writes were taken back; the batch keeps what came before it.
-                    commit(store, open.take(), &mut done).await;
-                    done.push((next.raw_id, after_failure(store, next.raw_id, failure).await));
-                }
+                    Err(Failed::Message(failure)) => {
+                        commit(store, open.take(), &mut done).await;
+                        Some(failure)
+                    }
+                    // The savepoint itself failed: what the batch holds is not known, so none of it
+                    // is kept.
+                    Err(Failed::Batch(failure)) => {
+                        if let Some(OpenBatch { batch, kept, .. }) = open.take() {
+                            drop(batch);
+                            lost(store, kept, &failure, &mut done).await;
+                        }
+                        Some(failure)
+                    }
+                };
+            if let Some(failure) = failure {
+                done.push((next.raw_id, after_failure(store, next.raw_id, failure).await));
             }
             let full =
                 |b: &OpenBatch| b.kept.len() >= BATCH_MESSAGES || b.opened.elapsed() >= BATCH_TIME;
@@ -150,11 +174,11 @@ impl Desk {
         raw_id: i64,
         origin: &Origin,
         started: Started,
-    ) -> Result<Outcome, StoreError> {
-        batch.begin_message().await?;
+    ) -> Result<Outcome, Failed> {
+        batch.begin_message().await.map_err(Failed::Batch)?;
         let written = self.finish(batch.store(), raw_id, origin, started).await;
-        batch.end_message(written.is_ok()).await?;
-        written
+        batch.end_message(written.is_ok()).await.map_err(Failed::Batch)?;
+        written.map_err(Failed::Message)
     }
 
     /// Reads the message (MIME, ZIP, XML) on the bounded pool, once its start is counted
@@ -217,22 +241,29 @@ pub(super) async fn after_failure(
     }
 }
 
-/// Commits a batch and reports its messages. When the commit fails, none of them was written:
-/// they stay pending with their starts taken back; the first reports the database's error.
+/// Commits a batch and reports its messages; see [`lost`] when the commit fails.
 async fn commit(store: &Store, open: Option<OpenBatch>, done: &mut Vec<Processed>) {
     let Some(open) = open else { return };
     match open.batch.commit().await {
         Ok(()) => done.extend(open.kept.into_iter().map(|(raw_id, outcome)| (raw_id, Ok(outcome)))),
-        Err(failure) => {
-            let detail = failure.to_string();
-            let mut failure = Some(failure);
-            for (raw_id, _) in open.kept {
-                let _ = store.undo_attempt(raw_id).await;
-                let error = failure
-                    .take()
-                    .unwrap_or_else(|| StoreError::Uncommitted { detail: detail.clone() });
-                done.push((raw_id, Err(error)));
-            }
-        }
+        Err(failure) => lost(store, open.kept, &failure, done).await,
+    }
+}
+
+/// The messages of a batch that was not committed: none of them was written, so they stay
+/// pending with their starts taken back, each reporting [`StoreError::Uncommitted`] (retried,
+/// never quarantined: the failure was the batch's; a damaged database still shows through its
+/// fault).
+async fn lost(
+    store: &Store,
+    kept: Vec<(i64, Outcome)>,
+    failure: &StoreError,
+    done: &mut Vec<Processed>,
+) {
+    let detail = failure.to_string();
+    for (raw_id, _) in kept {
+        let _ = store.undo_attempt(raw_id).await;
+        let error = StoreError::Uncommitted { detail: detail.clone(), fault: failure.fault() };
+        done.push((raw_id, Err(error)));
     }
 }

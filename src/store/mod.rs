@@ -174,7 +174,7 @@ pub enum StoreError {
         "el lote de mensajes en el que iba este no se pudo confirmar en la base de datos \
          ({detail}): el mensaje sigue pendiente y se procesa de nuevo en la próxima lectura"
     )]
-    Uncommitted { detail: String },
+    Uncommitted { detail: String, fault: Option<Fault> },
     #[error("el remitente ya abrió su tope de casos de esta hora; el mensaje va a su último caso")]
     CaseCap,
     #[error("no se pudieron aplicar las migraciones de la base de datos: {0}")]
@@ -222,7 +222,9 @@ impl StoreError {
     /// A damaged file is not: it needs an operator.
     pub fn is_retriable(&self) -> bool {
         match self {
-            StoreError::Conflict | StoreError::Uncommitted { .. } => true,
+            StoreError::Conflict => true,
+            // Retried unless the database is damaged (then the daemon stops, as for any fault).
+            StoreError::Uncommitted { fault, .. } => *fault != Some(Fault::Damaged),
             StoreError::Sql(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) => true,
             _ => self.fault().is_some_and(Fault::is_retriable),
         }
@@ -232,6 +234,7 @@ impl StoreError {
     pub fn fault(&self) -> Option<Fault> {
         match self {
             StoreError::Damaged { .. } => Some(Fault::Damaged),
+            StoreError::Uncommitted { fault, .. } => *fault,
             StoreError::Sql(e) | StoreError::Open { source: e, .. } => Fault::of(e),
             StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => Fault::of(e),
             _ => None,
