@@ -1,6 +1,8 @@
 //! Classification of an inbound message: machine-written or not, security event, tema, channel
 //! and the case it refers to. Pure functions over already-parsed data.
 
+use std::sync::LazyLock;
+
 use crate::config::Config;
 use crate::desk::{Channel, Tema};
 use crate::dian::{Document, DocumentKind};
@@ -202,56 +204,85 @@ pub fn security_category(folded: &str) -> Option<char> {
         .filter(|w| !w.is_empty())
         .take(MAX_WORDS)
         .collect();
-    for phrase in ORDINARY_PHRASES {
-        let tokens: Vec<&str> = phrase.split_whitespace().collect();
+    for phrase in ORDINARY.iter() {
         for start in 0..words.len() {
-            if matches_from(&tokens, &words[start..]) {
-                words[start..start + tokens.len()].fill("");
+            if matches_from(phrase, &words[start..]) {
+                words[start..start + phrase.len()].fill("");
             }
         }
     }
-    SECURITY_PATTERNS
+    SECURITY
         .iter()
         .find(|(_, patterns)| patterns.iter().any(|p| pattern_found(p, &words)))
         .map(|(category, _)| *category)
 }
 
-fn pattern_found(pattern: &str, words: &[&str]) -> bool {
-    let tokens: Vec<&str> = pattern.split_whitespace().collect();
-    (0..words.len()).any(|start| matches_from(&tokens, &words[start..]))
+/// One place of a pattern: a gap of up to [`MAX_GAP`] words, or the stems that may stand there.
+enum Token {
+    Gap,
+    Stems(Vec<&'static str>),
 }
 
-fn matches_from(tokens: &[&str], words: &[&str]) -> bool {
+/// The patterns split into tokens once: every message is read against all of them.
+static SECURITY: LazyLock<Vec<(char, Vec<Vec<Token>>)>> = LazyLock::new(|| {
+    SECURITY_PATTERNS
+        .iter()
+        .map(|(category, patterns)| (*category, patterns.iter().map(|p| tokens(p)).collect()))
+        .collect()
+});
+
+static ORDINARY: LazyLock<Vec<Vec<Token>>> =
+    LazyLock::new(|| ORDINARY_PHRASES.iter().map(|p| tokens(p)).collect());
+
+fn tokens(pattern: &'static str) -> Vec<Token> {
+    pattern
+        .split_whitespace()
+        .map(|t| if t == ".." { Token::Gap } else { Token::Stems(t.split('|').collect()) })
+        .collect()
+}
+
+fn pattern_found(tokens: &[Token], words: &[&str]) -> bool {
+    (0..words.len()).any(|start| matches_from(tokens, &words[start..]))
+}
+
+fn matches_from(tokens: &[Token], words: &[&str]) -> bool {
     let Some((first, rest)) = tokens.split_first() else { return true };
-    if *first == ".." {
+    let Token::Stems(stems) = first else {
         return (0..=MAX_GAP.min(words.len())).any(|skip| matches_from(rest, &words[skip..]));
-    }
+    };
     let Some((word, after)) = words.split_first() else { return false };
-    first.split('|').any(|stem| stem_matches(stem, word)) && matches_from(rest, after)
+    stems.iter().any(|stem| stem_matches(stem, word)) && matches_from(rest, after)
 }
 
 /// `stem` starts `word` (is `word`, for one or two letters), forgiving one typo from seven
 /// letters on.
 fn stem_matches(stem: &str, word: &str) -> bool {
-    let stem_len = stem.chars().count();
-    if stem_len <= 2 {
-        return word == stem;
-    }
     if word.starts_with(stem) {
-        return true;
+        return word.len() == stem.len() || stem.chars().nth(2).is_some();
     }
-    if stem_len < 7 {
+    let stem_len = stem.chars().count();
+    // One edit away needs about as many letters: most words are rejected here, unread.
+    if stem_len < 7 || word.len() + 1 < stem_len {
         return false;
+    }
+    // Folded text is mostly ASCII: compared as bytes, with no copy.
+    if stem.is_ascii() && word.is_ascii() {
+        return near_prefix(word.as_bytes(), stem.as_bytes());
     }
     let stem: Vec<char> = stem.chars().collect();
     let word: Vec<char> = word.chars().collect();
-    (stem_len - 1..=stem_len + 1)
+    near_prefix(&word, &stem)
+}
+
+/// Some start of `word` is within one edit of `stem`.
+fn near_prefix<T: PartialEq>(word: &[T], stem: &[T]) -> bool {
+    (stem.len() - 1..=stem.len() + 1)
         .filter(|&n| n <= word.len())
-        .any(|n| within_one_edit(&word[..n], &stem))
+        .any(|n| within_one_edit(&word[..n], stem))
 }
 
 /// Levenshtein distance at most 1, or one swap of neighbours ("contrasnea").
-fn within_one_edit(a: &[char], b: &[char]) -> bool {
+fn within_one_edit<T: PartialEq>(a: &[T], b: &[T]) -> bool {
     let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
     let (a, b) = (&a[prefix..], &b[prefix..]);
     match (a.len(), b.len()) {

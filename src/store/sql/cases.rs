@@ -634,6 +634,16 @@ pub(super) async fn insert_message(
     Ok(id)
 }
 
+/// At most this many documents per INSERT (19 parameters each, well under either backend's cap).
+const DOCUMENTS_PER_INSERT: usize = 256;
+
+const INSERT_DOCUMENTS: &str = "INSERT INTO documents (case_message_id, case_id, kind, type_code, uuid, \
+     uuid_scheme, number, issue_date, environment, supplier_nit, customer_nit, software_provider_nit, \
+     software_id, payable_amount, currency, response_code, referenced_uuid, source, findings) ";
+
+/// The documents of a message in their order, with their rejections. Documents without
+/// rejections go in one statement per run of them (a round trip each is most of their cost); one
+/// with rejections is inserted alone, for its id.
 async fn insert_documents(
     tx: &mut Tx<'_>,
     case_id: i64,
@@ -641,40 +651,30 @@ async fn insert_documents(
     message: &MessageRecord<'_>,
 ) -> Result<(), StoreError> {
     let now = now_text();
-    for d in message.documents {
-        let document_id: i64 = sqlx::query_scalar(
-            "INSERT INTO documents (case_message_id, case_id, kind, type_code, uuid, uuid_scheme, number, issue_date, \
-             environment, supplier_nit, customer_nit, software_provider_nit, software_id, payable_amount, currency, \
-             response_code, referenced_uuid, source, findings) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id",
-        )
-        .bind(message_id)
-        .bind(case_id)
-        .bind(d.kind.as_str())
-        .bind(d.type_code.as_deref())
-        .bind(d.uuid.as_deref())
-        .bind(d.uuid_scheme.as_deref())
-        .bind(d.number.as_deref())
-        .bind(d.issue_date.as_deref())
-        .bind(d.environment.map(|e| match e {
-            crate::dian::Environment::Produccion => "produccion",
-            crate::dian::Environment::Pruebas => "pruebas",
-        }))
-        .bind(d.supplier_nit.as_deref())
-        .bind(d.customer_nit.as_deref())
-        .bind(d.software_provider_nit.as_deref())
-        .bind(d.software_id.as_deref())
-        .bind(d.payable_amount.as_deref())
-        .bind(d.currency.as_deref())
-        .bind(d.response_code.as_deref())
-        .bind(d.referenced_uuid.as_deref())
-        .bind(&d.source)
-        .bind(serde_json::to_string(&d.findings).unwrap_or_else(|_| "[]".into()))
-        .fetch_one(&mut **tx)
-        .await?;
+    let mut documents = message.documents;
+    while !documents.is_empty() {
+        let plain = documents.iter().take_while(|d| d.rejections.is_empty()).count();
+        if plain > 0 {
+            let (run, rest) = documents.split_at(plain.min(DOCUMENTS_PER_INSERT));
+            let mut insert = QueryBuilder::<DB>::new(INSERT_DOCUMENTS);
+            insert.push_values(run, |mut row, d| {
+                bind_document(&mut row, case_id, message_id, d);
+            });
+            insert.build().execute(&mut **tx).await?;
+            documents = rest;
+            continue;
+        }
+        let Some((d, rest)) = documents.split_first() else { break };
+        let mut insert = QueryBuilder::<DB>::new(INSERT_DOCUMENTS);
+        insert.push_values(std::iter::once(d), |mut row, d| {
+            bind_document(&mut row, case_id, message_id, d);
+        });
+        insert.push(" RETURNING id");
+        let document_id: i64 = insert.build_query_scalar().fetch_one(&mut **tx).await?;
         for r in &d.rejections {
             insert_rejection(tx, case_id, Some(document_id), &r.code, &r.description, &now).await?;
         }
+        documents = rest;
     }
     let in_documents =
         |code: &str| message.documents.iter().flat_map(|d| &d.rejections).any(|r| r.code == code);
@@ -682,6 +682,36 @@ async fn insert_documents(
         insert_rejection(tx, case_id, None, &r.code, &r.description, &now).await?;
     }
     Ok(())
+}
+
+fn bind_document(
+    row: &mut sqlx::query_builder::Separated<'_, DB, &'static str>,
+    case_id: i64,
+    message_id: i64,
+    d: &crate::dian::Document,
+) {
+    row.push_bind(message_id)
+        .push_bind(case_id)
+        .push_bind(d.kind.as_str())
+        .push_bind(d.type_code.as_deref())
+        .push_bind(d.uuid.as_deref())
+        .push_bind(d.uuid_scheme.as_deref())
+        .push_bind(d.number.as_deref())
+        .push_bind(d.issue_date.as_deref())
+        .push_bind(d.environment.map(|e| match e {
+            crate::dian::Environment::Produccion => "produccion",
+            crate::dian::Environment::Pruebas => "pruebas",
+        }))
+        .push_bind(d.supplier_nit.as_deref())
+        .push_bind(d.customer_nit.as_deref())
+        .push_bind(d.software_provider_nit.as_deref())
+        .push_bind(d.software_id.as_deref())
+        .push_bind(d.payable_amount.as_deref())
+        .push_bind(d.currency.as_deref())
+        .push_bind(d.response_code.as_deref())
+        .push_bind(d.referenced_uuid.as_deref())
+        .push_bind(d.source.as_str())
+        .push_bind(serde_json::to_string(&d.findings).unwrap_or_else(|_| "[]".into()));
 }
 
 async fn insert_rejection(
