@@ -89,6 +89,8 @@ macro_rules! mount_sql {
         mod stats;
         #[path = "../sql/waiting.rs"]
         mod waiting;
+        #[path = "../sql/writes.rs"]
+        mod writes;
 
         use columns::{instant_column, optional_instant_column};
         pub(crate) use handle::Store;

@@ -48,6 +48,9 @@ pub(in crate::store) async fn now_ms(tx: &mut Tx<'_>) -> Result<i64, StoreError>
 /// A read transaction on one snapshot (READ COMMITTED would take a new one per statement).
 pub(in crate::store) const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 
+/// The extended protocol takes one statement per call when it carries parameters.
+pub(in crate::store) const MANY_STATEMENTS_PER_CALL: bool = false;
+
 /// Session settings, so the server itself ends what a dead or cut-off node left open: its idle
 /// transaction (and the write lock with it) after 15 s, a silent peer's connection after about
 /// 10 s of keepalives; and a lock wait gives up after 10 s, like SQLite's busy timeout.

@@ -12,6 +12,7 @@ use crate::store::outbox::OutboxDraft;
 use crate::store::raw::{RawStatus, sha256_hex};
 use chrono::Utc;
 
+use super::writes::Writes;
 use super::{
     Connection, DB, Row, Store, StoreError, Tx, now_text, optional_instant_column, timestamp,
 };
@@ -478,8 +479,10 @@ pub(super) async fn write_message_and_effects(
     drafts: Vec<OutboxDraft>,
     reply_cap: u32,
 ) -> Result<(), StoreError> {
-    let message_id = insert_message(tx, case_id, raw_id, message, "entrante").await?;
-    insert_documents(tx, case_id, message_id, message).await?;
+    let message_id = insert_message_row(tx, case_id, raw_id, message, "entrante").await?;
+    let mut writes = Writes::default();
+    push_attachments(&mut writes, message_id, message);
+    insert_documents(tx, &mut writes, case_id, message_id, message).await?;
     let (drafts, held) = cap_automatic_replies(tx, drafts, reply_cap).await?;
     let mut events = transition.events.clone();
     if held > 0 {
@@ -499,9 +502,14 @@ pub(super) async fn write_message_and_effects(
             ),
         ));
     }
-    insert_events(tx, case_id, &events, SYSTEM_ACTOR).await?;
-    insert_outbox(tx, case_id, &drafts).await?;
-    claim_raw(tx, raw_id).await
+    push_events(&mut writes, case_id, &events, SYSTEM_ACTOR);
+    push_outbox(&mut writes, case_id, &drafts)?;
+    push_claim(&mut writes, raw_id);
+    // The claim is the one statement whose count is not known in advance.
+    if writes.run(tx).await? == 0 {
+        return Err(StoreError::AlreadyProcessed);
+    }
+    Ok(())
 }
 
 fn hour_ago() -> String {
@@ -546,19 +554,22 @@ fn note(case: &Case, detail: String) -> Event {
 /// Claims the raw message: if another worker processed it meanwhile, the whole transaction
 /// rolls back ([`StoreError::AlreadyProcessed`]).
 pub(super) async fn claim_raw(tx: &mut Tx<'_>, raw_id: i64) -> Result<(), StoreError> {
-    let claimed = sqlx::query(
-        "UPDATE raw_messages SET status = $1, processed_at = $2 WHERE id = $3 AND status = $4",
-    )
-    .bind(RawStatus::Procesado.as_str())
-    .bind(now_text())
-    .bind(raw_id)
-    .bind(RawStatus::Pendiente.as_str())
-    .execute(&mut **tx)
-    .await?;
-    if claimed.rows_affected() == 0 {
+    let mut writes = Writes::default();
+    push_claim(&mut writes, raw_id);
+    if writes.run(tx).await? == 0 {
         return Err(StoreError::AlreadyProcessed);
     }
     Ok(())
+}
+
+/// The claim of [`claim_raw`], among other writes: it changes one row, or none when the message
+/// was processed already.
+fn push_claim(writes: &mut Writes, raw_id: i64) {
+    let claim = writes.statement("UPDATE raw_messages SET status = ");
+    claim.push_bind(RawStatus::Procesado.as_str());
+    claim.push(", processed_at = ").push_bind(now_text());
+    claim.push(" WHERE id = ").push_bind(raw_id);
+    claim.push(" AND status = ").push_bind(RawStatus::Pendiente.as_str());
 }
 
 /// The mail-loop brake: requester-facing drafts to an address that already got `cap` automatic
@@ -598,6 +609,21 @@ pub(super) async fn insert_message(
     message: &MessageRecord<'_>,
     direction: &str,
 ) -> Result<i64, StoreError> {
+    let id = insert_message_row(tx, case_id, raw_id, message, direction).await?;
+    let mut writes = Writes::default();
+    push_attachments(&mut writes, id, message);
+    writes.run(tx).await?;
+    Ok(id)
+}
+
+/// The message's row alone (its attachments: [`push_attachments`]).
+async fn insert_message_row(
+    tx: &mut Tx<'_>,
+    case_id: i64,
+    raw_id: i64,
+    message: &MessageRecord<'_>,
+    direction: &str,
+) -> Result<i64, StoreError> {
     let problems = serde_json::to_string(&message.problems).unwrap_or_else(|_| "[]".into());
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO case_messages (case_id, raw_message_id, direction, message_id, in_reply_to, from_addr, subject, \
@@ -618,20 +644,24 @@ pub(super) async fn insert_message(
     .bind(message.thread_index)
     .fetch_one(&mut **tx)
     .await?;
-    if !message.files.is_empty() {
-        let mut insert = QueryBuilder::<DB>::new(
-            "INSERT INTO attachments (case_message_id, source, content_type, size_bytes, sha256) ",
-        );
-        insert.push_values(&message.files, |mut row, file| {
-            row.push_bind(id)
-                .push_bind(file.source)
-                .push_bind(file.content_type)
-                .push_bind(i64::try_from(file.bytes.len()).unwrap_or(i64::MAX))
-                .push_bind(sha256_hex(file.bytes));
-        });
-        insert.build().execute(&mut **tx).await?;
-    }
     Ok(id)
+}
+
+fn push_attachments(writes: &mut Writes, message_id: i64, message: &MessageRecord<'_>) {
+    if message.files.is_empty() {
+        return;
+    }
+    let insert = writes.insert(
+        "INSERT INTO attachments (case_message_id, source, content_type, size_bytes, sha256) ",
+        message.files.len(),
+    );
+    insert.push_values(&message.files, |mut row, file| {
+        row.push_bind(message_id)
+            .push_bind(file.source)
+            .push_bind(file.content_type)
+            .push_bind(i64::try_from(file.bytes.len()).unwrap_or(i64::MAX))
+            .push_bind(sha256_hex(file.bytes));
+    });
 }
 
 /// At most this many documents per INSERT (19 parameters each, well under either backend's cap).
@@ -642,10 +672,12 @@ const INSERT_DOCUMENTS: &str = "INSERT INTO documents (case_message_id, case_id,
      software_id, payable_amount, currency, response_code, referenced_uuid, source, findings) ";
 
 /// The documents of a message in their order, with their rejections. Documents without
-/// rejections go in one statement per run of them (a round trip each is most of their cost); one
-/// with rejections is inserted alone, for its id.
+/// rejections join `writes`, in one statement per run of them (a round trip each is most of
+/// their cost); one with rejections is inserted at once, alone, for its id, after the writes
+/// before it (the documents keep their order).
 async fn insert_documents(
     tx: &mut Tx<'_>,
+    writes: &mut Writes,
     case_id: i64,
     message_id: i64,
     message: &MessageRecord<'_>,
@@ -656,14 +688,14 @@ async fn insert_documents(
         let plain = documents.iter().take_while(|d| d.rejections.is_empty()).count();
         if plain > 0 {
             let (run, rest) = documents.split_at(plain.min(DOCUMENTS_PER_INSERT));
-            let mut insert = QueryBuilder::<DB>::new(INSERT_DOCUMENTS);
+            let insert = writes.insert(INSERT_DOCUMENTS, run.len());
             insert.push_values(run, |mut row, d| {
                 bind_document(&mut row, case_id, message_id, d);
             });
-            insert.build().execute(&mut **tx).await?;
             documents = rest;
             continue;
         }
+        std::mem::take(writes).run(tx).await?;
         let Some((d, rest)) = documents.split_first() else { break };
         let mut insert = QueryBuilder::<DB>::new(INSERT_DOCUMENTS);
         insert.push_values(std::iter::once(d), |mut row, d| {
@@ -678,8 +710,19 @@ async fn insert_documents(
     }
     let in_documents =
         |code: &str| message.documents.iter().flat_map(|d| &d.rejections).any(|r| r.code == code);
-    for r in message.rejections.iter().filter(|r| !in_documents(&r.code)) {
-        insert_rejection(tx, case_id, None, &r.code, &r.description, &now).await?;
+    let alone: Vec<_> = message.rejections.iter().filter(|r| !in_documents(&r.code)).collect();
+    if !alone.is_empty() {
+        let insert = writes.insert(
+            "INSERT INTO rejections (document_id, case_id, code, description, created_at) ",
+            alone.len(),
+        );
+        insert.push_values(alone, |mut row, r| {
+            row.push_bind(None::<i64>)
+                .push_bind(case_id)
+                .push_bind(r.code.as_str())
+                .push_bind(r.description.as_str())
+                .push_bind(now.clone());
+        });
     }
     Ok(())
 }
@@ -743,12 +786,20 @@ pub(super) async fn insert_events(
     events: &[Event],
     actor: &str,
 ) -> Result<(), StoreError> {
+    let mut writes = Writes::default();
+    push_events(&mut writes, case_id, events, actor);
+    writes.run(tx).await?;
+    Ok(())
+}
+
+fn push_events(writes: &mut Writes, case_id: i64, events: &[Event], actor: &str) {
     if events.is_empty() {
-        return Ok(());
+        return;
     }
     let now = now_text();
-    let mut insert = QueryBuilder::<DB>::new(
+    let insert = writes.insert(
         "INSERT INTO events (case_id, activity, from_status, to_status, from_level, to_level, actor, detail, created_at) ",
+        events.len(),
     );
     insert.push_values(events, |mut row, event| {
         row.push_bind(case_id)
@@ -761,8 +812,6 @@ pub(super) async fn insert_events(
             .push_bind(&event.detail)
             .push_bind(&now);
     });
-    insert.build().execute(&mut **tx).await?;
-    Ok(())
 }
 
 /// All outbox rows of a transition in one statement, due now.
@@ -771,6 +820,13 @@ pub(super) async fn insert_outbox(
     case_id: i64,
     drafts: &[OutboxDraft],
 ) -> Result<(), StoreError> {
+    let mut writes = Writes::default();
+    push_outbox(&mut writes, case_id, drafts)?;
+    writes.run(tx).await?;
+    Ok(())
+}
+
+fn push_outbox(writes: &mut Writes, case_id: i64, drafts: &[OutboxDraft]) -> Result<(), StoreError> {
     if drafts.is_empty() {
         return Ok(());
     }
@@ -780,9 +836,10 @@ pub(super) async fn insert_outbox(
         .map(|d| serde_json::to_string(&d.context))
         .collect::<Result<Vec<String>, _>>()
         .map_err(|e| StoreError::Corrupt { what: "contexto", detail: e.to_string() })?;
-    let mut insert = QueryBuilder::<DB>::new(
+    let insert = writes.insert(
         "INSERT INTO outbox (case_id, kind, buzon, to_addr, subject, message_id, in_reply_to, refs, context, \
          next_attempt_at, created_at) ",
+        drafts.len(),
     );
     insert.push_values(drafts.iter().zip(contexts), |mut row, (draft, context)| {
         row.push_bind(case_id)
@@ -797,7 +854,6 @@ pub(super) async fn insert_outbox(
             .push_bind(&now)
             .push_bind(&now);
     });
-    insert.build().execute(&mut **tx).await?;
     Ok(())
 }
 

@@ -38,6 +38,10 @@ pub(in crate::store) async fn now_ms(tx: &mut Tx<'_>) -> Result<i64, StoreError>
 /// A read transaction: SQLite's snapshot starts at its first read and holds to the end.
 pub(in crate::store) const BEGIN_SNAPSHOT: &str = "BEGIN";
 
+/// The driver runs statements joined by `;` in one call, with their parameters in order: one
+/// round trip to its worker thread for all of them.
+pub(in crate::store) const MANY_STATEMENTS_PER_CALL: bool = true;
+
 /// Opens (creating if needed) the database at `url` in WAL mode, refuses it if it is damaged
 /// (before any mail is accepted) and applies the migrations.
 pub(in crate::store) async fn open(url: &str, _password: Option<&str>) -> Result<Pool, StoreError> {
