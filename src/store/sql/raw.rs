@@ -5,6 +5,7 @@
 use crate::store::raw::*;
 use sqlx::Row as _;
 
+use super::writes::Writes;
 use super::{DB, Row, Store, StoreError, Tx, now_text};
 
 impl Store {
@@ -47,9 +48,18 @@ impl Store {
             super::leases::check_fence(&mut tx, fence).await?;
         }
         let mut stored = Vec::with_capacity(batch.len());
+        let mut bodies = Writes::default();
+        let mut body_bytes = 0;
         for (incoming, (sha, key)) in batch.iter().zip(&keys) {
-            stored.push(store_one(&mut tx, incoming, sha, key).await?);
+            stored.push(store_one(&mut tx, &mut bodies, incoming, sha, key).await?);
+            body_bytes += incoming.raw.len();
+            // Each body is copied into its statement: the copies held at once are bounded.
+            if body_bytes >= BODIES_PER_CALL_BYTES {
+                std::mem::take(&mut bodies).run(&mut tx).await?;
+                body_bytes = 0;
+            }
         }
+        bodies.run(&mut tx).await?;
         if let Some(progress) = progress {
             save_progress(&mut tx, progress).await?;
         }
@@ -438,8 +448,14 @@ async fn save_progress(tx: &mut Tx<'_>, progress: BuzonProgress<'_>) -> Result<(
     Ok(())
 }
 
+/// The bodies of a batch go to the database in calls of about this many bytes.
+const BODIES_PER_CALL_BYTES: usize = 8 << 20;
+
+/// One message of a batch: its row now (later messages of the batch are compared with it), its
+/// body among `bodies` (written before the batch's commit; nothing reads it before).
 async fn store_one(
     tx: &mut Tx<'_>,
+    bodies: &mut Writes,
     incoming: &IncomingRaw<'_>,
     sha: &str,
     key: &str,
@@ -449,12 +465,14 @@ async fn store_one(
         // The same message with other bytes (e.g. the copy sent to the other buzón): keep it.
         if !same_bytes {
             let row = Keys { message_id, sha, key, status: RawStatus::Duplicado };
-            insert(tx, origin, raw, row, Some(of)).await?;
+            let id = insert(tx, origin, raw, row, Some(of)).await?;
+            push_body(bodies, id, raw);
         }
         return Ok(Stored::Duplicate { of });
     }
     let row = Keys { message_id, sha, key, status: RawStatus::Pendiente };
     let id = insert(tx, origin, raw, row, None).await?;
+    push_body(bodies, id, raw);
     Ok(Stored::New(id))
 }
 
@@ -468,37 +486,27 @@ async fn find_same(
     sha: &str,
     key: &str,
 ) -> Result<Option<(i64, bool)>, StoreError> {
-    if let (Some(validity), Some(uid)) = (origin.uidvalidity, origin.uid) {
-        let by_uid: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM raw_messages WHERE buzon = $1 AND uidvalidity = $2 AND uid = $3",
-        )
-        .bind(&origin.buzon)
-        .bind(i64::from(validity))
-        .bind(i64::from(uid))
-        .fetch_optional(&mut **tx)
-        .await?;
-        if let Some(id) = by_uid {
-            return Ok(Some((id, true)));
-        }
-    }
-    let by_bytes: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM raw_messages WHERE content_sha256 = $1 AND duplicate_of IS NULL \
-         ORDER BY id LIMIT 1",
+    // One round trip for the three ways a message can be the same one, in the order they
+    // count: its UID (a NULL UID finds nothing), its bytes, its Message-ID.
+    let found: Vec<(i64, i64, Option<String>)> = sqlx::query_as(
+        "SELECT CAST(1 AS BIGINT) AS way, id, content_key FROM raw_messages \
+         WHERE buzon = $1 AND uidvalidity = $2 AND uid = $3 \
+         UNION ALL SELECT CAST(2 AS BIGINT), id, content_key FROM (SELECT id, content_key FROM raw_messages \
+         WHERE content_sha256 = $4 AND duplicate_of IS NULL ORDER BY id LIMIT 1) AS same_bytes \
+         UNION ALL SELECT CAST(3 AS BIGINT), id, content_key FROM raw_messages \
+         WHERE message_id = $5 AND duplicate_of IS NULL ORDER BY 1, 2",
     )
+    .bind(&origin.buzon)
+    .bind(origin.uidvalidity.map(i64::from))
+    .bind(origin.uid.map(i64::from))
     .bind(sha)
-    .fetch_optional(&mut **tx)
-    .await?;
-    if let Some(id) = by_bytes {
-        return Ok(Some((id, true)));
-    }
-    let Some(message_id) = message_id else { return Ok(None) };
-    let same_id: Vec<(i64, Option<String>)> = sqlx::query_as(
-        "SELECT id, content_key FROM raw_messages WHERE message_id = $1 AND duplicate_of IS NULL \
-         ORDER BY id",
-    )
     .bind(message_id)
     .fetch_all(&mut **tx)
     .await?;
+    if let Some((_, id, _)) = found.iter().find(|(way, ..)| *way < 3) {
+        return Ok(Some((*id, true)));
+    }
+    let same_id = found.into_iter().map(|(_, id, key)| (id, key));
     for (id, stored_key) in same_id {
         let stored_key = match stored_key {
             Some(stored) => Some(stored),
@@ -556,12 +564,12 @@ async fn insert(
     .bind(row.key)
     .fetch_one(&mut **tx)
     .await?;
-    sqlx::query("INSERT INTO raw_bodies (raw_message_id, raw) VALUES ($1, $2)")
-        .bind(id)
-        .bind(raw)
-        .execute(&mut **tx)
-        .await?;
     Ok(id)
+}
+
+fn push_body(bodies: &mut Writes, id: i64, raw: &[u8]) {
+    let insert = bodies.insert("INSERT INTO raw_bodies (raw_message_id, raw) VALUES (", 1);
+    insert.push_bind(id).push(", ").push_bind(raw).push(")");
 }
 
 /// The earlier message that carried this one's Message-ID with other content, if any: its case
