@@ -9,8 +9,9 @@
 //!
 //! Each statement is a round trip to the driver (~35 µs on SQLite's worker thread), so the
 //! savepoints cost as few as they can: a message's savepoint is opened with its first write
-//! (a message that only reads opens none), and a method's write savepoint inside a message is
-//! not released on its own: the message's release or rollback ends every savepoint inside it.
+//! (a message that only reads opens none), in the same call that releases the last message kept;
+//! and a method's write savepoint inside a message is not released on its own: the message's
+//! release or rollback ends every savepoint inside it.
 
 use std::sync::Arc;
 
@@ -34,6 +35,7 @@ pub(crate) struct BatchConnection {
     /// A method's write savepoint ended without its commit: rolled back before the next use.
     undo_write: bool,
     message: MessageSavepoint,
+    kept: KeptMessage,
 }
 
 /// Where the savepoint of the batch's current message stands.
@@ -47,12 +49,21 @@ enum MessageSavepoint {
     Open,
 }
 
+/// Whether the savepoint of the batch's last message kept is still to be released: that is done
+/// in the same call that opens the next message's (or by the batch's commit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeptMessage {
+    Released,
+    ToRelease,
+}
+
 // Savepoints nest by name: a method's write inside a message inside the batch.
 const UNDO_WRITE: &str = "ROLLBACK TO SAVEPOINT escritura; RELEASE SAVEPOINT escritura";
 const BEGIN_WRITE: &str = "SAVEPOINT escritura";
 const KEEP_WRITE: &str = "RELEASE SAVEPOINT escritura";
 const BEGIN_MESSAGE_AND_WRITE: &str = "SAVEPOINT mensaje; SAVEPOINT escritura";
-const KEEP_MESSAGE: &str = "RELEASE SAVEPOINT mensaje";
+const KEEP_AND_BEGIN_MESSAGE_AND_WRITE: &str =
+    "RELEASE SAVEPOINT mensaje; SAVEPOINT mensaje; SAVEPOINT escritura";
 const UNDO_MESSAGE: &str = "ROLLBACK TO SAVEPOINT mensaje; RELEASE SAVEPOINT mensaje";
 
 fn batch_gone() -> StoreError {
@@ -97,7 +108,11 @@ impl BatchConnection {
                 // its rollback, which fails when the savepoint does not exist, and the batch is
                 // then given up whole rather than kept in doubt.
                 self.message = MessageSavepoint::Open;
-                self.run(BEGIN_MESSAGE_AND_WRITE).await.map(|()| true)
+                let sql = match std::mem::replace(&mut self.kept, KeptMessage::Released) {
+                    KeptMessage::ToRelease => KEEP_AND_BEGIN_MESSAGE_AND_WRITE,
+                    KeptMessage::Released => BEGIN_MESSAGE_AND_WRITE,
+                };
+                self.run(sql).await.map(|()| true)
             }
         }
     }
@@ -272,8 +287,12 @@ impl Store {
     /// [`Store::commit_batch`]; dropped uncommitted, it rolls back.
     pub(in crate::store) async fn begin_batch(&self) -> Result<Store, StoreError> {
         let tx = dialect::begin_write(&self.pool).await?;
-        let batch =
-            BatchConnection { tx: Some(tx), undo_write: false, message: MessageSavepoint::None };
+        let batch = BatchConnection {
+            tx: Some(tx),
+            undo_write: false,
+            message: MessageSavepoint::None,
+            kept: KeptMessage::Released,
+        };
         Ok(Store { pool: self.pool.clone(), batch: Some(Arc::new(Mutex::new(batch))) })
     }
 
@@ -296,7 +315,12 @@ impl Store {
             MessageSavepoint::None => Err(no_message()),
             // It wrote nothing: there is nothing to keep or take back.
             MessageSavepoint::Begun => Ok(()),
-            MessageSavepoint::Open => guard.run(if keep { KEEP_MESSAGE } else { UNDO_MESSAGE }).await,
+            // Released with the next message's savepoint, or by the commit: a round trip fewer.
+            MessageSavepoint::Open if keep => {
+                guard.kept = KeptMessage::ToRelease;
+                Ok(())
+            }
+            MessageSavepoint::Open => guard.run(UNDO_MESSAGE).await,
         }
     }
 
