@@ -647,8 +647,26 @@ impl Watcher {
         let new: Vec<u32> =
             candidates.into_iter().filter(|uid| stored.binary_search(uid).is_err()).collect();
         let batch = usize::try_from(self.imap.batch).unwrap_or(50).max(1);
-        for chunk in new.chunks(batch) {
-            self.take_batch(mailbox, uidvalidity, chunk, lease).await?;
+        let mut chunks = new.chunks(batch).peekable();
+        let mut fetched = None;
+        while let Some(chunk) = chunks.next() {
+            let this = match fetched.take() {
+                Some(this) => this,
+                None => self.fetch_batch(mailbox, chunk).await?,
+            };
+            let stored = self.store_batch(mailbox, uidvalidity, this, lease).await?;
+            // The next batch is read from the server while this one is processed (its writes
+            // mostly wait on the database); it is stored after, in order.
+            let next = chunks.peek().filter(|_| !self.shutdown.requested());
+            let reading = async {
+                match next {
+                    Some(next) => self.fetch_batch(mailbox, next).await.map(Some),
+                    None => Ok(None),
+                }
+            };
+            let (processed, read) = tokio::join!(self.process_batch(stored), reading);
+            processed?;
+            fetched = read?;
             if self.shutdown.requested() {
                 break;
             }
@@ -663,16 +681,15 @@ impl Watcher {
         Ok(())
     }
 
-    /// Fetch, store + progress (one commit), tell the server, process.
-    async fn take_batch(
+    /// Store + progress (one commit), then tell the server: the batch's new messages, to process.
+    async fn store_batch(
         &self,
         mailbox: &mut Mailbox,
         uidvalidity: u32,
-        uids: &[u32],
+        batch: FetchedBatch,
         lease: &Lease,
-    ) -> Result<(), WatchError> {
-        let started = std::time::Instant::now();
-        let fetched = self.fetch_batch(mailbox, uids).await?;
+    ) -> Result<StoredBatch, WatchError> {
+        let FetchedBatch { started, uids, messages: fetched } = batch;
         let origins: Vec<Origin> = fetched
             .iter()
             .map(|f| Origin {
@@ -694,7 +711,7 @@ impl Watcher {
                 raw: &f.raw,
             })
             .collect();
-        let last_uid = uids.iter().copied().max().unwrap_or(0);
+        let last_uid = uids.last().copied().unwrap_or(0);
         let progress =
             BuzonProgress { buzon: &self.buzon.name, uidvalidity, last_uid, fence: lease.fence() };
         let stored = self.store.store_fetched(&incoming, Some(progress)).await?;
@@ -710,6 +727,12 @@ impl Watcher {
                 Stored::Duplicate { .. } => None,
             })
             .collect();
+        Ok(StoredBatch { started, fresh })
+    }
+
+    /// Processes a stored batch (group commit) and settles each message's outcome.
+    async fn process_batch(&self, batch: StoredBatch) -> Result<(), WatchError> {
+        let StoredBatch { started, fresh } = batch;
         let processed = match self.live.desk().process_fresh(&self.store, fresh).await {
             Ok(processed) => processed,
             // Not even their starts were counted: they stay pending, for the next sync.
@@ -734,7 +757,8 @@ impl Watcher {
         &self,
         mailbox: &mut Mailbox,
         uids: &[u32],
-    ) -> Result<Vec<Fetched>, WatchError> {
+    ) -> Result<FetchedBatch, WatchError> {
+        let started = std::time::Instant::now();
         let max_bytes = self.live.desk().config.limites.message_max_bytes;
         let sizes = mailbox.sizes(uids).await?;
         let whole: Vec<u32> =
@@ -754,7 +778,9 @@ impl Watcher {
             fetched.push(Fetched { uid, raw: headers, declared_size: size });
         }
         fetched.sort_by_key(|f| f.uid);
-        Ok(fetched)
+        let mut uids = uids.to_vec();
+        uids.sort_unstable();
+        Ok(FetchedBatch { started, uids, messages: fetched })
     }
 
     /// What processing one message gave: a transient store error leaves it pending (retried at
@@ -804,6 +830,21 @@ impl Drop for Leaving<'_> {
 }
 
 /// One message as fetched from the server.
+/// A batch read from the server, not stored yet.
+struct FetchedBatch {
+    /// When its reading began (telemetry: fetch to processed).
+    started: std::time::Instant,
+    /// The UIDs asked for, ascending: the last is the progress once stored.
+    uids: Vec<u32>,
+    messages: Vec<Fetched>,
+}
+
+/// A batch stored and told to the server: its new messages, to process.
+struct StoredBatch {
+    started: std::time::Instant,
+    fresh: Vec<Fresh>,
+}
+
 struct Fetched {
     uid: u32,
     raw: Vec<u8>,
