@@ -593,7 +593,7 @@ async fn daemon_rate(stack: &Stack, binary: &Path, folder: &str, count: usize, r
         );
     }
     println!(
-        "  relación con la lectura cruda ({raw_rate:.1} mensajes/s): {:.1} %   [meta ≥ 50 % y ≥ 550 mensajes/s]",
+        "  relación con la lectura cruda ({raw_rate:.1} mensajes/s): {:.1} %   [meta: vaciar 5000 pendientes a ≥ 2000 mensajes/s]",
         100.0 * rate / raw_rate
     );
     println!(
