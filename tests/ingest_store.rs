@@ -598,3 +598,59 @@ async fn the_requesters_thread_index_is_kept_for_later_answers() {
     assert_eq!(thread.thread_index.as_deref(), Some("AdlRmN3Jq8K2lXzUTuO1Yk0Fb1Qx3w=="));
     assert_eq!(thread.in_reply_to.as_deref(), Some("<winmail.1@ferreteria-andina.example>"));
 }
+
+/// A mail whose attachments are these XML files (8-bit text parts), from a taxpayer.
+fn mail_with_xml(files: &[&str]) -> Vec<u8> {
+    let mut raw = String::from(
+        "From: Contabilidad <contabilidad@ceiba.example>\r\nTo: sd_facturaelectronica@dian.gov.co\r\n\
+         Subject: Facturas FER10233 y otra: una rechazada\r\nMessage-ID: <dos.xml@ceiba.example>\r\n\
+         Date: Thu, 26 Nov 2026 10:00:00 -0500\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"limite\"\r\n\r\n--limite\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\nBuenos días. Adjuntamos las dos facturas; \
+         la DIAN rechazó la primera.\r\n",
+    );
+    for file in files {
+        let xml = String::from_utf8(sample(&format!("dian/{file}"))).expect("UTF-8 XML");
+        raw.push_str(&format!(
+            "--limite\r\nContent-Type: application/xml; name=\"{file}\"\r\n\
+             Content-Disposition: attachment; filename=\"{file}\"\r\n\
+             Content-Transfer-Encoding: 8bit\r\n\r\n{xml}\r\n"
+        ));
+    }
+    raw.push_str("--limite--\r\n");
+    raw.into_bytes()
+}
+
+/// The documents of a message are written several to a statement, except one with rejections
+/// (its rejections name it): they keep the order of the mail, and each rejection its document.
+#[tokio::test]
+async fn documents_keep_their_order_and_rejections_their_document() {
+    let f = fixture(|_| {}).await;
+    let raw = mail_with_xml(&["ad_factura_validada_02.xml", "ad_factura_rechazada_04.xml"]);
+    let Outcome::Opened { case, .. } = f.ingest(&raw).await else { panic!("a case opens") };
+    let detail = f.store.case_detail(&case).await.expect("detail").expect("case");
+    let read: Vec<(&str, Option<&str>)> =
+        detail.documents.iter().map(|d| (d.kind.as_str(), d.response_code.as_deref())).collect();
+    assert_eq!(
+        read,
+        [
+            ("attached_document", None),
+            ("invoice", None),
+            ("application_response", Some("02")),
+            ("attached_document", None),
+            ("invoice", None),
+            ("application_response", Some("04")),
+        ],
+        "the documents as the mail carries them"
+    );
+    let codes: Vec<&str> = detail.rejections.iter().map(|r| r.code.as_str()).collect();
+    assert_eq!(codes, ["FAD06", "FAB27b", "FAB05b"]);
+    let of_rejected_response =
+        f.db.fetch_i64(
+            "SELECT COUNT(*) FROM rejections r JOIN documents d ON d.id = r.document_id \
+             WHERE d.number = '61390544' AND d.response_code = '04'",
+            &[],
+        )
+        .await;
+    assert_eq!(of_rejected_response, Some(3), "every rejection names the response that carries it");
+}
