@@ -829,7 +829,6 @@ impl Drop for Leaving<'_> {
     }
 }
 
-/// One message as fetched from the server.
 /// A batch read from the server, not stored yet.
 struct FetchedBatch {
     /// When its reading began (telemetry: fetch to processed).
@@ -845,6 +844,7 @@ struct StoredBatch {
     fresh: Vec<Fresh>,
 }
 
+/// One message as fetched from the server.
 struct Fetched {
     uid: u32,
     raw: Vec<u8>,
