@@ -689,7 +689,7 @@ impl Watcher {
         batch: FetchedBatch,
         lease: &Lease,
     ) -> Result<StoredBatch, WatchError> {
-        let FetchedBatch { started, uids, messages: fetched } = batch;
+        let FetchedBatch { started, last_uid, messages: fetched } = batch;
         let origins: Vec<Origin> = fetched
             .iter()
             .map(|f| Origin {
@@ -711,7 +711,6 @@ impl Watcher {
                 raw: &f.raw,
             })
             .collect();
-        let last_uid = uids.last().copied().unwrap_or(0);
         let progress =
             BuzonProgress { buzon: &self.buzon.name, uidvalidity, last_uid, fence: lease.fence() };
         let stored = self.store.store_fetched(&incoming, Some(progress)).await?;
@@ -778,9 +777,8 @@ impl Watcher {
             fetched.push(Fetched { uid, raw: headers, declared_size: size });
         }
         fetched.sort_by_key(|f| f.uid);
-        let mut uids = uids.to_vec();
-        uids.sort_unstable();
-        Ok(FetchedBatch { started, uids, messages: fetched })
+        let last_uid = uids.iter().copied().max().unwrap_or(0);
+        Ok(FetchedBatch { started, last_uid, messages: fetched })
     }
 
     /// What processing one message gave: a transient store error leaves it pending (retried at
@@ -833,8 +831,8 @@ impl Drop for Leaving<'_> {
 struct FetchedBatch {
     /// When its reading began (telemetry: fetch to processed).
     started: std::time::Instant,
-    /// The UIDs asked for, ascending: the last is the progress once stored.
-    uids: Vec<u32>,
+    /// The highest UID asked for: the buzón's progress once the batch is stored.
+    last_uid: u32,
     messages: Vec<Fetched>,
 }
 
