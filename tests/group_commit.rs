@@ -7,7 +7,7 @@
 mod common;
 
 use common::db::Backend;
-use common::local::{fixture, plain_mail};
+use common::local::{Fixture, fixture, plain_mail};
 use mesa_fe::pipeline::{Fresh, Outcome};
 use mesa_fe::store::cases::CaseFilter;
 use mesa_fe::store::raw::{IncomingRaw, Stored};
@@ -81,6 +81,29 @@ async fn poison(db: &common::db::TestDb) {
     }
 }
 
+/// The messages stored in one batch, as the daemon hands them to group commit (none of them is
+/// a duplicate).
+async fn store_fresh(f: &Fixture, raws: &[Vec<u8>]) -> Vec<Fresh> {
+    let ids: Vec<Option<String>> =
+        raws.iter().map(|r| mesa_fe::pipeline::message_id_of(r)).collect();
+    let incoming: Vec<IncomingRaw<'_>> = raws
+        .iter()
+        .zip(&ids)
+        .map(|(raw, id)| IncomingRaw { origin: &f.origin, message_id: id.as_deref(), raw })
+        .collect();
+    let stored = f.store.store_raw_batch(&incoming).await.expect("store raw");
+    stored
+        .iter()
+        .zip(raws)
+        .map(|(stored, raw)| match stored {
+            Stored::New(raw_id) => {
+                Fresh { raw_id: *raw_id, origin: f.origin.clone(), raw: raw.clone() }
+            }
+            Stored::Duplicate { .. } => panic!("nothing here is a duplicate"),
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn a_message_that_fails_in_a_batch_fails_alone_and_a_reply_in_the_same_batch_finds_its_case()
 {
@@ -105,24 +128,7 @@ async fn a_message_that_fails_in_a_batch_fails_alone_and_a_reply_in_the_same_bat
         "",
         "Les adjunto más datos: el CUFE empieza por 8f3c.",
     ));
-    let ids: Vec<Option<String>> =
-        raws.iter().map(|r| mesa_fe::pipeline::message_id_of(r)).collect();
-    let incoming: Vec<IncomingRaw<'_>> = raws
-        .iter()
-        .zip(&ids)
-        .map(|(raw, id)| IncomingRaw { origin: &f.origin, message_id: id.as_deref(), raw })
-        .collect();
-    let stored = f.store.store_raw_batch(&incoming).await.expect("store raw");
-    let fresh: Vec<Fresh> = stored
-        .iter()
-        .zip(&raws)
-        .map(|(stored, raw)| match stored {
-            Stored::New(raw_id) => {
-                Fresh { raw_id: *raw_id, origin: f.origin.clone(), raw: raw.clone() }
-            }
-            Stored::Duplicate { .. } => panic!("nothing here is a duplicate"),
-        })
-        .collect();
+    let fresh = store_fresh(&f, &raws).await;
     let poisoned = [fresh[2].raw_id, fresh[3].raw_id];
 
     let processed = f.desk.process_fresh(&f.store, fresh).await.expect("starts counted");
@@ -188,27 +194,8 @@ async fn a_batch_whose_commit_fails_leaves_every_message_pending_and_retriable()
     .await;
     let raws: Vec<Vec<u8>> =
         (1..=3).map(|n| request(n, &format!("Factura SETT{n} rechazada"), PLAIN)).collect();
-    let ids: Vec<Option<String>> =
-        raws.iter().map(|r| mesa_fe::pipeline::message_id_of(r)).collect();
-    let incoming: Vec<IncomingRaw<'_>> = raws
-        .iter()
-        .zip(&ids)
-        .map(|(raw, id)| IncomingRaw { origin: &f.origin, message_id: id.as_deref(), raw })
-        .collect();
-    let stored = f.store.store_raw_batch(&incoming).await.expect("store raw");
-    let fresh = |stored: &[Stored]| -> Vec<Fresh> {
-        stored
-            .iter()
-            .zip(&raws)
-            .filter_map(|(stored, raw)| match stored {
-                Stored::New(raw_id) => {
-                    Some(Fresh { raw_id: *raw_id, origin: f.origin.clone(), raw: raw.clone() })
-                }
-                Stored::Duplicate { .. } => None,
-            })
-            .collect()
-    };
-    let processed = f.desk.process_fresh(&f.store, fresh(&stored)).await.expect("starts counted");
+    let fresh = store_fresh(&f, &raws).await;
+    let processed = f.desk.process_fresh(&f.store, fresh).await.expect("starts counted");
     assert_eq!(processed.len(), 3);
     for (_, outcome) in &processed {
         let failure = outcome.as_ref().expect_err("nothing was committed");
