@@ -30,7 +30,9 @@ impl Writes {
         &mut self.calls[index]
     }
 
-    /// Starts the next statement, an INSERT of `rows` rows (its VALUES pushed by the caller).
+    /// Starts the next statement, an INSERT of `rows` rows (its VALUES pushed by the caller). It
+    /// must add every row it lists (no ON CONFLICT): [`Writes::run`] counts on that to tell the
+    /// other statements' changes apart.
     pub(super) fn insert(&mut self, sql: &str, rows: usize) -> &mut QueryBuilder<DB> {
         self.inserted += rows as u64;
         self.statement(sql)
