@@ -939,8 +939,10 @@ impl Desk {
     }
 
     /// A new case, unless the sender already opened its hourly cap of cases: then the message
-    /// joins the sender's latest case. The cap is read again in the transaction that opens, so
-    /// two buzones racing cannot pass it.
+    /// joins the sender's latest case. The cap is counted in the transaction that opens, so two
+    /// buzones racing cannot pass it; the latest case is looked for only once that count said
+    /// so (most senders are under the cap: one read fewer for each of their cases, one
+    /// transaction more for a sender past it).
     async fn open_case(
         &self,
         store: &Store,
@@ -950,10 +952,14 @@ impl Desk {
     ) -> Result<Outcome, StoreError> {
         let cap = self.case_cap(analysis);
         let requester = analysis.inbound.as_ref().map(compose::reply_address).unwrap_or_default();
-        for _ in 0..3 {
+        let mut capped = false;
+        // Three tries as ever, and one for the count that finds the cap.
+        for _ in 0..4 {
             let target = match cap {
-                Some(cap) => store.case_cap_target(&requester, cap).await?.map(|f| (f, cap)),
-                None => None,
+                Some(cap) if capped => {
+                    store.case_cap_target(&requester, cap).await?.map(|f| (f, cap))
+                }
+                _ => None,
             };
             let done = match target {
                 Some((found, cap)) => {
@@ -962,7 +968,8 @@ impl Desk {
                 None => self.open_new_case(store, raw_id, buzon, analysis, cap, None).await,
             };
             match done {
-                Err(StoreError::CaseCap | StoreError::Conflict) => continue,
+                Err(StoreError::CaseCap) => capped = true,
+                Err(StoreError::Conflict) => continue,
                 other => return other,
             }
         }

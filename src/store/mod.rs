@@ -73,6 +73,8 @@ macro_rules! mount_sql {
         mod leases;
         #[path = "../sql/outbox.rs"]
         mod outbox;
+        #[path = "../sql/prior.rs"]
+        mod prior;
         #[path = "../sql/providers.rs"]
         mod providers;
         #[path = "../sql/purge.rs"]

@@ -4,6 +4,7 @@
 use sqlx::Row as _;
 
 use super::cases::{update_case, write_message_and_effects};
+use super::prior::Asked;
 use super::outbox::{kind_column, status_column};
 use super::{Store, StoreError, instant_column, now_text, optional_instant_column};
 use crate::store::cases::{CaseChange, FoundCase};
@@ -51,6 +52,7 @@ impl Store {
         reply_cap: u32,
     ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
+        let known = Asked::new(raw_id, &change.drafts, reply_cap).read(&mut tx).await?;
         update_case(&mut tx, found, change).await?;
         write_message_and_effects(
             &mut tx,
@@ -59,7 +61,7 @@ impl Store {
             message,
             change.transition,
             change.drafts.clone(),
-            reply_cap,
+            &known,
         )
         .await?;
         if let Some(mark) = mark {

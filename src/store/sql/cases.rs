@@ -12,6 +12,7 @@ use crate::store::outbox::OutboxDraft;
 use crate::store::raw::{RawStatus, sha256_hex};
 use chrono::Utc;
 
+use super::prior::{Asked, Known};
 use super::writes::Writes;
 use super::{
     Connection, DB, Row, Store, StoreError, Tx, now_text, optional_instant_column, timestamp,
@@ -41,12 +42,20 @@ impl Store {
         let message = new.message;
         let requester = message.requester();
         let mut tx = self.write_tx().await?;
+        let number = next_case_number(&mut tx, new.prefix, new.year).await?;
+        let drafts = drafts(&number);
+        let asked = Asked::new(new.raw_id, &drafts, new.reply_cap);
+        let asked = match new.case_cap {
+            Some(_) => asked.opened_by(requester),
+            None => asked,
+        };
+        let known = asked.read(&mut tx).await?;
+        // Counted inside the transaction: two messages of one sender cannot both pass the cap.
         if let Some(cap) = new.case_cap
-            && cases_opened_last_hour(&mut tx, requester).await? >= i64::from(cap)
+            && known.opened_last_hour >= i64::from(cap)
         {
             return Err(StoreError::CaseCap);
         }
-        let number = next_case_number(&mut tx, new.prefix, new.year).await?;
         let case = &new.transition.case;
         let now = now_text();
         let case_id: i64 = sqlx::query_scalar(
@@ -94,8 +103,8 @@ impl Store {
             new.raw_id,
             message,
             new.transition,
-            drafts(&number),
-            new.reply_cap,
+            drafts,
+            &known,
         )
         .await?;
         tx.commit().await?;
@@ -112,13 +121,15 @@ impl Store {
         reply_cap: u32,
     ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        update_case(&mut tx, found, change).await?;
         let mut drafts = change.drafts.clone();
         // The coordinator hears of a sender past the cap once an hour: the notice's outbox row is
         // the marker, read in this same transaction.
-        if drafts.iter().any(|d| d.kind == ReplyKind::AvisoTopeCasos)
-            && cap_notice_within_hour(&mut tx, &found.requester).await?
-        {
+        let notice = drafts.iter().any(|d| d.kind == ReplyKind::AvisoTopeCasos);
+        let asked = Asked::new(raw_id, &drafts, reply_cap);
+        let asked = if notice { asked.cap_notice_for(&found.requester) } else { asked };
+        let known = asked.read(&mut tx).await?;
+        update_case(&mut tx, found, change).await?;
+        if known.cap_notice_sent {
             drafts.retain(|d| d.kind != ReplyKind::AvisoTopeCasos);
         }
         write_message_and_effects(
@@ -128,7 +139,7 @@ impl Store {
             message,
             change.transition,
             drafts,
-            reply_cap,
+            &known,
         )
         .await?;
         tx.commit().await?;
@@ -477,23 +488,24 @@ pub(super) async fn write_message_and_effects(
     message: &MessageRecord<'_>,
     transition: &Transition,
     drafts: Vec<OutboxDraft>,
-    reply_cap: u32,
+    known: &Known,
 ) -> Result<(), StoreError> {
     let message_id = insert_message_row(tx, case_id, raw_id, message, "entrante").await?;
     let mut writes = Writes::default();
     push_attachments(&mut writes, message_id, message);
     insert_documents(tx, &mut writes, case_id, message_id, message).await?;
-    let (drafts, held) = cap_automatic_replies(tx, drafts, reply_cap).await?;
+    let (drafts, held) = known.brake(drafts);
     let mut events = transition.events.clone();
     if held > 0 {
         events.push(note(
             &transition.case,
             format!(
-                "Tope de {reply_cap} respuestas automáticas por hora a este remitente: {held} respuesta(s) no se envían."
+                "Tope de {} respuestas automáticas por hora a este remitente: {held} respuesta(s) no se envían.",
+                known.reply_cap
             ),
         ));
     }
-    if let Some(earlier) = super::raw::reused_message_id(tx, raw_id).await? {
+    if let Some(earlier) = known.reused_message_id {
         events.push(note(
             &transition.case,
             format!(
@@ -523,20 +535,6 @@ async fn cases_opened_last_hour(conn: &mut Connection, requester: &str) -> Resul
         .bind(hour_ago())
         .fetch_one(conn)
         .await?)
-}
-
-/// Whether a coordinator was told in the last hour that `requester` passed the cap of cases.
-async fn cap_notice_within_hour(tx: &mut Tx<'_>, requester: &str) -> Result<bool, StoreError> {
-    let notices: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM outbox o JOIN cases c ON c.id = o.case_id \
-         WHERE o.kind = $1 AND c.requester = $2 AND o.created_at >= $3",
-    )
-    .bind(ReplyKind::AvisoTopeCasos.as_str())
-    .bind(requester)
-    .bind(hour_ago())
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(notices > 0)
 }
 
 /// An event that leaves the case where it stands (activity 1: what arrived and how).
@@ -570,35 +568,6 @@ fn push_claim(writes: &mut Writes, raw_id: i64) {
     claim.push(", processed_at = ").push_bind(now_text());
     claim.push(" WHERE id = ").push_bind(raw_id);
     claim.push(" AND status = ").push_bind(RawStatus::Pendiente.as_str());
-}
-
-/// The mail-loop brake: requester-facing drafts to an address that already got `cap` automatic
-/// answers in the last hour are held back (agent notifications always go). Returns the drafts
-/// kept and how many were held.
-async fn cap_automatic_replies(
-    tx: &mut Tx<'_>,
-    drafts: Vec<OutboxDraft>,
-    cap: u32,
-) -> Result<(Vec<OutboxDraft>, usize), StoreError> {
-    let since = timestamp(chrono::Utc::now() - chrono::Duration::hours(1));
-    let mut kept = Vec::with_capacity(drafts.len());
-    let mut held = 0;
-    for draft in drafts {
-        let to_agent = !draft.kind.to_requester();
-        let queued_now = kept
-            .iter()
-            .filter(|d: &&OutboxDraft| d.to == draft.to && d.kind.to_requester())
-            .count() as i64;
-        if !to_agent
-            && super::outbox::automatic_replies_since(tx, &draft.to, &since).await? + queued_now
-                >= i64::from(cap)
-        {
-            held += 1;
-        } else {
-            kept.push(draft);
-        }
-    }
-    Ok((kept, held))
 }
 
 /// `direction`: `entrante` (requester and others) or `agente` (an agent's or CSAT's command).

@@ -337,26 +337,3 @@ async fn hold_until(tx: &mut Tx<'_>, to_addr: &str, next: &str) -> Result<(), St
     .await?;
     Ok(())
 }
-
-/// Answers to requesters queued for one address since `since` (internal mail does not count).
-pub(crate) async fn automatic_replies_since(
-    tx: &mut Tx<'_>,
-    to_addr: &str,
-    since: &str,
-) -> Result<i64, StoreError> {
-    let kinds: Vec<String> = ReplyKind::ALL
-        .into_iter()
-        .filter(|k| k.to_requester())
-        .map(|k| format!("'{}'", k.as_str()))
-        .collect();
-    let sql = format!(
-        "SELECT COUNT(*) FROM outbox WHERE to_addr = $1 AND created_at >= $2 AND kind IN ({})",
-        kinds.join(", ")
-    );
-    // The list is made of our own constant kind names, not of input.
-    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .bind(to_addr)
-        .bind(since)
-        .fetch_one(&mut **tx)
-        .await?)
-}

@@ -571,18 +571,3 @@ fn push_body(bodies: &mut Writes, id: i64, raw: &[u8]) {
     let insert = bodies.insert("INSERT INTO raw_bodies (raw_message_id, raw) VALUES (", 1);
     insert.push_bind(id).push(", ").push_bind(raw).push(")");
 }
-
-/// The earlier message that carried this one's Message-ID with other content, if any: its case
-/// history says so (the sender's mailer reuses Message-IDs).
-pub(super) async fn reused_message_id(
-    tx: &mut Tx<'_>,
-    raw_id: i64,
-) -> Result<Option<i64>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT o.id FROM raw_messages r JOIN raw_messages o ON o.message_id = r.message_id \
-         AND o.id < r.id AND o.duplicate_of IS NULL WHERE r.id = $1 ORDER BY o.id LIMIT 1",
-    )
-    .bind(raw_id)
-    .fetch_optional(&mut **tx)
-    .await?)
-}
