@@ -3,7 +3,9 @@
 //! that mounts it compiles the same text.
 
 use crate::store::raw::*;
-use sqlx::Row as _;
+use std::collections::HashMap;
+
+use sqlx::{QueryBuilder, Row as _};
 
 use super::writes::Writes;
 use super::{DB, Row, Store, StoreError, Tx, now_text};
@@ -175,23 +177,25 @@ impl Store {
     }
 
     /// [`Store::begin_attempt`] for several messages in one transaction (one commit to disk
-    /// instead of one per message), in the order given.
+    /// instead of one per message) and one statement per [`ATTEMPTS_PER_STATEMENT`] messages,
+    /// in the order given.
     pub async fn begin_attempts(&self, ids: &[i64]) -> Result<Vec<Option<u32>>, StoreError> {
         let mut tx = self.write_tx().await?;
-        let mut earlier = Vec::with_capacity(ids.len());
-        for id in ids {
-            let before: Option<i64> = sqlx::query_scalar(
-                "UPDATE raw_messages SET attempts = attempts + 1 WHERE id = $1 AND status = $2 \
-                 RETURNING attempts - 1",
-            )
-            .bind(id)
-            .bind(RawStatus::Pendiente.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-            earlier.push(before.map(|n| u32::try_from(n).unwrap_or(u32::MAX)));
+        let mut started: HashMap<i64, u32> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(ATTEMPTS_PER_STATEMENT) {
+            let mut query =
+                QueryBuilder::<DB>::new("UPDATE raw_messages SET attempts = attempts + 1 WHERE id IN (");
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            query.push(") AND status = ").push_bind(RawStatus::Pendiente.as_str());
+            query.push(" RETURNING id, attempts - 1");
+            let rows: Vec<(i64, i64)> = query.build_query_as().fetch_all(&mut *tx).await?;
+            started.extend(rows.into_iter().map(|(id, n)| (id, u32::try_from(n).unwrap_or(u32::MAX))));
         }
         tx.commit().await?;
-        Ok(earlier)
+        Ok(ids.iter().map(|id| started.get(id).copied()).collect())
     }
 
     /// Takes back the start counted by [`Store::begin_attempt`] when processing stopped on a
@@ -450,6 +454,9 @@ async fn save_progress(tx: &mut Tx<'_>, progress: BuzonProgress<'_>) -> Result<(
 
 /// The bodies of a batch go to the database in calls of about this many bytes.
 const BODIES_PER_CALL_BYTES: usize = 8 << 20;
+
+/// Messages whose starts one statement counts: well under both backends' limits on parameters.
+const ATTEMPTS_PER_STATEMENT: usize = 256;
 
 /// One message of a batch: its row now (later messages of the batch are compared with it), its
 /// body among `bodies` (written before the batch's commit; nothing reads it before).
