@@ -816,3 +816,81 @@ async fn with_one_n3_group_n3_tecnico_is_refused_and_escalar_goes_to_csat() {
     f.cli(&number, N3, Command::Escalar, "Falla del servicio").await;
     assert_eq!(f.detail(&number).await.summary.level, "administracion_tecnica");
 }
+
+/// Each agent's open cases, counted from the cases themselves: what assignment must read.
+async fn open_cases_by_agent(f: &Fixture, agents: &[&str]) -> Vec<(String, i64)> {
+    let all = f.store.list_cases(&Default::default()).await.expect("cases");
+    let open = ["nuevo", "pendiente_informacion", "en_atencion", "escalado"];
+    agents
+        .iter()
+        .map(|agent| {
+            let held = all
+                .iter()
+                .filter(|c| c.agent.as_deref() == Some(*agent) && open.contains(&c.status.as_str()))
+                .count();
+            (agent.to_string(), held as i64)
+        })
+        .collect()
+}
+
+async fn holder_of(f: &Fixture, number: &str) -> String {
+    f.detail(number).await.summary.agent.expect("the case is held by an agent")
+}
+
+/// The loads assignment reads (kept apart from the cases, by the database).
+async fn loads(f: &Fixture, agents: &[&str]) -> Vec<(String, i64)> {
+    let names: Vec<String> = agents.iter().map(|a| a.to_string()).collect();
+    let loads = f.store.open_case_counts(&names).await.expect("loads");
+    names.into_iter().map(|a| (a.clone(), loads.get(&a).copied().unwrap_or(0))).collect()
+}
+
+#[tokio::test]
+async fn the_agents_loads_follow_new_cases_reassignment_solution_and_reopening() {
+    const LUIS: &str = "luis.mejia@dian.gov.co";
+    let agents = [N2, LUIS];
+    let f = fixture(|_| {}).await;
+    let request = String::from_utf8(sample("mail/01_proveedor_zip_attacheddocument.eml"))
+        .expect("the fixture is UTF-8");
+    let original = request
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("message-id:"))
+        .expect("the fixture has a Message-ID")
+        .to_string();
+    let mut numbers = Vec::new();
+    for i in 0..4 {
+        let raw = request.replace(&original, &format!("Message-ID: <carga-{i}@test.example>"));
+        match f.ingest(raw.as_bytes()).await {
+            Outcome::Opened { case, .. } => numbers.push(case),
+            other => panic!("request {i}: expected a new case, got {other:?}"),
+        }
+    }
+    let opened = loads(&f, &agents).await;
+    assert_eq!(opened, open_cases_by_agent(&f, &agents).await);
+    assert_eq!(opened.iter().map(|(_, n)| n).sum::<i64>(), 4, "four open cases held: {opened:?}");
+    assert!(opened.iter().all(|(_, n)| *n == 2), "new cases go to the least loaded: {opened:?}");
+
+    let first = numbers[0].clone();
+    let holder = holder_of(&f, &first).await;
+    let other = if holder == N2 { LUIS } else { N2 };
+    f.cli(&first, &holder, Command::Asignar(other.into()), "Lo ve el otro agente").await;
+    f.cli(
+        &numbers[1],
+        &holder_of(&f, &numbers[1]).await,
+        Command::Solucion { first_contact: false },
+        "Corregido",
+    )
+    .await;
+    let moved = loads(&f, &agents).await;
+    assert_eq!(moved, open_cases_by_agent(&f, &agents).await);
+    assert_eq!(
+        moved.iter().map(|(_, n)| n).sum::<i64>(),
+        3,
+        "a solved case is not a load: {moved:?}"
+    );
+
+    f.cli(&numbers[1], &holder_of(&f, &numbers[1]).await, Command::Reabrir, "Vuelve a fallar")
+        .await;
+    let reopened = loads(&f, &agents).await;
+    assert_eq!(reopened, open_cases_by_agent(&f, &agents).await);
+    assert_eq!(reopened.iter().map(|(_, n)| n).sum::<i64>(), 4, "reopened: {reopened:?}");
+}

@@ -25,9 +25,10 @@ use sqlx::{AssertSqlSafe, Connection as _, QueryBuilder, Row as _, TypeInfo as _
 use super::{Backend, Store, StoreError, postgres, sqlite};
 
 /// Tables not copied: sqlx's bookkeeping (each database has its own, written by its own
-/// migrator) and the leases, runtime state of the nodes running on a database (a SQLite desk is
-/// one node and holds none that mean anything elsewhere).
-const NOT_COPIED: [&str; 2] = ["_sqlx_migrations", "leases"];
+/// migrator), the leases, runtime state of the nodes running on a database (a SQLite desk is
+/// one node and holds none that mean anything elsewhere), and the agents' loads, which the
+/// target's triggers count as the cases are copied.
+const NOT_COPIED: [&str; 3] = ["_sqlx_migrations", "leases", "agent_loads"];
 
 /// Rows read from the source at a time.
 const ROWS_PER_CHUNK: usize = 500;

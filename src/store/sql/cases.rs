@@ -265,7 +265,8 @@ impl Store {
         row.map(|row| found_case(&row)).transpose()
     }
 
-    /// Open cases held by each of these agents, in one indexed query.
+    /// Open cases held by each of these agents: read from `agent_loads`, which triggers on
+    /// `cases` keep (counting them here cost one index entry per open case at every new case).
     pub async fn open_case_counts(
         &self,
         agents: &[String],
@@ -275,12 +276,12 @@ impl Store {
             return Ok(counts);
         }
         let mut query =
-            QueryBuilder::<DB>::new("SELECT agent, COUNT(*) FROM cases WHERE agent IN (");
+            QueryBuilder::<DB>::new("SELECT agent, open_cases FROM agent_loads WHERE agent IN (");
         let mut list = query.separated(", ");
         for agent in agents {
             list.push_bind(agent);
         }
-        query.push(") AND status IN ('nuevo', 'pendiente_informacion', 'en_atencion', 'escalado') GROUP BY agent");
+        query.push(")");
         let rows: Vec<(String, i64)> = query.build_query_as().fetch_all(&mut *self.reader().await?).await?;
         counts.extend(rows);
         Ok(counts)
