@@ -26,7 +26,10 @@
 //! steps to run, e.g. `1,2,5`: 2 needs 1), `MESA_FE_BIN` (another mesa-fe binary),
 //! `MESA_FE_BENCH_PERF=FILE` (`perf record --call-graph dwarf` of the daemon during step 2 into
 //! FILE; then `perf report -i FILE --children`), `MESA_FE_BENCH_KEEP=1` (keep the daemons' state
-//! directories, with their logs and stores, and print where they are).
+//! directories, with their logs and stores, and print where they are),
+//! `MESA_FE_BENCH_DAEMON_LOG` (the daemons' `RUST_LOG`, `info` by default; with
+//! `info,sqlx::query=debug` and `MESA_FE_BENCH_KEEP=1` the log lists every statement with its
+//! time, to count them per message).
 
 mod common;
 #[path = "../tests/common/db.rs"]
@@ -318,7 +321,7 @@ impl Daemon {
             .arg("--config")
             .arg(dir.path().join("mesa-fe.toml"))
             .env("MESA_FE__GENERAL__DIRECTORIO_ESTADO", dir.path())
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", std::env::var("MESA_FE_BENCH_DAEMON_LOG").unwrap_or("info".into()))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
