@@ -2,7 +2,7 @@
 -- agents' loads; counting them from `cases` cost one index entry per open case at every new case.
 -- Open: nuevo, pendiente_informacion, en_atencion, escalado (as `open_case_counts` counted).
 CREATE TABLE agent_loads (
-    agent       TEXT PRIMARY KEY,
+    agent       TEXT COLLATE "C" PRIMARY KEY,
     open_cases  BIGINT NOT NULL
 );
 
