@@ -6,6 +6,7 @@
 mod common;
 
 use common::local::{Fixture, always_open, fixture, plain_mail, sample, vouched};
+use mesa_fe::desk::case::Status;
 use mesa_fe::desk::command::{Action, Command};
 use mesa_fe::pipeline::Outcome;
 use mesa_fe::store::cases::CaseDetail;
@@ -817,16 +818,17 @@ async fn with_one_n3_group_n3_tecnico_is_refused_and_escalar_goes_to_csat() {
     assert_eq!(f.detail(&number).await.summary.level, "administracion_tecnica");
 }
 
-/// Each agent's open cases, counted from the cases themselves: what assignment must read.
+/// Each agent's open cases ([`Status::is_open`]), counted from the cases themselves: what
+/// assignment must read.
 async fn open_cases_by_agent(f: &Fixture, agents: &[&str]) -> Vec<(String, i64)> {
     let all = f.store.list_cases(&Default::default()).await.expect("cases");
-    let open = ["nuevo", "pendiente_informacion", "en_atencion", "escalado"];
+    let open = |status: &str| Status::parse(status).expect("a known status").is_open();
     agents
         .iter()
         .map(|agent| {
             let held = all
                 .iter()
-                .filter(|c| c.agent.as_deref() == Some(*agent) && open.contains(&c.status.as_str()))
+                .filter(|c| c.agent.as_deref() == Some(*agent) && open(&c.status))
                 .count();
             (agent.to_string(), held as i64)
         })

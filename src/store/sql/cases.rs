@@ -525,7 +525,7 @@ pub(super) async fn write_message_and_effects(
     Ok(())
 }
 
-fn hour_ago() -> String {
+pub(super) fn hour_ago() -> String {
     timestamp(chrono::Utc::now() - chrono::Duration::hours(1))
 }
 

@@ -2,10 +2,12 @@
 //! round trip to the driver, and a new case asked up to three of them on its own.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use sqlx::{QueryBuilder, Row as _};
 
-use super::{DB, StoreError, Tx, timestamp};
+use super::cases::hour_ago;
+use super::{DB, StoreError, Tx};
 use crate::desk::case::ReplyKind;
 use crate::store::outbox::OutboxDraft;
 
@@ -60,7 +62,7 @@ impl<'a> Asked<'a> {
 
     /// One SELECT of scalar subqueries, one column per question, in the order asked.
     pub(super) async fn read(self, tx: &mut Tx<'_>) -> Result<Known, StoreError> {
-        let hour_ago = timestamp(chrono::Utc::now() - chrono::Duration::hours(1));
+        let hour_ago = hour_ago();
         let mut query = QueryBuilder::<DB>::new(
             "SELECT (SELECT o.id FROM raw_messages r JOIN raw_messages o ON o.message_id = r.message_id \
              AND o.id < r.id AND o.duplicate_of IS NULL WHERE r.id = ",
@@ -84,7 +86,7 @@ impl<'a> Asked<'a> {
             query.push_bind(*address).push(" AND created_at >= ");
             query.push_bind(hour_ago.clone());
             // Our own constant kind names, not input: internal mail does not count.
-            query.push(" AND kind IN (").push(requester_kinds()).push("))");
+            query.push(" AND kind IN (").push(&*REQUESTER_KINDS).push("))");
         }
         let row = query.build().fetch_one(&mut **tx).await?;
         let mut column = 0;
@@ -136,11 +138,11 @@ impl Known {
 }
 
 /// The kinds of answers to requesters, quoted for an `IN (…)` list.
-fn requester_kinds() -> String {
+static REQUESTER_KINDS: LazyLock<String> = LazyLock::new(|| {
     ReplyKind::ALL
         .into_iter()
         .filter(|k| k.to_requester())
         .map(|k| format!("'{}'", k.as_str()))
         .collect::<Vec<_>>()
         .join(", ")
-}
+});
