@@ -654,19 +654,21 @@ impl Watcher {
                 Some(this) => this,
                 None => self.fetch_batch(mailbox, chunk).await?,
             };
-            let stored = self.store_batch(mailbox, uidvalidity, this, lease).await?;
-            // The next batch is read from the server while this one is processed (its writes
-            // mostly wait on the database); it is stored after, in order.
+            let (stored, on_server) = self.store_batch(uidvalidity, this, lease).await?;
+            // Stored and committed: while this batch is processed (its writes mostly wait on the
+            // database), the server is told and the next batch is read; it is stored after, in
+            // order.
             let next = chunks.peek().filter(|_| !self.shutdown.requested());
-            let reading = async {
+            let serving = async {
+                mailbox.mark_processed(&on_server).await?;
                 match next {
                     Some(next) => self.fetch_batch(mailbox, next).await.map(Some),
                     None => Ok(None),
                 }
             };
-            let (processed, read) = tokio::join!(self.process_batch(stored), reading);
+            let (processed, served) = tokio::join!(self.process_batch(stored), serving);
             processed?;
-            fetched = read?;
+            fetched = served?;
             if self.shutdown.requested() {
                 break;
             }
@@ -681,14 +683,14 @@ impl Watcher {
         Ok(())
     }
 
-    /// Store + progress (one commit), then tell the server: the batch's new messages, to process.
+    /// Store + progress (one commit): the batch's new messages, to process, and the UIDs the
+    /// server may now forget.
     async fn store_batch(
         &self,
-        mailbox: &mut Mailbox,
         uidvalidity: u32,
         batch: FetchedBatch,
         lease: &Lease,
-    ) -> Result<StoredBatch, WatchError> {
+    ) -> Result<(StoredBatch, Vec<u32>), WatchError> {
         let FetchedBatch { started, last_uid, messages: fetched } = batch;
         let origins: Vec<Origin> = fetched
             .iter()
@@ -714,9 +716,7 @@ impl Watcher {
         let progress =
             BuzonProgress { buzon: &self.buzon.name, uidvalidity, last_uid, fence: lease.fence() };
         let stored = self.store.store_fetched(&incoming, Some(progress)).await?;
-        // Committed: now the server may forget them.
         let on_server: Vec<u32> = fetched.iter().map(|f| f.uid).collect();
-        mailbox.mark_processed(&on_server).await?;
         let fresh: Vec<Fresh> = stored
             .into_iter()
             .zip(fetched)
@@ -726,21 +726,13 @@ impl Watcher {
                 Stored::Duplicate { .. } => None,
             })
             .collect();
-        Ok(StoredBatch { started, fresh })
+        Ok((StoredBatch { started, fresh }, on_server))
     }
 
     /// Processes a stored batch (group commit) and settles each message's outcome.
     async fn process_batch(&self, batch: StoredBatch) -> Result<(), WatchError> {
         let StoredBatch { started, fresh } = batch;
-        let processed = match self.live.desk().process_fresh(&self.store, fresh).await {
-            Ok(processed) => processed,
-            // Not even their starts were counted: they stay pending, for the next sync.
-            Err(failure) if failure.is_retriable() => {
-                warn!(buzon = %self.buzon.name, error = %mask_personal(&failure.to_string()), "no se pudo procesar el lote ahora; queda pendiente");
-                return Ok(());
-            }
-            Err(failure) => return Err(failure.into()),
-        };
+        let processed = self.live.desk().process_fresh(&self.store, fresh).await;
         for (raw_id, outcome) in processed {
             self.settle(raw_id, outcome).await?;
             self.telemetry.ingested(started.elapsed());

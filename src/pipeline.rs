@@ -553,7 +553,7 @@ impl Desk {
             .zip(&message_ids)
             .map(|(raw, message_id)| IncomingRaw { origin, message_id: message_id.as_deref(), raw })
             .collect();
-        let stored = store.store_raw_batch(&batch).await?;
+        let stored = store.store_fetched(&batch, None).await?;
         let mut outcomes = Vec::with_capacity(raws.len());
         let mut fresh = Vec::new();
         for (stored, raw) in stored.into_iter().zip(raws) {
@@ -568,7 +568,7 @@ impl Desk {
                 }
             }
         }
-        let mut processed = self.process_fresh(store, fresh).await?.into_iter();
+        let mut processed = self.process_fresh(store, fresh).await.into_iter();
         for slot in outcomes.iter_mut().filter(|o| o.is_none()) {
             let Some((_, outcome)) = processed.next() else { break };
             *slot = Some(outcome?);

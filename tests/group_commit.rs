@@ -91,7 +91,7 @@ async fn store_fresh(f: &Fixture, raws: &[Vec<u8>]) -> Vec<Fresh> {
         .zip(&ids)
         .map(|(raw, id)| IncomingRaw { origin: &f.origin, message_id: id.as_deref(), raw })
         .collect();
-    let stored = f.store.store_raw_batch(&incoming).await.expect("store raw");
+    let stored = f.store.store_fetched(&incoming, None).await.expect("store raw");
     stored
         .iter()
         .zip(raws)
@@ -131,7 +131,7 @@ async fn a_message_that_fails_in_a_batch_fails_alone_and_a_reply_in_the_same_bat
     let fresh = store_fresh(&f, &raws).await;
     let poisoned = [fresh[2].raw_id, fresh[3].raw_id];
 
-    let processed = f.desk.process_fresh(&f.store, fresh).await.expect("starts counted");
+    let processed = f.desk.process_fresh(&f.store, fresh).await;
     assert_eq!(processed.len(), 6, "one outcome per message, in order");
     let numbers: Vec<String> = processed
         .iter()
@@ -195,7 +195,7 @@ async fn a_batch_whose_commit_fails_leaves_every_message_pending_and_retriable()
     let raws: Vec<Vec<u8>> =
         (1..=3).map(|n| request(n, &format!("Factura SETT{n} rechazada"), PLAIN)).collect();
     let fresh = store_fresh(&f, &raws).await;
-    let processed = f.desk.process_fresh(&f.store, fresh).await.expect("starts counted");
+    let processed = f.desk.process_fresh(&f.store, fresh).await;
     assert_eq!(processed.len(), 3);
     for (_, outcome) in &processed {
         let failure = outcome.as_ref().expect_err("nothing was committed");

@@ -1,5 +1,5 @@
-//! Messages just stored, processed with group commit: their starts are counted in one
-//! transaction; their analyses (MIME, ZIP, XML) run ahead on the bounded pool, a few messages in
+//! Messages just stored, processed with group commit: their starts were counted with their
+//! storage ([`Store::store_fetched`]); their analyses (MIME, ZIP, XML) run ahead on the bounded pool, a few messages in
 //! advance, while earlier ones are written; and their writes share one transaction per batch (up
 //! to [`BATCH_MESSAGES`] messages or [`BATCH_TIME`]), each message in a savepoint of its own so
 //! that one failure is that message's alone. A restart replays pending messages one at a time
@@ -67,25 +67,23 @@ struct OpenBatch {
 }
 
 impl Desk {
-    /// Processes messages just stored (none of them started before), in order: see the module.
-    /// `Err` when not even their starts could be counted (nothing was done; they stay pending).
+    /// Processes messages just stored by [`Store::store_fetched`] (which counted their first
+    /// starts), in order: see the module.
     pub async fn process_fresh(
         self: &Arc<Self>,
         store: &Store,
         fresh: Vec<Fresh>,
-    ) -> Result<Vec<Processed>, StoreError> {
-        let ids: Vec<i64> = fresh.iter().map(|f| f.raw_id).collect();
-        let earlier = store.begin_attempts(&ids).await?;
-        let mut waiting: VecDeque<(Fresh, Option<u32>)> = fresh.into_iter().zip(earlier).collect();
+    ) -> Vec<Processed> {
+        let mut done = Vec::with_capacity(fresh.len());
+        let mut waiting = VecDeque::from(fresh);
         let mut ahead: VecDeque<Ahead> = VecDeque::new();
         let mut open: Option<OpenBatch> = None;
-        let mut done = Vec::with_capacity(ids.len());
         // One analysis per core, and one more read and waiting: bounded memory.
         let lookahead = bounded::slots() + 1;
         loop {
             while ahead.len() < lookahead {
-                let Some((fresh, earlier)) = waiting.pop_front() else { break };
-                ahead.push_back(self.run_ahead(fresh, earlier));
+                let Some(fresh) = waiting.pop_front() else { break };
+                ahead.push_back(self.run_ahead(fresh));
             }
             let Some(next) = ahead.pop_front() else { break };
             let started = self.await_analysis(store, &mut open, next.analysis, &mut done).await;
@@ -132,14 +130,15 @@ impl Desk {
             }
         }
         commit(store, open.take(), &mut done).await;
-        Ok(done)
+        done
     }
 
-    fn run_ahead(self: &Arc<Self>, mut fresh: Fresh, earlier: Option<u32>) -> Ahead {
+    fn run_ahead(self: &Arc<Self>, mut fresh: Fresh) -> Ahead {
         let desk = Arc::clone(self);
         let origin = fresh.origin.clone();
         let raw = std::mem::take(&mut fresh.raw);
-        let analysis = tokio::spawn(async move { desk.start(earlier, &origin, raw).await });
+        // The first start, counted when it was stored.
+        let analysis = tokio::spawn(async move { desk.start(Some(0), &origin, raw).await });
         Ahead { raw_id: fresh.raw_id, origin: fresh.origin, analysis }
     }
 

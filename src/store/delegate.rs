@@ -137,7 +137,6 @@ delegate! {
     fn pending_raw_of(buzon: &str) -> Result<Vec<i64>, StoreError>;
     fn raw_message(id: i64) -> Result<Option<(Origin, Vec<u8>)>, StoreError>;
     fn begin_attempt(id: i64) -> Result<Option<u32>, StoreError>;
-    fn begin_attempts(ids: &[i64]) -> Result<Vec<Option<u32>>, StoreError>;
     fn undo_attempt(id: i64) -> Result<(), StoreError>;
     fn set_raw_status(id: i64, status: RawStatus, reason: Option<&str>) -> Result<(), StoreError>;
     fn held_messages(include_ignored: bool) -> Result<Vec<QuarantineEntry>, StoreError>;

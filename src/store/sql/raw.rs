@@ -3,9 +3,8 @@
 //! that mounts it compiles the same text.
 
 use crate::store::raw::*;
-use std::collections::HashMap;
 
-use sqlx::{QueryBuilder, Row as _};
+use sqlx::Row as _;
 
 use super::writes::Writes;
 use super::{DB, Row, Store, StoreError, Tx, now_text};
@@ -25,21 +24,35 @@ impl Store {
             .ok_or(StoreError::Corrupt { what: "raw_messages", detail: "lote vacío".into() })
     }
 
-    /// Stores a batch of messages (an IMAP fetch, a list of files) in one transaction: one
-    /// commit, one sync to disk. A message repeated inside the batch is a duplicate of the first.
+    /// Stores a batch of messages in one transaction: one commit, one sync to disk. A message
+    /// repeated inside the batch is a duplicate of the first. Their processing is not started:
+    /// [`Store::begin_attempt`] counts each start.
     pub async fn store_raw_batch(
         &self,
         batch: &[IncomingRaw<'_>],
     ) -> Result<Vec<Stored>, StoreError> {
-        self.store_fetched(batch, None).await
+        self.store_batch(batch, None, 0).await
     }
 
-    /// Stores a batch fetched from a buzón and, in the same transaction, how far the reading has
-    /// gone: after the commit the server may be told, and a crash loses nothing.
+    /// Stores a batch to be processed straight away (an IMAP fetch, a list of files), and with
+    /// it how far the buzón's reading has gone: after the commit the server may be told, and a
+    /// crash loses nothing. The first start of each new message's processing is counted in the
+    /// same commit, as [`Store::begin_attempt`] would count it: a process that dies before or
+    /// during the analyses has used one of each message's starts, as when the starts were
+    /// counted in a commit of their own right after this one.
     pub async fn store_fetched(
         &self,
         batch: &[IncomingRaw<'_>],
         progress: Option<BuzonProgress<'_>>,
+    ) -> Result<Vec<Stored>, StoreError> {
+        self.store_batch(batch, progress, 1).await
+    }
+
+    async fn store_batch(
+        &self,
+        batch: &[IncomingRaw<'_>],
+        progress: Option<BuzonProgress<'_>>,
+        starts: i64,
     ) -> Result<Vec<Stored>, StoreError> {
         // Hashing a large message takes milliseconds: done before the write lock is taken, so
         // that the other buzones' writers do not wait for it.
@@ -53,7 +66,7 @@ impl Store {
         let mut bodies = Writes::default();
         let mut body_bytes = 0;
         for (incoming, (sha, key)) in batch.iter().zip(&keys) {
-            stored.push(store_one(&mut tx, &mut bodies, incoming, sha, key).await?);
+            stored.push(store_one(&mut tx, &mut bodies, incoming, (sha, key), starts).await?);
             body_bytes += incoming.raw.len();
             // Each body is copied into its statement: the copies held at once are bounded.
             if body_bytes >= BODIES_PER_CALL_BYTES {
@@ -174,28 +187,6 @@ impl Store {
         .fetch_optional(&mut *self.reader().await?)
         .await?;
         Ok(before.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
-    }
-
-    /// [`Store::begin_attempt`] for several messages in one transaction (one commit to disk
-    /// instead of one per message) and one statement per [`ATTEMPTS_PER_STATEMENT`] messages,
-    /// in the order given.
-    pub async fn begin_attempts(&self, ids: &[i64]) -> Result<Vec<Option<u32>>, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let mut started: HashMap<i64, u32> = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(ATTEMPTS_PER_STATEMENT) {
-            let mut query =
-                QueryBuilder::<DB>::new("UPDATE raw_messages SET attempts = attempts + 1 WHERE id IN (");
-            let mut list = query.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            query.push(") AND status = ").push_bind(RawStatus::Pendiente.as_str());
-            query.push(" RETURNING id, attempts - 1");
-            let rows: Vec<(i64, i64)> = query.build_query_as().fetch_all(&mut *tx).await?;
-            started.extend(rows.into_iter().map(|(id, n)| (id, u32::try_from(n).unwrap_or(u32::MAX))));
-        }
-        tx.commit().await?;
-        Ok(ids.iter().map(|id| started.get(id).copied()).collect())
     }
 
     /// Takes back the start counted by [`Store::begin_attempt`] when processing stopped on a
@@ -455,8 +446,6 @@ async fn save_progress(tx: &mut Tx<'_>, progress: BuzonProgress<'_>) -> Result<(
 /// The bodies of a batch go to the database in calls of about this many bytes.
 const BODIES_PER_CALL_BYTES: usize = 8 << 20;
 
-/// Messages whose starts one statement counts: well under both backends' limits on parameters.
-const ATTEMPTS_PER_STATEMENT: usize = 256;
 
 /// One message of a batch: its row now (later messages of the batch are compared with it), its
 /// body among `bodies` (written before the batch's commit; nothing reads it before).
@@ -464,20 +453,20 @@ async fn store_one(
     tx: &mut Tx<'_>,
     bodies: &mut Writes,
     incoming: &IncomingRaw<'_>,
-    sha: &str,
-    key: &str,
+    (sha, key): (&str, &str),
+    starts: i64,
 ) -> Result<Stored, StoreError> {
     let IncomingRaw { origin, message_id, raw } = *incoming;
     if let Some((of, same_bytes)) = find_same(tx, origin, message_id, sha, key).await? {
         // The same message with other bytes (e.g. the copy sent to the other buzón): keep it.
         if !same_bytes {
-            let row = Keys { message_id, sha, key, status: RawStatus::Duplicado };
+            let row = Keys { message_id, sha, key, status: RawStatus::Duplicado, attempts: 0 };
             let id = insert(tx, origin, raw, row, Some(of)).await?;
             push_body(bodies, id, raw);
         }
         return Ok(Stored::Duplicate { of });
     }
-    let row = Keys { message_id, sha, key, status: RawStatus::Pendiente };
+    let row = Keys { message_id, sha, key, status: RawStatus::Pendiente, attempts: starts };
     let id = insert(tx, origin, raw, row, None).await?;
     push_body(bodies, id, raw);
     Ok(Stored::New(id))
@@ -544,6 +533,8 @@ struct Keys<'a> {
     sha: &'a str,
     key: &'a str,
     status: RawStatus,
+    /// Starts of processing already counted.
+    attempts: i64,
 }
 
 async fn insert(
@@ -555,8 +546,8 @@ async fn insert(
 ) -> Result<i64, StoreError> {
     let id = sqlx::query_scalar(
         "INSERT INTO raw_messages (buzon, uidvalidity, uid, message_id, content_sha256, size_bytes, \
-         declared_size, received_at, status, duplicate_of, content_key) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+         declared_size, received_at, status, duplicate_of, content_key, attempts) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
     )
     .bind(&origin.buzon)
     .bind(origin.uidvalidity.map(i64::from))
@@ -569,6 +560,7 @@ async fn insert(
     .bind(row.status.as_str())
     .bind(duplicate_of)
     .bind(row.key)
+    .bind(row.attempts)
     .fetch_one(&mut **tx)
     .await?;
     Ok(id)
