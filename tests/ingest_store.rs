@@ -9,7 +9,7 @@ use common::db::TestDb;
 use common::local::{fixture, plain_mail, sample};
 use mesa_fe::pipeline::{Decision, Outcome};
 use mesa_fe::store::cases::CaseFilter;
-use mesa_fe::store::raw::Origin;
+use mesa_fe::store::raw::{IncomingRaw, Origin, Stored};
 
 fn year() -> i32 {
     chrono::Datelike::year(
@@ -48,6 +48,78 @@ async fn same_message_id_with_other_headers_is_one_case_and_both_copies_are_kept
         f.store.raw_message(2).await.expect("raw").is_some(),
         "the second copy is kept, not dropped"
     );
+}
+
+/// A batch is stored as if one message at a time: a message repeated inside it, or a relayed
+/// copy of one, is a duplicate of the first, whether the first came in this batch or before.
+#[tokio::test]
+async fn a_batch_finds_its_repeats_inside_itself_and_in_the_store() {
+    let f = fixture(|_| {}).await;
+    let from = "Proveedor <p@pt.example>";
+    let first = plain_mail(from, "Factura FE1", "<uno@pt.example>", None, "", "No llega.");
+    let relay = "Received: from relay.example by mx2.example; Thu, 26 Nov 2026 10:00:00 -0500\r\n";
+    let relayed = [relay.as_bytes(), &first].concat();
+    // Its mailer reused the Message-ID for another request.
+    let reused = plain_mail(from, "Factura FE2", "<uno@pt.example>", None, "", "Otra cosa.");
+    let without_id = b"From: p@pt.example\r\nSubject: sin id\r\n\r\nHola\r\n".to_vec();
+    let in_store = plain_mail(from, "Factura FE3", "<tres@pt.example>", None, "", "Antes.");
+    let before = f.store.store_raw(&f.origin, Some("<tres@pt.example>"), &in_store).await;
+    let Ok(Stored::New(stored_before)) = before else { panic!("stored first: {before:?}") };
+    let relayed_before = [relay.as_bytes(), &in_store].concat();
+
+    let ids = [Some("<uno@pt.example>"); 4].into_iter().chain([None, Some("<tres@pt.example>")]);
+    let raws = [&first, &first, &relayed, &reused, &without_id, &relayed_before];
+    let batch: Vec<IncomingRaw<'_>> = raws
+        .iter()
+        .zip(ids)
+        .map(|(raw, message_id)| IncomingRaw { origin: &f.origin, message_id, raw })
+        .collect();
+    let stored = f.store.store_raw_batch(&batch).await.expect("store batch");
+
+    let Stored::New(first_id) = stored[0] else { panic!("the first is new: {stored:?}") };
+    assert_eq!(stored[1], Stored::Duplicate { of: first_id }, "the same bytes again");
+    assert_eq!(stored[2], Stored::Duplicate { of: first_id }, "a relayed copy");
+    assert!(matches!(stored[3], Stored::New(_)), "a reused Message-ID is another message");
+    assert!(matches!(stored[4], Stored::New(_)), "no Message-ID, other bytes");
+    assert_eq!(stored[5], Stored::Duplicate { of: stored_before }, "a copy of a stored one");
+    // Kept: the one stored before, three new, and the two relayed copies (other bytes); the
+    // repeat with the same bytes is not stored again.
+    for id in 1..=6 {
+        assert!(f.store.raw_message(id).await.expect("raw").is_some(), "row {id} kept");
+    }
+    assert!(f.store.raw_message(7).await.expect("raw").is_none(), "the same bytes kept once");
+    let again = f.store.store_raw_batch(&batch[3..5]).await.expect("store again");
+    assert_eq!(
+        again,
+        vec![stored[3].clone(), stored[4].clone()]
+            .into_iter()
+            .map(|s| match s {
+                Stored::New(of) => Stored::Duplicate { of },
+                other => other,
+            })
+            .collect::<Vec<_>>(),
+        "a later batch finds them in the store"
+    );
+}
+
+/// The IMAP UID names one message of a buzón: a second message under a UID already stored is
+/// not stored, inside a batch or after it.
+#[tokio::test]
+async fn a_uid_already_stored_is_not_stored_again() {
+    let f = fixture(|_| {}).await;
+    let origin = Origin { uidvalidity: Some(9), uid: Some(7), ..f.origin.clone() };
+    let one = plain_mail("p@pt.example", "uno", "<u1@pt.example>", None, "", "uno");
+    let other = plain_mail("q@pt.example", "otro", "<u2@pt.example>", None, "", "otro");
+    let batch = [
+        IncomingRaw { origin: &origin, message_id: Some("<u1@pt.example>"), raw: &one },
+        IncomingRaw { origin: &origin, message_id: Some("<u2@pt.example>"), raw: &other },
+    ];
+    let stored = f.store.store_fetched(&batch, None).await.expect("store");
+    let Stored::New(id) = stored[0] else { panic!("the first is new: {stored:?}") };
+    assert_eq!(stored[1], Stored::Duplicate { of: id });
+    let again = f.store.store_fetched(&batch[1..], None).await.expect("store again");
+    assert_eq!(again, vec![Stored::Duplicate { of: id }]);
+    assert!(f.store.raw_message(id + 1).await.expect("raw").is_none(), "nothing else stored");
 }
 
 #[tokio::test]

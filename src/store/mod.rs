@@ -65,6 +65,8 @@ macro_rules! mount_sql {
         mod console_masivas;
         #[path = "../sql/console_ops.rs"]
         mod console_ops;
+        #[path = "../sql/dedupe.rs"]
+        mod dedupe;
         #[path = "../sql/handle.rs"]
         mod handle;
         #[path = "../sql/knowledge.rs"]

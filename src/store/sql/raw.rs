@@ -6,7 +6,7 @@ use crate::store::raw::*;
 
 use sqlx::Row as _;
 
-use super::writes::Writes;
+use super::dedupe::Keyed;
 use super::{DB, Row, Store, StoreError, Tx, now_text};
 
 impl Store {
@@ -56,25 +56,19 @@ impl Store {
     ) -> Result<Vec<Stored>, StoreError> {
         // Hashing a large message takes milliseconds: done before the write lock is taken, so
         // that the other buzones' writers do not wait for it.
-        let keys: Vec<(String, String)> =
-            batch.iter().map(|i| (sha256_hex(i.raw), content_key(i.raw))).collect();
+        let keyed: Vec<Keyed<'_>> = batch
+            .iter()
+            .map(|incoming| Keyed {
+                incoming: *incoming,
+                sha: sha256_hex(incoming.raw),
+                key: content_key(incoming.raw),
+            })
+            .collect();
         let mut tx = self.write_tx().await?;
         if let Some(fence) = progress.as_ref().and_then(|p| p.fence.as_ref()) {
             super::leases::check_fence(&mut tx, fence).await?;
         }
-        let mut stored = Vec::with_capacity(batch.len());
-        let mut bodies = Writes::default();
-        let mut body_bytes = 0;
-        for (incoming, (sha, key)) in batch.iter().zip(&keys) {
-            stored.push(store_one(&mut tx, &mut bodies, incoming, (sha, key), starts).await?);
-            body_bytes += incoming.raw.len();
-            // Each body is copied into its statement: the copies held at once are bounded.
-            if body_bytes >= BODIES_PER_CALL_BYTES {
-                std::mem::take(&mut bodies).run(&mut tx).await?;
-                body_bytes = 0;
-            }
-        }
-        bodies.run(&mut tx).await?;
+        let stored = super::dedupe::store_all(&mut tx, &keyed, starts).await?;
         if let Some(progress) = progress {
             save_progress(&mut tx, progress).await?;
         }
@@ -441,132 +435,4 @@ async fn save_progress(tx: &mut Tx<'_>, progress: BuzonProgress<'_>) -> Result<(
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-/// The bodies of a batch go to the database in calls of about this many bytes.
-const BODIES_PER_CALL_BYTES: usize = 8 << 20;
-
-
-/// One message of a batch: its row now (later messages of the batch are compared with it), its
-/// body among `bodies` (written before the batch's commit; nothing reads it before).
-async fn store_one(
-    tx: &mut Tx<'_>,
-    bodies: &mut Writes,
-    incoming: &IncomingRaw<'_>,
-    (sha, key): (&str, &str),
-    starts: i64,
-) -> Result<Stored, StoreError> {
-    let IncomingRaw { origin, message_id, raw } = *incoming;
-    if let Some((of, same_bytes)) = find_same(tx, origin, message_id, sha, key).await? {
-        // The same message with other bytes (e.g. the copy sent to the other buzón): keep it.
-        if !same_bytes {
-            let row = Keys { message_id, sha, key, status: RawStatus::Duplicado, attempts: 0 };
-            let id = insert(tx, origin, raw, row, Some(of)).await?;
-            push_body(bodies, id, raw);
-        }
-        return Ok(Stored::Duplicate { of });
-    }
-    let row = Keys { message_id, sha, key, status: RawStatus::Pendiente, attempts: starts };
-    let id = insert(tx, origin, raw, row, None).await?;
-    push_body(bodies, id, raw);
-    Ok(Stored::New(id))
-}
-
-/// The first stored message that is the same one (same IMAP UID, same bytes, or the same
-/// Message-ID with the same content), and whether nothing new would be kept by storing these
-/// bytes again. A Message-ID alone proves nothing: some mailers reuse theirs.
-async fn find_same(
-    tx: &mut Tx<'_>,
-    origin: &Origin,
-    message_id: Option<&str>,
-    sha: &str,
-    key: &str,
-) -> Result<Option<(i64, bool)>, StoreError> {
-    // One round trip for the three ways a message can be the same one, in the order they
-    // count: its UID (a NULL UID finds nothing), its bytes, its Message-ID.
-    let found: Vec<(i64, i64, Option<String>)> = sqlx::query_as(
-        "SELECT CAST(1 AS BIGINT) AS way, id, content_key FROM raw_messages \
-         WHERE buzon = $1 AND uidvalidity = $2 AND uid = $3 \
-         UNION ALL SELECT CAST(2 AS BIGINT), id, content_key FROM (SELECT id, content_key FROM raw_messages \
-         WHERE content_sha256 = $4 AND duplicate_of IS NULL ORDER BY id LIMIT 1) AS same_bytes \
-         UNION ALL SELECT CAST(3 AS BIGINT), id, content_key FROM raw_messages \
-         WHERE message_id = $5 AND duplicate_of IS NULL ORDER BY 1, 2",
-    )
-    .bind(&origin.buzon)
-    .bind(origin.uidvalidity.map(i64::from))
-    .bind(origin.uid.map(i64::from))
-    .bind(sha)
-    .bind(message_id)
-    .fetch_all(&mut **tx)
-    .await?;
-    if let Some((_, id, _)) = found.iter().find(|(way, ..)| *way < 3) {
-        return Ok(Some((*id, true)));
-    }
-    let same_id = found.into_iter().map(|(_, id, key)| (id, key));
-    for (id, stored_key) in same_id {
-        let stored_key = match stored_key {
-            Some(stored) => Some(stored),
-            None => legacy_content_key(tx, id).await?,
-        };
-        // A row from before content keys whose body was purged cannot be compared: the old
-        // rule (the Message-ID alone) stands for it.
-        if stored_key.is_none_or(|stored| stored == key) {
-            return Ok(Some((id, false)));
-        }
-    }
-    Ok(None)
-}
-
-/// The content key of a row stored before keys existed, from its body if still kept.
-async fn legacy_content_key(tx: &mut Tx<'_>, id: i64) -> Result<Option<String>, StoreError> {
-    let body: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT raw FROM raw_bodies WHERE raw_message_id = $1")
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?;
-    Ok(body.map(|raw| content_key(&raw)))
-}
-
-/// The key columns of a raw message row.
-struct Keys<'a> {
-    message_id: Option<&'a str>,
-    sha: &'a str,
-    key: &'a str,
-    status: RawStatus,
-    /// Starts of processing already counted.
-    attempts: i64,
-}
-
-async fn insert(
-    tx: &mut Tx<'_>,
-    origin: &Origin,
-    raw: &[u8],
-    row: Keys<'_>,
-    duplicate_of: Option<i64>,
-) -> Result<i64, StoreError> {
-    let id = sqlx::query_scalar(
-        "INSERT INTO raw_messages (buzon, uidvalidity, uid, message_id, content_sha256, size_bytes, \
-         declared_size, received_at, status, duplicate_of, content_key, attempts) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
-    )
-    .bind(&origin.buzon)
-    .bind(origin.uidvalidity.map(i64::from))
-    .bind(origin.uid.map(i64::from))
-    .bind(row.message_id)
-    .bind(row.sha)
-    .bind(i64::try_from(raw.len()).unwrap_or(i64::MAX))
-    .bind(origin.declared_size.and_then(|s| i64::try_from(s).ok()))
-    .bind(now_text())
-    .bind(row.status.as_str())
-    .bind(duplicate_of)
-    .bind(row.key)
-    .bind(row.attempts)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(id)
-}
-
-fn push_body(bodies: &mut Writes, id: i64, raw: &[u8]) {
-    let insert = bodies.insert("INSERT INTO raw_bodies (raw_message_id, raw) VALUES (", 1);
-    insert.push_bind(id).push(", ").push_bind(raw).push(")");
 }
