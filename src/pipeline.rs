@@ -538,9 +538,10 @@ impl Desk {
         outcomes.pop().ok_or(StoreError::Corrupt { what: "lote", detail: "sin resultado".into() })
     }
 
-    /// Stores a batch of raw messages in one committed transaction, then processes the new ones
-    /// with group commit ([`Desk::process_fresh`]). A crash after the first commit leaves them
-    /// `pendiente`, to be processed at the next start.
+    /// Stores a batch of raw messages in one committed transaction, which also counts the first
+    /// start of each new one ([`Store::store_fetched`]), then processes them with group commit
+    /// ([`Desk::process_fresh`]). A crash after the first commit leaves them `pendiente`, to be
+    /// processed at the next start.
     pub async fn ingest_batch(
         self: &Arc<Self>,
         store: &Store,

@@ -74,13 +74,15 @@ async fn a_batch_finds_its_repeats_inside_itself_and_in_the_store() {
         .zip(ids)
         .map(|(raw, message_id)| IncomingRaw { origin: &f.origin, message_id, raw })
         .collect();
-    let stored = f.store.store_raw_batch(&batch).await.expect("store batch");
+    let stored = f.store.store_fetched(&batch, None).await.expect("store batch");
 
     let Stored::New(first_id) = stored[0] else { panic!("the first is new: {stored:?}") };
     assert_eq!(stored[1], Stored::Duplicate { of: first_id }, "the same bytes again");
     assert_eq!(stored[2], Stored::Duplicate { of: first_id }, "a relayed copy");
-    assert!(matches!(stored[3], Stored::New(_)), "a reused Message-ID is another message");
-    assert!(matches!(stored[4], Stored::New(_)), "no Message-ID, other bytes");
+    let Stored::New(reused_id) = stored[3] else {
+        panic!("a reused Message-ID is another message")
+    };
+    let Stored::New(without_id_id) = stored[4] else { panic!("no Message-ID, other bytes: new") };
     assert_eq!(stored[5], Stored::Duplicate { of: stored_before }, "a copy of a stored one");
     // Kept: the one stored before, three new, and the two relayed copies (other bytes); the
     // repeat with the same bytes is not stored again.
@@ -88,18 +90,9 @@ async fn a_batch_finds_its_repeats_inside_itself_and_in_the_store() {
         assert!(f.store.raw_message(id).await.expect("raw").is_some(), "row {id} kept");
     }
     assert!(f.store.raw_message(7).await.expect("raw").is_none(), "the same bytes kept once");
-    let again = f.store.store_raw_batch(&batch[3..5]).await.expect("store again");
-    assert_eq!(
-        again,
-        vec![stored[3].clone(), stored[4].clone()]
-            .into_iter()
-            .map(|s| match s {
-                Stored::New(of) => Stored::Duplicate { of },
-                other => other,
-            })
-            .collect::<Vec<_>>(),
-        "a later batch finds them in the store"
-    );
+    let again = f.store.store_fetched(&batch[3..5], None).await.expect("store again");
+    let later = vec![Stored::Duplicate { of: reused_id }, Stored::Duplicate { of: without_id_id }];
+    assert_eq!(again, later, "a later batch finds them in the store");
 }
 
 /// The IMAP UID names one message of a buzón: a second message under a UID already stored is

@@ -1,8 +1,8 @@
 //! Messages just stored, processed with group commit: their starts were counted with their
-//! storage ([`Store::store_fetched`]); their analyses (MIME, ZIP, XML) run ahead on the bounded pool, a few messages in
-//! advance, while earlier ones are written; and their writes share one transaction per batch (up
-//! to [`BATCH_MESSAGES`] messages or [`BATCH_TIME`]), each message in a savepoint of its own so
-//! that one failure is that message's alone. A restart replays pending messages one at a time
+//! storage ([`Store::store_fetched`]); their analyses (MIME, ZIP, XML) run ahead on the bounded
+//! pool, a few messages in advance, while earlier ones are written; and their writes share one
+//! transaction per batch (up to [`BATCH_MESSAGES`] messages or [`BATCH_TIME`]), each message in
+//! a savepoint of its own so that one failure is that message's alone. A restart replays pending messages one at a time
 //! ([`Desk::process`]), so a message that stops the process is still caught alone.
 
 use std::collections::VecDeque;

@@ -128,7 +128,6 @@ delegate! {
     fn reclaim_space() -> Result<SpaceReport, StoreError>;
     // store/sql/raw.rs
     fn store_raw(origin: &Origin, message_id: Option<&str>, raw: &[u8]) -> Result<Stored, StoreError>;
-    fn store_raw_batch(batch: &[IncomingRaw<'_>]) -> Result<Vec<Stored>, StoreError>;
     fn store_fetched(batch: &[IncomingRaw<'_>], progress: Option<BuzonProgress<'_>>) -> Result<Vec<Stored>, StoreError>;
     fn buzon_progress(buzon: &str) -> Result<Option<(u32, u32)>, StoreError>;
     fn reset_progress(buzon: &str, uidvalidity: u32) -> Result<(), StoreError>;

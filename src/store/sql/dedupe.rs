@@ -124,29 +124,28 @@ async fn look_up(tx: &mut Tx<'_>, batch: &[Keyed<'_>]) -> Result<Vec<Found>, Sto
     for (chunk_index, chunk) in batch.chunks(MESSAGES_PER_STATEMENT).enumerate() {
         let first = chunk_index * MESSAGES_PER_STATEMENT;
         let mut query = QueryBuilder::<DB>::new("");
-        let mut parts = 0;
-        let mut part = |query: &mut QueryBuilder<DB>, index: usize, way: u8| {
-            if parts > 0 {
-                query.push(" UNION ALL ");
-            }
-            parts += 1;
-            query.push(format!("SELECT CAST({index} AS BIGINT) AS message, CAST({way} AS BIGINT) AS way, id, content_key FROM "));
-        };
         for (offset, message) in chunk.iter().enumerate() {
             let index = first + offset;
+            let select = |way: u8| {
+                format!("SELECT CAST({index} AS BIGINT), CAST({way} AS BIGINT), id, content_key FROM ")
+            };
+            // Every message has bytes: their part opens the message's parts.
+            if offset > 0 {
+                query.push(" UNION ALL ");
+            }
+            query.push(select(2));
+            query.push("(SELECT id, content_key FROM raw_messages WHERE content_sha256 = ");
+            query.push_bind(message.sha.clone());
+            query.push(format!(" AND duplicate_of IS NULL ORDER BY id LIMIT 1) AS same_bytes_{index}"));
             let IncomingRaw { origin, message_id, .. } = message.incoming;
             if let (Some(validity), Some(uid)) = (origin.uidvalidity, origin.uid) {
-                part(&mut query, index, 1);
+                query.push(" UNION ALL ").push(select(1));
                 query.push("raw_messages WHERE buzon = ").push_bind(origin.buzon.clone());
                 query.push(" AND uidvalidity = ").push_bind(i64::from(validity));
                 query.push(" AND uid = ").push_bind(i64::from(uid));
             }
-            part(&mut query, index, 2);
-            query.push("(SELECT id, content_key FROM raw_messages WHERE content_sha256 = ");
-            query.push_bind(message.sha.clone());
-            query.push(format!(" AND duplicate_of IS NULL ORDER BY id LIMIT 1) AS same_bytes_{index}"));
             if let Some(message_id) = message_id {
-                part(&mut query, index, 3);
+                query.push(" UNION ALL ").push(select(3));
                 query.push("raw_messages WHERE message_id = ").push_bind(message_id.to_string());
                 query.push(" AND duplicate_of IS NULL");
             }
@@ -223,7 +222,7 @@ async fn legacy_content_key(tx: &mut Tx<'_>, id: i64) -> Result<Option<String>, 
     Ok(body.map(|raw| content_key(&raw)))
 }
 
-const COLUMNS: &str = "INSERT INTO raw_messages (buzon, uidvalidity, uid, message_id, \
+const INSERT_RAW_MESSAGES: &str = "INSERT INTO raw_messages (buzon, uidvalidity, uid, message_id, \
      content_sha256, size_bytes, declared_size, received_at, status, duplicate_of, content_key, \
      attempts) ";
 
@@ -240,7 +239,7 @@ async fn insert_new(
     let new: Vec<usize> = (0..batch.len()).filter(|i| matches!(verdicts[*i], Verdict::New)).collect();
     let received_at = now_text();
     for chunk in new.chunks(MESSAGES_PER_STATEMENT) {
-        let mut query = QueryBuilder::<DB>::new(COLUMNS);
+        let mut query = QueryBuilder::<DB>::new(INSERT_RAW_MESSAGES);
         query.push_values(chunk, |mut row, index| {
             let message = &batch[*index];
             push_row(&mut row, message, &received_at, RawStatus::Pendiente, None, starts);
@@ -258,7 +257,7 @@ async fn insert_new(
 
 /// The row of a copy with other bytes, duplicate of `of` (rare: one statement each).
 async fn insert_copy(tx: &mut Tx<'_>, message: &Keyed<'_>, of: i64) -> Result<i64, StoreError> {
-    let mut query = QueryBuilder::<DB>::new(COLUMNS);
+    let mut query = QueryBuilder::<DB>::new(INSERT_RAW_MESSAGES);
     let received_at = now_text();
     query.push_values([message], |mut row, message| {
         push_row(&mut row, message, &received_at, RawStatus::Duplicado, Some(of), 0);

@@ -10,33 +10,25 @@ use super::dedupe::Keyed;
 use super::{DB, Row, Store, StoreError, Tx, now_text};
 
 impl Store {
-    /// Stores the bytes of a message unless it is already known; commits before returning.
+    /// Stores the bytes of a message unless it is already known; commits before returning. Its
+    /// processing is not started: [`Store::begin_attempt`] counts each start.
     pub async fn store_raw(
         &self,
         origin: &Origin,
         message_id: Option<&str>,
         raw: &[u8],
     ) -> Result<Stored, StoreError> {
-        let stored = self.store_raw_batch(&[IncomingRaw { origin, message_id, raw }]).await?;
+        let stored = self.store_batch(&[IncomingRaw { origin, message_id, raw }], None, 0).await?;
         stored
             .into_iter()
             .next()
             .ok_or(StoreError::Corrupt { what: "raw_messages", detail: "lote vacío".into() })
     }
 
-    /// Stores a batch of messages in one transaction: one commit, one sync to disk. A message
-    /// repeated inside the batch is a duplicate of the first. Their processing is not started:
-    /// [`Store::begin_attempt`] counts each start.
-    pub async fn store_raw_batch(
-        &self,
-        batch: &[IncomingRaw<'_>],
-    ) -> Result<Vec<Stored>, StoreError> {
-        self.store_batch(batch, None, 0).await
-    }
-
     /// Stores a batch to be processed straight away (an IMAP fetch, a list of files), and with
     /// it how far the buzón's reading has gone: after the commit the server may be told, and a
-    /// crash loses nothing. The first start of each new message's processing is counted in the
+    /// crash loses nothing. One transaction: one commit, one sync to disk; a message repeated
+    /// inside the batch is a duplicate of the first. The first start of each new message's processing is counted in the
     /// same commit, as [`Store::begin_attempt`] would count it: a process that dies before or
     /// during the analyses has used one of each message's starts, as when the starts were
     /// counted in a commit of their own right after this one.
